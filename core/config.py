@@ -1,0 +1,111 @@
+"""Settings: every knob of Lesplanner in one place, read from the environment or `.env`.
+
+Secrets are `SecretStr` so they never show up in a repr, a log line or an error page.
+Tests build their own `Settings(...)` and install it with `set_settings`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+STRIPE_DEFAULT_API_BASE = "https://api.stripe.com"
+GCAL_DEFAULT_API_ENDPOINT = "https://www.googleapis.com/calendar/v3/"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "sqlite:///data/lesplanner.db"
+    timezone: str = "Europe/Amsterdam"
+
+    # Calendar
+    calendar_backend: str = "local"  # local | google
+    gcal_service_account_json: SecretStr | None = None  # a file path or the JSON text itself
+    gcal_calendar_id: str = "primary"
+    gcal_delegated_user: str | None = None
+    gcal_api_endpoint: str = GCAL_DEFAULT_API_ENDPOINT
+    gcal_timeout_seconds: float = 10.0
+    gcal_max_retries: int = 4
+
+    # Stripe
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str = STRIPE_DEFAULT_API_BASE
+    stripe_timeout_seconds: float = 15.0
+    stripe_max_retries: int = 3
+    standard_price_id_60: str | None = None
+    standard_price_id_90: str | None = None
+    weekend_price_id_60: str | None = None
+    weekend_price_id_90: str | None = None
+    checkout_success_url: str | None = None
+    checkout_cancel_url: str | None = None
+    checkout_expires_minutes: int = 30  # Stripe accepts 30 minutes .. 24 hours
+
+    # Bot API and webhooks
+    bot_api_token: SecretStr | None = None
+    max_body_bytes: int = 256 * 1024
+
+    # Chat delivery (Chatwoot)
+    chatwoot_url: str | None = None
+    chatwoot_account_id: str | None = None
+    chatwoot_api_token: SecretStr | None = None
+
+    # Console
+    console_port: int = 8501
+    receiver_port: int = 8000
+    receiver_url: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        ZoneInfo(v)  # raises for an unknown zone name
+        return v
+
+    @field_validator("calendar_backend")
+    @classmethod
+    def _known_backend(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in {"local", "google"}:
+            raise ValueError("CALENDAR_BACKEND must be 'local' or 'google'")
+        return v
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def secret(self, name: str) -> str | None:
+        """The plain value of a secret setting, or None when unset or blank."""
+        value = getattr(self, name)
+        if value is None:
+            return None
+        raw = value.get_secret_value().strip()
+        return raw or None
+
+    def configured_secrets(self) -> list[str]:
+        """Every secret value that is set: used to scrub logs and error messages."""
+        names = ["gcal_service_account_json", "stripe_api_key", "stripe_webhook_secret",
+                 "bot_api_token", "chatwoot_api_token"]
+        return [s for s in (self.secret(n) for n in names) if s and len(s) >= 6]
+
+
+_override: Settings | None = None
+
+
+@lru_cache(maxsize=1)
+def _from_env() -> Settings:
+    return Settings()
+
+
+def get_settings() -> Settings:
+    return _override if _override is not None else _from_env()
+
+
+def set_settings(settings: Settings | None) -> None:
+    """Install settings for this process (tests); None goes back to the environment."""
+    global _override
+    _override = settings
+    _from_env.cache_clear()

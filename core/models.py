@@ -1,0 +1,252 @@
+"""SQLModel tables: the one data model both processes share.
+
+Storage is UTC everywhere. `UTCDateTime` stores naive UTC (SQLite has no time zones) and hands
+back aware UTC datetimes, and it refuses naive input, so a naive datetime never gets guessed.
+Names follow DESIGN.md and the seed's attribute names.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy.ext.mutable import MutableDict, MutableList
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from core import clock
+
+# Lesson states ----------------------------------------------------------------------------
+HELD = "held"
+CONFIRMED = "confirmed"
+NEEDS_RESCHEDULE = "needs_reschedule"
+CANCELLED = "cancelled"
+EXPIRED = "expired"
+LESSON_STATUSES = (HELD, CONFIRMED, NEEDS_RESCHEDULE, CANCELLED, EXPIRED)
+BLOCKING_STATUSES = (HELD, CONFIRMED)  # these occupy their slot
+
+# Payment states ---------------------------------------------------------------------------
+PAYMENT_STATUSES = ("open", "paid", "failed", "expired", "refunded")
+
+ROLES = ("tutor", "admin", "finance")
+WHITELISTS = ("weekend", "returning_broadcast")
+SEGMENTS = ("new", "existing", "weekend", "returning_broadcast")
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out; naive UTC in the column."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _dt(**kw: Any) -> Any:
+    nullable = kw.pop("nullable", False)
+    index = kw.pop("index", False)
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable, index=index), **kw)
+
+
+def _json_dict() -> Any:
+    return Field(default_factory=dict, sa_column=Column(MutableDict.as_mutable(JSON), nullable=False))
+
+
+def _now() -> datetime:
+    return clock.now()
+
+
+class PlanningProfile(SQLModel, table=True):
+    name: str = Field(primary_key=True, max_length=40)
+    duration_minutes: int = 60
+    earliest_hour: int = 9
+    latest_hour: int = 21
+    min_lead_minutes: int = 360
+    days_ahead: int = 14
+    exclude_weekends: bool = True
+    allowed_weekdays: list[int] | None = Field(
+        default=None, sa_column=Column(MutableList.as_mutable(JSON), nullable=True)
+    )
+    slot_step_minutes: int = 60
+    max_suggestions: int = 6
+    buffer_minutes: int = 0
+    max_per_day: int | None = None
+    requires_payment: bool = True
+    active: bool = True
+    updated_at: datetime = _dt(default_factory=_now)
+
+
+class SegmentProfile(SQLModel, table=True):
+    segment: str = Field(primary_key=True, max_length=40)
+    profile_name: str = Field(foreign_key="planningprofile.name")
+
+
+class Contact(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=120)
+    name: str | None = None
+    email: str | None = Field(default=None, index=True)
+    phone: str | None = Field(default=None, index=True)
+    attributes: dict[str, Any] = _json_dict()
+    segment_override: str | None = None
+    profile_override: str | None = Field(default=None, foreign_key="planningprofile.name")
+    created_at: datetime = _dt(default_factory=_now)
+    updated_at: datetime = _dt(default_factory=_now)
+
+
+class WhitelistEntry(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("list", "identifier", name="uq_whitelist_list_identifier"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    list: str = Field(max_length=40)
+    identifier: str = Field(max_length=200, index=True)
+    note: str | None = None
+    added_by: str | None = None
+    added_at: datetime = _dt(default_factory=_now)
+
+
+class Conversation(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=120)
+    contact_id: str = Field(foreign_key="contact.id", index=True)
+    attributes: dict[str, Any] = _json_dict()
+    created_at: datetime = _dt(default_factory=_now)
+
+
+class Tutor(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    email: str | None = Field(default=None, index=True)
+    calendar_id: str
+    # Profiles this tutor teaches; null means every profile.
+    profiles: list[str] | None = Field(
+        default=None, sa_column=Column(MutableList.as_mutable(JSON), nullable=True)
+    )
+    active: bool = True
+
+
+class BusyBlock(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    tutor_id: int = Field(foreign_key="tutor.id", index=True)
+    start: datetime = _dt(index=True)
+    end: datetime = _dt(index=True)
+    reason: str | None = None
+    created_by: str | None = None
+
+
+class Lesson(SQLModel, table=True):
+    __table_args__ = (
+        Index("ix_lesson_tutor_status_start", "tutor_id", "status", "start"),
+        Index("ix_lesson_conversation_start", "conversation_id", "start"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str = Field(foreign_key="conversation.id")
+    contact_id: str = Field(foreign_key="contact.id", index=True)
+    tutor_id: int = Field(foreign_key="tutor.id")
+    profile_name: str = Field(foreign_key="planningprofile.name")
+    start: datetime = _dt(index=True)
+    end: datetime = _dt()
+    title: str = ""
+    description: str = ""
+    status: str = Field(default=HELD, index=True, max_length=20)
+    hold_expires_at: datetime | None = _dt(default=None, nullable=True)
+    calendar_event_id: str | None = None
+    # None: no invite attempted (no email); True: Google sent it; False: refused (see note).
+    invite_sent: bool | None = None
+    calendar_note: str | None = None
+    cancel_reason: str | None = None
+    created_at: datetime = _dt(default_factory=_now)
+    updated_at: datetime = _dt(default_factory=_now)
+
+
+class Payment(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    checkout_session_id: str = Field(unique=True, max_length=255)
+    payment_intent_id: str | None = Field(default=None, index=True)
+    order_id: str = Field(index=True, max_length=255)
+    conversation_id: str | None = Field(default=None, foreign_key="conversation.id", index=True)
+    contact_id: str | None = Field(default=None, foreign_key="contact.id")
+    lesson_id: int | None = Field(default=None, foreign_key="lesson.id", index=True)
+    segment: str | None = None
+    minutes: int
+    price_id: str
+    amount: int | None = None  # cents
+    currency: str | None = None
+    status: str = Field(default="open", index=True, max_length=20)
+    url: str | None = None
+    expires_at: datetime | None = _dt(default=None, nullable=True)
+    paid_at: datetime | None = _dt(default=None, nullable=True)
+    created_at: datetime = _dt(default_factory=_now, index=True)
+    updated_at: datetime = _dt(default_factory=_now)
+
+
+class StripeEvent(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=255)
+    type: str = Field(index=True)
+    payload: str  # the raw JSON body as Stripe sent it
+    received_at: datetime = _dt(default_factory=_now, index=True)
+    processed_at: datetime | None = _dt(default=None, nullable=True)
+    status: str = Field(default="processed", index=True, max_length=20)  # processed|failed|ignored
+    error: str | None = None
+    attempts: int = 1
+
+
+class OutboxMessage(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str = Field(foreign_key="conversation.id", index=True)
+    dedupe_key: str = Field(unique=True, max_length=255)
+    key: str | None = None  # the catalog key the text came from
+    locale: str = "nl"
+    text: str
+    status: str = Field(default="pending", index=True, max_length=20)  # pending|sent|failed
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: datetime | None = _dt(default=None, nullable=True)
+    created_at: datetime = _dt(default_factory=_now)
+    sent_at: datetime | None = _dt(default=None, nullable=True)
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, max_length=255)
+    name: str = ""
+    role: str = Field(default="tutor", max_length=20)
+    password_hash: str | None = None
+    active: bool = True
+    created_at: datetime = _dt(default_factory=_now)
+    last_login_at: datetime | None = _dt(default=None, nullable=True)
+
+
+class AuditLog(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    actor: str
+    action: str  # e.g. profile.update, whitelist.add, lesson.cancel
+    entity: str
+    entity_id: str | None = None
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    at: datetime = _dt(default_factory=_now, index=True)
+
+
+class IntegrationStatus(SQLModel, table=True):
+    """Last known health of an outside service, written by whichever process talked to it,
+    so the console shows the receiver's Google/Stripe/chat errors too."""
+
+    name: str = Field(primary_key=True, max_length=40)  # google | stripe | chat | webhook
+    ok: bool = True
+    detail: str | None = None
+    last_ok_at: datetime | None = _dt(default=None, nullable=True)
+    last_error_at: datetime | None = _dt(default=None, nullable=True)
+    last_error: str | None = None
