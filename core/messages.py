@@ -1,0 +1,137 @@
+"""Customer-facing chat messages: the catalog (nl, en) and the outbox.
+
+Every message goes through the outbox with a unique `dedupe_key`, which makes the seed's
+"send_text_with_duplicate_check" atomic: queueing the same key twice stores it once, even from
+two processes at the same moment. Delivery to the chat platform happens elsewhere (core/chat.py);
+until then the bot can fetch pending messages through the API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from core import clock
+from core.models import OutboxMessage
+
+LOCALES = ("nl", "en")
+
+CATALOG: dict[str, dict[str, str]] = {
+    "payment_success_message": {
+        "nl": "Bedankt voor je betaling! Je les is definitief ingepland. "
+              "Je ontvangt zo snel mogelijk een bevestiging.",
+        "en": "Thank you for your payment! Your lesson is confirmed. "
+              "You will receive a confirmation shortly.",
+    },
+    "booking_confirmed": {
+        "nl": "Je les is ingepland op {when}. Tot dan!",
+        "en": "Your lesson is booked for {when}. See you then!",
+    },
+    "booking_held": {
+        "nl": "We houden {when} voor je vast tot {until}. Rond je betaling af via {url}",
+        "en": "We are holding {when} for you until {until}. Complete your payment at {url}",
+    },
+    "hold_expired": {
+        "nl": "De betaaltermijn voor je les op {when} is verlopen, dus het tijdstip is weer "
+              "vrijgegeven. Laat het weten als je een nieuw moment wilt kiezen.",
+        "en": "The payment window for your lesson on {when} has passed and the slot was "
+              "released. Let us know if you would like to pick a new time.",
+    },
+    "payment_failed": {
+        "nl": "Je betaling voor de les op {when} is niet gelukt, dus het tijdstip is "
+              "vrijgegeven. Probeer het gerust opnieuw.",
+        "en": "Your payment for the lesson on {when} did not go through, so the slot was "
+              "released. Feel free to try again.",
+    },
+    "slot_lost": {
+        "nl": "Je betaling is ontvangen, maar het tijdstip {when} is helaas net bezet geraakt. "
+              "Kies een nieuw moment: {alternatives}",
+        "en": "Your payment was received, but {when} was just taken. "
+              "Please choose a new time: {alternatives}",
+    },
+    "lesson_cancelled": {
+        "nl": "Je les op {when} is geannuleerd.",
+        "en": "Your lesson on {when} has been cancelled.",
+    },
+    "lesson_rescheduled": {
+        "nl": "Je les is verplaatst naar {when}.",
+        "en": "Your lesson has been moved to {when}.",
+    },
+    "refund_issued": {
+        "nl": "We hebben je betaling terugbetaald. Het kan een paar dagen duren voordat je het "
+              "bedrag terugziet.",
+        "en": "We have refunded your payment. It may take a few days to show up.",
+    },
+}
+
+DUTCH_DAYS = ["maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag"]
+DUTCH_MONTHS = ["januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus",
+                "september", "oktober", "november", "december"]
+EN_DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def t(key: str, locale: str = "nl", **params: Any) -> str:
+    """The message `key` in `locale` (falls back to nl), formatted with params."""
+    entry = CATALOG.get(key)
+    if entry is None:
+        raise KeyError(f"unknown message key {key!r}")
+    template = entry.get(locale) or entry["nl"]
+    return template.format_map(_Defaults(params))
+
+
+class _Defaults(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def format_when(start, locale: str = "nl", tz=None) -> str:  # noqa: ANN001
+    """'dinsdag 1 december om 10:00' in the business zone."""
+    from core.config import get_settings
+
+    local = start.astimezone(tz or get_settings().tz)
+    if locale == "en":
+        return f"{EN_DAYS[local.weekday()]} {local:%d %B} at {local:%H:%M}".replace(" 0", " ")
+    return f"{DUTCH_DAYS[local.weekday()]} {local.day} {DUTCH_MONTHS[local.month - 1]} om {local:%H:%M}"
+
+
+def queue_message(
+    session: Session,
+    conversation_id: str,
+    key: str,
+    dedupe_key: str,
+    locale: str = "nl",
+    **params: Any,
+) -> OutboxMessage | None:
+    """Queue `key` for the conversation once per dedupe_key; returns None if already queued.
+
+    Runs inside the caller's transaction (a SAVEPOINT guards the unique insert), so a rollback
+    of the caller also un-queues the message.
+    """
+    existing = session.exec(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)).first()
+    if existing is not None:
+        return None
+    message = OutboxMessage(
+        conversation_id=conversation_id, dedupe_key=dedupe_key, key=key, locale=locale,
+        text=t(key, locale, **params), created_at=clock.now(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(message)
+    except IntegrityError:
+        return None
+    return message
+
+
+def pending_messages(session: Session, conversation_id: str, status: str | None = "pending") -> list[OutboxMessage]:
+    stmt = select(OutboxMessage).where(OutboxMessage.conversation_id == conversation_id)
+    if status:
+        stmt = stmt.where(OutboxMessage.status == status)
+    return list(session.exec(stmt.order_by(OutboxMessage.id)).all())
+
+
+def outbox_counts(session: Session) -> dict[str, int]:
+    rows = session.exec(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all()
+    return {status: count for status, count in rows}
