@@ -1,0 +1,184 @@
+"""The slot engine: which lesson start times a planning profile offers. Pure, no I/O.
+
+Candidates are built as local wall-clock times per local date and only then converted to UTC,
+so a 10:00 lesson is 10:00 on both sides of a DST change. A wall-clock time that does not exist
+(spring forward) is skipped; an ambiguous one (fall back) takes its first occurrence (fold=0).
+Lead time, durations and buffers are real elapsed minutes, computed in UTC.
+
+Busy time is sorted and merged once, then swept with one pointer, because candidates come out
+in increasing time order: O(busy log busy + candidates).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from core.errors import ValidationFailed
+
+
+class SlotProfile(Protocol):
+    duration_minutes: int
+    earliest_hour: int
+    latest_hour: int
+    min_lead_minutes: int
+    days_ahead: int
+    exclude_weekends: bool
+    allowed_weekdays: list[int] | None
+    slot_step_minutes: int
+    max_suggestions: int
+    buffer_minutes: int
+    max_per_day: int | None
+
+
+@dataclass(frozen=True, order=True)
+class Slot:
+    start: datetime  # aware, UTC
+    end: datetime  # aware, UTC
+
+    def local(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
+        return self.start.astimezone(tz), self.end.astimezone(tz)
+
+
+def require_aware(value: datetime, name: str = "datetime") -> datetime:
+    if not isinstance(value, datetime):
+        raise ValidationFailed(f"{name} must be a date and time")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationFailed(
+            f"{name} has no time zone offset; send ISO 8601 with an offset, "
+            f"e.g. 2026-12-01T10:00:00+01:00"
+        )
+    return value
+
+
+def local_wall_time(day: date, minutes: int, tz: ZoneInfo) -> datetime | None:
+    """The UTC instant of `minutes` after local midnight on `day`, or None if that wall-clock
+    time does not exist (DST gap). 24:00 means midnight at the end of the day."""
+    if minutes >= 24 * 60:
+        day = day + timedelta(days=minutes // (24 * 60))
+        minutes %= 24 * 60
+    local = datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=tz)  # fold=0: first
+    utc = local.astimezone(UTC)
+    if utc.astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
+        return None  # skipped by spring forward
+    return utc
+
+
+def allowed_weekday(profile: SlotProfile, day: date) -> bool:
+    if profile.allowed_weekdays:
+        return day.weekday() in profile.allowed_weekdays
+    if profile.exclude_weekends:
+        return day.weekday() < 5
+    return True
+
+
+def _merged(busy: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    intervals = sorted(
+        (require_aware(s, "busy start").astimezone(UTC), require_aware(e, "busy end").astimezone(UTC))
+        for s, e in busy
+    )
+    merged: list[tuple[datetime, datetime]] = []
+    for s, e in intervals:
+        if e <= s:
+            continue
+        if merged and s <= merged[-1][1]:
+            if e > merged[-1][1]:
+                merged[-1] = (merged[-1][0], e)
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def window_bounds(profile: SlotProfile, now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The UTC range in which this profile can place lessons from `now` (for busy look-ups)."""
+    first_day = now.astimezone(tz).date()
+    last_day = first_day + timedelta(days=profile.days_ahead)
+    start = datetime.combine(first_day, time(0), tzinfo=tz).astimezone(UTC)
+    end = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+    return start, end
+
+
+def generate_slots(
+    profile: SlotProfile,
+    now: datetime,
+    busy: Iterable[tuple[datetime, datetime]],
+    tz: ZoneInfo,
+    *,
+    limit: int | None = None,
+) -> list[Slot]:
+    """The slots `profile` offers at `now` around `busy`, ordered by start, at most
+    `max_suggestions` (or `limit` when given, e.g. the console's full week view)."""
+    now = require_aware(now, "now").astimezone(UTC)
+    max_count = profile.max_suggestions if limit is None else limit
+    if max_count <= 0:
+        return []
+    duration = timedelta(minutes=profile.duration_minutes)
+    buffer = timedelta(minutes=profile.buffer_minutes or 0)
+    step = max(int(profile.slot_step_minutes or 60), 1)
+    not_before = now + timedelta(minutes=profile.min_lead_minutes)
+    intervals = _merged(busy)
+    n_busy = len(intervals)
+    i = 0
+    slots: list[Slot] = []
+    first_day = now.astimezone(tz).date()
+    day_start_minutes = profile.earliest_hour * 60
+    day_end_minutes = profile.latest_hour * 60
+
+    for offset in range(profile.days_ahead + 1):
+        day = first_day + timedelta(days=offset)
+        if not allowed_weekday(profile, day):
+            continue
+        window_end = local_wall_time(day, day_end_minutes, tz)
+        if window_end is None:  # latest_hour falls in a DST gap: the hour after it closes
+            window_end = local_wall_time(day, day_end_minutes + 60, tz)
+        per_day = 0
+        minutes = day_start_minutes
+        while minutes < day_end_minutes:
+            start = local_wall_time(day, minutes, tz)
+            minutes += step
+            if start is None:
+                continue
+            end = start + duration
+            if end > window_end:
+                break
+            if start < not_before:
+                continue
+            lo, hi = start - buffer, end + buffer
+            while i < n_busy and intervals[i][1] <= lo:
+                i += 1
+            if i < n_busy and intervals[i][0] < hi:
+                continue
+            slots.append(Slot(start, end))
+            if len(slots) >= max_count:
+                return slots
+            per_day += 1
+            if profile.max_per_day and per_day >= profile.max_per_day:
+                break
+    return slots
+
+
+def is_offered(profile: SlotProfile, now: datetime, start: datetime, tz: ZoneInfo) -> bool:
+    """Whether `start` is a start time this profile allows at `now`, ignoring busy time and the
+    max_suggestions cut (a customer may book any allowed slot, not only the first six)."""
+    start = require_aware(start, "start").astimezone(UTC)
+    if start < now + timedelta(minutes=profile.min_lead_minutes):
+        return False
+    day = start.astimezone(tz).date()
+    first_day = now.astimezone(tz).date()
+    if not first_day <= day <= first_day + timedelta(days=profile.days_ahead):
+        return False
+    if not allowed_weekday(profile, day):
+        return False
+    window_end = local_wall_time(day, profile.latest_hour * 60, tz) or local_wall_time(
+        day, profile.latest_hour * 60 + 60, tz)
+    step = max(int(profile.slot_step_minutes or 60), 1)
+    for minutes in range(profile.earliest_hour * 60, profile.latest_hour * 60, step):
+        candidate = local_wall_time(day, minutes, tz)
+        if candidate == start:
+            return start + timedelta(minutes=profile.duration_minutes) <= window_end
+        if candidate is not None and candidate > start:
+            return False
+    return False
