@@ -1,0 +1,100 @@
+"""Console accounts: argon2-hashed local passwords, roles, and the first admin.
+
+There is no default password anywhere: the first admin gets a random one that is shown once
+(`make run` on an empty database, or `python -m core.cli create-user`).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from core import clock
+from core.errors import ValidationFailed
+from core.models import ROLES, AuditLog, User
+
+_hasher = PasswordHasher()
+MIN_PASSWORD_LENGTH = 10
+# Verifying against this keeps unknown e-mails as slow as wrong passwords (no user enumeration).
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    return _hasher.hash(password)
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def _normalise_email(email: str) -> str:
+    email = (email or "").strip().lower()
+    if "@" not in email or " " in email:
+        raise ValidationFailed(f"'{email}' is not a valid e-mail address.")
+    return email
+
+
+def create_user(session: Session, email: str, role: str, name: str = "", password: str | None = None,
+                actor: str = "system") -> tuple[User, str]:
+    """Create an account; returns (user, password). A password is generated when none is given."""
+    email = _normalise_email(email)
+    if role not in ROLES:
+        raise ValidationFailed(f"Unknown role '{role}'; use one of: {', '.join(ROLES)}.")
+    if session.exec(select(User).where(User.email == email)).first() is not None:
+        raise ValidationFailed(f"An account for {email} already exists.")
+    password = password or generate_password()
+    user = User(email=email, name=name or email.split("@")[0], role=role,
+                password_hash=hash_password(password), created_at=clock.now())
+    session.add(user)
+    session.flush()
+    session.add(AuditLog(actor=actor, action="user.create", entity="User", entity_id=email,
+                         after={"role": role}, at=clock.now()))
+    return user, password
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The active user with this e-mail and password, else None (same cost either way)."""
+    try:
+        email = _normalise_email(email)
+    except ValidationFailed:
+        email = ""
+    user = session.exec(select(User).where(User.email == email)).first() if email else None
+    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    try:
+        _hasher.verify(stored, password or "")
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.active:
+        return None
+    if _hasher.check_needs_rehash(stored):
+        user.password_hash = _hasher.hash(password)
+    user.last_login_at = clock.now()
+    session.add(user)
+    return user
+
+
+def set_password(session: Session, user: User, password: str | None = None, actor: str = "system") -> str:
+    password = password or generate_password()
+    user.password_hash = hash_password(password)
+    session.add(user)
+    session.add(AuditLog(actor=actor, action="user.reset_password", entity="User", entity_id=user.email,
+                         at=clock.now()))
+    return password
+
+
+def user_count(session: Session) -> int:
+    return session.exec(select(func.count()).select_from(User)).one()
+
+
+def find_user(session: Session, email: str) -> User | None:
+    try:
+        email = _normalise_email(email)
+    except ValidationFailed:
+        return None
+    return session.exec(select(User).where(User.email == email)).first()
