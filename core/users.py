@@ -88,8 +88,11 @@ def set_password(session: Session, user: User, password: str | None = None, acto
     return password
 
 
-def user_count(session: Session) -> int:
-    return session.exec(select(func.count()).select_from(User)).one()
+def user_count(session: Session, role: str | None = None) -> int:
+    stmt = select(func.count()).select_from(User).where(User.active == True)  # noqa: E712
+    if role:
+        stmt = stmt.where(User.role == role)
+    return session.exec(stmt).one()
 
 
 def find_user(session: Session, email: str) -> User | None:

@@ -1,0 +1,48 @@
+# Lesplanner — the two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+.PHONY: run test bench lint format setup setup-dev system-deps migrate clean
+
+$(VENV)/.runtime: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PIP) install -q --upgrade pip
+	@$(PIP) install -q -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	@$(PIP) install -q -r requirements-dev.txt
+	@touch $@
+
+setup: $(VENV)/.runtime
+setup-dev: $(VENV)/.dev
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+## make run: set up, migrate, load demo data on an empty database, start console + receiver
+run: $(VENV)/.runtime
+	@command -v curl >/dev/null 2>&1 || bash scripts/system-deps.sh
+	@bash scripts/run.sh
+
+## make test: set up and run every test (unit, API, end-to-end, browser, Postgres)
+test: $(VENV)/.dev system-deps
+	@$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+## make bench: the performance targets of DESIGN.md, as p50/p95
+bench: $(VENV)/.dev
+	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+migrate: $(VENV)/.runtime
+	@$(PY) -m core.cli migrate
+
+lint: $(VENV)/.dev
+	@$(VENV)/bin/ruff check .
+
+format: $(VENV)/.dev
+	@$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts
