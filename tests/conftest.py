@@ -1,6 +1,14 @@
-"""Shared fixtures: a fresh SQLite database per test, a controllable clock, clean globals."""
+"""Shared fixtures: a fresh database per test, a controllable clock, clean globals.
+
+Databases are SQLite files by default. With LESPLANNER_TEST_DB=postgres every test that uses the
+`settings`/`engine` fixtures runs on a fresh database of a real PostgreSQL server instead
+(`make test` runs the database tests both ways). Tests that only make sense on one engine use
+the `sqlite_only` marker; the `pg_engine` fixture gives a Postgres database in any run.
+"""
 
 from __future__ import annotations
+
+import os
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -17,10 +25,53 @@ from core.profiles import seed_defaults
 AMS = ZoneInfo("Europe/Amsterdam")
 
 
+TEST_DB = os.environ.get("LESPLANNER_TEST_DB", "sqlite")
+_pg_databases: dict[str, str] = {}  # tmp_path -> database URL, so make_settings is stable per test
+_pg_server = None
+
+
+def pg_server_url() -> str:
+    """The URL of this test process's PostgreSQL server (started on first use)."""
+    global _pg_server
+    if os.environ.get("LESPLANNER_TEST_PG_URL"):
+        return os.environ["LESPLANNER_TEST_PG_URL"]
+    if _pg_server is None:
+        from tests.pg import PostgresServer
+
+        _pg_server = PostgresServer()
+        _pg_server.start()
+    return _pg_server.url("postgres")
+
+
+def test_database_url(tmp_path, kind: str | None = None) -> str:
+    kind = kind or TEST_DB
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path}/test.db"
+    key = str(tmp_path)
+    if key not in _pg_databases:
+        from tests.pg import create_database
+
+        _pg_databases[key] = create_database(pg_server_url())
+    return _pg_databases[key]
+
+
 def make_settings(tmp_path, **overrides) -> Settings:
-    values = dict(database_url=f"sqlite:///{tmp_path}/test.db")
+    values = dict(database_url=test_database_url(tmp_path))
     values.update(overrides)
     return Settings(_env_file=None, **values)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _pg_server is not None:
+        _pg_server.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    if TEST_DB != "sqlite":
+        skip = pytest.mark.skip(reason="SQLite-specific; this run is on " + TEST_DB)
+        for item in items:
+            if "sqlite_only" in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture
@@ -34,6 +85,20 @@ def settings(tmp_path):
 @pytest.fixture
 def engine(settings):
     """A fresh database with every table and the seed profiles."""
+    reset_engines()
+    eng = get_engine()
+    SQLModel.metadata.create_all(eng)
+    with write_session(eng) as session:
+        seed_defaults(session)
+    yield eng
+    reset_engines()
+
+
+@pytest.fixture
+def pg_engine(tmp_path):
+    """A fresh PostgreSQL database with every table and the seed profiles, whatever TEST_DB is."""
+    s = Settings(_env_file=None, database_url=test_database_url(tmp_path / "pg", "postgres"))
+    set_settings(s)
     reset_engines()
     eng = get_engine()
     SQLModel.metadata.create_all(eng)

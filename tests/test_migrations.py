@@ -1,0 +1,65 @@
+"""The schema comes from Alembic and matches the models, so an existing database upgrades
+cleanly and a fresh one gets exactly what the code expects."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlmodel import SQLModel, select
+
+from core import cli
+from core.config import set_settings
+from core.db import get_engine, read_session, reset_engines
+from core.models import PlanningProfile, SegmentProfile, Tutor
+from tests.conftest import make_settings
+
+
+def _fresh(tmp_path, **kw):
+    set_settings(make_settings(tmp_path, **kw))
+    reset_engines()
+    return get_engine()
+
+
+def test_migrate_creates_every_table_the_models_define(tmp_path):
+    engine = _fresh(tmp_path)
+    assert cli.migrate() != "none"
+    tables = set(inspect(engine).get_table_names())
+    assert set(SQLModel.metadata.tables) <= tables
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), SQLModel.metadata)
+    assert diff == [], f"models and migrations disagree: {diff}"
+
+
+def test_migrate_seeds_profiles_mapping_and_default_tutor_once(tmp_path):
+    _fresh(tmp_path, gcal_calendar_id="tutor@school.nl")
+    cli.migrate()
+    cli.migrate()  # a second run changes nothing and does not fail
+    with read_session() as s:
+        assert {p.name for p in s.exec(select(PlanningProfile)).all()} == {"new", "existing", "weekend", "premium"}
+        assert s.get(SegmentProfile, "returning_broadcast").profile_name == "existing"
+        tutors = s.exec(select(Tutor)).all()
+    assert [t.calendar_id for t in tutors] == ["tutor@school.nl"]
+
+
+def test_seed_demo_only_loads_into_an_empty_database(tmp_path, capsys):
+    _fresh(tmp_path)
+    cli.migrate()
+    assert cli.main(["seed-demo"]) == 0
+    out = capsys.readouterr().out
+    assert "password:" in out
+    assert cli.main(["seed-demo"]) == 1
+    assert cli.main(["seed-demo", "--if-empty"]) == 0
+    assert "only loaded into an empty one" in capsys.readouterr().out
+
+
+def test_first_admin_gets_a_random_password_printed_once(tmp_path, capsys):
+    _fresh(tmp_path)
+    cli.migrate()
+    assert cli.main(["ensure-admin"]) == 0
+    first = capsys.readouterr().out
+    assert "admin@lesplanner.local" in first and "password:" in first
+    assert cli.main(["ensure-admin"]) == 0
+    assert "password:" not in capsys.readouterr().out
+    password = first.split("password:")[1].split()[0]
+    assert len(password) >= 12 and password.lower() not in {"admin", "password", "changeme"}
