@@ -224,10 +224,14 @@ def suggest_slots(
 ) -> SlotSuggestion:
     """The slots the bot may offer this conversation now."""
     expire_holds()
-    with write_session() as session:  # may register the conversation
-        conversation, contact = ensure_conversation(session, conversation_id, contact_id, contact_info)
-        profile, segment = resolve_profile(session, contact, profile_name)
     with read_session() as session:
+        known = session.get(Conversation, conversation_id) if conversation_id else None
+    if known is None or contact_info or (contact_id and contact_id != known.contact_id):
+        with write_session() as session:  # registers the conversation (or refuses a mismatch)
+            ensure_conversation(session, conversation_id, contact_id, contact_info)
+    with read_session() as session:
+        _conversation, contact = ensure_conversation(session, conversation_id)
+        profile, segment = resolve_profile(session, contact, profile_name)
         slots = slots_for_profile(session, profile)
     return SlotSuggestion(profile=profile.name, timezone=get_settings().timezone,
                           segment=segment, slots=slots)
