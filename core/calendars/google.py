@@ -1,0 +1,764 @@
+"""Google Calendar backend: tutors' busy time from FreeBusy, lesson events through the Events API.
+
+It talks to Google only through google-api-python-client and google-auth with a service
+account (`GCAL_SERVICE_ACCOUNT_JSON`, optionally acting for `GCAL_DELEGATED_USER` through
+domain-wide delegation), so tests point the same code at a local fake via `GCAL_API_ENDPOINT`
+and the key's `token_uri`.
+
+What it guarantees:
+- `busy()` never answers "free" when it does not know: a calendar FreeBusy reports with errors
+  (not shared, not found, ...) raises `CalendarUnavailable` naming that calendar.
+- `create_event()` is idempotent on the lesson id (deterministic event id; a retry after a lost
+  response meets 409 and adopts the event that exists).
+- Every call has a timeout; 429, 5xx, rate-limit 403s, timeouts and dropped connections are
+  retried with exponential backoff and jitter (`GCAL_MAX_RETRIES`), then `CalendarUnavailable`.
+  Refused credentials and exhausted quotas are not retried. Messages say what to fix and never
+  contain the key.
+- The integration's health is written to `IntegrationStatus("google")` off the calling thread,
+  so a booking transaction that holds the SQLite write lock can never wait on it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import google_auth_httplib2
+import httplib2
+from google.auth import exceptions as auth_exceptions
+from google.oauth2 import service_account
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+
+from core import clock
+from core.calendars.base import Busy, CalendarCheck, CreatedEvent, EventRequest, merge_intervals
+from core.config import Settings
+from core.errors import CalendarUnavailable, ValidationFailed
+
+log = logging.getLogger(__name__)
+
+SCOPE = "https://www.googleapis.com/auth/calendar"
+LESSON_PROPERTY = "lesplanner_lesson_id"  # extendedProperties.private key on our events
+FREEBUSY_MAX_ITEMS = 50  # FreeBusy answers at most 50 calendars per query
+# FreeBusy refuses long ranges ("The requested time range is too long."); 60 days stays clear.
+FREEBUSY_CHUNK = timedelta(days=60)
+
+# Retries: delay before retry n (0-based) is RETRY_BASE_DELAY * 2**n, times a jitter factor in
+# [0.5, 1), capped at RETRY_MAX_DELAY. With 4 retries that is at most ~3.75 s of waiting, small
+# enough for a chatbot request. Read at call time so tests can shrink them.
+RETRY_BASE_DELAY = 0.25
+RETRY_MAX_DELAY = 2.0
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRYABLE_403_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
+QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
+
+_DOCS_HINT = "See docs/GOOGLE_CALENDAR.md, 'Connect Google Calendar'."
+STATUS_NAME = "google"
+STATUS_REFRESH_SECONDS = 60.0  # an unchanged state is written at most this often
+
+
+class _ApiError(Exception):
+    """A non-retryable answer from Google that the calling operation may want to handle
+    (409 duplicate, 404/410 on delete, 403 forbiddenForServiceAccounts, ...)."""
+
+    def __init__(self, status: int, reason: str | None, message: str) -> None:
+        super().__init__(f"HTTP {status} {reason or ''}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+class GoogleCalendarBackend:
+    """The `CalendarBackend` for Google Calendar. One instance per process is enough: the
+    discovery-built service is shared, each thread gets its own HTTP connection (httplib2 is
+    not thread-safe)."""
+
+    name = "google"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        retry_base_delay: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        record_status: bool = True,
+    ) -> None:
+        self._settings = settings
+        self._timeout = float(settings.gcal_timeout_seconds)
+        self._max_retries = max(0, int(settings.gcal_max_retries))
+        self._retry_base_delay = retry_base_delay
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._service: Any = None
+        self._credentials: service_account.Credentials | None = None
+        self._client_email: str | None = None
+        self._client_id: str | None = None
+        self._secrets: list[str] = []
+        self._status = _StatusRecorder(settings.database_url) if record_status else None
+
+    # -- the protocol -------------------------------------------------------------------------
+
+    def busy(self, calendar_ids: Sequence[str], start: datetime, end: datetime) -> dict[str, Busy]:
+        """Busy intervals per calendar id in [start, end), merged, sorted, aware UTC."""
+        _require_aware(start, "start")
+        _require_aware(end, "end")
+        ids = list(dict.fromkeys(calendar_ids))  # one query item per calendar, order kept
+        collected: dict[str, list[tuple[datetime, datetime]]] = {cid: [] for cid in ids}
+        if not ids or end <= start:
+            return {cid: [] for cid in ids}
+        with self._tracked():
+            for chunk_start, chunk_end in _chunks(start.astimezone(UTC), end.astimezone(UTC)):
+                for group_start in range(0, len(ids), FREEBUSY_MAX_ITEMS):
+                    group = ids[group_start:group_start + FREEBUSY_MAX_ITEMS]
+                    answer = self._freebusy(group, chunk_start, chunk_end)
+                    for cid in group:
+                        collected[cid].extend(self._busy_of(answer, cid))
+        return {cid: merge_intervals(intervals) for cid, intervals in collected.items()}
+
+    def create_event(self, request: EventRequest) -> CreatedEvent:
+        """Create the lesson's event (idempotent on the lesson id) and invite the customer."""
+        _require_aware(request.start, "start")
+        _require_aware(request.end, "end")
+        if request.end <= request.start:
+            raise ValidationFailed("A calendar event must end after it starts.")
+        ZoneInfo(request.timezone)  # an unknown zone is a programming error, fail before Google
+        with self._tracked(request.calendar_id):
+            try:
+                return self._write_event(request, "insert")
+            except _ApiError as err:
+                if err.status != 409:
+                    raise
+            # The id exists: an earlier attempt got through but its answer was lost, or the
+            # lesson's event was made (and maybe deleted) before. Adopt it, fixing it if needed.
+            return self._adopt_existing(request)
+
+    def delete_event(self, calendar_id: str, event_id: str) -> None:
+        """Delete the event and tell attendees; an event that is already gone is success."""
+        with self._tracked(calendar_id):
+            try:
+                self._call(lambda s: s.events().delete(
+                    calendarId=calendar_id, eventId=event_id, sendUpdates="all"))
+            except _ApiError as err:
+                if err.status not in (404, 410):  # 410 deleted before, 404 never existed
+                    raise
+
+    def check(self, calendar_ids: Sequence[str]) -> list[CalendarCheck]:
+        """Diagnose the credentials, then each calendar: visible to the service account and
+        writable? Never raises for a problem it can describe."""
+        results: list[CalendarCheck] = []
+        try:
+            self._ensure_service()
+            self._fetch_token()
+        except CalendarUnavailable as exc:
+            results.append(CalendarCheck("credentials", False, exc.message, fix=_DOCS_HINT))
+            return results
+        who = self._client_email or "the service account"
+        delegated = self._settings.gcal_delegated_user
+        detail = f"Service account {who} signed in to Google"
+        if delegated:
+            detail += f" acting for {delegated} (domain-wide delegation)"
+        results.append(CalendarCheck("credentials", True, detail + ".",
+                                     extra={"client_email": self._client_email}))
+        for cid in dict.fromkeys(calendar_ids):
+            results.append(self._check_calendar(cid))
+        return results
+
+    # -- events -------------------------------------------------------------------------------
+
+    def _event_body(self, request: EventRequest, *, with_attendee: bool) -> dict[str, Any]:
+        zone = ZoneInfo(request.timezone)
+        # Local wall-clock time with its offset *and* the zone name: the offset pins the
+        # instant (also on the ambiguous fall-back hour), the zone keeps the event at 10:00
+        # local if someone later moves it across a DST change in Google Calendar.
+        body: dict[str, Any] = {
+            "id": request.event_id,
+            "summary": request.summary,
+            "description": request.description,
+            "start": {"dateTime": request.start.astimezone(zone).isoformat(),
+                      "timeZone": request.timezone},
+            "end": {"dateTime": request.end.astimezone(zone).isoformat(),
+                    "timeZone": request.timezone},
+            "extendedProperties": {"private": {LESSON_PROPERTY: str(request.lesson_id)}},
+        }
+        if with_attendee and request.attendee_email:
+            attendee = {"email": request.attendee_email}
+            if request.attendee_name:
+                attendee["displayName"] = request.attendee_name
+            body["attendees"] = [attendee]
+        return body
+
+    def _send_event(self, request: EventRequest, method: str, *, with_attendee: bool) -> dict:
+        body = self._event_body(request, with_attendee=with_attendee)
+        if method == "insert":
+            return self._call(lambda s: s.events().insert(
+                calendarId=request.calendar_id, body=body, sendUpdates="all"))
+        body["status"] = "confirmed"  # also restores an event that was deleted (cancelled)
+        return self._call(lambda s: s.events().update(
+            calendarId=request.calendar_id, eventId=request.event_id, body=body,
+            sendUpdates="all"))
+
+    def _write_event(self, request: EventRequest, method: str) -> CreatedEvent:
+        """Insert or update the event; without the attendee when Google refuses invites."""
+        want_invite = bool(request.attendee_email)
+        try:
+            event = self._send_event(request, method, with_attendee=want_invite)
+        except _ApiError as err:
+            if not (want_invite and err.status == 403
+                    and err.reason == "forbiddenForServiceAccounts"):
+                raise
+            # The lesson matters more than the e-mail: book it, and say why no invite went out.
+            event = self._send_event(request, method, with_attendee=False)
+            return CreatedEvent(
+                event_id=event.get("id", request.event_id),
+                invite_sent=False,
+                note=("Google refused to invite the customer: " + err.message + " A service "
+                      "account can only send invitations with domain-wide delegation: enable it "
+                      "and set GCAL_DELEGATED_USER (see docs/GOOGLE_CALENDAR.md)."),
+                html_link=event.get("htmlLink"),
+            )
+        return self._created(event, request)
+
+    def _adopt_existing(self, request: EventRequest) -> CreatedEvent:
+        try:
+            existing = self._call(lambda s: s.events().get(
+                calendarId=request.calendar_id, eventId=request.event_id))
+        except _ApiError as err:
+            raise CalendarUnavailable(
+                f"Google Calendar says event {request.event_id} already exists in calendar "
+                f"{request.calendar_id!r} but cannot show it (HTTP {err.status}: {err.message})."
+            ) from None
+        # Google keeps deleted events (status "cancelled") and their ids; a lesson that is
+        # confirmed again, or moved, gets its event restored and updated instead.
+        if existing.get("status") == "cancelled" or not _same_times(existing, request):
+            return self._write_event(request, "update")
+        return self._created(existing, request)
+
+    def _created(self, event: dict, request: EventRequest) -> CreatedEvent:
+        invite_sent: bool | None = None
+        note = None
+        if request.attendee_email:
+            emails = {str(a.get("email", "")).lower() for a in event.get("attendees", [])}
+            invite_sent = request.attendee_email.lower() in emails
+            if not invite_sent:
+                note = ("The calendar event has no guest, so Google sent the customer no "
+                        "invitation.")
+        return CreatedEvent(event_id=event.get("id", request.event_id), invite_sent=invite_sent,
+                            note=note, html_link=event.get("htmlLink"))
+
+    # -- free/busy ----------------------------------------------------------------------------
+
+    def _freebusy(self, calendar_ids: list[str], start: datetime, end: datetime) -> dict:
+        body = {
+            "timeMin": _rfc3339(start),
+            "timeMax": _rfc3339(end),
+            "timeZone": "UTC",
+            "items": [{"id": cid} for cid in calendar_ids],
+        }
+        return self._call(lambda s: s.freebusy().query(body=body))
+
+    def _busy_of(self, answer: dict, calendar_id: str) -> Iterator[tuple[datetime, datetime]]:
+        info = (answer.get("calendars") or {}).get(calendar_id)
+        if info is None:
+            raise CalendarUnavailable(
+                f"Google Calendar gave no free/busy answer for calendar {calendar_id!r}; its busy "
+                "time is unknown, so no slots are offered for it."
+            )
+        errors = info.get("errors") or []
+        if errors:
+            reasons = ", ".join(sorted({str(e.get("reason", "unknown")) for e in errors}))
+            raise CalendarUnavailable(
+                f"Google Calendar cannot read calendar {calendar_id!r} ({reasons}), so its busy "
+                f"time is unknown. {self._reason_fix(reasons, calendar_id)}",
+                calendar_id=calendar_id, reasons=reasons,
+            )
+        for period in info.get("busy") or []:
+            yield _parse_time(period["start"]), _parse_time(period["end"])
+
+    def _reason_fix(self, reasons: str, calendar_id: str) -> str:
+        if "notFound" in reasons:
+            return self._share_fix(calendar_id)
+        if "internalError" in reasons or "backendError" in reasons:
+            return "Google had an internal error; try again in a few minutes."
+        return "Check the calendar id in the console (tutors) or GCAL_CALENDAR_ID."
+
+    def _share_fix(self, calendar_id: str) -> str:
+        who = self._client_email or "the service account's e-mail (client_email in its key)"
+        text = (f"Check the calendar id, and share that calendar with {who} with the permission "
+                "'Make changes to events' (Google Calendar > Settings > the calendar > Share "
+                "with specific people).")
+        if calendar_id == "primary" and not self._settings.gcal_delegated_user:
+            text += (" Note: 'primary' is the service account's own empty calendar, not the "
+                     "tutor's; use the tutor's calendar id (often their e-mail address).")
+        return text
+
+    # -- diagnostics --------------------------------------------------------------------------
+
+    def _check_calendar(self, calendar_id: str) -> CalendarCheck:
+        try:
+            listing = self._call(lambda s: s.events().list(
+                calendarId=calendar_id, maxResults=1, singleEvents=True,
+                timeMin=_rfc3339(clock.now())))
+        except _ApiError as err:
+            if err.status == 404:
+                return CalendarCheck(
+                    calendar_id, False,
+                    f"Not visible to the service account {self._client_email} (not shared, or "
+                    "the id is wrong).",
+                    fix=self._share_fix(calendar_id))
+            return CalendarCheck(calendar_id, False,
+                                 f"Google answered HTTP {err.status} ({err.reason}): {err.message}",
+                                 fix=self._share_fix(calendar_id))
+        except CalendarUnavailable as exc:
+            return CalendarCheck(calendar_id, False, exc.message, fix=_DOCS_HINT)
+        role = listing.get("accessRole", "unknown")
+        zone = listing.get("timeZone")
+        extra = {"access_role": role, "time_zone": zone, "summary": listing.get("summary")}
+        if calendar_id == "primary" and not self._settings.gcal_delegated_user:
+            return CalendarCheck(
+                calendar_id, False,
+                f"'primary' is the service account's own calendar ({self._client_email}), not a "
+                "tutor's: nobody sees its events and the tutor's own appointments are not read.",
+                fix=("Set GCAL_CALENDAR_ID (and each tutor's calendar id in the console) to the "
+                     "tutor's calendar id, often their e-mail address, and share that calendar "
+                     f"with {self._client_email} ('Make changes to events'); or set "
+                     "GCAL_DELEGATED_USER to act as the tutor (Google Workspace)."),
+                extra=extra)
+        if role not in ("writer", "owner"):
+            return CalendarCheck(
+                calendar_id, False,
+                f"Shared with the service account as '{role}': busy time can be read, but lesson "
+                "events cannot be created.",
+                fix=(f"Change the sharing for {self._client_email} to 'Make changes to events'."),
+                extra=extra)
+        where = f" ({listing.get('summary')}, {zone})" if zone else ""
+        return CalendarCheck(calendar_id, True,
+                             f"Readable and writable by the service account{where}.", extra=extra)
+
+    def _fetch_token(self) -> None:
+        """Get an access token now, so check() can tell a bad key from a bad calendar."""
+        creds = self._credentials
+        assert creds is not None
+        http = self._http()
+        last = "no answer"
+        for attempt in range(self._max_retries + 1):
+            try:
+                creds.refresh(google_auth_httplib2.Request(http.http))
+                return
+            except auth_exceptions.RefreshError as err:
+                if not getattr(err, "retryable", False):
+                    raise CalendarUnavailable(self._refresh_message(err)) from None
+                last = "the token endpoint answered with an error"
+            except auth_exceptions.TransportError:
+                last = "could not reach the token endpoint"
+            if attempt < self._max_retries:
+                self._sleep(self._backoff(attempt, None))
+        raise CalendarUnavailable(f"Google sign-in is not answering ({last}); try again later.")
+
+    # -- transport ----------------------------------------------------------------------------
+
+    def _ensure_service(self) -> Any:
+        with self._lock:
+            if self._service is None:
+                credentials = self._load_credentials()
+                # Static discovery: the Calendar v3 document ships with the library, so building
+                # costs no request. The service object is shared; requests run on per-thread
+                # http objects passed to execute().
+                self._service = build(
+                    "calendar", "v3", credentials=credentials, cache_discovery=False,
+                    static_discovery=True,
+                    client_options={"api_endpoint": self._settings.gcal_api_endpoint},
+                )
+                self._credentials = credentials
+            return self._service
+
+    def _http(self) -> google_auth_httplib2.AuthorizedHttp:
+        http = getattr(self._local, "http", None)
+        if http is None:
+            http = google_auth_httplib2.AuthorizedHttp(
+                self._credentials, http=httplib2.Http(timeout=self._timeout)
+            )
+            self._local.http = http
+        return http
+
+    def _call(self, make_request: Callable[[Any], Any]) -> Any:
+        """Execute one API request with timeout, retries and error translation.
+
+        Returns the decoded answer. Raises CalendarUnavailable for refused credentials, quota
+        and exhausted retries, and _ApiError for other refusals the caller may handle."""
+        service = self._ensure_service()
+        attempts = self._max_retries + 1
+        last = "no answer"
+        for attempt in range(attempts):
+            retry_after: float | None = None
+            try:
+                # A fresh HttpRequest per attempt: execute() mutates its headers.
+                return make_request(service).execute(http=self._http(), num_retries=0)
+            except HttpError as err:
+                status = int(err.resp.status)
+                reason, message = _error_details(err)
+                if status == 401:
+                    raise CalendarUnavailable(
+                        f"Google Calendar refused the credentials (HTTP 401: {message}). Check "
+                        "that GCAL_SERVICE_ACCOUNT_JSON holds a current key of the service "
+                        "account and that the Google Calendar API is enabled in its project."
+                    ) from None
+                if status == 403 and reason in QUOTA_REASONS:
+                    raise CalendarUnavailable(
+                        f"Google Calendar usage limits are exhausted ({reason}: {message}). "
+                        "Google refuses further requests for now, so this is not retried; wait, "
+                        "or check the Calendar API quotas in the Google Cloud console."
+                    ) from None
+                if status in RETRYABLE_STATUSES or (status == 403
+                                                    and reason in RETRYABLE_403_REASONS):
+                    last = f"HTTP {status}" + (f" {reason}" if reason else "")
+                    retry_after = _retry_after(err)
+                else:
+                    raise _ApiError(status, reason, message) from None
+            except auth_exceptions.RefreshError as err:
+                if not getattr(err, "retryable", False):
+                    raise CalendarUnavailable(self._refresh_message(err)) from None
+                last = "the sign-in (token) endpoint failed"
+            except auth_exceptions.TransportError:
+                last = "the sign-in (token) endpoint could not be reached"
+            except TimeoutError:
+                last = f"no answer within {self._timeout:g} s"
+            except (OSError, http.client.HTTPException, httplib2.HttpLib2Error) as err:
+                last = f"connection failed: {type(err).__name__}"
+            if attempt + 1 < attempts:
+                self._sleep(self._backoff(attempt, retry_after))
+        raise CalendarUnavailable(
+            f"Google Calendar is not answering ({last}) after {attempts} attempts; the calendar "
+            "could not be read or changed. Try again in a few minutes."
+        )
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        base = RETRY_BASE_DELAY if self._retry_base_delay is None else self._retry_base_delay
+        delay = min(RETRY_MAX_DELAY, base * 2**attempt) * (0.5 + random.random() / 2)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, RETRY_MAX_DELAY))
+        return delay
+
+    # -- credentials --------------------------------------------------------------------------
+
+    def _load_credentials(self) -> service_account.Credentials:
+        raw = self._settings.secret("gcal_service_account_json")
+        if not raw:
+            raise CalendarUnavailable(
+                "Google Calendar is not configured: set GCAL_SERVICE_ACCOUNT_JSON to the path of "
+                "the service account's JSON key file, or to the JSON text itself "
+                "(see docs/GOOGLE_CALENDAR.md)."
+            )
+        if raw.lstrip().startswith("{"):
+            text, source = raw, "The JSON text in GCAL_SERVICE_ACCOUNT_JSON"
+        else:
+            source = "The file named in GCAL_SERVICE_ACCOUNT_JSON"
+            try:
+                text = Path(raw).expanduser().read_text(encoding="utf-8")
+            except FileNotFoundError:
+                raise CalendarUnavailable(
+                    "GCAL_SERVICE_ACCOUNT_JSON names a file that does not exist. Set it to the "
+                    "path of the service account's JSON key (readable by this process) or to "
+                    "the JSON text itself."
+                ) from None
+            except (OSError, UnicodeDecodeError) as err:
+                kind = type(err).__name__
+                raise CalendarUnavailable(
+                    f"The file named in GCAL_SERVICE_ACCOUNT_JSON cannot be read ({kind}); make "
+                    "it readable by this process or put the JSON text in the setting."
+                ) from None
+        try:
+            info = json.loads(text)
+        except ValueError:
+            raise CalendarUnavailable(
+                f"{source} is not valid JSON. Download a new JSON key for the service account "
+                "(Google Cloud console > IAM > Service accounts > Keys) and use it unchanged."
+            ) from None
+        if not isinstance(info, dict) or info.get("type") != "service_account":
+            raise CalendarUnavailable(
+                f"{source} is not a service-account key (its \"type\" must be "
+                "\"service_account\"; OAuth client files and API keys do not work here)."
+            )
+        missing = [k for k in ("client_email", "private_key", "token_uri") if not info.get(k)]
+        if missing:
+            raise CalendarUnavailable(
+                f"{source} lacks {', '.join(missing)}; download a complete JSON key for the "
+                "service account."
+            )
+        self._secrets = [s for s in (raw, text, info.get("private_key"),
+                                     info.get("private_key_id")) if s]
+        self._client_email = str(info["client_email"])
+        self._client_id = str(info.get("client_id") or "")
+        try:
+            credentials = service_account.Credentials.from_service_account_info(
+                info, scopes=[SCOPE])
+        except (ValueError, TypeError, IndexError):
+            raise CalendarUnavailable(
+                f"The private_key of the service account {self._client_email} cannot be read; "
+                "download a new JSON key and set GCAL_SERVICE_ACCOUNT_JSON to it."
+            ) from None
+        delegated = (self._settings.gcal_delegated_user or "").strip()
+        if delegated:
+            credentials = credentials.with_subject(delegated)
+        return credentials
+
+    def _refresh_message(self, err: auth_exceptions.RefreshError) -> str:
+        data = err.args[1] if len(err.args) > 1 and isinstance(err.args[1], dict) else {}
+        code = str(data.get("error", ""))
+        said = self._scrub(str(err.args[0]) if err.args else type(err).__name__).rstrip(". ")
+        who = self._client_email or "the service account"
+        text = f"Google Calendar refused the credentials: {said}."
+        if code == "unauthorized_client" and self._settings.gcal_delegated_user:
+            text += (f" GCAL_DELEGATED_USER is set to {self._settings.gcal_delegated_user}, but "
+                     "domain-wide delegation is not authorised: in the Google Workspace admin "
+                     "console (Security > API controls > Domain-wide delegation) add client id "
+                     f"{self._client_id or '(client_id in the key)'} with scope {SCOPE}, or "
+                     "unset GCAL_DELEGATED_USER.")
+        elif code == "invalid_grant":
+            text += (f" The key in GCAL_SERVICE_ACCOUNT_JSON is not (or no longer) valid for "
+                     f"{who}: create a new JSON key for it in the Google Cloud console, set it, "
+                     "and check this machine's clock.")
+        else:
+            text += (" Check GCAL_SERVICE_ACCOUNT_JSON (a current key of the service account) "
+                     "and GCAL_DELEGATED_USER.")
+        return text
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            if len(secret) >= 6:
+                text = text.replace(secret, "***")
+        return text
+
+    # -- integration status -------------------------------------------------------------------
+
+    @contextmanager
+    def _tracked(self, calendar_id: str | None = None) -> Iterator[None]:
+        """Turn stray refusals into CalendarUnavailable and record the integration's health."""
+        try:
+            yield
+        except CalendarUnavailable as exc:
+            self._record(False, exc.message)
+            raise
+        except _ApiError as err:
+            exc = CalendarUnavailable(self._describe(err, calendar_id))
+            self._record(False, exc.message)
+            raise exc from None
+        self._record(True)
+
+    def _describe(self, err: _ApiError, calendar_id: str | None) -> str:
+        where = f"calendar {calendar_id!r}" if calendar_id else "the calendar"
+        if err.status == 404:
+            return (f"Google Calendar cannot find {where} (HTTP 404 {err.reason}). "
+                    f"{self._share_fix(calendar_id or '')}")
+        if err.status == 403 and err.reason == "requiredAccessLevel":
+            return (f"The service account {self._client_email} may only read {where} "
+                    f"({err.message}) Share it with {self._client_email} with the permission "
+                    "'Make changes to events'.")
+        return (f"Google Calendar refused the request for {where} "
+                f"(HTTP {err.status} {err.reason}: {err.message}).")
+
+    def _record(self, ok: bool, error: str | None = None) -> None:
+        if self._status is not None:
+            self._status.record(ok, None if ok else self._scrub(error or ""))
+
+    def flush_status(self, timeout: float = 5.0) -> bool:
+        """Wait until the integration status is written (tests, shutdown)."""
+        return self._status.flush(timeout) if self._status is not None else True
+
+
+# --------------------------------------------------------------------------------------------
+# Integration status, written off the request path
+
+
+class _StatusRecorder:
+    """Keeps IntegrationStatus("google") current without slowing or blocking calendar calls:
+    a write is queued only when the state (ok / error text) changes or the last write is older
+    than STATUS_REFRESH_SECONDS, and a single background thread performs it. A failed write is
+    logged and forgotten."""
+
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._cond = threading.Condition()
+        self._pending: tuple[bool, str | None, datetime] | None = None
+        self._writing = False
+        self._last: tuple[bool, str | None] | None = None
+        self._last_at = 0.0
+        self._thread: threading.Thread | None = None
+
+    def record(self, ok: bool, error: str | None) -> None:
+        state = (ok, error)
+        now = time.monotonic()
+        with self._cond:
+            if state == self._last and now - self._last_at < STATUS_REFRESH_SECONDS:
+                return
+            self._last, self._last_at = state, now
+            self._pending = (ok, error, clock.now())
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="gcal-status", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def flush(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._pending is not None or self._writing:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None:
+                    if not self._cond.wait(timeout=30.0) and self._pending is None:
+                        self._thread = None  # idle: end; record() starts a new one
+                        return
+                item, self._pending, self._writing = self._pending, None, True
+            try:
+                self._write(*item)
+            except Exception as exc:  # noqa: BLE001 - the status must never break a call
+                log.warning("could not record the Google Calendar status: %s", type(exc).__name__)
+            finally:
+                with self._cond:
+                    self._writing = False
+                    self._cond.notify_all()
+
+    def _write(self, ok: bool, error: str | None, at: datetime) -> None:
+        from core.db import get_engine, write_session
+        from core.models import IntegrationStatus
+
+        with write_session(get_engine(self._url)) as session:
+            row = session.get(IntegrationStatus, STATUS_NAME) or IntegrationStatus(name=STATUS_NAME)
+            row.ok = ok
+            if ok:
+                row.last_ok_at = at
+                row.detail = "Google Calendar answered."
+            else:
+                row.last_error = error
+                row.last_error_at = at
+                row.detail = error
+            session.add(row)
+
+
+# --------------------------------------------------------------------------------------------
+# check-calendar
+
+
+def check_calendar_report(settings: Settings) -> tuple[bool, str]:
+    """The text `python -m core.cli check-calendar` prints, and whether all is well.
+
+    Checks the credentials and every active tutor's calendar plus GCAL_CALENDAR_ID."""
+    from sqlmodel import select
+
+    from core.db import get_engine, read_session
+    from core.models import Tutor
+
+    labels: dict[str, list[str]] = {settings.gcal_calendar_id: ["GCAL_CALENDAR_ID"]}
+    lines: list[str] = []
+    try:
+        with read_session(get_engine(settings.database_url)) as session:
+            tutors = session.exec(select(Tutor).where(Tutor.active == True)).all()  # noqa: E712
+        for tutor in tutors:
+            labels.setdefault(tutor.calendar_id, []).append(f"tutor {tutor.name}")
+    except Exception as exc:  # noqa: BLE001 - still check GCAL_CALENDAR_ID without the database
+        lines.append(f"  note  could not read the tutors from the database ({type(exc).__name__}); "
+                     "checking GCAL_CALENDAR_ID only")
+
+    backend = GoogleCalendarBackend(settings, record_status=False)
+    checks = backend.check(list(labels))
+    ok = all(c.ok for c in checks)
+    header = "Google Calendar check"
+    if settings.calendar_backend != "google":
+        header += " (note: CALENDAR_BACKEND is 'local', so Lesplanner does not use Google yet)"
+    out = [header, *lines]
+    for c in checks:
+        label = f" [{', '.join(labels[c.subject])}]" if c.subject in labels else ""
+        out.append(f"  {'ok  ' if c.ok else 'FAIL'}  {c.subject}{label}: {c.detail}")
+        if c.fix and not c.ok:
+            out.append(f"        fix: {c.fix}")
+    failed = sum(1 for c in checks if not c.ok)
+    out.append("All good." if ok else f"{failed} problem(s) found.")
+    return ok, "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _require_aware(value: datetime, name: str) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationFailed(f"{name} must be a timezone-aware datetime")
+
+
+def _chunks(start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
+    cursor = start
+    while cursor < end:
+        upto = min(end, cursor + FREEBUSY_CHUNK)
+        yield cursor, upto
+        cursor = upto
+
+
+def _rfc3339(value: datetime) -> str:
+    value = value.astimezone(UTC)
+    if value.microsecond:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:  # FreeBusy always sends an offset; never guess
+        raise CalendarUnavailable(f"Google Calendar sent a time without offset: {value!r}")
+    return parsed.astimezone(UTC)
+
+
+def _event_instant(when: dict) -> datetime | None:
+    if when.get("dateTime"):
+        try:
+            parsed = datetime.fromisoformat(when["dateTime"])
+        except ValueError:
+            return None
+        if parsed.tzinfo is None and when.get("timeZone"):
+            parsed = parsed.replace(tzinfo=ZoneInfo(when["timeZone"]))
+        return parsed.astimezone(UTC) if parsed.tzinfo else None
+    return None
+
+
+def _same_times(event: dict, request: EventRequest) -> bool:
+    return (_event_instant(event.get("start") or {}) == request.start.astimezone(UTC)
+            and _event_instant(event.get("end") or {}) == request.end.astimezone(UTC))
+
+
+def _error_details(err: HttpError) -> tuple[str | None, str]:
+    """(reason, message) from Google's error JSON; HTML error pages give (None, status text)."""
+    try:
+        data = json.loads(err.content.decode("utf-8"))
+        error = data["error"]
+        items = error.get("errors") or []
+        reason = items[0].get("reason") if items else None
+        if reason is None:
+            reason = error.get("status")
+        return reason, str(error.get("message") or reason or err.resp.reason or "")
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+        return None, str(getattr(err.resp, "reason", "") or f"HTTP {err.resp.status}")
+
+
+def _retry_after(err: HttpError) -> float | None:
+    value = err.resp.get("retry-after") if hasattr(err.resp, "get") else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
