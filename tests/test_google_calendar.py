@@ -136,6 +136,26 @@ def test_repeated_calendar_ids_are_asked_once(google_backend, fake_google):
     assert [item["id"] for item in query.body["items"]] == [TUTOR, OTHER]
 
 
+def test_primary_without_delegation_is_refused_not_silently_free(google_backend, fake_google):
+    with pytest.raises(CalendarUnavailable) as caught:
+        google_backend.busy(["primary"], utc(2026, 6, 1), utc(2026, 6, 2))
+    assert "GCAL_CALENDAR_ID" in caught.value.message
+
+    with pytest.raises(CalendarUnavailable):
+        google_backend.create_event(lesson(calendar_id="primary"))
+    assert fake_google.requests == []
+
+
+def test_with_delegation_primary_is_the_delegated_users_calendar(
+        engine, fake_google, make_google_backend):
+    fake_google.add_event(TUTOR, utc(2026, 6, 1, 8), utc(2026, 6, 1, 9))
+    backend = make_google_backend(gcal_delegated_user=TUTOR)
+
+    busy = backend.busy(["primary"], utc(2026, 6, 1), utc(2026, 6, 2))
+
+    assert busy == {"primary": [(utc(2026, 6, 1, 8), utc(2026, 6, 1, 9))]}
+
+
 def test_busy_is_safe_from_many_threads(google_backend, fake_google):
     fake_google.add_event(TUTOR, utc(2026, 6, 1, 8), utc(2026, 6, 1, 9))
     expected = {TUTOR: [(utc(2026, 6, 1, 8), utc(2026, 6, 1, 9))]}

@@ -118,6 +118,7 @@ class GoogleCalendarBackend:
         if not ids or end <= start:
             return {cid: [] for cid in ids}
         with self._tracked():
+            self._refuse_bare_primary(ids)
             for chunk_start, chunk_end in _chunks(start.astimezone(UTC), end.astimezone(UTC)):
                 for group_start in range(0, len(ids), FREEBUSY_MAX_ITEMS):
                     group = ids[group_start:group_start + FREEBUSY_MAX_ITEMS]
@@ -134,6 +135,7 @@ class GoogleCalendarBackend:
             raise ValidationFailed("A calendar event must end after it starts.")
         ZoneInfo(request.timezone)  # an unknown zone is a programming error, fail before Google
         with self._tracked(request.calendar_id):
+            self._refuse_bare_primary([request.calendar_id])
             try:
                 return self._write_event(request, "insert")
             except _ApiError as err:
@@ -268,7 +270,11 @@ class GoogleCalendarBackend:
         return self._call(lambda s: s.freebusy().query(body=body))
 
     def _busy_of(self, answer: dict, calendar_id: str) -> Iterator[tuple[datetime, datetime]]:
-        info = (answer.get("calendars") or {}).get(calendar_id)
+        calendars = answer.get("calendars") or {}
+        info = calendars.get(calendar_id)
+        if info is None:  # be lenient about the case of e-mail-like ids in the answer's keys
+            folded = calendar_id.casefold()
+            info = next((v for k, v in calendars.items() if k.casefold() == folded), None)
         if info is None:
             raise CalendarUnavailable(
                 f"Google Calendar gave no free/busy answer for calendar {calendar_id!r}; its busy "
@@ -284,6 +290,20 @@ class GoogleCalendarBackend:
             )
         for period in info.get("busy") or []:
             yield _parse_time(period["start"]), _parse_time(period["end"])
+
+    def _refuse_bare_primary(self, calendar_ids: Sequence[str]) -> None:
+        """'primary' without delegation is the service account's own calendar: no tutor sees
+        it and it is always free. Answering from it would offer slots the tutor cannot teach
+        (GCAL_CALENDAR_ID defaults to 'primary'), so this is a configuration error."""
+        if "primary" in calendar_ids and not self._settings.gcal_delegated_user:
+            raise CalendarUnavailable(
+                "The calendar id is 'primary', which for a service account is its own calendar, "
+                "not the tutor's: set GCAL_CALENDAR_ID (and each tutor's calendar id) to the "
+                "tutor's Calendar ID, often their e-mail address, and share that calendar with "
+                "the service account; or set GCAL_DELEGATED_USER to act as the tutor. (To use "
+                "the service account's own calendar on purpose, use its e-mail address as id.) "
+                "See docs/GOOGLE_CALENDAR.md."
+            )
 
     def _reason_fix(self, reasons: str, calendar_id: str) -> str:
         if "notFound" in reasons:
