@@ -1,0 +1,146 @@
+"""Errors → HTTP answers, in one place.
+
+- `LesplannerError` subclasses answer their `http_status` with `{"detail": message}`;
+  `SlotTaken` adds fresh `alternatives`, `Unauthorized` adds `WWW-Authenticate: Bearer`.
+- Request validation answers 422 with one human-readable sentence (plus the per-field list).
+- Anything else answers 500 with a fixed sentence. The traceback is logged here, with every
+  configured secret scrubbed, and never leaves the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.config import get_settings
+from core.errors import IntegrationUnavailable, LesplannerError, SlotTaken
+from core.slots import Slot
+
+log = logging.getLogger("receiver")
+
+INTERNAL_ERROR = "Internal error; it has been logged."
+
+
+class Unauthorized(LesplannerError):
+    http_status = 401
+
+
+class BotApiNotConfigured(IntegrationUnavailable):
+    pass
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from the body-size guard while the route reads its body. An HTTPException, because
+    FastAPI turns any other exception during body parsing into a 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is larger than the limit of {limit} bytes.")
+
+
+def scrub(text: str) -> str:
+    """`text` with every configured secret replaced, so a log line never carries one."""
+    try:
+        secrets = get_settings().configured_secrets()
+    except Exception:  # noqa: BLE001 - broken settings must not hide the original error
+        return text
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def slot_json(slot: Slot) -> dict[str, str]:
+    tz = get_settings().tz
+    return {"start": slot.start.astimezone(tz).isoformat(), "end": slot.end.astimezone(tz).isoformat()}
+
+
+def _lesplanner_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LesplannerError)
+    body: dict[str, Any] = {"detail": exc.message}
+    if exc.http_status >= 500 and not isinstance(exc, IntegrationUnavailable):
+        # A failure inside (e.g. a webhook event that could not be handled, Stripe retries):
+        # its cause is for the log, not for whoever called.
+        log.warning("%s %s answered %s: %s", request.method, request.url.path, exc.http_status,
+                    scrub(exc.message))
+        body = {"detail": INTERNAL_ERROR}
+    headers: dict[str, str] = {}
+    if isinstance(exc, SlotTaken):
+        body["alternatives"] = [slot_json(s) for s in exc.alternatives]
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(body, status_code=exc.http_status, headers=headers)
+
+
+def _field_name(loc: Sequence[Any]) -> str:
+    # ("body", "contact", "email") → "contact.email"; the location kind is noise for people.
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts)
+
+
+def _sentence(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    field = _field_name(error.get("loc", ()))
+    if kind == "json_invalid":
+        reason = (error.get("ctx") or {}).get("error", "")
+        return f"The request body is not valid JSON ({reason})." if reason else "The request body is not valid JSON."
+    if kind == "timezone_aware":
+        return (f"{field} has no time zone offset; send ISO 8601 with an offset, "
+                f"e.g. 2026-12-01T10:00:00+01:00")
+    if kind == "missing" and not field:
+        return "A JSON request body is required."
+    message = str(error.get("msg", "is invalid"))
+    message = message.removeprefix("Value error, ")
+    return f"{field}: {message}" if field else message
+
+
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    sentences = [_sentence(e) for e in errors]
+    detail = "; ".join(dict.fromkeys(sentences)) or "The request is invalid."
+    fields = [{"field": _field_name(e.get("loc", ())), "message": s} for e, s in zip(errors, sentences, strict=True)]
+    return JSONResponse({"detail": detail, "errors": fields}, status_code=422)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(LesplannerError, _lesplanner_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(CatchAllMiddleware)
+
+
+class CatchAllMiddleware:
+    """Turns an unhandled exception into a 500 with a fixed message and logs it scrubbed.
+
+    Done here rather than with an `Exception` handler because Starlette re-raises after such a
+    handler, and the server would then log the unscrubbed traceback itself."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            text = scrub("".join(traceback.format_exception(exc)))
+            log.error("Unhandled error on %s %s\n%s", scope.get("method"), scope.get("path"), text)
+            if started:
+                return  # the status line is out; all we can do is stop
+            response = JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
+            await response(scope, receive, send)

@@ -1,0 +1,107 @@
+"""The receiver's FastAPI app: `create_app()` and the module-level `app` for uvicorn.
+
+Wiring only: error mapping (receiver/errors.py), the request-body limit, the routers, and the
+outbox worker thread (core/chat.py) started with the app unless LESPLANNER_WORKER=0. The app
+assumes a migrated database (`python -m core.cli migrate`); it creates no tables itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.chat import run_worker
+from core.config import get_settings
+from receiver.errors import BodyTooLarge, install_error_handlers
+from receiver.routes import api_router, public_router
+
+log = logging.getLogger("receiver")
+
+DESCRIPTION = """
+The back office's HTTP side: Stripe webhooks and the chatbot's API.
+
+**Bot flow**: `GET /api/v1/contacts/{id}/segment` → `GET /api/v1/slots` → `POST /api/v1/bookings`
+(a held lesson comes with a Stripe `payment_url`) → the customer pays → Stripe calls
+`/webhooks/stripe` → the lesson is confirmed and the confirmation waits in
+`GET /api/v1/conversations/{id}/messages` (or is delivered to Chatwoot).
+
+Every bot route needs `Authorization: Bearer <BOT_API_TOKEN>`. Datetimes are ISO 8601 with an
+offset; naive datetimes are rejected. Errors are `{"detail": "..."}`.
+"""
+
+
+class BodySizeLimitMiddleware:
+    """413 for bodies over `max_body_bytes`: by Content-Length up front, and by counting what
+    arrives, because a chunked body has no Content-Length to trust."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = get_settings().max_body_bytes
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            too_large = BodyTooLarge(limit)
+            await JSONResponse({"detail": too_large.detail}, status_code=413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+def worker_enabled() -> bool:
+    return os.environ.get("LESPLANNER_WORKER", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def create_app(*, start_worker: bool | None = None) -> FastAPI:
+    """The receiver app. `start_worker` defaults to the LESPLANNER_WORKER environment switch."""
+    run_it = worker_enabled() if start_worker is None else start_worker
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = None
+        if run_it:
+            thread = threading.Thread(target=run_worker, args=(stop,), name="outbox-worker", daemon=True)
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if thread is not None:
+                thread.join(timeout=15)
+
+    app = FastAPI(
+        title="Lesplanner receiver",
+        version="1.0.0",
+        description=DESCRIPTION,
+        docs_url="/docs",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimitMiddleware)
+    install_error_handlers(app)  # its catch-all middleware is added last, so it is outermost
+    app.include_router(public_router)
+    app.include_router(api_router)
+    return app
+
+
+app = create_app()

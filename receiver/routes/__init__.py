@@ -1,0 +1,17 @@
+"""The receiver's routes, one module per concern. `api_router` is the bot API under /api/v1,
+every route behind the bearer token; health and the Stripe webhook are public."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from receiver.deps import BotAuth
+from receiver.routes import bookings, contacts, health, messages, payments, slots, webhooks
+
+api_router = APIRouter(prefix="/api/v1", dependencies=[BotAuth])
+for module in (slots, bookings, payments, contacts, messages):
+    api_router.include_router(module.router)
+
+public_router = APIRouter()
+public_router.include_router(health.router)
+public_router.include_router(webhooks.router)

@@ -1,0 +1,220 @@
+"""Request and response bodies of the receiver, with the examples shown at /docs.
+
+Datetimes going out carry the business zone's offset (2026-12-01T10:00:00+01:00); datetimes
+coming in must carry an offset (`AwareDatetime`): a naive one is a 422, never a guess.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from core.config import get_settings
+from core.slots import Slot
+
+
+def _plausible(value: datetime) -> datetime:
+    # Far-off years overflow when converted between zones; no lesson is booked there anyway.
+    if not 2000 <= value.year <= 2999:
+        raise ValueError("must be a date between the years 2000 and 2999")
+    return value
+
+
+InstantIn = Annotated[AwareDatetime, AfterValidator(_plausible)]
+Id = Annotated[str, Field(min_length=1, max_length=120, pattern=r"\S")]
+
+
+def local(value: datetime | None) -> datetime | None:
+    """`value` shown in the business zone (storage is UTC)."""
+    return value.astimezone(get_settings().tz) if value is not None else None
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(examples=["Unknown conversation 'conv-1001'; send contact_id the first time."])
+
+
+class FieldErrorOut(BaseModel):
+    field: str
+    message: str
+
+
+class ValidationErrorOut(BaseModel):
+    detail: str = Field(examples=["start has no time zone offset; send ISO 8601 with an offset, "
+                                  "e.g. 2026-12-01T10:00:00+01:00"])
+    errors: list[FieldErrorOut] = Field(default_factory=list, description="Per field, when the "
+                                        "request did not match the schema.")
+
+
+# --- slots ------------------------------------------------------------------------------------
+
+
+class SlotOut(BaseModel):
+    start: datetime = Field(examples=["2026-12-01T10:00:00+01:00"])
+    end: datetime = Field(examples=["2026-12-01T11:00:00+01:00"])
+
+    @classmethod
+    def of(cls, slot: Slot) -> SlotOut:
+        return cls(start=local(slot.start), end=local(slot.end))
+
+
+class ConflictOut(BaseModel):
+    detail: str = Field(examples=["Tuesday 1 December at 10:00 was just taken. Please choose another time."])
+    alternatives: list[SlotOut] = Field(default_factory=list, description="Fresh free slots.")
+
+
+class SlotsOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "profile": "new", "timezone": "Europe/Amsterdam", "segment": "new",
+        "slots": [{"start": "2026-12-01T10:00:00+01:00", "end": "2026-12-01T11:00:00+01:00"},
+                  {"start": "2026-12-01T11:00:00+01:00", "end": "2026-12-01T12:00:00+01:00"}],
+    }]})
+
+    profile: str
+    timezone: str
+    segment: str
+    slots: list[SlotOut]
+
+
+# --- bookings ---------------------------------------------------------------------------------
+
+
+class ContactIn(BaseModel):
+    name: str | None = Field(None, max_length=200, examples=["Sanne de Vries"])
+    email: str | None = Field(None, max_length=254, examples=["sanne@example.nl"])
+    phone: str | None = Field(None, max_length=40, examples=["06 12345678"])
+
+
+class BookingIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "conversation_id": "conv-1001", "contact_id": "contact-42",
+        "start": "2026-12-01T10:00:00+01:00", "end": "2026-12-01T11:00:00+01:00",
+        "title": "Bijles wiskunde", "description": "Hoofdstuk 4, vergelijkingen",
+        "contact": {"name": "Sanne de Vries", "email": "sanne@example.nl", "phone": "06 12345678"},
+    }]})
+
+    conversation_id: Id
+    contact_id: Id | None = Field(None, description="Required the first time a conversation is seen.")
+    start: InstantIn = Field(description="ISO 8601 with an offset, one of the offered slots.")
+    end: InstantIn = Field(description="start + the profile's lesson duration.")
+    title: str = Field("", max_length=200)
+    description: str = Field("", max_length=4000)
+    contact: ContactIn | None = None
+    profile: str | None = Field(None, max_length=40, description="Planning profile; the segment "
+                                "decides when omitted (a contact's profile override always wins).")
+
+
+class LessonOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": 17, "status": "held", "conversation_id": "conv-1001", "contact_id": "contact-42",
+        "start": "2026-12-01T10:00:00+01:00", "end": "2026-12-01T11:00:00+01:00",
+        "title": "Bijles wiskunde", "tutor": "Anna", "profile": "new", "calendar_event_id": None,
+        "hold_expires_at": "2026-11-25T13:30:00+01:00",
+        "payment_url": "https://checkout.stripe.com/c/pay/cs_test_a1b2c3",
+        "checkout_session_id": "cs_test_a1b2c3",
+    }]})
+
+    id: int
+    status: Literal["held", "confirmed", "needs_reschedule", "cancelled", "expired"]
+    conversation_id: str
+    contact_id: str
+    start: datetime
+    end: datetime
+    title: str
+    tutor: str
+    profile: str
+    calendar_event_id: str | None
+    hold_expires_at: datetime | None
+    payment_url: str | None = Field(None, description="Stripe Checkout URL while the lesson is held.")
+    checkout_session_id: str | None = None
+
+
+# --- payment links ----------------------------------------------------------------------------
+
+
+class PaymentLinkIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "segment": "new", "minutes": 60, "order_id": "order-2026-0042",
+        "conversation_id": "conv-1001", "student_name": "Sanne de Vries",
+        "service": "bijles", "audience": "havo", "program": "wiskunde B",
+    }]})
+
+    segment: str = Field(max_length=40, description="weekend uses the weekend prices")
+    minutes: int = Field(description="60 or 90")
+    order_id: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    conversation_id: Id
+    student_name: str = Field("", max_length=200)
+    service: str = Field("", max_length=200)
+    audience: str = Field("", max_length=200)
+    program: str = Field("", max_length=200)
+
+
+class PaymentLinkOut(BaseModel):
+    url: str = Field(examples=["https://checkout.stripe.com/c/pay/cs_test_a1b2c3"])
+    checkout_session_id: str = Field(examples=["cs_test_a1b2c3"])
+    expires_at: datetime | None = Field(examples=["2026-11-25T13:30:00+01:00"])
+
+
+# --- contacts, messages, health, webhooks -----------------------------------------------------
+
+
+class SegmentOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "contact_id": "contact-42", "segment": "existing", "profile": "existing",
+        "reason": "attribute has_paid_lesson",
+    }]})
+
+    contact_id: str
+    segment: str
+    profile: str
+    reason: str = Field(description="Which override, list or attribute decided the segment.")
+
+
+class MessageOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": 5, "key": "payment_success_message", "locale": "nl",
+        "text": "Bedankt voor je betaling! Je les is definitief ingepland. "
+                "Je ontvangt zo snel mogelijk een bevestiging.",
+        "status": "pending", "created_at": "2026-11-25T13:05:00+01:00", "sent_at": None,
+    }]})
+
+    id: int
+    key: str | None
+    locale: str
+    text: str
+    status: str
+    created_at: datetime
+    sent_at: datetime | None = None
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"] = "ok"
+    database: Literal["ok"] = "ok"
+
+
+class WebhookAck(BaseModel):
+    received: bool = True
+    status: str = Field(examples=["processed"], description="processed | duplicate | ignored")
+
+
+# --- documented error answers -----------------------------------------------------------------
+
+_ERROR_DOCS: dict[int, tuple[str, type[BaseModel]]] = {
+    400: ("Bad or missing Stripe signature", ErrorOut),
+    401: ("Missing or wrong bot API token", ErrorOut),
+    404: ("Unknown conversation, contact or message", ErrorOut),
+    409: ("The slot is taken (with fresh alternatives) or the change is not allowed", ConflictOut),
+    413: ("The request body is too large", ErrorOut),
+    422: ("Invalid input, in one sentence", ValidationErrorOut),
+    500: ("Handling failed; the event is kept and Stripe retries", ErrorOut),
+    503: ("Not configured, or an outside service (calendar, Stripe, database) is unavailable", ErrorOut),
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict]:
+    """OpenAPI `responses=` for these status codes, so /docs lists every answer a route gives."""
+    return {code: {"model": _ERROR_DOCS[code][1], "description": _ERROR_DOCS[code][0]} for code in codes}
