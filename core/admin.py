@@ -1,0 +1,581 @@
+"""Writes made from the console: profiles, segment mapping, contact overrides, whitelists, users,
+time off and rescheduling. Each one checks the actor's role itself and leaves an AuditLog row.
+
+The role check happens here and not only in the page: a page hides what a role may not use,
+but these functions are the last line, so a tutor cannot change a profile or another tutor's
+calendar whatever the UI does. The actor is re-read inside the write transaction, so an account
+deactivated a second ago can no longer act.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from core import clock
+from core.booking import can_manage_lesson, slots_for_profile, tutors_for_profile
+from core.calendars import EventRequest, get_backend
+from core.config import get_settings
+from core.db import is_sqlite, read_session, write_session
+from core.errors import (
+    InvalidProfile,
+    InvalidTransition,
+    LesplannerError,
+    NotFound,
+    PermissionDenied,
+    SlotNotOffered,
+    SlotTaken,
+    ValidationFailed,
+)
+from core.messages import format_when, queue_message
+from core.models import (
+    BLOCKING_STATUSES,
+    CANCELLED,
+    CONFIRMED,
+    HELD,
+    NEEDS_RESCHEDULE,
+    ROLES,
+    WHITELISTS,
+    AuditLog,
+    BusyBlock,
+    Contact,
+    Lesson,
+    Payment,
+    PlanningProfile,
+    SegmentProfile,
+    Tutor,
+    User,
+    WhitelistEntry,
+)
+from core.profiles import EDITABLE_FIELDS, get_profile, profile_values, validate_profile
+from core.segments import add_to_whitelist, normalise_identifier, validate_segment
+from core.slots import Slot, is_offered, require_aware
+
+MAX_IMPORT_ROWS = 10_000
+BUSY_BLOCK_MAX = timedelta(days=62)  # longer time off is almost always a typo in the year
+
+
+# --- actors and audit --------------------------------------------------------------------------
+
+
+def _actor(session: Session, actor: User | None, *roles: str) -> User:
+    """The actor as stored now (active, with one of `roles`), else PermissionDenied."""
+    if actor is None or actor.id is None:
+        raise PermissionDenied("Sign in first.")
+    fresh = session.get(User, actor.id)
+    if fresh is None or not fresh.active:
+        raise PermissionDenied("This account is not active.")
+    if roles and fresh.role not in roles:
+        raise PermissionDenied(f"This needs the role {' or '.join(roles)}; you are {fresh.role}.")
+    return fresh
+
+
+def require_role(actor: User | None, *roles: str) -> User:
+    """Check in its own read: for callers that only read but must still be refused."""
+    with read_session() as session:
+        return _actor(session, actor, *roles)
+
+
+def _audit(session: Session, actor: User, action: str, entity: str, entity_id: Any,
+           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
+    session.add(AuditLog(actor=actor.email, action=action, entity=entity,
+                         entity_id=None if entity_id is None else str(entity_id),
+                         before=_jsonable(before), after=_jsonable(after), at=clock.now()))
+
+
+def _jsonable(values: dict[str, Any] | None) -> dict[str, Any] | None:
+    if values is None:
+        return None
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in values.items()}
+
+
+def _own_tutor(session: Session, actor: User, tutor: Tutor) -> bool:
+    return bool(tutor.email and tutor.email.strip().lower() == actor.email.strip().lower())
+
+
+# --- planning profiles -------------------------------------------------------------------------
+
+
+def _merged_profile_values(session: Session, name: str, values: dict[str, Any]) -> dict[str, Any]:
+    current = session.get(PlanningProfile, name)
+    if current is None:
+        raise NotFound(f"Unknown planning profile '{name}'.")
+    merged = profile_values(current)
+    merged.update({k: v for k, v in values.items() if k in EDITABLE_FIELDS})
+    merged["name"] = name
+    return validate_profile(merged)
+
+
+def update_profile(actor: User, name: str, values: dict[str, Any]) -> PlanningProfile:
+    """Change a profile's fields (validated; InvalidProfile names the field)."""
+    with write_session() as session:
+        who = _actor(session, actor, "admin")
+        cleaned = _merged_profile_values(session, name, values)
+        profile = session.get(PlanningProfile, name)
+        if profile.active and not cleaned.get("active", True):
+            used_by = session.exec(select(SegmentProfile.segment).where(SegmentProfile.profile_name == name)).all()
+            if used_by:
+                raise InvalidProfile(
+                    "active", f"segment {', '.join(used_by)} still uses this profile; map it to another one first"
+                )
+        before = profile_values(profile)
+        for key in EDITABLE_FIELDS:
+            if key in cleaned:
+                setattr(profile, key, cleaned[key])
+        profile.updated_at = clock.now()
+        session.add(profile)
+        after = profile_values(profile)
+        changed = {k for k in after if after[k] != before[k]}
+        _audit(session, who, "profile.update", "PlanningProfile", name,
+               {k: before[k] for k in changed}, {k: after[k] for k in changed})
+    return profile
+
+
+def preview_profile(name: str, values: dict[str, Any], now: datetime | None = None,
+                    limit: int | None = None) -> list[Slot]:
+    """The slots the edited (unsaved) profile would offer now, against current busy time.
+    Raises InvalidProfile for bad values and CalendarUnavailable when busy time is unknown."""
+    now = now or clock.now()
+    with read_session() as session:
+        cleaned = _merged_profile_values(session, name, values)
+        draft = PlanningProfile(**cleaned)  # never added to the session: a what-if
+        tutors = tutors_for_profile(session, name)
+        return slots_for_profile(session, draft, now, limit=limit, tutors=tutors)
+
+
+def set_segment_profile(actor: User, segment: str, profile_name: str) -> None:
+    with write_session() as session:
+        who = _actor(session, actor, "admin")
+        segment = validate_segment(segment)
+        if segment is None:
+            raise ValidationFailed("Choose a segment.")
+        get_profile(session, profile_name)  # must exist and be active
+        row = session.get(SegmentProfile, segment)
+        before = {"profile_name": row.profile_name} if row else None
+        if row is None:
+            row = SegmentProfile(segment=segment, profile_name=profile_name)
+        row.profile_name = profile_name
+        session.add(row)
+        _audit(session, who, "segment_profile.update", "SegmentProfile", segment, before,
+               {"profile_name": profile_name})
+
+
+# --- contacts ----------------------------------------------------------------------------------
+
+
+def set_contact_overrides(actor: User, contact_id: str, segment_override: str | None,
+                          profile_override: str | None) -> Contact:
+    """Pin a contact's segment and/or profile (None or "" clears the override)."""
+    with write_session() as session:
+        who = _actor(session, actor, "admin")
+        contact = session.get(Contact, contact_id)
+        if contact is None:
+            raise NotFound(f"Unknown contact '{contact_id}'.")
+        segment_override = validate_segment(segment_override or None)
+        profile_override = profile_override or None
+        if profile_override is not None:
+            get_profile(session, profile_override)
+        before = {"segment_override": contact.segment_override, "profile_override": contact.profile_override}
+        contact.segment_override = segment_override
+        contact.profile_override = profile_override
+        contact.updated_at = clock.now()
+        session.add(contact)
+        _audit(session, who, "contact.overrides", "Contact", contact_id, before,
+               {"segment_override": segment_override, "profile_override": profile_override})
+    return contact
+
+
+# --- whitelists --------------------------------------------------------------------------------
+
+
+def _check_list(list_name: str) -> None:
+    if list_name not in WHITELISTS:
+        raise ValidationFailed(f"Unknown list '{list_name}'; use one of: {', '.join(WHITELISTS)}.")
+
+
+def whitelist_add(actor: User, list_name: str, identifier: str, note: str | None = None) -> WhitelistEntry | None:
+    """Add one identifier; None when it was already on the list."""
+    _check_list(list_name)
+    with write_session() as session:
+        who = _actor(session, actor, "admin")
+        entry = add_to_whitelist(session, list_name, identifier, note=note or None, added_by=who.email)
+        if entry is not None:
+            _audit(session, who, "whitelist.add", "WhitelistEntry", f"{list_name}:{entry.identifier}",
+                   None, {"list": list_name, "identifier": entry.identifier, "note": entry.note})
+    return entry
+
+
+def whitelist_remove(actor: User, entry_id: int) -> None:
+    with write_session() as session:
+        who = _actor(session, actor, "admin")
+        entry = session.get(WhitelistEntry, entry_id)
+        if entry is None:
+            raise NotFound("That whitelist entry no longer exists.")
+        _audit(session, who, "whitelist.remove", "WhitelistEntry", f"{entry.list}:{entry.identifier}",
+               {"list": entry.list, "identifier": entry.identifier, "note": entry.note}, None)
+        session.delete(entry)
+
+
+_IDENTIFIER_HEADERS = {"phone", "telefoon", "telefoonnummer", "tel", "mobiel", "mobile", "nummer",
+                       "number", "phone_number", "identifier", "email", "e-mail", "mail",
+                       "contact_id", "contact"}
+_NOTE_HEADERS = {"note", "notitie", "opmerking", "naam", "name"}
+
+
+@dataclass
+class ImportPreview:
+    """What an import would do: rows to add, rows already present, rows that are invalid."""
+
+    valid: list[dict[str, Any]] = field(default_factory=list)  # row, raw, identifier, kind, note
+    duplicates: list[dict[str, Any]] = field(default_factory=list)  # already listed or repeated
+    invalid: list[dict[str, Any]] = field(default_factory=list)  # row, raw, error
+    truncated: bool = False
+
+    @property
+    def identifiers(self) -> list[str]:
+        return [r["identifier"] for r in self.valid]
+
+
+def _decode(data: bytes | str) -> str:
+    if isinstance(data, str):
+        return data
+    for encoding in ("utf-8-sig", "cp1252"):  # Excel on Windows saves CSV as cp1252
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+def _read_rows(text: str) -> list[list[str]]:
+    sample = text[:4096]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    return list(csv.reader(io.StringIO(text), dialect))
+
+
+def parse_whitelist_csv(data: bytes | str, list_name: str) -> ImportPreview:
+    """Read a spreadsheet export (CSV with `,`, `;` or TAB) of phone numbers, e-mail addresses or
+    contact ids. A header row naming the column (phone, telefoon, email, ...) is optional; without
+    one the first column is used. Nothing is written."""
+    _check_list(list_name)
+    rows = _read_rows(_decode(data))
+    preview = ImportPreview()
+    column, note_column, first = 0, None, 0
+    if rows:
+        header = [c.strip().lower() for c in rows[0]]
+        hits = [i for i, h in enumerate(header) if h in _IDENTIFIER_HEADERS]
+        if hits:
+            column, first = hits[0], 1
+            notes = [i for i, h in enumerate(header) if h in _NOTE_HEADERS]
+            note_column = notes[0] if notes else None
+    seen: set[str] = set()
+    for number, row in enumerate(rows[first:], start=first + 1):
+        if not any(c.strip() for c in row):
+            continue
+        if len(preview.valid) + len(preview.invalid) + len(preview.duplicates) >= MAX_IMPORT_ROWS:
+            preview.truncated = True
+            break
+        raw = row[column].strip() if column < len(row) else ""
+        note = row[note_column].strip() if note_column is not None and note_column < len(row) else None
+        try:
+            kind, identifier = normalise_identifier(raw)
+        except ValidationFailed as exc:
+            preview.invalid.append({"row": number, "raw": raw, "error": exc.message})
+            continue
+        record = {"row": number, "raw": raw, "identifier": identifier, "kind": kind, "note": note or None}
+        if identifier in seen:
+            preview.duplicates.append({**record, "why": "repeated in the file"})
+            continue
+        seen.add(identifier)
+        preview.valid.append(record)
+    if preview.valid:
+        existing = _existing_identifiers(list_name, [r["identifier"] for r in preview.valid])
+        keep = []
+        for record in preview.valid:
+            if record["identifier"] in existing:
+                preview.duplicates.append({**record, "why": "already on the list"})
+            else:
+                keep.append(record)
+        preview.valid = keep
+    return preview
+
+
+def _existing_identifiers(list_name: str, identifiers: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    with read_session() as session:
+        for i in range(0, len(identifiers), 500):  # stay below SQLite's bound-parameter limit
+            chunk = list(identifiers[i:i + 500])
+            found.update(session.exec(
+                select(WhitelistEntry.identifier)
+                .where(WhitelistEntry.list == list_name, col(WhitelistEntry.identifier).in_(chunk))
+            ).all())
+    return found
+
+
+def import_whitelist(actor: User, list_name: str, records: Iterable[dict[str, Any]],
+                     note: str | None = None) -> int:
+    """Add the preview's valid rows in one transaction; returns how many were new."""
+    _check_list(list_name)
+    added: list[str] = []
+    with write_session() as session:
+        who = _actor(session, actor, "admin")
+        for record in records:
+            entry = add_to_whitelist(session, list_name, record["identifier"],
+                                     note=record.get("note") or note or None, added_by=who.email)
+            if entry is not None:
+                added.append(entry.identifier)
+        _audit(session, who, "whitelist.import", "WhitelistEntry", list_name, None,
+               {"list": list_name, "added": len(added), "first": added[:20]})
+    return len(added)
+
+
+# --- users -------------------------------------------------------------------------------------
+
+
+def create_user(actor: User, email: str, role: str, name: str = "") -> tuple[User, str]:
+    """A new account with a random password, returned once to show to the admin."""
+    from core import users
+
+    with write_session() as session:
+        who = _actor(session, actor, "admin")
+        return users.create_user(session, email, role, name=name, actor=who.email)
+
+
+def _active_admins(session: Session) -> int:
+    return session.exec(select(func.count()).select_from(User)
+                        .where(User.role == "admin", User.active == True)).one()  # noqa: E712
+
+
+def set_user_active(actor: User, user_id: int, active: bool) -> User:
+    with write_session() as session:
+        who = _actor(session, actor, "admin")
+        user = session.get(User, user_id)
+        if user is None:
+            raise NotFound("That account does not exist.")
+        if not active and user.id == who.id:
+            raise ValidationFailed("You cannot deactivate your own account.")
+        if not active and user.role == "admin" and user.active and _active_admins(session) <= 1:
+            raise ValidationFailed("This is the last active admin; create another admin first.")
+        before = {"active": user.active}
+        user.active = active
+        session.add(user)
+        _audit(session, who, "user.activate" if active else "user.deactivate", "User", user.email,
+               before, {"active": active})
+    return user
+
+
+def set_user_role(actor: User, user_id: int, role: str) -> User:
+    if role not in ROLES:
+        raise ValidationFailed(f"Unknown role '{role}'; use one of: {', '.join(ROLES)}.")
+    with write_session() as session:
+        who = _actor(session, actor, "admin")
+        user = session.get(User, user_id)
+        if user is None:
+            raise NotFound("That account does not exist.")
+        if user.role == "admin" and role != "admin" and user.active and _active_admins(session) <= 1:
+            raise ValidationFailed("This is the last active admin; create another admin first.")
+        before = {"role": user.role}
+        user.role = role
+        session.add(user)
+        _audit(session, who, "user.role", "User", user.email, before, {"role": role})
+    return user
+
+
+def reset_password(actor: User, user_id: int) -> str:
+    """A new random password for the account, returned once."""
+    from core import users
+
+    with write_session() as session:
+        who = _actor(session, actor, "admin")
+        user = session.get(User, user_id)
+        if user is None:
+            raise NotFound("That account does not exist.")
+        return users.set_password(session, user, None, actor=who.email)
+
+
+# --- time off (local calendar backend) ---------------------------------------------------------
+
+
+def add_busy_block(actor: User, tutor_id: int, start: datetime, end: datetime, reason: str = "") -> BusyBlock:
+    """Time off for a tutor: admins for anyone, tutors for themselves."""
+    start = require_aware(start, "start").astimezone(UTC)
+    end = require_aware(end, "end").astimezone(UTC)
+    if end <= start:
+        raise ValidationFailed("The end of the time off must be after its start.")
+    if end - start > BUSY_BLOCK_MAX:
+        raise ValidationFailed("Time off longer than 62 days: split it up (or check the year).")
+    with write_session() as session:
+        who = _actor(session, actor, "admin", "tutor")
+        tutor = session.get(Tutor, tutor_id)
+        if tutor is None:
+            raise NotFound("That tutor does not exist.")
+        if who.role != "admin" and not _own_tutor(session, who, tutor):
+            raise PermissionDenied("You can only enter time off in your own calendar.")
+        block = BusyBlock(tutor_id=tutor_id, start=start, end=end, reason=(reason or "").strip()[:200] or None,
+                          created_by=who.email)
+        session.add(block)
+        session.flush()
+        _audit(session, who, "busy_block.add", "BusyBlock", block.id, None,
+               {"tutor_id": tutor_id, "start": start, "end": end, "reason": block.reason})
+    return block
+
+
+def remove_busy_block(actor: User, block_id: int) -> None:
+    with write_session() as session:
+        who = _actor(session, actor, "admin", "tutor")
+        block = session.get(BusyBlock, block_id)
+        if block is None:
+            raise NotFound("That time off no longer exists.")
+        tutor = session.get(Tutor, block.tutor_id)
+        if who.role != "admin" and not (tutor and _own_tutor(session, who, tutor)):
+            raise PermissionDenied("You can only remove time off from your own calendar.")
+        _audit(session, who, "busy_block.remove", "BusyBlock", block.id,
+               {"tutor_id": block.tutor_id, "start": block.start, "end": block.end, "reason": block.reason}, None)
+        session.delete(block)
+
+
+# --- rescheduling ------------------------------------------------------------------------------
+
+
+def reschedule_options(lesson_id: int, actor: User, now: datetime | None = None, limit: int = 30) -> list[Slot]:
+    """Free slots of the lesson's profile with the lesson's tutor, the old lesson not counting
+    as busy (a lesson may move by half an hour)."""
+    now = now or clock.now()
+    with read_session() as session:
+        lesson = session.get(Lesson, lesson_id)
+        if lesson is None:
+            raise NotFound(f"Lesson {lesson_id} does not exist.")
+        who = _actor(session, actor)
+        if not can_manage_lesson(session, who, lesson):
+            raise PermissionDenied("You may only reschedule your own lessons.")
+        profile = session.get(PlanningProfile, lesson.profile_name)
+        tutor = session.get(Tutor, lesson.tutor_id)
+        slots = slots_for_profile(session, profile, now, limit=limit + 1, tutors=[tutor])
+    return [s for s in slots if s.start != lesson.start][:limit]
+
+
+def _calendar_busy_except(busy: Sequence[tuple[datetime, datetime]], own: tuple[datetime, datetime] | None,
+                          lo: datetime, hi: datetime) -> bool:
+    """Whether calendar busy time overlaps [lo, hi), ignoring intervals inside our own old event."""
+    for s, e in busy:
+        if not (s < hi and e > lo):
+            continue
+        if own is not None and s >= own[0] and e <= own[1]:
+            continue
+        return True
+    return False
+
+
+def reschedule_lesson(lesson_id: int, start: datetime, actor: User, reason: str = "") -> Lesson:
+    """Move a confirmed (or needs_reschedule) lesson to `start` with the same tutor.
+
+    The old lesson is cancelled without refund and its payment moves to the new lesson, which is
+    confirmed at once (it is paid, or its profile needs no payment). Held lessons are refused: their
+    Checkout Session still points at the old lesson. Conflicts are checked like a booking: a fresh
+    calendar read, then the database under the write lock.
+    """
+    start = require_aware(start, "start").astimezone(UTC)
+    settings = get_settings()
+    tz = settings.tz
+    now = clock.now()
+    with read_session() as session:
+        old = session.get(Lesson, lesson_id)
+        if old is None:
+            raise NotFound(f"Lesson {lesson_id} does not exist.")
+        who = _actor(session, actor)
+        if not can_manage_lesson(session, who, old):
+            raise PermissionDenied("You may only reschedule your own lessons.")
+        if old.status == HELD:
+            raise InvalidTransition(
+                f"Lesson {lesson_id} is waiting for payment; cancel it or wait until it is paid."
+            )
+        if old.status not in (CONFIRMED, NEEDS_RESCHEDULE):
+            raise InvalidTransition(f"Lesson {lesson_id} is {old.status}; only planned lessons can move.")
+        profile = session.get(PlanningProfile, old.profile_name)
+        tutor = session.get(Tutor, old.tutor_id)
+    end = start + timedelta(minutes=profile.duration_minutes)
+    if start == old.start:
+        raise ValidationFailed("The lesson already starts at that time.")
+    if not is_offered(profile, now, start, tz):
+        raise SlotNotOffered(f"{format_when(start, 'en', tz)} is not a time the '{profile.name}' profile offers now.")
+    buffer = timedelta(minutes=profile.buffer_minutes or 0)
+    lo, hi = start - buffer, end + buffer
+    own_event = (old.start, old.end) if old.status == CONFIRMED and old.calendar_event_id else None
+    backend = get_backend()
+    busy = backend.busy([tutor.calendar_id], lo, hi).get(tutor.calendar_id, [])
+    if _calendar_busy_except(busy, own_event, lo, hi):
+        raise SlotTaken(f"{format_when(start, 'en', tz)} is busy in {tutor.name}'s calendar.")
+
+    with write_session() as session:
+        if not is_sqlite(session.get_bind()):
+            session.exec(select(Tutor.id).where(Tutor.id == tutor.id).with_for_update()).all()
+        who = _actor(session, actor)
+        old = session.get(Lesson, lesson_id)
+        if old.status not in (CONFIRMED, NEEDS_RESCHEDULE):
+            raise InvalidTransition(f"Lesson {lesson_id} changed meanwhile (now {old.status}).")
+        overlapping = session.exec(
+            select(Lesson.id, Lesson.status, Lesson.hold_expires_at)
+            .where(Lesson.tutor_id == tutor.id, Lesson.id != old.id)
+            .where(col(Lesson.status).in_(BLOCKING_STATUSES))
+            .where(col(Lesson.start) < hi, col(Lesson.end) > lo)
+        ).all()
+        if any(st != HELD or (until is None or until > now) for _, st, until in overlapping):
+            raise SlotTaken(f"{format_when(start, 'en', tz)} was just taken. Please choose another time.")
+        new = Lesson(
+            conversation_id=old.conversation_id, contact_id=old.contact_id, tutor_id=old.tutor_id,
+            profile_name=old.profile_name, start=start, end=end, title=old.title,
+            description=old.description, status=HELD, hold_expires_at=now + timedelta(minutes=10),
+            created_at=now, updated_at=now,
+        )
+        session.add(new)
+        session.flush()
+        moved = session.exec(select(Payment).where(Payment.lesson_id == old.id)).all()
+        for payment in moved:
+            payment.lesson_id = new.id
+            payment.updated_at = now
+            session.add(payment)
+        contact = session.get(Contact, old.contact_id)
+        created = backend.create_event(EventRequest(
+            lesson_id=new.id, calendar_id=tutor.calendar_id, start=start, end=end, summary=new.title,
+            description=new.description, timezone=settings.timezone,
+            attendee_email=contact.email if contact else None,
+            attendee_name=contact.name if contact else None,
+        ))
+        if own_event is not None:
+            try:
+                backend.delete_event(tutor.calendar_id, old.calendar_event_id)
+            except LesplannerError:
+                # Keep the calendar as the database will be after the rollback: old event only.
+                try:
+                    backend.delete_event(tutor.calendar_id, created.event_id)
+                except LesplannerError:
+                    pass
+                raise
+        before = {"status": old.status, "start": old.start}
+        old.status = CANCELLED
+        old.cancel_reason = f"rescheduled to lesson {new.id}" + (f": {reason.strip()}" if reason.strip() else "")
+        old.hold_expires_at = None
+        old.updated_at = now
+        session.add(old)
+        new.status = CONFIRMED
+        new.hold_expires_at = None
+        new.calendar_event_id = created.event_id
+        new.invite_sent = created.invite_sent
+        new.calendar_note = created.note
+        session.add(new)
+        queue_message(session, new.conversation_id, "lesson_rescheduled",
+                      dedupe_key=f"lesson_rescheduled:{new.id}", when=format_when(start))
+        _audit(session, who, "lesson.reschedule", "Lesson", old.id, before,
+               {"new_lesson_id": new.id, "start": start, "payments_moved": [p.id for p in moved],
+                "reason": reason.strip() or None})
+    return new
