@@ -16,7 +16,7 @@ router = APIRouter(tags=["bot"])
 
 
 @router.get("/contacts/{contact_id}/segment", response_model=SegmentOut,
-            responses=error_responses(401, 404, 422))
+            responses=error_responses(401, 404, 422, 503))
 def get_segment(contact_id: str = Path(max_length=120), *, session: SessionDep) -> SegmentOut:
     contact = session.get(Contact, contact_id)
     if contact is None:

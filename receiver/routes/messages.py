@@ -22,11 +22,11 @@ def message_out(message: OutboxMessage) -> MessageOut:
                       sent_at=local(message.sent_at))
 
 
-@router.get("", response_model=list[MessageOut], responses=error_responses(401, 404, 422))
+@router.get("", response_model=list[MessageOut], responses=error_responses(401, 404, 422, 503))
 def list_messages(conversation_id: ConversationId, status: StatusFilter = Query("pending")) -> list[MessageOut]:
     return [message_out(m) for m in conversation_messages(conversation_id, status)]
 
 
-@router.post("/{message_id}/ack", response_model=MessageOut, responses=error_responses(401, 404, 409, 422))
+@router.post("/{message_id}/ack", response_model=MessageOut, responses=error_responses(401, 404, 409, 422, 503))
 def ack_message(conversation_id: ConversationId, message_id: int) -> MessageOut:
     return message_out(mark_delivered_by_bot(conversation_id, message_id))

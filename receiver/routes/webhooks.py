@@ -24,7 +24,7 @@ _RAW_BODY = {"requestBody": {"required": True, "content": {"application/json": {
 
 
 @router.post("/webhooks/stripe", response_model=WebhookAck, openapi_extra=_RAW_BODY,
-             responses=error_responses(400, 413, 500, 503))
+             responses=error_responses(400, 413, 422, 500, 503))
 async def stripe_webhook(
     request: Request, stripe_signature: Annotated[str | None, Header()] = None
 ) -> WebhookAck:
