@@ -92,6 +92,16 @@ def test_a_long_range_is_asked_in_chunks_google_accepts_and_merged(google_backen
     assert all(q.status == 200 for q in queries)
 
 
+def test_google_refuses_one_query_for_a_too_long_range(google_backend, fake_google, monkeypatch):
+    # Why busy() chunks: without it the fake, like Google, refuses the range.
+    monkeypatch.setattr("core.calendars.google.FREEBUSY_CHUNK", timedelta(days=200))
+
+    with pytest.raises(CalendarUnavailable) as caught:
+        google_backend.busy([TUTOR], utc(2026, 1, 1), utc(2026, 7, 1))
+
+    assert "The requested time range is too long." in caught.value.message
+
+
 def test_more_than_fifty_calendars_are_asked_in_batches(google_backend, fake_google):
     calendars = [f"tutor{i:03d}@lesplanner.test" for i in range(120)]
     for i, cid in enumerate(calendars):
@@ -248,6 +258,18 @@ def test_a_lost_insert_response_does_not_make_a_second_event(engine, fake_google
     statuses = [r.status for r in fake_google.calls("events.insert")]
     assert statuses == [200, 409, 409]
     assert len(fake_google.calls("events.get")) == 1
+
+
+def test_an_insert_that_times_out_after_google_stored_it_is_not_repeated(
+        engine, fake_google, make_google_backend):
+    backend = make_google_backend(gcal_timeout_seconds=0.3)
+    fake_google.slow_next(1.0, match="events.insert")
+
+    created = backend.create_event(lesson())
+
+    assert created.event_id == "lesplanner00000042"
+    assert len(fake_google.events(TUTOR)) == 1
+    assert [r.status for r in fake_google.calls("events.insert")] == [200, 409]
 
 
 def test_creating_the_same_lesson_event_twice_is_idempotent(google_backend, fake_google):

@@ -180,9 +180,9 @@ class GoogleCalendarBackend:
 
     def _event_body(self, request: EventRequest, *, with_attendee: bool) -> dict[str, Any]:
         zone = ZoneInfo(request.timezone)
-        # Local wall-clock time with its offset *and* the zone name: the offset pins the
-        # instant (also on the ambiguous fall-back hour), the zone keeps the event at 10:00
-        # local if someone later moves it across a DST change in Google Calendar.
+        # Local wall-clock time with its offset *and* the zone name: the offset pins the exact
+        # instant (also in the repeated fall-back hour); the zone is the one Google shows the
+        # event in and keeps when the tutor edits it.
         body: dict[str, Any] = {
             "id": request.event_id,
             "summary": request.summary,
@@ -456,7 +456,11 @@ class GoogleCalendarBackend:
             except (OSError, http.client.HTTPException, httplib2.HttpLib2Error) as err:
                 last = f"connection failed: {type(err).__name__}"
             if attempt + 1 < attempts:
-                self._sleep(self._backoff(attempt, retry_after))
+                delay = self._backoff(attempt, retry_after)
+                log.info("Google Calendar: %s; retry %d of %d in %.2f s",
+                         last, attempt + 1, attempts - 1, delay)
+                self._sleep(delay)
+        log.warning("Google Calendar: giving up after %d attempts (%s)", attempts, last)
         raise CalendarUnavailable(
             f"Google Calendar is not answering ({last}) after {attempts} attempts; the calendar "
             "could not be read or changed. Try again in a few minutes."
