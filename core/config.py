@@ -28,8 +28,9 @@ class Settings(BaseSettings):
     gcal_calendar_id: str = "primary"
     gcal_delegated_user: str | None = None
     gcal_api_endpoint: str = GCAL_DEFAULT_API_ENDPOINT
-    gcal_timeout_seconds: float = 10.0
+    gcal_timeout_seconds: float = 5.0  # per HTTP request
     gcal_max_retries: int = 4
+    gcal_call_budget_seconds: float = 12.0  # all attempts of one call, below SQLite's 15 s busy_timeout
 
     # Stripe
     stripe_api_key: SecretStr | None = None

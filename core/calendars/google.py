@@ -96,6 +96,7 @@ class GoogleCalendarBackend:
         self._settings = settings
         self._timeout = float(settings.gcal_timeout_seconds)
         self._max_retries = max(0, int(settings.gcal_max_retries))
+        self._budget = float(settings.gcal_call_budget_seconds)
         self._retry_base_delay = retry_base_delay
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -419,6 +420,9 @@ class GoogleCalendarBackend:
         service = self._ensure_service()
         attempts = self._max_retries + 1
         last = "no answer"
+        # One overall budget, so a struggling Google can never hold a caller (and the database
+        # write lock some callers hold) longer than GCAL_CALL_BUDGET_SECONDS.
+        deadline = time.monotonic() + self._budget
         for attempt in range(attempts):
             retry_after: float | None = None
             try:
@@ -457,6 +461,9 @@ class GoogleCalendarBackend:
                 last = f"connection failed: {type(err).__name__}"
             if attempt + 1 < attempts:
                 delay = self._backoff(attempt, retry_after)
+                if time.monotonic() + delay + min(self._timeout, 1.0) > deadline:
+                    attempts = attempt + 1
+                    break
                 log.info("Google Calendar: %s; retry %d of %d in %.2f s",
                          last, attempt + 1, attempts - 1, delay)
                 self._sleep(delay)
