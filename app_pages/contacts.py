@@ -1,0 +1,77 @@
+"""Contacts & segments (admin): find a contact by name, phone, e-mail or id; see the segment the
+bot detects and why, the profile it would use and the contact's attributes; pin a segment or
+profile with an override. Contact data comes from customers and is shown as plain text."""
+
+import pandas as pd
+import streamlit as st
+
+from core.admin import set_contact_overrides
+from core.models import SEGMENTS
+from ui import auth, data, fmt, widgets
+from ui.errors import guard, run_action
+from ui.i18n import status_label, tr
+
+user = auth.require_page("contacts")
+st.title(tr("contacts.title"))
+PAGE = "contacts_page"
+
+query = st.text_input(tr("contacts.search"), key="contacts_query", on_change=widgets.reset_page(PAGE))
+with st.spinner(tr("loading")):
+    result = data.read("search_contacts", query, page=widgets.page_number(PAGE))
+if not result.rows:
+    st.info(tr("contacts.empty"))
+    st.stop()
+
+widgets.table(
+    [{**c, "updated_at": fmt.fmt_dt(c["updated_at"])} for c in result.rows],
+    {"id": tr("col.id"), "name": tr("col.name"), "phone": tr("col.phone"), "email": tr("col.email"),
+     "segment_override": tr("contacts.segment_override"), "profile_override": tr("contacts.profile_override")},
+)
+widgets.pager(PAGE, result)
+
+labels = {c["id"]: " · ".join(x for x in (c["name"], c["phone"], c["email"], c["id"]) if x) for c in result.rows}
+contact_id = st.selectbox(tr("contacts.pick"), list(labels), format_func=labels.get, key="contacts_pick")
+
+with guard():
+    detail = data.read("contact_detail", contact_id)
+    contact = detail["contact"]
+    left, right = st.columns(2)
+    with left:
+        widgets.table(
+            [{"k": k, "v": v} for k, v in (
+                (tr("col.name"), contact["name"] or ""), (tr("col.phone"), contact["phone"] or ""),
+                (tr("col.email"), contact["email"] or ""), (tr("col.id"), contact["id"]),
+                (tr("contacts.segment"), detail["segment"]), (tr("contacts.segment_reason"), detail["segment_reason"]),
+                (tr("contacts.profile"), detail["profile"] or detail["profile_error"] or ""),
+                (tr("contacts.lessons"), ", ".join(f"{status_label(s)}: {n}" for s, n in detail["lesson_counts"].items())
+                 or "—"),
+            )],
+            {"k": tr("col.detail"), "v": tr("col.value")},
+        )
+    with right:
+        st.markdown(f"**{tr('contacts.attributes')}**")
+        if contact["attributes"]:
+            # A dataframe, not st.json: values are customer data and stay plain text.
+            st.dataframe(pd.DataFrame({tr("col.key"): list(contact["attributes"]),
+                                       tr("col.value"): [str(v) for v in contact["attributes"].values()]}),
+                         hide_index=True, width="stretch")
+        else:
+            st.caption(tr("contacts.no_attributes"))
+
+    st.subheader(tr("contacts.overrides"))
+    profile_names = [p["name"] for p in data.read("profiles", include_inactive=False)]
+    with st.form(f"overrides_{contact_id}"):
+        a, b = st.columns(2)
+        segment_options = [None, *SEGMENTS]
+        profile_options = [None, *profile_names]
+        segment = a.selectbox(tr("contacts.segment_override"), segment_options,
+                              index=segment_options.index(contact["segment_override"])
+                              if contact["segment_override"] in segment_options else 0,
+                              format_func=lambda s: tr("none") if s is None else s, key=f"ov_seg_{contact_id}")
+        profile = b.selectbox(tr("contacts.profile_override"), profile_options,
+                              index=profile_options.index(contact["profile_override"])
+                              if contact["profile_override"] in profile_options else 0,
+                              format_func=lambda p: tr("none") if p is None else p, key=f"ov_prof_{contact_id}")
+        save = st.form_submit_button(tr("contacts.save"), type="primary")
+    if save:
+        run_action(set_contact_overrides, user, contact_id, segment, profile, success=tr("saved"))

@@ -1,0 +1,156 @@
+"""Integrations (admin): is each outside service configured and working? Calendar checks and the
+Stripe check run only on request (they call Google and Stripe). Also the database (URL without
+password, migration revision), the last error per integration, the last webhook, and the outbox.
+"""
+
+import streamlit as st
+
+from core.calendars import get_backend
+from core.config import get_settings
+from core.errors import LesplannerError
+from ui import auth, data, fmt, widgets
+from ui.errors import show_error
+from ui.i18n import status_label, tr
+
+user = auth.require_page("integrations")
+st.title(tr("int.title"))
+settings = get_settings()
+
+
+def _missing(names: list[str]) -> list[str]:
+    """Environment variable names of the settings that are not set."""
+    out = []
+    for name in names:
+        value = getattr(settings, name)
+        if hasattr(value, "get_secret_value"):
+            value = settings.secret(name)
+        if not value:
+            out.append(name.upper())
+    return out
+
+
+def _configured(missing: list[str], total: int) -> None:
+    if not missing:
+        st.success(tr("int.configured"))
+    elif len(missing) == total:
+        st.warning(tr("int.not_configured", missing=", ".join(missing)))
+    else:
+        st.warning(tr("int.partly", missing=", ".join(missing)))
+
+
+def _checks_table(rows: list[dict]) -> None:
+    widgets.table([{**r, "ok": "✅" if r["ok"] else "❌"} for r in rows],
+                  {"ok": tr("col.ok"), "subject": tr("col.subject"), "detail": tr("col.detail"), "fix": tr("col.fix")},
+                  column_config={"ok": st.column_config.TextColumn(width="small")})
+
+
+google, stripe_col = st.columns(2)
+
+# --- calendar ----------------------------------------------------------------------------------
+with google:
+    st.subheader(tr("int.google"))
+    st.markdown(tr("int.backend", kind=settings.calendar_backend))
+    if settings.calendar_backend == "google":
+        _configured(_missing(["gcal_service_account_json"]), 1)
+    tutors = data.read("tutors")
+    if tutors:
+        st.caption(tr("int.calendars"))
+        widgets.table(tutors, {"name": tr("col.tutor"), "calendar_id": "calendar_id", "email": tr("col.email")})
+    if st.button(tr("int.check_calendar"), key="check_calendar", icon=":material/event_available:"):
+        with st.spinner(tr("loading")):
+            try:
+                checks = get_backend().check(sorted({t["calendar_id"] for t in tutors}))
+                st.session_state["calendar_checks"] = [
+                    {"subject": c.subject, "ok": c.ok, "detail": c.detail, "fix": c.fix or ""} for c in checks]
+            except LesplannerError as exc:
+                show_error(exc)
+    if st.session_state.get("calendar_checks"):
+        _checks_table(st.session_state["calendar_checks"])
+
+# --- Stripe ------------------------------------------------------------------------------------
+with stripe_col:
+    st.subheader(tr("int.stripe"))
+    stripe_settings = ["stripe_api_key", "stripe_webhook_secret", "standard_price_id_60", "standard_price_id_90",
+                       "weekend_price_id_60", "weekend_price_id_90", "checkout_success_url", "checkout_cancel_url"]
+    _configured(_missing(stripe_settings), len(stripe_settings))
+    if st.button(tr("int.check_stripe"), key="check_stripe", icon=":material/credit_card:"):
+        try:
+            from core.payments import check_stripe
+        except Exception as exc:  # noqa: BLE001 - the payments module may not be there yet
+            st.error(tr("int.check_missing", why=f"{type(exc).__name__}: {exc}"))
+        else:
+            with st.spinner(tr("loading")):
+                try:
+                    st.session_state["stripe_checks"] = [
+                        {"subject": c.subject, "ok": c.ok, "detail": c.detail, "fix": ""} for c in check_stripe()]
+                except LesplannerError as exc:
+                    show_error(exc)
+                data.clear()  # the check records its outcome in IntegrationStatus
+    if st.session_state.get("stripe_checks"):
+        _checks_table(st.session_state["stripe_checks"])
+    counts = data.read("stripe_event_counts")
+    last = data.read("last_webhook")
+    if last:
+        st.caption(tr("int.webhook", type=last["type"], id=last["id"], when=fmt.fmt_dt(last["received_at"]),
+                      status=status_label(last["status"])))
+    else:
+        st.caption(tr("int.webhook.none"))
+    if counts:
+        st.caption(", ".join(f"{status_label(s)}: {n}" for s, n in sorted(counts.items())))
+
+chat_col, db_col = st.columns(2)
+
+# --- chat delivery -----------------------------------------------------------------------------
+with chat_col:
+    st.subheader(tr("int.chat"))
+    chat_missing = _missing(["chatwoot_url", "chatwoot_account_id", "chatwoot_api_token"])
+    if chat_missing:
+        st.info(tr("int.chat_off", missing=", ".join(chat_missing)))
+    else:
+        st.success(tr("int.configured"))
+    outbox_counts = data.read("outbox_counts")
+    st.caption(tr("int.outbox_counts", counts=", ".join(f"{status_label(s)}: {n}" for s, n in sorted(outbox_counts.items()))
+                  or "0"))
+
+# --- database ----------------------------------------------------------------------------------
+with db_col:
+    st.subheader(tr("int.database"))
+    info = data.read("database_info", settings.database_url)
+    widgets.table(
+        [{"k": tr("int.db_url"), "v": info.url}, {"k": "dialect", "v": info.dialect},
+         {"k": tr("int.db_revision"), "v": info.revision or tr("int.db_no_revision")},
+         *({"k": table, "v": f"{n:,}".replace(",", ".")} for table, n in info.counts.items())],
+        {"k": tr("col.detail"), "v": tr("col.value")},
+    )
+
+# --- health ------------------------------------------------------------------------------------
+st.subheader(tr("int.health"))
+statuses = data.read("integration_statuses")
+if not statuses:
+    st.caption(tr("int.health.empty"))
+else:
+    widgets.table(
+        [{"name": s["name"], "ok": "✅" if s["ok"] else "❌", "detail": s["detail"] or "",
+          "last_ok": fmt.fmt_dt(s["last_ok_at"]), "last_error_at": fmt.fmt_dt(s["last_error_at"]),
+          "last_error": s["last_error"] or ""} for s in statuses.values()],
+        {"name": tr("col.subject"), "ok": tr("col.ok"), "detail": tr("col.detail"), "last_ok": "OK @",
+         "last_error_at": tr("col.error") + " @", "last_error": tr("col.error")},
+    )
+
+# --- outbox ------------------------------------------------------------------------------------
+st.subheader(tr("int.outbox"))
+PAGE = "outbox_page"
+status = st.selectbox(tr("status"), [None, "pending", "sent", "failed"], key="outbox_status",
+                      format_func=lambda s: tr("all") if s is None else status_label(s), on_change=widgets.reset_page(PAGE))
+outbox = data.read("outbox_page", status, page=widgets.page_number(PAGE))
+if not outbox.rows:
+    st.caption(tr("int.outbox.empty"))
+else:
+    widgets.table(
+        [{**m, "created_at": fmt.fmt_dt(m["created_at"]), "sent_at": fmt.fmt_dt(m["sent_at"]),
+          "status": status_label(m["status"])} for m in outbox.rows],
+        {"created_at": tr("col.created"), "conversation_id": tr("col.conversation"), "key": tr("col.key"),
+         "status": tr("col.status"), "attempts": tr("col.attempts"), "sent_at": tr("col.sent_at"),
+         "last_error": tr("col.error"), "text": tr("col.text")},
+    )
+    widgets.pager(PAGE, outbox)

@@ -1,0 +1,152 @@
+"""Lessons: filter, page through, inspect one lesson, cancel or reschedule it, export to CSV.
+
+Everyone signed in sees this page: tutors only their own lessons, finance read-only, admins all
+with every action. core.booking.cancel_lesson / core.admin.reschedule_lesson check the role again.
+"""
+
+import streamlit as st
+
+from core.admin import reschedule_lesson, reschedule_options
+from core.booking import cancel_lesson
+from core.models import CONFIRMED, HELD, LESSON_STATUSES, NEEDS_RESCHEDULE
+from core.reports import LessonFilter
+from ui import auth, data, fmt, widgets
+from ui.errors import guard, run_action
+from ui.i18n import status_label, tr
+
+user = auth.require_page("lessons")
+st.title(tr("lessons.title"))
+tz = data.tz()
+is_tutor = user.role == "tutor"
+PAGE = "lessons_page"
+reset = widgets.reset_page(PAGE)
+
+# --- filters -----------------------------------------------------------------------------------
+c_range, c_tutor, c_status, c_profile, c_query = st.columns([2.2, 1.5, 2.2, 1.2, 1.6])
+date_from, date_to = widgets.date_range("lessons_range", *widgets.default_range(7, 30), on_change=reset,
+                                        container=c_range)
+tutor_id = None
+if not is_tutor:
+    tutors = {t["id"]: t["name"] for t in data.read("tutors", include_inactive=True)}
+    tutor_id = c_tutor.selectbox(tr("tutor"), [None, *tutors], format_func=lambda i: tr("all") if i is None else tutors[i],
+                                 key="lessons_tutor", on_change=reset)
+statuses = c_status.multiselect(tr("status"), LESSON_STATUSES, format_func=status_label, key="lessons_status",
+                                on_change=reset, placeholder=tr("all"))
+profile_names = [p["name"] for p in data.read("profiles")]
+profile = c_profile.selectbox(tr("profile"), [None, *profile_names], key="lessons_profile", on_change=reset,
+                              format_func=lambda p: tr("all") if p is None else p)
+query = c_query.text_input(tr("search"), key="lessons_query", on_change=reset,
+                           placeholder=tr("col.contact"))
+
+lesson_filter = LessonFilter(date_from, date_to, tutor_id, tuple(statuses), profile, query or None,
+                             own_email=user.email if is_tutor else None)
+
+# --- table -------------------------------------------------------------------------------------
+with st.spinner(tr("loading")):
+    result = data.read("lessons_page", lesson_filter, tz, page=widgets.page_number(PAGE))
+
+if not result.rows:
+    st.info(tr("lessons.empty"))
+else:
+    widgets.table(
+        [{
+            "id": r["id"], "start": fmt.fmt_dt(r["start"]), "end": fmt.fmt_time(r["end"]),
+            "status": status_label(r["status"]), "tutor": r["tutor_name"],
+            "contact": r["contact_name"] or r["contact_id"], "profile": r["profile_name"],
+            "payment": " ".join(x for x in (status_label(r["payment_status"]),
+                                            fmt.fmt_money(r["amount"], r["currency"])) if x),
+        } for r in result.rows],
+        {"id": tr("col.id"), "start": tr("col.start"), "end": tr("col.end"), "status": tr("col.status"),
+         "tutor": tr("col.tutor"), "contact": tr("col.contact"), "profile": tr("col.profile"),
+         "payment": tr("col.payment")},
+        column_config={"id": st.column_config.NumberColumn(width="small", format="%d")},
+    )
+    widgets.pager(PAGE, result)
+    widgets.csv_download(
+        tr("export_csv"), "lessons_export", (lesson_filter, tz),
+        ["id", "start", "end", "status", "tutor_name", "contact_name", "contact_id", "profile_name",
+         "payment_status", "amount", "currency", "checkout_session_id", "calendar_event_id", "cancel_reason"],
+        None, "lessen.csv", "lessons_csv",
+    )
+
+if user.role == "finance":
+    st.caption(tr("lessons.readonly"))
+
+# --- one lesson --------------------------------------------------------------------------------
+if result.rows:
+    st.subheader(tr("lessons.detail"))
+    labels = {r["id"]: f"#{r['id']} · {fmt.fmt_dt(r['start'])} · {r['contact_name'] or r['contact_id']}"
+              for r in result.rows}
+    lesson_id = st.selectbox(tr("lessons.pick"), list(labels), format_func=labels.get, index=None,
+                             key="lessons_pick", placeholder=tr("lessons.pick"))
+    if lesson_id is not None:
+        with guard():
+            detail = data.read("lesson_detail", lesson_id)
+            lesson, contact = detail["lesson"], detail["contact"] or {}
+            invite = {None: tr("lessons.invite.none"), True: tr("lessons.invite.sent"),
+                      False: tr("lessons.invite.refused")}[lesson["invite_sent"]]
+            facts = [
+                (tr("col.status"), status_label(lesson["status"])),
+                (tr("col.start"), fmt.fmt_range(lesson["start"], lesson["end"])),
+                (tr("col.tutor"), (detail["tutor"] or {}).get("name", "")),
+                (tr("col.contact"), " · ".join(x for x in (contact.get("name"), contact.get("phone"),
+                                                           contact.get("email"), lesson["contact_id"]) if x)),
+                (tr("col.profile"), lesson["profile_name"]),
+                (tr("lessons.description"), lesson["description"] or lesson["title"]),
+                (tr("lessons.hold_until"), fmt.fmt_dt(lesson["hold_expires_at"])),
+                (tr("lessons.event"), lesson["calendar_event_id"] or "—"),
+                (tr("lessons.invite"), invite),
+                (tr("lessons.note"), lesson["calendar_note"] or "—"),
+                (tr("lessons.cancel_reason"), lesson["cancel_reason"] or "—"),
+            ]
+            widgets.table([{"k": k, "v": v} for k, v in facts], {"k": tr("col.detail"), "v": tr("col.value")})
+            st.markdown(f"**{tr('lessons.payments')}**")
+            if detail["payments"]:
+                widgets.table(
+                    [{**p, "status": status_label(p["status"]), "amount": fmt.fmt_money(p["amount"], p["currency"]),
+                      "created_at": fmt.fmt_dt(p["created_at"]), "paid_at": fmt.fmt_dt(p["paid_at"])}
+                     for p in detail["payments"]],
+                    {"checkout_session_id": tr("col.session"), "status": tr("col.status"),
+                     "amount": tr("col.amount"), "created_at": tr("col.created"), "paid_at": tr("col.paid_at")},
+                )
+            else:
+                st.caption(tr("lessons.no_payment"))
+
+            active = lesson["status"] in (HELD, CONFIRMED, NEEDS_RESCHEDULE)
+            if user.role == "finance":
+                pass
+            elif not active:
+                st.caption(tr("lessons.not_active", status=status_label(lesson["status"])))
+            elif not data.can_manage_lesson(user, lesson_id):
+                st.caption(tr("lessons.not_yours"))
+            else:
+                left, right = st.columns(2)
+                with left.form("cancel_form"):
+                    st.markdown(f"**{tr('lessons.cancel.title')}**")
+                    reason = st.text_input(tr("reason"), key="cancel_reason")
+                    confirmed = st.checkbox(tr("lessons.cancel.confirm"), key="cancel_confirm")
+                    cancel = st.form_submit_button(tr("lessons.cancel.submit"), type="primary")
+                if cancel:
+                    if not confirmed:
+                        left.warning(tr("lessons.cancel.need_confirm"))
+                    else:
+                        run_action(cancel_lesson, lesson_id, actor=user, reason=reason,
+                                   success=tr("lessons.cancel.done", id=lesson_id))
+                if lesson["status"] != HELD:
+                    with right:
+                        st.markdown(f"**{tr('lessons.resched.title')}**")
+                        if st.toggle(tr("lessons.resched.pick"), key=f"resched_open_{lesson_id}"):
+                            with st.spinner(tr("loading")):
+                                slots = reschedule_options(lesson_id, user)
+                            if not slots:
+                                st.info(tr("lessons.resched.none"))
+                            else:
+                                with st.form("resched_form"):
+                                    choice = st.selectbox(tr("lessons.resched.pick"), range(len(slots)),
+                                                          format_func=lambda i: fmt.fmt_range(slots[i].start, slots[i].end),
+                                                          key="resched_slot")
+                                    why = st.text_input(tr("reason"), key="resched_reason")
+                                    move = st.form_submit_button(tr("lessons.resched.submit"))
+                                if move:
+                                    run_action(reschedule_lesson, lesson_id, slots[choice].start, user, why,
+                                               success=lambda new: tr("lessons.resched.done", id=new.id))

@@ -1,0 +1,155 @@
+"""Payments (finance, admin): status filters, totals per day or week, the payments table with links
+to the Stripe dashboard, holds about to expire, paid lessons that need a new time, failed webhook
+events with a retry button, and CSV export. Totals and pages are computed in SQL (core.reports).
+"""
+
+from datetime import timedelta
+
+import streamlit as st
+
+from core.admin import require_role
+from core.config import get_settings
+from core.models import PAYMENT_STATUSES
+from core.reports import PaymentFilter
+from ui import auth, charts, data, fmt, widgets
+from ui.errors import run_action
+from ui.i18n import status_label, tr
+
+user = auth.require_page("payments")
+st.title(tr("pay.title"))
+tz = data.tz()
+PAGE = "payments_page"
+reset = widgets.reset_page(PAGE)
+
+# --- filters -----------------------------------------------------------------------------------
+c_range, c_status, c_query, c_period = st.columns([2, 2.4, 2, 1.2])
+date_from, date_to = widgets.date_range("pay_range", *widgets.default_range(30, 0), on_change=reset,
+                                        container=c_range)
+statuses = c_status.multiselect(tr("status"), PAYMENT_STATUSES, format_func=status_label, key="pay_status",
+                                on_change=reset, placeholder=tr("all"))
+query = c_query.text_input(tr("search"), key="pay_query", on_change=reset, placeholder=tr("pay.search"))
+period = c_period.radio(tr("pay.period"), ["day", "week"], format_func=lambda p: tr(f"pay.period.{p}"),
+                        horizontal=True, key="pay_period")
+payment_filter = PaymentFilter(date_from, date_to, tuple(statuses), query or None)
+
+# --- totals ------------------------------------------------------------------------------------
+with st.spinner(tr("loading")):
+    counts = data.read("payment_status_counts", payment_filter, tz)
+    totals = data.read("payment_totals", payment_filter, tz, period)
+if counts:
+    cols = st.columns(len(PAYMENT_STATUSES))
+    for col, status in zip(cols, PAYMENT_STATUSES, strict=True):
+        entry = counts.get(status, {"count": 0, "amount": 0})
+        col.metric(status_label(status), fmt.fmt_money(entry["amount"]),
+                   f"{entry['count']:,}".replace(",", ".") + f" × {tr('pay.table').lower()}",
+                   delta_color="off", delta_arrow="off", border=True)
+if totals:
+    st.altair_chart(charts.payments_chart(totals, period), width="stretch")
+else:
+    st.info(tr("pay.chart_empty"))
+
+# --- the payments ------------------------------------------------------------------------------
+st.subheader(tr("pay.table"))
+
+
+def _dashboard_url():  # noqa: ANN202 - (function or None, why not)
+    try:
+        from core.payments import stripe_dashboard_url
+    except Exception as exc:  # noqa: BLE001 - the payments module is optional for this page
+        return None, f"{type(exc).__name__}: {exc}"
+    return stripe_dashboard_url, None
+
+
+dashboard_url, why_not = _dashboard_url()
+api_key = get_settings().secret("stripe_api_key") or ""
+livemode = api_key.startswith(("sk_live_", "rk_live_"))
+
+with st.spinner(tr("loading")):
+    result = data.read("payments_page", payment_filter, tz, page=widgets.page_number(PAGE))
+if not result.rows:
+    st.info(tr("pay.empty"))
+else:
+    rows = []
+    for p in result.rows:
+        link = None
+        if dashboard_url is not None:
+            try:
+                link = dashboard_url(p["checkout_session_id"], livemode=livemode,
+                                     payment_intent_id=p["payment_intent_id"])
+            except TypeError:  # an older payments module without payment_intent_id
+                link = dashboard_url(p["checkout_session_id"], livemode=livemode)
+            except Exception:  # noqa: BLE001 - a missing link must not hide the table
+                link = None
+        rows.append({"created_at": fmt.fmt_dt(p["created_at"]), "status": status_label(p["status"]),
+                     "amount": fmt.fmt_money(p["amount"], p["currency"]), "minutes": p["minutes"],
+                     "segment": p["segment"], "order_id": p["order_id"], "lesson_id": p["lesson_id"],
+                     "paid_at": fmt.fmt_dt(p["paid_at"]), "session": p["checkout_session_id"], "link": link})
+    widgets.table(
+        rows,
+        {"created_at": tr("col.created"), "status": tr("col.status"), "amount": tr("col.amount"),
+         "minutes": tr("col.minutes"), "segment": tr("col.segment"), "order_id": tr("col.order"),
+         "lesson_id": tr("col.lesson"), "paid_at": tr("col.paid_at"), "session": tr("col.session"),
+         "link": tr("col.stripe")},
+        column_config={"link": st.column_config.LinkColumn(display_text="Stripe ↗", width="small"),
+                       "lesson_id": st.column_config.NumberColumn(format="%d", width="small"),
+                       "minutes": st.column_config.NumberColumn(width="small")},
+    )
+    widgets.pager(PAGE, result)
+    widgets.csv_download(
+        tr("export_csv"), "payments_export", (payment_filter, tz),
+        ["id", "created_at", "status", "amount", "currency", "minutes", "segment", "order_id",
+         "checkout_session_id", "payment_intent_id", "lesson_id", "contact_id", "paid_at", "expires_at"],
+        None, "betalingen.csv", "payments_csv",
+    )
+if dashboard_url is None:
+    st.caption(tr("pay.no_dashboard", why=why_not))
+
+# --- holds, reschedules, failed events ---------------------------------------------------------
+now = data.now_minute()
+left, right = st.columns(2)
+with left:
+    st.subheader(tr("pay.holds"))
+    holds = data.read("holds_expiring", now, timedelta(minutes=30))
+    if holds:
+        widgets.table([{"id": h["id"], "expires": fmt.fmt_dt(h["hold_expires_at"]), "start": fmt.fmt_dt(h["start"]),
+                        "contact": h["contact_name"], "amount": fmt.fmt_money(h["amount"], h["currency"])}
+                       for h in holds],
+                      {"id": tr("col.lesson"), "expires": tr("col.expires"), "start": tr("col.start"),
+                       "contact": tr("col.contact"), "amount": tr("col.amount")})
+    else:
+        st.caption(tr("pay.holds.empty"))
+with right:
+    st.subheader(tr("pay.resched"))
+    cases = data.read("needs_reschedule")
+    if cases:
+        widgets.table([{"id": c["id"], "start": fmt.fmt_dt(c["start"]), "contact": c["contact_name"],
+                        "tutor": c["tutor_name"], "payment": status_label(c["payment_status"]),
+                        "amount": fmt.fmt_money(c["amount"], c["currency"])} for c in cases],
+                      {"id": tr("col.lesson"), "start": tr("col.start"), "contact": tr("col.contact"),
+                       "tutor": tr("col.tutor"), "payment": tr("col.payment"), "amount": tr("col.amount")})
+    else:
+        st.caption(tr("pay.resched.empty"))
+
+st.subheader(tr("pay.failed"))
+events = data.read("failed_events")
+if not events:
+    st.caption(tr("pay.failed.empty"))
+else:
+    widgets.table([{**e, "received_at": fmt.fmt_dt(e["received_at"])} for e in events],
+                  {"id": tr("col.id"), "type": tr("col.type"), "received_at": tr("col.received"),
+                   "attempts": tr("col.attempts"), "error": tr("col.error")})
+    pick_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
+    event_id = pick_col.selectbox(tr("pay.retry.pick"), [e["id"] for e in events], key="retry_pick")
+    if button_col.button(tr("pay.retry.submit"), key="retry_event", icon=":material/replay:"):
+        try:
+            from core.payments import retry_failed_event
+        except Exception as exc:  # noqa: BLE001 - shown as a clear message instead
+            st.error(tr("pay.retry.missing", why=f"{type(exc).__name__}: {exc}"))
+        else:
+            def _retry(event: str):  # noqa: ANN202
+                require_role(user, "admin", "finance")  # core checks the role too, not only the page
+                return retry_failed_event(event)
+
+            with st.spinner(tr("loading")):
+                run_action(_retry, event_id,
+                           success=lambda result: tr("pay.retry.done", id=event_id, result=result if result is not None else "ok"))

@@ -1,0 +1,179 @@
+"""Who is signed in to the console, and which pages each role may open.
+
+Local accounts sign in with e-mail and password (core.users.authenticate, argon2). When an
+`[auth]` section exists in .streamlit/secrets.toml, single sign-on via `st.login` is offered too;
+the identity provider's e-mail is then looked up in the User table, and its role decides.
+
+Only the user id and role live in st.session_state. The User row is re-read on every run, so a
+deactivated account or a changed role takes effect on the next click, not at the next sign-in.
+Every page calls `require_page(...)` itself: a page missing from the navigation is not enough,
+and core checks the role a third time on each write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from core.db import read_session, write_session
+from core.models import User
+from core.users import authenticate, find_user, user_count
+from ui import data
+from ui.i18n import tr
+
+USER_KEY = "user_id"
+ROLE_KEY = "role"
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str
+    url: str
+    icon: str
+    roles: tuple[str, ...]
+    section: str
+
+
+PAGES: dict[str, PageSpec] = {
+    "availability": PageSpec("app_pages/availability.py", "availability", ":material/calendar_month:",
+                             ("tutor", "admin"), "nav.planning"),
+    "lessons": PageSpec("app_pages/lessons.py", "lessons", ":material/school:",
+                        ("tutor", "admin", "finance"), "nav.planning"),
+    "profiles": PageSpec("app_pages/profiles.py", "profiles", ":material/tune:", ("admin",), "nav.planning"),
+    "contacts": PageSpec("app_pages/contacts.py", "contacts", ":material/contacts:", ("admin",), "nav.customers"),
+    "whitelists": PageSpec("app_pages/whitelists.py", "whitelists", ":material/checklist:",
+                           ("admin",), "nav.customers"),
+    "payments": PageSpec("app_pages/payments.py", "payments", ":material/payments:",
+                         ("finance", "admin"), "nav.finance"),
+    "integrations": PageSpec("app_pages/integrations.py", "integrations", ":material/hub:",
+                             ("admin",), "nav.admin"),
+    "users": PageSpec("app_pages/users.py", "users", ":material/group:", ("admin",), "nav.admin"),
+}
+DEFAULT_PAGE = {"tutor": "availability", "admin": "lessons", "finance": "payments"}
+
+
+def pages_for(role: str) -> dict[str, list[st.Page]]:
+    """The navigation for a role, grouped in sections, with the role's start page as default."""
+    sections: dict[str, list[st.Page]] = {}
+    for key, spec in PAGES.items():
+        if role not in spec.roles:
+            continue
+        page = st.Page(spec.path, title=tr(f"page.{key}"), icon=spec.icon, url_path=spec.url,
+                       default=DEFAULT_PAGE.get(role) == key)
+        sections.setdefault(tr(spec.section), []).append(page)
+    return sections
+
+
+# --- the signed-in user ------------------------------------------------------------------------
+
+
+def oidc_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except Exception:  # noqa: BLE001 - no secrets.toml at all means no single sign-on
+        return False
+
+
+def _remember(user: User) -> None:
+    st.session_state[USER_KEY] = user.id
+    st.session_state[ROLE_KEY] = user.role
+
+
+def _forget() -> None:
+    for key in (USER_KEY, ROLE_KEY):
+        st.session_state.pop(key, None)
+
+
+def current_user() -> User | None:
+    user_id = st.session_state.get(USER_KEY)
+    if user_id is None:
+        return None
+    with read_session(data.engine()) as session:
+        user = session.get(User, user_id)
+    if user is None or not user.active:
+        _forget()
+        return None
+    st.session_state[ROLE_KEY] = user.role
+    return user
+
+
+def sign_in(email: str, password: str) -> User | None:
+    # A write session: authenticate records last_login_at and may upgrade the hash.
+    with write_session(data.engine()) as session:
+        user = authenticate(session, email, password)
+    if user is not None:
+        _remember(user)
+    return user
+
+
+def _oidc_user() -> User | None:
+    """The account of the identity provider's user, or a stop with a "no account" message."""
+    if not oidc_configured() or not st.user.is_logged_in:
+        return None
+    email = str(st.user.get("email") or "")
+    with read_session(data.engine()) as session:
+        user = find_user(session, email) if email else None
+    if user is None or not user.active:
+        st.error(tr("signin.no_account", email=email or "?"))
+        st.button(tr("signout"), on_click=st.logout)
+        st.stop()
+    _remember(user)
+    return user
+
+
+def signed_in_user() -> User | None:
+    user = current_user()
+    if user is None:
+        user = _oidc_user()
+    return user
+
+
+def sign_in_page() -> None:
+    """The page everybody sees before signing in."""
+    st.title(tr("app.title"))
+    st.subheader(tr("signin.title"))
+    with read_session(data.engine()) as session:
+        no_users = user_count(session) == 0
+    if no_users:
+        st.info(tr("signin.no_users"))
+    if oidc_configured():
+        st.button(tr("signin.sso"), on_click=st.login, type="primary")
+        st.caption(tr("signin.or_local"))
+    else:
+        st.caption(tr("signin.intro"))
+    with st.form("signin", border=True, width=420):
+        email = st.text_input(tr("signin.email"), key="signin_email", autocomplete="username")
+        password = st.text_input(tr("signin.password"), type="password", key="signin_password",
+                                 autocomplete="current-password")
+        submitted = st.form_submit_button(tr("signin.submit"), type="primary")
+    if submitted:
+        if sign_in(email, password) is not None:
+            st.rerun()
+        st.error(tr("signin.wrong"))
+
+
+def sign_out() -> None:
+    _forget()
+    data.clear()
+    if oidc_configured() and st.user.is_logged_in:
+        st.logout()
+
+
+def sidebar_account(user: User) -> None:
+    with st.sidebar:
+        st.caption(tr("signed_in_as"))
+        st.text(f"{user.name or user.email}\n{user.email} · {tr(f'role.{user.role}')}")
+        st.button(tr("signout"), on_click=sign_out, icon=":material/logout:", key="signout")
+
+
+def require_page(page_key: str) -> User:
+    """The signed-in user if their role may open this page; otherwise an error and stop."""
+    user = current_user()
+    if user is None:
+        st.warning(tr("guard.signed_out"))
+        st.stop()
+    if user.role not in PAGES[page_key].roles:
+        st.error(tr("guard.denied", role=tr(f"role.{user.role}")))
+        st.stop()
+    return user

@@ -1,0 +1,80 @@
+"""Cached access to the database for the console.
+
+The engine is a `st.cache_resource` (one per database URL per process). Reads go through
+`read("function_name", ...)`, which runs a core.reports function in a read session and caches the
+result for 30 s with `st.cache_data`, keyed by the database URL and every argument (filters,
+page, time zone), so two filter settings never share an answer and tests with their own database
+never see each other's rows. Every write in the console calls `clear()` afterwards, so the page
+that follows shows the change at once instead of up to 30 s later.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from core import clock, reports
+from core.config import get_settings
+from core.db import get_engine, read_session
+
+READ_TTL_SECONDS = 30
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(url: str) -> Engine:
+    return get_engine(url)
+
+
+def db_url() -> str:
+    return get_settings().database_url
+
+
+def engine() -> Engine:
+    return _engine(db_url())
+
+
+def tz() -> ZoneInfo:
+    return get_settings().tz
+
+
+def now_minute() -> datetime:
+    """Now, cut to the minute: time-dependent reads stay cacheable within a minute."""
+    return clock.now().replace(second=0, microsecond=0)
+
+
+@st.cache_data(ttl=READ_TTL_SECONDS, show_spinner=False, max_entries=500)
+def _read(url: str, name: str, args: tuple, kwargs: tuple) -> Any:
+    function = getattr(reports, name)
+    with read_session(_engine(url)) as session:
+        return function(session, *args, **dict(kwargs))
+
+
+def read(name: str, *args: Any, **kwargs: Any) -> Any:
+    """`core.reports.<name>(session, *args, **kwargs)`, cached for 30 s."""
+    return _read(db_url(), name, args, tuple(sorted(kwargs.items())))
+
+
+def read_fresh(name: str, *args: Any, **kwargs: Any) -> Any:
+    """The same without the cache: for exports and anything acted on right away."""
+    with read_session(engine()) as session:
+        return getattr(reports, name)(session, *args, **kwargs)
+
+
+def clear() -> None:
+    """Forget every cached read; call after each write."""
+    _read.clear()
+
+
+def can_manage_lesson(user: Any, lesson_id: int) -> bool:
+    """core's own rule (admins all, tutors their own, finance none), for showing the buttons;
+    core checks it again when the button is pressed."""
+    from core.booking import can_manage_lesson as rule
+    from core.models import Lesson
+
+    with read_session(engine()) as session:
+        lesson = session.get(Lesson, lesson_id)
+        return lesson is not None and rule(session, user, lesson)

@@ -1,0 +1,98 @@
+"""Small reusable console widgets: a pager, a date-range picker, a CSV download and a table.
+
+Tables always go through st.dataframe, which shows cell values as plain text, so names and
+descriptions typed by customers can never render as HTML or markdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core import reports
+from core.csv_export import to_csv
+from core.db import get_engine, read_session
+from core.reports import PageResult
+from ui import data
+from ui.i18n import tr
+
+
+def pager(key: str, result: PageResult) -> None:
+    """'1–50 of 20,000' and a page number; the page is read from st.session_state[key]
+    by the caller before querying, so the control is drawn after the table."""
+    if result.total == 0:
+        return
+    first = (result.page - 1) * result.page_size + 1
+    last = min(result.total, result.page * result.page_size)
+    if st.session_state.get(key, 1) != result.page:
+        st.session_state[key] = result.page  # the query clamped it (fewer pages after a filter)
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    left.caption(tr("rows_of", first=first, last=last, total=f"{result.total:,}".replace(",", ".")))
+    if result.pages > 1:
+        right.number_input(tr("page_n"), min_value=1, max_value=result.pages, step=1, key=key,
+                           label_visibility="collapsed")
+
+
+def page_number(key: str) -> int:
+    value = st.session_state.get(key, 1)
+    try:
+        return max(1, int(value))
+    except (TypeError, ValueError):
+        return 1
+
+
+def reset_page(key: str) -> Callable[[], None]:
+    """A callback for filter widgets: a new filter starts at page 1."""
+
+    def _reset() -> None:
+        st.session_state[key] = 1
+
+    return _reset
+
+
+def date_range(key: str, default_from: date, default_to: date, on_change: Callable | None = None,
+               container: Any = st) -> tuple[date | None, date | None]:
+    value = container.date_input(tr("date_range"), value=(default_from, default_to), key=key,
+                                 format="DD-MM-YYYY", on_change=on_change)
+    if isinstance(value, tuple | list):
+        if len(value) == 2:
+            return value[0], value[1]
+        if len(value) == 1:  # the user picked the first day and not yet the second
+            return value[0], value[0]
+        return None, None
+    return value, value
+
+
+def table(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, columns: Mapping[str, str],
+          column_config: Mapping[str, Any] | None = None, height: int | str = "auto", key: str | None = None) -> None:
+    """Rows as a dataframe with translated headers; `columns` maps row keys to header labels."""
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    frame = frame.reindex(columns=list(columns)).rename(columns=dict(columns))
+    config = {columns.get(k, k): v for k, v in (column_config or {}).items()}
+    st.dataframe(frame, hide_index=True, width="stretch", height=height, column_config=config, key=key)
+
+
+def csv_download(label: str, report: str, args: Sequence[Any], columns: Sequence[str],
+                 headers: Sequence[str] | None, file_name: str, key: str) -> None:
+    """A download button that runs `core.reports.<report>(session, *args)` and builds the CSV
+    only when clicked, so large exports stay off the render path. The click is served outside
+    the script run, so everything it needs (database URL, zone, headers) is captured now."""
+    url, zone = data.db_url(), data.tz()
+    columns, headers = list(columns), list(headers) if headers else None
+
+    def _build() -> bytes:
+        with read_session(get_engine(url)) as session:
+            rows = getattr(reports, report)(session, *args)
+        return to_csv(rows, columns, headers, tz=zone)
+
+    st.download_button(label, data=_build, file_name=file_name, mime="text/csv", key=key,
+                       icon=":material/download:", on_click="ignore")
+
+
+def default_range(days_back: int, days_ahead: int) -> tuple[date, date]:
+    today = data.now_minute().astimezone(data.tz()).date()
+    return today - timedelta(days=days_back), today + timedelta(days=days_ahead)
