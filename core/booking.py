@@ -169,7 +169,11 @@ def _lesson_busy(session: Session, tutor_ids: Sequence[int], start: datetime, en
 
 def busy_by_tutor(session: Session, tutors: Sequence[Tutor], start: datetime, end: datetime,
                   now: datetime, exclude_lesson: int | None = None) -> dict[int, list[tuple[datetime, datetime]]]:
-    """Busy time per tutor id: the calendar backend's answer plus held/confirmed lessons."""
+    """Busy time per tutor id: the calendar backend's answer plus held/confirmed lessons.
+
+    The calendar is asked first: the local backend opens its own session, and if `session`
+    already held a pooled connection, enough concurrent callers would each hold one while
+    waiting for a second (a pool deadlock). Callers that can, pass a session not yet used."""
     calendar_ids = sorted({t.calendar_id for t in tutors})
     calendar_busy = get_backend().busy(calendar_ids, start, end)
     lessons = _lesson_busy(session, [t.id for t in tutors], start, end, now, exclude_lesson)
@@ -232,7 +236,9 @@ def suggest_slots(
     with read_session() as session:
         _conversation, contact = ensure_conversation(session, conversation_id)
         profile, segment = resolve_profile(session, contact, profile_name)
-        slots = slots_for_profile(session, profile)
+        tutors = tutors_for_profile(session, profile.name)
+    with read_session() as session:  # fresh: see busy_by_tutor on pooled connections
+        slots = slots_for_profile(session, profile, tutors=tutors)
     return SlotSuggestion(profile=profile.name, timezone=get_settings().timezone,
                           segment=segment, slots=slots)
 
@@ -431,7 +437,9 @@ def _alternatives(conversation_id: str, profile_name: str, exclude: datetime | N
             conversation = session.get(Conversation, conversation_id)
             contact = session.get(Contact, conversation.contact_id)
             profile, _ = resolve_profile(session, contact, profile_name)
-            slots = slots_for_profile(session, profile, limit=profile.max_suggestions + 1)
+            tutors = tutors_for_profile(session, profile.name)
+        with read_session() as session:  # fresh: see busy_by_tutor on pooled connections
+            slots = slots_for_profile(session, profile, limit=profile.max_suggestions + 1, tutors=tutors)
     except Exception:  # noqa: BLE001 - alternatives are a courtesy; the conflict still stands
         return []
     return [s for s in slots if s.start != exclude][: profile.max_suggestions]
