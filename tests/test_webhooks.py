@@ -598,6 +598,8 @@ def test_failing_again_counts_the_attempts(fake_stripe, held, signed_delivery):
 class _Receiver(BaseHTTPRequestHandler):
     """A stand-in for the receiver's route: raw body + header in, status code out."""
 
+    disable_nagle_algorithm = True
+
     def do_POST(self) -> None:  # noqa: N802
         body = self.rfile.read(int(self.headers["Content-Length"]))
         try:

@@ -725,6 +725,9 @@ def _metadata(value: Any, param: str) -> dict[str, str]:
 class _Handler(BaseHTTPRequestHandler):
     stripe_fake: FakeStripe
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; without TCP_NODELAY a keep-alive client waits
+    # ~40 ms per request on Nagle's algorithm and delayed ACKs.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass  # keep test output clean
