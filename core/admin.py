@@ -223,9 +223,13 @@ def whitelist_remove(actor: User, entry_id: int) -> None:
         session.delete(entry)
 
 
-_IDENTIFIER_HEADERS = {"phone", "telefoon", "telefoonnummer", "tel", "mobiel", "mobile", "nummer",
-                       "number", "phone_number", "identifier", "email", "e-mail", "mail",
-                       "contact_id", "contact"}
+# Header → the kind of identifier that column must hold (None: any kind).
+_IDENTIFIER_HEADERS = {
+    **dict.fromkeys(("phone", "telefoon", "telefoonnummer", "tel", "mobiel", "mobile", "nummer", "number",
+                     "phone_number"), "phone"),
+    **dict.fromkeys(("email", "e-mail", "mail", "emailadres", "e-mailadres"), "email"),
+    **dict.fromkeys(("identifier", "contact_id", "contact", "kenmerk"), None),
+}
 _NOTE_HEADERS = {"note", "notitie", "opmerking", "naam", "name"}
 
 
@@ -266,16 +270,18 @@ def _read_rows(text: str) -> list[list[str]]:
 def parse_whitelist_csv(data: bytes | str, list_name: str) -> ImportPreview:
     """Read a spreadsheet export (CSV with `,`, `;` or TAB) of phone numbers, e-mail addresses or
     contact ids. A header row naming the column (phone, telefoon, email, ...) is optional; without
-    one the first column is used. Nothing is written."""
+    one the first column is used and any kind of identifier is accepted. Under a phone or e-mail
+    header every row must be one. Nothing is written."""
     _check_list(list_name)
     rows = _read_rows(_decode(data))
     preview = ImportPreview()
-    column, note_column, first = 0, None, 0
+    column, note_column, first, expected = 0, None, 0, None
     if rows:
         header = [c.strip().lower() for c in rows[0]]
         hits = [i for i, h in enumerate(header) if h in _IDENTIFIER_HEADERS]
         if hits:
             column, first = hits[0], 1
+            expected = _IDENTIFIER_HEADERS[header[column]]
             notes = [i for i, h in enumerate(header) if h in _NOTE_HEADERS]
             note_column = notes[0] if notes else None
     seen: set[str] = set()
@@ -291,6 +297,11 @@ def parse_whitelist_csv(data: bytes | str, list_name: str) -> ImportPreview:
             kind, identifier = normalise_identifier(raw)
         except ValidationFailed as exc:
             preview.invalid.append({"row": number, "raw": raw, "error": exc.message})
+            continue
+        if expected is not None and kind != expected:
+            # A typo in a phone column must not silently become a contact id.
+            preview.invalid.append({"row": number, "raw": raw,
+                                    "error": f"'{raw}' is not a valid {'phone number' if expected == 'phone' else 'e-mail address'}"})
             continue
         record = {"row": number, "raw": raw, "identifier": identifier, "kind": kind, "note": note or None}
         if identifier in seen:

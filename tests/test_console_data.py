@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+from argon2 import PasswordHasher
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -34,6 +36,15 @@ PASSWORD = "Wachtwoord-123"
 ADMIN, TUTOR, OTHER_TUTOR, FINANCE = ("admin@example.nl", "anna@example.nl", "bram@example.nl",
                                       "finance@example.nl")
 TRICKY_NAME = "**Vet** <b>html</b> [link](http://x)"
+
+
+@pytest.fixture
+def fast_passwords(monkeypatch):
+    """Cheap argon2 parameters for tests: the real ones take half a second per hash on this
+    machine, and every test creates four accounts. Production keeps argon2's defaults."""
+    from core import users
+
+    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 def _next_weekday(day, tz: ZoneInfo, offset: int):  # noqa: ANN001
@@ -122,7 +133,7 @@ def build_console_data(engine: Engine, tz: ZoneInfo = ZoneInfo("Europe/Amsterdam
     return ids
 
 
-def test_builder_creates_one_account_per_role_and_lessons_in_every_active_state(engine):
+def test_builder_creates_one_account_per_role_and_lessons_in_every_active_state(engine, fast_passwords):
     build_console_data(engine)
     with write_session(engine) as s:
         roles = sorted(u.role for u in s.exec(select(User)).all())

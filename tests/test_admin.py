@@ -1,0 +1,318 @@
+"""Specs of the console's writes (core.admin): each checks the actor's role itself, validates,
+and leaves an audit trail; rescheduling keeps the payment and never double-books."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlmodel import select
+
+from core import admin
+from core.csv_export import safe_cell, to_csv
+from core.db import read_session
+from core.errors import (
+    InvalidProfile,
+    InvalidTransition,
+    PermissionDenied,
+    SlotNotOffered,
+    SlotTaken,
+    ValidationFailed,
+)
+from core.models import (
+    AuditLog,
+    BusyBlock,
+    Contact,
+    Lesson,
+    OutboxMessage,
+    Payment,
+    PlanningProfile,
+    SegmentProfile,
+    User,
+    WhitelistEntry,
+)
+from core.users import authenticate, find_user
+from tests.test_console_data import (  # noqa: F401 - fast_passwords is a fixture
+    ADMIN,
+    FINANCE,
+    OTHER_TUTOR,
+    PASSWORD,
+    TUTOR,
+    build_console_data,
+    fast_passwords,
+)
+
+AMS = ZoneInfo("Europe/Amsterdam")
+pytestmark = pytest.mark.usefixtures("fast_passwords")
+
+
+@pytest.fixture
+def world(engine, frozen_now):
+    frozen_now(2026, 11, 30, 8, 0)  # Monday morning
+    ids = build_console_data(engine)
+    with read_session(engine) as s:
+        users = {u.email: u for u in s.exec(select(User)).all()}
+    return ids, users
+
+
+def _audit(action: str) -> list[AuditLog]:
+    with read_session() as s:
+        return list(s.exec(select(AuditLog).where(AuditLog.action == action)).all())
+
+
+# --- profiles ----------------------------------------------------------------------------------
+
+
+def test_an_invalid_profile_edit_names_the_field_and_changes_nothing(world):
+    _, users = world
+    with pytest.raises(InvalidProfile) as err:
+        admin.update_profile(users[ADMIN], "existing", {"earliest_hour": 20, "latest_hour": 10})
+    assert err.value.field == "earliest_hour"
+    with read_session() as s:
+        assert s.get(PlanningProfile, "existing").earliest_hour == 9
+
+
+def test_a_profile_edit_is_saved_with_before_and_after_in_the_audit_log(world):
+    _, users = world
+    admin.update_profile(users[ADMIN], "existing", {"max_suggestions": 9, "earliest_hour": 8})
+    with read_session() as s:
+        assert s.get(PlanningProfile, "existing").max_suggestions == 9
+    [entry] = _audit("profile.update")
+    assert entry.actor == ADMIN
+    assert entry.before == {"max_suggestions": 6, "earliest_hour": 9}
+    assert entry.after == {"max_suggestions": 9, "earliest_hour": 8}
+
+
+@pytest.mark.parametrize("who", [TUTOR, FINANCE])
+def test_only_admins_may_change_profiles(world, who):
+    _, users = world
+    with pytest.raises(PermissionDenied):
+        admin.update_profile(users[who], "existing", {"max_suggestions": 9})
+
+
+def test_a_deactivated_admin_can_no_longer_act_even_with_a_user_object_in_hand(world):
+    _, users = world
+    second, _ = admin.create_user(users[ADMIN], "second@example.nl", "admin")
+    admin.set_user_active(users[ADMIN], second.id, False)
+    with pytest.raises(PermissionDenied):
+        admin.update_profile(second, "existing", {"max_suggestions": 9})
+
+
+def test_a_profile_still_mapped_to_a_segment_cannot_be_deactivated(world):
+    _, users = world
+    with pytest.raises(InvalidProfile) as err:
+        admin.update_profile(users[ADMIN], "weekend", {"active": False})
+    assert err.value.field == "active"
+
+
+def test_preview_shows_the_edited_profiles_slots_without_saving(world):
+    _, users = world
+    slots = admin.preview_profile("existing", {"earliest_hour": 16, "latest_hour": 18, "max_suggestions": 50})
+    assert slots and all(s.start.astimezone(AMS).hour in (16, 17) for s in slots)
+    with read_session() as s:
+        assert s.get(PlanningProfile, "existing").earliest_hour == 9
+
+
+def test_preview_leaves_out_busy_time(world):
+    ids, _ = world
+    slots = admin.preview_profile("existing", {"max_suggestions": 200})
+    thursday_morning = datetime(2026, 12, 3, 10, tzinfo=AMS)  # Anna's dentist 9-12, Bram free
+    assert any(s.start == thursday_morning for s in slots)  # Bram can still teach
+    only_anna = admin.preview_profile("existing", {"max_suggestions": 200})
+    assert only_anna == slots
+
+
+def test_segment_mapping_and_contact_overrides_are_saved_and_audited(world):
+    _, users = world
+    admin.set_segment_profile(users[ADMIN], "new", "premium")
+    admin.set_contact_overrides(users[ADMIN], "c-2", "weekend", "premium")
+    with read_session() as s:
+        assert s.get(SegmentProfile, "new").profile_name == "premium"
+        contact = s.get(Contact, "c-2")
+        assert (contact.segment_override, contact.profile_override) == ("weekend", "premium")
+    assert _audit("segment_profile.update") and _audit("contact.overrides")
+    with pytest.raises(ValidationFailed):
+        admin.set_contact_overrides(users[ADMIN], "c-2", "vip", None)
+
+
+# --- whitelists --------------------------------------------------------------------------------
+
+
+def test_whitelist_add_normalises_and_ignores_a_repeat(world):
+    _, users = world
+    entry = admin.whitelist_add(users[ADMIN], "weekend", "06 8765 4321", "via telefoon")
+    assert entry.identifier == "+31687654321"
+    assert admin.whitelist_add(users[ADMIN], "weekend", "+31 6 87654321") is None
+    admin.whitelist_remove(users[ADMIN], entry.id)
+    with read_session() as s:
+        assert s.get(WhitelistEntry, entry.id) is None
+    assert [a.action for a in _audit("whitelist.add")] == ["whitelist.add"]
+    assert _audit("whitelist.remove")
+
+
+def test_csv_import_previews_valid_duplicate_and_invalid_rows_then_adds_only_new_ones(world):
+    _, users = world
+    sheet = ("Naam;Telefoon\n"
+             "Piet;06-12345678\n"
+             "Klaas;0611112222\n"        # already on the weekend list (seeded)
+             "Truus;+31 6 12345678\n"     # the same number as row 2
+             "Fout;12ab\n"
+             "Leeg;\n"
+             "Zoë;0687654321\n").encode("cp1252")
+    preview = admin.parse_whitelist_csv(sheet, "weekend")
+    assert [r["identifier"] for r in preview.valid] == ["+31612345678", "+31687654321"]
+    assert {d["row"] for d in preview.duplicates} == {3, 4}
+    assert {r["row"] for r in preview.invalid} == {5, 6}
+    assert all(r["error"] for r in preview.invalid)
+    assert preview.valid[0]["note"] == "Piet" and preview.valid[1]["note"] == "Zoë"
+    added = admin.import_whitelist(users[ADMIN], "weekend", preview.valid)
+    assert added == 2
+    with read_session() as s:
+        listed = set(s.exec(select(WhitelistEntry.identifier).where(WhitelistEntry.list == "weekend")).all())
+    assert {"+31612345678", "+31687654321", "+31611112222"} == listed
+
+
+def test_csv_import_without_header_reads_the_first_column_and_any_identifier(world):
+    preview = admin.parse_whitelist_csv("0612345678,x\nJan@Example.NL,y\n4711,z\n", "returning_broadcast")
+    assert [(r["kind"], r["identifier"]) for r in preview.valid] == [
+        ("phone", "+31612345678"), ("email", "jan@example.nl"), ("contact_id", "4711")]
+
+
+def test_only_admins_may_change_whitelists(world):
+    _, users = world
+    with pytest.raises(PermissionDenied):
+        admin.whitelist_add(users[TUTOR], "weekend", "0612345678")
+
+
+# --- users -------------------------------------------------------------------------------------
+
+
+def test_created_and_reset_passwords_work_once_shown(world, engine):
+    _, users = world
+    created, password = admin.create_user(users[ADMIN], "nieuw@example.nl", "finance", "Nieuw")
+    new_password = admin.reset_password(users[ADMIN], created.id)
+    assert new_password != password
+    from core.db import write_session
+
+    with write_session(engine) as s:
+        assert authenticate(s, "nieuw@example.nl", password) is None
+        assert authenticate(s, "nieuw@example.nl", new_password) is not None
+
+
+def test_an_admin_cannot_lock_out_the_last_admin(world):
+    _, users = world
+    with pytest.raises(ValidationFailed):
+        admin.set_user_active(users[ADMIN], users[ADMIN].id, False)
+    with pytest.raises(ValidationFailed):
+        admin.set_user_role(users[ADMIN], users[ADMIN].id, "tutor")
+
+
+def test_deactivated_accounts_cannot_sign_in(world, engine):
+    _, users = world
+    admin.set_user_active(users[ADMIN], users[FINANCE].id, False)
+    from core.db import write_session
+
+    with write_session(engine) as s:
+        assert authenticate(s, FINANCE, PASSWORD) is None
+        assert find_user(s, FINANCE).active is False
+
+
+# --- time off ----------------------------------------------------------------------------------
+
+
+def test_a_tutor_enters_time_off_in_their_own_calendar_only(world):
+    ids, users = world
+    start = datetime(2026, 12, 7, 9, tzinfo=AMS)
+    block = admin.add_busy_block(users[TUTOR], ids["anna"], start, start + timedelta(hours=3), "cursus")
+    with pytest.raises(PermissionDenied):
+        admin.add_busy_block(users[OTHER_TUTOR], ids["anna"], start, start + timedelta(hours=1))
+    with pytest.raises(PermissionDenied):
+        admin.remove_busy_block(users[OTHER_TUTOR], block.id)
+    with pytest.raises(PermissionDenied):
+        admin.add_busy_block(users[FINANCE], ids["anna"], start, start + timedelta(hours=1))
+    admin.remove_busy_block(users[TUTOR], block.id)
+    with read_session() as s:
+        assert s.get(BusyBlock, block.id) is None
+
+
+def test_time_off_must_end_after_it_starts(world):
+    ids, users = world
+    start = datetime(2026, 12, 7, 9, tzinfo=AMS)
+    with pytest.raises(ValidationFailed):
+        admin.add_busy_block(users[ADMIN], ids["anna"], start, start)
+
+
+# --- rescheduling ------------------------------------------------------------------------------
+
+
+def test_rescheduling_a_confirmed_lesson_moves_its_payment_and_tells_the_customer(world):
+    ids, users = world
+    new_start = datetime(2026, 12, 2, 11, tzinfo=AMS)
+    new = admin.reschedule_lesson(ids["confirmed"], new_start, users[ADMIN], "docent ziek")
+    with read_session() as s:
+        old = s.get(Lesson, ids["confirmed"])
+        fresh = s.get(Lesson, new.id)
+        payment = s.exec(select(Payment).where(Payment.checkout_session_id == "cs_test_paid_1")).one()
+        messages = s.exec(select(OutboxMessage).where(OutboxMessage.key == "lesson_rescheduled")).all()
+    assert old.status == "cancelled" and f"lesson {new.id}" in old.cancel_reason
+    assert fresh.status == "confirmed" and fresh.start == new_start and fresh.calendar_event_id
+    assert payment.lesson_id == new.id and payment.status == "paid"
+    assert len(messages) == 1
+    assert _audit("lesson.reschedule")[0].after["payments_moved"] == [payment.id]
+
+
+def test_a_paid_lesson_that_lost_its_slot_is_rescheduled_and_confirmed(world):
+    ids, users = world
+    new = admin.reschedule_lesson(ids["moved"], datetime(2026, 12, 4, 13, tzinfo=AMS), users[ADMIN])
+    assert new.status == "confirmed"
+
+
+def test_rescheduling_into_a_taken_or_busy_slot_is_refused(world):
+    ids, users = world
+    with pytest.raises(SlotTaken):  # Anna's held lesson (hold still running)
+        admin.reschedule_lesson(ids["confirmed"], datetime(2026, 12, 3, 14, tzinfo=AMS), users[ADMIN])
+    with pytest.raises(SlotTaken):  # Anna's time off
+        admin.reschedule_lesson(ids["confirmed"], datetime(2026, 12, 3, 10, tzinfo=AMS), users[ADMIN])
+    with pytest.raises(SlotNotOffered):  # 07:00 is before the profile's window
+        admin.reschedule_lesson(ids["confirmed"], datetime(2026, 12, 2, 7, tzinfo=AMS), users[ADMIN])
+    with read_session() as s:
+        assert s.get(Lesson, ids["confirmed"]).status == "confirmed"
+
+
+def test_nobody_reschedules_a_lesson_they_do_not_manage(world):
+    ids, users = world
+    when = datetime(2026, 12, 2, 16, tzinfo=AMS)
+    for who in (OTHER_TUTOR, FINANCE):
+        with pytest.raises(PermissionDenied):
+            admin.reschedule_lesson(ids["confirmed"], when, users[who])
+    assert admin.reschedule_lesson(ids["confirmed"], when, users[TUTOR]).status == "confirmed"
+
+
+def test_a_held_lesson_is_not_rescheduled_while_its_checkout_is_open(world):
+    ids, users = world
+    with pytest.raises(InvalidTransition):
+        admin.reschedule_lesson(ids["held"], datetime(2026, 12, 4, 16, tzinfo=AMS), users[ADMIN])
+
+
+def test_reschedule_options_leave_out_the_current_time_and_busy_time(world):
+    ids, users = world
+    options = admin.reschedule_options(ids["confirmed"], users[ADMIN], limit=200)
+    starts = {o.start for o in options}
+    assert datetime(2026, 12, 2, 10, tzinfo=AMS) not in starts
+    assert datetime(2026, 12, 3, 10, tzinfo=AMS) not in starts  # time off
+    assert datetime(2026, 12, 2, 11, tzinfo=AMS) in starts
+
+
+# --- CSV export --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["=SUM(A1)", "+31612345678", "-2", "@cmd", "\tx", "\rx"])
+def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(text):
+    assert safe_cell(text) == "'" + text
+
+
+def test_csv_keeps_numbers_and_writes_local_times():
+    data = to_csv([{"n": -5, "name": "=HYPERLINK(\"x\")", "at": datetime(2026, 12, 1, 9, tzinfo=ZoneInfo("UTC"))}],
+                  ["n", "name", "at"], tz=AMS).decode("utf-8-sig")
+    assert data.splitlines()[1] == "-5,\"'=HYPERLINK(\"\"x\"\")\",2026-12-01 10:00"
