@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.config import get_settings
@@ -26,6 +28,7 @@ from core.slots import Slot
 log = logging.getLogger("receiver")
 
 INTERNAL_ERROR = "Internal error; it has been logged."
+FASTAPI_UNPARSABLE_BODY = "There was an error parsing the body"
 
 
 class Unauthorized(LesplannerError):
@@ -108,8 +111,19 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail, "errors": fields}, status_code=422)
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == FASTAPI_UNPARSABLE_BODY:
+        # FastAPI's answer to a body it cannot even decode (not UTF-8). For the client that is
+        # invalid JSON like any other, so it gets the same 422.
+        return JSONResponse({"detail": "The request body is not valid JSON (it is not UTF-8 text).",
+                             "errors": []}, status_code=422)
+    return await http_exception_handler(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LesplannerError, _lesplanner_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(CatchAllMiddleware)
 

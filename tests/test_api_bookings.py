@@ -228,3 +228,10 @@ def test_without_stripe_a_paid_booking_is_503_and_the_slot_stays_free(client, tu
     assert "Stripe is not configured" in response.json()["detail"]
     slots = client.get("/api/v1/slots", params={"conversation_id": "conv-1"}).json()["slots"]
     assert slots[0]["start"] == FIRST_NEW_SLOT
+
+
+def test_a_body_that_is_not_utf8_is_422_like_any_invalid_json(client):
+    response = client.post("/api/v1/bookings", content=b'{"title": "\xff\xfe"}', headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == "The request body is not valid JSON (it is not UTF-8 text)."

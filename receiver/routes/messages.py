@@ -14,6 +14,7 @@ from receiver.schemas import MessageOut, error_responses, local
 router = APIRouter(prefix="/conversations/{conversation_id}/messages", tags=["bot"])
 
 ConversationId = Annotated[str, Path(max_length=120)]
+MessageId = Annotated[int, Path(ge=1, le=2**63 - 1)]  # a database integer; larger ones overflow
 
 
 def message_out(message: OutboxMessage) -> MessageOut:
@@ -28,5 +29,5 @@ def list_messages(conversation_id: ConversationId, status: StatusFilter = Query(
 
 
 @router.post("/{message_id}/ack", response_model=MessageOut, responses=error_responses(401, 404, 409, 422, 503))
-def ack_message(conversation_id: ConversationId, message_id: int) -> MessageOut:
+def ack_message(conversation_id: ConversationId, message_id: MessageId) -> MessageOut:
     return message_out(mark_delivered_by_bot(conversation_id, message_id))
