@@ -1,0 +1,170 @@
+"""Console sign-in and roles, through Streamlit's AppTest (app.py runs in-process, so the test's
+settings and database apply): who gets in, which pages each role can open, and that a page
+refuses a role even when it is reached some other way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+from streamlit.testing.v1 import AppTest
+
+from core.db import read_session, write_session
+from core.models import User
+from tests.test_console_data import (  # noqa: F401 - fast_passwords is a fixture
+    ADMIN,
+    FINANCE,
+    PASSWORD,
+    TUTOR,
+    build_console_data,
+    fast_passwords,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = ("availability", "lessons", "profiles", "contacts", "whitelists", "payments", "integrations", "users")
+ALLOWED = {
+    "admin": set(PAGES),
+    "tutor": {"availability", "lessons"},
+    "finance": {"payments", "lessons"},
+}
+START_TITLE = {"admin": "Lessen", "tutor": "Beschikbaarheid", "finance": "Betalingen"}
+EMAIL = {"admin": ADMIN, "tutor": TUTOR, "finance": FINANCE}
+pytestmark = pytest.mark.usefixtures("fast_passwords")
+
+
+@pytest.fixture
+def world(engine):
+    return build_console_data(engine)
+
+
+def _users() -> dict[str, User]:
+    with read_session() as s:
+        return {u.email: u for u in s.exec(select(User)).all()}
+
+
+def app(script: str = "app.py") -> AppTest:
+    return AppTest.from_file(str(ROOT / script), default_timeout=30)
+
+
+def as_user(email: str, script: str = "app.py") -> AppTest:
+    """An app whose session is signed in as `email` (the sign-in form has its own tests)."""
+    at = app(script)
+    user = _users()[email]
+    at.session_state["user_id"] = user.id
+    at.session_state["role"] = user.role
+    return at.run()
+
+
+def sign_in(at: AppTest, email: str, password: str) -> AppTest:
+    at.text_input(key="signin_email").set_value(email)
+    at.text_input(key="signin_password").set_value(password)
+    next(b for b in at.button if b.label == "Inloggen").click()
+    return at.run()
+
+
+def titles(at: AppTest) -> list[str]:
+    return [t.value for t in at.title]
+
+
+def test_signed_out_visitors_only_get_the_sign_in_form(world):
+    at = app().run()
+    assert not at.exception
+    assert titles(at) == ["Lesplanner"]
+    assert at.text_input(key="signin_email") is not None
+    with pytest.raises(ValueError):
+        at.switch_page("app_pages/lessons.py")
+
+
+def test_a_wrong_password_is_refused_with_a_message(world):
+    at = sign_in(app().run(), ADMIN, "niet-het-wachtwoord")
+    assert "klopt niet" in at.error[0].value
+    assert "user_id" not in at.session_state
+    assert titles(at) == ["Lesplanner"]
+
+
+@pytest.mark.parametrize("role", ["admin", "tutor", "finance"])
+def test_the_right_password_opens_the_start_page_of_the_role(world, role):
+    at = sign_in(app().run(), EMAIL[role].upper(), PASSWORD)
+    assert not at.exception and not at.error
+    assert titles(at) == [START_TITLE[role]]
+    assert at.session_state["role"] == role
+
+
+@pytest.mark.parametrize("role", ["admin", "tutor", "finance"])
+def test_each_role_can_open_its_pages_and_no_others(world, role):
+    at = as_user(EMAIL[role])
+    for page in PAGES:
+        if page in ALLOWED[role]:
+            at.switch_page(f"app_pages/{page}.py").run()
+            assert not at.exception, (page, at.exception)
+            assert not [e.value for e in at.error], (page, [e.value for e in at.error])
+        else:
+            with pytest.raises(ValueError):  # not in this role's navigation at all
+                at.switch_page(f"app_pages/{page}.py")
+
+
+@pytest.mark.parametrize(("role", "page"), [("tutor", "payments"), ("tutor", "profiles"),
+                                            ("finance", "users"), ("finance", "availability")])
+def test_a_page_refuses_a_role_that_may_not_see_it_even_when_run_directly(world, role, page):
+    at = as_user(EMAIL[role], f"app_pages/{page}.py")
+    assert "geen toegang" in at.error[0].value
+    assert not at.dataframe and not at.form
+
+
+def test_a_page_run_without_signing_in_shows_nothing(world):
+    at = app("app_pages/payments.py").run()
+    assert "niet (meer) ingelogd" in at.warning[0].value
+    assert not at.dataframe
+
+
+def test_a_deactivated_account_is_signed_out_on_its_next_click(world):
+    at = as_user(FINANCE)
+    assert titles(at) == ["Betalingen"]
+    with write_session() as s:
+        s.exec(select(User).where(User.email == FINANCE)).one().active = False
+    at.run()
+    assert titles(at) == ["Lesplanner"] and "user_id" not in at.session_state
+
+
+def test_sign_out_returns_to_the_sign_in_form(world):
+    at = as_user(ADMIN)
+    at.button(key="signout").click().run()
+    assert titles(at) == ["Lesplanner"]
+
+
+def test_english_can_be_chosen_in_the_sidebar(world):
+    at = as_user(ADMIN)
+    at.sidebar.selectbox[0].set_value("en").run()
+    assert titles(at) == ["Lessons"]
+
+
+SSO_SECRETS = {"auth": {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+                        "client_id": "id", "client_secret": "secret",
+                        "server_metadata_url": "https://idp.example/.well-known/openid-configuration"}}
+
+
+def test_single_sign_on_maps_the_e_mail_to_the_accounts_role(world):
+    at = app()
+    at.secrets = SSO_SECRETS
+    at.user = {"is_logged_in": True, "email": FINANCE, "name": "Finance"}
+    at.run()
+    assert titles(at) == ["Betalingen"]
+
+
+def test_single_sign_on_without_an_account_says_so(world):
+    at = app()
+    at.secrets = SSO_SECRETS
+    at.user = {"is_logged_in": True, "email": "onbekend@example.nl"}
+    at.run()
+    assert "geen actief Lesplanner-account" in at.error[0].value
+    assert titles(at) == []
+
+
+def test_single_sign_on_offers_the_provider_and_keeps_local_accounts(world):
+    at = app()
+    at.secrets = SSO_SECRETS
+    at.user = {"is_logged_in": False}
+    at.run()
+    assert any("single sign-on" in b.label for b in at.button)
+    assert titles(sign_in(at, TUTOR, PASSWORD)) == ["Beschikbaarheid"]
