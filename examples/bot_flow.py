@@ -1,0 +1,117 @@
+"""Drive the chatbot's side of Lesplanner against a running receiver, step by step.
+
+    segment → slots → book → (customer pays at the printed URL) → poll the outbox
+
+Run `make run` (or `uvicorn receiver.main:app`) with BOT_API_TOKEN set, then:
+
+    .venv/bin/python examples/bot_flow.py --url http://127.0.0.1:8000 --token "$BOT_API_TOKEN" \
+        --conversation 4242 --contact 501 --name "Sanne de Vries"
+
+Each step prints what the bot would do with the answer. Without Chatwoot configured the
+confirmation waits in the outbox; this script shows it and acknowledges it, as a bot would
+after showing it to the customer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import httpx
+
+
+def show_error(response: httpx.Response) -> None:
+    detail = response.json().get("detail") if response.headers.get("content-type", "").startswith("application/json") else response.text
+    print(f"  ✗ {response.status_code}: {detail}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Walk through the bot flow against a receiver.")
+    parser.add_argument("--url", default=os.environ.get("RECEIVER_URL", "http://127.0.0.1:8000"))
+    parser.add_argument("--token", default=os.environ.get("BOT_API_TOKEN"), help="BOT_API_TOKEN")
+    parser.add_argument("--conversation", default="demo-conversation-1")
+    parser.add_argument("--contact", default="demo-contact-1")
+    parser.add_argument("--name", default="Demo Klant")
+    parser.add_argument("--profile", default=None, help="planning profile (default: the segment decides)")
+    parser.add_argument("--wait", type=float, default=120.0, help="seconds to poll for the confirmation")
+    args = parser.parse_args()
+    if not args.token:
+        parser.error("give --token or set BOT_API_TOKEN")
+
+    with httpx.Client(base_url=args.url, headers={"Authorization": f"Bearer {args.token}"}, timeout=30) as api:
+        # 1. Who is this? A contact seen for the first time is unknown (404) until step 2.
+        response = api.get(f"/api/v1/contacts/{args.contact}/segment")
+        if response.status_code == 200:
+            segment = response.json()
+            print(f"1. Segment: {segment['segment']} → profile {segment['profile']} ({segment['reason']})")
+        elif response.status_code == 404:
+            print("1. Segment: a new contact (registered with the first slot request)")
+        else:
+            show_error(response)
+            return 1
+
+        # 2. Which times can we offer?
+        params = {"conversation_id": args.conversation, "contact_id": args.contact}
+        if args.profile:
+            params["profile"] = args.profile
+        response = api.get("/api/v1/slots", params=params)
+        if response.status_code != 200:
+            show_error(response)
+            return 1
+        offer = response.json()
+        print(f"2. Slots for profile '{offer['profile']}' ({offer['timezone']}):")
+        for n, slot in enumerate(offer["slots"], 1):
+            print(f"   {n}. {slot['start']} – {slot['end'][11:16]}")
+        if not offer["slots"]:
+            print("   none free; ask the customer for another week")
+            return 0
+
+        # 3. The customer picks the first one.
+        slot = offer["slots"][0]
+        booking = {"conversation_id": args.conversation, "contact_id": args.contact,
+                   "start": slot["start"], "end": slot["end"], "title": f"Les {args.name}",
+                   "description": "Geboekt via de chatbot", "contact": {"name": args.name}}
+        if args.profile:
+            booking["profile"] = args.profile
+        response = api.post("/api/v1/bookings", json=booking)
+        if response.status_code == 409:
+            taken = response.json()
+            print(f"3. Taken: {taken['detail']} Alternatives: {[a['start'] for a in taken['alternatives']]}")
+            return 0
+        if response.status_code not in (200, 201):
+            show_error(response)
+            return 1
+        lesson = response.json()
+        print(f"3. Lesson {lesson['id']} is {lesson['status']} with {lesson['tutor']} at {lesson['start']}"
+              + (" (the same booking as before)" if response.status_code == 200 else ""))
+
+        # 4. Paid lessons are held until Stripe says paid.
+        if lesson["status"] == "held":
+            print(f"4. Send the customer this payment link (held until {lesson['hold_expires_at']}):")
+            print(f"   {lesson['payment_url']}")
+        else:
+            print("4. No payment needed; the lesson is confirmed.")
+
+        # 5. The confirmation arrives in the outbox (or is delivered to Chatwoot directly).
+        print("5. Waiting for messages for this conversation (Ctrl-C to stop) ...")
+        deadline = time.monotonic() + args.wait
+        while time.monotonic() < deadline:
+            messages = api.get(f"/api/v1/conversations/{args.conversation}/messages").json()
+            for message in messages:
+                print(f"   → {message['key']}: {message['text']}")
+                api.post(f"/api/v1/conversations/{args.conversation}/messages/{message['id']}/ack")
+            if any(m["key"] in ("payment_success_message", "booking_confirmed") for m in messages):
+                return 0
+            time.sleep(2)
+        sent = api.get(f"/api/v1/conversations/{args.conversation}/messages", params={"status": "sent"}).json()
+        if sent:
+            print(f"   {len(sent)} message(s) already delivered (Chatwoot): {[m['key'] for m in sent]}")
+        else:
+            print("   nothing yet: has the customer paid?")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
