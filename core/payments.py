@@ -31,7 +31,7 @@ from sqlmodel import Session, col, select
 
 from core import clock
 from core.config import Settings, get_settings
-from core.db import read_session, write_session
+from core.db import get_engine, is_sqlite, read_session, write_session
 from core.errors import (
     InvalidTransition,
     LesplannerError,
@@ -87,10 +87,18 @@ PRICE_SETTINGS = {
     ("weekend", 90): "WEEKEND_PRICE_ID_90",
 }
 
-# Several webhook transactions at once gain nothing on SQLite (writes are serialised) but each
-# waiting writer holds a pooled connection, and the one that runs may need a second one (the
-# local calendar reads in its own session); a small cap keeps the pool from running dry.
-_WEBHOOK_SLOTS = threading.BoundedSemaphore(4)
+# How many webhook transactions may run at once in this process. On SQLite writes are
+# serialised anyway, and writers queueing inside SQLite wait in its busy handler, which sleeps in
+# growing steps (up to 100 ms) instead of waking when the lock frees; a Python lock hands over at
+# once. On Postgres a few may run side by side. Either way waiting writers hold no pooled
+# connection, and the one that runs may need a second one (the local calendar reads in its own
+# session), so the pool never runs dry.
+_SQLITE_WEBHOOK_SLOTS = threading.Lock()
+_SERVER_WEBHOOK_SLOTS = threading.BoundedSemaphore(4)
+
+
+def _webhook_slots() -> Any:
+    return _SQLITE_WEBHOOK_SLOTS if is_sqlite(get_engine()) else _SERVER_WEBHOOK_SLOTS
 
 
 class WebhookHandlingFailed(LesplannerError):
@@ -580,7 +588,10 @@ def verify_webhook(payload: bytes, sig_header: str | None) -> dict[str, Any]:
         raise WebhookSignatureInvalid(
             "The Stripe-Signature header is missing; this endpoint only accepts webhooks signed by Stripe.")
     try:
-        stripe.Webhook.construct_event(payload, sig_header, secret, tolerance=WEBHOOK_TOLERANCE_SECONDS)
+        # Stripe's check (what Webhook.construct_event runs before building an Event object we
+        # would not use): HMAC-SHA256 of "<t>.<body>" against every v1 signature, and t no
+        # older than the tolerance.
+        stripe.WebhookSignature.verify_header(payload, sig_header, secret, tolerance=WEBHOOK_TOLERANCE_SECONDS)
         event = json.loads(payload)
     except stripe.SignatureVerificationError as exc:
         raise WebhookSignatureInvalid(_signature_problem(exc)) from None
@@ -621,7 +632,7 @@ def retry_failed_event(event_id: str) -> WebhookResult:
 
 def _process_event(event: dict[str, Any], payload: str, *, retry_ignored: bool = False) -> WebhookResult:
     event_id, type_ = str(event["id"]), str(event.get("type") or "")
-    with _WEBHOOK_SLOTS:
+    with _webhook_slots():
         try:
             with write_session() as session:
                 row = session.get(StripeEvent, event_id)
@@ -632,11 +643,14 @@ def _process_event(event: dict[str, Any], payload: str, *, retry_ignored: bool =
                 if row is None:
                     row = StripeEvent(id=event_id, type=type_[:255], payload=payload, received_at=now,
                                       status=EVENT_FAILED, attempts=1)
-                    try:
-                        with session.begin_nested():
-                            session.add(row)
-                    except IntegrityError:  # Postgres: a concurrent delivery stored it first
-                        return WebhookResult(event_id, type_, DUPLICATE, "handled by a concurrent delivery")
+                    if is_sqlite(session.get_bind()):
+                        session.add(row)  # BEGIN IMMEDIATE: nobody else can insert it meanwhile
+                    else:
+                        try:
+                            with session.begin_nested():
+                                session.add(row)
+                        except IntegrityError:  # a concurrent delivery stored it first
+                            return WebhookResult(event_id, type_, DUPLICATE, "handled by a concurrent delivery")
                 else:
                     row.attempts += 1
                 status, detail = _dispatch(session, event, now)
