@@ -279,6 +279,15 @@ def _lock_tutors(session: Session, tutor_ids: Sequence[int]) -> None:
         session.exec(select(Tutor.id).where(col(Tutor.id).in_(list(tutor_ids))).order_by(Tutor.id).with_for_update()).all()
 
 
+def _lock_lesson(session: Session, lesson: Lesson) -> None:
+    """Take the lesson's tutor lock, then re-read the lesson: on Postgres (READ COMMITTED) a
+    lesson loaded before the lock may be stale, and a cancel racing a payment would otherwise
+    overwrite the other's outcome (a cancelled lesson with a live event, or a confirmed one
+    the customer was told is cancelled). Same lock order as booking: tutor, then lesson."""
+    _lock_tutors(session, [lesson.tutor_id])
+    session.refresh(lesson)
+
+
 def _week_load(session: Session, tutor_ids: Sequence[int], start: datetime, tz) -> dict[int, int]:  # noqa: ANN001
     local = start.astimezone(tz)
     monday = (local - timedelta(days=local.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -495,6 +504,7 @@ def slot_still_free(session: Session, lesson: Lesson) -> bool:
 def confirm_paid_lesson(session: Session, lesson: Lesson) -> None:
     """Payment arrived: confirm the lesson, or mark it needs_reschedule if its slot was lost
     meanwhile (the customer gets fresh slots, finance sees the case). Idempotent."""
+    _lock_lesson(session, lesson)
     if lesson.status in (CONFIRMED, NEEDS_RESCHEDULE):
         return
     if lesson.status != CANCELLED and slot_still_free(session, lesson):
@@ -526,6 +536,7 @@ def release_hold(session: Session, lesson: Lesson, status: str = EXPIRED,
     Returns False when the lesson was no longer held (nothing changed)."""
     if status not in (EXPIRED, CANCELLED):
         raise ValueError(f"release_hold cannot move a lesson to {status!r}")
+    _lock_lesson(session, lesson)
     if lesson.status != HELD:
         return False
     lesson.status = status
@@ -574,6 +585,7 @@ def cancel_lesson(lesson_id: int, actor: User | None, reason: str = "", *, notif
         lesson = session.get(Lesson, lesson_id)
         if lesson is None:
             raise NotFound(f"Lesson {lesson_id} does not exist.")
+        _lock_lesson(session, lesson)
         if actor is not None and not can_manage_lesson(session, actor, lesson):
             raise PermissionDenied("You may only cancel your own lessons.")
         if lesson.status not in (HELD, CONFIRMED, NEEDS_RESCHEDULE):
