@@ -45,13 +45,22 @@ def make_engine(url: str) -> Engine:
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+    # A roomy pool: SQLite connections are cheap, and a small fixed pool can deadlock when many
+    # threads each hold one connection and wait for a second (e.g. the local calendar reading
+    # while a booking's session is open). 20 kept + 200 on demand is far above the receiver's
+    # 40 worker threads, and reusing connections is ~10x cheaper than opening one per session.
+    engine = create_engine(url, pool_size=20, max_overflow=200,
+                           connect_args={"check_same_thread": False, "timeout": 15})
+
+    wal_set: list[bool] = []
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # noqa: ANN001
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves, see module docstring
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        if not wal_set:  # WAL is a property of the file: once per engine is enough
+            cur.execute("PRAGMA journal_mode=WAL")
+            wal_set.append(True)
         cur.execute("PRAGMA busy_timeout=15000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
