@@ -1,0 +1,247 @@
+"""Faults of the outside services, as the bot sees them through the API (DESIGN.md: "Google or
+Stripe answering 429/5xx or timing out → bounded retries with backoff, then a clear 503; the
+database stays consistent; nothing is lost; nothing fake is shown").
+
+Google Calendar and Stripe are the local fakes, reached by the real client libraries over
+HTTP; faults are injected in front of them (error answers, slow answers past our timeout,
+connections dropped). The clock stands at Monday 30 November 2026, 08:00 in Amsterdam; a new
+contact gets the "new" profile (paid lessons, Tuesday 1 December 10:00 is its first slot).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import select
+
+from core import clock, payments
+from core.calendars import event_id_for_lesson, set_backend
+from core.calendars.google import GoogleCalendarBackend
+from core.config import set_settings
+from core.db import read_session, write_session
+from core.models import CANCELLED, CONFIRMED, HELD, Lesson, Payment, StripeEvent, Tutor
+from receiver.main import create_app
+from tests.conftest import AMS, make_settings
+from tests.fakes.google_calendar import FakeGoogleCalendar
+from tests.fakes.stripe_server import FakeStripe
+from tests.procs import BOT_TOKEN, WEBHOOK_SECRET, add_prices, stripe_settings
+
+MONDAY_0800 = datetime(2026, 11, 30, 8, 0, tzinfo=AMS)
+CALENDAR = "tutor@lesplanner.test"
+FIRST = {"start": "2026-12-01T10:00:00+01:00", "end": "2026-12-01T11:00:00+01:00"}
+GCAL_RETRIES = 3
+GCAL_TIMEOUT = 0.25
+GCAL_BUDGET = 3.0
+STRIPE_RETRIES = 2
+STRIPE_TIMEOUT = 0.3
+
+
+class World:
+    def __init__(self, client: TestClient, google: FakeGoogleCalendar, stripe_fake: FakeStripe) -> None:
+        self.client, self.google, self.stripe = client, google, stripe_fake
+
+    def slots(self, conversation: str = "conv-1") -> Any:
+        return self.client.get("/api/v1/slots", params={"conversation_id": conversation,
+                                                        "contact_id": conversation.replace("conv", "contact")})
+
+    def book(self, conversation: str = "conv-1", slot: dict[str, str] = FIRST) -> Any:
+        return self.client.post("/api/v1/bookings", json={
+            "conversation_id": conversation, "contact_id": conversation.replace("conv", "contact"), **slot})
+
+    def freebusy_calls(self) -> int:
+        return len(self.google.calls("freebusy.query"))
+
+    def checkout_calls(self) -> int:
+        return len(self.stripe.requests_to("POST", "/v1/checkout/sessions"))
+
+
+@pytest.fixture
+def world(tmp_path, engine, monkeypatch):
+    clock.set_now(MONDAY_0800)
+    monkeypatch.setattr(payments, "RETRY_INITIAL_DELAY", 0.001)
+    monkeypatch.setattr(payments, "RETRY_MAX_DELAY", 0.005)
+    payments.reset_status_memo()
+    with FakeGoogleCalendar() as google, FakeStripe(now=lambda: clock.now().timestamp()) as stripe_fake:
+        add_prices(stripe_fake)
+        settings = make_settings(
+            tmp_path, bot_api_token=BOT_TOKEN, calendar_backend="google",
+            gcal_service_account_json=google.service_account_json(), gcal_api_endpoint=google.api_endpoint,
+            gcal_calendar_id=CALENDAR, gcal_timeout_seconds=GCAL_TIMEOUT, gcal_max_retries=GCAL_RETRIES,
+            gcal_call_budget_seconds=GCAL_BUDGET,
+            **{**stripe_settings(stripe_fake, max_retries=STRIPE_RETRIES), "stripe_timeout_seconds": STRIPE_TIMEOUT},
+        )
+        set_settings(settings)
+        backend = GoogleCalendarBackend(settings, retry_base_delay=0.01)
+        set_backend(backend)
+        with write_session() as session:
+            session.add(Tutor(name="Anna", email="anna@lesplanner.test", calendar_id=CALENDAR))
+        # The tutor's own appointment on Tuesday 10:00-11:00 in Google Calendar.
+        google.add_event(CALENDAR, datetime(2026, 12, 1, 10, 0, tzinfo=AMS), datetime(2026, 12, 1, 11, 0, tzinfo=AMS))
+        client = TestClient(create_app(start_worker=False), headers={"Authorization": f"Bearer {BOT_TOKEN}"})
+        yield World(client, google, stripe_fake)
+        backend.flush_status()
+
+
+def lessons() -> list[Lesson]:
+    with read_session() as session:
+        return list(session.exec(select(Lesson).order_by(Lesson.id)).all())
+
+
+def payments_rows() -> list[Payment]:
+    with read_session() as session:
+        return list(session.exec(select(Payment)).all())
+
+
+# --- Google Calendar: GET /api/v1/slots -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_a_google_that_keeps_failing_gives_a_clear_503_after_bounded_retries(world, status):
+    world.google.fail_next(status, count=100, match="freebusy.query")
+
+    started = time.monotonic()
+    response = world.slots()
+
+    assert response.status_code == 503
+    assert response.json() == {"detail": response.json()["detail"]}  # no slots, no alternatives
+    assert "Google Calendar is not answering" in response.json()["detail"]
+    assert f"HTTP {status}" in response.json()["detail"] and "Try again" in response.json()["detail"]
+    assert world.freebusy_calls() == GCAL_RETRIES + 1
+    assert time.monotonic() - started < GCAL_BUDGET + 1
+
+
+def test_a_google_that_recovers_within_the_retries_gives_its_real_busy_time(world):
+    world.google.fail_next(500, count=1, match="freebusy.query")
+    world.google.fail_next(429, count=1, match="freebusy.query")
+
+    response = world.slots()
+
+    assert response.status_code == 200
+    starts = [s["start"] for s in response.json()["slots"]]
+    assert FIRST["start"] not in starts  # the tutor's appointment is respected
+    assert starts[0] == "2026-12-01T11:00:00+01:00"
+    assert world.freebusy_calls() == 3
+
+
+def test_a_google_that_does_not_answer_in_time_gives_a_503_within_the_call_budget(world):
+    world.google.slow_next(GCAL_TIMEOUT * 4, count=100, match="freebusy.query")
+
+    started = time.monotonic()
+    response = world.slots()
+    took = time.monotonic() - started
+
+    assert response.status_code == 503
+    assert f"no answer within {GCAL_TIMEOUT:g} s" in response.json()["detail"]
+    assert 1 < world.freebusy_calls() <= GCAL_RETRIES + 1
+    assert took < GCAL_BUDGET + 1
+
+
+def test_dropped_google_answers_are_retried(world):
+    world.google.drop_next(count=2, match="freebusy.query")
+
+    response = world.slots()
+
+    assert response.status_code == 200 and response.json()["slots"][0]["start"] == "2026-12-01T11:00:00+01:00"
+
+
+def test_a_google_that_keeps_dropping_the_connection_gives_a_503(world):
+    world.google.drop_next(count=100, match="freebusy.query")
+
+    response = world.slots()
+
+    assert response.status_code == 503 and "connection failed" in response.json()["detail"]
+    # Bounded: our attempts, each of which httplib2 itself tries twice on a dropped connection.
+    assert GCAL_RETRIES + 1 <= world.freebusy_calls() <= 2 * (GCAL_RETRIES + 1)
+
+
+def test_a_booking_while_google_is_down_is_a_503_and_leaves_no_lesson(world):
+    slot = {"start": "2026-12-01T12:00:00+01:00", "end": "2026-12-01T13:00:00+01:00"}
+    world.google.fail_next(503, count=100, match="freebusy.query")
+
+    response = world.book(slot=slot)
+
+    assert response.status_code == 503 and "Google Calendar" in response.json()["detail"]
+    assert lessons() == [] and payments_rows() == [] and world.checkout_calls() == 0
+    world.google.clear_faults()
+    assert world.book(slot=slot).status_code == 201
+
+
+def test_google_failing_to_create_the_event_after_payment_is_retried_by_stripe(world):
+    """The paid webhook cannot confirm while Google refuses the insert: 500, the event stored as
+    failed and nothing half-done; Stripe's retry after Google recovers confirms exactly once."""
+    slot = {"start": "2026-12-01T12:00:00+01:00", "end": "2026-12-01T13:00:00+01:00"}
+    booked = world.book(slot=slot).json()
+    event = world.stripe.complete_session(booked["checkout_session_id"])
+    body, header = world.stripe.signed(event, WEBHOOK_SECRET)
+    world.google.fail_next(500, count=100, match="events.insert")
+
+    first = world.client.post("/webhooks/stripe", content=body, headers={"Stripe-Signature": header})
+
+    assert first.status_code == 500 and "Internal error" in first.json()["detail"]
+    with read_session() as session:
+        assert session.get(StripeEvent, event["id"]).status == "failed"
+        assert session.get(Lesson, booked["id"]).status == HELD
+        assert session.exec(select(Payment)).one().status == "open"
+    world.google.clear_faults()
+    _, header = world.stripe.signed(event, WEBHOOK_SECRET, body=body)
+    again = world.client.post("/webhooks/stripe", content=body, headers={"Stripe-Signature": header})
+
+    assert again.status_code == 200 and again.json()["status"] == "processed"
+    assert lessons()[0].status == CONFIRMED
+    live = [e for e in world.google.events(CALENDAR) if e["id"] == event_id_for_lesson(booked["id"])]
+    assert len(live) == 1
+
+
+# --- Stripe: POST /api/v1/bookings ----------------------------------------------------------------
+
+SLOT = {"start": "2026-12-01T12:00:00+01:00", "end": "2026-12-01T13:00:00+01:00"}
+
+
+@pytest.mark.parametrize("fault", ["500", "503", "429", "drop"])
+def test_stripe_failing_on_checkout_gives_a_503_and_frees_the_slot(world, fault):
+    world.stripe.fail_next(fault, times=100, path="/v1/checkout/sessions")
+
+    response = world.book(slot=SLOT)
+
+    assert response.status_code == 503
+    assert "Stripe" in response.json()["detail"] and "try again" in response.json()["detail"]
+    assert world.checkout_calls() == STRIPE_RETRIES + 1
+    assert [lesson.status for lesson in lessons()] == [CANCELLED]
+    assert payments_rows() == []
+    world.stripe.clear_faults()
+    assert SLOT in world.slots("conv-2").json()["slots"]
+    retry = world.book("conv-2", SLOT)
+    assert retry.status_code == 201 and retry.json()["status"] == HELD
+
+
+@pytest.mark.parametrize("fault", ["500", "429", "drop"])
+def test_one_stripe_hiccup_is_retried_with_the_same_idempotency_key(world, fault):
+    world.stripe.fail_next(fault, times=1, path="/v1/checkout/sessions")
+
+    response = world.book(slot=SLOT)
+
+    assert response.status_code == 201 and response.json()["payment_url"]
+    calls = world.stripe.requests_to("POST", "/v1/checkout/sessions")
+    assert len(calls) == 2 and len(world.stripe.sessions) == 1
+    assert calls[0].headers.get("idempotency-key") == calls[1].headers.get("idempotency-key")
+
+
+def test_a_checkout_request_that_times_out_but_reaches_stripe_creates_one_session(world):
+    """The first request is still on its way when we give up and retry with the same
+    idempotency key; when it lands, Stripe replays the retry's session instead of a second one."""
+    world.stripe.fail_next("slow", times=1, path="/v1/checkout/sessions", delay=STRIPE_TIMEOUT * 2)
+
+    response = world.book(slot=SLOT)
+
+    assert response.status_code == 201
+    deadline = time.monotonic() + 5
+    while world.checkout_calls() < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    calls = world.stripe.requests_to("POST", "/v1/checkout/sessions")
+    assert len(calls) == 2 and [c.replayed for c in calls] == [False, True]
+    assert list(world.stripe.sessions) == [response.json()["checkout_session_id"]]
+    assert [p.checkout_session_id for p in payments_rows()] == [response.json()["checkout_session_id"]]
