@@ -22,8 +22,17 @@ def _plausible(value: datetime) -> datetime:
     return value
 
 
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL characters: refuse them here instead of failing inside.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
 InstantIn = Annotated[AwareDatetime, AfterValidator(_plausible)]
-Id = Annotated[str, Field(min_length=1, max_length=120, pattern=r"\S")]
+Text = Annotated[str, NoNul]
+Id = Annotated[str, Field(min_length=1, max_length=120, pattern=r"\S"), NoNul]
 
 
 def local(value: datetime | None) -> datetime | None:
@@ -84,9 +93,9 @@ class SlotsOut(BaseModel):
 
 
 class ContactIn(BaseModel):
-    name: str | None = Field(None, max_length=200, examples=["Sanne de Vries"])
-    email: str | None = Field(None, max_length=254, examples=["sanne@example.nl"])
-    phone: str | None = Field(None, max_length=40, examples=["06 12345678"])
+    name: Text | None = Field(None, max_length=200, examples=["Sanne de Vries"])
+    email: Text | None = Field(None, max_length=254, examples=["sanne@example.nl"])
+    phone: Text | None = Field(None, max_length=40, examples=["06 12345678"])
 
 
 class BookingIn(BaseModel):
@@ -101,10 +110,10 @@ class BookingIn(BaseModel):
     contact_id: Id | None = Field(None, description="Required the first time a conversation is seen.")
     start: InstantIn = Field(description="ISO 8601 with an offset, one of the offered slots.")
     end: InstantIn = Field(description="start + the profile's lesson duration.")
-    title: str = Field("", max_length=200)
-    description: str = Field("", max_length=4000)
+    title: Text = Field("", max_length=200)
+    description: Text = Field("", max_length=4000)
     contact: ContactIn | None = None
-    profile: str | None = Field(None, max_length=40, description="Planning profile; the segment "
+    profile: Text | None = Field(None, max_length=40, description="Planning profile; the segment "
                                 "decides when omitted (a contact's profile override always wins).")
 
 
@@ -143,14 +152,14 @@ class PaymentLinkIn(BaseModel):
         "service": "bijles", "audience": "havo", "program": "wiskunde B",
     }]})
 
-    segment: str = Field(max_length=40, description="weekend uses the weekend prices")
+    segment: Text = Field(max_length=40, description="weekend uses the weekend prices")
     minutes: int = Field(description="60 or 90")
-    order_id: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    order_id: Text = Field(min_length=1, max_length=200, pattern=r"\S")
     conversation_id: Id
-    student_name: str = Field("", max_length=200)
-    service: str = Field("", max_length=200)
-    audience: str = Field("", max_length=200)
-    program: str = Field("", max_length=200)
+    student_name: Text = Field("", max_length=200)
+    service: Text = Field("", max_length=200)
+    audience: Text = Field("", max_length=200)
+    program: Text = Field("", max_length=200)
 
 
 class PaymentLinkOut(BaseModel):

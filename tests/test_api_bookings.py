@@ -170,6 +170,7 @@ def test_a_booking_with_the_offset_of_another_zone_is_the_same_instant(client, t
     ({"contact": {"email": "not-an-address"}}, "'not-an-address' is not a valid e-mail address"),
     ({"contact": {"phone": "12"}}, "'12' is not a valid phone number"),
     ({"title": "x" * 201}, "title: String should have at most 200 characters"),
+    ({"title": "Bijles\x00"}, "title: must not contain NUL characters"),
 ])
 def test_invalid_bookings_are_422_in_one_readable_sentence(client, tutor, monday_morning, no_payment, changes, expected):
     response = client.post("/api/v1/bookings", json={**booking(), **changes})

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Path, Query
 
 from core.chat import StatusFilter, conversation_messages, mark_delivered_by_bot
 from core.models import OutboxMessage
-from receiver.schemas import MessageOut, error_responses, local
+from receiver.schemas import MessageOut, NoNul, error_responses, local
 
 router = APIRouter(prefix="/conversations/{conversation_id}/messages", tags=["bot"])
 
-ConversationId = Annotated[str, Path(max_length=120)]
-MessageId = Annotated[int, Path(ge=1, le=2**63 - 1)]  # a database integer; larger ones overflow
+ConversationId = Annotated[str, Path(max_length=120), NoNul]
+MessageId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # an INTEGER column; larger ones overflow it
 
 
 def message_out(message: OutboxMessage) -> MessageOut:
