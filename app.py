@@ -11,8 +11,8 @@ import logging
 import streamlit as st
 
 from ui import auth
-from ui.errors import guard, show_flash
-from ui.i18n import language_picker, tr
+from ui.errors import guard
+from ui.i18n import language_picker
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -24,12 +24,10 @@ with guard():
     user = auth.signed_in_user()
 
 if user is None:
-    page = st.navigation([st.Page(auth.sign_in_page, title=tr("signin.title"), url_path="signin")],
-                         position="hidden")
+    page = st.navigation(auth.signed_out_pages(), position="hidden")
 else:
     auth.sidebar_account(user)
     page = st.navigation(auth.pages_for(user.role))
 
-show_flash()
 with guard():
     page.run()

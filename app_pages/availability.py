@@ -18,7 +18,7 @@ from ui.errors import run_action, show_error
 from ui.i18n import tr
 
 user = auth.require_page("availability")
-st.title(tr("avail.title"))
+widgets.title(tr("avail.title"))
 tz = data.tz()
 now = data.now_minute()
 today = now.astimezone(tz).date()

@@ -12,7 +12,7 @@ from ui.errors import guard, run_action
 from ui.i18n import status_label, tr
 
 user = auth.require_page("contacts")
-st.title(tr("contacts.title"))
+widgets.title(tr("contacts.title"))
 PAGE = "contacts_page"
 
 query = st.text_input(tr("contacts.search"), key="contacts_query", on_change=widgets.reset_page(PAGE))

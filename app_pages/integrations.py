@@ -13,7 +13,7 @@ from ui.errors import show_error
 from ui.i18n import status_label, tr
 
 user = auth.require_page("integrations")
-st.title(tr("int.title"))
+widgets.title(tr("int.title"))
 settings = get_settings()
 
 
@@ -39,16 +39,18 @@ def _configured(missing: list[str], total: int) -> None:
 
 
 def _checks_table(rows: list[dict]) -> None:
-    widgets.table([{**r, "ok": "✅" if r["ok"] else "❌"} for r in rows],
-                  {"ok": tr("col.ok"), "subject": tr("col.subject"), "detail": tr("col.detail"), "fix": tr("col.fix")},
-                  column_config={"ok": st.column_config.TextColumn(width="small")})
+    widgets.table(rows, {"ok": tr("col.ok"), "subject": tr("col.subject"), "detail": tr("col.detail"),
+                         "fix": tr("col.fix")},
+                  column_config={"ok": st.column_config.CheckboxColumn(width="small"),
+                                 "subject": st.column_config.TextColumn(width="medium"),
+                                 "detail": st.column_config.TextColumn(width="large")})
 
 
 google, stripe_col = st.columns(2)
 
 # --- calendar ----------------------------------------------------------------------------------
 with google:
-    st.subheader(tr("int.google"))
+    st.subheader(tr("int.calendar"))
     st.markdown(tr("int.backend", kind=settings.calendar_backend))
     if settings.calendar_backend == "google":
         _configured(_missing(["gcal_service_account_json"]), 1)
@@ -64,8 +66,6 @@ with google:
                     {"subject": c.subject, "ok": c.ok, "detail": c.detail, "fix": c.fix or ""} for c in checks]
             except LesplannerError as exc:
                 show_error(exc)
-    if st.session_state.get("calendar_checks"):
-        _checks_table(st.session_state["calendar_checks"])
 
 # --- Stripe ------------------------------------------------------------------------------------
 with stripe_col:
@@ -86,8 +86,6 @@ with stripe_col:
                 except LesplannerError as exc:
                     show_error(exc)
                 data.clear()  # the check records its outcome in IntegrationStatus
-    if st.session_state.get("stripe_checks"):
-        _checks_table(st.session_state["stripe_checks"])
     counts = data.read("stripe_event_counts")
     last = data.read("last_webhook")
     if last:
@@ -97,6 +95,12 @@ with stripe_col:
         st.caption(tr("int.webhook.none"))
     if counts:
         st.caption(", ".join(f"{status_label(s)}: {n}" for s, n in sorted(counts.items())))
+
+# Check results get the full width: their details are sentences.
+for results in ("calendar_checks", "stripe_checks"):
+    if st.session_state.get(results):
+        st.markdown(f"**{tr('int.check_results')}: {tr('int.calendar') if results == 'calendar_checks' else 'Stripe'}**")
+        _checks_table(st.session_state[results])
 
 chat_col, db_col = st.columns(2)
 
@@ -121,6 +125,7 @@ with db_col:
          {"k": tr("int.db_revision"), "v": info.revision or tr("int.db_no_revision")},
          *({"k": table, "v": f"{n:,}".replace(",", ".")} for table, n in info.counts.items())],
         {"k": tr("col.detail"), "v": tr("col.value")},
+        column_config={"k": st.column_config.TextColumn(width="small")},
     )
 
 # --- health ------------------------------------------------------------------------------------
@@ -130,18 +135,19 @@ if not statuses:
     st.caption(tr("int.health.empty"))
 else:
     widgets.table(
-        [{"name": s["name"], "ok": "✅" if s["ok"] else "❌", "detail": s["detail"] or "",
+        [{"name": s["name"], "ok": s["ok"], "detail": s["detail"] or "",
           "last_ok": fmt.fmt_dt(s["last_ok_at"]), "last_error_at": fmt.fmt_dt(s["last_error_at"]),
           "last_error": s["last_error"] or ""} for s in statuses.values()],
         {"name": tr("col.subject"), "ok": tr("col.ok"), "detail": tr("col.detail"), "last_ok": "OK @",
          "last_error_at": tr("col.error") + " @", "last_error": tr("col.error")},
+        column_config={"ok": st.column_config.CheckboxColumn(width="small")},
     )
 
 # --- outbox ------------------------------------------------------------------------------------
 st.subheader(tr("int.outbox"))
 PAGE = "outbox_page"
-status = st.selectbox(tr("status"), [None, "pending", "sent", "failed"], key="outbox_status",
-                      format_func=lambda s: tr("all") if s is None else status_label(s), on_change=widgets.reset_page(PAGE))
+status = st.selectbox(tr("status"), ["pending", "sent", "failed"], key="outbox_status", index=None,
+                      placeholder=tr("all"), format_func=status_label, on_change=widgets.reset_page(PAGE))
 outbox = data.read("outbox_page", status, page=widgets.page_number(PAGE))
 if not outbox.rows:
     st.caption(tr("int.outbox.empty"))

@@ -15,7 +15,7 @@ from ui.errors import guard, run_action
 from ui.i18n import status_label, tr
 
 user = auth.require_page("lessons")
-st.title(tr("lessons.title"))
+widgets.title(tr("lessons.title"))
 tz = data.tz()
 is_tutor = user.role == "tutor"
 PAGE = "lessons_page"
@@ -28,13 +28,13 @@ date_from, date_to = widgets.date_range("lessons_range", *widgets.default_range(
 tutor_id = None
 if not is_tutor:
     tutors = {t["id"]: t["name"] for t in data.read("tutors", include_inactive=True)}
-    tutor_id = c_tutor.selectbox(tr("tutor"), [None, *tutors], format_func=lambda i: tr("all") if i is None else tutors[i],
-                                 key="lessons_tutor", on_change=reset)
+    tutor_id = c_tutor.selectbox(tr("tutor"), list(tutors), format_func=tutors.get, index=None,
+                                 placeholder=tr("all"), key="lessons_tutor", on_change=reset)
 statuses = c_status.multiselect(tr("status"), LESSON_STATUSES, format_func=status_label, key="lessons_status",
                                 on_change=reset, placeholder=tr("all"))
 profile_names = [p["name"] for p in data.read("profiles")]
-profile = c_profile.selectbox(tr("profile"), [None, *profile_names], key="lessons_profile", on_change=reset,
-                              format_func=lambda p: tr("all") if p is None else p)
+profile = c_profile.selectbox(tr("profile"), profile_names, index=None, placeholder=tr("all"),
+                              key="lessons_profile", on_change=reset)
 query = c_query.text_input(tr("search"), key="lessons_query", on_change=reset,
                            placeholder=tr("col.contact"))
 
@@ -78,7 +78,7 @@ if result.rows:
     labels = {r["id"]: f"#{r['id']} · {fmt.fmt_dt(r['start'])} · {r['contact_name'] or r['contact_id']}"
               for r in result.rows}
     lesson_id = st.selectbox(tr("lessons.pick"), list(labels), format_func=labels.get, index=None,
-                             key="lessons_pick", placeholder=tr("lessons.pick"))
+                             key="lessons_pick", placeholder=tr("lessons.pick_placeholder"))
     if lesson_id is not None:
         with guard():
             detail = data.read("lesson_detail", lesson_id)

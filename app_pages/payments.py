@@ -16,7 +16,7 @@ from ui.errors import run_action
 from ui.i18n import status_label, tr
 
 user = auth.require_page("payments")
-st.title(tr("pay.title"))
+widgets.title(tr("pay.title"))
 tz = data.tz()
 PAGE = "payments_page"
 reset = widgets.reset_page(PAGE)
@@ -41,7 +41,7 @@ if counts:
     for col, status in zip(cols, PAYMENT_STATUSES, strict=True):
         entry = counts.get(status, {"count": 0, "amount": 0})
         col.metric(status_label(status), fmt.fmt_money(entry["amount"]),
-                   f"{entry['count']:,}".replace(",", ".") + f" × {tr('pay.table').lower()}",
+                   tr("pay.count", n=f"{entry['count']:,}".replace(",", ".")),
                    delta_color="off", delta_arrow="off", border=True)
 if totals:
     st.altair_chart(charts.payments_chart(totals, period), width="stretch")
@@ -82,7 +82,8 @@ else:
                 link = None
         rows.append({"created_at": fmt.fmt_dt(p["created_at"]), "status": status_label(p["status"]),
                      "amount": fmt.fmt_money(p["amount"], p["currency"]), "minutes": p["minutes"],
-                     "segment": p["segment"], "order_id": p["order_id"], "lesson_id": p["lesson_id"],
+                     "segment": p["segment"], "order_id": p["order_id"],
+                     "lesson_id": "" if p["lesson_id"] is None else str(p["lesson_id"]),
                      "paid_at": fmt.fmt_dt(p["paid_at"]), "session": p["checkout_session_id"], "link": link})
     widgets.table(
         rows,
@@ -91,7 +92,6 @@ else:
          "lesson_id": tr("col.lesson"), "paid_at": tr("col.paid_at"), "session": tr("col.session"),
          "link": tr("col.stripe")},
         column_config={"link": st.column_config.LinkColumn(display_text="Stripe ↗", width="small"),
-                       "lesson_id": st.column_config.NumberColumn(format="%d", width="small"),
                        "minutes": st.column_config.NumberColumn(width="small")},
     )
     widgets.pager(PAGE, result)

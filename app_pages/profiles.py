@@ -14,7 +14,7 @@ from ui.errors import run_action, show_error
 from ui.i18n import tr
 
 user = auth.require_page("profiles")
-st.title(tr("prof.title"))
+widgets.title(tr("prof.title"))
 
 profiles = data.read("profiles")
 if not profiles:
@@ -26,10 +26,19 @@ st.subheader(tr("prof.overview"))
 fields = ["name", "duration_minutes", "earliest_hour", "latest_hour", "min_lead_minutes", "days_ahead",
           "exclude_weekends", "allowed_weekdays", "slot_step_minutes", "max_suggestions", "buffer_minutes",
           "max_per_day", "requires_payment", "active"]
+
+def _shown(field: str, value: object) -> str:
+    if field == "allowed_weekdays":
+        return ", ".join(fmt.weekday_name(d)[:2] for d in value or []) or "—"
+    if isinstance(value, bool):
+        return tr("yes") if value else tr("no")
+    return "—" if value is None else str(value)
+
+
+# Transposed (a row per field, a column per profile): thirteen fields do not fit side by side.
 widgets.table(
-    [{**p, "allowed_weekdays": ", ".join(fmt.weekday_name(d)[:2] for d in p["allowed_weekdays"] or []) or "—",
-      "max_per_day": p["max_per_day"] or "—"} for p in profiles],
-    {f: tr(f"field.{f}") for f in fields},
+    [{"field": tr(f"field.{f}"), **{p["name"]: _shown(f, p[f]) for p in profiles}} for f in fields[1:]],
+    {"field": tr("prof.field"), **{p["name"]: p["name"] for p in profiles}},
 )
 
 # --- edit one profile --------------------------------------------------------------------------
@@ -61,13 +70,14 @@ with st.form(f"profile_form_{name}"):
     values["allowed_weekdays"] = b.multiselect(
         tr("field.allowed_weekdays"), list(range(7)), default=current["allowed_weekdays"] or [],
         format_func=fmt.weekday_name, help=tr("prof.weekdays_help"), key=f"pf_{name}_allowed_weekdays",
+        placeholder=tr("prof.weekdays_all"),
     ) or None
     values["exclude_weekends"] = c.checkbox(tr("field.exclude_weekends"), value=current["exclude_weekends"],
                                             key=f"pf_{name}_exclude_weekends")
     values["requires_payment"] = c.checkbox(tr("field.requires_payment"), value=current["requires_payment"],
                                             key=f"pf_{name}_requires_payment")
     values["active"] = d.checkbox(tr("field.active"), value=current["active"], key=f"pf_{name}_active")
-    left, right, _ = st.columns([1, 1, 6])
+    left, right, _ = st.columns([1.3, 1.3, 5])
     preview = left.form_submit_button(tr("prof.preview"), icon=":material/visibility:")
     save = right.form_submit_button(tr("prof.save"), type="primary", icon=":material/save:")
 
@@ -118,5 +128,7 @@ else:
           "after": json.dumps(r["after"], ensure_ascii=False) if r["after"] else ""} for r in audit.rows],
         {"at": tr("col.when"), "actor": tr("col.actor"), "action": tr("col.action"), "entity_id": tr("col.entity"),
          "before": tr("col.before"), "after": tr("col.after")},
+        column_config={"before": st.column_config.TextColumn(width="large"),
+                       "after": st.column_config.TextColumn(width="large")},
     )
     widgets.pager("audit_page", audit)

@@ -10,7 +10,7 @@ from ui.errors import run_action
 from ui.i18n import tr
 
 user = auth.require_page("users")
-st.title(tr("users.title"))
+widgets.title(tr("users.title"))
 
 # A password made in the previous run (before its rerun) is shown once, then forgotten.
 shown = st.session_state.pop("_new_password", None)

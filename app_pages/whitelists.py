@@ -13,7 +13,7 @@ from ui.errors import run_action, show_error
 from ui.i18n import tr
 
 user = auth.require_page("whitelists")
-st.title(tr("wl.title"))
+widgets.title(tr("wl.title"))
 PAGE = "wl_page"
 
 list_name = st.radio(tr("wl.list"), WHITELISTS, format_func=lambda n: tr(f"wl.list.{n}"), horizontal=True,

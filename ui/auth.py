@@ -65,6 +65,16 @@ def pages_for(role: str) -> dict[str, list[st.Page]]:
     return sections
 
 
+def signed_out_pages() -> list[st.Page]:
+    """Before signing in every known address shows the sign-in form, so a deep link such as
+    /payments asks for a password instead of "page not found", and after signing in the same
+    address opens that page if the role allows it (otherwise the role's start page)."""
+    pages = [st.Page(sign_in_page, title=tr("signin.title"), url_path="signin", default=True)]
+    pages += [st.Page(sign_in_page, title=tr("signin.title"), url_path=spec.url, visibility="hidden")
+              for spec in PAGES.values()]
+    return pages
+
+
 # --- the signed-in user ------------------------------------------------------------------------
 
 

@@ -18,7 +18,16 @@ from core.csv_export import to_csv
 from core.db import get_engine, read_session
 from core.reports import PageResult
 from ui import data
+from ui.errors import show_flash
 from ui.i18n import tr
+
+ROW_PX = 35  # st.dataframe's row (and header) height
+
+
+def title(text: str) -> None:
+    """The page title, then the message of the action that caused this rerun (if any)."""
+    st.title(text)
+    show_flash()
 
 
 def pager(key: str, result: PageResult) -> None:
@@ -68,11 +77,20 @@ def date_range(key: str, default_from: date, default_to: date, on_change: Callab
 
 
 def table(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, columns: Mapping[str, str],
-          column_config: Mapping[str, Any] | None = None, height: int | str = "auto", key: str | None = None) -> None:
-    """Rows as a dataframe with translated headers; `columns` maps row keys to header labels."""
+          column_config: Mapping[str, Any] | None = None, height: int | str | None = None,
+          key: str | None = None, max_rows: int = 20) -> None:
+    """Rows as a dataframe with translated headers; `columns` maps row keys to header labels.
+    Up to `max_rows` rows are shown without an inner scrollbar."""
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
-    frame = frame.reindex(columns=list(columns)).rename(columns=dict(columns))
+    frame = frame.reindex(columns=list(columns))
+    for name in frame.columns:
+        # Missing text shows as an empty cell, not as "None".
+        if not (pd.api.types.is_numeric_dtype(frame[name]) or pd.api.types.is_bool_dtype(frame[name])):
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), "")
+    frame = frame.rename(columns=dict(columns))
     config = {columns.get(k, k): v for k, v in (column_config or {}).items()}
+    if height is None:
+        height = (min(len(frame), max_rows) + 1) * ROW_PX + 3
     st.dataframe(frame, hide_index=True, width="stretch", height=height, column_config=config, key=key)
 
 
