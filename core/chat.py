@@ -35,7 +35,7 @@ from sqlalchemy import and_, or_
 from sqlmodel import col, select
 
 from core import clock
-from core.config import Settings, get_settings
+from core.config import Settings, get_settings, scrub
 from core.db import is_sqlite, read_session, write_session
 from core.errors import InvalidTransition, NotFound
 from core.messages import pending_messages
@@ -273,9 +273,7 @@ def _release(items: list[Claimed], at: datetime) -> None:
 
 
 def _scrub(text: str) -> str:
-    for secret in get_settings().configured_secrets():
-        text = text.replace(secret, "***")
-    return text[:500]
+    return scrub(text)[:500]
 
 
 def _already_in_chatwoot(client: ChatwootClient, item: Claimed) -> bool:

@@ -93,6 +93,18 @@ class Settings(BaseSettings):
         return [s for s in (self.secret(n) for n in names) if s and len(s) >= 6]
 
 
+def scrub(text: str, settings: Settings | None = None) -> str:
+    """`text` with every configured secret replaced by ***, so no log line or error carries one.
+    Broken settings must not hide the original message, so any failure leaves the text as is."""
+    try:
+        secrets = (settings or get_settings()).configured_secrets()
+    except Exception:  # noqa: BLE001
+        return text
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
 _override: Settings | None = None
 
 

@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core import clock
-from core.config import Settings, get_settings
+from core.config import Settings, get_settings, scrub
 from core.db import get_engine, is_sqlite, read_session, write_session
 from core.errors import (
     InvalidTransition,
@@ -149,12 +149,7 @@ class ReconcileReport:
 
 def _scrub(text: str, settings: Settings | None = None) -> str:
     """`text` without any configured secret (Stripe masks keys itself; this is the belt)."""
-    try:
-        for secret in (settings or get_settings()).configured_secrets():
-            text = text.replace(secret, "***")
-    except Exception:  # noqa: BLE001 - broken settings must not hide the original message
-        pass
-    return text
+    return scrub(text, settings)
 
 
 def _ts(value: Any) -> datetime | None:

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.config import get_settings
+from core.config import get_settings, scrub
 from core.errors import IntegrationUnavailable, LesplannerError, SlotTaken
 from core.slots import Slot
 
@@ -45,17 +45,6 @@ class BodyTooLarge(HTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"The request body is larger than the limit of {limit} bytes.")
-
-
-def scrub(text: str) -> str:
-    """`text` with every configured secret replaced, so a log line never carries one."""
-    try:
-        secrets = get_settings().configured_secrets()
-    except Exception:  # noqa: BLE001 - broken settings must not hide the original error
-        return text
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
 
 
 def slot_json(slot: Slot) -> dict[str, str]:

@@ -7,9 +7,9 @@ import logging
 from fastapi import APIRouter
 from sqlalchemy import text
 
+from core.config import scrub
 from core.db import get_engine
 from core.errors import IntegrationUnavailable
-from receiver.errors import scrub
 from receiver.schemas import HealthOut, error_responses
 
 router = APIRouter(tags=["health"])
