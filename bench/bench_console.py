@@ -194,6 +194,12 @@ def main() -> int:
         worst = max(worst, c95)
         verdict = "ok" if c95 <= TARGET_SECONDS else "TOO SLOW"
         print(f"{page:<15}{c50:>9.3f}s{c95:>9.3f}s{w50:>9.3f}s{w95:>9.3f}s  {verdict}")
+    # The same figures in the line format bench/run_all.py collects.
+    print()
+    for page, times in results.items():
+        c50, c95 = statistics.median(times["cold"]) * 1000, _percentile(times["cold"], 0.95) * 1000
+        verdict = "PASS" if c95 <= TARGET_SECONDS * 1000 else "FAIL"
+        print(f"{page}: p50 {c50:.0f} ms, p95 {c95:.0f} ms (target p95 < {TARGET_SECONDS * 1000:.0f} ms: {verdict})")
     print(f"\nSlowest cold p95: {worst:.3f} s ({'within' if worst <= TARGET_SECONDS else 'over'} the 2 s target).")
     return 0 if worst <= TARGET_SECONDS else 1
 
