@@ -293,6 +293,11 @@ def test_admin_pages_and_one_edit_each(console, page, database):
     shot(page, "admin_whitelists")
     with read_session(engine) as s:
         assert s.exec(select(WhitelistEntry).where(WhitelistEntry.identifier == "+31622223333")).first()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Exporteer CSV").click()
+    exported = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    assert exported.splitlines()[0] == "identifier,note,added_by,added_at"
+    assert "'+31622223333" in exported  # a leading + would be a formula to a spreadsheet
 
     # Payments: the dashboard link and the lists are there.
     open_page(page, "Betalingen")

@@ -83,6 +83,19 @@ def test_a_wrong_password_is_refused_with_a_message(world):
     assert titles(at) == ["Lesplanner"]
 
 
+def test_repeated_wrong_passwords_lock_the_account_for_a_while(world):
+    from ui import auth
+
+    auth._throttle.clear()  # a fresh process-wide counter for this test
+    at = app().run()
+    for _ in range(auth.MAX_FAILURES):
+        sign_in(at, FINANCE, "niet-het-wachtwoord")
+    at = sign_in(at, FINANCE, PASSWORD)  # even the right password waits now
+    assert "Te veel mislukte pogingen" in at.error[0].value
+    assert "user_id" not in at.session_state
+    auth._throttle.clear()
+
+
 @pytest.mark.parametrize("role", ["admin", "tutor", "finance"])
 def test_the_right_password_opens_the_start_page_of_the_role(world, role):
     at = sign_in(app().run(), EMAIL[role].upper(), PASSWORD)

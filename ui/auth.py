@@ -12,6 +12,9 @@ and core checks the role a third time on each write.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 
 import streamlit as st
@@ -24,6 +27,8 @@ from ui.i18n import tr
 
 USER_KEY = "user_id"
 ROLE_KEY = "role"
+MAX_FAILURES = 5  # per e-mail address within FAILURE_WINDOW, across all sessions of this process
+FAILURE_WINDOW = 15 * 60.0
 
 
 @dataclass(frozen=True)
@@ -108,12 +113,51 @@ def current_user() -> User | None:
     return user
 
 
+class _Throttle:
+    """Failed sign-ins per e-mail address. Process-wide (not per browser session, which a
+    reload resets), so guessing a password costs 15 minutes per five tries."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        times = self._failures.setdefault(key, deque())
+        while times and now - times[0] > FAILURE_WINDOW:
+            times.popleft()
+        return times
+
+    def blocked(self, email: str) -> bool:
+        with self._lock:
+            return len(self._recent(email.strip().lower(), time.monotonic())) >= MAX_FAILURES
+
+    def failed(self, email: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._recent(email.strip().lower(), now).append(now)
+
+    def succeeded(self, email: str) -> None:
+        with self._lock:
+            self._failures.pop(email.strip().lower(), None)
+
+
+@st.cache_resource(show_spinner=False)
+def _throttle() -> _Throttle:
+    return _Throttle()
+
+
 def sign_in(email: str, password: str) -> User | None:
+    """The user for these credentials (and remember them in this session), else None."""
+    if _throttle().blocked(email):
+        return None
     # A write session: authenticate records last_login_at and may upgrade the hash.
     with write_session(data.engine()) as session:
         user = authenticate(session, email, password)
-    if user is not None:
-        _remember(user)
+    if user is None:
+        _throttle().failed(email)
+        return None
+    _throttle().succeeded(email)
+    _remember(user)
     return user
 
 
@@ -158,9 +202,12 @@ def sign_in_page() -> None:
                                  autocomplete="current-password")
         submitted = st.form_submit_button(tr("signin.submit"), type="primary")
     if submitted:
-        if sign_in(email, password) is not None:
+        if _throttle().blocked(email):
+            st.error(tr("signin.throttled", minutes=int(FAILURE_WINDOW // 60)))
+        elif sign_in(email, password) is not None:
             st.rerun()
-        st.error(tr("signin.wrong"))
+        else:
+            st.error(tr("signin.wrong"))
 
 
 def sign_out() -> None:
