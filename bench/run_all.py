@@ -18,7 +18,8 @@ Exit status 1 when any figure misses its target, a check fails, or a script fail
 `--scaling` measures (in this process) generate_slots for the premium profile around 500, 5,000
 and 50,000 busy intervals; Google busy() + generate_slots — GET /api/v1/slots without the
 receiver's own HTTP — for 200, 2,000 and 20,000 Google events; and the webhook throughput for
-1,000 deliveries into a database already holding 0, 10,000 and 100,000 handled events.
+1,000 deliveries into a database already holding 0, 10,000 and 100,000 handled events; and
+(as a subprocess) the console pages with 50,000 / 500,000 payments and 20,000 / 200,000 lessons.
 """
 
 from __future__ import annotations
@@ -429,6 +430,19 @@ def _prefill(engine, count, insert, Contact, Conversation, Payment, StripeEvent,
                 "attempts": 1, "created_at": when, "sent_at": when} for i in ids])
 
 
+def scaling_console(rows: list[Row], timeout: float) -> None:
+    """bench_console.py at its size (50,000 payments, 20,000 lessons) and at 10x."""
+    script = BENCH / "bench_console.py"
+    if not script.exists():
+        return
+    for factor in (1, 10):
+        run = run_script(script, timeout, ["--runs", "3", "--payments", str(50_000 * factor),
+                                           "--lessons", str(20_000 * factor)])
+        for row in run.rows:
+            row.benchmark = row.benchmark.replace("console:", f"console {factor}x:", 1)
+        rows.extend(run.rows)
+
+
 def main_scaling(args: argparse.Namespace) -> int:
     rows: list[Row] = []
     print("== scaling: generate_slots", flush=True)
@@ -437,6 +451,8 @@ def main_scaling(args: argparse.Namespace) -> int:
     scaling_google(rows)
     print("== scaling: webhooks", flush=True)
     scaling_webhooks(rows)
+    print("== scaling: console pages (50,000 payments / 20,000 lessons, then 10x)", flush=True)
+    scaling_console(rows, args.timeout)
     print()
     print(table(rows))
     print()
