@@ -1,5 +1,9 @@
 # Lesplanner — the two commands a newcomer needs: `make run` and `make test`.
+SHELL := bash
+.SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3
+# pip on some machines warns about unreachable extra index folders; keep real errors visible.
+QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
@@ -8,12 +12,12 @@ PIP := $(VENV)/bin/pip
 
 $(VENV)/.runtime: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PIP) install -q --upgrade pip
-	@$(PIP) install -q -r requirements.txt
+	@$(PIP) install -q --upgrade pip $(QUIET_PIP)
+	@$(PIP) install -q -r requirements.txt $(QUIET_PIP)
 	@touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
-	@$(PIP) install -q -r requirements-dev.txt
+	@$(PIP) install -q -r requirements-dev.txt $(QUIET_PIP)
 	@touch $@
 
 setup: $(VENV)/.runtime

@@ -13,12 +13,22 @@ echo "==> Accounts"
 $PY -m core.cli ensure-admin
 $PY -m core.cli seed-demo --if-empty
 
+# The bot API needs a token. Without one configured, use a random one for this run only, so a
+# bot developer can try the API right away (never a fixed default).
+token_note=""
+if [ -z "${BOT_API_TOKEN:-}" ] && ! grep -qs '^BOT_API_TOKEN=.\+' .env; then
+  BOT_API_TOKEN="$($PY -c 'import secrets; print(secrets.token_urlsafe(24))')"
+  export BOT_API_TOKEN
+  token_note="  Bot API token for this run: $BOT_API_TOKEN   (set BOT_API_TOKEN in .env to keep one)"
+fi
+
 pids=()
 cleanup() {
   trap - INT TERM EXIT
   echo; echo "==> Stopping console and receiver"
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  exit 0
 }
 trap cleanup INT TERM EXIT
 
@@ -42,6 +52,7 @@ Lesplanner is running.
   Console:   http://127.0.0.1:$CONSOLE_PORT    (sign in with the admin e-mail and password printed above)
   Receiver:  http://127.0.0.1:$RECEIVER_PORT    (API docs: http://127.0.0.1:$RECEIVER_PORT/docs, health: /healthz)
 Demo accounts (tutor, finance) were printed above the first time demo data was loaded.
+$token_note
 Press Ctrl-C to stop both.
 MSG
 wait -n "${pids[@]}"
