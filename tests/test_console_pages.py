@@ -253,10 +253,12 @@ def test_finance_sees_totals_holds_reschedules_and_failed_events(world):
     assert not at.exception
 
 
-def test_integrations_run_the_calendar_check_on_request(world):
+def test_integrations_run_the_calendar_check_on_request(world, engine):
     at = page(ADMIN, "integrations")
     ok(at)
-    assert "sqlite" in table_text(at)
+    assert engine.dialect.name in table_text(at)
+    if engine.url.password:
+        assert str(engine.url.password) not in table_text(at)
     at = click(at, "Agenda's controleren")
     ok(at)
     assert "embedded calendar" in table_text(at)
