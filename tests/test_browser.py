@@ -31,6 +31,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TIMEOUT_MS = 20_000
+# The console here runs on its own SQLite file, whatever LESPLANNER_TEST_DB says: one pass is enough.
+pytestmark = pytest.mark.sqlite_only
 
 
 def _free_port() -> int:
