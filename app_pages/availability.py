@@ -1,5 +1,6 @@
 """Availability: a tutor's week (free slots, held and confirmed lessons, busy time), the free slots
-as a table, what the bot would offer a contact right now, and time off for the local calendar.
+as a table, what the bot would offer a contact right now (admins), and time off for the local
+calendar.
 
 Tutors see only their own calendar (Tutor.email == their e-mail); admins pick any tutor. When the
 calendar cannot be read, the page says so and shows no free slots rather than guessing.
@@ -85,10 +86,15 @@ if calendar is not None:
     else:
         st.info(tr("avail.no_free"))
 
-# --- what the bot would offer ------------------------------------------------------------------
-st.subheader(tr("avail.bot.title"))
-query = st.text_input(tr("avail.bot.search"), key="avail_bot_query")
-if not query.strip():
+# --- what the bot would offer (admins: it searches every customer) ------------------------------
+if user.role == "admin":
+    st.subheader(tr("avail.bot.title"))
+    query = st.text_input(tr("avail.bot.search"), key="avail_bot_query")
+else:
+    query = None  # tutors do not browse the customer list (Contacts is admin-only too)
+if query is None:
+    pass
+elif not query.strip():
     st.caption(tr("avail.bot.hint"))
 else:
     found = data.read("search_contacts", query, page=1, page_size=20).rows

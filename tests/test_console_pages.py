@@ -137,6 +137,7 @@ def test_availability_shows_the_week_free_slots_and_adds_time_off(world):
     at = page(TUTOR, "availability")
     ok(at)
     assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+    assert not any("Wat de bot" in h.value for h in at.subheader)  # no customer search for tutors
     assert "Datum" in at.dataframe[0].value.columns
     at.date_input(key="to_from_day").set_value(datetime(2026, 12, 7).date())
     at.date_input(key="to_to_day").set_value(datetime(2026, 12, 7).date())
