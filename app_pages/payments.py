@@ -146,10 +146,16 @@ else:
         except Exception as exc:  # noqa: BLE001 - shown as a clear message instead
             st.error(tr("pay.retry.missing", why=f"{type(exc).__name__}: {exc}"))
         else:
+            def _outcome(result: object) -> str:
+                """'processed: lesson 12 confirmed' from a WebhookResult (or whatever came back)."""
+                status, detail = getattr(result, "status", None), getattr(result, "detail", "")
+                return f"{status}: {detail}" if status and detail else str(status or result or "ok")
+
             def _retry(event: str):  # noqa: ANN202
                 require_role(user, "admin", "finance")  # core checks the role too, not only the page
                 return retry_failed_event(event)
 
             with st.spinner(tr("loading")):
                 run_action(_retry, event_id,
-                           success=lambda result: tr("pay.retry.done", id=event_id, result=result if result is not None else "ok"))
+                           success=lambda result: tr("pay.retry.done", id=fmt.esc_md(event_id),
+                                                         result=fmt.esc_md(_outcome(result))))

@@ -15,7 +15,7 @@ widgets.title(tr("users.title"))
 # A password made in the previous run (before its rerun) is shown once, then forgotten.
 shown = st.session_state.pop("_new_password", None)
 if shown:
-    st.success(tr("users.password_once", email=shown[0]))
+    st.success(tr("users.password_once", email=fmt.esc_md(shown[0])))
     st.code(shown[1], language=None)
 
 accounts = data.read("users")

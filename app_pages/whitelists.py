@@ -27,7 +27,8 @@ with st.form("wl_add", clear_on_submit=True):
     add = c.form_submit_button(tr("wl.add.submit"), type="primary", icon=":material/add:")
 if add:
     run_action(whitelist_add, user, list_name, identifier, note,
-               success=lambda entry: tr("wl.add.done", identifier=entry.identifier) if entry else tr("wl.add.exists"))
+               success=lambda entry: tr("wl.add.done", identifier=fmt.esc_md(entry.identifier)) if entry
+               else tr("wl.add.exists"))
 
 # --- the list ----------------------------------------------------------------------------------
 st.subheader(tr("wl.entries"))

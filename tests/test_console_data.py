@@ -8,6 +8,7 @@ Also a spec of the builder itself, so this module earns its place in tests/.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -123,7 +124,14 @@ def build_console_data(engine: Engine, tz: ZoneInfo = ZoneInfo("Europe/Amsterdam
                     contact_id="c-4", segment="weekend", minutes=60, price_id="price_wk_60", amount=3500,
                     currency="eur", status="expired", created_at=now - timedelta(days=8)),
         ])
-        s.add(StripeEvent(id="evt_failed_1", type="checkout.session.completed", payload="{}",
+        # A payment for the held lesson whose handling failed once: a retry confirms the lesson.
+        event = {"id": "evt_failed_1", "object": "event", "type": "checkout.session.completed",
+                 "data": {"object": {"id": "cs_test_open_2", "object": "checkout.session",
+                                     "payment_status": "paid", "status": "complete",
+                                     "client_reference_id": "lesson-2", "amount_total": 4500,
+                                     "currency": "eur", "payment_intent": "pi_test_2",
+                                     "metadata": {"order_id": "lesson-2", "conversation_id": "conv-c-2"}}}}
+        s.add(StripeEvent(id="evt_failed_1", type="checkout.session.completed", payload=json.dumps(event),
                           received_at=now - timedelta(minutes=5), status="failed",
                           error="lesson not found", attempts=2))
         s.add(OutboxMessage(conversation_id="conv-c-1", dedupe_key="booking_confirmed:1", key="booking_confirmed",

@@ -250,8 +250,12 @@ def test_finance_sees_totals_holds_reschedules_and_failed_events(world):
     text = table_text(at)
     assert "cs_test_paid_1" in text and "evt_failed_1" in text and "Daan Visser" in text
     assert any("dashboard.stripe.com" in str(v) for df in at.dataframe for v in df.value.get("Stripe", []))
-    at = click(at, "Opnieuw verwerken")  # the stored payload is not a real event: a clear error
-    assert not at.exception
+    at = click(at, "Opnieuw verwerken")
+    ok(at)
+    shown = [s.value.replace("\\", "") for s in at.success]  # the markdown source is escaped
+    assert any("evt_failed_1" in m and "Lesson 2 is confirmed" in m for m in shown), shown
+    assert lesson(world["held"]).status == "confirmed"  # the retried payment confirmed the hold
+    assert "Geen mislukte Stripe-events" in " ".join(at.caption.values)
 
 
 def test_integrations_run_the_calendar_check_on_request(world, engine):
