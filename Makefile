@@ -31,13 +31,17 @@ run: $(VENV)/.runtime
 	@command -v curl >/dev/null 2>&1 || bash scripts/system-deps.sh
 	@bash scripts/run.sh
 
-## make test: set up and run every test (unit, API, end-to-end, browser, Postgres)
+## make test: set up and run every test (unit, API, end-to-end, browser), on SQLite and then
+## on a real PostgreSQL server the tests start themselves
 test: $(VENV)/.dev system-deps
+	@echo "==> Tests on SQLite"
 	@$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	@echo "==> Tests on PostgreSQL"
+	@LESPLANNER_TEST_DB=postgres $(PY) -m pytest -q -p no:cacheprovider -m "not sqlite_only" $(PYTEST_ARGS)
 
 ## make bench: the performance targets of DESIGN.md, as p50/p95
 bench: $(VENV)/.dev
-	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	@$(PY) bench/run_all.py $(BENCH_ARGS)
 
 migrate: $(VENV)/.runtime
 	@$(PY) -m core.cli migrate
