@@ -130,6 +130,19 @@ with right:
     else:
         st.caption(tr("pay.resched.empty"))
 
+st.subheader(tr("pay.refund"))
+to_refund = data.read("paid_but_cancelled")
+if to_refund:
+    widgets.table([{"lesson_id": r["lesson_id"], "start": fmt.fmt_dt(r["start"]), "contact": r["contact_name"],
+                    "status": status_label(r["lesson_status"]), "reason": r["cancel_reason"] or "",
+                    "amount": fmt.fmt_money(r["amount"], r["currency"]), "session": r["checkout_session_id"]}
+                   for r in to_refund],
+                  {"lesson_id": tr("col.lesson"), "start": tr("col.start"), "contact": tr("col.contact"),
+                   "status": tr("col.status"), "reason": tr("reason"), "amount": tr("col.amount"),
+                   "session": tr("col.session")})
+else:
+    st.caption(tr("pay.refund.empty"))
+
 st.subheader(tr("pay.failed"))
 events = data.read("failed_events")
 if not events:

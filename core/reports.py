@@ -440,6 +440,22 @@ def needs_reschedule(session: Session, limit: int = 200) -> list[dict[str, Any]]
     return _lesson_rows(session, rows)
 
 
+def paid_but_cancelled(session: Session, limit: int = 200) -> list[dict[str, Any]]:
+    """Paid payments whose lesson was cancelled or expired: money kept without a lesson, to be
+    refunded in Stripe (the charge.refunded webhook then marks the payment refunded). A
+    rescheduled lesson is not listed: its payment moved to the new lesson."""
+    rows = session.exec(
+        select(Payment.id, Payment.checkout_session_id, Payment.payment_intent_id, Payment.amount,
+               Payment.currency, Payment.paid_at, Lesson.id.label("lesson_id"), Lesson.start,
+               Lesson.status.label("lesson_status"), Lesson.cancel_reason, Contact.name.label("contact_name"))
+        .join(Lesson, col(Lesson.id) == col(Payment.lesson_id))
+        .join(Contact, col(Contact.id) == col(Lesson.contact_id), isouter=True)
+        .where(Payment.status == "paid", col(Lesson.status).in_(("cancelled", "expired")))
+        .order_by(col(Lesson.updated_at).desc()).limit(limit)
+    ).all()
+    return [dict(r._mapping) for r in rows]
+
+
 def failed_events(session: Session, limit: int = 100) -> list[dict[str, Any]]:
     """Stripe events whose handling failed (newest first), without their raw payload."""
     rows = session.exec(

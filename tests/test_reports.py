@@ -111,6 +111,17 @@ def test_finance_lists_holds_expiring_reschedules_and_failed_events(world):
     assert failed[0]["id"] == "evt_failed_1" and "payload" not in failed[0]
 
 
+def test_a_paid_lesson_that_was_cancelled_is_listed_for_a_refund(world):
+    from core.booking import cancel_lesson
+
+    with read_session() as s:
+        assert reports.paid_but_cancelled(s) == []
+    cancel_lesson(world["confirmed"], actor=None, reason="ziek")
+    with read_session() as s:
+        listed = reports.paid_but_cancelled(s)
+    assert [(r["lesson_id"], r["checkout_session_id"]) for r in listed] == [(world["confirmed"], "cs_test_paid_1")]
+
+
 def test_contacts_are_found_by_a_phone_number_in_any_dutch_notation(world):
     with read_session() as s:
         assert [c["id"] for c in reports.search_contacts(s, "06 1234 5678").rows] == ["c-1"]
