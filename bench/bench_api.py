@@ -56,11 +56,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def environment(database_url: str) -> dict[str, str]:
+def environment(database_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items()
             if not k.startswith(("STRIPE_", "GCAL_", "CHATWOOT_", "CALENDAR_", "DATABASE_", "BOT_"))}
     return {**keep, "DATABASE_URL": database_url, "CALENDAR_BACKEND": "local", "BOT_API_TOKEN": TOKEN,
-            "TIMEZONE": "Europe/Amsterdam"}
+            "TIMEZONE": "Europe/Amsterdam", **(extra or {})}
 
 
 def prepare_database(folder: Path, tutors: int, busy_blocks: int) -> str:
@@ -111,14 +111,14 @@ def bookable_starts(count: int) -> list[tuple[str, str]]:
 class Receiver:
     """A uvicorn process serving the receiver on a free port."""
 
-    def __init__(self, database_url: str, log: Path) -> None:
+    def __init__(self, database_url: str, log: Path, extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = log.open("w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "receiver.main:app", "--host", "127.0.0.1",
              "--port", str(self.port), "--log-level", "warning"],
-            cwd=ROOT, env=environment(database_url), stdout=self._log, stderr=subprocess.STDOUT)
+            cwd=ROOT, env=environment(database_url, extra_env), stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -175,6 +175,49 @@ def latency(folder: Path, requests: int) -> list[dict]:
     ]
 
 
+def google_slots(folder: Path, requests: int, tutors: int = 10, events_per_tutor: int = 200) -> dict:
+    """GET /api/v1/slots end to end with the Google backend: the fake answers 2,000 busy
+    intervals (10 tutors × 200 events of 30-90 minutes in their 08:00-22:00 days) over the
+    premium profile's 21 days, in one FreeBusy call per request."""
+    from tests.fakes.google_calendar import FakeGoogleCalendar
+
+    url = prepare_database(folder, tutors=tutors, busy_blocks=0)
+    rng = random.Random(11)
+    tz = get_settings().tz
+    with FakeGoogleCalendar() as fake:
+        with write_session() as session:
+            for tutor in session.exec(select(Tutor)).all():
+                tutor.calendar_id = f"docent{tutor.id}@lesplanner.test"
+                session.add(tutor)
+                today = clock.now().astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+                for _ in range(events_per_tutor):
+                    day = today + timedelta(days=rng.randrange(0, 22))
+                    start = day.replace(hour=rng.randrange(8, 21), minute=rng.choice((0, 30)))
+                    fake.add_event(tutor.calendar_id, start, start + timedelta(minutes=rng.choice((30, 60, 90))))
+        receiver = Receiver(url, folder / "receiver.log", {
+            "CALENDAR_BACKEND": "google", "GCAL_SERVICE_ACCOUNT_JSON": fake.service_account_json(),
+            "GCAL_API_ENDPOINT": fake.api_endpoint})
+        try:
+            with client(receiver.url) as http:
+                busy_seen = 0
+                for i in range(5):  # sign-in, discovery and connections warm up
+                    r = http.get("/api/v1/slots", params={"conversation_id": f"gwarm-{i}",
+                                                          "contact_id": f"gwarm-{i}", "profile": "premium"})
+                    assert r.status_code == 200, r.text
+                times = []
+                for i in range(requests):
+                    t0 = time.perf_counter()
+                    r = http.get("/api/v1/slots", params={"conversation_id": f"gconv-{i}",
+                                                          "contact_id": f"gcontact-{i}", "profile": "premium"})
+                    times.append(time.perf_counter() - t0)
+                    assert r.status_code == 200 and r.json()["slots"], r.text
+                busy_seen = sum(len(fake.events(f"docent{t}@lesplanner.test")) for t in range(1, tutors + 1))
+        finally:
+            receiver.stop()
+    return summarise(f"GET /api/v1/slots, Google backend, {busy_seen} busy events ({requests} requests)",
+                     times, SLOTS_TARGET_MS)
+
+
 def race(folder: Path, contenders: int = 50) -> bool:
     url = prepare_database(folder, tutors=1, busy_blocks=0)
     receivers = [Receiver(url, folder / f"receiver-{n}.log") for n in (1, 2)]
@@ -218,7 +261,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="lesplanner-bench-api-") as tmp:
         (Path(tmp) / "latency").mkdir()
         (Path(tmp) / "race").mkdir()
+        (Path(tmp) / "google").mkdir()
         results = latency(Path(tmp) / "latency", args.requests)
+        reset_engines()
+        results.append(google_slots(Path(tmp) / "google", max(20, args.requests // 2)))
+        reset_engines()
         race_ok = race(Path(tmp) / "race")
         reset_engines()
     passed = all(r["passed"] and r.get("passed_all", True) for r in results) and race_ok
