@@ -20,8 +20,8 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from core import clock
-from core.booking import can_manage_lesson, slots_for_profile, tutors_for_profile
-from core.calendars import EventRequest, get_backend
+from core.booking import can_manage_lesson, confirm_lesson, slots_for_profile, tutors_for_profile
+from core.calendars import get_backend
 from core.config import get_settings
 from core.db import is_sqlite, read_session, write_session
 from core.errors import (
@@ -34,7 +34,7 @@ from core.errors import (
     SlotTaken,
     ValidationFailed,
 )
-from core.messages import format_when, queue_message
+from core.messages import format_when
 from core.models import (
     BLOCKING_STATUSES,
     CANCELLED,
@@ -555,20 +555,14 @@ def reschedule_lesson(lesson_id: int, start: datetime, actor: User, reason: str 
             payment.lesson_id = new.id
             payment.updated_at = now
             session.add(payment)
-        contact = session.get(Contact, old.contact_id)
-        created = backend.create_event(EventRequest(
-            lesson_id=new.id, calendar_id=tutor.calendar_id, start=start, end=end, summary=new.title,
-            description=new.description, timezone=settings.timezone,
-            attendee_email=contact.email if contact else None,
-            attendee_name=contact.name if contact else None,
-        ))
+        confirm_lesson(session, new, message_key="lesson_rescheduled")
         if own_event is not None:
             try:
                 backend.delete_event(tutor.calendar_id, old.calendar_event_id)
             except LesplannerError:
                 # Keep the calendar as the database will be after the rollback: old event only.
                 try:
-                    backend.delete_event(tutor.calendar_id, created.event_id)
+                    backend.delete_event(tutor.calendar_id, new.calendar_event_id)
                 except LesplannerError:
                     pass
                 raise
@@ -578,14 +572,6 @@ def reschedule_lesson(lesson_id: int, start: datetime, actor: User, reason: str 
         old.hold_expires_at = None
         old.updated_at = now
         session.add(old)
-        new.status = CONFIRMED
-        new.hold_expires_at = None
-        new.calendar_event_id = created.event_id
-        new.invite_sent = created.invite_sent
-        new.calendar_note = created.note
-        session.add(new)
-        queue_message(session, new.conversation_id, "lesson_rescheduled",
-                      dedupe_key=f"lesson_rescheduled:{new.id}", when=format_when(start))
         _audit(session, who, "lesson.reschedule", "Lesson", old.id, before,
                {"new_lesson_id": new.id, "start": start, "payments_moved": [p.id for p in moved],
                 "reason": reason.strip() or None})

@@ -468,8 +468,8 @@ def _event_request(session: Session, lesson: Lesson) -> EventRequest:
     )
 
 
-def confirm_lesson(session: Session, lesson: Lesson) -> None:
-    """Create the calendar event and mark the lesson confirmed; queue the confirmation once."""
+def confirm_lesson(session: Session, lesson: Lesson, message_key: str = "booking_confirmed") -> None:
+    """Create the calendar event and mark the lesson confirmed; queue `message_key` once."""
     if lesson.status == CONFIRMED and lesson.calendar_event_id:
         return
     created = get_backend().create_event(_event_request(session, lesson))
@@ -481,8 +481,8 @@ def confirm_lesson(session: Session, lesson: Lesson) -> None:
     lesson.hold_expires_at = None
     lesson.updated_at = now
     session.add(lesson)
-    queue_message(session, lesson.conversation_id, "booking_confirmed",
-                  dedupe_key=f"booking_confirmed:{lesson.id}", when=format_when(lesson.start))
+    queue_message(session, lesson.conversation_id, message_key,
+                  dedupe_key=f"{message_key}:{lesson.id}", when=format_when(lesson.start))
 
 
 def slot_still_free(session: Session, lesson: Lesson) -> bool:
