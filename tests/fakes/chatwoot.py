@@ -24,9 +24,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from tests.fakes._server import LocalHTTPServer
 
 MESSAGE_TYPES = {"incoming": 0, "outgoing": 1, "activity": 2, "template": 3}
 
@@ -51,7 +53,7 @@ class _Fault:
     match: str | None
 
 
-class FakeChatwoot:
+class FakeChatwoot(LocalHTTPServer):
     """State, HTTP server and fault controls. Use as a context manager or start()/stop().
     `now` is the fake's clock in seconds since the epoch (tests pass one following core.clock)."""
 
@@ -69,7 +71,6 @@ class FakeChatwoot:
         self._next_id = 1
         self._faults: deque[_Fault] = deque()
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -79,30 +80,8 @@ class FakeChatwoot:
         class Handler(_Handler):
             chatwoot = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        # A short poll interval: shutdown() waits up to one interval, once per test.
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True, name="fake-chatwoot").start()
+        self._serve(Handler, "fake-chatwoot")
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeChatwoot:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     # -- test controls -----------------------------------------------------------------------
 

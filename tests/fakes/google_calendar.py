@@ -39,13 +39,15 @@ import urllib.parse
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from tests.fakes._server import LocalHTTPServer
 
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
@@ -221,7 +223,7 @@ def _now_rfc3339() -> str:
 # The server
 
 
-class FakeGoogleCalendar:
+class FakeGoogleCalendar(LocalHTTPServer):
     """Google Calendar v3 + OAuth token endpoint on a local port. Use as a context manager."""
 
     def __init__(
@@ -255,8 +257,6 @@ class FakeGoogleCalendar:
         self._faults: list[_Fault] = []
         self._tokens: dict[str, _Token] = {}
         self._public_keys: dict[str, Any] = {}  # client_email -> RSA public key
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -267,32 +267,8 @@ class FakeGoogleCalendar:
             pass
 
         Handler.fake = fake
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-            name="fake-google-calendar", daemon=True,
-        )
-        self._thread.start()
+        self._serve(Handler, "fake-google-calendar")
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeGoogleCalendar:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     @property
     def api_endpoint(self) -> str:

@@ -38,12 +38,14 @@ import urllib.request
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import stripe
 from stripe._api_version import _ApiVersion
+
+from tests.fakes._server import LocalHTTPServer
 
 API_VERSION = _ApiVersion.CURRENT
 MIN_EXPIRY_SECONDS = 30 * 60
@@ -152,7 +154,7 @@ class Delivery:
         return 200 <= self.status < 300
 
 
-class FakeStripe:
+class FakeStripe(LocalHTTPServer):
     """The fake Stripe account: state, HTTP server and webhook sender.
 
     Use as a context manager or call `start()` / `stop()`. `now` is the fake's clock (seconds
@@ -177,8 +179,6 @@ class FakeStripe:
         self._idempotency: dict[tuple[str, str], tuple[str, str, int, bytes]] = {}
         self._faults: deque[Fault] = deque()
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -188,30 +188,8 @@ class FakeStripe:
         class Handler(_Handler):
             stripe_fake = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
-                                        name="fake-stripe")
-        self._thread.start()
+        self._serve(Handler, "fake-stripe")
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeStripe:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     # -- test controls: catalogue and faults ------------------------------------------------
 
