@@ -110,6 +110,7 @@ def parse_output(stem: str, text: str) -> list[Row]:
         if found := THROUGHPUT.search(line):
             rate, unit, goal = _num(found[1]), found["unit"], found[3]
             name = line.split(":", 1)[0] if ":" in line[: found.start()] else line[: found.start()]
+            name = re.sub(r"\s+in\s+[\d.]+\s*s$", "", name.strip())  # the run's duration is no name
             rows.append(Row(f"{stem}: {name.strip() or unit}", throughput=rate, unit=unit,
                             target=f">= {goal} {unit}" if goal else "",
                             passed=(rate >= _num(goal)) if goal else None))
