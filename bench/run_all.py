@@ -446,14 +446,17 @@ def scaling_console(rows: list[Row], timeout: float) -> None:
 
 def main_scaling(args: argparse.Namespace) -> int:
     rows: list[Row] = []
-    print("== scaling: generate_slots", flush=True)
-    scaling_slots(rows)
-    print("== scaling: Google busy() + generate_slots", flush=True)
-    scaling_google(rows)
-    print("== scaling: webhooks", flush=True)
-    scaling_webhooks(rows)
-    print("== scaling: console pages (50,000 payments / 20,000 lessons, then 10x)", flush=True)
-    scaling_console(rows, args.timeout)
+    sections = [
+        ("slots", "generate_slots", lambda: scaling_slots(rows)),
+        ("google", "Google busy() + generate_slots", lambda: scaling_google(rows)),
+        ("webhooks", "webhooks", lambda: scaling_webhooks(rows)),
+        ("console", "console pages (50,000 payments / 20,000 lessons, then 10x)",
+         lambda: scaling_console(rows, args.timeout)),
+    ]
+    for key, title, measure in sections:
+        if not args.only or key in args.only:
+            print(f"== scaling: {title}", flush=True)
+            measure()
     print()
     print(table(rows))
     print()
@@ -464,7 +467,8 @@ def main_scaling(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per script")
-    parser.add_argument("--only", nargs="*", help="run only these (e.g. slots webhooks)")
+    parser.add_argument("--only", nargs="*", help="run only these (e.g. slots webhooks; with --scaling: "
+                                                  "slots google webhooks console)")
     parser.add_argument("--scaling", action="store_true", help="measure how slots and webhooks scale instead")
     args = parser.parse_args()
     return main_scaling(args) if args.scaling else main_benchmarks(args)
