@@ -6,6 +6,7 @@ Tests build their own `Settings(...)` and install it with `set_settings`.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -87,10 +88,44 @@ class Settings(BaseSettings):
         return raw or None
 
     def configured_secrets(self) -> list[str]:
-        """Every secret value that is set: used to scrub logs and error messages."""
+        """Every secret value that is set: used to scrub logs and error messages. The Google
+        service account's private key counts on its own too (however it is quoted), also when
+        GCAL_SERVICE_ACCOUNT_JSON names a key file."""
         names = ["gcal_service_account_json", "stripe_api_key", "stripe_webhook_secret",
                  "bot_api_token", "chatwoot_api_token"]
-        return [s for s in (self.secret(n) for n in names) if s and len(s) >= 6]
+        found = [s for s in (self.secret(n) for n in names) if s and len(s) >= 6]
+        found.extend(_service_account_secrets(self.secret("gcal_service_account_json")))
+        # Longest first, so a whole value is replaced before any part of it.
+        return sorted(set(found), key=len, reverse=True)
+
+
+@lru_cache(maxsize=8)
+def _service_account_secrets(raw: str | None) -> tuple[str, ...]:
+    if not raw:
+        return ()
+    text = raw
+    if not raw.lstrip().startswith("{"):
+        try:
+            with open(raw, encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError:
+            return ()
+    try:
+        info = json.loads(text)
+    except ValueError:
+        return ()
+    if not isinstance(info, dict):
+        return ()
+    out: list[str] = [text.strip()] if text is not raw else []
+    key = info.get("private_key")
+    if isinstance(key, str) and key:
+        out += [key, key.strip(), key.replace("\n", "\\n"), json.dumps(key)[1:-1]]
+        # The key's base64 body lines, so a fragment in a traceback is caught as well.
+        out += [line for line in key.splitlines() if len(line) >= 16 and "PRIVATE KEY" not in line]
+    key_id = info.get("private_key_id")
+    if isinstance(key_id, str) and len(key_id) >= 6:
+        out.append(key_id)
+    return tuple(s for s in out if s)
 
 
 def scrub(text: str, settings: Settings | None = None) -> str:

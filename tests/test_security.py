@@ -32,7 +32,7 @@ from core import clock, payments
 from core.calendars import set_backend
 from core.calendars.google import GoogleCalendarBackend
 from core.chat import deliver_pending
-from core.config import Settings, set_settings
+from core.config import Settings, scrub, set_settings
 from core.db import get_engine, read_session, write_session
 from core.models import (
     Contact,
@@ -429,8 +429,6 @@ def test_hostile_text_in_an_error_comes_back_as_json_not_html(bot):
     assert response.json()["detail"].startswith("Unknown conversation '<script>alert(1)</script>'")
 
 
-@pytest.mark.xfail(strict=True, reason="core/config.py configured_secrets() scrubs the service-account JSON "
-                   "only as a whole; its private_key (or a key file's content) alone is not scrubbed")
 def test_the_service_account_private_key_alone_is_scrubbed_from_logs(tmp_path, engine, caplog):
     with FakeGoogleCalendar() as google:
         sa_json = google.service_account_json()
@@ -449,3 +447,18 @@ def test_the_service_account_private_key_alone_is_scrubbed_from_logs(tmp_path, e
 
     assert response.status_code == 500 and "could not use key" in caplog.text
     assert not leaks(caplog.text, {"private_key": private_key})
+
+
+def test_a_key_file_named_by_path_is_scrubbed_too(tmp_path):
+    with FakeGoogleCalendar() as google:
+        sa_json = google.service_account_json()
+    key_file = tmp_path / "service-account.json"
+    key_file.write_text(sa_json)
+    settings = make_settings(tmp_path, gcal_service_account_json=str(key_file))
+    info = json.loads(sa_json)
+    line = f"failed with {info['private_key']!r} (key id {info['private_key_id']})"
+
+    scrubbed = scrub(line, settings)
+
+    assert not leaks(scrubbed, {"private_key": info["private_key"], "key_id": info["private_key_id"]})
+    assert "failed with" in scrubbed
