@@ -25,7 +25,7 @@ if not result.rows:
 widgets.table(
     [{**c, "updated_at": fmt.fmt_dt(c["updated_at"])} for c in result.rows],
     {"id": tr("col.id"), "name": tr("col.name"), "phone": tr("col.phone"), "email": tr("col.email"),
-     "segment_override": tr("contacts.segment_override"), "profile_override": tr("contacts.profile_override")},
+     "segment": tr("col.segment"), "segment_override": tr("contacts.segment_override"), "profile_override": tr("contacts.profile_override")},
 )
 widgets.pager(PAGE, result)
 

@@ -496,7 +496,14 @@ def search_contacts(session: Session, query: str = "", page: int = 1,
     page = _clamp(page, page_size, total)
     rows = session.exec(stmt.order_by(Contact.name, Contact.id)
                         .offset((page - 1) * page_size).limit(page_size)).all()
-    return PageResult([dict(r._mapping) for r in rows], total, page, page_size)
+    from core.segments import explain_segment
+
+    out = [dict(r._mapping) for r in rows]
+    # The segment as the bot sees it now (derived, never stored), for this page's rows only.
+    contacts = {c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_([r["id"] for r in out])))}
+    for row in out:
+        row["segment"] = explain_segment(session, contacts[row["id"]]).segment
+    return PageResult(out, total, page, page_size)
 
 
 def contact_detail(session: Session, contact_id: str) -> dict[str, Any]:

@@ -148,3 +148,21 @@ def test_week_view_lists_the_tutors_lessons_free_slots_and_time_off(world):
     assert all(not (s <= thursday_10 < e) for s, e in calendar["free"])  # the dentist
     assert any(s <= thursday_10 < e for s, e in calendar["busy"])
     assert all(s.astimezone(AMS).date() >= monday for s, _ in calendar["free"])
+
+
+def test_the_contact_list_shows_the_segment_the_bot_detects_now(engine):
+    from core.models import Contact
+    from core.reports import search_contacts
+    from core.segments import add_to_whitelist
+
+    with write_session(engine) as s:
+        s.add(Contact(id="k-new", name="Nieuw"))
+        s.add(Contact(id="k-paid", name="Betaald", attributes={"has_paid_lesson": True}))
+        s.add(Contact(id="k-weekend", name="Weekend", phone="+31612345678"))
+        s.flush()
+        add_to_whitelist(s, "weekend", "06 12345678")
+
+    with read_session(engine) as s:
+        rows = {r["id"]: r["segment"] for r in search_contacts(s, "").rows}
+
+    assert rows == {"k-new": "new", "k-paid": "existing", "k-weekend": "weekend"}
