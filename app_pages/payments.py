@@ -8,8 +8,8 @@ from datetime import timedelta
 import streamlit as st
 
 from core.admin import require_role
-from core.config import get_settings
 from core.models import PAYMENT_STATUSES
+from core.payments import stripe_dashboard_url
 from core.reports import PaymentFilter
 from ui import auth, charts, data, fmt, widgets
 from ui.errors import run_action
@@ -52,18 +52,6 @@ else:
 st.subheader(tr("pay.table"))
 
 
-def _dashboard_url():  # noqa: ANN202 - (function or None, why not)
-    try:
-        from core.payments import stripe_dashboard_url
-    except Exception as exc:  # noqa: BLE001 - the payments module is optional for this page
-        return None, f"{type(exc).__name__}: {exc}"
-    return stripe_dashboard_url, None
-
-
-dashboard_url, why_not = _dashboard_url()
-api_key = get_settings().secret("stripe_api_key") or ""
-livemode = api_key.startswith(("sk_live_", "rk_live_"))
-
 with st.spinner(tr("loading")):
     result = data.read("payments_page", payment_filter, tz, page=widgets.page_number(PAGE))
 if not result.rows:
@@ -71,15 +59,7 @@ if not result.rows:
 else:
     rows = []
     for p in result.rows:
-        link = None
-        if dashboard_url is not None:
-            try:
-                link = dashboard_url(p["checkout_session_id"], livemode=livemode,
-                                     payment_intent_id=p["payment_intent_id"])
-            except TypeError:  # an older payments module without payment_intent_id
-                link = dashboard_url(p["checkout_session_id"], livemode=livemode)
-            except Exception:  # noqa: BLE001 - a missing link must not hide the table
-                link = None
+        link = stripe_dashboard_url(p["checkout_session_id"], payment_intent_id=p["payment_intent_id"])
         rows.append({"created_at": fmt.fmt_dt(p["created_at"]), "status": status_label(p["status"]),
                      "amount": fmt.fmt_money(p["amount"], p["currency"]), "minutes": p["minutes"],
                      "segment": p["segment"], "order_id": p["order_id"],
@@ -101,8 +81,6 @@ else:
          "checkout_session_id", "payment_intent_id", "lesson_id", "contact_id", "paid_at", "expires_at"],
         None, "betalingen.csv", "payments_csv",
     )
-if dashboard_url is None:
-    st.caption(tr("pay.no_dashboard", why=why_not))
 
 # --- holds, reschedules, failed events ---------------------------------------------------------
 now = data.now_minute()

@@ -1019,10 +1019,16 @@ def check_stripe() -> list[StripeCheck]:
     return checks
 
 
-def stripe_dashboard_url(checkout_session_id: str, livemode: bool = False, *,
-                         payment_intent_id: str | None = None) -> str:
+def stripe_dashboard_url(checkout_session_id: str, livemode: bool | None = None, *,
+                         payment_intent_id: str | None = None) -> str | None:
     """Where finance finds this payment in the Stripe dashboard: the payment itself when there
-    is a PaymentIntent, otherwise a dashboard search for the Checkout Session id."""
+    is a PaymentIntent, otherwise a dashboard search for the Checkout Session id. None for ids
+    Stripe never issued (demo rows), so the console shows no link that leads nowhere. Test or
+    live mode follows the session id's prefix unless `livemode` says otherwise."""
+    if not checkout_session_id or not checkout_session_id.startswith(("cs_test_", "cs_live_")):
+        return None
+    if livemode is None:
+        livemode = checkout_session_id.startswith("cs_live_")
     base = "https://dashboard.stripe.com" + ("" if livemode else "/test")
     if payment_intent_id:
         return f"{base}/payments/{payment_intent_id}"

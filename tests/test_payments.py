@@ -420,3 +420,9 @@ def test_check_stripe_with_a_bad_key_says_so_and_never_prints_it(fake_stripe, co
 ])
 def test_dashboard_links_point_at_the_payment_in_the_right_mode(livemode, intent, expected):
     assert payments.stripe_dashboard_url("cs_test_1", livemode, payment_intent_id=intent) == expected
+
+
+def test_dashboard_mode_follows_the_session_id_and_demo_rows_get_no_link():
+    assert payments.stripe_dashboard_url("cs_live_9") == "https://dashboard.stripe.com/search?query=cs_live_9"
+    assert payments.stripe_dashboard_url("cs_test_9").startswith("https://dashboard.stripe.com/test/")
+    assert payments.stripe_dashboard_url("cs_demo_00011234") is None

@@ -332,8 +332,6 @@ S: dict[str, tuple[str, str]] = {
                         "No payments in this period. Choose a wider date range."),
     "pay.table": ("Betalingen", "Payments"),
     "pay.empty": ("Geen betalingen met deze filters.", "No payments match these filters."),
-    "pay.no_dashboard": ("Links naar het Stripe-dashboard zijn niet beschikbaar ({why}).",
-                         "Links to the Stripe dashboard are not available ({why})."),
     "pay.holds": ("Vastgehouden lessen die binnen 30 minuten verlopen",
                   "Held lessons expiring within 30 minutes"),
     "pay.holds.empty": ("Geen openstaande holds die bijna verlopen.", "No open holds about to expire."),
