@@ -8,6 +8,7 @@ import streamlit as st
 from core.calendars import get_backend
 from core.config import get_settings
 from core.errors import LesplannerError
+from core.payments import check_stripe
 from ui import auth, data, fmt, widgets
 from ui.errors import show_error
 from ui.i18n import status_label, tr
@@ -74,18 +75,13 @@ with stripe_col:
                        "weekend_price_id_60", "weekend_price_id_90", "checkout_success_url", "checkout_cancel_url"]
     _configured(_missing(stripe_settings), len(stripe_settings))
     if st.button(tr("int.check_stripe"), key="check_stripe", icon=":material/credit_card:"):
-        try:
-            from core.payments import check_stripe
-        except Exception as exc:  # noqa: BLE001 - the payments module may not be there yet
-            st.error(tr("int.check_missing", why=f"{type(exc).__name__}: {exc}"))
-        else:
-            with st.spinner(tr("loading")):
-                try:
-                    st.session_state["stripe_checks"] = [
-                        {"subject": c.subject, "ok": c.ok, "detail": c.detail, "fix": ""} for c in check_stripe()]
-                except LesplannerError as exc:
-                    show_error(exc)
-                data.clear()  # the check records its outcome in IntegrationStatus
+        with st.spinner(tr("loading")):
+            try:
+                st.session_state["stripe_checks"] = [
+                    {"subject": c.subject, "ok": c.ok, "detail": c.detail, "fix": ""} for c in check_stripe()]
+            except LesplannerError as exc:
+                show_error(exc)
+            data.clear()  # the check records its outcome in IntegrationStatus
     counts = data.read("stripe_event_counts")
     last = data.read("last_webhook")
     if last:

@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.admin import require_role
 from core.models import PAYMENT_STATUSES
-from core.payments import stripe_dashboard_url
+from core.payments import retry_failed_event, stripe_dashboard_url
 from core.reports import PaymentFilter
 from ui import auth, charts, data, fmt, widgets
 from ui.errors import run_action
@@ -132,21 +132,11 @@ else:
     pick_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
     event_id = pick_col.selectbox(tr("pay.retry.pick"), [e["id"] for e in events], key="retry_pick")
     if button_col.button(tr("pay.retry.submit"), key="retry_event", icon=":material/replay:"):
-        try:
-            from core.payments import retry_failed_event
-        except Exception as exc:  # noqa: BLE001 - shown as a clear message instead
-            st.error(tr("pay.retry.missing", why=f"{type(exc).__name__}: {exc}"))
-        else:
-            def _outcome(result: object) -> str:
-                """'processed: lesson 12 confirmed' from a WebhookResult (or whatever came back)."""
-                status, detail = getattr(result, "status", None), getattr(result, "detail", "")
-                return f"{status}: {detail}" if status and detail else str(status or result or "ok")
+        def _retry(event: str):  # noqa: ANN202
+            require_role(user, "admin", "finance")  # core checks the role too, not only the page
+            return retry_failed_event(event)
 
-            def _retry(event: str):  # noqa: ANN202
-                require_role(user, "admin", "finance")  # core checks the role too, not only the page
-                return retry_failed_event(event)
-
-            with st.spinner(tr("loading")):
-                run_action(_retry, event_id,
-                           success=lambda result: tr("pay.retry.done", id=fmt.esc_md(event_id),
-                                                         result=fmt.esc_md(_outcome(result))))
+        with st.spinner(tr("loading")):
+            run_action(_retry, event_id,
+                       success=lambda result: tr("pay.retry.done", id=fmt.esc_md(event_id),
+                                                 result=fmt.esc_md(f"{result.status}: {result.detail}")))

@@ -345,9 +345,6 @@ S: dict[str, tuple[str, str]] = {
     "pay.retry.pick": ("Event", "Event"),
     "pay.retry.submit": ("Opnieuw verwerken", "Retry"),
     "pay.retry.done": ("Event {id} opnieuw verwerkt: {result}", "Event {id} retried: {result}"),
-    "pay.retry.missing": ("Opnieuw verwerken is nog niet beschikbaar: core.payments.retry_failed_event "
-                          "ontbreekt ({why}).",
-                          "Retrying is not available yet: core.payments.retry_failed_event is missing ({why})."),
     "pay.total": ("Totaal", "Total"),
     # integrations
     "int.title": ("Integraties", "Integrations"),
@@ -359,7 +356,6 @@ S: dict[str, tuple[str, str]] = {
     "int.not_configured": ("Niet geconfigureerd; ontbreekt: {missing}", "Not configured; missing: {missing}"),
     "int.partly": ("Gedeeltelijk geconfigureerd; ontbreekt: {missing}", "Partly configured; missing: {missing}"),
     "int.check_stripe": ("Stripe controleren", "Check Stripe"),
-    "int.check_missing": ("Deze controle is niet beschikbaar ({why}).", "This check is not available ({why})."),
     "int.chat": ("Chatbezorging (Chatwoot)", "Chat delivery (Chatwoot)"),
     "int.chat_off": ("Niet geconfigureerd; berichten wachten in de outbox tot de bot ze ophaalt. Ontbreekt: {missing}",
                      "Not configured; messages wait in the outbox until the bot fetches them. Missing: {missing}"),
