@@ -119,6 +119,7 @@ class GoogleCalendarBackend:
         if not ids or end <= start:
             return {cid: [] for cid in ids}
         with self._tracked():
+            self._ensure_service()  # missing credentials are the first thing to fix
             self._refuse_bare_primary(ids)
             for chunk_start, chunk_end in _chunks(start.astimezone(UTC), end.astimezone(UTC)):
                 for group_start in range(0, len(ids), FREEBUSY_MAX_ITEMS):
@@ -136,6 +137,7 @@ class GoogleCalendarBackend:
             raise ValidationFailed("A calendar event must end after it starts.")
         ZoneInfo(request.timezone)  # an unknown zone is a programming error, fail before Google
         with self._tracked(request.calendar_id):
+            self._ensure_service()
             self._refuse_bare_primary([request.calendar_id])
             try:
                 return self._write_event(request, "insert")
