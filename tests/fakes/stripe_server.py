@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import http.client
 import json
 import secrets
 import socket
@@ -321,8 +322,10 @@ class FakeStripe(LocalHTTPServer):
                     status, text = response.status, response.read().decode("utf-8", "replace")
             except urllib.error.HTTPError as exc:
                 status, text = exc.code, exc.read().decode("utf-8", "replace")
-            except (urllib.error.URLError, OSError) as exc:
-                status, text = 0, str(exc)
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+                # A connection refused, reset or cut mid-answer (IncompleteRead): Stripe counts
+                # every one of them as a failed delivery and tries again.
+                status, text = 0, f"{type(exc).__name__}: {exc}"
             result.attempts.append(status)
             result.status, result.body = status, text
             if 200 <= status < 300:
