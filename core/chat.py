@@ -41,6 +41,7 @@ from core.errors import InvalidTransition, NotFound
 from core.messages import pending_messages
 from core.models import Contact, Conversation, IntegrationStatus, OutboxMessage
 from core.segments import EXISTING_FLAGS
+from core.status import status_row
 
 log = logging.getLogger("lesplanner.chat")
 
@@ -370,7 +371,7 @@ def _record_status(report: DeliveryReport) -> None:
             return
     now = clock.now()
     with write_session() as session:
-        row = session.get(IntegrationStatus, "chat") or IntegrationStatus(name="chat")
+        row = status_row(session, "chat")
         row.ok = ok
         row.detail = detail
         if ok and report.configured:

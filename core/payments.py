@@ -50,11 +50,11 @@ from core.models import (
     NEEDS_RESCHEDULE,
     Contact,
     Conversation,
-    IntegrationStatus,
     Lesson,
     Payment,
     StripeEvent,
 )
+from core.status import status_row
 
 log = logging.getLogger("lesplanner.payments")
 
@@ -179,7 +179,7 @@ def _status_due(name: str, ok: bool) -> bool:
 
 def _write_status(session: Session, name: str, ok: bool, detail: str) -> None:
     now = clock.now()
-    row = session.get(IntegrationStatus, name) or IntegrationStatus(name=name)
+    row = status_row(session, name)
     row.ok = ok
     row.detail = detail[:500]
     if ok:

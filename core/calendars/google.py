@@ -670,10 +670,10 @@ class _StatusRecorder:
 
     def _write(self, ok: bool, error: str | None, at: datetime) -> None:
         from core.db import get_engine, write_session
-        from core.models import IntegrationStatus
+        from core.status import status_row
 
         with write_session(get_engine(self._url)) as session:
-            row = session.get(IntegrationStatus, STATUS_NAME) or IntegrationStatus(name=STATUS_NAME)
+            row = status_row(session, STATUS_NAME)
             row.ok = ok
             if ok:
                 row.last_ok_at = at
