@@ -1,0 +1,132 @@
+"""Booking on Google Calendar, end to end through core: the real client library talks to the
+fake Google, so what a tutor sees in their calendar is what these tests check."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlmodel import select
+
+from core import booking
+from core.db import read_session, write_session
+from core.errors import SlotTaken
+from core.models import (
+    CONFIRMED,
+    HELD,
+    NEEDS_RESCHEDULE,
+    Contact,
+    Conversation,
+    Lesson,
+    OutboxMessage,
+    PlanningProfile,
+    Tutor,
+)
+
+pytest_plugins = ["tests.fakes.google_fixtures"]
+
+AMS = ZoneInfo("Europe/Amsterdam")
+ANNA = "tutor@lesplanner.test"
+BRAM = "bram@lesplanner.test"
+
+
+@pytest.fixture
+def world(engine, google_backend, fake_google, frozen_now):
+    """Monday 30 Nov 2026, 22:00 (so the first slots are Tuesday 1 Dec from 09:00); Anna teaches everything from her Google calendar; the
+    'existing' profile confirms without payment."""
+    frozen_now(2026, 11, 30, 22, 0)
+    with write_session() as s:
+        s.add(Tutor(name="Anna", email="anna@lesplanner.test", calendar_id=ANNA))
+        s.get(PlanningProfile, "existing").requires_payment = False
+        s.add(Contact(id="c1", name="Sanne", email="sanne@leerling.test",
+                      attributes={"has_paid_lesson": True}))
+    return fake_google
+
+
+def local(day: int, hour: int) -> datetime:
+    return datetime(2026, 12, day, hour, tzinfo=AMS)
+
+
+def test_a_booking_creates_one_event_at_the_local_time_carrying_the_lesson_id(world):
+    offered = booking.suggest_slots("conv1", contact_id="c1").slots
+    result = booking.book_slot("conv1", offered[0].start, offered[0].end, "Wiskunde B")
+
+    events = world.events(ANNA)
+    assert len(events) == 1
+    event = events[0]
+    assert event["id"] == result.lesson.calendar_event_id
+    assert datetime.fromisoformat(event["start"]["dateTime"]) == offered[0].start
+    assert event["start"]["timeZone"] == "Europe/Amsterdam"
+    assert event["extendedProperties"]["private"]["lesplanner_lesson_id"] == str(result.lesson.id)
+    assert result.lesson.status == CONFIRMED
+
+
+def test_an_event_added_in_google_after_the_suggestion_makes_the_booking_a_409(world):
+    offered = booking.suggest_slots("conv1", contact_id="c1").slots
+    taken = offered[0]
+    world.add_event(ANNA, taken.start - timedelta(minutes=15), taken.start + timedelta(minutes=15),
+                    summary="Tandarts")
+
+    with pytest.raises(SlotTaken) as conflict:
+        booking.book_slot("conv1", taken.start, taken.end, "Wiskunde B")
+
+    assert conflict.value.alternatives and taken.start not in {s.start for s in conflict.value.alternatives}
+    with read_session() as s:
+        assert s.exec(select(Lesson)).all() == []
+    assert [e["summary"] for e in world.events(ANNA)] == ["Tandarts"]
+
+
+def test_a_free_marked_event_does_not_block_but_a_busy_one_does(world):
+    world.add_event(ANNA, local(1, 9), local(1, 10), transparent=True)
+    world.add_event(ANNA, local(1, 10), local(1, 11))
+
+    starts = {s.start for s in booking.suggest_slots("conv1", contact_id="c1").slots}
+
+    assert local(1, 9) in starts
+    assert local(1, 10) not in starts
+
+
+def test_paid_after_the_tutor_added_a_private_event_needs_reschedule_and_creates_no_event(world):
+    with write_session() as s:
+        s.add(Conversation(id="conv1", contact_id="c1"))
+        anna = s.exec(select(Tutor)).one()
+        lesson = Lesson(conversation_id="conv1", contact_id="c1", tutor_id=anna.id, profile_name="existing",
+                        start=local(2, 14), end=local(2, 15), status=HELD,
+                        hold_expires_at=local(1, 8))
+        s.add(lesson)
+    world.add_event(ANNA, local(2, 14), local(2, 16), summary="Privé")
+
+    with write_session() as s:
+        booking.confirm_paid_lesson(s, s.get(Lesson, lesson.id))
+
+    with read_session() as s:
+        assert s.get(Lesson, lesson.id).status == NEEDS_RESCHEDULE
+        keys = [m.key for m in s.exec(select(OutboxMessage)).all()]
+    assert keys == ["slot_lost"]
+    assert [e["summary"] for e in world.events(ANNA)] == ["Privé"]
+
+
+def test_cancelling_removes_the_event_from_the_tutors_calendar(world, engine):
+    offered = booking.suggest_slots("conv1", contact_id="c1").slots
+    lesson = booking.book_slot("conv1", offered[0].start, offered[0].end, "Wiskunde B").lesson
+
+    booking.cancel_lesson(lesson.id, actor=None, reason="ziek")
+
+    assert world.events(ANNA) == []
+    assert world.event(ANNA, lesson.calendar_event_id)["status"] == "cancelled"
+
+
+def test_with_two_tutors_a_time_one_of_them_is_busy_goes_to_the_other(world):
+    with write_session() as s:
+        s.add(Tutor(name="Bram", email="bram@lesplanner.test", calendar_id=BRAM))
+    world.add_event(ANNA, local(1, 9), local(1, 21), summary="Studiedag")
+
+    offered = booking.suggest_slots("conv1", contact_id="c1").slots
+    first_tuesday = next(s for s in offered if s.start.astimezone(AMS).day == 1)
+    result = booking.book_slot("conv1", first_tuesday.start, first_tuesday.end, "Wiskunde B")
+
+    with read_session() as s:
+        assert s.get(Tutor, result.lesson.tutor_id).calendar_id == BRAM
+    assert len(world.events(BRAM)) == 1
+    assert [e["summary"] for e in world.events(ANNA)] == ["Studiedag"]
