@@ -9,7 +9,6 @@ the `sqlite_only` marker; the `pg_engine` fixture gives a Postgres database in a
 from __future__ import annotations
 
 import os
-
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
