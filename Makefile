@@ -34,6 +34,8 @@ run: $(VENV)/.runtime
 ## make test: set up and run every test (unit, API, end-to-end, browser), on SQLite and then
 ## on a real PostgreSQL server the tests start themselves
 test: $(VENV)/.dev system-deps
+	@echo "==> Lint (ruff)"
+	@$(VENV)/bin/ruff check .
 	@echo "==> Tests on SQLite"
 	@$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 	@echo "==> Tests on PostgreSQL"
