@@ -15,6 +15,7 @@ their answer (confirm, cancel); the deterministic event id makes a retry after a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from core.config import get_settings
 from core.db import is_sqlite, read_session, write_session
 from core.errors import (
     InvalidTransition,
+    LesplannerError,
     NotFound,
     PermissionDenied,
     SlotNotOffered,
@@ -56,6 +58,7 @@ from core.profiles import get_profile, profile_for_segment
 from core.segments import explain_segment, normalise_email, normalise_phone
 from core.slots import Slot, generate_slots, is_offered, require_aware, window_bounds
 
+log = logging.getLogger(__name__)
 NO_PAYMENT_HOLD = timedelta(minutes=10)  # a lesson being confirmed without payment
 
 
@@ -591,6 +594,7 @@ def cancel_lesson(lesson_id: int, actor: User | None, reason: str = "", *, notif
         if lesson.status not in (HELD, CONFIRMED, NEEDS_RESCHEDULE):
             raise InvalidTransition(f"Lesson {lesson_id} is already {lesson.status}.")
         before = {"status": lesson.status}
+        was_held = lesson.status == HELD
         if lesson.calendar_event_id and lesson.status == CONFIRMED:
             tutor = session.get(Tutor, lesson.tutor_id)
             get_backend().delete_event(tutor.calendar_id, lesson.calendar_event_id)
@@ -606,4 +610,18 @@ def cancel_lesson(lesson_id: int, actor: User | None, reason: str = "", *, notif
                              entity="Lesson", entity_id=str(lesson.id), before=before,
                              after={"status": CANCELLED, "reason": lesson.cancel_reason},
                              at=clock.now()))
+    if was_held:
+        _close_checkout(lesson.id)
     return lesson
+
+
+def _close_checkout(lesson_id: int) -> None:
+    """A cancelled hold's Checkout Session is closed so the customer can't pay for it. Best
+    effort: if Stripe can't be reached, a later payment makes the lesson needs_reschedule,
+    which finance sees; the cancel itself stands."""
+    from core.payments import expire_checkout_for_lesson
+
+    try:
+        expire_checkout_for_lesson(lesson_id)
+    except LesplannerError as exc:
+        log.warning("Could not close the Checkout Session of cancelled lesson %s: %s", lesson_id, exc.message)

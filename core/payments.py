@@ -316,6 +316,10 @@ class StripeGateway:
         return self._call(f"read Checkout Session {session_id}",
                           self.client.v1.checkout.sessions.retrieve, session_id).to_dict()
 
+    def expire_checkout_session(self, session_id: str) -> dict[str, Any]:
+        return self._call(f"expire Checkout Session {session_id}",
+                          self.client.v1.checkout.sessions.expire, session_id).to_dict()
+
     def list_checkout_sessions(self, created_gte: int) -> list[dict[str, Any]]:
         """Every Checkout Session created at or after `created_gte`, newest first (all pages)."""
 
@@ -1017,6 +1021,36 @@ def check_stripe() -> list[StripeCheck]:
         _record_status("stripe", not bad, "check-stripe: " + ("all good" if not bad else
                                                                f"{len(bad)} problem(s), first: {bad[0].subject}"))
     return checks
+
+
+def expire_checkout_for_lesson(lesson_id: int) -> list[str]:
+    """Close the open Checkout Sessions of a lesson that no longer waits for payment (cancelled
+    in the console), so the customer cannot pay for it any more. Returns the session ids Stripe
+    expired. A session that completed meanwhile is left alone: its webhook decides (the lesson
+    then needs a new time and finance sees it). Demo rows, which Stripe never issued, are skipped.
+    """
+    with read_session() as session:
+        open_ids = [p.checkout_session_id for p in session.exec(
+            select(Payment).where(Payment.lesson_id == lesson_id, Payment.status == OPEN)).all()
+            if p.checkout_session_id.startswith(("cs_test_", "cs_live_"))]
+    if not open_ids:
+        return []
+    gateway = get_gateway()
+    expired: list[str] = []
+    for session_id in open_ids:
+        current = gateway.retrieve_checkout_session(session_id)
+        if current.get("status") == "open":
+            current = gateway.expire_checkout_session(session_id)
+        if current.get("status") != "expired":
+            continue
+        expired.append(session_id)
+        with write_session() as session:
+            row = session.exec(select(Payment).where(Payment.checkout_session_id == session_id)).one()
+            if row.status == OPEN:  # the webhook may have been first; never undo a final state
+                row.status = PAYMENT_EXPIRED
+                row.updated_at = clock.now()
+                session.add(row)
+    return expired
 
 
 def stripe_dashboard_url(checkout_session_id: str, livemode: bool | None = None, *,
