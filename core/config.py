@@ -56,11 +56,6 @@ class Settings(BaseSettings):
     chatwoot_account_id: str | None = None
     chatwoot_api_token: SecretStr | None = None
 
-    # Console
-    console_port: int = 8501
-    receiver_port: int = 8000
-    receiver_url: str | None = None
-
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, v: str) -> str:
