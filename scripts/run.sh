@@ -4,6 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
+# Ports may come from the environment or from .env (the rest of .env is read by the apps).
+if [ -f .env ]; then
+  while IFS='=' read -r key value; do
+    case "$key" in CONSOLE_PORT|RECEIVER_PORT) [ -z "${!key:-}" ] && export "$key=$value" ;; esac
+  done < <(grep -E '^(CONSOLE_PORT|RECEIVER_PORT)=[0-9]+$' .env || true)
+fi
 CONSOLE_PORT="${CONSOLE_PORT:-8501}"
 RECEIVER_PORT="${RECEIVER_PORT:-8000}"
 
