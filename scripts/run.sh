@@ -55,7 +55,7 @@ done
 cat <<MSG
 
 Lesplanner is running.
-  Console:   http://127.0.0.1:$CONSOLE_PORT    (sign in with the admin e-mail and password printed above)
+  Console:   http://127.0.0.1:$CONSOLE_PORT    (sign in with your account; a first run prints the admin's password above)
   Receiver:  http://127.0.0.1:$RECEIVER_PORT    (API docs: http://127.0.0.1:$RECEIVER_PORT/docs, health: /healthz)
 Demo accounts (tutor, finance) were printed above the first time demo data was loaded.
 $token_note
