@@ -69,8 +69,10 @@ def _lesplanner_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=exc.http_status, headers=headers)
 
 
-def _field_name(loc: Sequence[Any]) -> str:
+def _field_name(loc: Sequence[Any], kind: str = "") -> str:
     # ("body", "contact", "email") → "contact.email"; the location kind is noise for people.
+    if kind == "json_invalid":
+        return "body"  # its location is a character offset, which names no field
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts)
 
@@ -96,7 +98,7 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors = list(exc.errors())
     sentences = [_sentence(e) for e in errors]
     detail = "; ".join(dict.fromkeys(sentences)) or "The request is invalid."
-    fields = [{"field": _field_name(e.get("loc", ())), "message": s} for e, s in zip(errors, sentences, strict=True)]
+    fields = [{"field": _field_name(e.get("loc", ()), e.get("type", "")), "message": s} for e, s in zip(errors, sentences, strict=True)]
     return JSONResponse({"detail": detail, "errors": fields}, status_code=422)
 
 

@@ -203,6 +203,7 @@ def test_malformed_json_says_so(client):
 
     assert response.status_code == 422
     assert response.json()["detail"].startswith("The request body is not valid JSON")
+    assert [e["field"] for e in response.json()["errors"]] == ["body"]
 
 
 def test_a_booking_that_needs_payment_is_held_with_a_checkout_url(client, tutor, monday_morning, stripe_settings, fake_stripe):
