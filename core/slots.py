@@ -75,13 +75,10 @@ def allowed_weekday(profile: SlotProfile, day: date) -> bool:
     return True
 
 
-def _merged(busy: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
-    intervals = sorted(
-        (require_aware(s, "busy start").astimezone(UTC), require_aware(e, "busy end").astimezone(UTC))
-        for s, e in busy
-    )
+def merge_intervals(intervals: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Sort and merge overlapping or touching intervals; empty ones are dropped."""
     merged: list[tuple[datetime, datetime]] = []
-    for s, e in intervals:
+    for s, e in sorted(intervals):
         if e <= s:
             continue
         if merged and s <= merged[-1][1]:
@@ -90,6 +87,13 @@ def _merged(busy: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, d
         else:
             merged.append((s, e))
     return merged
+
+
+def _merged(busy: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    return merge_intervals(
+        (require_aware(s, "busy start").astimezone(UTC), require_aware(e, "busy end").astimezone(UTC))
+        for s, e in busy
+    )
 
 
 def window_bounds(profile: SlotProfile, now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:

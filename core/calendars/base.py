@@ -13,7 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from core.slots import merge_intervals
+
 Busy = list[tuple[datetime, datetime]]
+__all__ = ["Busy", "CalendarBackend", "CalendarCheck", "CreatedEvent", "EventRequest",
+           "event_id_for_lesson", "merge_intervals"]
 
 
 def event_id_for_lesson(lesson_id: int) -> str:
@@ -83,17 +87,3 @@ class CalendarBackend(Protocol):
     def check(self, calendar_ids: Sequence[str]) -> list[CalendarCheck]:
         """Diagnose credentials and access to each calendar."""
         ...
-
-
-def merge_intervals(intervals: Sequence[tuple[datetime, datetime]]) -> Busy:
-    """Sort and merge overlapping or touching intervals."""
-    merged: Busy = []
-    for start, end in sorted(intervals):
-        if end <= start:
-            continue
-        if merged and start <= merged[-1][1]:
-            if end > merged[-1][1]:
-                merged[-1] = (merged[-1][0], end)
-        else:
-            merged.append((start, end))
-    return merged
