@@ -20,10 +20,17 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from core import clock
-from core.booking import can_manage_lesson, confirm_lesson, slots_for_profile, tutors_for_profile
+from core.booking import (
+    can_manage_lesson,
+    confirm_lesson,
+    lesson_busy,
+    lock_tutors,
+    slots_for_profile,
+    tutors_for_profile,
+)
 from core.calendars import get_backend
 from core.config import get_settings
-from core.db import is_sqlite, read_session, write_session
+from core.db import read_session, write_session
 from core.errors import (
     InvalidProfile,
     InvalidTransition,
@@ -36,7 +43,6 @@ from core.errors import (
 )
 from core.messages import format_when
 from core.models import (
-    BLOCKING_STATUSES,
     CANCELLED,
     CONFIRMED,
     HELD,
@@ -528,19 +534,12 @@ def reschedule_lesson(lesson_id: int, start: datetime, actor: User, reason: str 
         raise SlotTaken(f"{format_when(start, 'en', tz)} is busy in {tutor.name}'s calendar.")
 
     with write_session() as session:
-        if not is_sqlite(session.get_bind()):
-            session.exec(select(Tutor.id).where(Tutor.id == tutor.id).with_for_update()).all()
+        lock_tutors(session, [tutor.id])
         who = _actor(session, actor)
         old = session.get(Lesson, lesson_id)
         if old.status not in (CONFIRMED, NEEDS_RESCHEDULE):
             raise InvalidTransition(f"Lesson {lesson_id} changed meanwhile (now {old.status}).")
-        overlapping = session.exec(
-            select(Lesson.id, Lesson.status, Lesson.hold_expires_at)
-            .where(Lesson.tutor_id == tutor.id, Lesson.id != old.id)
-            .where(col(Lesson.status).in_(BLOCKING_STATUSES))
-            .where(col(Lesson.start) < hi, col(Lesson.end) > lo)
-        ).all()
-        if any(st != HELD or (until is None or until > now) for _, st, until in overlapping):
+        if lesson_busy(session, [tutor.id], lo, hi, now, exclude_lesson=old.id)[tutor.id]:
             raise SlotTaken(f"{format_when(start, 'en', tz)} was just taken. Please choose another time.")
         new = Lesson(
             conversation_id=old.conversation_id, contact_id=old.contact_id, tutor_id=old.tutor_id,

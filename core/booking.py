@@ -152,7 +152,7 @@ def tutors_for_profile(session: Session, profile_name: str) -> list[Tutor]:
 # --- busy time --------------------------------------------------------------------------------
 
 
-def _lesson_busy(session: Session, tutor_ids: Sequence[int], start: datetime, end: datetime,
+def lesson_busy(session: Session, tutor_ids: Sequence[int], start: datetime, end: datetime,
                  now: datetime, exclude_lesson: int | None = None) -> dict[int, list[tuple[datetime, datetime]]]:
     stmt = (
         select(Lesson.tutor_id, Lesson.start, Lesson.end, Lesson.status, Lesson.hold_expires_at, Lesson.id)
@@ -179,7 +179,7 @@ def busy_by_tutor(session: Session, tutors: Sequence[Tutor], start: datetime, en
     waiting for a second (a pool deadlock). Callers that can, pass a session not yet used."""
     calendar_ids = sorted({t.calendar_id for t in tutors})
     calendar_busy = get_backend().busy(calendar_ids, start, end)
-    lessons = _lesson_busy(session, [t.id for t in tutors], start, end, now, exclude_lesson)
+    lessons = lesson_busy(session, [t.id for t in tutors], start, end, now, exclude_lesson)
     return {t.id: list(calendar_busy.get(t.calendar_id, [])) + lessons[t.id] for t in tutors}
 
 
@@ -276,7 +276,7 @@ def _paid_needing_reschedule(session: Session, conversation_id: str) -> tuple[Le
     return lesson, payment
 
 
-def _lock_tutors(session: Session, tutor_ids: Sequence[int]) -> None:
+def lock_tutors(session: Session, tutor_ids: Sequence[int]) -> None:
     """Postgres: serialise bookings per tutor. SQLite is already serialised by BEGIN IMMEDIATE."""
     if not is_sqlite(session.get_bind()):
         session.exec(select(Tutor.id).where(col(Tutor.id).in_(list(tutor_ids))).order_by(Tutor.id).with_for_update()).all()
@@ -287,7 +287,7 @@ def _lock_lesson(session: Session, lesson: Lesson) -> None:
     lesson loaded before the lock may be stale, and a cancel racing a payment would otherwise
     overwrite the other's outcome (a cancelled lesson with a live event, or a confirmed one
     the customer was told is cancelled). Same lock order as booking: tutor, then lesson."""
-    _lock_tutors(session, [lesson.tutor_id])
+    lock_tutors(session, [lesson.tutor_id])
     session.refresh(lesson)
 
 
@@ -363,11 +363,11 @@ def book_slot(
     rescheduled_from: tuple[Lesson, Payment] | None = None
     if free_in_calendar:
         with write_session() as session:
-            _lock_tutors(session, [t.id for t in free_in_calendar])
+            lock_tutors(session, [t.id for t in free_in_calendar])
             existing = _find_existing(session, conversation.id, start)
             if existing is not None:  # the same request raced itself
                 return BookingResult(existing, created=False, payment=_payment_for_lesson(session, existing.id))
-            taken = _lesson_busy(session, [t.id for t in free_in_calendar], lo, hi, now)
+            taken = lesson_busy(session, [t.id for t in free_in_calendar], lo, hi, now)
             free = [t for t in free_in_calendar if not taken[t.id]]
             if free:
                 load = _week_load(session, [t.id for t in free], start, tz)
@@ -494,8 +494,8 @@ def slot_still_free(session: Session, lesson: Lesson) -> bool:
     profile = session.get(PlanningProfile, lesson.profile_name)
     buffer = timedelta(minutes=(profile.buffer_minutes if profile else 0) or 0)
     lo, hi = lesson.start - buffer, lesson.end + buffer
-    _lock_tutors(session, [lesson.tutor_id])
-    if _lesson_busy(session, [lesson.tutor_id], lo, hi, now, exclude_lesson=lesson.id)[lesson.tutor_id]:
+    lock_tutors(session, [lesson.tutor_id])
+    if lesson_busy(session, [lesson.tutor_id], lo, hi, now, exclude_lesson=lesson.id)[lesson.tutor_id]:
         return False
     tutor = session.get(Tutor, lesson.tutor_id)
     busy = get_backend().busy([tutor.calendar_id], lo, hi).get(tutor.calendar_id, [])
