@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,17 +42,13 @@ from core.config import Settings, get_settings, set_settings  # noqa: E402
 from core.db import read_session, reset_engines, write_session  # noqa: E402
 from core.models import BLOCKING_STATUSES, BusyBlock, Lesson, PlanningProfile, Tutor  # noqa: E402
 from core.slots import generate_slots, window_bounds  # noqa: E402
+from tests.procs import free_port  # noqa: E402
 
 TOKEN = "bench-bot-token-0123456789"
 SLOTS_TARGET_MS = 150
 BOOKINGS_TARGET_MS = 200
 PROFILE = "existing"  # 09:00-21:00 on weekdays, 14 days ahead, hourly
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def environment(database_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:

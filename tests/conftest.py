@@ -2,8 +2,8 @@
 
 Databases are SQLite files by default. With LESPLANNER_TEST_DB=postgres every test that uses the
 `settings`/`engine` fixtures runs on a fresh database of a real PostgreSQL server instead
-(`make test` runs the database tests both ways). Tests that only make sense on one engine use
-the `sqlite_only` marker; the `pg_engine` fixture gives a Postgres database in any run.
+(`make test` runs the database tests both ways). Tests that only make sense on
+SQLite use the `sqlite_only` marker.
 """
 
 from __future__ import annotations
@@ -84,20 +84,6 @@ def settings(tmp_path):
 @pytest.fixture
 def engine(settings):
     """A fresh database with every table and the seed profiles."""
-    reset_engines()
-    eng = get_engine()
-    SQLModel.metadata.create_all(eng)
-    with write_session(eng) as session:
-        seed_defaults(session)
-    yield eng
-    reset_engines()
-
-
-@pytest.fixture
-def pg_engine(tmp_path):
-    """A fresh PostgreSQL database with every table and the seed profiles, whatever TEST_DB is."""
-    s = Settings(_env_file=None, database_url=test_database_url(tmp_path / "pg", "postgres"))
-    set_settings(s)
     reset_engines()
     eng = get_engine()
     SQLModel.metadata.create_all(eng)

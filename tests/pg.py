@@ -9,13 +9,14 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
 from pathlib import Path
 
 import psycopg
+
+from tests.procs import free_port
 
 
 def _bin_dir() -> Path:
@@ -29,16 +30,11 @@ def _bin_dir() -> Path:
                        "or `apt-get install postgresql`.")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 class PostgresServer:
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="lesplanner-pg-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.bin = _bin_dir()
         self._as_user: list[str] = []
         if os.geteuid() == 0:  # postgres refuses to run as root

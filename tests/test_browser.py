@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from sqlmodel import select
 
 from core.db import make_engine, read_session
 from core.models import AuditLog, BusyBlock, Contact, Lesson, PlanningProfile, User, WhitelistEntry
+from tests.procs import free_port
 from tests.test_console_data import ADMIN, FINANCE, PASSWORD, TUTOR, build_console_data
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,11 +34,6 @@ TIMEOUT_MS = 20_000
 # The console here runs on its own SQLite file, whatever LESPLANNER_TEST_DB says: one pass is enough.
 pytestmark = pytest.mark.sqlite_only
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +52,7 @@ def database(tmp_path_factory) -> Iterator[tuple[str, dict]]:
 @pytest.fixture(scope="module")
 def console(database) -> Iterator[str]:
     url, _ = database
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "CALENDAR_BACKEND": "local", "PYTHONUNBUFFERED": "1"}
     log = (SHOTS.parent / "streamlit.log")
     log.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,6 @@ slots, books one, pays through Stripe Checkout, and everything downstream happen
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 from tests.fakes.chatwoot import FakeChatwoot
 from tests.fakes.google_calendar import FakeGoogleCalendar
 from tests.fakes.stripe_server import FakeStripe
+from tests.procs import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "e2e-bot-token-123456"
@@ -29,11 +29,6 @@ AMS = ZoneInfo("Europe/Amsterdam")
 PAID_MESSAGE = ("Bedankt voor je betaling! Je les is definitief ingepland. "
                 "Je ontvangt zo snel mogelijk een bevestiging.")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(condition, timeout: float = 15.0, interval: float = 0.1):  # noqa: ANN001, ANN201
