@@ -97,11 +97,15 @@ def _merged(busy: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, d
 
 
 def window_bounds(profile: SlotProfile, now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """The UTC range in which this profile can place lessons from `now` (for busy look-ups)."""
+    """The UTC range of busy time that can decide which slots this profile offers at `now`:
+    the local days of its horizon, widened by `buffer_minutes` on both sides, because a slot is
+    free only when [start - buffer, end + buffer) is (a 00:00 slot's buffer reaches into the day
+    before, a slot ending at 24:00 into the day after)."""
     first_day = now.astimezone(tz).date()
     last_day = first_day + timedelta(days=profile.days_ahead)
-    start = datetime.combine(first_day, time(0), tzinfo=tz).astimezone(UTC)
-    end = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+    buffer = timedelta(minutes=profile.buffer_minutes or 0)
+    start = datetime.combine(first_day, time(0), tzinfo=tz).astimezone(UTC) - buffer
+    end = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC) + buffer
     return start, end
 
 

@@ -306,6 +306,61 @@ def test_busy_time_touching_the_lesson_in_the_calendar_does_not_block_it(anna):
         book("conv-b", at(1, 11))
 
 
+# --- the window's edges and the buffer -----------------------------------------------------------
+# Busy time is fetched for the profile's days; a slot at the edge of them needs its buffer free
+# too, and that buffer reaches past midnight. What is offered there must also be bookable.
+
+
+def change_new_profile(**changes) -> None:
+    with write_session() as session:
+        profile = session.get(PlanningProfile, "new")
+        for field, value in changes.items():
+            setattr(profile, field, value)
+
+
+def all_offered() -> list[datetime]:
+    with read_session() as session:
+        return starts(slots_for_profile(session, session.get(PlanningProfile, "new"), limit=10_000))
+
+
+def time_off(anna: int, start: datetime) -> None:
+    busy(anna, start, start + timedelta(minutes=30))
+
+
+def other_lesson(anna: int, start: datetime) -> None:
+    insert_lesson("conv-other", start, anna, minutes=30)
+
+
+@pytest.mark.parametrize("occupy", [time_off, other_lesson], ids=["time off", "another lesson"])
+def test_last_slot_at_window_edge_respects_buffer_against_busy_time_just_after_the_window(anna, occupy):
+    change_new_profile(latest_hour=24, buffer_minutes=30)  # last day: Thursday 10 December
+    last_slot = at(10, 23)  # 23:00-24:00, its buffer reaches Friday 00:30
+    occupy(anna, at(11, 0, 15))
+
+    offered = all_offered()
+
+    assert last_slot not in offered
+    assert at(10, 22) in offered  # 22:00-23:00 keeps its 30 minutes to 00:15
+    with pytest.raises(SlotTaken):
+        book("conv-a", last_slot)
+
+
+@pytest.mark.parametrize("occupy", [time_off, other_lesson], ids=["time off", "another lesson"])
+def test_first_slot_at_window_edge_respects_buffer_against_busy_time_just_before_the_window(
+        anna, occupy, frozen_now):
+    frozen_now(at(1, 0))  # Tuesday 00:00: the first day's window opens now
+    change_new_profile(earliest_hour=0, min_lead_minutes=0, buffer_minutes=30)
+    first_slot = at(1, 0)  # 00:00-01:00, its buffer reaches back to Monday 23:30
+    occupy(anna, datetime(2026, 11, 30, 23, 15, tzinfo=AMS))  # until 23:45
+
+    offered = all_offered()
+
+    assert first_slot not in offered
+    assert at(1, 1) in offered
+    with pytest.raises(SlotTaken):
+        book("conv-a", first_slot)
+
+
 def test_another_conversations_lesson_makes_the_slot_taken(anna):
     first = book("conv-a", TUE_10)
     with pytest.raises(SlotTaken) as caught:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from core.errors import ValidationFailed
 from core.models import PlanningProfile
 from core.profiles import SEED_PROFILES, validate_profile
-from core.slots import Slot, generate_slots, is_offered
+from core.slots import Slot, generate_slots, is_offered, window_bounds
 
 AMS = ZoneInfo("Europe/Amsterdam")
 MONDAY_9 = datetime(2026, 11, 30, 9, 0, tzinfo=AMS)
@@ -343,6 +343,38 @@ def test_durations_are_real_elapsed_minutes_through_the_change(change_day, durat
     assert local(half_past_one.end).strftime("%H:%M%z") == ends
 
 
+# --- window_bounds: the range busy time is fetched for --------------------------------------------
+# A slot is free when [start - buffer, end + buffer) is free, so busy time that far around the
+# first and the last slot has to be fetched too: the bounds reach one buffer beyond the window.
+
+
+def test_window_bounds_reach_one_buffer_before_a_first_slot_at_midnight():
+    profile = every_day(earliest_hour=0, latest_hour=8, min_lead_minutes=0, days_ahead=1,
+                        buffer_minutes=30)
+    now = at(2026, 11, 30, 0, 0)
+    first = slots(profile, now=now, limit=EVERYTHING)[0]
+    assert local(first.start) == at(2026, 11, 30, 0, 0)
+
+    fetch_from, _ = window_bounds(profile, now, AMS)
+
+    assert fetch_from == at(2026, 11, 29, 23, 30)
+
+
+def test_window_bounds_reach_one_buffer_after_a_last_slot_ending_at_midnight():
+    profile = every_day(earliest_hour=16, latest_hour=24, days_ahead=1, buffer_minutes=30)
+    last = slots(profile, limit=EVERYTHING)[-1]
+    assert local(last.end) == at(2026, 12, 2, 0, 0)  # Tuesday 23:00-24:00
+
+    _, fetch_until = window_bounds(profile, MONDAY_9, AMS)
+
+    assert fetch_until == at(2026, 12, 2, 0, 30)
+
+
+def test_window_bounds_without_a_buffer_are_the_local_days_of_the_horizon():
+    profile = make_profile("existing", days_ahead=14)
+    assert window_bounds(profile, MONDAY_9, AMS) == (at(2026, 11, 30), at(2026, 12, 15))
+
+
 # --- naive datetimes are refused ----------------------------------------------------------------
 
 
@@ -504,6 +536,19 @@ def test_generated_slots_respect_every_rule(data, profile, now):
 def test_generated_slots_equal_a_naive_reference(data, profile, now):
     busy = data.draw(busy_lists(now))
     assert generate_slots(profile, now, busy, AMS) == oracle(profile, now, busy)
+
+
+@PROPERTY_SETTINGS
+@given(data=st.data(), profile=profiles(), now=nows)
+def test_busy_time_outside_window_bounds_never_changes_the_slots(data, profile, now):
+    busy = data.draw(busy_lists(now))
+    fetch_from, fetch_until = window_bounds(profile, now, AMS)
+    fetched = [(s, e) for s, e in busy if s < fetch_until and e > fetch_from]
+
+    assert generate_slots(profile, now, fetched, AMS) == generate_slots(profile, now, busy, AMS)
+    pad = timedelta(minutes=profile.buffer_minutes)
+    for slot in generate_slots(profile, now, [], AMS, limit=EVERYTHING):
+        assert fetch_from <= slot.start - pad and slot.end + pad <= fetch_until, slot
 
 
 @PROPERTY_SETTINGS
