@@ -529,8 +529,11 @@ def reschedule_lesson(lesson_id: int, start: datetime, actor: User, reason: str 
     lo, hi = start - buffer, end + buffer
     own_event = (old.start, old.end) if old.status == CONFIRMED and old.calendar_event_id else None
     backend = get_backend()
+    # The old event is in the calendar's busy time only where the backend reports lesson events
+    # (Google); elsewhere all of it is someone else's, e.g. time off, and none may be ignored.
+    own_busy = own_event if getattr(backend, "busy_includes_lesson_events", False) else None
     busy = backend.busy([tutor.calendar_id], lo, hi).get(tutor.calendar_id, [])
-    if _calendar_busy_except(busy, own_event, lo, hi):
+    if _calendar_busy_except(busy, own_busy, lo, hi):
         raise SlotTaken(f"{format_when(start, 'en', tz)} is busy in {tutor.name}'s calendar.")
 
     with write_session() as session:

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from core import admin
 from core.csv_export import safe_cell, to_csv
-from core.db import read_session
+from core.db import read_session, write_session
 from core.errors import (
     InvalidProfile,
     InvalidTransition,
@@ -302,6 +302,41 @@ def test_reschedule_options_leave_out_the_current_time_and_busy_time(world):
     assert datetime(2026, 12, 2, 10, tzinfo=AMS) not in starts
     assert datetime(2026, 12, 3, 10, tzinfo=AMS) not in starts  # time off
     assert datetime(2026, 12, 2, 11, tzinfo=AMS) in starts
+
+
+# --- rescheduling next to busy time around the lesson's own old time ------------------------------
+# The confirmed lesson is Wednesday 2 December 10:00-11:00 with Anna; the 'existing' profile is
+# set to offer every half hour, so a move can overlap the lesson's own old time.
+
+
+def wed(hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 12, 2, hour, minute, tzinfo=AMS)
+
+
+def half_hourly() -> None:
+    with write_session() as s:
+        s.get(PlanningProfile, "existing").slot_step_minutes = 30
+
+
+@pytest.mark.parametrize(
+    ("off_from", "off_until"),
+    [
+        pytest.param(wed(10), wed(10, 30), id="inside the lesson's old time"),
+        pytest.param(wed(10), wed(12), id="over the lesson's old time and beyond"),
+    ],
+)
+def test_time_off_over_the_lessons_old_time_still_blocks_a_move_onto_it(world, off_from, off_until):
+    """In the embedded calendar busy time is only time off: the lesson itself is not in it, so
+    none of that time off may be taken for the lesson's own event (e.g. the tutor is ill)."""
+    ids, users = world
+    half_hourly()
+    admin.add_busy_block(users[ADMIN], ids["anna"], off_from, off_until, "ziek")
+
+    with pytest.raises(SlotTaken):
+        admin.reschedule_lesson(ids["confirmed"], wed(9, 30), users[ADMIN])
+
+    with read_session() as s:
+        assert s.get(Lesson, ids["confirmed"]).status == "confirmed"
 
 
 # --- CSV export --------------------------------------------------------------------------------

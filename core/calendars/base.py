@@ -69,6 +69,11 @@ class CalendarCheck:
 @runtime_checkable
 class CalendarBackend(Protocol):
     name: str
+    # Whether busy() includes the events this backend created for lessons. Google: yes, a
+    # confirmed lesson's event is busy time like any other. The embedded calendar: no, its busy
+    # time is only tutors' time off (lessons live in the Lesson table). Rescheduling ignores a
+    # lesson's own old time in busy() only when it is there.
+    busy_includes_lesson_events: bool
 
     def busy(self, calendar_ids: Sequence[str], start: datetime, end: datetime) -> dict[str, Busy]:
         """Busy intervals per calendar id in [start, end), merged and sorted.

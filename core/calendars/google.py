@@ -84,6 +84,7 @@ class GoogleCalendarBackend:
     not thread-safe)."""
 
     name = "google"
+    busy_includes_lesson_events = True  # a confirmed lesson's event is busy in free/busy
 
     def __init__(
         self,

@@ -19,6 +19,7 @@ from core.models import BusyBlock, Tutor
 
 class LocalCalendarBackend:
     name = "local"
+    busy_includes_lesson_events = False  # busy() is time off only; lessons are in the Lesson table
 
     def busy(self, calendar_ids: Sequence[str], start: datetime, end: datetime) -> dict[str, Busy]:
         result: dict[str, Busy] = {cid: [] for cid in calendar_ids}
