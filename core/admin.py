@@ -62,7 +62,7 @@ from core.models import (
 )
 from core.profiles import EDITABLE_FIELDS, get_profile, profile_values, validate_profile
 from core.segments import add_to_whitelist, normalise_identifier, validate_segment
-from core.slots import Slot, is_offered, require_aware
+from core.slots import Slot, is_offered, require_aware, subtract_interval
 
 MAX_IMPORT_ROWS = 10_000
 BUSY_BLOCK_MAX = timedelta(days=62)  # longer time off is almost always a typo in the year
@@ -483,13 +483,14 @@ def reschedule_options(lesson_id: int, actor: User, now: datetime | None = None,
 
 def _calendar_busy_except(busy: Sequence[tuple[datetime, datetime]], own: tuple[datetime, datetime] | None,
                           lo: datetime, hi: datetime) -> bool:
-    """Whether calendar busy time overlaps [lo, hi), ignoring intervals inside our own old event."""
-    for s, e in busy:
-        if not (s < hi and e > lo):
-            continue
-        if own is not None and s >= own[0] and e <= own[1]:
-            continue
-        return True
+    """Whether calendar busy time overlaps [lo, hi), not counting the time of our own old event.
+
+    Busy time comes merged: the old event and an event right next to it are one interval, so the
+    old event's time is cut out of each interval and only what remains counts."""
+    for interval in busy:
+        pieces = subtract_interval(interval, own) if own is not None else [interval]
+        if any(s < hi and e > lo for s, e in pieces):
+            return True
     return False
 
 

@@ -89,6 +89,24 @@ def merge_intervals(intervals: Iterable[tuple[datetime, datetime]]) -> list[tupl
     return merged
 
 
+def subtract_interval(interval: tuple[datetime, datetime],
+                      cut: tuple[datetime, datetime]) -> list[tuple[datetime, datetime]]:
+    """The parts of half-open `interval` outside half-open `cut`: none, one or two non-empty
+    pieces, in order. An empty cut leaves the interval whole; an empty interval has no parts."""
+    start, end = interval
+    if end <= start:
+        return []
+    cut_start, cut_end = cut
+    if cut_end <= cut_start or cut_end <= start or cut_start >= end:
+        return [interval]
+    pieces = []
+    if start < cut_start:
+        pieces.append((start, cut_start))
+    if cut_end < end:
+        pieces.append((cut_end, end))
+    return pieces
+
+
 def _merged(busy: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
     return merge_intervals(
         (require_aware(s, "busy start").astimezone(UTC), require_aware(e, "busy end").astimezone(UTC))

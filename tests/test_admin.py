@@ -10,6 +10,8 @@ import pytest
 from sqlmodel import select
 
 from core import admin
+from core.calendars import set_backend
+from core.calendars.local import LocalCalendarBackend
 from core.csv_export import safe_cell, to_csv
 from core.db import read_session, write_session
 from core.errors import (
@@ -318,6 +320,11 @@ def half_hourly() -> None:
         s.get(PlanningProfile, "existing").slot_step_minutes = 30
 
 
+def set_buffer(minutes: int) -> None:
+    with write_session() as s:
+        s.get(PlanningProfile, "existing").buffer_minutes = minutes
+
+
 @pytest.mark.parametrize(
     ("off_from", "off_until"),
     [
@@ -334,6 +341,60 @@ def test_time_off_over_the_lessons_old_time_still_blocks_a_move_onto_it(world, o
 
     with pytest.raises(SlotTaken):
         admin.reschedule_lesson(ids["confirmed"], wed(9, 30), users[ADMIN])
+
+    with read_session() as s:
+        assert s.get(Lesson, ids["confirmed"]).status == "confirmed"
+
+
+class MergingCalendar(LocalCalendarBackend):
+    """A calendar that holds the lessons' own events and answers busy time merged and whole,
+    whatever range is asked: the lesson's event (10:00-11:00) and Anna's meeting right after it
+    (11:00-12:00) come back as one busy period, 10:00-12:00."""
+
+    name = "merging"
+    busy_includes_lesson_events = True
+
+    def busy(self, calendar_ids, start, end):  # noqa: ANN001, ANN201
+        return {cid: [(wed(10), wed(12))] for cid in calendar_ids}
+
+
+@pytest.mark.parametrize(
+    ("buffer", "new_start"),
+    [
+        pytest.param(0, wed(9, 30), id="half an hour earlier, into its own old time"),
+        pytest.param(30, wed(9), id="an hour earlier, the buffer reaching into its own old time"),
+    ],
+)
+def test_a_move_overlapping_only_its_own_old_event_is_allowed_although_busy_time_is_merged(
+        world, buffer, new_start):
+    ids, users = world
+    half_hourly()
+    set_buffer(buffer)
+    set_backend(MergingCalendar())
+
+    moved = admin.reschedule_lesson(ids["confirmed"], new_start, users[ADMIN], "eerder")
+
+    assert moved.status == "confirmed" and moved.start == new_start
+    with read_session() as s:
+        assert s.get(Lesson, ids["confirmed"]).status == "cancelled"
+
+
+@pytest.mark.parametrize(
+    ("buffer", "new_start"),
+    [
+        pytest.param(0, wed(10, 30), id="half an hour later, overlapping the meeting"),
+        pytest.param(0, wed(11), id="onto the meeting"),
+        pytest.param(45, wed(9, 30), id="half an hour earlier, the buffer reaching the meeting"),
+    ],
+)
+def test_a_move_overlapping_the_merged_neighbouring_event_is_still_refused(world, buffer, new_start):
+    ids, users = world
+    half_hourly()
+    set_buffer(buffer)
+    set_backend(MergingCalendar())
+
+    with pytest.raises(SlotTaken, match="busy in Anna"):
+        admin.reschedule_lesson(ids["confirmed"], new_start, users[ADMIN], "later")
 
     with read_session() as s:
         assert s.get(Lesson, ids["confirmed"]).status == "confirmed"

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from core import booking
+from core import admin, booking
 from core.db import read_session, write_session
 from core.errors import SlotTaken
 from core.models import (
@@ -22,6 +22,7 @@ from core.models import (
     OutboxMessage,
     PlanningProfile,
     Tutor,
+    User,
 )
 
 pytest_plugins = ["tests.fakes.google_fixtures"]
@@ -44,8 +45,8 @@ def world(engine, google_backend, fake_google, frozen_now):
     return fake_google
 
 
-def local(day: int, hour: int) -> datetime:
-    return datetime(2026, 12, day, hour, tzinfo=AMS)
+def local(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 12, day, hour, minute, tzinfo=AMS)
 
 
 def test_a_booking_creates_one_event_at_the_local_time_carrying_the_lesson_id(world):
@@ -130,3 +131,75 @@ def test_with_two_tutors_a_time_one_of_them_is_busy_goes_to_the_other(world):
         assert s.get(Tutor, result.lesson.tutor_id).calendar_id == BRAM
     assert len(world.events(BRAM)) == 1
     assert [e["summary"] for e in world.events(ANNA)] == ["Studiedag"]
+
+
+# --- rescheduling next to another event ---------------------------------------------------------
+# Google's free/busy merges the lesson's own event and an event right after it into one busy
+# period (10:00-12:00). Moving the lesson must ignore its own old time inside that period, and
+# only that: the other event still counts, with the profile's buffer around the new time.
+
+
+@pytest.fixture
+def lesson_next_to_a_meeting(world):
+    """Anna's confirmed lesson Tuesday 10:00-11:00 (its own event in her calendar) and her
+    meeting 11:00-12:00 right after it; the 'existing' profile offers every half hour."""
+    with write_session() as s:
+        s.get(PlanningProfile, "existing").slot_step_minutes = 30
+        s.add(User(email="admin@lesplanner.test", role="admin"))
+    lesson = booking.book_slot("conv1", local(1, 10), local(1, 11), "Wiskunde B", contact_id="c1").lesson
+    world.add_event(ANNA, local(1, 11), local(1, 12), summary="Teamoverleg")
+    with read_session() as s:
+        boss = s.exec(select(User)).one()
+    return lesson, boss
+
+
+def set_buffer(minutes: int) -> None:
+    with write_session() as s:
+        s.get(PlanningProfile, "existing").buffer_minutes = minutes
+
+
+def event_times(calendar: str, fake) -> list[tuple[datetime, datetime]]:  # noqa: ANN001
+    return sorted((datetime.fromisoformat(e["start"]["dateTime"]), datetime.fromisoformat(e["end"]["dateTime"]))
+                  for e in fake.events(calendar))
+
+
+@pytest.mark.parametrize(
+    ("buffer", "new_start"),
+    [
+        pytest.param(0, local(1, 9, 30), id="half an hour earlier, into its own old time"),
+        pytest.param(30, local(1, 9), id="an hour earlier, the buffer reaching into its own old time"),
+    ],
+)
+def test_a_lesson_moves_into_its_own_old_time_although_google_merges_it_with_the_next_event(
+        world, google_backend, lesson_next_to_a_meeting, buffer, new_start):
+    old, boss = lesson_next_to_a_meeting
+    set_buffer(buffer)
+    assert google_backend.busy([ANNA], local(1, 8), local(1, 13))[ANNA] == [(local(1, 10), local(1, 12))]
+
+    moved = admin.reschedule_lesson(old.id, new_start, boss, "eerder")
+
+    assert moved.status == CONFIRMED and moved.start == new_start
+    assert event_times(ANNA, world) == [(new_start, new_start + timedelta(hours=1)),
+                                        (local(1, 11), local(1, 12))]
+
+
+@pytest.mark.parametrize(
+    ("buffer", "new_start"),
+    [
+        pytest.param(0, local(1, 10, 30), id="half an hour later, overlapping the meeting"),
+        pytest.param(0, local(1, 11), id="onto the meeting"),
+        pytest.param(45, local(1, 9, 30), id="half an hour earlier, the buffer reaching the meeting"),
+    ],
+)
+def test_a_move_that_overlaps_the_adjacent_event_is_still_refused(world, lesson_next_to_a_meeting,
+                                                                  buffer, new_start):
+    old, boss = lesson_next_to_a_meeting
+    set_buffer(buffer)
+    before = event_times(ANNA, world)
+
+    with pytest.raises(SlotTaken):
+        admin.reschedule_lesson(old.id, new_start, boss, "later")
+
+    with read_session() as s:
+        assert s.get(Lesson, old.id).status == CONFIRMED
+    assert event_times(ANNA, world) == before == [(local(1, 10), local(1, 11)), (local(1, 11), local(1, 12))]

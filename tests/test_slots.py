@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from core.errors import ValidationFailed
 from core.models import PlanningProfile
 from core.profiles import SEED_PROFILES, validate_profile
-from core.slots import Slot, generate_slots, is_offered, window_bounds
+from core.slots import Slot, generate_slots, is_offered, subtract_interval, window_bounds
 
 AMS = ZoneInfo("Europe/Amsterdam")
 MONDAY_9 = datetime(2026, 11, 30, 9, 0, tzinfo=AMS)
@@ -341,6 +341,37 @@ def test_durations_are_real_elapsed_minutes_through_the_change(change_day, durat
     half_past_one = next(s for s in result if local(s.start).time() == time(1, 30))
     assert half_past_one.end - half_past_one.start == timedelta(minutes=duration)
     assert local(half_past_one.end).strftime("%H:%M%z") == ends
+
+
+# --- subtract_interval: busy time minus a lesson's own event -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("interval", "cut", "pieces"),
+    [
+        pytest.param((tue(10), tue(12)), (tue(13), tue(14)), [(tue(10), tue(12))], id="cut after it"),
+        pytest.param((tue(10), tue(12)), (tue(8), tue(9)), [(tue(10), tue(12))], id="cut before it"),
+        pytest.param((tue(10), tue(12)), (tue(12), tue(13)), [(tue(10), tue(12))], id="cut touching its end"),
+        pytest.param((tue(10), tue(12)), (tue(9), tue(10)), [(tue(10), tue(12))], id="cut touching its start"),
+        pytest.param((tue(10), tue(12)), (tue(10), tue(12)), [], id="the same interval"),
+        pytest.param((tue(10), tue(12)), (tue(9), tue(13)), [], id="cut covering it"),
+        pytest.param((tue(10), tue(12)), (tue(10), tue(11)), [(tue(11), tue(12))], id="cut at its start"),
+        pytest.param((tue(10), tue(12)), (tue(11), tue(12)), [(tue(10), tue(11))], id="cut at its end"),
+        pytest.param((tue(10), tue(12)), (tue(9), tue(11)), [(tue(11), tue(12))], id="cut over its start"),
+        pytest.param((tue(10), tue(12)), (tue(11, 30), tue(13)), [(tue(10), tue(11, 30))], id="cut over its end"),
+        pytest.param((tue(10), tue(12)), (tue(10, 30), tue(11)), [(tue(10), tue(10, 30)), (tue(11), tue(12))],
+                     id="cut in the middle leaves two pieces"),
+        pytest.param((tue(10), tue(12)), (tue(11), tue(11)), [(tue(10), tue(12))], id="empty cut"),
+        pytest.param((tue(10), tue(10)), (tue(9), tue(11)), [], id="empty interval"),
+    ],
+)
+def test_subtract_interval_leaves_the_parts_outside_the_cut(interval, cut, pieces):
+    assert subtract_interval(interval, cut) == pieces
+
+
+def test_subtract_interval_compares_instants_not_wall_clocks():
+    utc = (tue(10).astimezone(UTC), tue(12).astimezone(UTC))
+    assert subtract_interval(utc, (tue(10), tue(11))) == [(tue(11).astimezone(UTC), tue(12).astimezone(UTC))]
 
 
 # --- window_bounds: the range busy time is fetched for --------------------------------------------
