@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 from core import clock
 from core.calendars import EventRequest, get_backend
 from core.config import get_settings
+from core.conversations import ensure_conversation
 from core.db import is_sqlite, read_session, write_session
 from core.errors import (
     InvalidTransition,
@@ -55,7 +56,7 @@ from core.models import (
     User,
 )
 from core.profiles import get_profile, profile_for_segment
-from core.segments import explain_segment, normalise_email, normalise_phone
+from core.segments import explain_segment
 from core.slots import Slot, generate_slots, is_offered, require_aware, window_bounds
 
 log = logging.getLogger(__name__)
@@ -80,58 +81,6 @@ class BookingResult:
     @property
     def payment_url(self) -> str | None:
         return self.payment.url if self.payment else None
-
-
-# --- conversations and contacts --------------------------------------------------------------
-
-
-def ensure_conversation(
-    session: Session,
-    conversation_id: str,
-    contact_id: str | None = None,
-    contact_info: dict[str, Any] | None = None,
-) -> tuple[Conversation, Contact]:
-    """The conversation and its contact; a conversation seen for the first time is registered
-    with its contact (unknown contacts are created)."""
-    if not conversation_id or not str(conversation_id).strip():
-        raise ValidationFailed("conversation_id is required")
-    conversation = session.get(Conversation, conversation_id)
-    if conversation is None:
-        if not contact_id:
-            raise NotFound(
-                f"Unknown conversation '{conversation_id}'; send contact_id the first time."
-            )
-        contact = session.get(Contact, contact_id)
-        if contact is None:
-            contact = Contact(id=contact_id)
-            session.add(contact)
-        conversation = Conversation(id=conversation_id, contact_id=contact_id)
-        session.add(conversation)
-    elif contact_id and contact_id != conversation.contact_id:
-        raise ValidationFailed(
-            f"Conversation '{conversation_id}' belongs to another contact than '{contact_id}'."
-        )
-    contact = session.get(Contact, conversation.contact_id)
-    if contact_info:
-        _update_contact(contact, contact_info)
-    session.flush()
-    return conversation, contact
-
-
-def _update_contact(contact: Contact, info: dict[str, Any]) -> None:
-    if info.get("name"):
-        contact.name = str(info["name"]).strip()[:200]
-    if info.get("email"):
-        email = normalise_email(str(info["email"]))
-        if email is None:
-            raise ValidationFailed(f"'{info['email']}' is not a valid e-mail address")
-        contact.email = email
-    if info.get("phone"):
-        phone = normalise_phone(str(info["phone"]))
-        if phone is None:
-            raise ValidationFailed(f"'{info['phone']}' is not a valid phone number")
-        contact.phone = phone
-    contact.updated_at = clock.now()
 
 
 def resolve_profile(session: Session, contact: Contact, profile_name: str | None = None) -> tuple[PlanningProfile, str]:

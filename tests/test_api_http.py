@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from core import payments
 from core.config import set_settings
 from core.db import read_session
 from core.models import StripeEvent
+from core.payments import webhooks
 from receiver.main import create_app
 from tests.conftest import make_settings
 from tests.fakes.stripe_server import FakeStripe
@@ -111,7 +111,7 @@ def test_a_failure_while_handling_is_500_without_details_so_stripe_retries(webho
     def broken(session, evt, now):
         raise RuntimeError(f"disk on fire near {WEBHOOK_SECRET}")
 
-    monkeypatch.setattr(payments, "_dispatch", broken)
+    monkeypatch.setattr(webhooks, "_dispatch", broken)
 
     with caplog.at_level(logging.WARNING):
         response = post_event(webhook_client, event())

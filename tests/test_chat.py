@@ -10,7 +10,6 @@ import pytest
 from sqlmodel import select
 
 from core import chat, clock
-from core.booking import ensure_conversation
 from core.chat import (
     MAX_ATTEMPTS,
     ChatwootClient,
@@ -22,6 +21,7 @@ from core.chat import (
     run_worker,
 )
 from core.config import set_settings
+from core.conversations import ensure_conversation
 from core.db import read_session, reset_engines, write_session
 from core.errors import InvalidTransition, NotFound
 from core.messages import queue_message

@@ -24,6 +24,7 @@ from core.calendars.google import GoogleCalendarBackend
 from core.config import set_settings
 from core.db import read_session, write_session
 from core.models import CANCELLED, CONFIRMED, HELD, Lesson, Payment, StripeEvent, Tutor
+from core.payments import gateway  # reads the retry delays the tests make tiny
 from receiver.main import create_app
 from tests.conftest import AMS, make_settings
 from tests.fakes.google_calendar import FakeGoogleCalendar
@@ -62,8 +63,8 @@ class World:
 @pytest.fixture
 def world(tmp_path, engine, monkeypatch):
     clock.set_now(MONDAY_0800)
-    monkeypatch.setattr(payments, "RETRY_INITIAL_DELAY", 0.001)
-    monkeypatch.setattr(payments, "RETRY_MAX_DELAY", 0.005)
+    monkeypatch.setattr(gateway, "RETRY_INITIAL_DELAY", 0.001)
+    monkeypatch.setattr(gateway, "RETRY_MAX_DELAY", 0.005)
     payments.reset_status_memo()
     with FakeGoogleCalendar() as google, FakeStripe(now=lambda: clock.now().timestamp()) as stripe_fake:
         add_prices(stripe_fake)

@@ -46,7 +46,7 @@ from core.models import (
     Tutor,
     User,
 )
-from core.payments import handle_webhook
+from core.payments import gateway, handle_webhook  # gateway reads the retry delays made tiny here
 from tests.conftest import make_settings
 from tests.conftest import test_database_url as database_url
 from tests.fakes.google_calendar import FakeGoogleCalendar
@@ -154,7 +154,7 @@ RACES = 20
 def world(tmp_path, engine, frozen_now, monkeypatch):
     """The test database with a tutor on a fake Google calendar, a fake Stripe, and an admin."""
     frozen_now(NOW)
-    monkeypatch.setattr(payments, "RETRY_INITIAL_DELAY", 0.001)
+    monkeypatch.setattr(gateway, "RETRY_INITIAL_DELAY", 0.001)
     payments.reset_status_memo()
     with FakeGoogleCalendar() as google, FakeStripe(now=lambda: clock.now().timestamp()) as stripe_fake:
         add_prices(stripe_fake)

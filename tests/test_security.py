@@ -45,6 +45,7 @@ from core.models import (
     StripeEvent,
     Tutor,
 )
+from core.payments import gateway  # reads the retry delays the tests make tiny
 from receiver.main import create_app
 from tests.conftest import AMS, make_settings
 from tests.conftest import test_database_url as database_url
@@ -302,7 +303,7 @@ def test_no_secret_leaves_the_process_while_everything_fails(tmp_path, engine, o
     secrets = secret_values(sa_json)
     settings = make_settings(tmp_path, **all_secret_settings(google, stripe_fake, chatwoot, sa_json))
     set_settings(settings)
-    monkeypatch.setattr(payments, "RETRY_INITIAL_DELAY", 0.001)
+    monkeypatch.setattr(gateway, "RETRY_INITIAL_DELAY", 0.001)
     payments.reset_status_memo()
     backend = GoogleCalendarBackend(settings, retry_base_delay=0.001)
     set_backend(backend)

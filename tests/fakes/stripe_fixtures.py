@@ -14,6 +14,7 @@ import pytest
 
 from core import clock, payments
 from core.config import Settings, set_settings
+from core.payments import gateway  # reads the retry delays the tests make tiny
 from tests.conftest import make_settings
 from tests.fakes.stripe_server import FakeStripe
 
@@ -54,8 +55,8 @@ def _stripe_values(fake: FakeStripe) -> dict[str, Any]:
 @pytest.fixture
 def settings(tmp_path, fake_stripe, monkeypatch) -> Iterator[Settings]:
     """Fully configured Stripe settings; retries back off in milliseconds, not seconds."""
-    monkeypatch.setattr(payments, "RETRY_INITIAL_DELAY", 0.001)
-    monkeypatch.setattr(payments, "RETRY_MAX_DELAY", 0.005)
+    monkeypatch.setattr(gateway, "RETRY_INITIAL_DELAY", 0.001)
+    monkeypatch.setattr(gateway, "RETRY_MAX_DELAY", 0.005)
     payments.reset_status_memo()
     s = make_settings(tmp_path, **_stripe_values(fake_stripe))
     set_settings(s)

@@ -1,0 +1,260 @@
+"""Payment links: a Stripe Checkout Session per lesson, stored as an open Payment, and closing
+the open sessions of a lesson that no longer waits for payment.
+
+The idempotency key is derived from the order id, so a retried call never creates a second
+session; a paid order is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+import stripe
+from sqlmodel import Session, col, select
+
+from core import clock
+from core.config import get_settings
+from core.conversations import ensure_conversation
+from core.db import read_session, write_session
+from core.errors import (
+    InvalidTransition,
+    NotFound,
+    PaymentProviderError,
+    PaymentsNotConfigured,
+    ValidationFailed,
+)
+from core.models import Conversation, Lesson, Payment
+from core.payments.gateway import (
+    ALLOWED_MINUTES,
+    FINAL_PAYMENT_STATES,
+    OPEN,
+    PAYMENT_EXPIRED,
+    _expiry_seconds,
+    _record_status,
+    _ts,
+    get_gateway,
+    price_setting_name,
+)
+
+log = logging.getLogger("lesplanner.payments")
+
+METADATA_VALUE_MAX = 500  # Stripe refuses longer metadata values
+
+
+def _minutes(value: Any) -> int:
+    allowed = " or ".join(str(m) for m in ALLOWED_MINUTES)
+    if isinstance(value, bool):
+        raise ValidationFailed(f"minutes must be {allowed}.", field="minutes")
+    try:
+        minutes = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise ValidationFailed(f"minutes must be {allowed} (got {value!r}).", field="minutes") from None
+    if minutes not in ALLOWED_MINUTES:
+        raise ValidationFailed(f"minutes must be {allowed} (got {minutes}).", field="minutes")
+    return minutes
+
+
+
+def _idempotency_key(order_id: str, attempt: int) -> str:
+    base = order_id if len(order_id) <= 180 else hashlib.sha256(order_id.encode()).hexdigest()
+    key = f"lesplanner-checkout-{base}"
+    return key if attempt <= 1 else f"{key}-{attempt}"
+
+
+def _metadata_value(value: Any) -> str:
+    return str(value)[:METADATA_VALUE_MAX]
+
+
+def create_payment_link(
+    segment: str,
+    minutes: int,
+    order_id: str,
+    conversation_id: str,
+    student_name: str,
+    service: str,
+    audience: str,
+    program: str,
+    *,
+    contact_id: str | None = None,
+    lesson_id: int | None = None,
+    session: Session | None = None,
+) -> Payment:
+    """Create a Stripe Checkout Session for one lesson and store it as an open Payment.
+
+    The same order_id again returns the stored Payment while its link is still usable; a
+    paid order is refused (409). Raises ValidationFailed (minutes, ids), PaymentsNotConfigured
+    (naming the missing setting) or PaymentProviderError. With `session`, the Payment is
+    written in the caller's transaction.
+    """
+    settings = get_settings()
+    minutes = _minutes(minutes)
+    order_id = str(order_id or "").strip()
+    conversation_id = str(conversation_id or "").strip()
+    if not order_id or len(order_id) > 200:
+        raise ValidationFailed("order_id is required (at most 200 characters).", field="order_id")
+    if not conversation_id:
+        raise ValidationFailed("conversation_id is required.", field="conversation_id")
+
+    price_var = price_setting_name(segment, minutes)
+    price_id = getattr(settings, price_var.lower())
+    missing = [name for name, value in (
+        ("STRIPE_API_KEY", settings.secret("stripe_api_key")),
+        (price_var, price_id),
+        ("CHECKOUT_SUCCESS_URL", settings.checkout_success_url),
+        ("CHECKOUT_CANCEL_URL", settings.checkout_cancel_url),
+    ) if not value]
+    if missing:
+        raise PaymentsNotConfigured(
+            f"Stripe is not configured: set {', '.join(missing)} "
+            f"(see docs/STRIPE.md). No payment link was created.",
+            missing=missing,
+        )
+    expiry_seconds = _expiry_seconds(settings)
+    gateway = get_gateway(settings)
+
+    args = (order_id, conversation_id, contact_id, lesson_id)
+    if session is not None:
+        prepared = _prepare(session, *args)
+    else:
+        with read_session() as read:
+            prepared = _prepare(read, *args) if read.get(Conversation, conversation_id) else None
+        if prepared is None:  # a new conversation is registered first (a short write)
+            with write_session() as write:
+                prepared = _prepare(write, *args)
+    existing, attempt, contact_id = prepared
+    if existing is not None:
+        return existing
+
+    now = clock.now()
+    metadata = {k: _metadata_value(v) for k, v in {
+        "segment": segment, "minutes": minutes, "order_id": order_id,
+        "conversation_id": conversation_id, "student_name": student_name, "service": service,
+        "audience": audience, "program": program, "contact_id": contact_id, "lesson_id": lesson_id,
+    }.items() if v is not None}
+    params: dict[str, Any] = {
+        "mode": "payment",
+        "line_items": [{"price": price_id, "quantity": 1}],
+        "client_reference_id": order_id,
+        "metadata": metadata,
+        "payment_intent_data": {"metadata": metadata},
+        "locale": "nl",
+        "expires_at": int(now.timestamp()) + expiry_seconds,
+        "success_url": settings.checkout_success_url,
+        "cancel_url": settings.checkout_cancel_url,
+    }
+    key = _idempotency_key(order_id, attempt)
+    try:
+        try:
+            checkout = gateway.create_checkout_session(params, key)
+        except stripe.IdempotencyError:
+            # The key was used with other parameters: an earlier attempt reached Stripe but its
+            # answer never got stored here (its link was never handed out). Start a new one.
+            log.warning("idempotency key reused for order %s; creating a fresh session", order_id)
+            checkout = gateway.create_checkout_session(params, f"{key}-r{int(time.time())}")
+        except PaymentsNotConfigured:
+            raise
+        except PaymentProviderError as exc:
+            if exc.extra.get("stripe_code") == "resource_missing" and "price" in str(exc.extra.get("stripe_param")):
+                raise PaymentsNotConfigured(
+                    f"{price_var} is set to '{price_id}', but Stripe has no such price "
+                    "(a typo, or a live-mode price used with a test-mode key)."
+                ) from None
+            raise
+    except (PaymentsNotConfigured, PaymentProviderError) as exc:
+        _record_status("stripe", False, exc.message, session)
+        raise
+    except stripe.StripeError as exc:  # an IdempotencyError on the fresh key as well
+        error = gateway._fail(exc, "create a Checkout Session")
+        _record_status("stripe", False, error.message, session)
+        raise error from None
+
+    if session is not None:
+        return _store_new_payment(session, checkout, order_id, conversation_id, contact_id,
+                                  lesson_id, segment, minutes, price_id)
+    with write_session() as write:
+        return _store_new_payment(write, checkout, order_id, conversation_id, contact_id,
+                                  lesson_id, segment, minutes, price_id)
+
+
+def _prepare(session: Session, order_id: str, conversation_id: str, contact_id: str | None,
+             lesson_id: int | None) -> tuple[Payment | None, int, str | None]:
+    """Before calling Stripe: an existing usable link for the order (returned as is), the
+    attempt number for the idempotency key, and the conversation's contact."""
+    payments = list(session.exec(
+        select(Payment).where(Payment.order_id == order_id).order_by(col(Payment.id).desc())
+    ).all())
+    if payments:
+        latest = payments[0]
+        if latest.status in FINAL_PAYMENT_STATES:
+            raise InvalidTransition(f"Order '{order_id}' is already {latest.status}; use a new order_id.")
+        usable_until = clock.now() + timedelta(minutes=1)
+        if latest.status == OPEN and latest.expires_at and latest.expires_at > usable_until and latest.url:
+            return latest, len(payments), contact_id
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        if not contact_id:
+            raise NotFound(f"Unknown conversation '{conversation_id}'; send contact_id the first time.")
+        conversation, _ = ensure_conversation(session, conversation_id, contact_id)
+    elif contact_id and contact_id != conversation.contact_id:
+        raise ValidationFailed(
+            f"Conversation '{conversation_id}' belongs to another contact than '{contact_id}'.")
+    if lesson_id is not None and session.get(Lesson, lesson_id) is None:
+        raise ValidationFailed(f"Lesson {lesson_id} does not exist.", field="lesson_id")
+    return None, len(payments) + 1, contact_id or conversation.contact_id
+
+
+def _store_new_payment(session: Session, checkout: dict[str, Any], order_id: str,
+                       conversation_id: str, contact_id: str | None, lesson_id: int | None,
+                       segment: str, minutes: int, price_id: str) -> Payment:
+    session_id = checkout["id"]
+    existing = session.exec(select(Payment).where(Payment.checkout_session_id == session_id)).first()
+    if existing is not None:  # Stripe replayed a session we already stored
+        return existing
+    now = clock.now()
+    payment = Payment(
+        checkout_session_id=session_id, order_id=order_id, conversation_id=conversation_id,
+        contact_id=contact_id, lesson_id=lesson_id, segment=segment, minutes=minutes,
+        price_id=price_id, amount=checkout.get("amount_total"), currency=checkout.get("currency"),
+        status=OPEN, url=checkout.get("url"), expires_at=_ts(checkout.get("expires_at")),
+        created_at=now, updated_at=now,
+    )
+    session.add(payment)
+    session.flush()
+    _record_status("stripe", True, f"Checkout Session created {now:%Y-%m-%d %H:%M} UTC", session)
+    return payment
+
+
+
+def expire_checkout_for_lesson(lesson_id: int) -> list[str]:
+    """Close the open Checkout Sessions of a lesson that no longer waits for payment (cancelled
+    in the console), so the customer cannot pay for it any more. Returns the session ids Stripe
+    expired. A session that completed meanwhile is left alone: its webhook decides (the lesson
+    then needs a new time and finance sees it). Demo rows, which Stripe never issued, are skipped.
+    """
+    with read_session() as session:
+        open_ids = [p.checkout_session_id for p in session.exec(
+            select(Payment).where(Payment.lesson_id == lesson_id, Payment.status == OPEN)).all()
+            if p.checkout_session_id.startswith(("cs_test_", "cs_live_"))]
+    if not open_ids:
+        return []
+    gateway = get_gateway()
+    expired: list[str] = []
+    for session_id in open_ids:
+        current = gateway.retrieve_checkout_session(session_id)
+        if current.get("status") == "open":
+            current = gateway.expire_checkout_session(session_id)
+        if current.get("status") != "expired":
+            continue
+        expired.append(session_id)
+        with write_session() as session:
+            row = session.exec(select(Payment).where(Payment.checkout_session_id == session_id)).one()
+            if row.status == OPEN:  # the webhook may have been first; never undo a final state
+                row.status = PAYMENT_EXPIRED
+                row.updated_at = clock.now()
+                session.add(row)
+    return expired
+

@@ -1,0 +1,403 @@
+"""Stripe webhooks: verification with Stripe's own scheme (300 s tolerance) and handling.
+
+Each event is handled in one write transaction that also stores the event by id, so a repeated
+or concurrent delivery is a no-op and a failure leaves no partial writes: the event is then kept
+as `failed` and the caller answers 500 so Stripe retries. Payment states only move forward:
+paid and refunded are final, and a late `expired` never undoes a payment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import stripe
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from core import clock
+from core.config import get_settings
+from core.conversations import ensure_conversation
+from core.db import get_engine, is_sqlite, read_session, write_session
+from core.errors import (
+    LesplannerError,
+    NotFound,
+    WebhookNotConfigured,
+    WebhookSignatureInvalid,
+)
+from core.messages import queue_message
+from core.models import (
+    CANCELLED,
+    EXPIRED,
+    HELD,
+    NEEDS_RESCHEDULE,
+    Contact,
+    Conversation,
+    Lesson,
+    Payment,
+    StripeEvent,
+)
+from core.payments.gateway import (
+    ALLOWED_MINUTES,
+    FAILED,
+    FINAL_PAYMENT_STATES,
+    OPEN,
+    PAID,
+    PAYMENT_EXPIRED,
+    REFUNDED,
+    _id_of,
+    _record_status,
+    _scrub,
+    _ts,
+    price_setting_name,
+)
+
+log = logging.getLogger("lesplanner.payments")
+
+WEBHOOK_TOLERANCE_SECONDS = 300
+
+# StripeEvent states (DESIGN.md) and the extra answer for a repeat
+PROCESSED, IGNORED, EVENT_FAILED, DUPLICATE = "processed", "ignored", "failed", "duplicate"
+
+# How many webhook transactions may run at once in this process. On SQLite writes are
+# serialised anyway, and writers queueing inside SQLite wait in its busy handler, which sleeps in
+# growing steps (up to 100 ms) instead of waking when the lock frees; a Python lock hands over at
+# once. On Postgres a few may run side by side. Either way waiting writers hold no pooled
+# connection, and the one that runs may need a second one (the local calendar reads in its own
+# session), so the pool never runs dry.
+_SQLITE_WEBHOOK_SLOTS = threading.Lock()
+_SERVER_WEBHOOK_SLOTS = threading.BoundedSemaphore(4)
+
+
+def _webhook_slots() -> Any:
+    return _SQLITE_WEBHOOK_SLOTS if is_sqlite(get_engine()) else _SERVER_WEBHOOK_SLOTS
+
+
+class WebhookHandlingFailed(LesplannerError):
+    """A verified event could not be handled; it is stored as failed and Stripe will retry."""
+
+    http_status = 500
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    event_id: str
+    type: str
+    status: str  # processed | duplicate | ignored
+    detail: str = ""
+
+
+
+def _signature_problem(exc: stripe.SignatureVerificationError) -> str:
+    text = str(exc.user_message or "")
+    if "tolerance" in text:
+        return (f"The Stripe-Signature timestamp is more than {WEBHOOK_TOLERANCE_SECONDS} seconds "
+                "old: a replayed or badly delayed delivery (or this server's clock is wrong).")
+    if "matching the expected signature" in text:
+        return ("The Stripe-Signature does not match the body: the body was changed, or "
+                "STRIPE_WEBHOOK_SECRET is not this endpoint's signing secret.")
+    if "expected scheme" in text or "extract timestamp" in text:
+        return "The Stripe-Signature header is malformed (expected t=…,v1=…)."
+    return "The Stripe-Signature header could not be verified."
+
+
+def verify_webhook(payload: bytes, sig_header: str | None) -> dict[str, Any]:
+    """Check a webhook's `Stripe-Signature` with Stripe's scheme and return the event as a dict.
+
+    Raises WebhookNotConfigured (no secret: fail closed, 503) or WebhookSignatureInvalid (400).
+    """
+    secret = get_settings().secret("stripe_webhook_secret")
+    if not secret:
+        raise WebhookNotConfigured(
+            "Stripe webhooks are not configured: set STRIPE_WEBHOOK_SECRET to the endpoint's "
+            "signing secret (whsec_…); until then every webhook is refused."
+        )
+    if not sig_header or not sig_header.strip():
+        raise WebhookSignatureInvalid(
+            "The Stripe-Signature header is missing; this endpoint only accepts webhooks signed by Stripe.")
+    try:
+        # Stripe's check (what Webhook.construct_event runs before building an Event object we
+        # would not use): HMAC-SHA256 of "<t>.<body>" against every v1 signature, and t no
+        # older than the tolerance.
+        stripe.WebhookSignature.verify_header(payload, sig_header, secret, tolerance=WEBHOOK_TOLERANCE_SECONDS)
+        event = json.loads(payload)
+    except stripe.SignatureVerificationError as exc:
+        raise WebhookSignatureInvalid(_signature_problem(exc)) from None
+    except (ValueError, TypeError, AttributeError):  # signed, but not a JSON object / not UTF-8
+        raise WebhookSignatureInvalid("The webhook body is not a Stripe event (not a JSON object).") from None
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
+        raise WebhookSignatureInvalid("The webhook body is not a Stripe event (it has no id and type).")
+    return event
+
+
+def handle_webhook(payload: bytes, sig_header: str | None) -> WebhookResult:
+    """Verify and handle one Stripe webhook delivery.
+
+    Returns the outcome (processed, duplicate or ignored: all answered 200). Raises
+    WebhookNotConfigured / WebhookSignatureInvalid before anything is stored, and
+    WebhookHandlingFailed (500, so Stripe retries) after storing the event as failed.
+    """
+    try:
+        event = verify_webhook(payload, sig_header)
+    except (WebhookNotConfigured, WebhookSignatureInvalid) as exc:
+        _record_status("webhook", False, f"refused a delivery: {exc.message}")
+        raise
+    return _process_event(event, payload.decode("utf-8"))
+
+
+def retry_failed_event(event_id: str) -> WebhookResult:
+    """Handle a stored failed (or ignored) event again, for finance. Its signature was checked
+    when it arrived, so the stored payload is trusted."""
+    with read_session() as session:
+        row = session.get(StripeEvent, event_id)
+        if row is None:
+            raise NotFound(f"No Stripe event '{event_id}' has been received.")
+        if row.status == PROCESSED:
+            return WebhookResult(row.id, row.type, DUPLICATE, "already processed; nothing to retry")
+        payload = row.payload
+    return _process_event(json.loads(payload), payload, retry_ignored=True)
+
+
+def _process_event(event: dict[str, Any], payload: str, *, retry_ignored: bool = False) -> WebhookResult:
+    event_id, type_ = str(event["id"]), str(event.get("type") or "")
+    with _webhook_slots():
+        try:
+            with write_session() as session:
+                row = session.get(StripeEvent, event_id)
+                done = (PROCESSED,) if retry_ignored else (PROCESSED, IGNORED)
+                if row is not None and row.status in done:
+                    return WebhookResult(event_id, type_, DUPLICATE, f"already {row.status}")
+                now = clock.now()
+                if row is None:
+                    row = StripeEvent(id=event_id, type=type_[:255], payload=payload, received_at=now,
+                                      status=EVENT_FAILED, attempts=1)
+                    if is_sqlite(session.get_bind()):
+                        session.add(row)  # BEGIN IMMEDIATE: nobody else can insert it meanwhile
+                    else:
+                        try:
+                            with session.begin_nested():
+                                session.add(row)
+                        except IntegrityError:  # a concurrent delivery stored it first
+                            return WebhookResult(event_id, type_, DUPLICATE, "handled by a concurrent delivery")
+                else:
+                    row.attempts += 1
+                status, detail = _dispatch(session, event, now)
+                row.status = status
+                row.processed_at = now
+                row.error = detail[:1000] if status == IGNORED else None  # why it was ignored
+                _record_status("webhook", True, f"last event {event_id} ({type_}) {status}", session)
+                return WebhookResult(event_id, type_, status, detail)
+        except Exception as exc:
+            message = _scrub(f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}")[:1000]
+            log.error("Stripe event %s (%s) failed: %s", event_id, type_, message)
+            _store_failure(event_id, type_, payload, message)
+            raise WebhookHandlingFailed(
+                f"Stripe event {event_id} ({type_}) could not be handled and is stored as failed; "
+                f"Stripe will retry it. Cause: {message}"
+            ) from exc
+
+
+def _store_failure(event_id: str, type_: str, payload: str, message: str) -> None:
+    try:
+        with write_session() as session:
+            row = session.get(StripeEvent, event_id)
+            if row is None:
+                session.add(StripeEvent(id=event_id, type=type_[:255], payload=payload,
+                                        received_at=clock.now(), status=EVENT_FAILED, error=message,
+                                        attempts=1))
+            elif row.status == EVENT_FAILED or row.status == IGNORED:
+                row.status = EVENT_FAILED
+                row.error = message
+                row.attempts += 1
+            # processed meanwhile (a concurrent delivery won): leave it
+        _record_status("webhook", False, f"event {event_id} ({type_}) failed: {message}")
+    except Exception as exc:  # noqa: BLE001 - the original failure is what the caller must see
+        log.error("could not store the failure of Stripe event %s: %s", event_id, type(exc).__name__)
+
+
+def _dispatch(session: Session, event: dict[str, Any], now: datetime) -> tuple[str, str]:
+    type_ = event.get("type") or ""
+    obj = (event.get("data") or {}).get("object") or {}
+    if type_ == "checkout.session.completed":
+        if obj.get("payment_status") in ("paid", "no_payment_required"):
+            return _on_paid(session, obj, now)
+        return _on_awaiting_payment(session, obj, now)
+    if type_ == "checkout.session.async_payment_succeeded":
+        return _on_paid(session, obj, now)
+    if type_ == "checkout.session.async_payment_failed":
+        return _on_released(session, obj, now, FAILED, CANCELLED, "payment_failed")
+    if type_ == "checkout.session.expired":
+        return _on_released(session, obj, now, PAYMENT_EXPIRED, EXPIRED, "hold_expired")
+    if type_ == "charge.refunded":
+        return _on_refunded(session, obj, now)
+    return IGNORED, f"Lesplanner does not act on {type_ or 'untyped'} events."
+
+
+def _not_ours(obj: dict[str, Any]) -> tuple[str, str]:
+    return IGNORED, (f"Checkout Session {obj.get('id')} was not created by Lesplanner "
+                     "(no order_id and conversation_id in its metadata).")
+
+
+def _payment_for_session(session: Session, obj: dict[str, Any], now: datetime) -> Payment | None:
+    """Our Payment for a Checkout Session; created from the session's metadata when it is one
+    of ours we have no row for (e.g. the answer to the create call was lost)."""
+    session_id = obj.get("id")
+    if not session_id:
+        return None
+    payment = session.exec(select(Payment).where(Payment.checkout_session_id == session_id)).first()
+    if payment is not None:
+        return payment
+    md = obj.get("metadata") or {}
+    order_id = md.get("order_id") or obj.get("client_reference_id")
+    conversation_id = md.get("conversation_id")
+    if not (order_id and conversation_id and md.get("order_id")):
+        return None
+    contact_id = md.get("contact_id") or None
+    if session.get(Conversation, conversation_id) is None:
+        if contact_id:
+            ensure_conversation(session, conversation_id, contact_id)
+        else:
+            conversation_id = None
+    if contact_id and session.get(Contact, contact_id) is None:
+        contact_id = None
+    lesson_id = int(md["lesson_id"]) if str(md.get("lesson_id", "")).isdigit() else None
+    if lesson_id is not None and session.get(Lesson, lesson_id) is None:
+        lesson_id = None
+    minutes = int(md["minutes"]) if str(md.get("minutes", "")).isdigit() else 0
+    segment = md.get("segment")
+    price_id = "unknown"
+    if minutes in ALLOWED_MINUTES:
+        price_id = getattr(get_settings(), price_setting_name(segment, minutes).lower()) or "unknown"
+    payment = Payment(
+        checkout_session_id=session_id, order_id=order_id, conversation_id=conversation_id,
+        contact_id=contact_id, lesson_id=lesson_id, segment=segment, minutes=minutes,
+        price_id=price_id, amount=obj.get("amount_total"), currency=obj.get("currency"),
+        status=OPEN, url=obj.get("url"), expires_at=_ts(obj.get("expires_at")),
+        created_at=_ts(obj.get("created")) or now, updated_at=now,
+    )
+    session.add(payment)
+    session.flush()
+    log.info("recorded Checkout Session %s from its metadata (order %s)", session_id, order_id)
+    return payment
+
+
+def _on_paid(session: Session, obj: dict[str, Any], now: datetime) -> tuple[str, str]:
+    payment = _payment_for_session(session, obj, now)
+    if payment is None:
+        return _not_ours(obj)
+    if payment.status in FINAL_PAYMENT_STATES:
+        return PROCESSED, f"Payment {payment.checkout_session_id} was already {payment.status}; nothing changed."
+    previous = payment.status
+    payment.status = PAID
+    payment.paid_at = now
+    payment.payment_intent_id = _id_of(obj.get("payment_intent")) or payment.payment_intent_id
+    if obj.get("amount_total") is not None:
+        payment.amount = obj["amount_total"]
+    payment.currency = obj.get("currency") or payment.currency
+    payment.updated_at = now
+    details = [f"Payment {payment.checkout_session_id} paid (was {previous})."]
+
+    lesson = session.get(Lesson, payment.lesson_id) if payment.lesson_id else None
+    if lesson is not None:
+        from core.booking import confirm_paid_lesson  # lazy: booking imports this module
+
+        confirm_paid_lesson(session, lesson)
+        details.append(f"Lesson {lesson.id} is {lesson.status}.")
+
+    conversation = session.get(Conversation, payment.conversation_id) if payment.conversation_id else None
+    if conversation is not None:
+        conversation.attributes = {
+            **(conversation.attributes or {}),
+            "payment_completed": True,
+            "payment_intent_id": payment.payment_intent_id,
+            "payment_amount": payment.amount,
+            "payment_currency": payment.currency,
+        }
+        session.add(conversation)
+    contact_id = payment.contact_id or (conversation.contact_id if conversation else None)
+    contact = session.get(Contact, contact_id) if contact_id else None
+    if contact is not None:
+        attributes = dict(contact.attributes or {})
+        attributes.update(has_paid_lesson=True, has_completed_intake=True, lesson_booked=True)
+        if not attributes.get("customer_since"):
+            attributes["customer_since"] = now.astimezone(get_settings().tz).isoformat()
+        contact.attributes = attributes
+        contact.updated_at = now
+        session.add(contact)
+    # A lesson whose slot was lost gets the "slot_lost" message (payment received, pick a new
+    # time) from booking; "your lesson is confirmed" would contradict it.
+    if conversation is not None and not (lesson is not None and lesson.status == NEEDS_RESCHEDULE):
+        queue_message(session, conversation.id, "payment_success_message",
+                      dedupe_key=f"payment_success:{payment.checkout_session_id}")
+    return PROCESSED, " ".join(details)
+
+
+def _on_awaiting_payment(session: Session, obj: dict[str, Any], now: datetime) -> tuple[str, str]:
+    payment = _payment_for_session(session, obj, now)
+    if payment is None:
+        return _not_ours(obj)
+    if payment.status in FINAL_PAYMENT_STATES:
+        return PROCESSED, f"Payment {payment.checkout_session_id} was already {payment.status}; nothing changed."
+    payment.payment_intent_id = _id_of(obj.get("payment_intent")) or payment.payment_intent_id
+    payment.updated_at = now
+    return PROCESSED, (f"Checkout completed but the payment is still processing "
+                       f"(payment_status {obj.get('payment_status')}); waiting for "
+                       "checkout.session.async_payment_succeeded or _failed.")
+
+
+def _other_live_payment(session: Session, payment: Payment, now: datetime) -> bool:
+    """Does the lesson have another payment that still counts (paid, or an open link)?"""
+    others = session.exec(
+        select(Payment).where(Payment.lesson_id == payment.lesson_id, Payment.id != payment.id)
+        .where(col(Payment.status).in_((OPEN, PAID)))
+    ).all()
+    return any(p.status == PAID or (p.expires_at is None or p.expires_at > now) for p in others)
+
+
+def _on_released(session: Session, obj: dict[str, Any], now: datetime, payment_status: str,
+                 lesson_status: str, message_key: str) -> tuple[str, str]:
+    payment = _payment_for_session(session, obj, now)
+    if payment is None:
+        return _not_ours(obj)
+    if payment.status in FINAL_PAYMENT_STATES:
+        return PROCESSED, (f"Payment {payment.checkout_session_id} is already {payment.status}; "
+                           f"a late '{payment_status}' changes nothing.")
+    if payment.status == OPEN:
+        payment.status = payment_status
+        payment.updated_at = now
+    details = [f"Payment {payment.checkout_session_id} is {payment.status}."]
+    lesson = session.get(Lesson, payment.lesson_id) if payment.lesson_id else None
+    if lesson is not None and lesson.status == HELD:
+        if _other_live_payment(session, payment, now):
+            details.append(f"Lesson {lesson.id} stays held: it has another payment link.")
+        else:
+            from core.booking import release_hold  # lazy: booking imports this module
+
+            release_hold(session, lesson, lesson_status, message_key)
+            details.append(f"Lesson {lesson.id} released ({lesson.status}).")
+    return PROCESSED, " ".join(details)
+
+
+def _on_refunded(session: Session, charge: dict[str, Any], now: datetime) -> tuple[str, str]:
+    intent = _id_of(charge.get("payment_intent"))
+    payment = None
+    if intent:
+        payment = session.exec(select(Payment).where(Payment.payment_intent_id == intent)).first()
+    if payment is None:
+        return IGNORED, f"No Lesplanner payment has payment intent {intent or '(none)'}."
+    if not charge.get("refunded"):
+        return IGNORED, (f"Partial refund of {charge.get('amount_refunded')} of {charge.get('amount')} "
+                         f"{charge.get('currency', '')}: payment {payment.checkout_session_id} stays {payment.status}.")
+    if payment.status == REFUNDED:
+        return PROCESSED, f"Payment {payment.checkout_session_id} was already refunded; nothing changed."
+    payment.status = REFUNDED
+    payment.updated_at = now
+    if payment.conversation_id and session.get(Conversation, payment.conversation_id) is not None:
+        queue_message(session, payment.conversation_id, "refund_issued",
+                      dedupe_key=f"refund_issued:{payment.checkout_session_id}")
+    return PROCESSED, f"Payment {payment.checkout_session_id} refunded."
+
