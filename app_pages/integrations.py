@@ -1,16 +1,18 @@
 """Integrations (admin): is each outside service configured and working? Calendar checks and the
 Stripe check run only on request (they call Google and Stripe). Also the database (URL without
-password, migration revision), the last error per integration, the last webhook, and the outbox.
+password, migration revision), the last error per integration, the last webhook, background
+jobs (failed ones with their reason and a retry button), and the outbox.
 """
 
 import streamlit as st
 
+from core import jobs
 from core.calendars import get_backend
 from core.config import get_settings
 from core.errors import LesplannerError
 from core.payments import check_stripe
 from ui import auth, data, fmt, widgets
-from ui.errors import show_error
+from ui.errors import run_action, show_error
 from ui.i18n import status_label, tr
 
 user = auth.require_page("integrations")
@@ -138,6 +140,34 @@ else:
          "last_error_at": tr("col.error") + " @", "last_error": tr("col.error")},
         column_config={"ok": st.column_config.CheckboxColumn(width="small")},
     )
+
+# --- background jobs ---------------------------------------------------------------------------
+st.subheader(tr("int.jobs"))
+st.caption(tr("int.jobs.caption"))
+overview = data.read("jobs_overview")
+job_counts = overview["counts"]
+if job_counts:
+    st.caption(", ".join(f"{status_label(s)}: {n}" for s, n in sorted(job_counts.items())))
+if not overview["rows"]:
+    st.success(tr("int.jobs.empty"))
+else:
+    if job_counts.get("failed"):
+        st.error(tr("int.jobs.failed", n=job_counts["failed"]))
+    widgets.table(
+        [{**j, "status": status_label(j["status"]), "run_after": fmt.fmt_dt(j["run_after"])} for j in overview["rows"]],
+        {"id": tr("col.id"), "status": tr("col.status"), "kind": tr("col.kind"), "key": tr("col.key"),
+         "attempts": tr("col.attempts"), "run_after": tr("col.next"), "last_error": tr("col.error")},
+        column_config={"id": st.column_config.NumberColumn(width="small", format="%d"),
+                       "last_error": st.column_config.TextColumn(width="large")},
+    )
+    retryable = [j for j in overview["rows"] if j["status"] in ("failed", "pending")]
+    if retryable:
+        pick_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
+        job_id = pick_col.selectbox(tr("int.jobs.pick"), [j["id"] for j in retryable], key="job_pick",
+                                    format_func=lambda i: next(f"#{j['id']} {j['key']} ({status_label(j['status'])})"
+                                                               for j in retryable if j["id"] == i))
+        if button_col.button(tr("int.jobs.retry"), key="job_retry", icon=":material/replay:"):
+            run_action(jobs.retry, job_id, success=tr("int.jobs.retried", id=job_id))
 
 # --- outbox ------------------------------------------------------------------------------------
 st.subheader(tr("int.outbox"))

@@ -1,18 +1,17 @@
 """Lessons: filter, page through, inspect one lesson, cancel or reschedule it, export to CSV.
 
 Everyone signed in sees this page: tutors only their own lessons, finance read-only, admins all
-with every action. core.booking.cancel_lesson / core.admin.reschedule_lesson check the role again.
+with every action. core.booking.cancel_lesson / reschedule_lesson check the role again.
 """
 
 import streamlit as st
 
-from core.admin import reschedule_lesson, reschedule_options
-from core.booking import cancel_lesson
-from core.models import CONFIRMED, HELD, LESSON_STATUSES, NEEDS_RESCHEDULE
+from core.booking import cancel_lesson, reschedule_lesson, reschedule_options
+from core.models import AWAITING_PAYMENT, CONFIRMED, HELD, LESSON_STATUSES, NEEDS_RESCHEDULE
 from core.reports import LessonFilter
 from ui import auth, data, fmt, widgets
 from ui.errors import guard, run_action
-from ui.i18n import status_label, tr
+from ui.i18n import calendar_label, status_label, tr
 
 user = auth.require_page("lessons")
 widgets.title(tr("lessons.title"))
@@ -51,13 +50,14 @@ else:
     widgets.table(
         [{
             "id": r["id"], "start": fmt.fmt_dt(r["start"]), "end": fmt.fmt_time(r["end"]),
-            "status": status_label(r["status"]), "tutor": r["tutor_name"],
+            "status": status_label(r["status"]), "calendar": calendar_label(r["calendar_sync"]),
+            "tutor": r["tutor_name"],
             "contact": r["contact_name"] or r["contact_id"], "profile": r["profile_name"],
             "payment": " ".join(x for x in (status_label(r["payment_status"]),
                                             fmt.fmt_money(r["amount"], r["currency"])) if x),
         } for r in result.rows],
         {"id": tr("col.id"), "start": tr("col.start"), "end": tr("col.end"), "status": tr("col.status"),
-         "tutor": tr("col.tutor"), "contact": tr("col.contact"), "profile": tr("col.profile"),
+         "calendar": tr("col.calendar"), "tutor": tr("col.tutor"), "contact": tr("col.contact"), "profile": tr("col.profile"),
          "payment": tr("col.payment")},
         column_config={"id": st.column_config.NumberColumn(width="small", format="%d")},
     )
@@ -65,7 +65,8 @@ else:
     widgets.csv_download(
         tr("export_csv"), "lessons_export", (lesson_filter, tz),
         ["id", "start", "end", "status", "tutor_name", "contact_name", "contact_id", "profile_name",
-         "payment_status", "amount", "currency", "checkout_session_id", "calendar_event_id", "cancel_reason"],
+         "payment_status", "amount", "currency", "checkout_session_id", "calendar_event_id", "calendar_sync",
+         "cancel_reason"],
         None, "lessen.csv", "lessons_csv",
     )
 
@@ -94,6 +95,7 @@ if result.rows:
                 (tr("col.profile"), lesson["profile_name"]),
                 (tr("lessons.description"), lesson["description"] or lesson["title"]),
                 (tr("lessons.hold_until"), fmt.fmt_dt(lesson["hold_expires_at"])),
+                (tr("col.calendar"), calendar_label(lesson["calendar_sync"]) or "—"),
                 (tr("lessons.event"), lesson["calendar_event_id"] or "—"),
                 (tr("lessons.invite"), invite),
                 (tr("lessons.note"), lesson["calendar_note"] or "—"),
@@ -112,7 +114,7 @@ if result.rows:
             else:
                 st.caption(tr("lessons.no_payment"))
 
-            active = lesson["status"] in (HELD, CONFIRMED, NEEDS_RESCHEDULE)
+            active = lesson["status"] in (HELD, AWAITING_PAYMENT, CONFIRMED, NEEDS_RESCHEDULE)
             if user.role == "finance":
                 pass
             elif not active:

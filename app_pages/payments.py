@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import streamlit as st
 
-from core.admin import require_role
+from core.audit import require_role
 from core.models import PAYMENT_STATUSES
 from core.payments import retry_failed_event, stripe_dashboard_url
 from core.reports import PaymentFilter

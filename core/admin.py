@@ -1,5 +1,5 @@
 """Writes made from the console: profiles, segment mapping, contact overrides, whitelists, users,
-time off and rescheduling. Each one checks the actor's role itself and leaves an AuditLog row.
+time off. Each one checks the actor's role itself and leaves an AuditLog row.
 
 The role check happens here and not only in the page: a page hides what a role may not use,
 but these functions are the last line, so a tutor cannot change a profile or another tutor's
@@ -20,40 +20,20 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from core import clock
-from core.booking import (
-    can_manage_lesson,
-    confirm_lesson,
-    lesson_busy,
-    lock_tutors,
-    slots_for_profile,
-    tutors_for_profile,
-)
-from core.calendars import get_backend
-from core.config import get_settings
+from core.audit import audit, current_actor
+from core.booking import slots_for_profile, tutors_for_profile
 from core.db import read_session, write_session
 from core.errors import (
     InvalidProfile,
-    InvalidTransition,
-    LesplannerError,
     NotFound,
     PermissionDenied,
-    SlotNotOffered,
-    SlotTaken,
     ValidationFailed,
 )
-from core.messages import format_when
 from core.models import (
-    CANCELLED,
-    CONFIRMED,
-    HELD,
-    NEEDS_RESCHEDULE,
     ROLES,
     WHITELISTS,
-    AuditLog,
     BusyBlock,
     Contact,
-    Lesson,
-    Payment,
     PlanningProfile,
     SegmentProfile,
     Tutor,
@@ -62,7 +42,7 @@ from core.models import (
 )
 from core.profiles import EDITABLE_FIELDS, get_profile, profile_values, validate_profile
 from core.segments import add_to_whitelist, normalise_identifier, validate_segment
-from core.slots import Slot, is_offered, require_aware, subtract_interval
+from core.slots import Slot, require_aware
 
 MAX_IMPORT_ROWS = 10_000
 BUSY_BLOCK_MAX = timedelta(days=62)  # longer time off is almost always a typo in the year
@@ -71,35 +51,12 @@ BUSY_BLOCK_MAX = timedelta(days=62)  # longer time off is almost always a typo i
 # --- actors and audit --------------------------------------------------------------------------
 
 
-def _actor(session: Session, actor: User | None, *roles: str) -> User:
-    """The actor as stored now (active, with one of `roles`), else PermissionDenied."""
-    if actor is None or actor.id is None:
-        raise PermissionDenied("Sign in first.")
-    fresh = session.get(User, actor.id)
-    if fresh is None or not fresh.active:
-        raise PermissionDenied("This account is not active.")
-    if roles and fresh.role not in roles:
-        raise PermissionDenied(f"This needs the role {' or '.join(roles)}; you are {fresh.role}.")
-    return fresh
-
-
-def require_role(actor: User | None, *roles: str) -> User:
-    """Check in its own read: for callers that only read but must still be refused."""
-    with read_session() as session:
-        return _actor(session, actor, *roles)
+_actor = current_actor  # short names used throughout this module
 
 
 def _audit(session: Session, actor: User, action: str, entity: str, entity_id: Any,
            before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
-    session.add(AuditLog(actor=actor.email, action=action, entity=entity,
-                         entity_id=None if entity_id is None else str(entity_id),
-                         before=_jsonable(before), after=_jsonable(after), at=clock.now()))
-
-
-def _jsonable(values: dict[str, Any] | None) -> dict[str, Any] | None:
-    if values is None:
-        return None
-    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in values.items()}
+    audit(session, actor, action, entity, entity_id, before, after)
 
 
 def _own_tutor(session: Session, actor: User, tutor: Tutor) -> bool:
@@ -459,123 +416,3 @@ def remove_busy_block(actor: User, block_id: int) -> None:
         _audit(session, who, "busy_block.remove", "BusyBlock", block.id,
                {"tutor_id": block.tutor_id, "start": block.start, "end": block.end, "reason": block.reason}, None)
         session.delete(block)
-
-
-# --- rescheduling ------------------------------------------------------------------------------
-
-
-def reschedule_options(lesson_id: int, actor: User, now: datetime | None = None, limit: int = 30) -> list[Slot]:
-    """Free slots of the lesson's profile with the lesson's tutor, the old lesson not counting
-    as busy (a lesson may move by half an hour)."""
-    now = now or clock.now()
-    with read_session() as session:
-        lesson = session.get(Lesson, lesson_id)
-        if lesson is None:
-            raise NotFound(f"Lesson {lesson_id} does not exist.")
-        who = _actor(session, actor)
-        if not can_manage_lesson(session, who, lesson):
-            raise PermissionDenied("You may only reschedule your own lessons.")
-        profile = session.get(PlanningProfile, lesson.profile_name)
-        tutor = session.get(Tutor, lesson.tutor_id)
-        slots = slots_for_profile(session, profile, now, limit=limit + 1, tutors=[tutor])
-    return [s for s in slots if s.start != lesson.start][:limit]
-
-
-def _calendar_busy_except(busy: Sequence[tuple[datetime, datetime]], own: tuple[datetime, datetime] | None,
-                          lo: datetime, hi: datetime) -> bool:
-    """Whether calendar busy time overlaps [lo, hi), not counting the time of our own old event.
-
-    Busy time comes merged: the old event and an event right next to it are one interval, so the
-    old event's time is cut out of each interval and only what remains counts."""
-    for interval in busy:
-        pieces = subtract_interval(interval, own) if own is not None else [interval]
-        if any(s < hi and e > lo for s, e in pieces):
-            return True
-    return False
-
-
-def reschedule_lesson(lesson_id: int, start: datetime, actor: User, reason: str = "") -> Lesson:
-    """Move a confirmed (or needs_reschedule) lesson to `start` with the same tutor.
-
-    The old lesson is cancelled without refund and its payment moves to the new lesson, which is
-    confirmed at once (it is paid, or its profile needs no payment). Held lessons are refused: their
-    Checkout Session still points at the old lesson. Conflicts are checked like a booking: a fresh
-    calendar read, then the database under the write lock.
-    """
-    start = require_aware(start, "start").astimezone(UTC)
-    settings = get_settings()
-    tz = settings.tz
-    now = clock.now()
-    with read_session() as session:
-        old = session.get(Lesson, lesson_id)
-        if old is None:
-            raise NotFound(f"Lesson {lesson_id} does not exist.")
-        who = _actor(session, actor)
-        if not can_manage_lesson(session, who, old):
-            raise PermissionDenied("You may only reschedule your own lessons.")
-        if old.status == HELD:
-            raise InvalidTransition(
-                f"Lesson {lesson_id} is waiting for payment; cancel it or wait until it is paid."
-            )
-        if old.status not in (CONFIRMED, NEEDS_RESCHEDULE):
-            raise InvalidTransition(f"Lesson {lesson_id} is {old.status}; only planned lessons can move.")
-        profile = session.get(PlanningProfile, old.profile_name)
-        tutor = session.get(Tutor, old.tutor_id)
-    end = start + timedelta(minutes=profile.duration_minutes)
-    if start == old.start:
-        raise ValidationFailed("The lesson already starts at that time.")
-    if not is_offered(profile, now, start, tz):
-        raise SlotNotOffered(f"{format_when(start, 'en', tz)} is not a time the '{profile.name}' profile offers now.")
-    buffer = timedelta(minutes=profile.buffer_minutes or 0)
-    lo, hi = start - buffer, end + buffer
-    own_event = (old.start, old.end) if old.status == CONFIRMED and old.calendar_event_id else None
-    backend = get_backend()
-    # The old event is in the calendar's busy time only where the backend reports lesson events
-    # (Google); elsewhere all of it is someone else's, e.g. time off, and none may be ignored.
-    own_busy = own_event if getattr(backend, "busy_includes_lesson_events", False) else None
-    busy = backend.busy([tutor.calendar_id], lo, hi).get(tutor.calendar_id, [])
-    if _calendar_busy_except(busy, own_busy, lo, hi):
-        raise SlotTaken(f"{format_when(start, 'en', tz)} is busy in {tutor.name}'s calendar.")
-
-    with write_session() as session:
-        lock_tutors(session, [tutor.id])
-        who = _actor(session, actor)
-        old = session.get(Lesson, lesson_id)
-        if old.status not in (CONFIRMED, NEEDS_RESCHEDULE):
-            raise InvalidTransition(f"Lesson {lesson_id} changed meanwhile (now {old.status}).")
-        if lesson_busy(session, [tutor.id], lo, hi, now, exclude_lesson=old.id)[tutor.id]:
-            raise SlotTaken(f"{format_when(start, 'en', tz)} was just taken. Please choose another time.")
-        new = Lesson(
-            conversation_id=old.conversation_id, contact_id=old.contact_id, tutor_id=old.tutor_id,
-            profile_name=old.profile_name, start=start, end=end, title=old.title,
-            description=old.description, status=HELD, hold_expires_at=now + timedelta(minutes=10),
-            created_at=now, updated_at=now,
-        )
-        session.add(new)
-        session.flush()
-        moved = session.exec(select(Payment).where(Payment.lesson_id == old.id)).all()
-        for payment in moved:
-            payment.lesson_id = new.id
-            payment.updated_at = now
-            session.add(payment)
-        confirm_lesson(session, new, message_key="lesson_rescheduled")
-        if own_event is not None:
-            try:
-                backend.delete_event(tutor.calendar_id, old.calendar_event_id)
-            except LesplannerError:
-                # Keep the calendar as the database will be after the rollback: old event only.
-                try:
-                    backend.delete_event(tutor.calendar_id, new.calendar_event_id)
-                except LesplannerError:
-                    pass
-                raise
-        before = {"status": old.status, "start": old.start}
-        old.status = CANCELLED
-        old.cancel_reason = f"rescheduled to lesson {new.id}" + (f": {reason.strip()}" if reason.strip() else "")
-        old.hold_expires_at = None
-        old.updated_at = now
-        session.add(old)
-        _audit(session, who, "lesson.reschedule", "Lesson", old.id, before,
-               {"new_lesson_id": new.id, "start": start, "payments_moved": [p.id for p in moved],
-                "reason": reason.strip() or None})
-    return new

@@ -6,11 +6,9 @@
 - `book_slot` validates, asks the calendar for the exact interval, then claims the slot in one
   write transaction (BEGIN IMMEDIATE on SQLite, tutor row locks on Postgres), so two requests
   for one slot can never both win — not across threads, not across processes.
-- Lessons that need payment are `held` until Stripe says paid (`confirm_paid_lesson`), failed
-  or expired (`release_hold`), or the hold runs out (`expire_holds`).
-
-Calendar calls happen inside the write transaction only where the database state depends on
-their answer (confirm, cancel); the deterministic event id makes a retry after a crash safe.
+- What happens to the lesson then is core/lessons.py's: held until paid, or confirmed at once
+  with its calendar event as a job. A paid lesson that lost its slot is rebooked as the same
+  lesson (same payment) when the new booking has its duration and price.
 """
 
 from __future__ import annotations
@@ -24,26 +22,27 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from core import clock
-from core.calendars import EventRequest, get_backend
+from core import clock, lessons
+from core.audit import audit, current_actor
+from core.calendars import get_backend
 from core.config import get_settings
 from core.conversations import ensure_conversation
-from core.db import is_sqlite, read_session, write_session
+from core.db import read_session, write_session
 from core.errors import (
     InvalidTransition,
-    LesplannerError,
     NotFound,
     PermissionDenied,
     SlotNotOffered,
     SlotTaken,
     ValidationFailed,
 )
-from core.messages import format_when, queue_message
+from core.lessons import expire_holds, lesson_busy, lock_lesson, lock_tutors
+from core.messages import format_when
 from core.models import (
+    AWAITING_PAYMENT,
     BLOCKING_STATUSES,
     CANCELLED,
     CONFIRMED,
-    EXPIRED,
     HELD,
     NEEDS_RESCHEDULE,
     AuditLog,
@@ -51,16 +50,17 @@ from core.models import (
     Conversation,
     Lesson,
     Payment,
+    PaymentStatus,
     PlanningProfile,
     Tutor,
     User,
 )
+from core.payments import create_payment_link, price_for
 from core.profiles import get_profile, profile_for_segment
 from core.segments import explain_segment
-from core.slots import Slot, generate_slots, is_offered, require_aware, window_bounds
+from core.slots import Slot, generate_slots, is_offered, require_aware, subtract_interval, window_bounds
 
 log = logging.getLogger(__name__)
-NO_PAYMENT_HOLD = timedelta(minutes=10)  # a lesson being confirmed without payment
 
 
 @dataclass
@@ -101,24 +101,6 @@ def tutors_for_profile(session: Session, profile_name: str) -> list[Tutor]:
 # --- busy time --------------------------------------------------------------------------------
 
 
-def lesson_busy(session: Session, tutor_ids: Sequence[int], start: datetime, end: datetime,
-                 now: datetime, exclude_lesson: int | None = None) -> dict[int, list[tuple[datetime, datetime]]]:
-    stmt = (
-        select(Lesson.tutor_id, Lesson.start, Lesson.end, Lesson.status, Lesson.hold_expires_at, Lesson.id)
-        .where(col(Lesson.tutor_id).in_(list(tutor_ids)))
-        .where(col(Lesson.status).in_(BLOCKING_STATUSES))
-        .where(col(Lesson.start) < end, col(Lesson.end) > start)
-    )
-    result: dict[int, list] = {tid: [] for tid in tutor_ids}
-    for tutor_id, l_start, l_end, status, hold_until, lesson_id in session.exec(stmt).all():
-        if lesson_id == exclude_lesson:
-            continue
-        if status == HELD and hold_until is not None and hold_until <= now:
-            continue  # an expired hold no longer blocks, even before expire_holds ran
-        result[tutor_id].append((l_start, l_end))
-    return result
-
-
 def busy_by_tutor(session: Session, tutors: Sequence[Tutor], start: datetime, end: datetime,
                   now: datetime, exclude_lesson: int | None = None) -> dict[int, list[tuple[datetime, datetime]]]:
     """Busy time per tutor id: the calendar backend's answer plus held/confirmed lessons.
@@ -157,14 +139,16 @@ def _combine(per_tutor: Sequence[list[Slot]], profile: PlanningProfile, tz, limi
 
 
 def slots_for_profile(session: Session, profile: PlanningProfile, now: datetime | None = None,
-                      *, limit: int | None = None, tutors: Sequence[Tutor] | None = None) -> list[Slot]:
-    """Free slots of `profile` over its tutors (a slot is offered when one tutor is free)."""
+                      *, limit: int | None = None, tutors: Sequence[Tutor] | None = None,
+                      exclude_lesson: int | None = None) -> list[Slot]:
+    """Free slots of `profile` over its tutors (a slot is offered when one tutor is free);
+    `exclude_lesson`'s own time does not count as busy (the lesson that is being moved)."""
     settings = get_settings()
     tz = settings.tz
     now = now or clock.now()
     tutors = list(tutors) if tutors is not None else tutors_for_profile(session, profile.name)
     start, end = window_bounds(profile, now, tz)
-    busy = busy_by_tutor(session, tutors, start, end, now)
+    busy = busy_by_tutor(session, tutors, start, end, now, exclude_lesson)
     cap = profile.max_suggestions if limit is None else limit
     per_tutor_limit = cap if not profile.max_per_day else 100_000
     per_tutor = [generate_slots(profile, now, busy[t.id], tz, limit=per_tutor_limit) for t in tutors]
@@ -208,36 +192,29 @@ def _find_existing(session: Session, conversation_id: str, start: datetime) -> L
     return session.exec(
         select(Lesson)
         .where(Lesson.conversation_id == conversation_id, Lesson.start == start)
-        .where(col(Lesson.status).in_((HELD, CONFIRMED)))
+        .where(col(Lesson.status).in_((HELD, AWAITING_PAYMENT, CONFIRMED)))
     ).first()
 
 
-def _paid_needing_reschedule(session: Session, conversation_id: str) -> tuple[Lesson, Payment] | None:
-    lesson = session.exec(
+def _movable_paid_lesson(session: Session, conversation_id: str, profile: PlanningProfile,
+                         segment: str) -> Lesson | None:
+    """The conversation's paid lesson that lost its slot and may take this booking's place:
+    only for a lesson of the same duration and price (anything else is a new booking)."""
+    candidates = session.exec(
         select(Lesson).where(Lesson.conversation_id == conversation_id, Lesson.status == NEEDS_RESCHEDULE)
         .order_by(Lesson.id)
-    ).first()
-    if lesson is None:
-        return None
-    payment = _payment_for_lesson(session, lesson.id)
-    if payment is None or payment.status != "paid":
-        return None
-    return lesson, payment
-
-
-def lock_tutors(session: Session, tutor_ids: Sequence[int]) -> None:
-    """Postgres: serialise bookings per tutor. SQLite is already serialised by BEGIN IMMEDIATE."""
-    if not is_sqlite(session.get_bind()):
-        session.exec(select(Tutor.id).where(col(Tutor.id).in_(list(tutor_ids))).order_by(Tutor.id).with_for_update()).all()
-
-
-def _lock_lesson(session: Session, lesson: Lesson) -> None:
-    """Take the lesson's tutor lock, then re-read the lesson: on Postgres (READ COMMITTED) a
-    lesson loaded before the lock may be stale, and a cancel racing a payment would otherwise
-    overwrite the other's outcome (a cancelled lesson with a live event, or a confirmed one
-    the customer was told is cancelled). Same lock order as booking: tutor, then lesson."""
-    lock_tutors(session, [lesson.tutor_id])
-    session.refresh(lesson)
+    ).all()
+    price_now = price_for(segment, profile.duration_minutes)
+    for lesson in candidates:
+        payment = _payment_for_lesson(session, lesson.id)
+        if payment is None or payment.status != PaymentStatus.PAID:
+            continue
+        if lesson.end - lesson.start != timedelta(minutes=profile.duration_minutes):
+            continue
+        same_price = (payment.price_id == price_now) if price_now else lesson.profile_name == profile.name
+        if same_price:
+            return lesson
+    return None
 
 
 def _week_load(session: Session, tutor_ids: Sequence[int], start: datetime, tz) -> dict[int, int]:  # noqa: ANN001
@@ -309,7 +286,7 @@ def book_slot(
     free_in_calendar = [t for t in tutors if not _overlaps(calendar_busy.get(t.calendar_id, []), lo, hi)]
 
     lesson: Lesson | None = None
-    rescheduled_from: tuple[Lesson, Payment] | None = None
+    needs_payment = False
     if free_in_calendar:
         with write_session() as session:
             lock_tutors(session, [t.id for t in free_in_calendar])
@@ -321,75 +298,54 @@ def book_slot(
             if free:
                 load = _week_load(session, [t.id for t in free], start, tz)
                 tutor = min(free, key=lambda t: (load[t.id], t.id))
-                rescheduled_from = _paid_needing_reschedule(session, conversation.id)
-                paid_already = rescheduled_from is not None
-                needs_payment = profile.requires_payment and not paid_already
+                moved = _movable_paid_lesson(session, conversation.id, profile, segment)
+                if moved is not None:  # paid already: the same lesson, at its new time
+                    lessons.move(session, moved, start, end, tutor_id=tutor.id)
+                    return BookingResult(moved, created=True, payment=_payment_for_lesson(session, moved.id))
+                needs_payment = profile.requires_payment
                 lesson = Lesson(
                     conversation_id=conversation.id, contact_id=contact.id, tutor_id=tutor.id,
                     profile_name=profile.name, start=start, end=end,
                     title=title or f"Les {contact.name or contact.id}", description=description,
-                    status=HELD,
-                    hold_expires_at=now + (timedelta(minutes=settings.checkout_expires_minutes)
-                                           if needs_payment else NO_PAYMENT_HOLD),
-                    created_at=now, updated_at=now,
                 )
-                session.add(lesson)
-                session.flush()
-                if paid_already:
-                    old, payment = rescheduled_from
-                    payment.lesson_id = lesson.id
-                    payment.updated_at = now
-                    old.status = CANCELLED
-                    old.cancel_reason = f"rescheduled to lesson {lesson.id}"
-                    old.updated_at = now
+                hold_until = now + timedelta(minutes=settings.checkout_expires_minutes) if needs_payment else None
+                lessons.book(session, lesson, hold_until=hold_until)
     if lesson is None:
         raise SlotTaken(
             f"{format_when(start, 'en', tz)} was just taken. Please choose another time.",
             alternatives=_alternatives(conversation.id, profile.name, exclude=start),
         )
-
-    if profile.requires_payment and rescheduled_from is None:
-        return _hold_with_payment(lesson, contact, segment, profile, conversation.id)
-    try:
-        with write_session() as session:
-            lesson = session.get(Lesson, lesson.id)
-            confirm_lesson(session, lesson)
-    except Exception:
-        _abandon(lesson.id, "could not be confirmed in the calendar")
-        raise
+    if needs_payment:
+        return _hold_with_payment(lesson.id, contact, segment, profile, conversation.id)
     return BookingResult(lesson, created=True)
 
 
-def _hold_with_payment(lesson: Lesson, contact: Contact, segment: str, profile: PlanningProfile,
+def _hold_with_payment(lesson_id: int, contact: Contact, segment: str, profile: PlanningProfile,
                        conversation_id: str) -> BookingResult:
-    from core.payments import create_payment_link
-
     try:
         payment = create_payment_link(
-            segment, profile.duration_minutes, f"lesson-{lesson.id}", conversation_id,
+            segment, profile.duration_minutes, f"lesson-{lesson_id}", conversation_id,
             contact.name or "", profile.name, segment, profile.name,
-            contact_id=contact.id, lesson_id=lesson.id,
+            contact_id=contact.id, lesson_id=lesson_id, internal=True,
         )
     except Exception:
-        _abandon(lesson.id, "no payment link could be created")
+        _abandon(lesson_id, "no payment link could be created")
         raise
     with write_session() as session:
-        row = session.get(Lesson, lesson.id)
-        if payment.expires_at is not None and row.status == HELD:
-            row.hold_expires_at = payment.expires_at
-            row.updated_at = clock.now()
-        lesson = row
+        lesson = session.get(Lesson, lesson_id)
+        if payment.expires_at is not None and lesson.status == HELD:
+            lesson.hold_expires_at = payment.expires_at
+            lesson.updated_at = clock.now()
     return BookingResult(lesson, created=True, payment=payment)
 
 
 def _abandon(lesson_id: int, why: str) -> None:
-    """Release a lesson we could not finish booking, so it does not block its slot."""
+    """Release a hold we could not finish (no payment link), so it does not block its slot.
+    The customer is not messaged: the bot got the error and says so itself."""
     with write_session() as session:
         lesson = session.get(Lesson, lesson_id)
         if lesson is not None and lesson.status == HELD:
-            lesson.status = CANCELLED
-            lesson.cancel_reason = f"booking failed: {why}"
-            lesson.updated_at = clock.now()
+            lessons.cancel(session, lesson, f"booking failed: {why}", notify=False)
 
 
 def _alternatives(conversation_id: str, profile_name: str, exclude: datetime | None = None) -> list[Slot]:
@@ -406,116 +362,7 @@ def _alternatives(conversation_id: str, profile_name: str, exclude: datetime | N
     return [s for s in slots if s.start != exclude][: profile.max_suggestions]
 
 
-# --- confirming, releasing, cancelling --------------------------------------------------------
-
-
-def _event_request(session: Session, lesson: Lesson) -> EventRequest:
-    tutor = session.get(Tutor, lesson.tutor_id)
-    contact = session.get(Contact, lesson.contact_id)
-    return EventRequest(
-        lesson_id=lesson.id, calendar_id=tutor.calendar_id, start=lesson.start, end=lesson.end,
-        summary=lesson.title, description=lesson.description, timezone=get_settings().timezone,
-        attendee_email=contact.email if contact else None,
-        attendee_name=contact.name if contact else None,
-    )
-
-
-def confirm_lesson(session: Session, lesson: Lesson, message_key: str = "booking_confirmed") -> None:
-    """Create the calendar event and mark the lesson confirmed; queue `message_key` once."""
-    if lesson.status == CONFIRMED and lesson.calendar_event_id:
-        return
-    created = get_backend().create_event(_event_request(session, lesson))
-    now = clock.now()
-    lesson.calendar_event_id = created.event_id
-    lesson.invite_sent = created.invite_sent
-    lesson.calendar_note = created.note
-    lesson.status = CONFIRMED
-    lesson.hold_expires_at = None
-    lesson.updated_at = now
-    session.add(lesson)
-    queue_message(session, lesson.conversation_id, message_key,
-                  dedupe_key=f"{message_key}:{lesson.id}", when=format_when(lesson.start))
-
-
-def slot_still_free(session: Session, lesson: Lesson) -> bool:
-    """Nobody else holds the lesson's interval, in this database or in the tutor's calendar."""
-    now = clock.now()
-    profile = session.get(PlanningProfile, lesson.profile_name)
-    buffer = timedelta(minutes=(profile.buffer_minutes if profile else 0) or 0)
-    lo, hi = lesson.start - buffer, lesson.end + buffer
-    lock_tutors(session, [lesson.tutor_id])
-    if lesson_busy(session, [lesson.tutor_id], lo, hi, now, exclude_lesson=lesson.id)[lesson.tutor_id]:
-        return False
-    tutor = session.get(Tutor, lesson.tutor_id)
-    busy = get_backend().busy([tutor.calendar_id], lo, hi).get(tutor.calendar_id, [])
-    if lesson.calendar_event_id:
-        return True  # our own event is in that busy time
-    return not _overlaps(busy, lo, hi)
-
-
-def confirm_paid_lesson(session: Session, lesson: Lesson) -> None:
-    """Payment arrived: confirm the lesson, or mark it needs_reschedule if its slot was lost
-    meanwhile (the customer gets fresh slots, finance sees the case). Idempotent."""
-    _lock_lesson(session, lesson)
-    if lesson.status in (CONFIRMED, NEEDS_RESCHEDULE):
-        return
-    if lesson.status != CANCELLED and slot_still_free(session, lesson):
-        confirm_lesson(session, lesson)
-        return
-    lesson.status = NEEDS_RESCHEDULE
-    lesson.hold_expires_at = None
-    lesson.updated_at = clock.now()
-    session.add(lesson)
-    alternatives = _alternatives_in_session(session, lesson)
-    queue_message(
-        session, lesson.conversation_id, "slot_lost", dedupe_key=f"slot_lost:{lesson.id}",
-        when=format_when(lesson.start),
-        alternatives=", ".join(format_when(s.start) for s in alternatives) or "-",
-    )
-
-
-def _alternatives_in_session(session: Session, lesson: Lesson) -> list[Slot]:
-    try:
-        profile = session.get(PlanningProfile, lesson.profile_name)
-        return slots_for_profile(session, profile, limit=3)
-    except Exception:  # noqa: BLE001 - the message still goes out without them
-        return []
-
-
-def release_hold(session: Session, lesson: Lesson, status: str = EXPIRED,
-                 message_key: str = "hold_expired") -> bool:
-    """Free a held lesson's slot (payment failed or expired); tell the customer once.
-    Returns False when the lesson was no longer held (nothing changed)."""
-    if status not in (EXPIRED, CANCELLED):
-        raise ValueError(f"release_hold cannot move a lesson to {status!r}")
-    _lock_lesson(session, lesson)
-    if lesson.status != HELD:
-        return False
-    lesson.status = status
-    lesson.cancel_reason = message_key
-    lesson.updated_at = clock.now()
-    session.add(lesson)
-    queue_message(session, lesson.conversation_id, message_key,
-                  dedupe_key=f"hold_released:{lesson.id}", when=format_when(lesson.start))
-    return True
-
-
-def expire_holds(now: datetime | None = None) -> int:
-    """Release every hold whose time is up. Cheap when there is nothing to do."""
-    now = now or clock.now()
-    with read_session() as session:
-        due = session.exec(
-            select(Lesson.id).where(Lesson.status == HELD, col(Lesson.hold_expires_at) <= now)
-        ).all()
-    if not due:
-        return 0
-    released = 0
-    with write_session() as session:
-        for lesson_id in due:
-            lesson = session.get(Lesson, lesson_id)
-            if lesson.status == HELD and lesson.hold_expires_at and lesson.hold_expires_at <= now:
-                released += release_hold(session, lesson, EXPIRED, "hold_expired")
-    return released
+# --- cancelling ------------------------------------------------------------------------------
 
 
 def can_manage_lesson(session: Session, user: User | None, lesson: Lesson) -> bool:
@@ -531,46 +378,113 @@ def can_manage_lesson(session: Session, user: User | None, lesson: Lesson) -> bo
 
 
 def cancel_lesson(lesson_id: int, actor: User | None, reason: str = "", *, notify: bool = True) -> Lesson:
-    """Cancel a lesson: delete its calendar event (with updates to the customer), free the slot,
-    tell the customer once, and audit who did it."""
+    """Cancel a lesson: its calendar event is removed and an open Checkout Session closed (as
+    jobs, after commit), the slot is free at once, the customer is told once, and who did it
+    is audited."""
     with write_session() as session:
         lesson = session.get(Lesson, lesson_id)
         if lesson is None:
             raise NotFound(f"Lesson {lesson_id} does not exist.")
-        _lock_lesson(session, lesson)
+        lock_lesson(session, lesson)
         if actor is not None and not can_manage_lesson(session, actor, lesson):
             raise PermissionDenied("You may only cancel your own lessons.")
-        if lesson.status not in (HELD, CONFIRMED, NEEDS_RESCHEDULE):
+        if lesson.status not in (HELD, AWAITING_PAYMENT, CONFIRMED, NEEDS_RESCHEDULE):
             raise InvalidTransition(f"Lesson {lesson_id} is already {lesson.status}.")
-        before = {"status": lesson.status}
-        was_held = lesson.status == HELD
-        if lesson.calendar_event_id and lesson.status == CONFIRMED:
-            tutor = session.get(Tutor, lesson.tutor_id)
-            get_backend().delete_event(tutor.calendar_id, lesson.calendar_event_id)
-        lesson.status = CANCELLED
-        lesson.cancel_reason = reason or "cancelled in the console"
-        lesson.hold_expires_at = None
-        lesson.updated_at = clock.now()
-        session.add(lesson)
-        if notify:
-            queue_message(session, lesson.conversation_id, "lesson_cancelled",
-                          dedupe_key=f"lesson_cancelled:{lesson.id}", when=format_when(lesson.start))
+        before = lessons.cancel(session, lesson, reason or "cancelled in the console", notify=notify)
         session.add(AuditLog(actor=actor.email if actor else "system", action="lesson.cancel",
-                             entity="Lesson", entity_id=str(lesson.id), before=before,
+                             entity="Lesson", entity_id=str(lesson.id), before={"status": before},
                              after={"status": CANCELLED, "reason": lesson.cancel_reason},
                              at=clock.now()))
-    if was_held:
-        _close_checkout(lesson.id)
     return lesson
 
 
-def _close_checkout(lesson_id: int) -> None:
-    """A cancelled hold's Checkout Session is closed so the customer can't pay for it. Best
-    effort: if Stripe can't be reached, a later payment makes the lesson needs_reschedule,
-    which finance sees; the cancel itself stands."""
-    from core.payments import expire_checkout_for_lesson
+# --- rescheduling -----------------------------------------------------------------------------
 
-    try:
-        expire_checkout_for_lesson(lesson_id)
-    except LesplannerError as exc:
-        log.warning("Could not close the Checkout Session of cancelled lesson %s: %s", lesson_id, exc.message)
+
+def reschedule_options(lesson_id: int, actor: User, now: datetime | None = None, limit: int = 30) -> list[Slot]:
+    """Free slots of the lesson's profile with the lesson's tutor, the lesson itself not counting
+    as busy (a lesson may move by half an hour)."""
+    now = now or clock.now()
+    with read_session() as session:
+        lesson = session.get(Lesson, lesson_id)
+        if lesson is None:
+            raise NotFound(f"Lesson {lesson_id} does not exist.")
+        who = current_actor(session, actor)
+        if not can_manage_lesson(session, who, lesson):
+            raise PermissionDenied("You may only reschedule your own lessons.")
+        profile = session.get(PlanningProfile, lesson.profile_name)
+        tutor = session.get(Tutor, lesson.tutor_id)
+        slots = slots_for_profile(session, profile, now, limit=limit + 1, tutors=[tutor],
+                                  exclude_lesson=lesson.id)
+    return [s for s in slots if s.start != lesson.start][:limit]
+
+
+def _calendar_busy_except(busy: Sequence[tuple[datetime, datetime]], own: tuple[datetime, datetime] | None,
+                          lo: datetime, hi: datetime) -> bool:
+    """Whether calendar busy time overlaps [lo, hi), not counting the time of our own old event.
+
+    Busy time comes merged: the old event and an event right next to it are one interval, so the
+    old event's time is cut out of each interval and only what remains counts."""
+    for interval in busy:
+        pieces = subtract_interval(interval, own) if own is not None else [interval]
+        if any(s < hi and e > lo for s, e in pieces):
+            return True
+    return False
+
+
+def reschedule_lesson(lesson_id: int, start: datetime, actor: User, reason: str = "") -> Lesson:
+    """Move a confirmed lesson (or rebook a needs_reschedule one) to `start`, same tutor: the
+    same lesson with the same payment at its new time; its calendar event is moved by a job.
+
+    Held lessons are refused (their Checkout Session is for the old time). The new slot is
+    claimed like a booking: a fresh calendar read, then the database under the tutor lock.
+    """
+    start = require_aware(start, "start").astimezone(UTC)
+    tz = get_settings().tz
+    now = clock.now()
+    with read_session() as session:
+        lesson = session.get(Lesson, lesson_id)
+        if lesson is None:
+            raise NotFound(f"Lesson {lesson_id} does not exist.")
+        who = current_actor(session, actor)
+        if not can_manage_lesson(session, who, lesson):
+            raise PermissionDenied("You may only reschedule your own lessons.")
+        if lesson.status in (HELD, AWAITING_PAYMENT):
+            raise InvalidTransition(
+                f"Lesson {lesson_id} is waiting for payment; cancel it or wait until it is paid."
+            )
+        if lesson.status not in (CONFIRMED, NEEDS_RESCHEDULE):
+            raise InvalidTransition(f"Lesson {lesson_id} is {lesson.status}; only planned lessons can move.")
+        profile = session.get(PlanningProfile, lesson.profile_name)
+        tutor = session.get(Tutor, lesson.tutor_id)
+        old_start, old_end, status = lesson.start, lesson.end, lesson.status
+        has_event = bool(lesson.calendar_event_id)
+    end = start + (old_end - old_start)
+    if start == old_start and status == CONFIRMED:
+        raise ValidationFailed("The lesson already starts at that time.")
+    if not is_offered(profile, now, start, tz):
+        raise SlotNotOffered(f"{format_when(start, 'en', tz)} is not a time the '{profile.name}' profile offers now.")
+    buffer = timedelta(minutes=profile.buffer_minutes or 0)
+    lo, hi = start - buffer, end + buffer
+    backend = get_backend()
+    # The old event is in the calendar's busy time only where the backend reports lesson events
+    # (Google); elsewhere all of it is someone else's, e.g. time off, and none may be ignored.
+    own_busy = ((old_start, old_end) if status == CONFIRMED and has_event
+                and getattr(backend, "busy_includes_lesson_events", False) else None)
+    busy = backend.busy([tutor.calendar_id], lo, hi).get(tutor.calendar_id, [])
+    if _calendar_busy_except(busy, own_busy, lo, hi):
+        raise SlotTaken(f"{format_when(start, 'en', tz)} is busy in {tutor.name}'s calendar.")
+
+    with write_session() as session:
+        who = current_actor(session, actor)
+        lesson = session.get(Lesson, lesson_id)
+        lock_lesson(session, lesson)
+        if lesson.status not in (CONFIRMED, NEEDS_RESCHEDULE) or lesson.start != old_start:
+            raise InvalidTransition(f"Lesson {lesson_id} changed meanwhile (now {lesson.status}); look again.")
+        if lesson_busy(session, [tutor.id], lo, hi, now, exclude_lesson=lesson.id)[tutor.id]:
+            raise SlotTaken(f"{format_when(start, 'en', tz)} was just taken. Please choose another time.")
+        before = {"status": lesson.status, "start": old_start}
+        lessons.move(session, lesson, start, end)
+        audit(session, who, "lesson.reschedule", "Lesson", lesson.id, before,
+              {"status": lesson.status, "start": start, "reason": reason.strip() or None})
+    return lesson

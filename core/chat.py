@@ -1,20 +1,19 @@
-"""Delivering outbox messages to the chat platform (Chatwoot), and the background worker.
+"""Delivering outbox messages to the chat platform (Chatwoot): the `chat.send` job.
 
 Chatwoot is used when CHATWOOT_URL, CHATWOOT_ACCOUNT_ID and CHATWOOT_API_TOKEN are all set.
 Otherwise messages stay `pending` and the bot fetches (and acknowledges) them through the API.
 
-Delivery guarantees:
-- A message is *claimed* in a write transaction before it is sent: status `sending`, with
-  `next_attempt_at` used as the claim's lease (now + 2 minutes). Two workers, in one process
-  or two, never claim the same message; a claim whose worker died is taken over once its
-  lease has run out.
-- Sent → `sent` with `sent_at`. Retryable failures (timeouts, 5xx, 429) → back to `pending`
-  with exponential backoff (`attempts`, `last_error`, `next_attempt_at`; Chatwoot's
-  Retry-After is honoured), `failed` after MAX_ATTEMPTS. Other 4xx mean the request itself is
-  wrong (unknown conversation, bad token) and are not retried.
-- Before a *repeated* attempt, the conversation's recent messages are read back: if the earlier
-  attempt reached Chatwoot after all (a timeout after the server stored it, or a crash between
-  sending and recording), the message is marked sent instead of going out twice.
+Every queued message has one `chat.send` job (core/jobs.py), written in the transaction that
+queued it, so a rolled-back change never speaks and a committed one always does. The job
+system gives the guarantees: one worker at a time holds a job's lease, the lease is checked
+right before each call to Chatwoot (a worker that was too slow stops before sending), results
+are recorded only by the lease holder, and timeouts, 5xx and 429 (Retry-After honoured) are
+retried with backoff capped at JOB_MAX_BACKOFF_SECONDS until Chatwoot heals. Other 4xx mean the
+request itself is wrong (unknown conversation, bad token): the message is `failed`.
+
+Before a *repeated* attempt, the conversation's recent messages are read back: if the earlier
+attempt reached Chatwoot after all (a timeout after the server stored it, or a crash between
+sending and recording), the message is marked sent instead of going out twice.
 
 Alongside a conversation's messages the seed's payment attributes are mirrored to Chatwoot as
 conversation and contact custom attributes, so agents see them in the Chatwoot sidebar.
@@ -31,15 +30,15 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
-from sqlalchemy import and_, or_
-from sqlmodel import col, select
+from sqlalchemy import update
+from sqlmodel import col
 
-from core import clock
+from core import clock, jobs
 from core.config import Settings, get_settings, scrub
-from core.db import is_sqlite, read_session, write_session
+from core.db import read_session, write_session
 from core.errors import InvalidTransition, NotFound
 from core.messages import pending_messages
-from core.models import Contact, Conversation, IntegrationStatus, OutboxMessage
+from core.models import Contact, Conversation, IntegrationStatus, Job, JobStatus, OutboxMessage
 from core.segments import EXISTING_FLAGS
 from core.status import status_row
 
@@ -48,10 +47,6 @@ log = logging.getLogger("lesplanner.chat")
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 MESSAGE_STATUSES = (PENDING, SENDING, SENT, FAILED)
 
-CLAIM_LEASE = timedelta(minutes=2)  # a claim older than this belongs to a dead worker
-MAX_ATTEMPTS = 8
-BACKOFF_BASE_SECONDS = 10.0
-BACKOFF_MAX_SECONDS = 30 * 60.0
 TIMEOUT_SECONDS = 10.0
 # A message we find in Chatwoot counts as ours when it is at most this much older than our row
 # (clocks of two machines); older identical texts are an earlier, separate message.
@@ -162,19 +157,7 @@ class ChatwootClient:
         self._call("PUT", f"/contacts/{quote(str(contact_id), safe='')}", {"custom_attributes": attributes})
 
 
-# --- claiming and recording -------------------------------------------------------------------
-
-
-@dataclass
-class Claimed:
-    id: int
-    conversation_id: str
-    contact_id: str | None
-    text: str
-    created_at: datetime
-    attempts: int
-    conversation_attributes: dict[str, Any]
-    contact_attributes: dict[str, Any]
+# --- delivering one message: the chat.send job ---------------------------------------------
 
 
 @dataclass
@@ -198,12 +181,16 @@ class DeliveryReport:
         return self.detail
 
 
-def _due(now: datetime) -> Any:
-    return or_(
-        and_(col(OutboxMessage.status) == PENDING,
-             or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now)),
-        and_(col(OutboxMessage.status) == SENDING, col(OutboxMessage.next_attempt_at) <= now),
-    )
+@dataclass
+class _Outgoing:
+    id: int
+    conversation_id: str
+    contact_id: str | None
+    text: str
+    created_at: datetime
+    status: str
+    conversation_attributes: dict[str, Any]
+    contact_attributes: dict[str, Any]
 
 
 def _pick(attributes: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -211,73 +198,55 @@ def _pick(attributes: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str,
     return {k: attributes[k] for k in keys if k in attributes}
 
 
-def claim_due(limit: int = 50, now: datetime | None = None) -> list[Claimed]:
-    """Claim up to `limit` due messages for this worker (see the module docstring)."""
-    now = now or clock.now()
-    with read_session() as session:  # the common case, nothing due, takes no write lock
-        if session.exec(select(OutboxMessage.id).where(_due(now)).limit(1)).first() is None:
-            return []
-    claimed: list[Claimed] = []
-    with write_session() as session:
-        stmt = select(OutboxMessage).where(_due(now)).order_by(col(OutboxMessage.id)).limit(limit)
-        if not is_sqlite(session.get_bind()):
-            stmt = stmt.with_for_update(skip_locked=True)
-        for message in session.exec(stmt).all():
-            message.status = SENDING
-            message.attempts += 1
-            message.next_attempt_at = now + CLAIM_LEASE
-            session.add(message)
-            conversation = session.get(Conversation, message.conversation_id)
-            contact = session.get(Contact, conversation.contact_id) if conversation else None
-            claimed.append(Claimed(
-                id=message.id, conversation_id=message.conversation_id,
-                contact_id=contact.id if contact else None, text=message.text,
-                created_at=message.created_at, attempts=message.attempts,
-                conversation_attributes=_pick(conversation.attributes if conversation else None,
-                                              CONVERSATION_ATTRIBUTES),
-                contact_attributes=_pick(contact.attributes if contact else None, CONTACT_ATTRIBUTES),
-            ))
-    return claimed
+def _load(message_id: int) -> _Outgoing | None:
+    with read_session() as session:
+        message = session.get(OutboxMessage, message_id)
+        if message is None:
+            return None
+        conversation = session.get(Conversation, message.conversation_id)
+        contact = session.get(Contact, conversation.contact_id) if conversation else None
+        return _Outgoing(
+            id=message.id, conversation_id=message.conversation_id,
+            contact_id=contact.id if contact else None, text=message.text,
+            created_at=message.created_at, status=message.status,
+            conversation_attributes=_pick(conversation.attributes if conversation else None,
+                                          CONVERSATION_ATTRIBUTES),
+            contact_attributes=_pick(contact.attributes if contact else None, CONTACT_ATTRIBUTES),
+        )
 
 
-def _settle(item: Claimed, **changes: Any) -> bool:
-    """Apply `changes` if our claim still stands (nobody took it over after the lease ran out)."""
+def _note(ctx: jobs.JobContext, message_id: int, **changes: Any) -> None:
+    """Record an attempt on the message, only while `ctx` still holds the job (the fencing of
+    jobs._finish, in the same transaction): a worker whose lease ran out while a call hung must
+    not overwrite what the worker that took the message over recorded (e.g. turn its `sent`
+    back into `pending` or `failed`). Raises LeaseLost otherwise."""
     with write_session() as session:
-        message = session.get(OutboxMessage, item.id)
-        if message is None or message.status != SENDING or message.attempts != item.attempts:
-            return False
+        held = session.execute(  # also locks the job row, so nobody takes it over meanwhile
+            update(Job)
+            .where(col(Job.id) == ctx.id, col(Job.lease_owner) == ctx.owner,
+                   col(Job.attempts) == ctx.attempts, col(Job.status) == JobStatus.RUNNING)
+            .values(updated_at=clock.now())
+        ).rowcount
+        if held != 1:
+            raise jobs.LeaseLost(f"job {ctx.id} ({ctx.key}) is no longer ours")
+        message = session.get(OutboxMessage, message_id)
+        if message is None:
+            return
         for name, value in changes.items():
             setattr(message, name, value)
         session.add(message)
-    return True
 
 
 def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
-    """Wait before attempt `attempts + 1`: 10 s, 20 s, 40 s, ... capped at 30 minutes, never
-    shorter than the server's Retry-After."""
-    seconds = min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS)
-    if retry_after is not None:
-        seconds = max(seconds, min(retry_after, BACKOFF_MAX_SECONDS))
-    return timedelta(seconds=seconds)
-
-
-def _release(items: list[Claimed], at: datetime) -> None:
-    """Give back claims we did not get to (Chatwoot asked us to slow down); no attempt used."""
-    with write_session() as session:
-        for item in items:
-            message = session.get(OutboxMessage, item.id)
-            if message is not None and message.status == SENDING and message.attempts == item.attempts:
-                message.status = PENDING
-                message.attempts -= 1
-                message.next_attempt_at = at
-                session.add(message)
+    """The wait before the next attempt: the jobs' backoff (capped at JOB_MAX_BACKOFF_SECONDS)."""
+    return jobs.backoff(attempts, retry_after)
 
 
 def _scrub(text: str) -> str:
     return scrub(text)[:500]
 
 
-def _already_in_chatwoot(client: ChatwootClient, item: Claimed) -> bool:
+def _already_in_chatwoot(client: ChatwootClient, item: _Outgoing) -> bool:
     """Whether an earlier attempt of this message reached Chatwoot after all."""
     not_before = item.created_at - CLOCK_SLACK
     for found in client.recent_messages(item.conversation_id):
@@ -292,7 +261,7 @@ def _already_in_chatwoot(client: ChatwootClient, item: Claimed) -> bool:
     return False
 
 
-def _mirror_attributes(client: ChatwootClient, item: Claimed) -> None:
+def _mirror_attributes(client: ChatwootClient, item: _Outgoing) -> None:
     """Best effort for permanent refusals (e.g. a contact Chatwoot does not know): the message
     still goes out. Retryable failures retry the message, so attributes arrive with it."""
     calls = []
@@ -310,54 +279,78 @@ def _mirror_attributes(client: ChatwootClient, item: Claimed) -> None:
                         item.conversation_id, _scrub(str(exc)))
 
 
-def _deliver_one(client: ChatwootClient, item: Claimed, mirrored: set[str]) -> None:
-    if item.attempts > 1 and _already_in_chatwoot(client, item):
-        log.info("Outbox message %s had reached Chatwoot already; not sending it again", item.id)
-        return
-    if item.conversation_id not in mirrored:
-        _mirror_attributes(client, item)
-        mirrored.add(item.conversation_id)
-    client.send_message(item.conversation_id, item.text)
+_timeout = threading.local()
+
+
+def send_job(ctx: jobs.JobContext) -> str:
+    """The `chat.send` job: deliver outbox message `ctx.payload['message_id']` to Chatwoot once.
+
+    Before a repeated attempt (ours that failed, or a dead worker's that we took over) the
+    conversation's recent messages are read back, so a message that reached Chatwoot although
+    the answer was lost is not sent twice. The lease is checked right before the send."""
+    message_id = int(ctx.payload["message_id"])
+    item = _load(message_id)
+    if item is None:
+        return "message no longer exists"
+    if item.status == SENT:
+        return "already delivered (by the bot or an earlier attempt)"
+    config = ChatwootConfig.from_settings(get_settings())
+    if config is None:
+        return "Chatwoot not configured: the message waits in the outbox for the bot"
+    timeout = getattr(_timeout, "value", TIMEOUT_SECONDS)
+    try:
+        with ChatwootClient(config, timeout) as client:
+            if ctx.attempts > 1:
+                ctx.renew()
+                if _already_in_chatwoot(client, item):
+                    _note(ctx, message_id, status=SENT, sent_at=clock.now(), attempts=ctx.attempts,
+                          last_error=None, next_attempt_at=None)
+                    return "had reached Chatwoot already; not sent again"
+            ctx.renew()
+            _mirror_attributes(client, item)
+            ctx.renew()
+            client.send_message(item.conversation_id, item.text)
+    except DeliveryError as exc:
+        error = _scrub(str(exc))
+        _note(ctx, message_id, attempts=ctx.attempts, last_error=error,
+              status=PENDING if exc.retryable else FAILED)
+        if exc.retryable:
+            raise jobs.Retry(error, exc.retry_after) from None
+        raise jobs.Permanent(error) from None
+    _note(ctx, message_id, status=SENT, sent_at=clock.now(), attempts=ctx.attempts, last_error=None,
+          next_attempt_at=None)
+    return "sent"
+
+
+jobs.register("chat.send", send_job)
 
 
 def deliver_pending(limit: int = 50, *, timeout: float = TIMEOUT_SECONDS) -> DeliveryReport:
-    """Send the due outbox messages to Chatwoot; see the module docstring for the guarantees."""
-    config = ChatwootConfig.from_settings(get_settings())
-    if config is None:
+    """Run the due `chat.send` jobs now (the worker does this continuously)."""
+    if ChatwootConfig.from_settings(get_settings()) is None:
         report = DeliveryReport(configured=False)
         _record_status(report)
         return report
-    claimed = claim_due(limit)
-    report = DeliveryReport(claimed=len(claimed))
-    if not claimed:
-        return report
-    mirrored: set[str] = set()
-    with ChatwootClient(config, timeout) as client:
-        for index, item in enumerate(claimed):
-            try:
-                _deliver_one(client, item, mirrored)
-            except DeliveryError as exc:
-                error = _scrub(str(exc))
-                report.errors.append(error)
-                now = clock.now()
-                if exc.retryable and item.attempts < MAX_ATTEMPTS:
-                    wait = backoff(item.attempts, exc.retry_after)
-                    _settle(item, status=PENDING, last_error=error, next_attempt_at=now + wait)
-                    report.retried += 1
-                    log.warning("Outbox message %s not delivered (attempt %s), retrying in %ss: %s",
-                                item.id, item.attempts, int(wait.total_seconds()), error)
-                    if exc.retry_after is not None:  # rate limited: the rest waits as well
-                        _release(claimed[index + 1:], now + wait)
-                        break
-                else:
-                    _settle(item, status=FAILED, last_error=error, next_attempt_at=None)
-                    report.failed += 1
-                    log.error("Outbox message %s failed after %s attempt(s): %s", item.id, item.attempts, error)
-                continue
-            _settle(item, status=SENT, sent_at=clock.now(), last_error=None, next_attempt_at=None)
-            report.sent += 1
+    _timeout.value = timeout
+    try:
+        run = jobs.run_due(limit=limit, kinds=["chat.send"])
+    finally:
+        _timeout.value = TIMEOUT_SECONDS
+    report = DeliveryReport(claimed=run.claimed, sent=run.done, retried=run.retried,
+                            failed=run.failed, errors=run.errors)
     _record_status(report)
     return report
+
+
+def record_delivery(run: jobs.RunReport) -> None:
+    """The worker's round, as the chat integration's status (only chat.send outcomes count)."""
+    mine = [outcome for key, outcome in run.outcomes if key.startswith("chat.send:")]
+    if not mine and is_configured():
+        return
+    _record_status(DeliveryReport(
+        configured=is_configured(), claimed=len(mine), sent=mine.count("done"),
+        retried=mine.count("retry"), failed=mine.count("failed"),
+        errors=[e for e in run.errors if e.startswith("chat.send:")]))
 
 
 def _record_status(report: DeliveryReport) -> None:
@@ -403,7 +396,7 @@ def mark_delivered_by_bot(conversation_id: str, message_id: int) -> OutboxMessag
             raise NotFound(f"Conversation '{conversation_id}' has no message {message_id}.")
         if message.status == SENT:
             return message
-        if message.status == SENDING:
+        if jobs.is_running(session, f"chat.send:{message.id}"):
             raise InvalidTransition(f"Message {message_id} is being delivered to Chatwoot right now.")
         message.status = SENT
         message.sent_at = clock.now()
@@ -411,32 +404,3 @@ def mark_delivered_by_bot(conversation_id: str, message_id: int) -> OutboxMessag
         message.next_attempt_at = None
         session.add(message)
         return message
-
-
-# --- the worker ---------------------------------------------------------------------------------
-
-
-def worker_tick(limit: int = 50) -> DeliveryReport | None:
-    """One round: release expired holds, deliver due messages. Never raises."""
-    from core.booking import expire_holds  # booking pulls in calendars and payments lazily
-
-    try:
-        expire_holds()
-    except Exception as exc:  # noqa: BLE001 - the worker must outlive a bad round
-        log.error("Releasing expired holds failed: %s", _scrub(repr(exc)))
-    try:
-        return deliver_pending(limit)
-    except Exception as exc:  # noqa: BLE001
-        log.error("Delivering outbox messages failed: %s", _scrub(repr(exc)))
-        return None
-
-
-def run_worker(stop_event: threading.Event, interval: float = 2.0, limit: int = 50) -> None:
-    """Loop until `stop_event` is set. A full batch is followed at once by the next one."""
-    log.info("Outbox worker started (Chatwoot %s)", "configured" if is_configured() else "not configured")
-    while not stop_event.is_set():
-        report = worker_tick(limit)
-        if report is not None and report.claimed >= limit and not report.errors:
-            continue
-        stop_event.wait(interval)
-    log.info("Outbox worker stopped")

@@ -106,7 +106,7 @@ def _cmd_ensure_admin(args: argparse.Namespace) -> int:
 
 
 def _cmd_expire_holds(args: argparse.Namespace) -> int:
-    from core.booking import expire_holds
+    from core.lessons import expire_holds
 
     print(f"Released {expire_holds()} expired hold(s).")
     return 0
@@ -117,6 +117,32 @@ def _cmd_deliver(args: argparse.Namespace) -> int:
 
     print(deliver_pending())
     return 0
+
+
+def _cmd_jobs(args: argparse.Namespace) -> int:
+    from core import jobs, worker
+
+    if args.action == "run":
+        print(worker.drain())
+    elif args.action == "retry":
+        if args.id is None:
+            print("Error: give the job id to retry: jobs retry ID", file=sys.stderr)
+            return 2
+        job = jobs.retry(args.id)
+        print(f"Job {job.id} ({job.key}) will run again now.")
+        return 0
+    from core.db import read_session
+
+    with read_session() as session:
+        counts = jobs.counts(session)
+        rows = jobs.open_jobs(session, limit=args.limit)
+    print("Jobs: " + (", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"))
+    for job in rows:
+        due = job.run_after.isoformat(timespec="seconds")
+        error = f"  — {job.last_error}" if job.last_error else ""
+        print(f"  #{job.id:<6} {job.status:<8} {job.kind:<24} {job.key:<40} attempts {job.attempts}, "
+              f"next {due}{error}")
+    return 1 if counts.get("failed") else 0
 
 
 def _cmd_check_calendar(args: argparse.Namespace) -> int:
@@ -187,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_ensure_admin)
     sub.add_parser("expire-holds").set_defaults(func=_cmd_expire_holds)
     sub.add_parser("deliver-messages").set_defaults(func=_cmd_deliver)
+    p = sub.add_parser("jobs", help="list open jobs (failed first), run the due ones, or retry one")
+    p.add_argument("action", nargs="?", choices=["list", "run", "retry"], default="list")
+    p.add_argument("id", nargs="?", type=int)
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=_cmd_jobs)
     sub.add_parser("check-calendar").set_defaults(func=_cmd_check_calendar)
     sub.add_parser("check-stripe").set_defaults(func=_cmd_check_stripe)
     p = sub.add_parser("reconcile-payments", help="apply missed Stripe webhooks")

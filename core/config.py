@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     checkout_success_url: str | None = None
     checkout_cancel_url: str | None = None
     checkout_expires_minutes: int = 30  # Stripe accepts 30 minutes .. 24 hours
+    # A delayed payment method (SEPA, Bancontact, ...) keeps its slot this long after checkout.
+    async_payment_hold_hours: int = 72
 
     # Bot API and webhooks
     bot_api_token: SecretStr | None = None
@@ -55,6 +57,10 @@ class Settings(BaseSettings):
     chatwoot_url: str | None = None
     chatwoot_account_id: str | None = None
     chatwoot_api_token: SecretStr | None = None
+
+    # Background jobs (core/jobs.py): retries back off up to this many seconds, so a healed
+    # service is used again within a minute.
+    job_max_backoff_seconds: int = 60
 
     @field_validator("timezone")
     @classmethod

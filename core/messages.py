@@ -14,17 +14,17 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from core import clock
+from core import clock, jobs
 from core.models import OutboxMessage
 
 LOCALES = ("nl", "en")
 
 CATALOG: dict[str, dict[str, str]] = {
     "payment_success_message": {
-        "nl": "Bedankt voor je betaling! Je les is definitief ingepland. "
-              "Je ontvangt zo snel mogelijk een bevestiging.",
-        "en": "Thank you for your payment! Your lesson is confirmed. "
-              "You will receive a confirmation shortly.",
+        "nl": "Bedankt voor je betaling, we hebben hem ontvangen! "
+              "Je krijgt zo de bevestiging van je les.",
+        "en": "Thank you for your payment, we have received it! "
+              "The confirmation of your lesson follows shortly.",
     },
     "booking_confirmed": {
         "nl": "Je les is ingepland op {when}. Tot dan!",
@@ -33,6 +33,12 @@ CATALOG: dict[str, dict[str, str]] = {
     "booking_held": {
         "nl": "We houden {when} voor je vast tot {until}. Rond je betaling af via {url}",
         "en": "We are holding {when} for you until {until}. Complete your payment at {url}",
+    },
+    "payment_processing": {
+        "nl": "Bedankt! Je betaling voor de les op {when} wordt nog verwerkt. We houden het "
+              "tijdstip voor je vast en laten het je weten zodra het geld binnen is.",
+        "en": "Thank you! Your payment for the lesson on {when} is still being processed. We "
+              "keep the time for you and will let you know as soon as it has arrived.",
     },
     "hold_expired": {
         "nl": "De betaaltermijn voor je les op {when} is verlopen, dus het tijdstip is weer "
@@ -48,9 +54,15 @@ CATALOG: dict[str, dict[str, str]] = {
     },
     "slot_lost": {
         "nl": "Je betaling is ontvangen, maar het tijdstip {when} is helaas net bezet geraakt. "
-              "Kies een nieuw moment: {alternatives}",
+              "Kies een nieuw moment; je hoeft niet opnieuw te betalen.",
         "en": "Your payment was received, but {when} was just taken. "
-              "Please choose a new time: {alternatives}",
+              "Please choose a new time; you do not need to pay again.",
+    },
+    "paid_after_cancel": {
+        "nl": "Je betaling voor de les op {when} is ontvangen, maar die les was al geannuleerd. "
+              "Kies een nieuw moment; je hoeft niet opnieuw te betalen.",
+        "en": "Your payment for the lesson on {when} was received, but that lesson had been "
+              "cancelled. Please choose a new time; you do not need to pay again.",
     },
     "lesson_cancelled": {
         "nl": "Je les op {when} is geannuleerd.",
@@ -108,7 +120,8 @@ def queue_message(
     """Queue `key` for the conversation once per dedupe_key; returns None if already queued.
 
     Runs inside the caller's transaction (a SAVEPOINT guards the unique insert), so a rollback
-    of the caller also un-queues the message.
+    of the caller also un-queues the message. Its delivery to the chat platform is a `chat.send`
+    job written in the same transaction (core/chat.py carries it out).
     """
     existing = session.exec(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)).first()
     if existing is not None:
@@ -122,6 +135,8 @@ def queue_message(
             session.add(message)
     except IntegrityError:
         return None
+    jobs.enqueue(session, "chat.send", f"chat.send:{message.id}", {"message_id": message.id},
+                 subject=f"chat:{conversation_id}")
     return message
 
 

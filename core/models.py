@@ -8,6 +8,7 @@ Names follow DESIGN.md and the seed's attribute names.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
@@ -17,17 +18,68 @@ from sqlmodel import Field, SQLModel
 
 from core import clock
 
-# Lesson states ----------------------------------------------------------------------------
-HELD = "held"
-CONFIRMED = "confirmed"
-NEEDS_RESCHEDULE = "needs_reschedule"
-CANCELLED = "cancelled"
-EXPIRED = "expired"
-LESSON_STATUSES = (HELD, CONFIRMED, NEEDS_RESCHEDULE, CANCELLED, EXPIRED)
-BLOCKING_STATUSES = (HELD, CONFIRMED)  # these occupy their slot
+# Every status is a StrEnum defined here, once. StrEnum members compare equal to their
+# strings, so rows written before the enums existed read back the same.
 
-# Payment states ---------------------------------------------------------------------------
-PAYMENT_STATUSES = ("open", "paid", "failed", "expired", "refunded")
+
+class LessonStatus(StrEnum):
+    HELD = "held"  # claimed, waiting for the customer to pay (until hold_expires_at)
+    AWAITING_PAYMENT = "awaiting_payment"  # checkout done, delayed method still settling
+    CONFIRMED = "confirmed"
+    NEEDS_RESCHEDULE = "needs_reschedule"  # paid, but its slot was lost: pick a new time
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class CalendarSync(StrEnum):
+    PENDING = "pending"  # the calendar job has not (yet) made the calendar match the lesson
+    SYNCED = "synced"
+    FAILED = "failed"  # the calendar refused for good; staff must look
+
+
+class LessonOutcome(StrEnum):
+    ATTENDED = "attended"
+    NO_SHOW = "no_show"
+
+
+class PaymentStatus(StrEnum):
+    OPEN = "open"
+    PROCESSING = "processing"  # checkout completed with a delayed payment method
+    PAID = "paid"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    DISPUTED = "disputed"
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class MessageStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+# Short names the code has always used.
+HELD = LessonStatus.HELD
+AWAITING_PAYMENT = LessonStatus.AWAITING_PAYMENT
+CONFIRMED = LessonStatus.CONFIRMED
+NEEDS_RESCHEDULE = LessonStatus.NEEDS_RESCHEDULE
+CANCELLED = LessonStatus.CANCELLED
+EXPIRED = LessonStatus.EXPIRED
+LESSON_STATUSES = tuple(LessonStatus)
+# These occupy their slot (a held or awaiting_payment lesson only until hold_expires_at).
+BLOCKING_STATUSES = (HELD, AWAITING_PAYMENT, CONFIRMED)
+WAITING_FOR_PAYMENT = (HELD, AWAITING_PAYMENT)
+
+PAYMENT_STATUSES = tuple(PaymentStatus)
 
 ROLES = ("tutor", "admin", "finance")
 WHITELISTS = ("weekend", "returning_broadcast")
@@ -167,6 +219,9 @@ class Lesson(SQLModel, table=True):
     invite_sent: bool | None = None
     calendar_note: str | None = None
     cancel_reason: str | None = None
+    # Whether the tutor's calendar matches this lesson yet (None: nothing to sync, e.g. held).
+    calendar_sync: str | None = Field(default=None, index=True, max_length=20)
+    outcome: str | None = Field(default=None, max_length=20)
     created_at: datetime = _dt(default_factory=_now)
     updated_at: datetime = _dt(default_factory=_now)
 
@@ -250,3 +305,27 @@ class IntegrationStatus(SQLModel, table=True):
     last_ok_at: datetime | None = _dt(default=None, nullable=True)
     last_error_at: datetime | None = _dt(default=None, nullable=True)
     last_error: str | None = None
+
+
+class Job(SQLModel, table=True):
+    """One outside effect (calendar, chat, Stripe) to carry out after the commit that asked for
+    it; see core/jobs.py. `key` is the idempotency key; `subject` serialises the jobs of one
+    thing (e.g. all calendar jobs of lesson 42 run one at a time)."""
+
+    __table_args__ = (Index("ix_job_status_run_after", "status", "run_after"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=40, index=True)
+    key: str = Field(unique=True, max_length=255)
+    subject: str | None = Field(default=None, max_length=120, index=True)
+    payload: dict[str, Any] = _json_dict()
+    status: str = Field(default=JobStatus.PENDING, max_length=20)
+    run_after: datetime = _dt(default_factory=_now)
+    attempts: int = 0
+    last_error: str | None = None
+    result: str | None = None
+    lease_owner: str | None = Field(default=None, max_length=80)
+    lease_until: datetime | None = _dt(default=None, nullable=True)
+    created_at: datetime = _dt(default_factory=_now)
+    updated_at: datetime = _dt(default_factory=_now)
+    done_at: datetime | None = _dt(default=None, nullable=True)

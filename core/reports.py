@@ -24,6 +24,7 @@ from sqlalchemy import String, cast, func, inspect, or_, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, select
 
+from core import jobs
 from core.errors import NotFound
 from core.models import (
     BLOCKING_STATUSES,
@@ -168,7 +169,7 @@ def _lesson_where(session: Session, stmt: Any, f: LessonFilter, tz: ZoneInfo) ->
 _LESSON_COLUMNS = (
     Lesson.id, Lesson.start, Lesson.end, Lesson.status, Lesson.profile_name, Lesson.tutor_id,
     Lesson.contact_id, Lesson.conversation_id, Lesson.title, Lesson.hold_expires_at,
-    Lesson.calendar_event_id, Lesson.invite_sent, Lesson.cancel_reason,
+    Lesson.calendar_event_id, Lesson.calendar_sync, Lesson.invite_sent, Lesson.cancel_reason,
     Tutor.name.label("tutor_name"), Contact.name.label("contact_name"),
 )
 
@@ -641,3 +642,12 @@ def last_webhook(session: Session) -> dict[str, Any] | None:
 def stripe_event_counts(session: Session) -> dict[str, int]:
     rows = session.exec(select(StripeEvent.status, func.count()).group_by(StripeEvent.status)).all()
     return {status: n for status, n in rows}
+
+
+def jobs_overview(session: Session, limit: int = 200) -> dict[str, Any]:
+    """Background jobs for the Integrations page: counts per status, and the ones not done
+    (failed first, with their reason; then the waiting ones, soonest first)."""
+    rows = [{"id": j.id, "kind": j.kind, "key": j.key, "status": j.status, "attempts": j.attempts,
+             "run_after": j.run_after, "last_error": j.last_error or "", "updated_at": j.updated_at}
+            for j in jobs.open_jobs(session, limit)]
+    return {"counts": jobs.counts(session), "rows": rows}

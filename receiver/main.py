@@ -1,7 +1,7 @@
 """The receiver's FastAPI app: `create_app()` and the module-level `app` for uvicorn.
 
 Wiring only: error mapping (receiver/errors.py), the request-body limit, the routers, and the
-outbox worker thread (core/chat.py) started with the app unless LESPLANNER_WORKER=0. The app
+background worker thread (core/worker.py: expired holds and jobs) started with the app unless LESPLANNER_WORKER=0. The app
 assumes a migrated database (`python -m core.cli migrate`); it creates no tables itself.
 """
 
@@ -17,8 +17,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.chat import run_worker
 from core.config import get_settings
+from core.worker import run_worker
 from receiver.errors import BodyTooLarge, install_error_handlers
 from receiver.routes import api_router, public_router
 
@@ -81,7 +81,7 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
         stop = threading.Event()
         thread = None
         if run_it:
-            thread = threading.Thread(target=run_worker, args=(stop,), name="outbox-worker", daemon=True)
+            thread = threading.Thread(target=run_worker, args=(stop,), name="lesplanner-worker", daemon=True)
             thread.start()
         try:
             yield

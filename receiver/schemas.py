@@ -122,13 +122,13 @@ class LessonOut(BaseModel):
         "id": 17, "status": "held", "conversation_id": "conv-1001", "contact_id": "contact-42",
         "start": "2026-12-01T10:00:00+01:00", "end": "2026-12-01T11:00:00+01:00",
         "title": "Bijles wiskunde", "tutor": "Anna", "profile": "new", "calendar_event_id": None,
-        "hold_expires_at": "2026-11-25T13:30:00+01:00",
+        "calendar_sync": None, "hold_expires_at": "2026-11-25T13:30:00+01:00",
         "payment_url": "https://checkout.stripe.com/c/pay/cs_test_a1b2c3",
         "checkout_session_id": "cs_test_a1b2c3",
     }]})
 
     id: int
-    status: Literal["held", "confirmed", "needs_reschedule", "cancelled", "expired"]
+    status: Literal["held", "awaiting_payment", "confirmed", "needs_reschedule", "cancelled", "expired"]
     conversation_id: str
     contact_id: str
     start: datetime
@@ -137,6 +137,9 @@ class LessonOut(BaseModel):
     tutor: str
     profile: str
     calendar_event_id: str | None
+    calendar_sync: Literal["pending", "synced", "failed"] | None = Field(
+        None, description="Whether the tutor's calendar has the lesson's event yet: a confirmed "
+                          "lesson is pending until the worker made it (the slot is ours either way).")
     hold_expires_at: datetime | None
     payment_url: str | None = Field(None, description="Stripe Checkout URL while the lesson is held.")
     checkout_session_id: str | None = None
@@ -186,8 +189,8 @@ class SegmentOut(BaseModel):
 class MessageOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": 5, "key": "payment_success_message", "locale": "nl",
-        "text": "Bedankt voor je betaling! Je les is definitief ingepland. "
-                "Je ontvangt zo snel mogelijk een bevestiging.",
+        "text": "Bedankt voor je betaling, we hebben hem ontvangen! "
+                "Je krijgt zo de bevestiging van je les.",
         "status": "pending", "created_at": "2026-11-25T13:05:00+01:00", "sent_at": None,
     }]})
 

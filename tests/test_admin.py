@@ -1,5 +1,6 @@
-"""Specs of the console's writes (core.admin): each checks the actor's role itself, validates,
-and leaves an audit trail; rescheduling keeps the payment and never double-books."""
+"""Specs of the console's writes (core.admin, and rescheduling in core.booking): each checks the
+actor's role itself, validates, and leaves an audit trail; rescheduling moves the same lesson
+(same payment, same calendar event) and never double-books."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from core import admin
-from core.calendars import set_backend
+from core import admin, booking, worker
+from core.calendars import event_id_for_lesson, set_backend
 from core.calendars.local import LocalCalendarBackend
 from core.csv_export import safe_cell, to_csv
 from core.db import read_session, write_session
@@ -31,6 +32,7 @@ from core.models import (
     Payment,
     PlanningProfile,
     SegmentProfile,
+    Tutor,
     User,
     WhitelistEntry,
 )
@@ -248,38 +250,116 @@ def test_time_off_must_end_after_it_starts(world):
 # --- rescheduling ------------------------------------------------------------------------------
 
 
-def test_rescheduling_a_confirmed_lesson_moves_its_payment_and_tells_the_customer(world):
+class RecordingCalendar(LocalCalendarBackend):
+    """The embedded calendar, remembering the events the calendar jobs made and deleted:
+    {(calendar id, event id): (start, end)}."""
+
+    def __init__(self) -> None:
+        self.events: dict[tuple[str, str], tuple[datetime, datetime]] = {}
+
+    def create_event(self, request):  # noqa: ANN001, ANN201
+        self.events[(request.calendar_id, request.event_id)] = (request.start, request.end)
+        return super().create_event(request)
+
+    def delete_event(self, calendar_id, event_id):  # noqa: ANN001, ANN201
+        self.events.pop((calendar_id, event_id), None)
+        return super().delete_event(calendar_id, event_id)
+
+
+@pytest.fixture
+def calendar(world) -> RecordingCalendar:
+    backend = RecordingCalendar()
+    set_backend(backend)
+    return backend
+
+
+def _lessons_of(conversation_id: str) -> list[Lesson]:
+    with read_session() as s:
+        return list(s.exec(select(Lesson).where(Lesson.conversation_id == conversation_id)
+                           .order_by(Lesson.id)).all())
+
+
+def _messages(key: str, conversation_id: str | None = None) -> list[OutboxMessage]:
+    stmt = select(OutboxMessage).where(OutboxMessage.key == key)
+    if conversation_id is not None:
+        stmt = stmt.where(OutboxMessage.conversation_id == conversation_id)
+    with read_session() as s:
+        return list(s.exec(stmt.order_by(OutboxMessage.id)).all())
+
+
+def _moved_in_the_calendar(lesson_id: int, calendar: RecordingCalendar, start: datetime) -> None:
+    """Before the worker ran, the move waits for its calendar job; after it, the lesson's one
+    event (its own deterministic id) is at the new time and it is synced."""
+    with read_session() as s:
+        assert s.get(Lesson, lesson_id).calendar_sync == "pending"
+    worker.drain()
+    with read_session() as s:
+        lesson = s.get(Lesson, lesson_id)
+        tutor_calendar = s.get(Tutor, lesson.tutor_id).calendar_id
+    assert lesson.calendar_sync == "synced"
+    assert lesson.calendar_event_id == event_id_for_lesson(lesson_id)
+    assert calendar.events == {(tutor_calendar, event_id_for_lesson(lesson_id)): (start, start + timedelta(hours=1))}
+
+
+def test_rescheduling_a_confirmed_lesson_keeps_its_payment_and_tells_the_customer(world, calendar):
     ids, users = world
     new_start = datetime(2026, 12, 2, 11, tzinfo=AMS)
-    new = admin.reschedule_lesson(ids["confirmed"], new_start, users[ADMIN], "docent ziek")
+    lessons_before = _lessons_of("conv-c-1")
+
+    moved = booking.reschedule_lesson(ids["confirmed"], new_start, users[ADMIN], "docent ziek")
+
+    assert moved.id == ids["confirmed"]
     with read_session() as s:
-        old = s.get(Lesson, ids["confirmed"])
-        fresh = s.get(Lesson, new.id)
+        lesson = s.get(Lesson, ids["confirmed"])
         payment = s.exec(select(Payment).where(Payment.checkout_session_id == "cs_test_paid_1")).one()
-        messages = s.exec(select(OutboxMessage).where(OutboxMessage.key == "lesson_rescheduled")).all()
-    assert old.status == "cancelled" and f"lesson {new.id}" in old.cancel_reason
-    assert fresh.status == "confirmed" and fresh.start == new_start and fresh.calendar_event_id
-    assert payment.lesson_id == new.id and payment.status == "paid"
-    assert len(messages) == 1
-    assert _audit("lesson.reschedule")[0].after["payments_moved"] == [payment.id]
+    assert lesson.status == "confirmed"
+    assert (lesson.start, lesson.end) == (new_start, new_start + timedelta(hours=1))
+    assert payment.lesson_id == lesson.id and payment.status == "paid"
+    assert [row.id for row in _lessons_of("conv-c-1")] == [row.id for row in lessons_before]  # no new lesson
+    [message] = _messages("lesson_rescheduled")
+    assert message.conversation_id == "conv-c-1"
+    assert message.dedupe_key == f"lesson_moved:{lesson.id}:{int(new_start.timestamp())}"
+    assert not _messages("lesson_cancelled")
+    [entry] = _audit("lesson.reschedule")
+    assert entry.actor == ADMIN and entry.entity_id == str(lesson.id)
+    assert entry.before["status"] == "confirmed"
+    assert datetime.fromisoformat(entry.before["start"]) == datetime(2026, 12, 2, 10, tzinfo=AMS)
+    assert entry.after["status"] == "confirmed" and entry.after["reason"] == "docent ziek"
+    assert datetime.fromisoformat(entry.after["start"]) == new_start
+    _moved_in_the_calendar(lesson.id, calendar, new_start)
 
 
-def test_a_paid_lesson_that_lost_its_slot_is_rescheduled_and_confirmed(world):
+def test_a_paid_lesson_that_lost_its_slot_is_rescheduled_and_confirmed(world, calendar):
     ids, users = world
-    new = admin.reschedule_lesson(ids["moved"], datetime(2026, 12, 4, 13, tzinfo=AMS), users[ADMIN])
-    assert new.status == "confirmed"
+    new_start = datetime(2026, 12, 4, 13, tzinfo=AMS)
+
+    rebooked = booking.reschedule_lesson(ids["moved"], new_start, users[ADMIN])
+
+    assert rebooked.id == ids["moved"]
+    with read_session() as s:
+        lesson = s.get(Lesson, ids["moved"])
+        payment = s.exec(select(Payment).where(Payment.checkout_session_id == "cs_test_paid_3")).one()
+    assert lesson.status == "confirmed" and lesson.start == new_start
+    assert payment.lesson_id == lesson.id and payment.status == "paid"
+    assert len(_lessons_of("conv-c-3")) == 1
+    [message] = _messages("booking_confirmed", "conv-c-3")
+    assert message.dedupe_key == f"lesson_moved:{lesson.id}:{int(new_start.timestamp())}"
+    assert _audit("lesson.reschedule")[0].before["status"] == "needs_reschedule"
+    _moved_in_the_calendar(lesson.id, calendar, new_start)
 
 
 def test_rescheduling_into_a_taken_or_busy_slot_is_refused(world):
     ids, users = world
     with pytest.raises(SlotTaken):  # Anna's held lesson (hold still running)
-        admin.reschedule_lesson(ids["confirmed"], datetime(2026, 12, 3, 14, tzinfo=AMS), users[ADMIN])
+        booking.reschedule_lesson(ids["confirmed"], datetime(2026, 12, 3, 14, tzinfo=AMS), users[ADMIN])
     with pytest.raises(SlotTaken):  # Anna's time off
-        admin.reschedule_lesson(ids["confirmed"], datetime(2026, 12, 3, 10, tzinfo=AMS), users[ADMIN])
+        booking.reschedule_lesson(ids["confirmed"], datetime(2026, 12, 3, 10, tzinfo=AMS), users[ADMIN])
     with pytest.raises(SlotNotOffered):  # 07:00 is before the profile's window
-        admin.reschedule_lesson(ids["confirmed"], datetime(2026, 12, 2, 7, tzinfo=AMS), users[ADMIN])
+        booking.reschedule_lesson(ids["confirmed"], datetime(2026, 12, 2, 7, tzinfo=AMS), users[ADMIN])
     with read_session() as s:
-        assert s.get(Lesson, ids["confirmed"]).status == "confirmed"
+        lesson = s.get(Lesson, ids["confirmed"])
+    assert lesson.status == "confirmed" and lesson.start == datetime(2026, 12, 2, 10, tzinfo=AMS)
+    assert not _messages("lesson_rescheduled") and not _audit("lesson.reschedule")
 
 
 def test_nobody_reschedules_a_lesson_they_do_not_manage(world):
@@ -287,23 +367,32 @@ def test_nobody_reschedules_a_lesson_they_do_not_manage(world):
     when = datetime(2026, 12, 2, 16, tzinfo=AMS)
     for who in (OTHER_TUTOR, FINANCE):
         with pytest.raises(PermissionDenied):
-            admin.reschedule_lesson(ids["confirmed"], when, users[who])
-    assert admin.reschedule_lesson(ids["confirmed"], when, users[TUTOR]).status == "confirmed"
+            booking.reschedule_lesson(ids["confirmed"], when, users[who])
+    with read_session() as s:
+        assert s.get(Lesson, ids["confirmed"]).start == datetime(2026, 12, 2, 10, tzinfo=AMS)
+    moved = booking.reschedule_lesson(ids["confirmed"], when, users[TUTOR])
+    assert moved.id == ids["confirmed"] and moved.status == "confirmed" and moved.start == when
 
 
 def test_a_held_lesson_is_not_rescheduled_while_its_checkout_is_open(world):
     ids, users = world
     with pytest.raises(InvalidTransition):
-        admin.reschedule_lesson(ids["held"], datetime(2026, 12, 4, 16, tzinfo=AMS), users[ADMIN])
+        booking.reschedule_lesson(ids["held"], datetime(2026, 12, 4, 16, tzinfo=AMS), users[ADMIN])
+    with read_session() as s:
+        lesson = s.get(Lesson, ids["held"])
+    assert lesson.status == "held" and lesson.start == datetime(2026, 12, 3, 14, tzinfo=AMS)
 
 
 def test_reschedule_options_leave_out_the_current_time_and_busy_time(world):
     ids, users = world
-    options = admin.reschedule_options(ids["confirmed"], users[ADMIN], limit=200)
+    options = booking.reschedule_options(ids["confirmed"], users[ADMIN], limit=200)
     starts = {o.start for o in options}
     assert datetime(2026, 12, 2, 10, tzinfo=AMS) not in starts
     assert datetime(2026, 12, 3, 10, tzinfo=AMS) not in starts  # time off
+    assert datetime(2026, 12, 3, 14, tzinfo=AMS) not in starts  # Anna's held lesson
     assert datetime(2026, 12, 2, 11, tzinfo=AMS) in starts
+    with pytest.raises(PermissionDenied):
+        booking.reschedule_options(ids["confirmed"], users[OTHER_TUTOR])
 
 
 # --- rescheduling next to busy time around the lesson's own old time ------------------------------
@@ -318,6 +407,18 @@ def wed(hour: int, minute: int = 0) -> datetime:
 def half_hourly() -> None:
     with write_session() as s:
         s.get(PlanningProfile, "existing").slot_step_minutes = 30
+
+
+def test_reschedule_options_offer_a_move_by_half_an_hour_into_the_lessons_own_time(world):
+    ids, users = world
+    half_hourly()
+
+    starts = {o.start for o in booking.reschedule_options(ids["confirmed"], users[ADMIN], limit=200)}
+
+    assert {wed(9, 30), wed(10, 30)} <= starts  # its own old time does not block the move
+    assert wed(10) not in starts
+    moved = booking.reschedule_lesson(ids["confirmed"], wed(10, 30), users[ADMIN])
+    assert moved.start == wed(10, 30)
 
 
 def set_buffer(minutes: int) -> None:
@@ -340,13 +441,14 @@ def test_time_off_over_the_lessons_old_time_still_blocks_a_move_onto_it(world, o
     admin.add_busy_block(users[ADMIN], ids["anna"], off_from, off_until, "ziek")
 
     with pytest.raises(SlotTaken):
-        admin.reschedule_lesson(ids["confirmed"], wed(9, 30), users[ADMIN])
+        booking.reschedule_lesson(ids["confirmed"], wed(9, 30), users[ADMIN])
 
     with read_session() as s:
-        assert s.get(Lesson, ids["confirmed"]).status == "confirmed"
+        lesson = s.get(Lesson, ids["confirmed"])
+    assert lesson.status == "confirmed" and lesson.start == wed(10)
 
 
-class MergingCalendar(LocalCalendarBackend):
+class MergingCalendar(RecordingCalendar):
     """A calendar that holds the lessons' own events and answers busy time merged and whole,
     whatever range is asked: the lesson's event (10:00-11:00) and Anna's meeting right after it
     (11:00-12:00) come back as one busy period, 10:00-12:00."""
@@ -370,13 +472,18 @@ def test_a_move_overlapping_only_its_own_old_event_is_allowed_although_busy_time
     ids, users = world
     half_hourly()
     set_buffer(buffer)
-    set_backend(MergingCalendar())
+    merging = MergingCalendar()
+    set_backend(merging)
 
-    moved = admin.reschedule_lesson(ids["confirmed"], new_start, users[ADMIN], "eerder")
+    moved = booking.reschedule_lesson(ids["confirmed"], new_start, users[ADMIN], "eerder")
 
+    assert moved.id == ids["confirmed"]
     assert moved.status == "confirmed" and moved.start == new_start
     with read_session() as s:
-        assert s.get(Lesson, ids["confirmed"]).status == "cancelled"
+        lesson = s.get(Lesson, ids["confirmed"])
+    assert lesson.status == "confirmed" and lesson.start == new_start
+    assert len(_messages("lesson_rescheduled")) == 1
+    _moved_in_the_calendar(lesson.id, merging, new_start)
 
 
 @pytest.mark.parametrize(
@@ -394,10 +501,13 @@ def test_a_move_overlapping_the_merged_neighbouring_event_is_still_refused(world
     set_backend(MergingCalendar())
 
     with pytest.raises(SlotTaken, match="busy in Anna"):
-        admin.reschedule_lesson(ids["confirmed"], new_start, users[ADMIN], "later")
+        booking.reschedule_lesson(ids["confirmed"], new_start, users[ADMIN], "later")
 
     with read_session() as s:
-        assert s.get(Lesson, ids["confirmed"]).status == "confirmed"
+        lesson = s.get(Lesson, ids["confirmed"])
+    assert lesson.status == "confirmed" and lesson.start == wed(10)
+    assert lesson.calendar_sync is None  # no calendar job was asked for
+    assert not _messages("lesson_rescheduled")
 
 
 # --- CSV export --------------------------------------------------------------------------------

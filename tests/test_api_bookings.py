@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel import select
 
+from core import worker
 from core.calendars import set_backend
 from core.calendars.local import LocalCalendarBackend
 from core.db import read_session, write_session
@@ -122,11 +123,16 @@ def test_booking_without_payment_confirms_at_once(client, tutor, monday_morning,
     assert lesson["status"] == "confirmed"
     assert (lesson["start"], lesson["end"]) == (FIRST_NEW_SLOT, "2026-12-01T11:00:00+01:00")
     assert lesson["tutor"] == "Anna" and lesson["profile"] == "new"
-    assert lesson["calendar_event_id"] == f"lesplanner{lesson['id']:08d}"
+    # Confirmed at once; the calendar event follows from the worker, right after the commit.
+    assert lesson["calendar_event_id"] is None and lesson["calendar_sync"] == "pending"
     assert lesson["payment_url"] is None and lesson["checkout_session_id"] is None
     with read_session() as session:
         keys = [m.key for m in session.exec(select(OutboxMessage)).all()]
     assert keys == ["booking_confirmed"]
+    worker.drain()
+    with read_session() as session:
+        stored = session.get(Lesson, lesson["id"])
+    assert (stored.calendar_event_id, stored.calendar_sync) == (f"lesplanner{lesson['id']:08d}", "synced")
 
 
 def test_the_same_booking_again_is_200_with_the_same_lesson(client, tutor, monday_morning, no_payment):

@@ -205,27 +205,33 @@ def test_the_docs_page_is_served(client):
 # --- the worker -------------------------------------------------------------------------------------
 
 
+def _worker_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "lesplanner-worker"]
+
+
 def test_the_app_starts_and_stops_the_outbox_worker(api_settings, monkeypatch):
     ticks = []
-    monkeypatch.setattr("core.chat.worker_tick", lambda limit=50: ticks.append(limit))
+    monkeypatch.setattr("core.worker.tick", lambda limit=20, owner=None: ticks.append(limit))
 
     with TestClient(create_app(start_worker=True)) as client:
         assert client.get("/healthz").status_code == 200
         deadline = time.monotonic() + 5
         while not ticks and time.monotonic() < deadline:
             time.sleep(0.01)
+        assert _worker_threads()
 
     assert ticks
-    assert not [t for t in threading.enumerate() if t.name == "outbox-worker"]
+    assert not _worker_threads()
 
 
 def test_lesplanner_worker_0_keeps_the_worker_off(api_settings, monkeypatch):
     monkeypatch.setenv("LESPLANNER_WORKER", "0")
     ticks = []
-    monkeypatch.setattr("core.chat.worker_tick", lambda limit=50: ticks.append(limit))
+    monkeypatch.setattr("core.worker.tick", lambda limit=20, owner=None: ticks.append(limit))
 
     with TestClient(create_app()) as client:
         client.get("/healthz")
         time.sleep(0.05)
+        assert not _worker_threads()
 
     assert ticks == []

@@ -161,3 +161,40 @@ def test_an_unknown_status_filter_is_422(client):
 
     assert response.status_code == 422
     assert response.json()["detail"].startswith("status: Input should be")
+
+
+def test_repro_6_an_order_id_belongs_to_the_conversation_that_made_it(
+        client, tutor, stripe_settings, fake_stripe, monday_morning):
+    """Issue 11, reproduction 6: another conversation's order id used to return *that*
+    conversation's Checkout Session, whose payment never confirmed the right lesson."""
+    register(client)
+    client.get("/api/v1/slots", params={"conversation_id": "conv-2", "contact_id": "contact-2"})
+    first = client.post("/api/v1/payment-links", json=LINK)
+    assert first.status_code == 200
+
+    other = client.post("/api/v1/payment-links", json={**LINK, "conversation_id": "conv-2"})
+
+    assert other.status_code == 409
+    assert "belongs to another conversation" in other.json()["detail"]
+    assert len(fake_stripe.requests_to("POST", "/v1/checkout/sessions")) == 1
+
+
+def test_the_same_order_id_with_other_parameters_is_a_conflict(
+        client, tutor, stripe_settings, fake_stripe, monday_morning):
+    register(client)
+    client.post("/api/v1/payment-links", json=LINK)
+
+    other = client.post("/api/v1/payment-links", json={**LINK, "minutes": 90})
+
+    assert other.status_code == 409 and "use a new order_id" in other.json()["detail"]
+
+
+@pytest.mark.parametrize("order_id", ["lesson-1", "LESSON-7", "lesson-"])
+def test_bookings_order_ids_are_not_the_bots_to_use(client, tutor, stripe_settings, fake_stripe,
+                                                     monday_morning, order_id):
+    register(client)
+
+    response = client.post("/api/v1/payment-links", json={**LINK, "order_id": order_id})
+
+    assert response.status_code == 422 and "reserved" in response.json()["detail"]
+    assert fake_stripe.requests_to("POST", "/v1/checkout/sessions") == []

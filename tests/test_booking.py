@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import col, select
 
-from core import clock
+from core import clock, worker
 from core.booking import book_slot, cancel_lesson, expire_holds, slots_for_profile, suggest_slots
 from core.calendars import CreatedEvent, event_id_for_lesson, set_backend
 from core.calendars.local import LocalCalendarBackend
@@ -149,13 +149,14 @@ def test_booking_a_free_slot_confirms_it_in_the_calendar(anna):
     assert result.created is True
     assert result.payment is None
     booked = result.lesson
-    assert booked.status == CONFIRMED
-    assert booked.calendar_event_id == event_id_for_lesson(booked.id)
+    assert booked.status == CONFIRMED and booked.calendar_sync == "pending"
     assert (booked.start, booked.end) == (TUE_10, TUE_10 + timedelta(hours=1))
     assert (booked.tutor_id, booked.profile_name, booked.title) == (anna, "new", "Wiskunde")
     assert booked.hold_expires_at is None
+    worker.drain()  # the calendar event is made after commit
     stored = lesson(booked.id)
-    assert (stored.status, stored.calendar_event_id) == (CONFIRMED, booked.calendar_event_id)
+    assert (stored.status, stored.calendar_event_id, stored.calendar_sync) == (
+        CONFIRMED, event_id_for_lesson(booked.id), "synced")
     assert messages("conv-a") == [
         ("booking_confirmed", "Je les is ingepland op dinsdag 1 december om 10:00. Tot dan!")]
 

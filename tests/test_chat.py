@@ -1,4 +1,5 @@
-"""Delivering the outbox to Chatwoot (core/chat.py) against a local fake Chatwoot server."""
+"""Delivering the outbox to Chatwoot: the `chat.send` job (core/chat.py) on the durable jobs
+(core/jobs.py), run against a local fake Chatwoot server."""
 
 from __future__ import annotations
 
@@ -9,25 +10,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from core import chat, clock
-from core.chat import (
-    MAX_ATTEMPTS,
-    ChatwootClient,
-    ChatwootConfig,
-    backoff,
-    claim_due,
-    deliver_pending,
-    mark_delivered_by_bot,
-    run_worker,
-)
-from core.config import set_settings
+from core import chat, clock, jobs
+from core.chat import ChatwootClient, ChatwootConfig, backoff, deliver_pending, mark_delivered_by_bot
+from core.config import get_settings, set_settings
 from core.conversations import ensure_conversation
 from core.db import read_session, reset_engines, write_session
 from core.errors import InvalidTransition, NotFound
 from core.messages import queue_message
-from core.models import IntegrationStatus, OutboxMessage
+from core.models import IntegrationStatus, Job, JobStatus, OutboxMessage
+from core.worker import run_worker
 from tests.conftest import make_settings
 from tests.fakes.chatwoot import FakeChatwoot
+
+CHAT = ["chat.send"]
+CONFIRMED = "Je les is ingepland op dinsdag 1 december om 10:00. Tot dan!"
 
 
 class MovableClock:
@@ -40,6 +36,9 @@ class MovableClock:
 
     def advance(self, **delta: float) -> None:
         self.value += timedelta(**delta)
+
+    def past_the_lease(self) -> None:
+        self.value += jobs.LEASE + timedelta(seconds=1)
 
     def timestamp(self) -> float:
         return self.value.timestamp()
@@ -78,20 +77,49 @@ def message(message_id: int) -> OutboxMessage:
         return session.get(OutboxMessage, message_id)
 
 
+def job_of(message_id: int) -> Job:
+    with read_session() as session:
+        return session.exec(select(Job).where(Job.key == f"chat.send:{message_id}")).one()
+
+
+def snapshot(message_id: int) -> tuple[dict, dict]:
+    """Everything recorded about a message and its job."""
+    return message(message_id).model_dump(), job_of(message_id).model_dump()
+
+
+def give_conversation_attributes(conversation_id: str = "1001", contact_id: str = "501") -> None:
+    with write_session() as session:
+        conversation, _ = ensure_conversation(session, conversation_id, contact_id)
+        conversation.attributes = {"payment_completed": True}
+        session.add(conversation)
+
+
+# --- delivering ---------------------------------------------------------------------------------
+
+
+def test_queueing_a_message_writes_its_chat_send_job(settings, engine):
+    mid = queue("1001")
+
+    job = job_of(mid)
+    assert (job.kind, job.subject, job.payload, job.status) == ("chat.send", "chat:1001", {"message_id": mid}, "pending")
+
+
 def test_a_pending_message_is_delivered_once_as_a_public_outgoing_message(chat_settings, chatwoot):
     mid = queue()
 
     report = deliver_pending()
 
     assert (report.claimed, report.sent) == (1, 1)
-    assert chatwoot.sent("1001") == ["Je les is ingepland op dinsdag 1 december om 10:00. Tot dan!"]
+    assert chatwoot.sent("1001") == [CONFIRMED]
     post = chatwoot.requests_to("POST", "/conversations/1001/messages")[0]
     assert post.path == "/api/v1/accounts/7/conversations/1001/messages"
-    assert post.body == {"content": chatwoot.sent("1001")[0], "message_type": "outgoing", "private": False}
+    assert post.body == {"content": CONFIRMED, "message_type": "outgoing", "private": False}
     row = message(mid)
     assert row.status == "sent" and row.sent_at is not None and row.attempts == 1
+    assert job_of(mid).status == JobStatus.DONE
     assert deliver_pending().claimed == 0
     assert len(chatwoot.sent("1001")) == 1
+    assert chatwoot.requests_to("GET") == []  # a first attempt does not read back
 
 
 def test_a_server_error_is_retried_after_a_backoff_and_then_delivered_once(chat_settings, chatwoot, moving_clock):
@@ -103,55 +131,88 @@ def test_a_server_error_is_retried_after_a_backoff_and_then_delivered_once(chat_
     assert (first.sent, first.retried) == (0, 1)
     row = message(mid)
     assert row.status == "pending" and row.attempts == 1 and "500" in row.last_error
-    assert row.next_attempt_at == moving_clock.value + backoff(1)
+    job = job_of(mid)
+    assert job.status == JobStatus.PENDING and job.run_after == moving_clock.value + backoff(1)
     assert deliver_pending().claimed == 0  # not due yet
     moving_clock.advance(seconds=backoff(1).total_seconds())
     assert deliver_pending().sent == 1
     assert len(chatwoot.sent("1001")) == 1
-    assert message(mid).status == "sent"
+    row = message(mid)
+    assert row.status == "sent" and row.attempts == 2 and row.last_error is None
 
 
-def test_rate_limiting_honours_retry_after_and_holds_back_the_rest_of_the_batch(chat_settings, chatwoot, moving_clock):
-    ids = [queue("1001"), queue("1002"), queue("1003")]
-    chatwoot.fail_next(429, retry_after=120)
+def test_rate_limiting_honours_retry_after(chat_settings, chatwoot, moving_clock):
+    mid = queue("1001")
+    chatwoot.fail_next(429, retry_after=30)
 
     report = deliver_pending()
 
     assert (report.sent, report.retried) == (0, 1)
-    assert len(chatwoot.requests_to("POST", "/messages")) == 1  # nothing more in this round
-    rows = [message(i) for i in ids]
-    assert all(r.status == "pending" for r in rows)
-    assert all(r.next_attempt_at == moving_clock.value + timedelta(seconds=120) for r in rows)
-    assert [r.attempts for r in rows] == [1, 0, 0]  # the held-back ones did not use an attempt
-    moving_clock.advance(seconds=120)
-    assert deliver_pending().sent == 3
-    assert sorted(cid for cid, _ in chatwoot.all_sent()) == ["1001", "1002", "1003"]
+    assert job_of(mid).run_after == moving_clock.value + timedelta(seconds=30)  # not the 2 s backoff
+    moving_clock.advance(seconds=29)
+    assert deliver_pending().claimed == 0
+    moving_clock.advance(seconds=1)
+    assert deliver_pending().sent == 1
+    assert chatwoot.sent("1001") == [CONFIRMED]
 
 
 @pytest.mark.parametrize(("attempts", "retry_after", "seconds"), [
-    (1, None, 10), (2, None, 20), (3, None, 40), (8, None, 1280), (20, None, 1800),
-    (1, 90, 90), (3, 5, 40), (1, 99999, 1800),
+    (1, None, 2), (2, None, 4), (3, None, 8), (5, None, 32), (6, None, 60), (20, None, 60),
+    (1, 30, 30), (3, 5, 8), (1, 99999, 60), (1000, None, 60),
+    (1100, None, 60),
 ])
-def test_backoff_doubles_and_respects_retry_after(attempts, retry_after, seconds):
+def test_backoff_doubles_and_is_capped_at_a_minute(attempts, retry_after, seconds):
+    assert get_settings().job_max_backoff_seconds == 60
     assert backoff(attempts, retry_after) == timedelta(seconds=seconds)
 
 
-def test_a_message_fails_for_good_after_the_last_attempt(chat_settings, chatwoot, moving_clock):
+def test_while_chatwoot_is_down_a_message_is_retried_with_capped_backoff_and_sent_once_it_heals(
+        chat_settings, chatwoot, moving_clock):
     mid = queue()
-    chatwoot.fail_next(503, times=MAX_ATTEMPTS)
+    cap = timedelta(seconds=get_settings().job_max_backoff_seconds)
+    chatwoot.fail_next(503, times=20)  # every request of 20 attempts (one each: the send or the read-back)
 
-    for _ in range(MAX_ATTEMPTS):
-        deliver_pending()
-        moving_clock.advance(hours=1)
+    waits = []
+    for attempt in range(1, 21):
+        report = deliver_pending()
+        assert (report.claimed, report.retried, report.failed) == (1, 1, 0), attempt
+        job = job_of(mid)
+        assert job.status == JobStatus.PENDING and job.attempts == attempt
+        waits.append(job.run_after - moving_clock.value)
+        moving_clock.value = job.run_after
 
+    assert waits == [backoff(n) for n in range(1, 21)]
+    assert waits[:5] == [timedelta(seconds=s) for s in (2, 4, 8, 16, 32)] and set(waits[5:]) == {cap}
     row = message(mid)
-    assert row.status == "failed" and row.attempts == MAX_ATTEMPTS and "503" in row.last_error
-    assert deliver_pending().claimed == 0
+    assert row.status == "pending" and row.attempts == 20 and "503" in row.last_error  # never given up
     assert chatwoot.sent("1001") == []
+
+    # Chatwoot heals right after the 20th failure: the message goes out within the cap, once.
+    job = job_of(mid)
+    assert job.run_after - moving_clock.value <= cap
+    moving_clock.advance(seconds=cap.total_seconds())
+    assert deliver_pending().sent == 1
+    assert deliver_pending().claimed == 0
+    assert chatwoot.sent("1001") == [CONFIRMED]
+    assert message(mid).status == "sent" and job_of(mid).status == JobStatus.DONE
+
+
+def test_a_very_long_outage_still_records_the_retry(chat_settings, chatwoot, moving_clock):
+    mid = queue()
+    with write_session() as session:
+        job = session.exec(select(Job).where(Job.key == f"chat.send:{mid}")).one()
+        job.attempts = 1100  # about 18 hours of 60 s retries
+        session.add(job)
+    chatwoot.fail_next(503, times=2)
+
+    report = deliver_pending()
+
+    assert report.retried == 1
+    assert job_of(mid).run_after == moving_clock.value + timedelta(seconds=60)
 
 
 @pytest.mark.parametrize("status", [400, 404, 422])
-def test_client_errors_are_not_retried(chat_settings, chatwoot, status):
+def test_client_errors_are_not_retried(chat_settings, chatwoot, moving_clock, status):
     mid = queue()
     chatwoot.fail_next(status, match="/messages")
 
@@ -160,6 +221,11 @@ def test_client_errors_are_not_retried(chat_settings, chatwoot, status):
     assert report.failed == 1
     row = message(mid)
     assert row.status == "failed" and row.attempts == 1 and str(status) in row.last_error
+    job = job_of(mid)
+    assert job.status == JobStatus.FAILED and str(status) in job.last_error
+    moving_clock.advance(hours=1)
+    assert deliver_pending().claimed == 0
+    assert len(chatwoot.requests_to("POST", "/messages")) == 1
 
 
 def test_a_wrong_token_fails_without_leaking_it(tmp_path, engine, chatwoot):
@@ -172,9 +238,11 @@ def test_a_wrong_token_fails_without_leaking_it(tmp_path, engine, chatwoot):
     row = message(mid)
     assert row.status == "failed" and "401" in row.last_error
     assert "wrong-token-abcdef" not in row.last_error
+    assert "wrong-token-abcdef" not in job_of(mid).last_error
     with read_session() as session:
         status = session.get(IntegrationStatus, "chat")
     assert status.ok is False and "401" in status.last_error
+    assert "wrong-token-abcdef" not in status.last_error
 
 
 def test_a_timeout_that_reached_chatwoot_is_not_sent_a_second_time(chat_settings, chatwoot, moving_clock):
@@ -182,7 +250,7 @@ def test_a_timeout_that_reached_chatwoot_is_not_sent_a_second_time(chat_settings
     chatwoot.slow_next(0.6, match="/messages")
 
     first = deliver_pending(timeout=0.2)
-    assert first.retried == 1
+    assert first.retried == 1 and "in time" in message(mid).last_error
     time.sleep(0.6)  # the slow request lands in Chatwoot after we gave up on it
     assert len(chatwoot.sent("1001")) == 1
 
@@ -191,6 +259,7 @@ def test_a_timeout_that_reached_chatwoot_is_not_sent_a_second_time(chat_settings
 
     assert second.sent == 1
     assert len(chatwoot.sent("1001")) == 1
+    assert len(chatwoot.requests_to("GET", "/conversations/1001/messages")) == 1  # the read-back
     assert message(mid).status == "sent"
 
 
@@ -208,26 +277,30 @@ def test_messages_are_not_sent_again_after_a_restart(chat_settings, chatwoot):
 
 def test_a_dead_workers_claim_is_taken_over_after_the_lease(chat_settings, chatwoot, moving_clock):
     mid = queue()
-    assert [c.id for c in claim_due()] == [mid]  # ... and this worker dies before sending
+    assert [c.key for c in jobs.claim("worker-a", kinds=CHAT)] == [f"chat.send:{mid}"]  # ... and it dies
 
-    assert deliver_pending().claimed == 0  # the claim still stands
-    moving_clock.advance(minutes=2, seconds=1)
+    assert deliver_pending().claimed == 0  # the lease still stands
+    moving_clock.advance(seconds=jobs.LEASE.total_seconds() - 1)
+    assert deliver_pending().claimed == 0
+    moving_clock.advance(seconds=2)
     assert deliver_pending().sent == 1
     assert len(chatwoot.sent("1001")) == 1
+    assert message(mid).attempts == 2
 
 
 def test_a_worker_that_died_after_sending_does_not_cause_a_duplicate(chat_settings, chatwoot, moving_clock):
     mid = queue()
-    claimed = claim_due()
+    [ctx] = jobs.claim("worker-a", kinds=CHAT)
     with ChatwootClient(ChatwootConfig.from_settings(chat_settings)) as client:
-        client.send_message(claimed[0].conversation_id, claimed[0].text)  # sent, then the crash
+        client.send_message("1001", message(ctx.payload["message_id"]).text)  # sent, then the crash
 
-    moving_clock.advance(minutes=3)
+    moving_clock.past_the_lease()
     report = deliver_pending()
 
     assert report.sent == 1
     assert len(chatwoot.sent("1001")) == 1
     assert message(mid).status == "sent"
+    assert "not sent again" in job_of(mid).result
 
 
 def test_the_same_text_sent_long_ago_is_not_mistaken_for_this_message(chat_settings, chatwoot, moving_clock):
@@ -264,8 +337,134 @@ def test_two_workers_at_once_never_send_one_message_twice(chat_settings, chatwoo
 
     sent = chatwoot.all_sent()
     assert len(sent) == 30 and len(set(sent)) == 30
+    assert len(chatwoot.requests_to("POST", "/messages")) == 30
     with read_session() as session:
         assert {m.status for m in session.exec(select(OutboxMessage)).all()} == {"sent"}
+
+
+def test_messages_of_one_conversation_go_out_one_at_a_time_in_order(chat_settings, chatwoot):
+    queue("1001", "payment_success_message")
+    queue("1001", "booking_confirmed")
+
+    assert deliver_pending().sent == 1  # one job per conversation (subject) at a time
+    assert deliver_pending().sent == 1
+
+    assert chatwoot.sent("1001")[1] == CONFIRMED and chatwoot.sent("1001")[0].startswith("Bedankt")
+
+
+# --- issue 11 item 5: two chat workers and a slow Chatwoot ------------------------------------------
+
+
+@pytest.mark.parametrize("b_finished_first", [True, False])
+def test_a_worker_whose_lease_ran_out_does_not_send_what_the_next_worker_took_over(
+        chat_settings, chatwoot, moving_clock, b_finished_first):
+    """Worker A claims the message, Chatwoot is slow, A's lease runs out, worker B takes the
+    message over and sends it; A, carrying on with its stale claim, must not send it too."""
+    mid = queue()
+    [ctx_a] = jobs.claim("worker-a", kinds=CHAT)
+    moving_clock.past_the_lease()
+    [ctx_b] = jobs.claim("worker-b", kinds=CHAT)
+    assert ctx_b.key == ctx_a.key and (ctx_a.attempts, ctx_b.attempts) == (1, 2)
+
+    if b_finished_first:
+        assert jobs.run_job(ctx_b) == JobStatus.DONE
+        before = snapshot(mid)
+        a_report = jobs.RunReport(claimed=1)
+        assert jobs.run_job(ctx_a, a_report) is None  # A carries on with its stale claim
+        assert snapshot(mid) == before  # ... and records nothing
+        assert (a_report.lost, a_report.done, a_report.retried, a_report.failed) == (1, 0, 0, 0)
+    else:
+        before = snapshot(mid)
+        assert jobs.run_job(ctx_a) is None  # B holds the job but is not done yet
+        assert snapshot(mid) == before
+        assert chatwoot.requests == []
+        assert jobs.run_job(ctx_b) == JobStatus.DONE
+
+    assert chatwoot.sent("1001") == [CONFIRMED]
+    assert len(chatwoot.requests_to("POST", "/messages")) == 1
+    row, job = snapshot(mid)
+    assert row["status"] == "sent" and row["attempts"] == 2
+    assert job["status"] == JobStatus.DONE and job["attempts"] == 2 and job["result"] == "sent"
+    moving_clock.past_the_lease()
+    assert deliver_pending().claimed == 0
+
+
+def _take_over_during(chatwoot: FakeChatwoot, moving_clock: MovableClock, handler: str, method: str,
+                      answer: tuple | None = None) -> list:
+    """Make the fake Chatwoot slow inside one request of worker A: while that request hangs, A's
+    lease runs out and worker B claims the message and runs it to the end. Then A's request is
+    answered (normally, or with `answer`). Returns B's outcomes."""
+    original = getattr(chatwoot, handler)
+    fired = threading.Event()
+    outcomes: list = []
+
+    def slow(method_: str, ident: str, body):
+        if method_ == method and not fired.is_set():
+            fired.set()  # B's own requests go through normally
+            moving_clock.past_the_lease()
+            claimed = jobs.claim("worker-b", kinds=CHAT)
+            outcomes.append([(ctx.attempts, jobs.run_job(ctx)) for ctx in claimed])
+            if answer is not None:
+                return answer
+        return original(method_, ident, body)
+
+    setattr(chatwoot, handler, slow)  # an instance attribute: the fake's `handle` looks it up per request
+    return outcomes
+
+
+@pytest.mark.parametrize("where", ["the attributes call", "the read-back"])
+def test_a_worker_that_is_slowed_down_inside_its_run_stops_before_sending(
+        chat_settings, chatwoot, moving_clock, where):
+    mid = queue()
+    if where == "the attributes call":
+        give_conversation_attributes()
+        outcomes = _take_over_during(chatwoot, moving_clock, "_conversation_attributes", "POST")
+        a_attempt = 1
+    else:  # a read-back happens on a repeated attempt: let the first one fail
+        chatwoot.fail_next(500)
+        deliver_pending()
+        moving_clock.advance(seconds=backoff(1).total_seconds())
+        outcomes = _take_over_during(chatwoot, moving_clock, "_messages", "GET")
+        a_attempt = 2
+    [ctx_a] = jobs.claim("worker-a", kinds=CHAT)
+    assert ctx_a.attempts == a_attempt
+
+    a_report = jobs.RunReport(claimed=1)
+    assert jobs.run_job(ctx_a, a_report) is None
+
+    assert outcomes == [[(a_attempt + 1, JobStatus.DONE)]]  # B took it over and sent it
+    assert a_report.lost == 1
+    assert chatwoot.sent("1001") == [CONFIRMED]
+    assert [r.status for r in chatwoot.requests_to("POST", "/messages")] == [500] * (a_attempt - 1) + [200]
+    row, job = snapshot(mid)
+    assert row["status"] == "sent" and row["attempts"] == a_attempt + 1  # B's record, not A's
+    assert job["status"] == JobStatus.DONE and job["attempts"] == a_attempt + 1
+
+
+@pytest.mark.parametrize(("answer", "a_would_record"), [
+    ((504, {}, {"error": "gateway timeout"}), "pending"),
+    ((404, {}, {"error": "Resource could not be found"}), "failed"),
+])
+def test_a_late_error_of_a_worker_that_lost_its_lease_does_not_undo_the_delivery(
+        chat_settings, chatwoot, moving_clock, answer, a_would_record):
+    """A checked its lease and sent, but its request hung (a paused process, a stuck proxy) past
+    the lease; B took over and delivered; then A's request fails. A must not mark the message
+    `pending` (the bot would show it again) or `failed`: its outcome no longer counts."""
+    mid = queue()
+    outcomes = _take_over_during(chatwoot, moving_clock, "_messages", "POST", answer=answer)
+    [ctx_a] = jobs.claim("worker-a", kinds=CHAT)
+
+    assert jobs.run_job(ctx_a) is None
+
+    assert outcomes == [[(2, JobStatus.DONE)]]
+    assert chatwoot.sent("1001") == [CONFIRMED]
+    row, job = snapshot(mid)
+    assert row["status"] == "sent", f"worker A's late error turned the sent message {a_would_record}"
+    assert row["last_error"] is None and row["attempts"] == 2
+    assert job["status"] == JobStatus.DONE
+
+
+# --- attributes -----------------------------------------------------------------------------------
 
 
 def test_payment_attributes_are_mirrored_to_the_conversation_and_the_contact(chat_settings, chatwoot):
@@ -279,17 +478,17 @@ def test_payment_attributes_are_mirrored_to_the_conversation_and_the_contact(cha
         session.add(conversation)
         session.add(contact)
     queue("1001", "payment_success_message")
-    queue("1001", "booking_confirmed")
 
-    assert deliver_pending().sent == 2
+    assert deliver_pending().sent == 1
 
     paid = {"payment_completed": True, "payment_intent_id": "pi_123", "payment_amount": 4500,
             "payment_currency": "eur"}
     assert chatwoot.conversation_attributes["1001"] == paid
     assert chatwoot.contact_attributes["501"] == {**paid, "has_paid_lesson": True}
-    assert len(chatwoot.requests_to("POST", "/custom_attributes")) == 1  # once per conversation per round
     put = chatwoot.requests_to("PUT", "/contacts/501")[0]
     assert put.path == "/api/v1/accounts/7/contacts/501"
+    order = [(r.method, r.path.rsplit("/", 1)[-1]) for r in chatwoot.requests]
+    assert order.index(("POST", "messages")) == len(order) - 1  # attributes arrive before the message
 
 
 def test_a_contact_chatwoot_does_not_know_does_not_block_the_message(chat_settings, chatwoot):
@@ -302,6 +501,10 @@ def test_a_contact_chatwoot_does_not_know_does_not_block_the_message(chat_settin
 
     assert deliver_pending().sent == 1
     assert chatwoot.contact_attributes == {}
+    assert chatwoot.sent("1001") == [CONFIRMED]
+
+
+# --- without Chatwoot, and the bot's side -----------------------------------------------------------
 
 
 def test_without_chatwoot_messages_stay_pending_for_the_bot(settings, engine):
@@ -315,23 +518,38 @@ def test_without_chatwoot_messages_stay_pending_for_the_bot(settings, engine):
         status = session.get(IntegrationStatus, "chat")
     assert status.ok is False and "CHATWOOT_URL" in status.detail
 
+    jobs.run_until_idle(kinds=CHAT)  # the background worker runs every kind, chat.send too
 
-def test_the_bot_acknowledges_a_message_it_showed_itself(settings, engine):
+    assert message(mid).status == "pending" and message(mid).attempts == 0
+    assert [m.id for m in chat.conversation_messages("1001")] == [mid]
+
+
+def test_the_bot_acknowledges_a_message_it_showed_itself(chat_settings, chatwoot, moving_clock):
     mid = queue("1001")
 
     assert mark_delivered_by_bot("1001", mid).status == "sent"
     assert mark_delivered_by_bot("1001", mid).status == "sent"  # idempotent
     with pytest.raises(NotFound):
         mark_delivered_by_bot("9999", mid)
-    other = queue("1001")
-    claim_due()  # a Chatwoot worker has it in hand
+    assert deliver_pending().sent == 1  # its job finds it delivered ...
+    assert chatwoot.requests == []  # ... and leaves Chatwoot alone
+
+    other = queue("1002")
+    jobs.claim("worker-a", kinds=CHAT)  # a Chatwoot worker has it in hand
     with pytest.raises(InvalidTransition):
-        mark_delivered_by_bot("1001", other)
+        mark_delivered_by_bot("1002", other)
+    moving_clock.past_the_lease()  # that worker died
+    assert mark_delivered_by_bot("1002", other).status == "sent"
+    deliver_pending()
+    assert chatwoot.all_sent() == []
+
+
+# --- the worker ---------------------------------------------------------------------------------
 
 
 def test_the_worker_delivers_releases_expired_holds_and_stops_when_told(chat_settings, chatwoot, monkeypatch):
     released = threading.Event()
-    monkeypatch.setattr("core.booking.expire_holds", lambda: released.set() or 0)
+    monkeypatch.setattr("core.lessons.expire_holds", lambda: released.set() or 0)
     queue("1001")
     stop = threading.Event()
     thread = threading.Thread(target=run_worker, args=(stop,), kwargs={"interval": 0.05})
@@ -354,15 +572,16 @@ def test_the_worker_delivers_releases_expired_holds_and_stops_when_told(chat_set
 def test_the_worker_survives_a_failing_round(chat_settings, monkeypatch):
     calls = []
 
-    def broken(limit: int = 50):
-        calls.append(limit)
+    def broken(*args, **kwargs):
+        calls.append(args)
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(chat, "deliver_pending", broken)
+    monkeypatch.setattr("core.lessons.expire_holds", broken)
+    monkeypatch.setattr("core.jobs.run_due", broken)
     stop = threading.Event()
     thread = threading.Thread(target=run_worker, args=(stop,), kwargs={"interval": 0.01})
     thread.start()
     time.sleep(0.1)
     stop.set()
     thread.join(timeout=5)
-    assert len(calls) >= 2 and not thread.is_alive()
+    assert len(calls) >= 4 and not thread.is_alive()

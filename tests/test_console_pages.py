@@ -9,12 +9,22 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
+from core import worker
 from core.booking import cancel_lesson
-from core.calendars import set_backend
+from core.calendars import event_id_for_lesson, set_backend
 from core.calendars.local import LocalCalendarBackend
 from core.db import read_session
 from core.errors import CalendarUnavailable, PermissionDenied
-from core.models import BusyBlock, Contact, Lesson, PlanningProfile, User, WhitelistEntry
+from core.models import (
+    BusyBlock,
+    Contact,
+    Lesson,
+    OutboxMessage,
+    Payment,
+    PlanningProfile,
+    User,
+    WhitelistEntry,
+)
 from tests.test_console_auth import as_user
 from tests.test_console_data import (  # noqa: F401 - fast_passwords is a fixture
     ADMIN,
@@ -107,12 +117,23 @@ def test_admin_reschedules_a_paid_lesson_to_an_offered_slot(world):
     at.selectbox(key="lessons_pick").set_value(world["moved"]).run()
     at.toggle(key=f"resched_open_{world['moved']}").set_value(True).run()
     ok(at)
+    before = lesson(world["moved"])
     at = click(at, "Verzetten")
     ok(at)
-    assert lesson(world["moved"]).status == "cancelled"
+    assert at.success, "the page says the lesson was moved"
+    moved = lesson(world["moved"])  # the same lesson, at the first offered time, confirmed
+    assert moved.status == "confirmed" and moved.start != before.start
+    assert moved.end - moved.start == before.end - before.start
     with read_session() as s:
-        new = s.exec(select(Lesson).where(Lesson.conversation_id == "conv-c-3", Lesson.status == "confirmed")).one()
-    assert new.start != lesson(world["moved"]).start
+        assert [row.id for row in s.exec(select(Lesson).where(Lesson.conversation_id == "conv-c-3"))] == [moved.id]
+        payment = s.exec(select(Payment).where(Payment.checkout_session_id == "cs_test_paid_3")).one()
+        told = s.exec(select(OutboxMessage).where(OutboxMessage.conversation_id == "conv-c-3")).all()
+    assert payment.lesson_id == moved.id and payment.status == "paid"
+    assert [m.key for m in told] == ["booking_confirmed"]
+    assert moved.calendar_sync == "pending"
+    worker.drain()
+    assert lesson(moved.id).calendar_sync == "synced"
+    assert lesson(moved.id).calendar_event_id == event_id_for_lesson(moved.id)
 
 
 def test_lesson_filters_narrow_the_table_and_say_what_to_do_when_empty(world):

@@ -26,8 +26,8 @@ TOKEN = "e2e-bot-token-123456"
 WEBHOOK_SECRET = "whsec_e2e_lesplanner_123456"
 CALENDAR = "tutor@lesplanner.test"
 AMS = ZoneInfo("Europe/Amsterdam")
-PAID_MESSAGE = ("Bedankt voor je betaling! Je les is definitief ingepland. "
-                "Je ontvangt zo snel mogelijk een bevestiging.")
+PAID_MESSAGE = ("Bedankt voor je betaling, we hebben hem ontvangen! "
+                "Je krijgt zo de bevestiging van je les.")
 
 
 
@@ -134,12 +134,14 @@ def test_a_new_contact_books_pays_and_is_confirmed_exactly_once(world):
     })
     assert again.status_code == 200 and again.json()["status"] == "confirmed"
 
-    # Exactly one event, at the booked local wall-clock time.
+    # The receiver's worker makes exactly one event, at the booked local wall-clock time.
+    assert wait_for(lambda: len(google.events(CALENDAR)) == 1, timeout=15), world["log"].read_text()
+    time.sleep(2.5)  # one more worker round: still one
     [event] = google.events(CALENDAR)
     start = datetime.fromisoformat(event["start"]["dateTime"])
     assert start == datetime.fromisoformat(slot["start"])
     assert start.astimezone(AMS).strftime("%H:%M") == slot["start"][11:16]
-    assert event["id"] == again.json()["calendar_event_id"]
+    assert event["id"] == f"lesplanner{again.json()['id']:08d}"
 
     # The Dutch payment confirmation reaches Chatwoot once, with the payment attributes.
     assert wait_for(lambda: PAID_MESSAGE in chatwoot.sent("4242"), timeout=15), world["log"].read_text()

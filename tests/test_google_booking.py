@@ -1,5 +1,8 @@
 """Booking on Google Calendar, end to end through core: the real client library talks to the
-fake Google, so what a tutor sees in their calendar is what these tests check."""
+fake Google, so what a tutor sees in their calendar is what these tests check.
+
+Calendar writes are jobs that run after commit (core/lessons.py), so each test runs the worker
+(`worker.drain()`) before it looks at the calendar."""
 
 from __future__ import annotations
 
@@ -9,13 +12,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from core import admin, booking
+from core import booking, lessons, worker
+from core.calendars import event_id_for_lesson
 from core.db import read_session, write_session
 from core.errors import SlotTaken
 from core.models import (
     CONFIRMED,
     HELD,
     NEEDS_RESCHEDULE,
+    AuditLog,
     Contact,
     Conversation,
     Lesson,
@@ -53,14 +58,20 @@ def test_a_booking_creates_one_event_at_the_local_time_carrying_the_lesson_id(wo
     offered = booking.suggest_slots("conv1", contact_id="c1").slots
     result = booking.book_slot("conv1", offered[0].start, offered[0].end, "Wiskunde B")
 
+    assert result.lesson.status == CONFIRMED and result.lesson.calendar_sync == "pending"
+    assert world.events(ANNA) == []  # the event is made after commit, by the calendar job
+    worker.drain()
+
+    with read_session() as s:
+        lesson = s.get(Lesson, result.lesson.id)
+    assert lesson.calendar_sync == "synced"
     events = world.events(ANNA)
     assert len(events) == 1
     event = events[0]
-    assert event["id"] == result.lesson.calendar_event_id
+    assert event["id"] == lesson.calendar_event_id == event_id_for_lesson(lesson.id)
     assert datetime.fromisoformat(event["start"]["dateTime"]) == offered[0].start
     assert event["start"]["timeZone"] == "Europe/Amsterdam"
-    assert event["extendedProperties"]["private"]["lesplanner_lesson_id"] == str(result.lesson.id)
-    assert result.lesson.status == CONFIRMED
+    assert event["extendedProperties"]["private"]["lesplanner_lesson_id"] == str(lesson.id)
 
 
 def test_an_event_added_in_google_after_the_suggestion_makes_the_booking_a_409(world):
@@ -98,24 +109,34 @@ def test_paid_after_the_tutor_added_a_private_event_needs_reschedule_and_creates
         s.add(lesson)
     world.add_event(ANNA, local(2, 14), local(2, 16), summary="Privé")
 
-    with write_session() as s:
-        booking.confirm_paid_lesson(s, s.get(Lesson, lesson.id))
+    with write_session() as s:  # what the payment webhook does
+        lessons.paid(s, s.get(Lesson, lesson.id))
+    worker.drain()  # the calendar job checks the slot before it makes the event
 
     with read_session() as s:
-        assert s.get(Lesson, lesson.id).status == NEEDS_RESCHEDULE
-        keys = [m.key for m in s.exec(select(OutboxMessage)).all()]
-    assert keys == ["slot_lost"]
+        after = s.get(Lesson, lesson.id)
+        keys = [m.key for m in s.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()]
+        alerts = s.exec(select(AuditLog).where(AuditLog.action == "finance.alert")).all()
+    assert after.status == NEEDS_RESCHEDULE
+    assert after.calendar_event_id is None and after.calendar_sync is None
+    assert keys == ["slot_lost"]  # never "your lesson is booked" first
+    assert [a.entity_id for a in alerts] == [str(lesson.id)]
     assert [e["summary"] for e in world.events(ANNA)] == ["Privé"]
 
 
 def test_cancelling_removes_the_event_from_the_tutors_calendar(world, engine):
     offered = booking.suggest_slots("conv1", contact_id="c1").slots
     lesson = booking.book_slot("conv1", offered[0].start, offered[0].end, "Wiskunde B").lesson
+    worker.drain()
+    assert [e["id"] for e in world.events(ANNA)] == [event_id_for_lesson(lesson.id)]
 
     booking.cancel_lesson(lesson.id, actor=None, reason="ziek")
+    worker.drain()
 
     assert world.events(ANNA) == []
-    assert world.event(ANNA, lesson.calendar_event_id)["status"] == "cancelled"
+    assert world.event(ANNA, event_id_for_lesson(lesson.id))["status"] == "cancelled"
+    with read_session() as s:
+        assert s.get(Lesson, lesson.id).calendar_event_id is None
 
 
 def test_with_two_tutors_a_time_one_of_them_is_busy_goes_to_the_other(world):
@@ -126,10 +147,11 @@ def test_with_two_tutors_a_time_one_of_them_is_busy_goes_to_the_other(world):
     offered = booking.suggest_slots("conv1", contact_id="c1").slots
     first_tuesday = next(s for s in offered if s.start.astimezone(AMS).day == 1)
     result = booking.book_slot("conv1", first_tuesday.start, first_tuesday.end, "Wiskunde B")
+    worker.drain()
 
     with read_session() as s:
         assert s.get(Tutor, result.lesson.tutor_id).calendar_id == BRAM
-    assert len(world.events(BRAM)) == 1
+    assert [e["id"] for e in world.events(BRAM)] == [event_id_for_lesson(result.lesson.id)]
     assert [e["summary"] for e in world.events(ANNA)] == ["Studiedag"]
 
 
@@ -147,7 +169,11 @@ def lesson_next_to_a_meeting(world):
         s.get(PlanningProfile, "existing").slot_step_minutes = 30
         s.add(User(email="admin@lesplanner.test", role="admin"))
     lesson = booking.book_slot("conv1", local(1, 10), local(1, 11), "Wiskunde B", contact_id="c1").lesson
+    worker.drain()  # the lesson's own event is in Google only once its calendar job ran
     world.add_event(ANNA, local(1, 11), local(1, 12), summary="Teamoverleg")
+    with read_session() as s:
+        lesson = s.get(Lesson, lesson.id)
+    assert lesson.calendar_event_id == event_id_for_lesson(lesson.id)
     with read_session() as s:
         boss = s.exec(select(User)).one()
     return lesson, boss
@@ -176,11 +202,21 @@ def test_a_lesson_moves_into_its_own_old_time_although_google_merges_it_with_the
     set_buffer(buffer)
     assert google_backend.busy([ANNA], local(1, 8), local(1, 13))[ANNA] == [(local(1, 10), local(1, 12))]
 
-    moved = admin.reschedule_lesson(old.id, new_start, boss, "eerder")
+    moved = booking.reschedule_lesson(old.id, new_start, boss, "eerder")
 
+    assert moved.id == old.id  # the same lesson, at its new time
     assert moved.status == CONFIRMED and moved.start == new_start
+    assert moved.calendar_sync == "pending"
+    worker.drain()
+
+    with read_session() as s:
+        lesson = s.get(Lesson, old.id)
+        keys = [m.key for m in s.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()]
+    assert lesson.calendar_sync == "synced" and lesson.calendar_event_id == old.calendar_event_id
+    assert keys.count("lesson_rescheduled") == 1 and "lesson_cancelled" not in keys
     assert event_times(ANNA, world) == [(new_start, new_start + timedelta(hours=1)),
                                         (local(1, 11), local(1, 12))]
+    assert world.event(ANNA, old.calendar_event_id)["status"] != "cancelled"
 
 
 @pytest.mark.parametrize(
@@ -198,8 +234,10 @@ def test_a_move_that_overlaps_the_adjacent_event_is_still_refused(world, lesson_
     before = event_times(ANNA, world)
 
     with pytest.raises(SlotTaken):
-        admin.reschedule_lesson(old.id, new_start, boss, "later")
+        booking.reschedule_lesson(old.id, new_start, boss, "later")
+    worker.drain()
 
     with read_session() as s:
-        assert s.get(Lesson, old.id).status == CONFIRMED
+        lesson = s.get(Lesson, old.id)
+    assert lesson.status == CONFIRMED and lesson.start == local(1, 10)
     assert event_times(ANNA, world) == before == [(local(1, 10), local(1, 11)), (local(1, 11), local(1, 12))]

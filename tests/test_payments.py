@@ -88,21 +88,21 @@ def test_a_payment_link_is_a_real_checkout_url_stored_as_an_open_payment(fake_st
 
 
 def test_the_session_is_a_dutch_one_off_payment_for_the_order(fake_stripe):
-    link(order_id="lesson-42")
+    link(order_id="order-42")
 
     sent = creates(fake_stripe)[-1].params
     assert sent["mode"] == "payment"
     assert sent["locale"] == "nl"
-    assert sent["client_reference_id"] == "lesson-42"
+    assert sent["client_reference_id"] == "order-42"
     assert sent["success_url"] == "https://lesplanner.test/betaald?session_id={CHECKOUT_SESSION_ID}"
     assert sent["cancel_url"] == "https://lesplanner.test/geannuleerd"
 
 
 def test_every_argument_is_in_the_metadata_of_the_session_and_the_payment_intent(fake_stripe):
-    payment = link("weekend", 90, order_id="lesson-7", lesson_id=None)
+    payment = link("weekend", 90, order_id="order-7", lesson_id=None)
 
     expected = {
-        "segment": "weekend", "minutes": "90", "order_id": "lesson-7", "conversation_id": "conv-1",
+        "segment": "weekend", "minutes": "90", "order_id": "order-7", "conversation_id": "conv-1",
         "student_name": "Sanne de Vries", "service": "bijles", "audience": "havo 4",
         "program": "wiskunde B", "contact_id": "contact-1",
     }
@@ -233,8 +233,8 @@ def test_a_link_for_a_lesson_that_does_not_exist_is_refused(fake_stripe):
 
 
 def test_asking_twice_for_the_same_order_gives_the_same_link_and_one_session(fake_stripe):
-    first = link(order_id="lesson-5")
-    second = link(order_id="lesson-5")
+    first = link(order_id="order-5")
+    second = link(order_id="order-5")
 
     assert second.checkout_session_id == first.checkout_session_id
     assert second.url == first.url
@@ -243,21 +243,21 @@ def test_asking_twice_for_the_same_order_gives_the_same_link_and_one_session(fak
 
 
 def test_the_idempotency_key_is_derived_from_the_order(fake_stripe):
-    link(order_id="lesson-5")
+    link(order_id="order-5")
 
-    assert creates(fake_stripe)[-1].headers["idempotency-key"] == "lesplanner-checkout-lesson-5"
+    assert creates(fake_stripe)[-1].headers["idempotency-key"] == "lesplanner-checkout-order-5"
 
 
 def test_a_lost_answer_is_retried_with_the_same_key_and_stripe_replays_the_session(fake_stripe, configure):
     configure(stripe_timeout_seconds=0.3)
     fake_stripe.fail_next("slow", delay=0.6, path=SESSIONS)
 
-    payment = link(order_id="lesson-9")
+    payment = link(order_id="order-9")
 
     assert len(fake_stripe.sessions) == 1
     assert payment.checkout_session_id in fake_stripe.sessions
     keys = {r.headers["idempotency-key"] for r in creates(fake_stripe)}
-    assert keys == {"lesplanner-checkout-lesson-9"}
+    assert keys == {"lesplanner-checkout-order-9"}
 
 
 def test_a_dropped_connection_is_retried(fake_stripe):
@@ -286,9 +286,9 @@ def test_a_session_created_earlier_whose_answer_was_lost_does_not_block_a_new_li
     client.v1.checkout.sessions.create(
         params={"mode": "payment", "line_items": [{"price": "price_standard_60", "quantity": 1}],
                 "success_url": "https://lesplanner.test/ok"},
-        options={"idempotency_key": "lesplanner-checkout-lesson-3"})
+        options={"idempotency_key": "lesplanner-checkout-order-3"})
 
-    payment = link(order_id="lesson-3")
+    payment = link(order_id="order-3")
 
     assert payment.checkout_session_id in fake_stripe.sessions
     assert len(fake_stripe.sessions) == 2
@@ -296,25 +296,25 @@ def test_a_session_created_earlier_whose_answer_was_lost_does_not_block_a_new_li
 
 
 def test_an_expired_link_for_the_order_is_replaced_by_a_new_session(fake_stripe, frozen_now):
-    first = link(order_id="lesson-5")
+    first = link(order_id="order-5")
     with write_session() as session:
         session.get(Payment, first.id).status = "expired"
     frozen_now(NOW + timedelta(hours=1))
 
-    second = link(order_id="lesson-5")
+    second = link(order_id="order-5")
 
     assert second.checkout_session_id != first.checkout_session_id
-    assert creates(fake_stripe)[-1].headers["idempotency-key"] == "lesplanner-checkout-lesson-5-2"
+    assert creates(fake_stripe)[-1].headers["idempotency-key"] == "lesplanner-checkout-order-5-2"
     assert len(payments_in_db()) == 2
 
 
 def test_a_paid_order_gets_no_new_link(fake_stripe):
-    first = link(order_id="lesson-5")
+    first = link(order_id="order-5")
     with write_session() as session:
         session.get(Payment, first.id).status = "paid"
 
     with pytest.raises(InvalidTransition, match="already paid"):
-        link(order_id="lesson-5")
+        link(order_id="order-5")
     assert len(fake_stripe.sessions) == 1
 
 

@@ -17,7 +17,16 @@ from sqlmodel import select
 from core.booking import book_slot
 from core.db import read_session, write_session
 from core.errors import PaymentProviderError, ValidationFailed
-from core.models import CONFIRMED, EXPIRED, HELD, Lesson, OutboxMessage, Payment, StripeEvent, Tutor
+from core.models import (
+    AWAITING_PAYMENT,
+    CONFIRMED,
+    EXPIRED,
+    Lesson,
+    OutboxMessage,
+    Payment,
+    StripeEvent,
+    Tutor,
+)
 from core.payments import create_payment_link, reconcile_payments
 from tests.fakes.stripe_fixtures import *  # noqa: F403
 
@@ -118,8 +127,8 @@ def test_a_payment_still_processing_is_noted_and_the_hold_kept(fake_stripe, held
 
     reconcile_payments(SINCE)
 
-    assert payment(session_id).status == "open" and payment(session_id).payment_intent_id
-    assert lesson_status(lesson_id) == HELD
+    assert payment(session_id).status == "processing" and payment(session_id).payment_intent_id
+    assert lesson_status(lesson_id) == AWAITING_PAYMENT
     fake_stripe.async_succeed(session_id)
     reconcile_payments(SINCE)
     assert payment(session_id).status == "paid" and lesson_status(lesson_id) == CONFIRMED

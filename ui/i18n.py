@@ -79,6 +79,28 @@ S: dict[str, tuple[str, str]] = {
     "note": ("Notitie", "Note"),
     # statuses
     "status.held": ("vastgehouden", "held"),
+    "status.awaiting_payment": ("wacht op betaling", "awaiting payment"),
+    "status.processing": ("in verwerking", "processing"),
+    "status.running": ("bezig", "running"),
+    "status.done": ("klaar", "done"),
+    "status.partially_refunded": ("deels terugbetaald", "partly refunded"),
+    "status.disputed": ("betwist", "disputed"),
+    "calendar.pending": ("⏳ agenda volgt", "⏳ calendar pending"),
+    "calendar.synced": ("✓ in agenda", "✓ in calendar"),
+    "calendar.failed": ("⚠ agenda mislukt", "⚠ calendar failed"),
+    "col.calendar": ("Agenda", "Calendar"),
+    "int.jobs": ("Achtergrondtaken", "Background jobs"),
+    "int.jobs.caption": ("Agenda-afspraken, chatberichten en Stripe-acties worden na elke wijziging "
+                         "als taak uitgevoerd en herhaald tot het lukt (hoogstens een minuut wachten).",
+                         "Calendar events, chat messages and Stripe actions run as jobs after each "
+                         "change and are retried until they succeed (at most a minute apart)."),
+    "int.jobs.empty": ("Geen openstaande taken: alles is uitgevoerd.", "No open jobs: everything has run."),
+    "int.jobs.failed": ("{n} taak/taken mislukt: bekijk de reden en probeer opnieuw.",
+                        "{n} job(s) failed: see the reason and retry."),
+    "int.jobs.retry": ("Opnieuw proberen", "Retry"),
+    "int.jobs.pick": ("Taak", "Job"),
+    "int.jobs.retried": ("Taak {id} wordt nu opnieuw uitgevoerd.", "Job {id} runs again now."),
+    "col.next": ("Volgende poging", "Next attempt"),
     "status.confirmed": ("bevestigd", "confirmed"),
     "status.needs_reschedule": ("moet verzet worden", "needs reschedule"),
     "status.cancelled": ("geannuleerd", "cancelled"),
@@ -231,7 +253,7 @@ S: dict[str, tuple[str, str]] = {
     "lessons.resched.submit": ("Verzetten", "Reschedule"),
     "lessons.resched.none": ("Er zijn geen vrije tijden bij deze docent binnen het profiel.",
                              "There are no free slots with this tutor within the profile."),
-    "lessons.resched.done": ("Les verzet: nieuwe les {id}.", "Lesson moved: new lesson {id}."),
+    "lessons.resched.done": ("Les {id} verzet.", "Lesson {id} moved."),
     "lessons.not_yours": ("Je kunt alleen je eigen lessen wijzigen.", "You can only change your own lessons."),
     "lessons.not_active": ("Deze les is {status}; er valt niets meer te wijzigen.",
                            "This lesson is {status}; there is nothing left to change."),
@@ -403,6 +425,11 @@ def tr(key: str, **params: Any) -> str:
         return key
     text = entry[1] if lang() == "en" else entry[0]
     return text.format(**params) if params else text
+
+
+def calendar_label(sync: str | None) -> str:
+    """A lesson's calendar state for people: an empty cell when there is nothing to sync."""
+    return "" if sync is None else tr(f"calendar.{sync}")
 
 
 def status_label(status: str | None) -> str:

@@ -39,6 +39,7 @@ from core.payments.gateway import (
     PAID,
     PAYMENT_EXPIRED,
     PRICE_SETTINGS,
+    PROCESSING,
     REFUNDED,
     RETRY_INITIAL_DELAY,
     RETRY_MAX_DELAY,
@@ -47,11 +48,13 @@ from core.payments.gateway import (
     StripeGateway,
     check_stripe,
     get_gateway,
+    price_for,
     price_setting_name,
     reset_status_memo,
     stripe_dashboard_url,
 )
 from core.payments.links import (
+    BOOKING_ORDER_PREFIX,
     METADATA_VALUE_MAX,
     create_payment_link,
     expire_checkout_for_lesson,
@@ -72,6 +75,7 @@ from core.payments.webhooks import (
 
 __all__ = [
     "ALLOWED_MINUTES",
+    "BOOKING_ORDER_PREFIX",
     "DUPLICATE",
     "EVENT_FAILED",
     "EXPIRY_MARGIN_SECONDS",
@@ -85,6 +89,7 @@ __all__ = [
     "PAID",
     "PAYMENT_EXPIRED",
     "PRICE_SETTINGS",
+    "PROCESSING",
     "PROCESSED",
     "REFUNDED",
     "RETRY_INITIAL_DELAY",
@@ -101,6 +106,7 @@ __all__ = [
     "expire_checkout_for_lesson",
     "get_gateway",
     "handle_webhook",
+    "price_for",
     "price_setting_name",
     "reconcile_payments",
     "reset_status_memo",

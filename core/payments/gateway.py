@@ -27,6 +27,7 @@ from core import clock
 from core.config import Settings, get_settings, scrub
 from core.db import write_session
 from core.errors import LesplannerError, PaymentProviderError, PaymentsNotConfigured
+from core.models import PaymentStatus
 from core.status import status_row
 
 log = logging.getLogger("lesplanner.payments")
@@ -44,9 +45,11 @@ RETRY_MAX_DELAY = 5.0
 # How often a healthy integration's status row is rewritten (a change is written at once).
 STATUS_WRITE_INTERVAL = 30.0
 
-# Payment states
-OPEN, PAID, FAILED, PAYMENT_EXPIRED, REFUNDED = "open", "paid", "failed", "expired", "refunded"
-FINAL_PAYMENT_STATES = (PAID, REFUNDED)
+# Payment states (core.models.PaymentStatus), by their short names
+OPEN, PROCESSING, PAID = PaymentStatus.OPEN, PaymentStatus.PROCESSING, PaymentStatus.PAID
+FAILED, PAYMENT_EXPIRED, REFUNDED = PaymentStatus.FAILED, PaymentStatus.EXPIRED, PaymentStatus.REFUNDED
+# Once the money came in, no checkout event (expired, failed, a repeat) changes the payment.
+FINAL_PAYMENT_STATES = (PAID, REFUNDED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.DISPUTED)
 
 PRICE_SETTINGS = {
     ("standard", 60): "STANDARD_PRICE_ID_60",
@@ -276,6 +279,13 @@ def price_setting_name(segment: str | None, minutes: int) -> str:
     """The environment variable that holds the price for this segment and lesson length."""
     kind = "weekend" if (segment or "").strip().lower() == "weekend" else "standard"
     return PRICE_SETTINGS[(kind, minutes)]
+
+
+def price_for(segment: str | None, minutes: int) -> str | None:
+    """The configured Stripe price id for this segment and lesson length (None if unset)."""
+    if minutes not in ALLOWED_MINUTES:
+        return None
+    return getattr(get_settings(), price_setting_name(segment, minutes).lower()) or None
 
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import stripe
 from sqlmodel import Session, col, select
 
-from core import clock
+from core import clock, jobs
 from core.config import get_settings
 from core.conversations import ensure_conversation
 from core.db import read_session, write_session
@@ -27,12 +28,13 @@ from core.errors import (
     PaymentsNotConfigured,
     ValidationFailed,
 )
-from core.models import Conversation, Lesson, Payment
+from core.models import WAITING_FOR_PAYMENT, Conversation, Lesson, Payment
 from core.payments.gateway import (
     ALLOWED_MINUTES,
     FINAL_PAYMENT_STATES,
     OPEN,
     PAYMENT_EXPIRED,
+    PROCESSING,
     _expiry_seconds,
     _record_status,
     _ts,
@@ -43,6 +45,7 @@ from core.payments.gateway import (
 log = logging.getLogger("lesplanner.payments")
 
 METADATA_VALUE_MAX = 500  # Stripe refuses longer metadata values
+BOOKING_ORDER_PREFIX = "lesson-"  # booking's own order ids: lesson-<id>
 
 
 def _minutes(value: Any) -> int:
@@ -82,11 +85,14 @@ def create_payment_link(
     contact_id: str | None = None,
     lesson_id: int | None = None,
     session: Session | None = None,
+    internal: bool = False,
 ) -> Payment:
     """Create a Stripe Checkout Session for one lesson and store it as an open Payment.
 
-    The same order_id again returns the stored Payment while its link is still usable; a
-    paid order is refused (409). Raises ValidationFailed (minutes, ids), PaymentsNotConfigured
+    An order id belongs to the conversation that created it: the same order id from the same
+    conversation with the same parameters returns the stored Payment while its link is still
+    usable; from another conversation, with other parameters, or once paid, it is refused (409).
+    Order ids `lesson-<id>` are booking's own namespace (`internal=True`); the bot cannot use them. Raises ValidationFailed (minutes, ids), PaymentsNotConfigured
     (naming the missing setting) or PaymentProviderError. With `session`, the Payment is
     written in the caller's transaction.
     """
@@ -98,6 +104,10 @@ def create_payment_link(
         raise ValidationFailed("order_id is required (at most 200 characters).", field="order_id")
     if not conversation_id:
         raise ValidationFailed("conversation_id is required.", field="conversation_id")
+    if not internal and order_id.lower().startswith(BOOKING_ORDER_PREFIX):
+        raise ValidationFailed(
+            f"order_id '{order_id}' is reserved: ids starting with '{BOOKING_ORDER_PREFIX}' belong "
+            "to bookings (POST /api/v1/bookings makes their payment links).", field="order_id")
 
     price_var = price_setting_name(segment, minutes)
     price_id = getattr(settings, price_var.lower())
@@ -116,7 +126,7 @@ def create_payment_link(
     expiry_seconds = _expiry_seconds(settings)
     gateway = get_gateway(settings)
 
-    args = (order_id, conversation_id, contact_id, lesson_id)
+    args = (order_id, conversation_id, contact_id, lesson_id, minutes, price_id)
     if session is not None:
         prepared = _prepare(session, *args)
     else:
@@ -181,7 +191,7 @@ def create_payment_link(
 
 
 def _prepare(session: Session, order_id: str, conversation_id: str, contact_id: str | None,
-             lesson_id: int | None) -> tuple[Payment | None, int, str | None]:
+             lesson_id: int | None, minutes: int, price_id: str) -> tuple[Payment | None, int, str | None]:
     """Before calling Stripe: an existing usable link for the order (returned as is), the
     attempt number for the idempotency key, and the conversation's contact."""
     payments = list(session.exec(
@@ -189,9 +199,20 @@ def _prepare(session: Session, order_id: str, conversation_id: str, contact_id: 
     ).all())
     if payments:
         latest = payments[0]
+        if any(p.conversation_id != conversation_id for p in payments):
+            raise InvalidTransition(
+                f"Order '{order_id}' belongs to another conversation; use a new order_id.")
+        if (latest.minutes, latest.price_id, latest.lesson_id) != (minutes, price_id, lesson_id):
+            raise InvalidTransition(
+                f"Order '{order_id}' was created for another lesson length, price or lesson; "
+                "use a new order_id.")
         if latest.status in FINAL_PAYMENT_STATES:
             raise InvalidTransition(f"Order '{order_id}' is already {latest.status}; use a new order_id.")
         usable_until = clock.now() + timedelta(minutes=1)
+        if latest.status == PROCESSING:
+            raise InvalidTransition(
+                f"Order '{order_id}' has been paid with a method that is still processing; "
+                "wait for it instead of paying again.")
         if latest.status == OPEN and latest.expires_at and latest.expires_at > usable_until and latest.url:
             return latest, len(payments), contact_id
     conversation = session.get(Conversation, conversation_id)
@@ -229,7 +250,22 @@ def _store_new_payment(session: Session, checkout: dict[str, Any], order_id: str
 
 
 
-def expire_checkout_for_lesson(lesson_id: int) -> list[str]:
+def expire_checkout_job(ctx: jobs.JobContext) -> str:
+    """The `stripe.expire_checkout` job: close the Checkout Sessions of a lesson that no longer
+    waits for payment, so the customer cannot pay for a slot that is gone."""
+    lesson_id = int(ctx.payload["lesson_id"])
+    with read_session() as session:
+        lesson = session.get(Lesson, lesson_id)
+        if lesson is not None and lesson.status in WAITING_FOR_PAYMENT:
+            return f"lesson {lesson_id} waits for payment again; its checkout stays open"
+    expired = expire_checkout_for_lesson(lesson_id, before_call=ctx.renew)
+    return f"expired {', '.join(expired)}" if expired else "no open Checkout Session"
+
+
+jobs.register("stripe.expire_checkout", expire_checkout_job)
+
+
+def expire_checkout_for_lesson(lesson_id: int, before_call: Callable[[], None] | None = None) -> list[str]:
     """Close the open Checkout Sessions of a lesson that no longer waits for payment (cancelled
     in the console), so the customer cannot pay for it any more. Returns the session ids Stripe
     expired. A session that completed meanwhile is left alone: its webhook decides (the lesson
@@ -244,8 +280,12 @@ def expire_checkout_for_lesson(lesson_id: int) -> list[str]:
     gateway = get_gateway()
     expired: list[str] = []
     for session_id in open_ids:
+        if before_call:
+            before_call()
         current = gateway.retrieve_checkout_session(session_id)
         if current.get("status") == "open":
+            if before_call:
+                before_call()
             current = gateway.expire_checkout_session(session_id)
         if current.get("status") != "expired":
             continue

@@ -2,8 +2,10 @@
 
 Each event is handled in one write transaction that also stores the event by id, so a repeated
 or concurrent delivery is a no-op and a failure leaves no partial writes: the event is then kept
-as `failed` and the caller answers 500 so Stripe retries. Payment states only move forward:
-paid and refunded are final, and a late `expired` never undoes a payment.
+as `failed` and the caller answers 500 so Stripe retries. That transaction changes only rows and
+writes Jobs (core/lessons.py decides what a payment does to its lesson); nothing in it calls an
+outside service, so an unreachable calendar or chat can never roll a payment back. Payment
+states only move forward: once paid, a late `expired` or `failed` changes nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import stripe
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from core import clock
+from core import clock, lessons
 from core.config import get_settings
 from core.conversations import ensure_conversation
 from core.db import get_engine, is_sqlite, read_session, write_session
@@ -31,10 +33,8 @@ from core.errors import (
 )
 from core.messages import queue_message
 from core.models import (
-    CANCELLED,
-    EXPIRED,
-    HELD,
     NEEDS_RESCHEDULE,
+    WAITING_FOR_PAYMENT,
     Contact,
     Conversation,
     Lesson,
@@ -48,6 +48,7 @@ from core.payments.gateway import (
     OPEN,
     PAID,
     PAYMENT_EXPIRED,
+    PROCESSING,
     REFUNDED,
     _id_of,
     _record_status,
@@ -229,9 +230,9 @@ def _dispatch(session: Session, event: dict[str, Any], now: datetime) -> tuple[s
     if type_ == "checkout.session.async_payment_succeeded":
         return _on_paid(session, obj, now)
     if type_ == "checkout.session.async_payment_failed":
-        return _on_released(session, obj, now, FAILED, CANCELLED, "payment_failed")
+        return _on_released(session, obj, now, FAILED, "payment_failed")
     if type_ == "checkout.session.expired":
-        return _on_released(session, obj, now, PAYMENT_EXPIRED, EXPIRED, "hold_expired")
+        return _on_released(session, obj, now, PAYMENT_EXPIRED, "hold_expired")
     if type_ == "charge.refunded":
         return _on_refunded(session, obj, now)
     return IGNORED, f"Lesplanner does not act on {type_ or 'untyped'} events."
@@ -303,9 +304,9 @@ def _on_paid(session: Session, obj: dict[str, Any], now: datetime) -> tuple[str,
 
     lesson = session.get(Lesson, payment.lesson_id) if payment.lesson_id else None
     if lesson is not None:
-        from core.booking import confirm_paid_lesson  # lazy: booking imports this module
-
-        confirm_paid_lesson(session, lesson)
+        # Rows and jobs only: the calendar event is made after commit, so an unreachable
+        # calendar can never roll this payment back.
+        lessons.paid(session, lesson)
         details.append(f"Lesson {lesson.id} is {lesson.status}.")
 
     conversation = session.get(Conversation, payment.conversation_id) if payment.conversation_id else None
@@ -343,41 +344,44 @@ def _on_awaiting_payment(session: Session, obj: dict[str, Any], now: datetime) -
     if payment.status in FINAL_PAYMENT_STATES:
         return PROCESSED, f"Payment {payment.checkout_session_id} was already {payment.status}; nothing changed."
     payment.payment_intent_id = _id_of(obj.get("payment_intent")) or payment.payment_intent_id
+    if payment.status in (OPEN, PAYMENT_EXPIRED):
+        payment.status = PROCESSING
     payment.updated_at = now
-    return PROCESSED, (f"Checkout completed but the payment is still processing "
-                       f"(payment_status {obj.get('payment_status')}); waiting for "
-                       "checkout.session.async_payment_succeeded or _failed.")
+    details = [f"Checkout completed but the payment is still processing (payment_status "
+               f"{obj.get('payment_status')}); waiting for checkout.session.async_payment_succeeded "
+               "or _failed."]
+    lesson = session.get(Lesson, payment.lesson_id) if payment.lesson_id else None
+    if lesson is not None and lessons.await_payment(session, lesson):
+        details.append(f"Lesson {lesson.id} keeps its slot until {lesson.hold_expires_at.isoformat()}.")
+    return PROCESSED, " ".join(details)
 
 
 def _other_live_payment(session: Session, payment: Payment, now: datetime) -> bool:
     """Does the lesson have another payment that still counts (paid, or an open link)?"""
     others = session.exec(
         select(Payment).where(Payment.lesson_id == payment.lesson_id, Payment.id != payment.id)
-        .where(col(Payment.status).in_((OPEN, PAID)))
+        .where(col(Payment.status).in_((OPEN, PROCESSING, PAID)))
     ).all()
-    return any(p.status == PAID or (p.expires_at is None or p.expires_at > now) for p in others)
+    return any(p.status != OPEN or (p.expires_at is None or p.expires_at > now) for p in others)
 
 
 def _on_released(session: Session, obj: dict[str, Any], now: datetime, payment_status: str,
-                 lesson_status: str, message_key: str) -> tuple[str, str]:
+                 lesson_event: str) -> tuple[str, str]:
     payment = _payment_for_session(session, obj, now)
     if payment is None:
         return _not_ours(obj)
     if payment.status in FINAL_PAYMENT_STATES:
         return PROCESSED, (f"Payment {payment.checkout_session_id} is already {payment.status}; "
                            f"a late '{payment_status}' changes nothing.")
-    if payment.status == OPEN:
+    if payment.status in (OPEN, PROCESSING):
         payment.status = payment_status
         payment.updated_at = now
     details = [f"Payment {payment.checkout_session_id} is {payment.status}."]
     lesson = session.get(Lesson, payment.lesson_id) if payment.lesson_id else None
-    if lesson is not None and lesson.status == HELD:
+    if lesson is not None and lesson.status in WAITING_FOR_PAYMENT:
         if _other_live_payment(session, payment, now):
             details.append(f"Lesson {lesson.id} stays held: it has another payment link.")
-        else:
-            from core.booking import release_hold  # lazy: booking imports this module
-
-            release_hold(session, lesson, lesson_status, message_key)
+        elif lessons.release(session, lesson, lesson_event):
             details.append(f"Lesson {lesson.id} released ({lesson.status}).")
     return PROCESSED, " ".join(details)
 

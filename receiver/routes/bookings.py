@@ -19,7 +19,8 @@ def lesson_out(result: BookingResult, tutor: Tutor | None) -> LessonOut:
         id=lesson.id, status=lesson.status, conversation_id=lesson.conversation_id,
         contact_id=lesson.contact_id, start=local(lesson.start), end=local(lesson.end),
         title=lesson.title, tutor=tutor.name if tutor else "", profile=lesson.profile_name,
-        calendar_event_id=lesson.calendar_event_id, hold_expires_at=local(lesson.hold_expires_at),
+        calendar_event_id=lesson.calendar_event_id, calendar_sync=lesson.calendar_sync,
+        hold_expires_at=local(lesson.hold_expires_at),
         payment_url=result.payment_url if lesson.status == "held" else None,
         checkout_session_id=payment.checkout_session_id if payment else None,
     )

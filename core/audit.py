@@ -1,0 +1,47 @@
+"""Who may do what, and the record of what they did: the acting user as stored now (active,
+with the right role), and AuditLog rows (before/after) for every change staff make."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from core import clock
+from core.db import read_session
+from core.errors import PermissionDenied
+from core.models import AuditLog, User
+
+
+def current_actor(session: Session, actor: User | None, *roles: str) -> User:
+    """The actor as stored now (active, with one of `roles`), else PermissionDenied."""
+    if actor is None or actor.id is None:
+        raise PermissionDenied("Sign in first.")
+    fresh = session.get(User, actor.id)
+    if fresh is None or not fresh.active:
+        raise PermissionDenied("This account is not active.")
+    if roles and fresh.role not in roles:
+        raise PermissionDenied(f"This needs the role {' or '.join(roles)}; you are {fresh.role}.")
+    return fresh
+
+
+def require_role(actor: User | None, *roles: str) -> User:
+    """Check in its own read: for callers that only read but must still be refused."""
+    with read_session() as session:
+        return current_actor(session, actor, *roles)
+
+
+def audit(session: Session, actor: User | str, action: str, entity: str, entity_id: Any,
+          before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
+    """Record a change in the caller's transaction (so it is logged exactly when it happens)."""
+    who = actor if isinstance(actor, str) else actor.email
+    session.add(AuditLog(actor=who, action=action, entity=entity,
+                         entity_id=None if entity_id is None else str(entity_id),
+                         before=jsonable(before), after=jsonable(after), at=clock.now()))
+
+
+def jsonable(values: dict[str, Any] | None) -> dict[str, Any] | None:
+    if values is None:
+        return None
+    return {k: v.isoformat() if isinstance(v, datetime | date) else v for k, v in values.items()}

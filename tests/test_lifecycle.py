@@ -1,0 +1,264 @@
+"""The lesson lifecycle across systems (core/lessons.py, core/jobs.py): the state machine's
+table, and the failures between systems that used to lose a customer's money or slot (issue 11,
+"Reproduced failures"), each as its own named test.
+
+The world is test_faults' one: the receiver's API over a real Google Calendar client against
+the Google fake and the real Stripe client against the Stripe fake. Monday 30 November 2026,
+08:00 in Amsterdam; the tutor has an appointment on Tuesday 10:00-11:00.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from core import clock, lessons, worker
+from core.calendars import event_id_for_lesson
+from core.db import read_session, write_session
+from core.errors import InvalidTransition
+from core.models import (
+    AWAITING_PAYMENT,
+    CONFIRMED,
+    EXPIRED,
+    HELD,
+    NEEDS_RESCHEDULE,
+    Job,
+    Lesson,
+    LessonStatus,
+    OutboxMessage,
+    Payment,
+    PlanningProfile,
+)
+from tests.conftest import AMS
+from tests.procs import WEBHOOK_SECRET
+from tests.test_faults import CALENDAR, open_world
+
+NOON = {"start": "2026-12-01T12:00:00+01:00", "end": "2026-12-01T13:00:00+01:00"}
+TWO = {"start": "2026-12-01T14:00:00+01:00", "end": "2026-12-01T15:00:00+01:00"}
+
+
+def lesson(lesson_id: int) -> Lesson:
+    with read_session() as session:
+        return session.get(Lesson, lesson_id)
+
+
+def message_keys(conversation: str = "conv-1") -> list[str]:
+    with read_session() as session:
+        return [m.key for m in session.exec(select(OutboxMessage).where(
+            OutboxMessage.conversation_id == conversation).order_by(OutboxMessage.id)).all()]
+
+
+def later(**delta: float) -> None:
+    clock.set_now(clock.now() + timedelta(**delta))
+
+
+def pay(world, lesson_json: dict) -> None:  # noqa: ANN001
+    event = world.stripe.complete_session(lesson_json["checkout_session_id"])
+    body, header = world.stripe.signed(event, WEBHOOK_SECRET)
+    answer = world.client.post("/webhooks/stripe", content=body, headers={"Stripe-Signature": header})
+    assert answer.status_code == 200, answer.text
+
+
+def live_events(world) -> list[dict]:  # noqa: ANN001
+    """Live events Lesplanner made (the tutor's own appointment is not one of them)."""
+    return [e for e in world.google.events(CALENDAR) if e["id"].startswith("lesplanner")]
+
+
+@pytest.fixture
+def world(tmp_path, engine, monkeypatch):
+    yield from open_world(tmp_path, monkeypatch)
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+EVENTS = sorted({t.event for t in lessons.TRANSITIONS})
+
+
+@pytest.mark.parametrize("status", [None, *LessonStatus])
+@pytest.mark.parametrize("event", EVENTS)
+def test_every_status_change_is_in_the_table_and_nothing_else_is_allowed(status, event):
+    allowed = {(s, t.event): t.target for t in lessons.TRANSITIONS for s in t.sources}
+    if (status, event) in allowed:
+        assert lessons.target_of(status, event) == allowed[(status, event)]
+    else:
+        with pytest.raises(InvalidTransition):
+            lessons.target_of(status, event)
+
+
+def test_the_table_is_designs_table():
+    rows = {(tuple(sorted(str(s) for s in t.sources)), t.event, str(t.target)) for t in lessons.TRANSITIONS}
+    assert rows == {
+        (("None",), "book_with_payment", "held"),
+        (("None", "awaiting_payment", "held"), "confirm", "confirmed"),
+        (("held",), "checkout_completed_unpaid", "awaiting_payment"),
+        (("awaiting_payment", "held"), "hold_expired", "expired"),
+        (("awaiting_payment", "held"), "payment_failed", "cancelled"),
+        (("expired",), "paid_late", "confirmed"),
+        (("awaiting_payment", "cancelled", "confirmed", "expired", "held"), "slot_lost", "needs_reschedule"),
+        (("awaiting_payment", "confirmed", "held", "needs_reschedule"), "cancel", "cancelled"),
+        (("confirmed",), "reschedule", "confirmed"),
+        (("needs_reschedule",), "rebook", "confirmed"),
+    }
+
+
+def test_a_hold_stops_blocking_at_the_very_moment_it_expires(engine):
+    until = datetime(2026, 12, 1, 9, 30, tzinfo=AMS)
+    assert lessons.blocks(HELD, until, until - timedelta(microseconds=1)) is True
+    assert lessons.blocks(HELD, until, until) is False
+    assert lessons.blocks(AWAITING_PAYMENT, until, until) is False
+    assert lessons.blocks(CONFIRMED, None, until) is True
+    assert lessons.blocks(NEEDS_RESCHEDULE, None, until) is False
+
+
+def test_expire_holds_releases_a_hold_at_exactly_its_expiry(world):
+    booked = world.book(slot=NOON).json()
+    clock.set_now(lesson(booked["id"]).hold_expires_at - timedelta(microseconds=1))
+    assert lessons.expire_holds() == 0
+    clock.set_now(lesson(booked["id"]).hold_expires_at)
+    assert lessons.expire_holds() == 1
+    assert lesson(booked["id"]).status == EXPIRED
+
+
+def test_a_held_lesson_blocks_its_slot_until_its_expiry_and_not_a_moment_longer(world):
+    booked = world.book(slot=NOON).json()
+    until = lesson(booked["id"]).hold_expires_at
+    start = datetime.fromisoformat(NOON["start"])
+    with read_session() as session:
+        assert lessons.lesson_busy(session, [1], start, start + timedelta(hours=1), until - timedelta(seconds=1))[1]
+        assert lessons.lesson_busy(session, [1], start, start + timedelta(hours=1), until)[1] == []
+
+
+# --- reproductions ---------------------------------------------------------------------------------
+
+
+def test_repro_1_a_free_booking_while_google_refuses_the_event_is_confirmed_not_a_500(world):
+    """Used to answer 500 (the rollback detached the lesson, so it was never released), keep the
+    slot held for 10 minutes, answer a retry with 200 'held', and then tell the customer their
+    *payment* window expired although nothing was to be paid."""
+    with write_session() as session:
+        session.get(PlanningProfile, "new").requires_payment = False
+    world.google.fail_next(500, count=10_000, match="events.insert")
+
+    first = world.book(slot=NOON)
+    again = world.book(slot=NOON)
+
+    assert first.status_code == 201, first.text
+    assert (first.json()["status"], first.json()["calendar_sync"]) == ("confirmed", "pending")
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    later(minutes=31)
+    worker.drain()
+    assert lesson(first.json()["id"]).status == CONFIRMED
+    assert "hold_expired" not in message_keys()
+    world.google.clear_faults()
+    later(seconds=60)
+    worker.drain()
+    assert lesson(first.json()["id"]).calendar_sync == "synced"
+    assert [e["id"] for e in live_events(world)] == [event_id_for_lesson(first.json()["id"])]
+
+
+def _paid_lesson_that_lost_its_slot(world) -> dict:  # noqa: ANN001
+    booked = world.book(slot=NOON).json()
+    world.google.add_event(CALENDAR, datetime(2026, 12, 1, 12, 0, tzinfo=AMS),
+                           datetime(2026, 12, 1, 12, 30, tzinfo=AMS))  # the tutor's dentist
+    pay(world, booked)
+    worker.drain()
+    assert lesson(booked["id"]).status == NEEDS_RESCHEDULE
+    return booked
+
+
+def test_repro_2_rebooking_a_paid_lesson_while_the_calendar_fails_keeps_the_money_on_a_confirmed_lesson(world):
+    """Used to cancel the old lesson and move the paid payment onto a new *held* lesson that then
+    expired: the money was stranded and the next booking asked the customer to pay again."""
+    booked = _paid_lesson_that_lost_its_slot(world)
+    checkouts = world.checkout_calls()
+    world.google.fail_next(500, count=10_000, match="events.insert")
+
+    rebooked = world.book(slot=TWO)
+
+    assert rebooked.status_code == 201, rebooked.text
+    body = rebooked.json()
+    assert body["id"] == booked["id"]  # the same lesson, at its new time
+    assert (body["status"], body["calendar_sync"], body["payment_url"]) == ("confirmed", "pending", None)
+    assert world.checkout_calls() == checkouts  # nothing to pay again
+    later(hours=2)
+    worker.drain()
+    moved = lesson(booked["id"])
+    assert moved.status == CONFIRMED and moved.start == datetime.fromisoformat(TWO["start"])
+    with read_session() as session:
+        assert [(p.lesson_id, p.status) for p in session.exec(select(Payment)).all()] == [(booked["id"], "paid")]
+    world.google.clear_faults()
+    later(seconds=60)
+    worker.drain()
+    assert lesson(booked["id"]).calendar_sync == "synced"
+    assert [datetime.fromisoformat(e["start"]["dateTime"]) for e in live_events(world)
+            if e["id"] == event_id_for_lesson(booked["id"])] == [datetime.fromisoformat(TWO["start"])]
+
+
+def test_repro_7_a_paid_60_minute_lesson_is_not_rebooked_as_a_90_minute_one(world):
+    """Used to confirm a premium 90-minute lesson for the price of the 60-minute one."""
+    booked = _paid_lesson_that_lost_its_slot(world)
+    slot = {"start": "2026-12-02T14:00:00+01:00", "end": "2026-12-02T15:30:00+01:00"}
+
+    response = world.client.post("/api/v1/bookings", json={
+        "conversation_id": "conv-1", "contact_id": "contact-1", **slot})
+    assert response.status_code == 422  # the contact's profile is 60 minutes
+    with write_session() as session:
+        from core.models import Contact
+
+        session.get(Contact, "contact-1").profile_override = "premium"
+    response = world.client.post("/api/v1/bookings", json={
+        "conversation_id": "conv-1", "contact_id": "contact-1", **slot})
+
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["id"] != booked["id"] and body["status"] == "held" and body["payment_url"]
+    assert lesson(booked["id"]).status == NEEDS_RESCHEDULE  # its payment stays for a 60-minute lesson
+
+
+def test_a_paid_lesson_is_rebooked_without_paying_again_for_the_same_length_and_price(world):
+    booked = _paid_lesson_that_lost_its_slot(world)
+
+    rebooked = world.book(slot=TWO).json()
+    worker.drain()
+
+    assert rebooked["id"] == booked["id"] and rebooked["status"] == "confirmed"
+    assert lesson(booked["id"]).calendar_sync == "synced"
+    keys = message_keys()
+    assert keys.count("slot_lost") == 1 and keys[-1] == "booking_confirmed"
+
+
+def test_a_second_paid_checkout_for_a_confirmed_lesson_changes_nothing_twice(world):
+    """The guard in lessons.paid: a confirmed lesson stays as it is when more money arrives."""
+    booked = world.book(slot=NOON).json()
+    from core.payments import create_payment_link
+
+    second = create_payment_link("new", 60, f"lesson-{booked['id']}-again", "conv-1", "", "new", "new", "new",
+                                 lesson_id=booked["id"], internal=True)
+    pay(world, booked)
+    worker.drain()
+    event = world.stripe.complete_session(second.checkout_session_id)
+    body, header = world.stripe.signed(event, WEBHOOK_SECRET)
+
+    answer = world.client.post("/webhooks/stripe", content=body, headers={"Stripe-Signature": header})
+
+    assert answer.status_code == 200 and answer.json()["status"] == "processed"
+    assert lesson(booked["id"]).status == CONFIRMED
+    with read_session() as session:
+        jobs_ = session.exec(select(Job).where(Job.kind == "calendar.create")).all()
+    assert [j.status for j in jobs_] == ["done"]
+    assert message_keys().count("booking_confirmed") == 1
+
+
+def test_a_cancelled_lessons_event_is_removed_even_when_the_create_ran_after_the_cancel(world):
+    with write_session() as session:
+        session.get(PlanningProfile, "new").requires_payment = False
+    booked = world.book(slot=NOON).json()
+    from core.booking import cancel_lesson
+
+    cancel_lesson(booked["id"], actor=None, reason="klant belde af")  # before the worker ran
+    worker.drain()
+
+    assert live_events(world) == []
+    assert lesson(booked["id"]).status == "cancelled"
