@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test bench lint format setup setup-dev system-deps migrate clean
+.PHONY: run test bench mutate lint format setup setup-dev system-deps migrate clean
 
 $(VENV)/.runtime: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ test: $(VENV)/.dev system-deps
 ## make bench: the performance targets of DESIGN.md, as p50/p95
 bench: $(VENV)/.dev
 	@$(PY) bench/run_all.py $(BENCH_ARGS)
+
+## make mutate: break each money-and-time rule on purpose; every break must fail a test
+mutate: $(VENV)/.dev
+	@$(PY) scripts/mutate.py $(MUTATE_ARGS)
 
 migrate: $(VENV)/.runtime
 	@$(PY) -m core.cli migrate

@@ -154,7 +154,8 @@ else:
     if job_counts.get("failed"):
         st.error(tr("int.jobs.failed", n=job_counts["failed"]))
     widgets.table(
-        [{**j, "status": status_label(j["status"]), "run_after": fmt.fmt_dt(j["run_after"])} for j in overview["rows"]],
+        [{**j, "status": status_label(j["status"]),
+          "run_after": fmt.fmt_dt(j["run_after"]) if j["status"] != "failed" else "—"} for j in overview["rows"]],
         {"id": tr("col.id"), "status": tr("col.status"), "kind": tr("col.kind"), "key": tr("col.key"),
          "attempts": tr("col.attempts"), "run_after": tr("col.next"), "last_error": tr("col.error")},
         column_config={"id": st.column_config.NumberColumn(width="small", format="%d"),

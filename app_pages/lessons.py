@@ -47,6 +47,9 @@ with st.spinner(tr("loading")):
 if not result.rows:
     st.info(tr("lessons.empty"))
 else:
+    waiting = sum(1 for r in result.rows if r["calendar_sync"] in ("pending", "failed"))
+    if waiting:
+        st.warning(tr("lessons.calendar_waiting", n=waiting), icon=":material/event_busy:")
     widgets.table(
         [{
             "id": r["id"], "start": fmt.fmt_dt(r["start"]), "end": fmt.fmt_time(r["end"]),
@@ -59,7 +62,8 @@ else:
         {"id": tr("col.id"), "start": tr("col.start"), "end": tr("col.end"), "status": tr("col.status"),
          "calendar": tr("col.calendar"), "tutor": tr("col.tutor"), "contact": tr("col.contact"), "profile": tr("col.profile"),
          "payment": tr("col.payment")},
-        column_config={"id": st.column_config.NumberColumn(width="small", format="%d")},
+        column_config={"id": st.column_config.NumberColumn(width="small", format="%d"),
+                       "calendar": st.column_config.TextColumn(width="small")},
     )
     widgets.pager(PAGE, result)
     widgets.csv_download(

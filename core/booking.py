@@ -401,17 +401,23 @@ def cancel_lesson(lesson_id: int, actor: User | None, reason: str = "", *, notif
 # --- rescheduling -----------------------------------------------------------------------------
 
 
+def _managed_lesson(session: Session, lesson_id: int, actor: User | None, verb: str) -> Lesson:
+    """The lesson, if it exists and the (active) actor may manage it."""
+    lesson = session.get(Lesson, lesson_id)
+    if lesson is None:
+        raise NotFound(f"Lesson {lesson_id} does not exist.")
+    who = current_actor(session, actor)
+    if not can_manage_lesson(session, who, lesson):
+        raise PermissionDenied(f"You may only {verb} your own lessons.")
+    return lesson
+
+
 def reschedule_options(lesson_id: int, actor: User, now: datetime | None = None, limit: int = 30) -> list[Slot]:
     """Free slots of the lesson's profile with the lesson's tutor, the lesson itself not counting
     as busy (a lesson may move by half an hour)."""
     now = now or clock.now()
     with read_session() as session:
-        lesson = session.get(Lesson, lesson_id)
-        if lesson is None:
-            raise NotFound(f"Lesson {lesson_id} does not exist.")
-        who = current_actor(session, actor)
-        if not can_manage_lesson(session, who, lesson):
-            raise PermissionDenied("You may only reschedule your own lessons.")
+        lesson = _managed_lesson(session, lesson_id, actor, "reschedule")
         profile = session.get(PlanningProfile, lesson.profile_name)
         tutor = session.get(Tutor, lesson.tutor_id)
         slots = slots_for_profile(session, profile, now, limit=limit + 1, tutors=[tutor],
@@ -443,12 +449,7 @@ def reschedule_lesson(lesson_id: int, start: datetime, actor: User, reason: str 
     tz = get_settings().tz
     now = clock.now()
     with read_session() as session:
-        lesson = session.get(Lesson, lesson_id)
-        if lesson is None:
-            raise NotFound(f"Lesson {lesson_id} does not exist.")
-        who = current_actor(session, actor)
-        if not can_manage_lesson(session, who, lesson):
-            raise PermissionDenied("You may only reschedule your own lessons.")
+        lesson = _managed_lesson(session, lesson_id, actor, "reschedule")
         if lesson.status in (HELD, AWAITING_PAYMENT):
             raise InvalidTransition(
                 f"Lesson {lesson_id} is waiting for payment; cancel it or wait until it is paid."

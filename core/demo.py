@@ -147,6 +147,7 @@ def seed_demo(seed: int = 7) -> list[tuple[str, str, str]]:
             s.flush()
             if status == CONFIRMED:
                 lesson.calendar_event_id = event_id_for_lesson(lesson.id)
+                lesson.calendar_sync = "synced"
             minutes = duration
             s.add(Payment(
                 checkout_session_id=f"cs_demo_{lesson.id:04d}{rng.randrange(10**6):06d}",

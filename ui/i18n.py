@@ -85,10 +85,15 @@ S: dict[str, tuple[str, str]] = {
     "status.done": ("klaar", "done"),
     "status.partially_refunded": ("deels terugbetaald", "partly refunded"),
     "status.disputed": ("betwist", "disputed"),
-    "calendar.pending": ("⏳ agenda volgt", "⏳ calendar pending"),
-    "calendar.synced": ("✓ in agenda", "✓ in calendar"),
-    "calendar.failed": ("⚠ agenda mislukt", "⚠ calendar failed"),
+    "calendar.pending": ("volgt nog", "pending"),
+    "calendar.synced": ("in agenda", "in calendar"),
+    "calendar.failed": ("mislukt", "failed"),
     "col.calendar": ("Agenda", "Calendar"),
+    "lessons.calendar_waiting": (
+        "{n} bevestigde les(sen) staan nog niet in de agenda van de docent. Het tijdstip is wel "
+        "vastgelegd; de afspraak volgt zodra de agenda bereikbaar is (zie Integraties → Achtergrondtaken).",
+        "{n} confirmed lesson(s) are not in the tutor's calendar yet. The time is reserved; the "
+        "event follows as soon as the calendar can be reached (see Integrations → Background jobs)."),
     "int.jobs": ("Achtergrondtaken", "Background jobs"),
     "int.jobs.caption": ("Agenda-afspraken, chatberichten en Stripe-acties worden na elke wijziging "
                          "als taak uitgevoerd en herhaald tot het lukt (hoogstens een minuut wachten).",

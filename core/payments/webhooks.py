@@ -286,12 +286,22 @@ def _payment_for_session(session: Session, obj: dict[str, Any], now: datetime) -
     return payment
 
 
-def _on_paid(session: Session, obj: dict[str, Any], now: datetime) -> tuple[str, str]:
+def _payment_to_change(session: Session, obj: dict[str, Any], now: datetime) -> tuple[Payment | None, tuple[str, str]]:
+    """Our payment for a Checkout Session event, or why nothing changes (not ours; the money is
+    already in, and no checkout event undoes that)."""
     payment = _payment_for_session(session, obj, now)
     if payment is None:
-        return _not_ours(obj)
+        return None, _not_ours(obj)
     if payment.status in FINAL_PAYMENT_STATES:
-        return PROCESSED, f"Payment {payment.checkout_session_id} was already {payment.status}; nothing changed."
+        return None, (PROCESSED, f"Payment {payment.checkout_session_id} was already {payment.status}; "
+                                 "nothing changed.")
+    return payment, (PROCESSED, "")
+
+
+def _on_paid(session: Session, obj: dict[str, Any], now: datetime) -> tuple[str, str]:
+    payment, unchanged = _payment_to_change(session, obj, now)
+    if payment is None:
+        return unchanged
     previous = payment.status
     payment.status = PAID
     payment.paid_at = now
@@ -338,11 +348,9 @@ def _on_paid(session: Session, obj: dict[str, Any], now: datetime) -> tuple[str,
 
 
 def _on_awaiting_payment(session: Session, obj: dict[str, Any], now: datetime) -> tuple[str, str]:
-    payment = _payment_for_session(session, obj, now)
+    payment, unchanged = _payment_to_change(session, obj, now)
     if payment is None:
-        return _not_ours(obj)
-    if payment.status in FINAL_PAYMENT_STATES:
-        return PROCESSED, f"Payment {payment.checkout_session_id} was already {payment.status}; nothing changed."
+        return unchanged
     payment.payment_intent_id = _id_of(obj.get("payment_intent")) or payment.payment_intent_id
     if payment.status in (OPEN, PAYMENT_EXPIRED):
         payment.status = PROCESSING
