@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from core import clock
+from core import clock, users
 from core.audit import audit, current_actor
 from core.booking import slots_for_profile, tutors_for_profile
 from core.db import read_session, write_session
@@ -318,8 +318,6 @@ def import_whitelist(actor: User, list_name: str, records: Iterable[dict[str, An
 
 def create_user(actor: User, email: str, role: str, name: str = "") -> tuple[User, str]:
     """A new account with a random password, returned once to show to the admin."""
-    from core import users
-
     with write_session() as session:
         who = _actor(session, actor, "admin")
         return users.create_user(session, email, role, name=name, actor=who.email)
@@ -367,8 +365,6 @@ def set_user_role(actor: User, user_id: int, role: str) -> User:
 
 def reset_password(actor: User, user_id: int) -> str:
     """A new random password for the account, returned once."""
-    from core import users
-
     with write_session() as session:
         who = _actor(session, actor, "admin")
         user = session.get(User, user_id)

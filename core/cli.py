@@ -22,12 +22,19 @@ from pathlib import Path
 from sqlalchemy import func
 from sqlmodel import select
 
-from core import clock
+from core import clock, jobs, worker
+from core.calendars import get_backend
+from core.calendars.google import check_calendar_report
+from core.chat import deliver_pending
 from core.config import get_settings
 from core.db import get_engine, read_session, write_session
+from core.demo import seed_demo
 from core.errors import LesplannerError
+from core.lessons import expire_holds
 from core.models import Contact, Lesson, Tutor
+from core.payments import check_stripe, reconcile_payments
 from core.profiles import seed_defaults
+from core.users import create_user, user_count
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,8 +70,6 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_seed_demo(args: argparse.Namespace) -> int:
-    from core.demo import seed_demo
-
     with read_session() as session:
         has_data = (session.exec(select(func.count()).select_from(Contact)).one()
                     or session.exec(select(func.count()).select_from(Lesson)).one())
@@ -79,8 +84,6 @@ def _cmd_seed_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_create_user(args: argparse.Namespace) -> int:
-    from core.users import create_user
-
     password = sys.stdin.readline().strip() if args.password_stdin else None
     with write_session() as session:
         user, password = create_user(session, args.email, args.role, args.name or "", password)
@@ -91,8 +94,6 @@ def _cmd_create_user(args: argparse.Namespace) -> int:
 
 
 def _cmd_ensure_admin(args: argparse.Namespace) -> int:
-    from core.users import create_user, user_count
-
     with write_session() as session:
         if user_count(session, role="admin"):
             print("Sign in with your existing admin account "
@@ -106,22 +107,16 @@ def _cmd_ensure_admin(args: argparse.Namespace) -> int:
 
 
 def _cmd_expire_holds(args: argparse.Namespace) -> int:
-    from core.lessons import expire_holds
-
     print(f"Released {expire_holds()} expired hold(s).")
     return 0
 
 
 def _cmd_deliver(args: argparse.Namespace) -> int:
-    from core.chat import deliver_pending
-
     print(deliver_pending())
     return 0
 
 
 def _cmd_jobs(args: argparse.Namespace) -> int:
-    from core import jobs, worker
-
     if args.action == "run":
         print(worker.drain())
     elif args.action == "retry":
@@ -131,8 +126,6 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
         job = jobs.retry(args.id)
         print(f"Job {job.id} ({job.key}) will run again now.")
         return 0
-    from core.db import read_session
-
     with read_session() as session:
         counts = jobs.counts(session)
         rows = jobs.open_jobs(session, limit=args.limit)
@@ -148,13 +141,9 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
 def _cmd_check_calendar(args: argparse.Namespace) -> int:
     settings = get_settings()
     if settings.calendar_backend == "google":
-        from core.calendars.google import check_calendar_report
-
         ok, text = check_calendar_report(settings)
         print(text)
         return 0 if ok else 1
-    from core.calendars import get_backend
-
     with read_session() as session:
         ids = [t.calendar_id for t in session.exec(select(Tutor).where(Tutor.active == True)).all()]  # noqa: E712
     for check in get_backend().check(ids):
@@ -165,8 +154,6 @@ def _cmd_check_calendar(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_stripe(args: argparse.Namespace) -> int:
-    from core.payments import check_stripe
-
     ok_all = True
     for item in check_stripe():
         subject, ok, detail = item[0], item[1], item[2]
@@ -187,8 +174,6 @@ def _parse_since(text: str) -> datetime:
 
 
 def _cmd_reconcile(args: argparse.Namespace) -> int:
-    from core.payments import reconcile_payments
-
     report = reconcile_payments(_parse_since(args.since))
     print(report)
     return 0

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from core import clock, jobs
+from core.config import get_settings
 from core.models import OutboxMessage
 
 LOCALES = ("nl", "en")
@@ -101,8 +102,6 @@ class _Defaults(dict):
 
 def format_when(start, locale: str = "nl", tz=None) -> str:  # noqa: ANN001
     """'dinsdag 1 december om 10:00' in the business zone."""
-    from core.config import get_settings
-
     local = start.astimezone(tz or get_settings().tz)
     if locale == "en":
         return f"{EN_DAYS[local.weekday()]} {local:%d %B} at {local:%H:%M}".replace(" 0", " ")

@@ -24,8 +24,11 @@ from sqlalchemy import String, cast, func, inspect, or_, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, select
 
-from core import jobs
-from core.errors import NotFound
+from core import jobs, messages
+from core.booking import resolve_profile, slots_for_profile
+from core.calendars import get_backend
+from core.db import normalise_url
+from core.errors import LesplannerError, NotFound
 from core.models import (
     BLOCKING_STATUSES,
     HELD,
@@ -45,6 +48,7 @@ from core.models import (
     User,
     WhitelistEntry,
 )
+from core.segments import explain_segment, normalise_phone
 
 DEFAULT_PAGE_SIZE = 50
 EXPORT_LIMIT = 100_000  # a CSV larger than this is a job for the database, not the console
@@ -285,9 +289,6 @@ def week_calendar(session: Session, profile_name: str, tutor_id: int, week_start
 
     Free slots are what the bot could offer now (lead time and horizon apply), for this tutor
     only. Raises CalendarUnavailable when the calendar cannot be read: no slots are guessed."""
-    from core.booking import slots_for_profile
-    from core.calendars import get_backend
-
     tutor = session.get(Tutor, tutor_id)
     profile = session.get(PlanningProfile, profile_name)
     if tutor is None or profile is None:
@@ -301,9 +302,6 @@ def week_calendar(session: Session, profile_name: str, tutor_id: int, week_start
 
 def offer_for_contact(session: Session, contact_id: str, now: datetime) -> dict[str, Any]:
     """What the bot would offer this contact now: segment (and why), profile and slots."""
-    from core.booking import resolve_profile, slots_for_profile
-    from core.segments import explain_segment
-
     contact = session.get(Contact, contact_id)
     if contact is None:
         raise NotFound(f"Unknown contact '{contact_id}'.")
@@ -474,8 +472,6 @@ def failed_events(session: Session, limit: int = 100) -> list[dict[str, Any]]:
 def search_contacts(session: Session, query: str = "", page: int = 1,
                     page_size: int = DEFAULT_PAGE_SIZE) -> PageResult:
     """Contacts whose name, e-mail, phone or id contains `query` (case-insensitive)."""
-    from core.segments import normalise_phone
-
     page, page_size = _page(page, page_size)
     stmt = select(Contact.id, Contact.name, Contact.email, Contact.phone, Contact.segment_override,
                   Contact.profile_override, Contact.updated_at)
@@ -497,8 +493,6 @@ def search_contacts(session: Session, query: str = "", page: int = 1,
     page = _clamp(page, page_size, total)
     rows = session.exec(stmt.order_by(Contact.name, Contact.id)
                         .offset((page - 1) * page_size).limit(page_size)).all()
-    from core.segments import explain_segment
-
     out = [dict(r._mapping) for r in rows]
     # The segment as the bot sees it now (derived, never stored), for this page's rows only.
     contacts = {c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_([r["id"] for r in out])))}
@@ -509,10 +503,6 @@ def search_contacts(session: Session, query: str = "", page: int = 1,
 
 def contact_detail(session: Session, contact_id: str) -> dict[str, Any]:
     """A contact with its detected segment (and why), the profile the bot would use, its lessons."""
-    from core.booking import resolve_profile
-    from core.errors import LesplannerError
-    from core.segments import explain_segment
-
     contact = session.get(Contact, contact_id)
     if contact is None:
         raise NotFound(f"Unknown contact '{contact_id}'.")
@@ -590,9 +580,7 @@ def outbox_page(session: Session, status: str | None = None, page: int = 1,
 
 
 def outbox_counts(session: Session) -> dict[str, int]:
-    from core.messages import outbox_counts as counts
-
-    return counts(session)
+    return messages.outbox_counts(session)
 
 
 @dataclass
@@ -605,8 +593,6 @@ class DatabaseInfo:
 
 
 def safe_database_url(url: str) -> str:
-    from core.db import normalise_url
-
     try:
         return make_url(normalise_url(url)).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - an unparsable URL must still never leak a password

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core import clock
+from core.db import read_session
 from core.errors import NotFound, ValidationFailed
 from core.models import SEGMENTS, WHITELISTS, Contact, WhitelistEntry
 
@@ -119,8 +120,6 @@ def explain_segment(session: Session, contact: Contact) -> SegmentDecision:
 def detect_segment(contact_id: str, session: Session | None = None) -> str:
     """The contact's segment now (never cached)."""
     if session is None:
-        from core.db import read_session
-
         with read_session() as s:
             return detect_segment(contact_id, s)
     contact = session.get(Contact, contact_id)

@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from core import clock, reports
+from core import booking, clock, reports
 from core.config import get_settings
 from core.db import get_engine, read_session
+from core.models import Lesson
 
 READ_TTL_SECONDS = 30
 
@@ -72,9 +73,6 @@ def clear() -> None:
 def can_manage_lesson(user: Any, lesson_id: int) -> bool:
     """core's own rule (admins all, tutors their own, finance none), for showing the buttons;
     core checks it again when the button is pressed."""
-    from core.booking import can_manage_lesson as rule
-    from core.models import Lesson
-
     with read_session(engine()) as session:
         lesson = session.get(Lesson, lesson_id)
-        return lesson is not None and rule(session, user, lesson)
+        return lesson is not None and booking.can_manage_lesson(session, user, lesson)

@@ -9,6 +9,8 @@ from core.calendars.base import (
     EventRequest,
     event_id_for_lesson,
 )
+from core.calendars.google import GoogleCalendarBackend
+from core.calendars.local import LocalCalendarBackend
 from core.config import Settings, get_settings
 
 __all__ = [
@@ -33,12 +35,8 @@ def get_backend(settings: Settings | None = None) -> CalendarBackend:
     backend = _cache.get(key)
     if backend is None:
         if settings.calendar_backend == "google":
-            from core.calendars.google import GoogleCalendarBackend
-
             backend = GoogleCalendarBackend(settings)
         else:
-            from core.calendars.local import LocalCalendarBackend
-
             backend = LocalCalendarBackend()
         _cache.clear()
         _cache[key] = backend

@@ -39,11 +39,15 @@ from google.auth import exceptions as auth_exceptions
 from google.oauth2 import service_account
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
+from sqlmodel import select
 
 from core import clock
 from core.calendars.base import Busy, CalendarCheck, CreatedEvent, EventRequest, merge_intervals
 from core.config import Settings
+from core.db import get_engine, read_session, write_session
 from core.errors import CalendarUnavailable, ValidationFailed
+from core.models import Tutor
+from core.status import status_row
 
 log = logging.getLogger(__name__)
 
@@ -670,9 +674,6 @@ class _StatusRecorder:
                     self._cond.notify_all()
 
     def _write(self, ok: bool, error: str | None, at: datetime) -> None:
-        from core.db import get_engine, write_session
-        from core.status import status_row
-
         with write_session(get_engine(self._url)) as session:
             row = status_row(session, STATUS_NAME)
             row.ok = ok
@@ -694,11 +695,6 @@ def check_calendar_report(settings: Settings) -> tuple[bool, str]:
     """The text `python -m core.cli check-calendar` prints, and whether all is well.
 
     Checks the credentials and every active tutor's calendar plus GCAL_CALENDAR_ID."""
-    from sqlmodel import select
-
-    from core.db import get_engine, read_session
-    from core.models import Tutor
-
     labels: dict[str, list[str]] = {settings.gcal_calendar_id: ["GCAL_CALENDAR_ID"]}
     lines: list[str] = []
     try:
