@@ -5,6 +5,8 @@ PYTHON ?= python3
 # pip on some machines warns about unreachable extra index folders; keep real errors visible.
 QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 VENV := .venv
+# Test processes (pytest-xdist); each starts its own PostgreSQL server in the Postgres pass.
+TEST_WORKERS ?= 2
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
@@ -37,9 +39,9 @@ test: $(VENV)/.dev system-deps
 	@echo "==> Lint (ruff)"
 	@$(VENV)/bin/ruff check .
 	@echo "==> Tests on SQLite"
-	@$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	@$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) $(PYTEST_ARGS)
 	@echo "==> Tests on PostgreSQL"
-	@LESPLANNER_TEST_DB=postgres $(PY) -m pytest -q -p no:cacheprovider -m "not sqlite_only" $(PYTEST_ARGS)
+	@LESPLANNER_TEST_DB=postgres $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) -m "not sqlite_only" $(PYTEST_ARGS)
 
 ## make bench: the performance targets of DESIGN.md, as p50/p95
 bench: $(VENV)/.dev

@@ -57,6 +57,9 @@ MUTANTS = [
            '''    if lesson.status in WAITING_FOR_PAYMENT:''', LIFECYCLE),
     Mutant("chat records an attempt without holding the job", "core/chat.py",
            "col(Job.attempts) == ctx.attempts", "col(Job.attempts) >= 0", ("tests/test_chat.py",)),
+    Mutant("chat sends again without reading back", "core/chat.py",
+           "            if ctx.attempts > 1:\n", "            if False:\n",
+           ("tests/test_chat.py", "tests/test_lifecycle.py")),
     # -- jobs: leases, fencing, backoff ---------------------------------------------------------------
     Mutant("renew ignores an expired lease", "core/jobs.py",
            '''                       col(Job.lease_until) > now)

@@ -66,9 +66,10 @@ def world(tmp_path, engine, monkeypatch):
     yield from open_world(tmp_path, monkeypatch)
 
 
-def open_world(tmp_path, monkeypatch) -> Iterator[World]:  # noqa: ANN001
+def open_world(tmp_path, monkeypatch, chatwoot=None) -> Iterator[World]:  # noqa: ANN001
     """The receiver (no worker thread) over the Google and Stripe fakes, behind the real clients;
-    the test's database must exist (the `engine` fixture). Shared with tests/test_lifecycle.py."""
+    the test's database must exist (the `engine` fixture). With `chatwoot` (a running fake),
+    messages are delivered there. Shared with tests/test_lifecycle.py."""
     clock.set_now(MONDAY_0800)
     monkeypatch.setattr(gateway, "RETRY_INITIAL_DELAY", 0.001)
     monkeypatch.setattr(gateway, "RETRY_MAX_DELAY", 0.005)
@@ -81,6 +82,8 @@ def open_world(tmp_path, monkeypatch) -> Iterator[World]:  # noqa: ANN001
             gcal_calendar_id=CALENDAR, gcal_timeout_seconds=GCAL_TIMEOUT, gcal_max_retries=GCAL_RETRIES,
             gcal_call_budget_seconds=GCAL_BUDGET,
             **{**stripe_settings(stripe_fake, max_retries=STRIPE_RETRIES), "stripe_timeout_seconds": STRIPE_TIMEOUT},
+            **({} if chatwoot is None else dict(chatwoot_url=chatwoot.url + "/", chatwoot_account_id=chatwoot.account_id,
+                                                chatwoot_api_token=chatwoot.token)),
         )
         set_settings(settings)
         backend = GoogleCalendarBackend(settings, retry_base_delay=0.01)

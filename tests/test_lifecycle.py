@@ -17,7 +17,7 @@ from sqlmodel import select
 from core import clock, lessons, worker
 from core.calendars import event_id_for_lesson
 from core.db import read_session, write_session
-from core.errors import InvalidTransition
+from core.errors import InvalidTransition, LesplannerError
 from core.models import (
     AWAITING_PAYMENT,
     CONFIRMED,
@@ -262,3 +262,129 @@ def test_a_cancelled_lessons_event_is_removed_even_when_the_create_ran_after_the
 
     assert live_events(world) == []
     assert lesson(booked["id"]).status == "cancelled"
+
+
+# --- the fault matrix: every outside call x every fault, through a whole lifecycle -------------
+
+# (service, what the fault matches): Google operations, Stripe path prefixes, Chatwoot paths.
+CALLS = {
+    "freebusy": ("google", "freebusy.query"),
+    "event create": ("google", "events.insert"),
+    "event update": ("google", "events.update"),
+    "event delete": ("google", "events.delete"),
+    "checkout create/expire": ("stripe", "/v1/checkout/sessions"),
+    "chat send": ("chat", "/messages"),
+}
+FAULTS = ("500", "429", "timeout", "dropped")
+TIMES = 6  # more than one call's own retries (4 for Google, 3 for Stripe): jobs must take over
+
+
+def _inject(world, chat, call: str, fault: str) -> None:  # noqa: ANN001
+    service, where = CALLS[call]
+    if service == "google":
+        if fault == "timeout":
+            world.google.slow_next(0.4, count=TIMES, match=where)  # past GCAL_TIMEOUT
+        elif fault == "dropped":
+            world.google.drop_next(TIMES, match=where, after_processing=True)
+        else:
+            world.google.fail_next(int(fault), count=TIMES, match=where)
+    elif service == "stripe":
+        kind = {"timeout": "slow", "dropped": "drop"}.get(fault, fault)
+        world.stripe.fail_next(kind, times=TIMES, path=where, delay=0.5)  # past STRIPE_TIMEOUT
+    elif fault == "timeout":
+        chat.slow_next(0.5, times=TIMES, match=where)  # past the chat timeout set below
+    else:  # Chatwoot drops are a 502 from its proxy
+        chat.fail_next({"dropped": 502}.get(fault, int(fault) if fault != "dropped" else 502),
+                       times=TIMES, match=where)
+
+
+def _settle(world, chat) -> None:  # noqa: ANN001
+    """Heal everything; within a minute per round every job must finish."""
+    world.google.clear_faults()
+    world.stripe.clear_faults()
+    chat.clear_faults()
+    for _ in range(30):
+        later(seconds=61)
+        worker.drain()
+        with read_session() as session:
+            open_jobs = session.exec(select(Job).where(Job.status != "done")).all()
+        if not open_jobs:
+            return
+    raise AssertionError([(j.key, j.status, j.last_error) for j in open_jobs])
+
+
+@pytest.fixture
+def chat_world(tmp_path, engine, monkeypatch):
+    from core import chat as chat_module
+    from tests.fakes.chatwoot import FakeChatwoot
+
+    monkeypatch.setattr(chat_module, "TIMEOUT_SECONDS", 0.3)
+    with FakeChatwoot(now=lambda: clock.now().timestamp()) as chatwoot:
+        for world_ in open_world(tmp_path, monkeypatch, chatwoot=chatwoot):
+            yield world_, chatwoot
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("call", list(CALLS))
+def test_every_outside_call_failing_in_every_way_loses_nothing_and_does_nothing_twice(chat_world, call, fault):
+    """Book, pay, let the worker run, move, cancel, and let a second hold expire, with `call`
+    failing as `fault` from the start. No caller gets a 500; once the service heals every job
+    finishes; then the calendar, Stripe and the chat match the database exactly."""
+    world, chat = chat_world
+    _inject(world, chat, call, fault)
+    answers = []
+
+    booked = None
+    for _ in range(3):  # a booking refused with a clear 503 is simply asked again
+        response = world.book(slot=NOON)
+        answers.append(response.status_code)
+        if response.status_code == 201:
+            booked = response.json()
+            break
+        later(seconds=61)
+    assert booked is not None, answers
+    pay(world, booked)
+    worker.drain()
+    from core.booking import cancel_lesson, reschedule_lesson
+    from core.models import User
+
+    with write_session() as session:
+        admin = User(email="admin@lesplanner.test", role="admin")
+        session.add(admin)
+        session.flush()
+        admin = User(id=admin.id, email=admin.email, role="admin", active=True)
+    for _ in range(3):
+        try:
+            reschedule_lesson(booked["id"], datetime.fromisoformat(TWO["start"]), admin, "ruil")
+            break
+        except LesplannerError as exc:
+            assert exc.http_status in (409, 503), exc.message  # a clear refusal, nothing changed
+            later(seconds=61)
+    worker.drain()
+    cancel_lesson(booked["id"], admin, "docent ziek")
+    second = world.book("conv-2", slot={"start": "2026-12-02T12:00:00+01:00", "end": "2026-12-02T13:00:00+01:00"})
+    answers.append(second.status_code)
+    later(minutes=31)  # the second hold runs out: released, its checkout expired by a job
+    worker.drain()
+
+    assert 500 not in answers
+    _settle(world, chat)
+
+    with read_session() as session:
+        all_lessons = session.exec(select(Lesson)).all()
+        payments_ = session.exec(select(Payment)).all()
+        messages = session.exec(select(OutboxMessage)).all()
+    assert lesson(booked["id"]).status == "cancelled"
+    assert live_events(world) == []  # confirmed, moved, cancelled: no event left behind
+    for row in all_lessons:
+        assert row.status not in ("held", "awaiting_payment")  # every hold ended
+    for payment in payments_:
+        session_state = world.stripe.sessions[payment.checkout_session_id]["status"]
+        assert session_state != "open", f"{payment.checkout_session_id} can still be paid"
+    for message in messages:  # each message reached Chatwoot, once
+        assert message.status == "sent", (message.key, message.status, message.last_error)
+        sent = chat.sent(message.conversation_id)
+        assert sent.count(message.text) == 1, (message.key, sent)
+    # the event was made once (the insert's answer may have been lost: adopted, not duplicated)
+    inserts = [r for r in world.google.calls("events.insert") if r.status == 200]
+    assert len(inserts) <= 1
