@@ -30,15 +30,13 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
-from sqlalchemy import update
-from sqlmodel import col
 
 from core import clock, jobs
 from core.config import Settings, get_settings, scrub
 from core.db import read_session, write_session
 from core.errors import InvalidTransition, NotFound
 from core.messages import pending_messages
-from core.models import Contact, Conversation, IntegrationStatus, Job, JobStatus, OutboxMessage
+from core.models import Contact, Conversation, IntegrationStatus, OutboxMessage
 from core.segments import EXISTING_FLAGS
 from core.status import status_row
 
@@ -221,14 +219,7 @@ def _note(ctx: jobs.JobContext, message_id: int, **changes: Any) -> None:
     not overwrite what the worker that took the message over recorded (e.g. turn its `sent`
     back into `pending` or `failed`). Raises LeaseLost otherwise."""
     with write_session() as session:
-        held = session.execute(  # also locks the job row, so nobody takes it over meanwhile
-            update(Job)
-            .where(col(Job.id) == ctx.id, col(Job.lease_owner) == ctx.owner,
-                   col(Job.attempts) == ctx.attempts, col(Job.status) == JobStatus.RUNNING)
-            .values(updated_at=clock.now())
-        ).rowcount
-        if held != 1:
-            raise jobs.LeaseLost(f"job {ctx.id} ({ctx.key}) is no longer ours")
+        ctx.hold(session)  # also locks the job row, so nobody takes it over meanwhile
         message = session.get(OutboxMessage, message_id)
         if message is None:
             return

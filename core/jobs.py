@@ -13,9 +13,10 @@ Guarantees:
 - A worker *claims* a due job with a lease (`lease_owner`, `lease_until`). Jobs with the same
   `subject` never run at once, so two calendar jobs of one lesson cannot interleave.
 - Right before each outside call the handler calls `ctx.renew()`: it succeeds only while this
-  worker still holds the lease, and extends it. A worker whose lease ran out (it was slow, or
-  paused) therefore stops before calling out, and its result is never recorded: outcomes are
-  written only by the lease holder (fencing on owner + attempt number).
+  attempt still holds the job, and extends the lease. A worker whose lease ran out and whose job
+  another worker took over (it was slow, or paused) therefore stops before calling out, and its
+  result is never recorded: outcomes are written only by the holder (fencing on owner + attempt
+  number, so a restarted worker with the same name is no exception).
 - Transient failures (the service is down, rate limits, timeouts) are retried with exponential
   backoff capped at `JOB_MAX_BACKOFF_SECONDS` (60 s), so a healed service is used within a
   minute, for as long as it takes. A permanent refusal marks the job `failed` with its reason;
@@ -79,31 +80,31 @@ class JobContext:
     owner: str
 
     def renew(self) -> None:
-        """Check that we still hold the lease, and extend it; raises LeaseLost otherwise.
-        Call it right before every outside call."""
-        now = clock.now()
+        """Check that this attempt still holds the job, and extend its lease; raises LeaseLost
+        when another worker took it over. Call it right before every outside call. A lease that
+        ran out but was not taken over is simply extended: the claim and this check are both
+        write transactions, so exactly one of them wins."""
         with write_session() as session:
-            changed = session.execute(
-                update(Job)
-                .where(col(Job.id) == self.id, col(Job.lease_owner) == self.owner,
-                       col(Job.attempts) == self.attempts, col(Job.status) == JobStatus.RUNNING,
-                       col(Job.lease_until) > now)
-                .values(lease_until=now + LEASE)
-            ).rowcount
-        if changed != 1:
-            raise LeaseLost(f"job {self.id} ({self.key}) is no longer ours")
+            self.hold(session, lease_until=clock.now() + LEASE)
 
     def save(self, **progress: Any) -> None:
-        """Remember progress in the job's payload (only while we hold the lease), so a retry
+        """Remember progress in the job's payload (only while we hold the job), so a retry
         after a crash knows what the earlier attempt already did."""
         self.payload = {**self.payload, **progress}
         with write_session() as session:
-            changed = session.execute(
-                update(Job)
-                .where(col(Job.id) == self.id, col(Job.lease_owner) == self.owner,
-                       col(Job.attempts) == self.attempts, col(Job.status) == JobStatus.RUNNING)
-                .values(payload=self.payload, updated_at=clock.now())
-            ).rowcount
+            self.hold(session, payload=self.payload)
+
+    def hold(self, session: Session, **values: Any) -> None:
+        """In the caller's transaction: make sure this attempt still holds the job (and lock its
+        row until commit), so what the caller writes next is written by the holder only; raises
+        LeaseLost otherwise. Fencing is by owner *and* attempt number, so a restarted worker
+        with the same name is no exception."""
+        changed = session.execute(
+            update(Job)
+            .where(col(Job.id) == self.id, col(Job.lease_owner) == self.owner,
+                   col(Job.attempts) == self.attempts, col(Job.status) == JobStatus.RUNNING)
+            .values(updated_at=clock.now(), **values)
+        ).rowcount
         if changed != 1:
             raise LeaseLost(f"job {self.id} ({self.key}) is no longer ours")
 
@@ -234,10 +235,11 @@ def _finish(ctx: JobContext, status: JobStatus, *, result: str | None = None,
     """Record an outcome, only if we still hold the job (fencing). Returns whether we did."""
     now = clock.now()
     with write_session() as session:
-        job = session.get(Job, ctx.id)
-        if (job is None or job.status != JobStatus.RUNNING or job.lease_owner != ctx.owner
-                or job.attempts != ctx.attempts):
+        try:
+            ctx.hold(session)
+        except LeaseLost:
             return False
+        job = session.get(Job, ctx.id)
         job.status = status
         job.updated_at = now
         job.lease_owner = None

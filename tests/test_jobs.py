@@ -195,3 +195,31 @@ def test_jobs_of_one_subject_run_one_at_a_time():
     for ctx in first:
         jobs.run_job(ctx)
     assert [c.key for c in jobs.claim("worker-b", kinds=["test.effect"])] == ["b"]
+
+
+def test_fencing_is_by_attempt_not_only_by_worker_name():
+    """A worker that lost its job and claims it again under the same name (a restarted process
+    with the same host, pid and thread) holds the new attempt, not the old one: the old
+    attempt's renew and outcome are refused."""
+    _enqueue("k1")
+    [old] = jobs.claim("worker-a", kinds=["test.effect"])
+    _advance(jobs.LEASE.total_seconds() + 1)
+    [new] = jobs.claim("worker-a", kinds=["test.effect"])
+    assert (old.attempts, new.attempts) == (1, 2)
+
+    with pytest.raises(jobs.LeaseLost):
+        old.renew()
+    assert jobs._finish(old, JobStatus.DONE, result="stale") is False
+    assert _job("k1").status == JobStatus.RUNNING
+    assert jobs.run_job(new) == JobStatus.DONE
+
+
+def test_a_worker_whose_lease_ran_out_but_was_not_taken_over_may_go_on():
+    """The lease is a claim against other workers, not a deadline: as long as nobody took the
+    job over, renewing extends it and the worker's result counts."""
+    _enqueue("k1")
+    [ctx] = jobs.claim("worker-a", kinds=["test.effect"])
+    _advance(jobs.LEASE.total_seconds() + 1)
+    ctx.renew()
+    assert jobs.claim("worker-b", kinds=["test.effect"]) == []  # renewed: not up for grabs
+    assert jobs.run_job(ctx) == JobStatus.DONE

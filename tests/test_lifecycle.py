@@ -217,6 +217,28 @@ def test_repro_7_a_paid_60_minute_lesson_is_not_rebooked_as_a_90_minute_one(worl
     assert lesson(booked["id"]).status == NEEDS_RESCHEDULE  # its payment stays for a 60-minute lesson
 
 
+def test_a_paid_lesson_keeps_its_length_even_when_both_lengths_share_one_price(world):
+    """A set-up with one Stripe price for 60 and 90 minutes must still not turn a paid
+    60-minute lesson into a 90-minute one."""
+    from core.config import get_settings, set_settings
+
+    booked = _paid_lesson_that_lost_its_slot(world)
+    settings = get_settings()
+    set_settings(settings.model_copy(update={"standard_price_id_90": settings.standard_price_id_60}))
+    with write_session() as session:
+        from core.models import Contact
+
+        session.get(Contact, "contact-1").profile_override = "premium"
+
+    response = world.client.post("/api/v1/bookings", json={
+        "conversation_id": "conv-1", "contact_id": "contact-1",
+        "start": "2026-12-02T14:00:00+01:00", "end": "2026-12-02T15:30:00+01:00"})
+
+    assert response.status_code == 201, response.text
+    assert response.json()["id"] != booked["id"] and response.json()["status"] == "held"
+    assert lesson(booked["id"]).status == NEEDS_RESCHEDULE
+
+
 def test_a_paid_lesson_is_rebooked_without_paying_again_for_the_same_length_and_price(world):
     booked = _paid_lesson_that_lost_its_slot(world)
 
