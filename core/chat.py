@@ -33,6 +33,7 @@ import httpx
 
 from core import clock, jobs
 from core.config import Settings, get_settings, scrub
+from core.conversations import is_safe_id
 from core.db import read_session, write_session
 from core.errors import InvalidTransition, NotFound
 from core.messages import pending_messages
@@ -134,25 +135,39 @@ class ChatwootClient:
         )
 
     @staticmethod
-    def _conversation(conversation_id: str) -> str:
-        return f"/conversations/{quote(str(conversation_id), safe='')}"
+    def _segment(value: object, what: str) -> str:
+        """`value` as one encoded URL path segment. An id outside the safe alphabet (e.g. `..`,
+        stored before the receiver checked ids) is refused: it must never reach another
+        Chatwoot endpoint than its own."""
+        if not is_safe_id(value):
+            raise DeliveryError(f"refused to call Chatwoot with {what} {value!r}: not a safe id",
+                                retryable=False)
+        return quote(str(value), safe="")
+
+    def _path(self, *parts: str | tuple[str, object]) -> str:
+        """A path from literal segments and ("what", id) segments, each id checked and encoded."""
+        return "".join(f"/{part}" if isinstance(part, str) else f"/{self._segment(part[1], part[0])}"
+                       for part in parts)
+
+    def _conversation(self, conversation_id: str, tail: str) -> str:
+        return self._path("conversations", ("conversation", conversation_id), tail)
 
     def send_message(self, conversation_id: str, text: str) -> None:
-        self._call("POST", f"{self._conversation(conversation_id)}/messages",
+        self._call("POST", self._conversation(conversation_id, "messages"),
                    {"content": text, "message_type": "outgoing", "private": False})
 
     def recent_messages(self, conversation_id: str) -> list[dict[str, Any]]:
-        body = self._call("GET", f"{self._conversation(conversation_id)}/messages").json()
+        body = self._call("GET", self._conversation(conversation_id, "messages")).json()
         payload = body.get("payload", []) if isinstance(body, dict) else body
         return payload if isinstance(payload, list) else []
 
     def set_conversation_attributes(self, conversation_id: str, attributes: dict[str, Any]) -> None:
-        self._call("POST", f"{self._conversation(conversation_id)}/custom_attributes",
+        self._call("POST", self._conversation(conversation_id, "custom_attributes"),
                    {"custom_attributes": attributes})
 
     def set_contact_attributes(self, contact_id: str, attributes: dict[str, Any]) -> None:
         # Chatwoot merges these into the contact's existing custom attributes.
-        self._call("PUT", f"/contacts/{quote(str(contact_id), safe='')}", {"custom_attributes": attributes})
+        self._call("PUT", self._path("contacts", ("contact", contact_id)), {"custom_attributes": attributes})
 
 
 # --- delivering one message: the chat.send job ---------------------------------------------
@@ -266,7 +281,7 @@ def _mirror_attributes(client: ChatwootClient, item: _Outgoing) -> None:
         except DeliveryError as exc:
             if exc.retryable:
                 raise
-            log.warning("Chatwoot refused custom attributes for conversation %s: %s",
+            log.warning("Chatwoot refused custom attributes for conversation %r: %s",
                         item.conversation_id, _scrub(str(exc)))
 
 

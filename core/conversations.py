@@ -3,10 +3,15 @@
 A conversation seen for the first time is registered with its contact (an unknown contact is
 created); after that the conversation always belongs to that contact. The bot may set a
 contact's name, e-mail address and phone number, normalised and validated.
+
+Ids from the bot (conversation and contact ids) are opaque strings of one safe alphabet
+(`SAFE_ID`: letters, digits and `-_.:@+`, 1 to 120 characters, not `.` or `..` alone), checked
+at the receiver and again before they become part of a URL to an outside API (core/chat.py).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlmodel import Session
@@ -15,6 +20,15 @@ from core import clock
 from core.errors import NotFound, ValidationFailed
 from core.models import Contact, Conversation
 from core.segments import normalise_email, normalise_phone
+
+SAFE_ID = re.compile(r"[A-Za-z0-9_.:@+-]{1,120}")
+SAFE_ID_RULE = "must be 1 to 120 letters, digits or - _ . : @ + (and not '.' or '..' alone)"
+
+
+def is_safe_id(value: object) -> bool:
+    """Whether `value` is an id of the safe alphabet (usable as one URL path segment)."""
+    return (isinstance(value, str) and SAFE_ID.fullmatch(value) is not None
+            and value not in (".", ".."))
 
 
 def ensure_conversation(

@@ -307,7 +307,7 @@ def _run_job(ctx: JobContext, report: RunReport) -> JobStatus | None:
         if _finish(ctx, JobStatus.PENDING, error=error, run_after=clock.now() + wait):
             report.retried += 1
             report.errors.append(f"{ctx.key}: {error}")
-            log.warning("job %s (%s) attempt %s failed, retrying in %ss: %s", ctx.id, ctx.key,
+            log.warning("job %s (%r) attempt %s failed, retrying in %ss: %s", ctx.id, ctx.key,
                         ctx.attempts, int(wait.total_seconds()), error)
             return JobStatus.PENDING
         report.lost += 1
@@ -316,7 +316,7 @@ def _run_job(ctx: JobContext, report: RunReport) -> JobStatus | None:
         return _fail(ctx, report, _error_text(exc))
     except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker or lose the job
         error = f"{type(exc).__name__}: {_error_text(exc)}"
-        log.exception("job %s (%s) crashed", ctx.id, ctx.key)
+        log.exception("job %s (%r) crashed", ctx.id, ctx.key)
         if ctx.attempts >= MAX_UNEXPECTED_ATTEMPTS:
             return _fail(ctx, report, error)
         if _finish(ctx, JobStatus.PENDING, error=error, run_after=clock.now() + backoff(ctx.attempts)):
@@ -336,7 +336,7 @@ def _fail(ctx: JobContext, report: RunReport, error: str) -> JobStatus | None:
     if _finish(ctx, JobStatus.FAILED, error=error):
         report.failed += 1
         report.errors.append(f"{ctx.key}: {error}")
-        log.error("job %s (%s) failed: %s", ctx.id, ctx.key, error)
+        log.error("job %s (%r) failed: %s", ctx.id, ctx.key, error)
         return JobStatus.FAILED
     report.lost += 1
     return None

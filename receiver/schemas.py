@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from core.config import get_settings
+from core.conversations import SAFE_ID_RULE, is_safe_id
 from core.slots import Slot
 
 
@@ -29,10 +30,19 @@ def _no_nul(value: str) -> str:
     return value
 
 
+def _safe_id(value: str) -> str:
+    # One rule for every id the bot sends (core.conversations.SAFE_ID): no path tricks, no
+    # control characters, nothing that could become another URL or another log line.
+    if not is_safe_id(value):
+        raise ValueError(SAFE_ID_RULE)
+    return value
+
+
 NoNul = AfterValidator(_no_nul)
+SafeId = AfterValidator(_safe_id)
 InstantIn = Annotated[AwareDatetime, AfterValidator(_plausible)]
 Text = Annotated[str, NoNul]
-Id = Annotated[str, Field(min_length=1, max_length=120, pattern=r"\S"), NoNul]
+Id = Annotated[str, SafeId]
 
 
 def local(value: datetime | None) -> datetime | None:

@@ -504,6 +504,34 @@ def test_a_contact_chatwoot_does_not_know_does_not_block_the_message(chat_settin
     assert chatwoot.sent("1001") == [CONFIRMED]
 
 
+@pytest.mark.parametrize("contact_id", ["..", ".", "a/../../x"])
+def test_a_stored_contact_id_that_is_a_path_reaches_no_other_chatwoot_endpoint(chat_settings, chatwoot, contact_id):
+    # A row stored before the receiver checked ids: the worker must not PUT to another path.
+    with write_session() as session:
+        conversation, contact = ensure_conversation(session, "1001", contact_id)
+        contact.attributes = {"payment_completed": True}
+        session.add(contact)
+    queue("1001", contact_id=contact_id)
+
+    assert deliver_pending().sent == 1
+
+    assert chatwoot.requests_to("PUT") == []
+    assert all(r.path.startswith("/api/v1/accounts/7/conversations/1001/") for r in chatwoot.requests)
+    assert chatwoot.sent("1001") == [CONFIRMED]
+
+
+@pytest.mark.parametrize("conversation_id", ["..", "."])
+def test_a_stored_conversation_id_that_is_a_path_fails_cleanly_without_a_request(chat_settings, chatwoot,
+                                                                                  conversation_id):
+    message_id = queue(conversation_id)
+
+    report = deliver_pending()
+
+    assert report.failed == 1 and report.sent == 0
+    assert chatwoot.requests == []
+    assert message(message_id).status == "failed"
+
+
 # --- without Chatwoot, and the bot's side -----------------------------------------------------------
 
 

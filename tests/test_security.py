@@ -28,7 +28,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from core import clock, payments
+from core import clock, jobs, payments
 from core.calendars import set_backend
 from core.calendars.google import GoogleCalendarBackend
 from core.chat import deliver_pending
@@ -423,11 +423,17 @@ def test_a_hostile_contact_name_is_stored_as_text_and_returned_as_a_json_string(
 
 
 def test_hostile_text_in_an_error_comes_back_as_json_not_html(bot):
-    response = bot.get("/api/v1/slots", params={"conversation_id": "<script>alert(1)</script>"})
+    # A hostile id is refused outright (422, not echoed); hostile text the error does echo (an
+    # unknown profile's name) comes back as a JSON string.
+    refused = bot.get("/api/v1/slots", params={"conversation_id": "<script>alert(1)</script>"})
+    echoed = bot.get("/api/v1/slots", params={"conversation_id": "c1", "contact_id": "p1",
+                                              "profile": "<script>alert(1)</script>"})
 
-    assert response.status_code == 404
-    assert response.headers["content-type"] == "application/json"
-    assert response.json()["detail"].startswith("Unknown conversation '<script>alert(1)</script>'")
+    assert refused.status_code == 422 and refused.json()["detail"].startswith("conversation_id: ")
+    assert echoed.status_code == 422, echoed.text
+    assert echoed.json()["detail"].startswith("Unknown planning profile '<script>alert(1)</script>'")
+    for response in (refused, echoed):
+        assert response.headers["content-type"] == "application/json"
 
 
 def test_the_service_account_private_key_alone_is_scrubbed_from_logs(tmp_path, engine, caplog):
@@ -463,3 +469,81 @@ def test_a_key_file_named_by_path_is_scrubbed_too(tmp_path):
 
     assert not leaks(scrubbed, {"private_key": info["private_key"], "key_id": info["private_key_id"]})
     assert "failed with" in scrubbed
+
+
+# --- ids from the bot: one safe alphabet (issue 12, items 6-7) --------------------------------------
+
+UNSAFE_IDS = ["..", ".", "a/b", "a\nb", "x y", "<script>", "a" * 121, "%2e%2e", ""]
+
+
+def _no_conversation_stored() -> bool:
+    with read_session() as session:
+        return session.exec(select(Conversation)).first() is None and session.exec(select(Contact)).first() is None
+
+
+@pytest.mark.parametrize("bad", UNSAFE_IDS)
+@pytest.mark.parametrize("field", ["conversation_id", "contact_id"])
+def test_a_booking_with_an_unsafe_id_is_422_naming_the_field_and_stores_nothing(bot, field, bad):
+    body = {"conversation_id": "c1", "contact_id": "p1", "start": "2026-12-01T10:00:00+01:00",
+            "end": "2026-12-01T11:00:00+01:00", field: bad}
+
+    response = bot.post("/api/v1/bookings", json=body)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith(f"{field}: ")
+    assert _no_conversation_stored()
+
+
+@pytest.mark.parametrize("bad", ["..", "a\nb", "a/b"])
+@pytest.mark.parametrize("field", ["conversation_id", "contact_id"])
+def test_slots_with_an_unsafe_id_are_422_naming_the_field_and_store_nothing(bot, field, bad):
+    params = {"conversation_id": "c1", "contact_id": "p1", field: bad}
+
+    response = bot.get("/api/v1/slots", params=params)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith(f"{field}: ")
+    assert _no_conversation_stored()
+
+
+@pytest.mark.parametrize("bad", ["..", "a\nb"])
+def test_a_payment_link_with_an_unsafe_conversation_id_is_422(bot, bad):
+    response = bot.post("/api/v1/payment-links", json={"segment": "new", "minutes": 60, "order_id": "o-1",
+                                                       "conversation_id": bad})
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("conversation_id: ")
+    assert _no_conversation_stored()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/contacts/%2E%2E/segment", "/api/v1/contacts/a%0Ab/segment",
+                                  "/api/v1/conversations/%2E%2E/messages",
+                                  "/api/v1/conversations/a%0Ab/messages",
+                                  "/api/v1/conversations/a%20b/messages/1/ack"])
+def test_an_unsafe_id_in_a_path_is_422_naming_the_field(bot, path):
+    method = "POST" if path.endswith("/ack") else "GET"
+
+    response = bot.request(method, path)
+
+    assert response.status_code == 422, response.text
+    field = "contact_id" if "/contacts/" in path else "conversation_id"
+    assert response.json()["detail"].startswith(f"{field}: ")
+
+
+def test_the_ids_the_bot_sends_today_stay_valid(bot):
+    for ok in ["conv-1", "contact-1", "4242", "501", "1001", "c1", "p1", "a.b", "x:y@z+1", "a_b-c"]:
+        response = bot.get("/api/v1/slots", params={"conversation_id": ok, "contact_id": ok})
+        assert response.status_code == 200, (ok, response.text)
+
+
+def test_a_job_key_with_a_newline_is_logged_on_one_line(engine, caplog):
+    jobs.register("test.security.fails", lambda ctx: (_ for _ in ()).throw(jobs.Permanent("no")))
+    with write_session() as session:
+        jobs.enqueue(session, "test.security.fails", "order-1\nFORGED job 99 done")
+
+    with caplog.at_level(logging.INFO):
+        jobs.run_due(kinds=["test.security.fails"])
+
+    mine = [r for r in caplog.records if "order-1" in r.getMessage()]
+    assert len(mine) == 1
+    assert "\n" not in mine[0].getMessage()

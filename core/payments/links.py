@@ -163,7 +163,7 @@ def create_payment_link(
         except stripe.IdempotencyError:
             # The key was used with other parameters: an earlier attempt reached Stripe but its
             # answer never got stored here (its link was never handed out). Start a new one.
-            log.warning("idempotency key reused for order %s; creating a fresh session", order_id)
+            log.warning("idempotency key reused for order %r; creating a fresh session", order_id)
             checkout = gateway.create_checkout_session(params, f"{key}-r{int(time.time())}")
         except PaymentsNotConfigured:
             raise

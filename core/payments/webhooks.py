@@ -194,7 +194,7 @@ def _process_event(event: dict[str, Any], payload: str, *, retry_ignored: bool =
                 return WebhookResult(event_id, type_, status, detail)
         except Exception as exc:
             message = _scrub(f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}")[:1000]
-            log.error("Stripe event %s (%s) failed: %s", event_id, type_, message)
+            log.error("Stripe event %r (%r) failed: %s", event_id, type_, message)
             _store_failure(event_id, type_, payload, message)
             raise WebhookHandlingFailed(
                 f"Stripe event {event_id} ({type_}) could not be handled and is stored as failed; "
@@ -217,7 +217,7 @@ def _store_failure(event_id: str, type_: str, payload: str, message: str) -> Non
             # processed meanwhile (a concurrent delivery won): leave it
         _record_status("webhook", False, f"event {event_id} ({type_}) failed: {message}")
     except Exception as exc:  # noqa: BLE001 - the original failure is what the caller must see
-        log.error("could not store the failure of Stripe event %s: %s", event_id, type(exc).__name__)
+        log.error("could not store the failure of Stripe event %r: %s", event_id, type(exc).__name__)
 
 
 def _dispatch(session: Session, event: dict[str, Any], now: datetime) -> tuple[str, str]:
@@ -282,7 +282,7 @@ def _payment_for_session(session: Session, obj: dict[str, Any], now: datetime) -
     )
     session.add(payment)
     session.flush()
-    log.info("recorded Checkout Session %s from its metadata (order %s)", session_id, order_id)
+    log.info("recorded Checkout Session %r from its metadata (order %r)", session_id, order_id)
     return payment
 
 

@@ -12,14 +12,14 @@ from core.models import Contact
 from core.profiles import profile_for_segment
 from core.segments import explain_segment
 from receiver.deps import SessionDep
-from receiver.schemas import NoNul, SegmentOut, error_responses
+from receiver.schemas import SafeId, SegmentOut, error_responses
 
 router = APIRouter(tags=["bot"])
 
 
 @router.get("/contacts/{contact_id}/segment", response_model=SegmentOut,
             responses=error_responses(401, 404, 422, 503))
-def get_segment(contact_id: Annotated[str, Path(max_length=120), NoNul], session: SessionDep) -> SegmentOut:
+def get_segment(contact_id: Annotated[str, Path(), SafeId], session: SessionDep) -> SegmentOut:
     contact = session.get(Contact, contact_id)
     if contact is None:
         raise NotFound(f"Unknown contact '{contact_id}'.")

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Path, Query
 
 from core.chat import StatusFilter, conversation_messages, mark_delivered_by_bot
 from core.models import OutboxMessage
-from receiver.schemas import MessageOut, NoNul, error_responses, local
+from receiver.schemas import MessageOut, SafeId, error_responses, local
 
 router = APIRouter(prefix="/conversations/{conversation_id}/messages", tags=["bot"])
 
-ConversationId = Annotated[str, Path(max_length=120), NoNul]
+ConversationId = Annotated[str, Path(), SafeId]
 MessageId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # an INTEGER column; larger ones overflow it
 
 

@@ -7,17 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from core.booking import suggest_slots
-from receiver.schemas import NoNul, SlotOut, SlotsOut, error_responses
+from receiver.schemas import NoNul, SafeId, SlotOut, SlotsOut, error_responses
 
 router = APIRouter(tags=["bot"])
 
 
 @router.get("/slots", response_model=SlotsOut, responses=error_responses(401, 404, 422, 503))
 def get_slots(
-    conversation_id: Annotated[str, Query(min_length=1, max_length=120, pattern=r"\S"), NoNul],
-    contact_id: Annotated[str | None, Query(min_length=1, max_length=120, pattern=r"\S",
-                                            description="Required the first time a conversation is seen."),
-                          NoNul] = None,
+    conversation_id: Annotated[str, Query(), SafeId],
+    contact_id: Annotated[str | None, Query(description="Required the first time a conversation is seen."),
+                          SafeId] = None,
     profile: Annotated[str | None, Query(max_length=40, description="Planning profile; the segment "
                                          "decides when omitted."), NoNul] = None,
 ) -> SlotsOut:
