@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 STRIPE_DEFAULT_API_BASE = "https://api.stripe.com"
 GCAL_DEFAULT_API_ENDPOINT = "https://www.googleapis.com/calendar/v3/"
@@ -96,8 +97,30 @@ class Settings(BaseSettings):
                  "bot_api_token", "chatwoot_api_token"]
         found = [s for s in (self.secret(n) for n in names) if s and len(s) >= 6]
         found.extend(_service_account_secrets(self.secret("gcal_service_account_json")))
+        found.extend(p for p in database_passwords(self.database_url) if len(p) >= 6)
         # Longest first, so a whole value is replaced before any part of it.
         return sorted(set(found), key=len, reverse=True)
+
+
+# Query parameters that carry a credential in a database URL (libpq and the drivers read these).
+DATABASE_URL_SECRET_PARAMS = ("password", "passwd", "pass", "sslpassword")
+
+
+@lru_cache(maxsize=8)
+def database_passwords(url: str | None) -> tuple[str, ...]:
+    """Every credential a database URL carries, in each form SQLAlchemy's URL parser knows:
+    the password after the user name and password-like query parameters."""
+    if not url:
+        return ()
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - an unparsable URL has nothing we could find
+        return ()
+    found = [parsed.password] if parsed.password else []
+    for key, value in parsed.query.items():
+        if key.lower() in DATABASE_URL_SECRET_PARAMS:
+            found.extend(value if isinstance(value, tuple) else (value,))
+    return tuple(str(v) for v in found if v)
 
 
 @lru_cache(maxsize=8)

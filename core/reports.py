@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 from core import jobs, messages
 from core.booking import resolve_profile, slots_for_profile
 from core.calendars import get_backend
+from core.config import DATABASE_URL_SECRET_PARAMS
 from core.db import normalise_url
 from core.errors import LesplannerError, NotFound
 from core.models import (
@@ -593,8 +594,11 @@ class DatabaseInfo:
 
 
 def safe_database_url(url: str) -> str:
+    """The URL for people: the password and every password-like query parameter masked."""
     try:
-        return make_url(normalise_url(url)).render_as_string(hide_password=True)
+        parsed = make_url(normalise_url(url))
+        masked = {k: "***" for k in parsed.query if k.lower() in DATABASE_URL_SECRET_PARAMS}
+        return parsed.update_query_dict(masked).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - an unparsable URL must still never leak a password
         return "(unparsable DATABASE_URL)"
 

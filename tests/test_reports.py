@@ -136,6 +136,19 @@ def test_the_database_url_is_shown_without_its_password():
     assert "s3cret" not in shown and "db:5432/lesplanner" in shown
 
 
+@pytest.mark.parametrize("url", [
+    "postgresql+psycopg://app@db:5432/lesplanner?password=s3cretpw&sslmode=require",
+    "postgresql+psycopg://app@db:5432/lesplanner?sslmode=require&sslpassword=s3cretpw",
+    "postgresql+psycopg://app:s3cretpw@db:5432/lesplanner?sslmode=require&passwd=s3cretpw",
+])
+def test_a_password_in_the_query_string_is_not_shown_either(url):
+    """Issue 12, item 8: libpq also takes the password (and the client key's) as query
+    parameters; the Integrations page showed them."""
+    shown = reports.safe_database_url(url)
+    assert "s3cretpw" not in shown
+    assert "db:5432/lesplanner" in shown and "sslmode=require" in shown
+
+
 def test_week_view_lists_the_tutors_lessons_free_slots_and_time_off(world):
     monday = date(2026, 11, 30)
     with read_session() as s:

@@ -547,3 +547,17 @@ def test_a_job_key_with_a_newline_is_logged_on_one_line(engine, caplog):
     mine = [r for r in caplog.records if "order-1" in r.getMessage()]
     assert len(mine) == 1
     assert "\n" not in mine[0].getMessage()
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql+psycopg://app:s3cretpw@db/lesplanner",
+    "postgresql+psycopg://app@db/lesplanner?password=s3cretpw",
+    "postgresql+psycopg://app@db/lesplanner?sslpassword=s3cretpw",
+])
+def test_the_database_password_is_scrubbed_in_every_form_the_url_can_carry_it(tmp_path, url):
+    """Issue 12, item 8: scrub() did not know the database password at all."""
+    from core.config import Settings, scrub
+
+    settings = Settings(_env_file=None, database_url=url)
+
+    assert "s3cretpw" not in scrub(f"connection to db failed: password s3cretpw rejected ({url})", settings)
