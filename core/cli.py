@@ -24,7 +24,7 @@ from sqlmodel import select
 
 from core import clock, jobs, worker
 from core.calendars import get_backend
-from core.calendars.google import check_calendar_report
+from core.calendars.google_check import check_calendar_report
 from core.chat import deliver_pending
 from core.config import get_settings
 from core.db import get_engine, read_session, write_session

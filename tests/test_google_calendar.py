@@ -12,7 +12,8 @@ import pytest
 from sqlmodel import Session
 
 from core.calendars import CalendarBackend, EventRequest, get_backend
-from core.calendars.google import FREEBUSY_CHUNK, GoogleCalendarBackend
+from core.calendars.google import GoogleCalendarBackend
+from core.calendars.google_support import FREEBUSY_CHUNK
 from core.errors import CalendarUnavailable, ValidationFailed
 from core.models import IntegrationStatus
 
@@ -94,7 +95,7 @@ def test_a_long_range_is_asked_in_chunks_google_accepts_and_merged(google_backen
 
 def test_google_refuses_one_query_for_a_too_long_range(google_backend, fake_google, monkeypatch):
     # Why busy() chunks: without it the fake, like Google, refuses the range.
-    monkeypatch.setattr("core.calendars.google.FREEBUSY_CHUNK", timedelta(days=200))
+    monkeypatch.setattr("core.calendars.google_support.FREEBUSY_CHUNK", timedelta(days=200))
 
     with pytest.raises(CalendarUnavailable) as caught:
         google_backend.busy([TUTOR], utc(2026, 1, 1), utc(2026, 7, 1))
@@ -523,7 +524,7 @@ def test_check_reports_bad_credentials_first(engine, fake_google, make_google_ba
 
 def test_check_calendar_report_covers_active_tutors_and_the_default(
         engine, fake_google, make_google_settings):
-    from core.calendars.google import check_calendar_report
+    from core.calendars.google_check import check_calendar_report
     from core.models import Tutor
 
     with Session(engine) as session:

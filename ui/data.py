@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from core import booking, clock, reports
+from core import booking, clock, reports, system_reports
 from core.config import get_settings
 from core.db import get_engine, read_session
 from core.models import Lesson
@@ -47,22 +47,29 @@ def now_minute() -> datetime:
     return clock.now().replace(second=0, microsecond=0)
 
 
+def _reader(name: str) -> Any:
+    """The read function `name`: the business reads in core.reports, the Integrations page's
+    in core.system_reports."""
+    return getattr(reports, name, None) or getattr(system_reports, name)
+
+
+
 @st.cache_data(ttl=READ_TTL_SECONDS, show_spinner=False, max_entries=500)
 def _read(url: str, name: str, args: tuple, kwargs: tuple) -> Any:
-    function = getattr(reports, name)
+    function = _reader(name)
     with read_session(_engine(url)) as session:
         return function(session, *args, **dict(kwargs))
 
 
 def read(name: str, *args: Any, **kwargs: Any) -> Any:
-    """`core.reports.<name>(session, *args, **kwargs)`, cached for 30 s."""
+    """`<name>(session, *args, **kwargs)` from core.reports or core.system_reports, cached 30 s."""
     return _read(db_url(), name, args, tuple(sorted(kwargs.items())))
 
 
 def read_fresh(name: str, *args: Any, **kwargs: Any) -> Any:
     """The same without the cache: for exports and anything acted on right away."""
     with read_session(engine()) as session:
-        return getattr(reports, name)(session, *args, **kwargs)
+        return _reader(name)(session, *args, **kwargs)
 
 
 def clear() -> None:

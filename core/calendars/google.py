@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,23 +39,29 @@ from google.auth import exceptions as auth_exceptions
 from google.oauth2 import service_account
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
-from sqlmodel import select
 
 from core import clock
 from core.calendars.base import Busy, CalendarCheck, CreatedEvent, EventRequest, merge_intervals
+from core.calendars.google_support import (
+    SCOPE,
+    _ApiError,
+    _chunks,
+    _error_details,
+    _parse_time,
+    _require_aware,
+    _retry_after,
+    _rfc3339,
+    _same_times,
+    _StatusRecorder,
+    refresh_message,
+)
 from core.config import Settings
-from core.db import get_engine, read_session, write_session
 from core.errors import CalendarUnavailable, ValidationFailed
-from core.models import Tutor
-from core.status import status_row
 
 log = logging.getLogger(__name__)
 
-SCOPE = "https://www.googleapis.com/auth/calendar"
 LESSON_PROPERTY = "lesplanner_lesson_id"  # extendedProperties.private key on our events
 FREEBUSY_MAX_ITEMS = 50  # FreeBusy answers at most 50 calendars per query
-# FreeBusy refuses long ranges ("The requested time range is too long."); 60 days stays clear.
-FREEBUSY_CHUNK = timedelta(days=60)
 
 # Retries: delay before retry n (0-based) is RETRY_BASE_DELAY * 2**n, times a jitter factor in
 # [0.5, 1), capped at RETRY_MAX_DELAY. With 4 retries that is at most ~3.75 s of waiting, small
@@ -67,19 +73,6 @@ RETRYABLE_403_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"}
 QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
 
 _DOCS_HINT = "See docs/GOOGLE_CALENDAR.md, 'Connect Google Calendar'."
-STATUS_NAME = "google"
-STATUS_REFRESH_SECONDS = 60.0  # an unchanged state is written at most this often
-
-
-class _ApiError(Exception):
-    """A non-retryable answer from Google that the calling operation may want to handle
-    (409 duplicate, 404/410 on delete, 403 forbiddenForServiceAccounts, ...)."""
-
-    def __init__(self, status: int, reason: str | None, message: str) -> None:
-        super().__init__(f"HTTP {status} {reason or ''}: {message}")
-        self.status = status
-        self.reason = reason
-        self.message = message
 
 
 class GoogleCalendarBackend:
@@ -551,25 +544,8 @@ class GoogleCalendarBackend:
         return credentials
 
     def _refresh_message(self, err: auth_exceptions.RefreshError) -> str:
-        data = err.args[1] if len(err.args) > 1 and isinstance(err.args[1], dict) else {}
-        code = str(data.get("error", ""))
-        said = self._scrub(str(err.args[0]) if err.args else type(err).__name__).rstrip(". ")
-        who = self._client_email or "the service account"
-        text = f"Google Calendar refused the credentials: {said}."
-        if code == "unauthorized_client" and self._settings.gcal_delegated_user:
-            text += (f" GCAL_DELEGATED_USER is set to {self._settings.gcal_delegated_user}, but "
-                     "domain-wide delegation is not authorised: in the Google Workspace admin "
-                     "console (Security > API controls > Domain-wide delegation) add client id "
-                     f"{self._client_id or '(client_id in the key)'} with scope {SCOPE}, or "
-                     "unset GCAL_DELEGATED_USER.")
-        elif code == "invalid_grant":
-            text += (f" The key in GCAL_SERVICE_ACCOUNT_JSON is not (or no longer) valid for "
-                     f"{who}: create a new JSON key for it in the Google Cloud console, set it, "
-                     "and check this machine's clock.")
-        else:
-            text += (" Check GCAL_SERVICE_ACCOUNT_JSON (a current key of the service account) "
-                     "and GCAL_DELEGATED_USER.")
-        return text
+        return refresh_message(err, self._scrub, self._client_email, self._client_id,
+                               self._settings.gcal_delegated_user)
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
@@ -612,183 +588,3 @@ class GoogleCalendarBackend:
     def flush_status(self, timeout: float = 5.0) -> bool:
         """Wait until the integration status is written (tests, shutdown)."""
         return self._status.flush(timeout) if self._status is not None else True
-
-
-# --------------------------------------------------------------------------------------------
-# Integration status, written off the request path
-
-
-class _StatusRecorder:
-    """Keeps IntegrationStatus("google") current without slowing or blocking calendar calls:
-    a write is queued only when the state (ok / error text) changes or the last write is older
-    than STATUS_REFRESH_SECONDS, and a single background thread performs it. A failed write is
-    logged and forgotten."""
-
-    def __init__(self, database_url: str) -> None:
-        self._url = database_url
-        self._cond = threading.Condition()
-        self._pending: tuple[bool, str | None, datetime] | None = None
-        self._writing = False
-        self._last: tuple[bool, str | None] | None = None
-        self._last_at = 0.0
-        self._thread: threading.Thread | None = None
-
-    def record(self, ok: bool, error: str | None) -> None:
-        state = (ok, error)
-        now = time.monotonic()
-        with self._cond:
-            if state == self._last and now - self._last_at < STATUS_REFRESH_SECONDS:
-                return
-            self._last, self._last_at = state, now
-            self._pending = (ok, error, clock.now())
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="gcal-status", daemon=True)
-                self._thread.start()
-            self._cond.notify_all()
-
-    def flush(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._pending is not None or self._writing:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-        return True
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while self._pending is None:
-                    if not self._cond.wait(timeout=30.0) and self._pending is None:
-                        self._thread = None  # idle: end; record() starts a new one
-                        return
-                item, self._pending, self._writing = self._pending, None, True
-            try:
-                self._write(*item)
-            except Exception as exc:  # noqa: BLE001 - the status must never break a call
-                log.warning("could not record the Google Calendar status: %s", type(exc).__name__)
-            finally:
-                with self._cond:
-                    self._writing = False
-                    self._cond.notify_all()
-
-    def _write(self, ok: bool, error: str | None, at: datetime) -> None:
-        with write_session(get_engine(self._url)) as session:
-            row = status_row(session, STATUS_NAME)
-            row.ok = ok
-            if ok:
-                row.last_ok_at = at
-                row.detail = "Google Calendar answered."
-            else:
-                row.last_error = error
-                row.last_error_at = at
-                row.detail = error
-            session.add(row)
-
-
-# --------------------------------------------------------------------------------------------
-# check-calendar
-
-
-def check_calendar_report(settings: Settings) -> tuple[bool, str]:
-    """The text `python -m core.cli check-calendar` prints, and whether all is well.
-
-    Checks the credentials and every active tutor's calendar plus GCAL_CALENDAR_ID."""
-    labels: dict[str, list[str]] = {settings.gcal_calendar_id: ["GCAL_CALENDAR_ID"]}
-    lines: list[str] = []
-    try:
-        with read_session(get_engine(settings.database_url)) as session:
-            tutors = session.exec(select(Tutor).where(Tutor.active == True)).all()  # noqa: E712
-        for tutor in tutors:
-            labels.setdefault(tutor.calendar_id, []).append(f"tutor {tutor.name}")
-    except Exception as exc:  # noqa: BLE001 - still check GCAL_CALENDAR_ID without the database
-        lines.append(f"  note  could not read the tutors from the database ({type(exc).__name__}); "
-                     "checking GCAL_CALENDAR_ID only")
-
-    backend = GoogleCalendarBackend(settings, record_status=False)
-    checks = backend.check(list(labels))
-    ok = all(c.ok for c in checks)
-    header = "Google Calendar check"
-    if settings.calendar_backend != "google":
-        header += " (note: CALENDAR_BACKEND is 'local', so Lesplanner does not use Google yet)"
-    out = [header, *lines]
-    for c in checks:
-        label = f" [{', '.join(labels[c.subject])}]" if c.subject in labels else ""
-        out.append(f"  {'ok  ' if c.ok else 'FAIL'}  {c.subject}{label}: {c.detail}")
-        if c.fix and not c.ok:
-            out.append(f"        fix: {c.fix}")
-    failed = sum(1 for c in checks if not c.ok)
-    out.append("All good." if ok else f"{failed} problem(s) found.")
-    return ok, "\n".join(out)
-
-
-# --------------------------------------------------------------------------------------------
-# helpers
-
-
-def _require_aware(value: datetime, name: str) -> None:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValidationFailed(f"{name} must be a timezone-aware datetime")
-
-
-def _chunks(start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
-    cursor = start
-    while cursor < end:
-        upto = min(end, cursor + FREEBUSY_CHUNK)
-        yield cursor, upto
-        cursor = upto
-
-
-def _rfc3339(value: datetime) -> str:
-    value = value.astimezone(UTC)
-    if value.microsecond:
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_time(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:  # FreeBusy always sends an offset; never guess
-        raise CalendarUnavailable(f"Google Calendar sent a time without offset: {value!r}")
-    return parsed.astimezone(UTC)
-
-
-def _event_instant(when: dict) -> datetime | None:
-    if when.get("dateTime"):
-        try:
-            parsed = datetime.fromisoformat(when["dateTime"])
-        except ValueError:
-            return None
-        if parsed.tzinfo is None and when.get("timeZone"):
-            parsed = parsed.replace(tzinfo=ZoneInfo(when["timeZone"]))
-        return parsed.astimezone(UTC) if parsed.tzinfo else None
-    return None
-
-
-def _same_times(event: dict, request: EventRequest) -> bool:
-    return (_event_instant(event.get("start") or {}) == request.start.astimezone(UTC)
-            and _event_instant(event.get("end") or {}) == request.end.astimezone(UTC))
-
-
-def _error_details(err: HttpError) -> tuple[str | None, str]:
-    """(reason, message) from Google's error JSON; HTML error pages give (None, status text)."""
-    try:
-        data = json.loads(err.content.decode("utf-8"))
-        error = data["error"]
-        items = error.get("errors") or []
-        reason = items[0].get("reason") if items else None
-        if reason is None:
-            reason = error.get("status")
-        return reason, str(error.get("message") or reason or err.resp.reason or "")
-    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
-        return None, str(getattr(err.resp, "reason", "") or f"HTTP {err.resp.status}")
-
-
-def _retry_after(err: HttpError) -> float | None:
-    value = err.resp.get("retry-after") if hasattr(err.resp, "get") else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
