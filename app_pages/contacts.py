@@ -1,11 +1,12 @@
 """Contacts & segments (admin): find a contact by name, phone, e-mail or id; see the segment the
-bot detects and why, the profile it would use and the contact's attributes; pin a segment or
-profile with an override. Contact data comes from customers and is shown as plain text."""
+bot detects and why, the profile it would use and the contact's attributes; correct and confirm
+its details (then staff maintain them, core/contacts.py); pin a segment or profile with an
+override. Contact data comes from customers and is shown as plain text."""
 
 import pandas as pd
 import streamlit as st
 
-from core.admin import set_contact_overrides
+from core.contacts import set_contact_overrides, update_contact_details
 from core.models import SEGMENTS
 from ui import auth, data, fmt, widgets
 from ui.errors import guard, run_action
@@ -40,7 +41,11 @@ with guard():
         widgets.table(
             [{"k": k, "v": v} for k, v in (
                 (tr("col.name"), contact["name"] or ""), (tr("col.phone"), contact["phone"] or ""),
-                (tr("col.email"), contact["email"] or ""), (tr("col.id"), contact["id"]),
+                (tr("col.email"), contact["email"] or ""),
+                (tr("contacts.email_state"), tr("yes") if contact["email_confirmed"] else tr("no")),
+                (tr("contacts.maintained_by"),
+                 tr("contacts.by_staff") if contact["staff_maintained"] else tr("contacts.by_bot")),
+                (tr("col.id"), contact["id"]),
                 (tr("contacts.segment"), detail["segment"]), (tr("contacts.segment_reason"), detail["segment_reason"]),
                 (tr("contacts.profile"), detail["profile"] or detail["profile_error"] or ""),
                 (tr("contacts.lessons"), ", ".join(f"{status_label(s)}: {n}" for s, n in detail["lesson_counts"].items())
@@ -57,6 +62,20 @@ with guard():
                          hide_index=True, width="stretch")
         else:
             st.caption(tr("contacts.no_attributes"))
+
+    st.subheader(tr("contacts.details"))
+    st.caption(tr("contacts.details_help"))
+    with st.form(f"details_{contact_id}"):
+        a, b, c = st.columns(3)
+        name = a.text_input(tr("col.name"), value=contact["name"] or "", key=f"cd_name_{contact_id}")
+        email = b.text_input(tr("col.email"), value=contact["email"] or "", key=f"cd_email_{contact_id}")
+        phone = c.text_input(tr("col.phone"), value=contact["phone"] or "", key=f"cd_phone_{contact_id}")
+        confirmed = st.checkbox(tr("contacts.email_confirmed"), value=bool(contact["email_confirmed"]),
+                                key=f"cd_confirmed_{contact_id}")
+        save_details = st.form_submit_button(tr("contacts.save_details"), type="primary")
+    if save_details:
+        run_action(update_contact_details, user, contact_id, name=name, email=email, phone=phone,
+                   email_confirmed=confirmed, success=tr("saved"))
 
     st.subheader(tr("contacts.overrides"))
     profile_names = [p["name"] for p in data.read("profiles", include_inactive=False)]

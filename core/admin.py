@@ -33,7 +33,6 @@ from core.models import (
     ROLES,
     WHITELISTS,
     BusyBlock,
-    Contact,
     PlanningProfile,
     SegmentProfile,
     Tutor,
@@ -128,31 +127,6 @@ def set_segment_profile(actor: User, segment: str, profile_name: str) -> None:
         session.add(row)
         _audit(session, who, "segment_profile.update", "SegmentProfile", segment, before,
                {"profile_name": profile_name})
-
-
-# --- contacts ----------------------------------------------------------------------------------
-
-
-def set_contact_overrides(actor: User, contact_id: str, segment_override: str | None,
-                          profile_override: str | None) -> Contact:
-    """Pin a contact's segment and/or profile (None or "" clears the override)."""
-    with write_session() as session:
-        who = _actor(session, actor, "admin")
-        contact = session.get(Contact, contact_id)
-        if contact is None:
-            raise NotFound(f"Unknown contact '{contact_id}'.")
-        segment_override = validate_segment(segment_override or None)
-        profile_override = profile_override or None
-        if profile_override is not None:
-            get_profile(session, profile_override)
-        before = {"segment_override": contact.segment_override, "profile_override": contact.profile_override}
-        contact.segment_override = segment_override
-        contact.profile_override = profile_override
-        contact.updated_at = clock.now()
-        session.add(contact)
-        _audit(session, who, "contact.overrides", "Contact", contact_id, before,
-               {"segment_override": segment_override, "profile_override": profile_override})
-    return contact
 
 
 # --- whitelists --------------------------------------------------------------------------------

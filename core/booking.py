@@ -26,8 +26,9 @@ from core import clock, lessons
 from core.audit import audit, current_actor
 from core.calendars import get_backend
 from core.config import get_settings
+from core.contacts import apply_bot_details, identity, restore_identity
 from core.conversations import ensure_conversation
-from core.db import read_session, write_session
+from core.db import read_session, scratch_session, write_session
 from core.errors import (
     InvalidTransition,
     NotFound,
@@ -166,15 +167,18 @@ def suggest_slots(
     expire_holds()
     with read_session() as session:
         known = session.get(Conversation, conversation_id) if conversation_id else None
-    if known is None or contact_info or (contact_id and contact_id != known.contact_id):
-        with write_session() as session:  # registers the conversation (or refuses a mismatch)
-            ensure_conversation(session, conversation_id, contact_id, contact_info)
-    with read_session() as session:
-        _conversation, contact = ensure_conversation(session, conversation_id)
+    register = known is None or bool(contact_info) or bool(contact_id and contact_id != known.contact_id)
+    # A conversation seen for the first time is registered only once its slots could be given:
+    # until then, what it would be is worked out in a transaction that is rolled back.
+    with scratch_session() if register else read_session() as session:
+        _conversation, contact = ensure_conversation(session, conversation_id, contact_id, contact_info)
         profile, segment = resolve_profile(session, contact, profile_name)
         tutors = tutors_for_profile(session, profile.name)
     with read_session() as session:  # fresh: see busy_by_tutor on pooled connections
         slots = slots_for_profile(session, profile, tutors=tutors)
+    if register:
+        with write_session() as session:
+            ensure_conversation(session, conversation_id, contact_id, contact_info)
     return SlotSuggestion(profile=profile.name, timezone=get_settings().timezone,
                           segment=segment, slots=slots)
 
@@ -258,7 +262,9 @@ def book_slot(
     expire_holds()
     now = clock.now()
 
-    with write_session() as session:
+    # What the request would be (its conversation registered, the bot's contact details applied),
+    # rolled back: they are stored with the lesson in the claim below, or not at all.
+    with scratch_session() as session:
         conversation, contact = ensure_conversation(session, conversation_id, contact_id, contact_info)
         profile, segment = resolve_profile(session, contact, profile_name)
         existing = _find_existing(session, conversation.id, start)
@@ -296,6 +302,10 @@ def book_slot(
             taken = lesson_busy(session, [t.id for t in free_in_calendar], lo, hi, now)
             free = [t for t in free_in_calendar if not taken[t.id]]
             if free:
+                conversation, contact = ensure_conversation(session, conversation_id, contact_id)
+                details_before = identity(contact)
+                apply_bot_details(contact, contact_info)
+                details = (details_before, identity(contact))
                 load = _week_load(session, [t.id for t in free], start, tz)
                 tutor = min(free, key=lambda t: (load[t.id], t.id))
                 moved = _movable_paid_lesson(session, conversation.id, profile, segment)
@@ -313,15 +323,15 @@ def book_slot(
     if lesson is None:
         raise SlotTaken(
             f"{format_when(start, 'en', tz)} was just taken. Please choose another time.",
-            alternatives=_alternatives(conversation.id, profile.name, exclude=start),
+            alternatives=_alternatives(profile, exclude=start),
         )
     if needs_payment:
-        return _hold_with_payment(lesson.id, contact, segment, profile, conversation.id)
+        return _hold_with_payment(lesson.id, contact, segment, profile, conversation.id, details)
     return BookingResult(lesson, created=True)
 
 
 def _hold_with_payment(lesson_id: int, contact: Contact, segment: str, profile: PlanningProfile,
-                       conversation_id: str) -> BookingResult:
+                       conversation_id: str, details: tuple[dict[str, Any], dict[str, Any]]) -> BookingResult:
     try:
         payment = create_payment_link(
             segment, profile.duration_minutes, f"lesson-{lesson_id}", conversation_id,
@@ -329,7 +339,7 @@ def _hold_with_payment(lesson_id: int, contact: Contact, segment: str, profile: 
             contact_id=contact.id, lesson_id=lesson_id, internal=True,
         )
     except Exception:
-        _abandon(lesson_id, "no payment link could be created")
+        _abandon(lesson_id, "no payment link could be created", contact.id, details)
         raise
     with write_session() as session:
         lesson = session.get(Lesson, lesson_id)
@@ -339,21 +349,24 @@ def _hold_with_payment(lesson_id: int, contact: Contact, segment: str, profile: 
     return BookingResult(lesson, created=True, payment=payment)
 
 
-def _abandon(lesson_id: int, why: str) -> None:
-    """Release a hold we could not finish (no payment link), so it does not block its slot.
-    The customer is not messaged: the bot got the error and says so itself."""
+def _abandon(lesson_id: int, why: str, contact_id: str,
+             details: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    """Release a hold we could not finish (no payment link), so it does not block its slot, and
+    put back the contact details the failed request brought. The customer is not messaged: the
+    bot got the error and says so itself."""
     with write_session() as session:
         lesson = session.get(Lesson, lesson_id)
         if lesson is not None and lesson.status == HELD:
             lessons.cancel(session, lesson, f"booking failed: {why}", notify=False)
+        before, written = details
+        restore_identity(session, contact_id, written, before)
 
 
-def _alternatives(conversation_id: str, profile_name: str, exclude: datetime | None = None) -> list[Slot]:
+def _alternatives(profile: PlanningProfile, exclude: datetime | None = None) -> list[Slot]:
+    """Free slots of the profile the request was resolved to (the conversation may not be
+    registered: a refused request stores nothing)."""
     try:
         with read_session() as session:
-            conversation = session.get(Conversation, conversation_id)
-            contact = session.get(Contact, conversation.contact_id)
-            profile, _ = resolve_profile(session, contact, profile_name)
             tutors = tutors_for_profile(session, profile.name)
         with read_session() as session:  # fresh: see busy_by_tutor on pooled connections
             slots = slots_for_profile(session, profile, limit=profile.max_suggestions + 1, tutors=tutors)

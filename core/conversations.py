@@ -1,8 +1,8 @@
 """Conversations and contacts, and what the bot may change on them.
 
 A conversation seen for the first time is registered with its contact (an unknown contact is
-created); after that the conversation always belongs to that contact. The bot may set a
-contact's name, e-mail address and phone number, normalised and validated.
+created); after that the conversation always belongs to that contact. What the bot may change on
+the contact is core/contacts.py's rule (`apply_bot_details`).
 
 Ids from the bot (conversation and contact ids) are opaque strings of one safe alphabet
 (`SAFE_ID`: letters, digits and `-_.:@+`, 1 to 120 characters, not `.` or `..` alone), checked
@@ -16,10 +16,9 @@ from typing import Any
 
 from sqlmodel import Session
 
-from core import clock
+from core.contacts import apply_bot_details
 from core.errors import NotFound, ValidationFailed
 from core.models import Contact, Conversation
-from core.segments import normalise_email, normalise_phone
 
 SAFE_ID = re.compile(r"[A-Za-z0-9_.:@+-]{1,120}")
 SAFE_ID_RULE = "must be 1 to 120 letters, digits or - _ . : @ + (and not '.' or '..' alone)"
@@ -58,23 +57,6 @@ def ensure_conversation(
             f"Conversation '{conversation_id}' belongs to another contact than '{contact_id}'."
         )
     contact = session.get(Contact, conversation.contact_id)
-    if contact_info:
-        _update_contact(contact, contact_info)
+    apply_bot_details(contact, contact_info)
     session.flush()
     return conversation, contact
-
-
-def _update_contact(contact: Contact, info: dict[str, Any]) -> None:
-    if info.get("name"):
-        contact.name = str(info["name"]).strip()[:200]
-    if info.get("email"):
-        email = normalise_email(str(info["email"]))
-        if email is None:
-            raise ValidationFailed(f"'{info['email']}' is not a valid e-mail address")
-        contact.email = email
-    if info.get("phone"):
-        phone = normalise_phone(str(info["phone"]))
-        if phone is None:
-            raise ValidationFailed(f"'{info['phone']}' is not a valid phone number")
-        contact.phone = phone
-    contact.updated_at = clock.now()

@@ -111,3 +111,19 @@ def write_session(engine: Engine | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def scratch_session(engine: Engine | None = None) -> Iterator[Session]:
+    """A write transaction that is always rolled back: to see what a request *would* change
+    (register a conversation, apply the bot's contact details) before it is known to succeed.
+    The objects read stay usable afterwards, detached, as the request saw them."""
+    engine = engine or get_engine()
+    if is_sqlite(engine):
+        engine = engine.execution_options(sqlite_begin="IMMEDIATE")
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+        finally:
+            session.expunge_all()
+            session.rollback()

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint, false
 from sqlalchemy.ext.mutable import MutableDict, MutableList
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -154,6 +154,10 @@ class Contact(SQLModel, table=True):
     attributes: dict[str, Any] = _json_dict()
     segment_override: str | None = None
     profile_override: str | None = Field(default=None, foreign_key="planningprofile.name")
+    # Trust boundaries (core/contacts.py): an e-mail address only matches a whitelist once staff
+    # entered or confirmed it, and the bot never rewrites the identity of a contact staff maintain.
+    email_confirmed: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    staff_maintained: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     created_at: datetime = _dt(default_factory=_now)
     updated_at: datetime = _dt(default_factory=_now)
 

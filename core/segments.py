@@ -77,12 +77,22 @@ def normalise_identifier(raw: str) -> tuple[str, str]:
 
 
 def contact_identifiers(contact: Contact) -> list[str]:
+    """What a whitelist entry may match: the contact's id and phone (the chat platform vouches
+    for them) and its e-mail only once staff entered or confirmed it (core/contacts.py)."""
     ids = [contact.id]
     if contact.phone:
         ids.append(normalise_phone(contact.phone) or contact.phone)
-    if contact.email:
+    if contact.email and contact.email_confirmed:
         ids.append(normalise_email(contact.email) or contact.email.lower())
     return ids
+
+
+def _unconfirmed_hit(session: Session, contact: Contact) -> str | None:
+    """The list an unconfirmed e-mail is on, so the console can say why it did not count."""
+    if not contact.email or contact.email_confirmed:
+        return None
+    email = normalise_email(contact.email) or contact.email.lower()
+    return session.exec(select(WhitelistEntry.list).where(WhitelistEntry.identifier == email)).first()
 
 
 def _on_list(session: Session, list_name: str, identifiers: list[str]) -> str | None:
@@ -114,6 +124,10 @@ def explain_segment(session: Session, contact: Contact) -> SegmentDecision:
             return SegmentDecision("existing", f"attribute {flag}")
     if attrs.get("customer_status") == "active":
         return SegmentDecision("existing", "attribute customer_status = active")
+    unconfirmed = _unconfirmed_hit(session, contact)
+    if unconfirmed:
+        return SegmentDecision("new", f"no list or customer attribute matched (the e-mail address is on the "
+                                      f"{unconfirmed} list but not confirmed by staff)")
     return SegmentDecision("new", "no list or customer attribute matched")
 
 

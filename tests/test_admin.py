@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from core import admin, booking, worker
+from core import admin, booking, contacts, worker
 from core.calendars import event_id_for_lesson, set_backend
 from core.calendars.local import LocalCalendarBackend
 from core.csv_export import safe_cell, to_csv
@@ -130,14 +130,14 @@ def test_preview_leaves_out_busy_time(world):
 def test_segment_mapping_and_contact_overrides_are_saved_and_audited(world):
     _, users = world
     admin.set_segment_profile(users[ADMIN], "new", "premium")
-    admin.set_contact_overrides(users[ADMIN], "c-2", "weekend", "premium")
+    contacts.set_contact_overrides(users[ADMIN], "c-2", "weekend", "premium")
     with read_session() as s:
         assert s.get(SegmentProfile, "new").profile_name == "premium"
         contact = s.get(Contact, "c-2")
         assert (contact.segment_override, contact.profile_override) == ("weekend", "premium")
     assert _audit("segment_profile.update") and _audit("contact.overrides")
     with pytest.raises(ValidationFailed):
-        admin.set_contact_overrides(users[ADMIN], "c-2", "vip", None)
+        contacts.set_contact_overrides(users[ADMIN], "c-2", "vip", None)
 
 
 # --- whitelists --------------------------------------------------------------------------------

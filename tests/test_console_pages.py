@@ -239,6 +239,20 @@ def test_admin_pins_a_contacts_segment(world):
         assert s.get(Contact, "c-2").segment_override == "weekend"
 
 
+def test_admin_corrects_and_confirms_a_contacts_details(world):
+    at = page(ADMIN, "contacts")
+    at.text_input(key="contacts_query").set_value("Daan").run()
+    assert "de klant via de bot (niet gecontroleerd)" in table_text(at)
+    at.text_input(key="cd_email_c-2").set_value("Daan@Example.nl")
+    at.checkbox(key="cd_confirmed_c-2").check()
+    at = click(at, "Gegevens opslaan")
+    ok(at)
+    with read_session() as s:
+        contact = s.get(Contact, "c-2")
+    assert (contact.email, contact.email_confirmed, contact.staff_maintained) == ("daan@example.nl", True, True)
+    assert "het team" in table_text(at)
+
+
 def test_admin_adds_a_whitelist_entry(world):
     at = page(ADMIN, "whitelists")
     ok(at)

@@ -278,7 +278,7 @@ def failing_requests(client: httpx.Client | TestClient) -> list[Any]:
         "segment": "new", "minutes": 60, "order_id": "order-9", "conversation_id": "conv-3"}))
     answers.append(client.get("/api/v1/slots", headers=auth,  # Google: invalid_grant
                               params={"conversation_id": "conv-8", "contact_id": "contact-8"}))
-    answers.append(client.post("/api/v1/bookings", headers=auth, json={"conversation_id": "conv-8", **a_new_slot()}))
+    answers.append(client.post("/api/v1/bookings", headers=auth, json={"conversation_id": "conv-8", "contact_id": "contact-8", **a_new_slot()}))
     answers.append(client.get("/api/v1/slots", headers={"Authorization": f"Bearer {CHATWOOT_TOKEN}"},
                               params={"conversation_id": "conv-8"}))  # another secret as token: 401
     answers.append(client.post("/webhooks/stripe", content=b"x" * (256 * 1024 + 1),

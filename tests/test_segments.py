@@ -116,7 +116,7 @@ def test_another_phone_number_does_not_match(contact, on_list):
      ("  anna@example.nl ", "Anna@example.nl")],
 )
 def test_whitelisted_email_matches_case_insensitively(contact, on_list, listed, stored):
-    cid = contact("c1", email=stored)
+    cid = contact("c1", email=stored, email_confirmed=True)
     on_list("returning_broadcast", listed)
     assert segment_of(cid) == "returning_broadcast"
 
@@ -130,7 +130,7 @@ def test_whitelisted_contact_id_matches(contact, on_list):
 
 
 def test_a_list_only_decides_its_own_segment(contact, on_list):
-    cid = contact("c1", email="anna@example.nl")
+    cid = contact("c1", email="anna@example.nl", email_confirmed=True)
     on_list("returning_broadcast", "anna@example.nl")
     assert segment_of(cid) == "returning_broadcast"
     on_list("weekend", "anna@example.nl")
@@ -233,7 +233,7 @@ def test_new_contact_who_pays_is_existing_on_the_next_call(contact):
 
 
 def test_whitelisting_takes_effect_on_the_next_call(contact, on_list):
-    cid = contact("c1", email="anna@example.nl", attributes={"has_paid_lesson": True})
+    cid = contact("c1", email="anna@example.nl", email_confirmed=True, attributes={"has_paid_lesson": True})
     assert segment_of(cid) == "existing"
     on_list("weekend", "anna@example.nl")
     assert segment_of(cid) == "weekend"

@@ -278,6 +278,19 @@ S: dict[str, tuple[str, str]] = {
     "contacts.segment_override": ("Segment vastzetten", "Pin segment"),
     "contacts.profile_override": ("Profiel vastzetten", "Pin profile"),
     "contacts.save": ("Overrides opslaan", "Save overrides"),
+    "contacts.details": ("Gegevens", "Details"),
+    "contacts.details_help": (
+        "Wat je hier opslaat beheert het team: de bot kan naam, e-mail en telefoon van dit contact daarna "
+        "niet meer wijzigen. Een e-mailadres telt pas voor de whitelists als je het bevestigt.",
+        "What you save here is maintained by staff: the bot can no longer change this contact's name, "
+        "e-mail or phone. An e-mail address only counts for the whitelists once you confirm it."),
+    "contacts.email_confirmed": ("E-mailadres bevestigd (gecontroleerd bij de klant)",
+                                 "E-mail address confirmed (checked with the customer)"),
+    "contacts.save_details": ("Gegevens opslaan", "Save details"),
+    "contacts.maintained_by": ("Gegevens beheerd door", "Details maintained by"),
+    "contacts.by_staff": ("het team", "staff"),
+    "contacts.by_bot": ("de klant via de bot (niet gecontroleerd)", "the customer via the bot (unchecked)"),
+    "contacts.email_state": ("E-mail bevestigd", "E-mail confirmed"),
     # whitelists
     "wl.title": ("Whitelists", "Whitelists"),
     "wl.list": ("Lijst", "List"),
