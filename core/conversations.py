@@ -24,10 +24,28 @@ SAFE_ID = re.compile(r"[A-Za-z0-9_.:@+-]{1,120}")
 SAFE_ID_RULE = "must be 1 to 120 letters, digits or - _ . : @ + (and not '.' or '..' alone)"
 
 
+SAFE_ORDER_ID = re.compile(r"[A-Za-z0-9_.:@+-]{1,200}")
+SAFE_ORDER_ID_RULE = "must be 1 to 200 letters, digits or - _ . : @ + (and not '.' or '..' alone)"
+
+
 def is_safe_id(value: object) -> bool:
     """Whether `value` is an id of the safe alphabet (usable as one URL path segment)."""
     return (isinstance(value, str) and SAFE_ID.fullmatch(value) is not None
             and value not in (".", ".."))
+
+
+def is_safe_order_id(value: object) -> bool:
+    """An order id: the same alphabet, up to Stripe's 200 characters of client_reference_id."""
+    return (isinstance(value, str) and SAFE_ORDER_ID.fullmatch(value) is not None
+            and value not in (".", ".."))
+
+
+def require_safe_id(value: object, field: str) -> str:
+    """`value` if it is a safe id, else ValidationFailed naming the field. Core checks again what
+    the receiver checked, so no other caller (CLI, console, a job) can slip an id past the rule."""
+    if not is_safe_id(value):
+        raise ValidationFailed(f"{field} {SAFE_ID_RULE}", field=field)
+    return str(value)
 
 
 def ensure_conversation(
@@ -40,6 +58,9 @@ def ensure_conversation(
     with its contact (unknown contacts are created)."""
     if not conversation_id or not str(conversation_id).strip():
         raise ValidationFailed("conversation_id is required")
+    require_safe_id(conversation_id, "conversation_id")
+    if contact_id is not None:
+        require_safe_id(contact_id, "contact_id")
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:
         if not contact_id:

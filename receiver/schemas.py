@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from core.config import get_settings
-from core.conversations import SAFE_ID_RULE, is_safe_id
+from core.conversations import SAFE_ID_RULE, SAFE_ORDER_ID_RULE, is_safe_id, is_safe_order_id
 from core.slots import Slot
 
 
@@ -35,6 +35,12 @@ def _safe_id(value: str) -> str:
     # control characters, nothing that could become another URL or another log line.
     if not is_safe_id(value):
         raise ValueError(SAFE_ID_RULE)
+    return value
+
+
+def _safe_order_id(value: str) -> str:
+    if not is_safe_order_id(value):
+        raise ValueError(SAFE_ORDER_ID_RULE)
     return value
 
 
@@ -167,7 +173,8 @@ class PaymentLinkIn(BaseModel):
 
     segment: Text = Field(max_length=40, description="weekend uses the weekend prices")
     minutes: int = Field(description="60 or 90")
-    order_id: Text = Field(min_length=1, max_length=200, pattern=r"\S")
+    order_id: Annotated[str, AfterValidator(_safe_order_id)] = Field(
+        description="Your order id: " + SAFE_ORDER_ID_RULE + ".")
     conversation_id: Id
     student_name: Text = Field("", max_length=200)
     service: Text = Field("", max_length=200)

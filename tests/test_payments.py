@@ -104,7 +104,7 @@ def test_every_argument_is_in_the_metadata_of_the_session_and_the_payment_intent
     expected = {
         "segment": "weekend", "minutes": "90", "order_id": "order-7", "conversation_id": "conv-1",
         "student_name": "Sanne de Vries", "service": "bijles", "audience": "havo 4",
-        "program": "wiskunde B", "contact_id": "contact-1",
+        "program": "wiskunde B", "contact_id": "contact-1", "created_by": "lesplanner",
     }
     session = fake_stripe.sessions[payment.checkout_session_id]
     assert session["metadata"] == expected

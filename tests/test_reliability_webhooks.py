@@ -47,7 +47,7 @@ def paid_event(fake: FakeStripe, n: int) -> dict[str, Any]:
     metadata names the order, conversation and contact), made inside the fake."""
     price_id = PRICES["standard_price_id_60"][0]
     metadata = {"order_id": f"order-{n}", "conversation_id": f"conv-{n}", "contact_id": f"contact-{n}",
-                "segment": "new", "minutes": "60", "student_name": f"Leerling {n}"}
+                "segment": "new", "minutes": "60", "student_name": f"Leerling {n}", "created_by": "lesplanner"}
     status, _, body = fake.handle("POST", "/v1/checkout/sessions", {
         "mode": "payment", "line_items": [{"price": price_id, "quantity": "1"}],
         "client_reference_id": f"order-{n}", "metadata": metadata,

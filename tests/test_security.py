@@ -144,7 +144,8 @@ def paid_event(n: int = 1, obj: Any = None) -> dict[str, Any]:
                "payment_status": "paid", "amount_total": 4500, "currency": "eur",
                "client_reference_id": f"order-{n}", "payment_intent": f"pi_sec{n}",
                "metadata": {"order_id": f"order-{n}", "conversation_id": f"conv-{n}",
-                            "contact_id": f"contact-{n}", "segment": "new", "minutes": "60"}}
+                            "contact_id": f"contact-{n}", "segment": "new", "minutes": "60",
+                            "created_by": "lesplanner"}}
     return {"id": f"evt_sec{n}", "object": "event", "type": "checkout.session.completed",
             "created": int(time.time()), "data": {"object": obj}}
 

@@ -167,3 +167,32 @@ def test_staff_edits_are_audited_and_need_an_admin(client, tutor, monday_morning
 def test_the_first_slot_of_the_fixture_is_still_offered(client, tutor, monday_morning, no_payment):
     """Guard for the tests above: they book FIRST_NEW_SLOT as a valid, offered slot."""
     assert client.post("/api/v1/bookings", json=booking(start=FIRST_NEW_SLOT)).status_code == 201
+
+
+# --- ids: one safe alphabet, at the receiver and again in core -------------------------------------
+
+
+@pytest.mark.parametrize("order_id", ["order 1", "order-1\nINFO forged line", "../../v1/charges", "x" * 201])
+def test_an_order_id_outside_the_safe_alphabet_is_refused_and_stores_nothing(
+        client, stripe_settings, fake_stripe, order_id):
+    link = {"segment": "new", "minutes": 60, "order_id": order_id, "conversation_id": "conv-1",
+            "contact_id": "contact-1"}
+
+    response = client.post("/api/v1/payment-links", json=link)
+
+    assert response.status_code == 422
+    assert "order_id" in response.json()["detail"]
+    assert not fake_stripe.requests
+    with read_session() as session:
+        assert session.get(Conversation, "conv-1") is None
+
+
+@pytest.mark.parametrize("bad", ["..", "a/b", "conv\r\n1", ""])
+def test_core_refuses_an_unsafe_conversation_or_contact_id_from_any_caller(engine, bad):
+    from core.conversations import ensure_conversation
+
+    for args in ((bad, "contact-1"), ("conv-1", bad)):
+        with pytest.raises(ValidationFailed), write_session() as session:
+            ensure_conversation(session, *args)
+    with read_session() as session:
+        assert session.exec(select(Conversation)).first() is None

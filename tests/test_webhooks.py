@@ -418,6 +418,23 @@ def test_a_checkout_session_not_made_by_lesplanner_is_ignored_with_the_reason(fa
         assert session.exec(select(Payment)).all() == []
 
 
+def test_another_systems_session_with_look_alike_metadata_is_ignored(fake_stripe, signed_delivery):
+    """Another system on the same Stripe account (the old bot made links with these very keys)
+    must not create payments, conversations or contacts here: only sessions Lesplanner made
+    carry its `created_by` marker."""
+    look_alike = {"id": "cs_test_old_bot", "object": "checkout.session", "status": "complete",
+                  "payment_status": "paid", "client_reference_id": "order-77", "amount_total": 4500,
+                  "currency": "eur", "metadata": {"order_id": "order-77", "conversation_id": "conv-77",
+                                                  "contact_id": "contact-77", "minutes": "60"}}
+
+    result = signed_delivery(fake_stripe.event("checkout.session.completed", look_alike))
+
+    assert result.status == "ignored" and "not created by Lesplanner" in result.detail
+    with read_session() as session:
+        assert session.exec(select(Payment)).all() == []
+        assert session.get(Conversation, "conv-77") is None and session.get(Contact, "contact-77") is None
+
+
 def test_a_session_of_ours_without_a_stored_payment_is_recorded_from_its_metadata(fake_stripe, held, signed_delivery):
     lesson_id, session_id = held
     with write_session() as session:  # as if the answer to the create call had been lost

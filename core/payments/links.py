@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from core import clock, jobs
 from core.config import get_settings
-from core.conversations import ensure_conversation
+from core.conversations import SAFE_ORDER_ID_RULE, ensure_conversation, is_safe_id, is_safe_order_id
 from core.db import read_session, write_session
 from core.errors import (
     InvalidTransition,
@@ -46,6 +46,18 @@ log = logging.getLogger("lesplanner.payments")
 
 METADATA_VALUE_MAX = 500  # Stripe refuses longer metadata values
 BOOKING_ORDER_PREFIX = "lesson-"  # booking's own order ids: lesson-<id>
+# Every Checkout Session Lesplanner makes carries this in its metadata, so a session another
+# system made on the same Stripe account (the old bot used the same metadata keys) is never
+# taken for one of ours.
+CREATED_BY_KEY, CREATED_BY = "created_by", "lesplanner"
+
+
+def made_by_lesplanner(checkout_session: dict[str, Any]) -> bool:
+    """Whether a Checkout Session (as Stripe sends it) is one Lesplanner made: its marker, and
+    ids of our alphabet. Sessions we have a Payment row for are ours regardless."""
+    md = checkout_session.get("metadata") or {}
+    return (md.get(CREATED_BY_KEY) == CREATED_BY and is_safe_order_id(md.get("order_id"))
+            and is_safe_id(md.get("conversation_id")))
 
 
 def _minutes(value: Any) -> int:
@@ -100,8 +112,8 @@ def create_payment_link(
     minutes = _minutes(minutes)
     order_id = str(order_id or "").strip()
     conversation_id = str(conversation_id or "").strip()
-    if not order_id or len(order_id) > 200:
-        raise ValidationFailed("order_id is required (at most 200 characters).", field="order_id")
+    if not is_safe_order_id(order_id):
+        raise ValidationFailed(f"order_id {SAFE_ORDER_ID_RULE}.", field="order_id")
     if not conversation_id:
         raise ValidationFailed("conversation_id is required.", field="conversation_id")
     if not internal and order_id.lower().startswith(BOOKING_ORDER_PREFIX):
@@ -144,6 +156,7 @@ def create_payment_link(
         "segment": segment, "minutes": minutes, "order_id": order_id,
         "conversation_id": conversation_id, "student_name": student_name, "service": service,
         "audience": audience, "program": program, "contact_id": contact_id, "lesson_id": lesson_id,
+        CREATED_BY_KEY: CREATED_BY,
     }.items() if v is not None}
     params: dict[str, Any] = {
         "mode": "payment",

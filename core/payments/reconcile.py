@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlmodel import select
 
@@ -22,6 +21,7 @@ from core.payments.gateway import (
     _scrub,
     get_gateway,
 )
+from core.payments.links import made_by_lesplanner
 from core.payments.webhooks import (
     PROCESSED,
     WebhookHandlingFailed,
@@ -52,11 +52,6 @@ class ReconcileReport:
 
 
 
-def _is_ours(obj: dict[str, Any]) -> bool:
-    md = obj.get("metadata") or {}
-    return bool(md.get("order_id") and md.get("conversation_id"))
-
-
 def reconcile_payments(since: datetime) -> ReconcileReport:
     """Compare Stripe's Checkout Sessions created since `since` with our Payments and apply what
     a missed (or failed) webhook would have: paid, processing, expired. Each fix goes through
@@ -77,7 +72,7 @@ def reconcile_payments(since: datetime) -> ReconcileReport:
         session_id = obj.get("id")
         with read_session() as read:
             payment = read.exec(select(Payment).where(Payment.checkout_session_id == session_id)).first()
-        if payment is None and not _is_ours(obj):
+        if payment is None and not made_by_lesplanner(obj):
             continue
         report.ours += 1
         state, paid = obj.get("status"), obj.get("payment_status") in ("paid", "no_payment_required")

@@ -56,6 +56,7 @@ from core.payments.gateway import (
     _ts,
     price_setting_name,
 )
+from core.payments.links import made_by_lesplanner
 
 log = logging.getLogger("lesplanner.payments")
 
@@ -240,7 +241,7 @@ def _dispatch(session: Session, event: dict[str, Any], now: datetime) -> tuple[s
 
 def _not_ours(obj: dict[str, Any]) -> tuple[str, str]:
     return IGNORED, (f"Checkout Session {obj.get('id')} was not created by Lesplanner "
-                     "(no order_id and conversation_id in its metadata).")
+                     "(no Payment for it here, and no Lesplanner marker in its metadata).")
 
 
 def _payment_for_session(session: Session, obj: dict[str, Any], now: datetime) -> Payment | None:
@@ -255,7 +256,7 @@ def _payment_for_session(session: Session, obj: dict[str, Any], now: datetime) -
     md = obj.get("metadata") or {}
     order_id = md.get("order_id") or obj.get("client_reference_id")
     conversation_id = md.get("conversation_id")
-    if not (order_id and conversation_id and md.get("order_id")):
+    if not made_by_lesplanner(obj):
         return None
     contact_id = md.get("contact_id") or None
     if session.get(Conversation, conversation_id) is None:
