@@ -169,11 +169,14 @@ def test_every_top_level_pin_is_locked_at_its_version(sources: tuple[Path, ...],
 
 def test_the_dev_lock_has_the_runtime_lock_at_the_same_versions():
     runtime, dev = locked_versions(RUNTIME_LOCK), locked_versions(DEV_LOCK)
-    differ = {name: (versions, dev.get(name)) for name, versions in runtime.items() if dev.get(name) != versions}
+    differ = {
+        name: (versions, dev.get(name)) for name, versions in runtime.items() if dev.get(name) != versions
+    }
     assert not differ, f"requirements-dev.lock disagrees with requirements.lock: {differ}; run `make lock`"
 
 
 # --- the Makefile ---------------------------------------------------------------------------
+
 
 def makefile_lines() -> list[str]:
     """The Makefile's lines, `\\` continuations joined."""
@@ -213,8 +216,12 @@ def makefile_rules() -> dict[str, tuple[str, list[str]]]:
 
 
 def pip_installs(rules: dict[str, tuple[str, list[str]]]) -> list[tuple[str, str]]:
-    return [(target, line) for target, (_, recipe) in rules.items() for line in recipe
-            if re.search(r"\bpip\s+install\b", line)]
+    return [
+        (target, line)
+        for target, (_, recipe) in rules.items()
+        for line in recipe
+        if re.search(r"\bpip\s+install\b", line)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -225,9 +232,9 @@ def test_the_makefile_installs_each_environment_from_its_lock_with_hashes(target
     assert target in rules, f"the Makefile has no {target} rule"
     prerequisites, recipe = rules[target]
     assert lock in prerequisites.split(), f"{target} must be rebuilt when {lock} changes"
-    assert any("install" in line and "--require-hashes" in line and f"-r {lock}" in line for line in recipe), (
-        f"{target} must install with `pip install --require-hashes -r {lock}`"
-    )
+    assert any(
+        "install" in line and "--require-hashes" in line and f"-r {lock}" in line for line in recipe
+    ), f"{target} must install with `pip install --require-hashes -r {lock}`"
 
 
 def test_every_pip_install_in_the_makefile_checks_hashes_from_a_lock():
@@ -235,7 +242,9 @@ def test_every_pip_install_in_the_makefile_checks_hashes_from_a_lock():
     assert installs, "the Makefile installs nothing with pip?"
     for target, line in installs:
         assert "--require-hashes" in line, f"{target}: {line!r} installs without --require-hashes"
-        assert re.search(r"-r\s+requirements(-dev)?\.lock\b", line), f"{target}: {line!r} installs from no lock"
+        assert re.search(r"-r\s+requirements(-dev)?\.lock\b", line), (
+            f"{target}: {line!r} installs from no lock"
+        )
 
 
 def test_make_lock_regenerates_both_locks_from_the_sources():
