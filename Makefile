@@ -9,17 +9,21 @@ VENV := .venv
 TEST_WORKERS ?= 2
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+# The locks pin the whole dependency tree with the sha256 of every file, for any platform and any
+# Python from 3.11 on; pip installs them with --require-hashes. The pip that `python -m venv`
+# brings is used as it is: upgrading it from the index would be the one unchecked download.
+LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --universal --python-version 3.11 \
+	--custom-compile-command "make lock" $(LOCK_ARGS)
 
-.PHONY: run test bench mutate lint format setup setup-dev system-deps migrate clean
+.PHONY: run test bench mutate lint format lock setup setup-dev system-deps migrate clean
 
-$(VENV)/.runtime: requirements.txt
+$(VENV)/.runtime: requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PIP) install -q --upgrade pip $(QUIET_PIP)
-	@$(PIP) install -q -r requirements.txt $(QUIET_PIP)
+	@$(PIP) install -q --require-hashes -r requirements.lock $(QUIET_PIP)
 	@touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
-	@$(PIP) install -q -r requirements-dev.txt $(QUIET_PIP)
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.lock
+	@$(PIP) install -q --require-hashes -r requirements-dev.lock $(QUIET_PIP)
 	@touch $@
 
 setup: $(VENV)/.runtime
@@ -59,6 +63,15 @@ lint: $(VENV)/.dev
 
 format: $(VENV)/.dev
 	@$(VENV)/bin/ruff format .
+
+## make lock: compile requirements.in and requirements-dev.in into requirements.lock and
+## requirements-dev.lock (every package pinned, with hashes); the dev tree is resolved first and the
+## runtime lock takes its versions, so tests run on what `make run` installs. Packages stay where the
+## locks have them unless a pin moves; LOCK_ARGS="--upgrade-package NAME" (or --upgrade) moves them on.
+lock:
+	@test -x $(VENV)/bin/uv || $(MAKE) --no-print-directory setup-dev
+	@$(LOCK) requirements-dev.in -o requirements-dev.lock
+	@$(LOCK) requirements.in -c requirements-dev.lock -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts
