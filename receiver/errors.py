@@ -52,14 +52,14 @@ def slot_json(slot: Slot) -> dict[str, str]:
     return {"start": slot.start.astimezone(tz).isoformat(), "end": slot.end.astimezone(tz).isoformat()}
 
 
-def _lesplanner_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, LesplannerError)
+def error_response(exc: LesplannerError, method: str, path: str) -> JSONResponse:
+    """The answer to a LesplannerError, for the exception handler and for the ASGI gate in
+    front of the bot API (receiver/gate.py), which answers before any route runs."""
     body: dict[str, Any] = {"detail": exc.message}
     if exc.http_status >= 500 and not isinstance(exc, IntegrationUnavailable):
         # A failure inside (e.g. a webhook event that could not be handled, Stripe retries):
         # its cause is for the log, not for whoever called.
-        log.warning("%s %s answered %s: %s", request.method, request.url.path, exc.http_status,
-                    scrub(exc.message))
+        log.warning("%s %s answered %s: %s", method, path, exc.http_status, scrub(exc.message))
         body = {"detail": INTERNAL_ERROR}
     headers: dict[str, str] = {}
     if isinstance(exc, SlotTaken):
@@ -67,6 +67,11 @@ def _lesplanner_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(body, status_code=exc.http_status, headers=headers)
+
+
+def _lesplanner_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LesplannerError)
+    return error_response(exc, request.method, request.url.path)
 
 
 def _field_name(loc: Sequence[Any], kind: str = "") -> str:

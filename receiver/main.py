@@ -1,6 +1,8 @@
 """The receiver's FastAPI app: `create_app()` and the module-level `app` for uvicorn.
 
-Wiring only: error mapping (receiver/errors.py), the request-body limit, the routers, and the
+Wiring only: error mapping (receiver/errors.py), the gate in front of the bot API
+(receiver/gate.py: the token is checked before any body is read), the request-body limit, the
+routers, and the
 background worker thread (core/worker.py: expired holds and jobs) started with the app unless LESPLANNER_WORKER=0. The app
 assumes a migrated database (`python -m core.cli migrate`); it creates no tables itself.
 """
@@ -20,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.config import get_settings
 from core.worker import run_worker
 from receiver.errors import BodyTooLarge, install_error_handlers
+from receiver.gate import BotApiGate
 from receiver.routes import api_router, public_router
 
 log = logging.getLogger("receiver")
@@ -98,6 +101,7 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimitMiddleware)
+    app.add_middleware(BotApiGate)  # outside the body limit: a stranger gets 401, never 413
     install_error_handlers(app)  # its catch-all middleware is added last, so it is outermost
     app.include_router(public_router)
     app.include_router(api_router)
