@@ -1,7 +1,8 @@
 """Errors → HTTP answers, in one place.
 
 - `LesplannerError` subclasses answer their `http_status` with `{"detail": message}`;
-  `SlotTaken` adds fresh `alternatives`, `Unauthorized` adds `WWW-Authenticate: Bearer`.
+  `SlotTaken` adds fresh `alternatives`, `Unauthorized` adds `WWW-Authenticate: Bearer`,
+  `TooManyRequests` adds `Retry-After`.
 - Request validation answers 422 with one human-readable sentence (plus the per-field list).
 - Anything else answers 500 with a fixed sentence. The traceback is logged here, with every
   configured secret scrubbed, and never leaves the process.
@@ -39,6 +40,16 @@ class BotApiNotConfigured(IntegrationUnavailable):
     pass
 
 
+class TooManyRequests(LesplannerError):
+    """Over a rate limit (receiver/ratelimit.py); answered with `Retry-After` in seconds."""
+
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class BodyTooLarge(HTTPException):
     """Raised from the body-size guard while the route reads its body. An HTTPException, because
     FastAPI turns any other exception during body parsing into a 400."""
@@ -66,6 +77,8 @@ def error_response(exc: LesplannerError, method: str, path: str) -> JSONResponse
         body["alternatives"] = [slot_json(s) for s in exc.alternatives]
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after)
     return JSONResponse(body, status_code=exc.http_status, headers=headers)
 
 

@@ -16,8 +16,9 @@ from fastapi.testclient import TestClient
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.config import set_settings
+from core.config import Settings, set_settings
 from receiver.main import create_app
+from receiver.ratelimit import RateLimiter, retry_after_seconds
 from tests.conftest import make_settings
 from tests.test_api_support import TOKEN
 
@@ -133,3 +134,203 @@ def test_behind_a_mount_point_the_bot_api_is_gated_too(api_settings, json_parses
                        headers={"Content-Type": "application/json"}).status_code == 401
     assert json_parses == []
     assert client.get("/api/v1/contacts/p1/segment", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404
+
+
+# --- item 9b: rate limits ---------------------------------------------------------------------------
+
+SEGMENT = "/api/v1/contacts/p1/segment"  # 404 for the unknown contact: cheap, and never a 429 itself
+RIGHT = {"Authorization": f"Bearer {TOKEN}"}
+WRONG = {"Authorization": "Bearer guess"}
+
+
+class FakeMonotonic:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def ticks() -> FakeMonotonic:
+    return FakeMonotonic()
+
+
+@pytest.fixture
+def limited(tmp_path, engine, ticks):
+    """Settings with small limits (5 per token, 3 per address a minute) and a factory of clients,
+    one per client address, on one app whose rate limits run on `ticks`."""
+    set_settings(make_settings(tmp_path, bot_api_token=TOKEN, bot_rate_limit_per_token=5,
+                               bot_rate_limit_per_address=3))
+    app = create_app(start_worker=False, rate_clock=ticks)
+
+    def client_from(address: str) -> TestClient:
+        return TestClient(app, client=(address, 40000))
+
+    return client_from
+
+
+def statuses(client: TestClient, times: int, headers: dict[str, str], path: str = SEGMENT) -> list[int]:
+    return [client.get(path, headers=headers).status_code for _ in range(times)]
+
+
+def test_the_request_over_the_token_limit_is_429_with_retry_after(limited):
+    bot = limited("10.0.0.1")
+
+    assert statuses(bot, 5, RIGHT) == [404] * 5
+    response = bot.get(SEGMENT, headers=RIGHT)
+
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "12"  # 5 a minute: the next one is free in 12 s
+    assert response.json() == {"detail": "Too many bot API requests with this token (at most 5 a minute); "
+                                         "try again in 12 seconds."}
+
+
+def test_the_token_limit_holds_for_the_token_from_every_address(limited):
+    assert statuses(limited("10.0.0.1"), 5, RIGHT) == [404] * 5
+
+    assert limited("10.0.0.2").get(SEGMENT, headers=RIGHT).status_code == 429
+
+
+def test_another_token_is_not_held_by_the_used_up_one(limited, tmp_path):
+    bot = limited("10.0.0.1")
+    assert statuses(bot, 6, RIGHT)[-1] == 429
+
+    set_settings(make_settings(tmp_path, bot_api_token="a-rotated-token", bot_rate_limit_per_token=5,
+                               bot_rate_limit_per_address=3))
+
+    assert bot.get(SEGMENT, headers={"Authorization": "Bearer a-rotated-token"}).status_code == 404
+
+
+def test_after_the_window_the_token_may_make_requests_again(limited, ticks):
+    bot = limited("10.0.0.1")
+    assert statuses(bot, 6, RIGHT)[-1] == 429
+
+    ticks.now += 12  # what Retry-After said: one request again
+    assert statuses(bot, 2, RIGHT) == [404, 429]
+    ticks.now += 60  # a whole minute: the whole allowance again
+    assert statuses(bot, 6, RIGHT) == [404] * 5 + [429]
+
+
+def test_requests_without_the_token_count_against_their_address_and_slow_guessing(limited):
+    stranger = limited("203.0.113.9")
+
+    assert statuses(stranger, 3, WRONG) + statuses(stranger, 1, {}) == [401, 401, 401, 429]
+    blocked = stranger.get(SEGMENT, headers=RIGHT)  # even a right guess is not tried any more
+
+    assert blocked.status_code == 429
+    assert blocked.headers["retry-after"] == "20"
+    assert blocked.json() == {"detail": "Too many bot API requests without a valid token from this address "
+                                        "(at most 3 a minute); try again in 20 seconds."}
+
+
+def test_an_address_over_its_limit_does_not_hold_back_another(limited):
+    assert statuses(limited("203.0.113.9"), 4, WRONG)[-1] == 429
+
+    other = limited("10.0.0.1")
+    assert other.get(SEGMENT, headers=WRONG).status_code == 401
+    assert other.get(SEGMENT, headers=RIGHT).status_code == 404
+
+
+def test_after_retry_after_the_address_may_try_again(limited, ticks):
+    stranger = limited("203.0.113.9")
+    assert statuses(stranger, 4, WRONG)[-1] == 429
+
+    ticks.now += 19
+    assert stranger.get(SEGMENT, headers=RIGHT).status_code == 429
+    ticks.now += 1
+    assert stranger.get(SEGMENT, headers=RIGHT).status_code == 404
+
+
+def test_requests_with_the_token_do_not_use_up_the_address_limit(limited):
+    assert statuses(limited("10.0.0.1"), 5, RIGHT) == [404] * 5  # more than the address' 3
+
+    assert limited("10.0.0.1").get(SEGMENT, headers=WRONG).status_code == 401
+
+
+def test_while_no_token_is_configured_requests_count_against_the_address(tmp_path, engine, ticks):
+    set_settings(make_settings(tmp_path, bot_rate_limit_per_address=2))
+    client = TestClient(create_app(start_worker=False, rate_clock=ticks))
+
+    assert statuses(client, 3, RIGHT) == [503, 503, 429]
+
+
+def test_a_refused_address_is_answered_before_its_body_is_read(limited, json_parses):
+    stranger = limited("203.0.113.9")
+    statuses(stranger, 3, WRONG)
+
+    response = stranger.post("/api/v1/bookings", content=b"{not json",
+                             headers={**RIGHT, "Content-Type": "application/json"})
+
+    assert response.status_code == 429
+    assert json_parses == []
+
+
+def test_public_routes_are_not_rate_limited(limited):
+    client = limited("203.0.113.9")
+
+    assert statuses(client, 10, {}, path="/healthz") == [200] * 10
+
+
+def test_zero_switches_a_limit_off(tmp_path, engine, ticks):
+    set_settings(make_settings(tmp_path, bot_api_token=TOKEN, bot_rate_limit_per_token=0,
+                               bot_rate_limit_per_address=0))
+    client = TestClient(create_app(start_worker=False, rate_clock=ticks))
+
+    assert set(statuses(client, 30, WRONG)) == {401}
+    assert set(statuses(client, 30, RIGHT)) == {404}
+
+
+def test_the_defaults_are_real_limits():
+    settings = Settings(_env_file=None)
+
+    assert settings.bot_rate_limit_per_token == 600
+    assert settings.bot_rate_limit_per_address == 60
+
+
+def test_the_openapi_document_lists_429_on_every_bot_route(api_settings):
+    spec = TestClient(create_app(start_worker=False)).get("/openapi.json").json()
+
+    bot_operations = [(path, op) for path, ops in spec["paths"].items() if path.startswith("/api/v1")
+                      for op in ops.values()]
+    assert bot_operations
+    for path, op in bot_operations:
+        assert "429" in op["responses"], path
+        assert "Retry-After" in op["responses"]["429"].get("headers", {}), path
+
+
+# --- the limiter on its own -------------------------------------------------------------------------
+
+
+def test_the_limiter_forgets_buckets_that_are_full_again(ticks):
+    limiter = RateLimiter(now=ticks)
+    for n in range(100):
+        limiter.take(("address", f"198.51.100.{n}"), 3)
+
+    ticks.now += 60
+    limiter.take(("address", "198.51.100.200"), 3)
+
+    assert len(limiter) == 1
+
+
+def test_the_limiter_keeps_at_most_max_keys_dropping_the_least_recently_used(ticks):
+    limiter = RateLimiter(now=ticks, max_keys=10)
+    for n in range(50):
+        limiter.take("busy", 1)  # used up at once, and used again and again
+        limiter.take(n, 1)
+
+    assert len(limiter) == 10
+    assert limiter.take("busy", 1) is not None  # still remembered, still over its limit
+
+
+def test_an_uneven_limit_rounds_retry_after_up(ticks):
+    limiter = RateLimiter(now=ticks)
+
+    assert [limiter.take("k", 7) for _ in range(7)] == [None] * 7
+    wait = limiter.take("k", 7)
+
+    assert wait == pytest.approx(60 / 7) and retry_after_seconds(wait) == 9
+    ticks.now += 60 / 7
+    assert limiter.take("k", 7) is None
