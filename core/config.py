@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # per client address the requests without a valid token (guessing the token).
     bot_rate_limit_per_token: int = Field(600, ge=0)
     bot_rate_limit_per_address: int = Field(60, ge=0)
+    # The receiver's /docs, /redoc and /openapi.json, read when the app starts. On for
+    # development; production should set API_DOCS_ENABLED=false (404 for all three).
+    api_docs_enabled: bool = True
 
     # Chat delivery (Chatwoot)
     chatwoot_url: str | None = None

@@ -99,11 +99,14 @@ def create_app(*, start_worker: bool | None = None,
             if thread is not None:
                 thread.join(timeout=15)
 
+    docs = get_settings().api_docs_enabled  # off: /docs, /redoc and /openapi.json are 404
     app = FastAPI(
         title="Lesplanner receiver",
         version="1.0.0",
         description=DESCRIPTION,
-        docs_url="/docs",
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimitMiddleware)
