@@ -1,10 +1,11 @@
 """The receiver's FastAPI app: `create_app()` and the module-level `app` for uvicorn.
 
-Wiring only: error mapping (receiver/errors.py), the gate in front of the bot API
-(receiver/gate.py: the token is checked before any body is read), the request-body limit, the
-routers, and the
-background worker thread (core/worker.py: expired holds and jobs) started with the app unless LESPLANNER_WORKER=0. The app
-assumes a migrated database (`python -m core.cli migrate`); it creates no tables itself.
+Wiring only: error mapping (receiver/errors.py); the gate in front of the bot API
+(receiver/gate.py: rate limits and the token, checked before any body is read); the request-body
+limit; the routers; the API docs (off with API_DOCS_ENABLED=false, read when the app is made);
+and the background worker thread (core/worker.py: expired holds and jobs) started with the app
+unless LESPLANNER_WORKER=0. The app assumes a migrated database (`python -m core.cli migrate`);
+it creates no tables itself.
 """
 
 from __future__ import annotations
