@@ -10,7 +10,7 @@ import json
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     # Bot API and webhooks
     bot_api_token: SecretStr | None = None
     max_body_bytes: int = 256 * 1024
+    # Bot API rate limits, requests a minute per receiver process (0 = no limit; see
+    # receiver/ratelimit.py): all requests with the token (a runaway bot, a leaked token), and
+    # per client address the requests without a valid token (guessing the token).
+    bot_rate_limit_per_token: int = Field(600, ge=0)
+    bot_rate_limit_per_address: int = Field(60, ge=0)
+    # The receiver's /docs, /redoc and /openapi.json, read when the app starts. On for
+    # development; production should set API_DOCS_ENABLED=false (404 for all three).
+    api_docs_enabled: bool = True
 
     # Chat delivery (Chatwoot)
     chatwoot_url: str | None = None

@@ -1,7 +1,8 @@
 """Errors → HTTP answers, in one place.
 
 - `LesplannerError` subclasses answer their `http_status` with `{"detail": message}`;
-  `SlotTaken` adds fresh `alternatives`, `Unauthorized` adds `WWW-Authenticate: Bearer`.
+  `SlotTaken` adds fresh `alternatives`, `Unauthorized` adds `WWW-Authenticate: Bearer`,
+  `TooManyRequests` adds `Retry-After`.
 - Request validation answers 422 with one human-readable sentence (plus the per-field list).
 - Anything else answers 500 with a fixed sentence. The traceback is logged here, with every
   configured secret scrubbed, and never leaves the process.
@@ -39,6 +40,16 @@ class BotApiNotConfigured(IntegrationUnavailable):
     pass
 
 
+class TooManyRequests(LesplannerError):
+    """Over a rate limit (receiver/ratelimit.py); answered with `Retry-After` in seconds."""
+
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class BodyTooLarge(HTTPException):
     """Raised from the body-size guard while the route reads its body. An HTTPException, because
     FastAPI turns any other exception during body parsing into a 400."""
@@ -52,21 +63,28 @@ def slot_json(slot: Slot) -> dict[str, str]:
     return {"start": slot.start.astimezone(tz).isoformat(), "end": slot.end.astimezone(tz).isoformat()}
 
 
-def _lesplanner_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, LesplannerError)
+def error_response(exc: LesplannerError, method: str, path: str) -> JSONResponse:
+    """The answer to a LesplannerError, for the exception handler and for the ASGI gate in
+    front of the bot API (receiver/gate.py), which answers before any route runs."""
     body: dict[str, Any] = {"detail": exc.message}
     if exc.http_status >= 500 and not isinstance(exc, IntegrationUnavailable):
         # A failure inside (e.g. a webhook event that could not be handled, Stripe retries):
         # its cause is for the log, not for whoever called.
-        log.warning("%s %s answered %s: %s", request.method, request.url.path, exc.http_status,
-                    scrub(exc.message))
+        log.warning("%s %s answered %s: %s", method, path, exc.http_status, scrub(exc.message))
         body = {"detail": INTERNAL_ERROR}
     headers: dict[str, str] = {}
     if isinstance(exc, SlotTaken):
         body["alternatives"] = [slot_json(s) for s in exc.alternatives]
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after)
     return JSONResponse(body, status_code=exc.http_status, headers=headers)
+
+
+def _lesplanner_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LesplannerError)
+    return error_response(exc, request.method, request.url.path)
 
 
 def _field_name(loc: Sequence[Any], kind: str = "") -> str:

@@ -239,11 +239,19 @@ _ERROR_DOCS: dict[int, tuple[str, type[BaseModel]]] = {
     409: ("The slot is taken (with fresh alternatives) or the change is not allowed", ConflictOut),
     413: ("The request body is too large", ErrorOut),
     422: ("Invalid input, in one sentence", ValidationErrorOut),
+    429: ("Too many requests: wait the `Retry-After` seconds", ErrorOut),
     500: ("Handling failed; the event is kept and Stripe retries", ErrorOut),
     503: ("Not configured, or an outside service (calendar, Stripe, database) is unavailable", ErrorOut),
 }
 
 
+_HEADER_DOCS: dict[int, dict[str, dict]] = {
+    429: {"Retry-After": {"description": "Seconds until a request may be made again.",
+                          "schema": {"type": "integer"}}},
+}
+
+
 def error_responses(*codes: int) -> dict[int | str, dict]:
     """OpenAPI `responses=` for these status codes, so /docs lists every answer a route gives."""
-    return {code: {"model": _ERROR_DOCS[code][1], "description": _ERROR_DOCS[code][0]} for code in codes}
+    return {code: {"model": _ERROR_DOCS[code][1], "description": _ERROR_DOCS[code][0],
+                   **({"headers": _HEADER_DOCS[code]} if code in _HEADER_DOCS else {})} for code in codes}

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from core.config import set_settings
+from core.config import Settings, set_settings
 from core.db import read_session
 from core.models import StripeEvent
 from core.payments import webhooks
@@ -200,6 +200,33 @@ def test_the_docs_page_is_served(client):
     response = client.get("/docs")
 
     assert response.status_code == 200 and "swagger" in response.text.lower()
+
+
+DOC_PATHS = ["/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"]
+
+
+def test_the_api_docs_are_on_by_default():
+    assert Settings(_env_file=None).api_docs_enabled is True
+
+
+@pytest.mark.parametrize("path", DOC_PATHS)
+def test_api_docs_enabled_serves_the_docs_and_the_document(tmp_path, engine, path):
+    set_settings(make_settings(tmp_path, bot_api_token=TOKEN, api_docs_enabled=True))
+
+    assert TestClient(create_app(start_worker=False)).get(path).status_code == 200
+
+
+@pytest.mark.parametrize("path", DOC_PATHS)
+def test_api_docs_disabled_answers_404_for_the_docs_and_the_document(tmp_path, engine, path):
+    set_settings(make_settings(tmp_path, bot_api_token=TOKEN, api_docs_enabled=False))
+    client = TestClient(create_app(start_worker=False))
+
+    response = client.get(path)
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not Found"}
+    assert client.get("/healthz").status_code == 200  # the rest of the receiver is unchanged
+    assert client.get("/api/v1/contacts/p1/segment", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404
 
 
 # --- the worker -------------------------------------------------------------------------------------

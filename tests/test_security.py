@@ -172,6 +172,10 @@ def _old(body: bytes, header: str) -> tuple[bytes, dict]:
     return body, {"Stripe-Signature": signed(json.loads(body), timestamp=int(time.time()) - 301)[1]}
 
 
+def _future(body: bytes, header: str) -> tuple[bytes, dict]:
+    return body, {"Stripe-Signature": signed(json.loads(body), timestamp=int(time.time()) + 3600)[1]}
+
+
 def _missing(body: bytes, header: str) -> tuple[bytes, dict]:
     return body, {}
 
@@ -190,7 +194,7 @@ def webhook_client(tmp_path, engine) -> TestClient:
     return TestClient(create_app(start_worker=False))
 
 
-@pytest.mark.parametrize("spoil", [_foreign, _tampered, _old, _missing, _malformed, _v0_only])
+@pytest.mark.parametrize("spoil", [_foreign, _tampered, _old, _future, _missing, _malformed, _v0_only])
 def test_a_webhook_without_a_valid_fresh_signature_is_400_and_stores_nothing(webhook_client, spoil):
     body, headers = spoil(*signed(paid_event()))
 
@@ -199,6 +203,29 @@ def test_a_webhook_without_a_valid_fresh_signature_is_400_and_stores_nothing(web
     assert response.status_code == 400, response.text
     assert nothing_stored()
     assert WEBHOOK_SECRET not in response.text
+
+
+def test_a_webhook_signed_an_hour_ahead_is_400_with_the_reason_and_stores_nothing(webhook_client):
+    """Stripe's library only refuses timestamps older than its tolerance; a signature dated in
+    the future would stay valid for as long as it is ahead (issue 12, webhook clock)."""
+    body, header = signed(paid_event(), timestamp=int(time.time()) + 3600)
+
+    response = webhook_client.post("/webhooks/stripe", content=body, headers={"Stripe-Signature": header})
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "The Stripe-Signature timestamp is more than 300 seconds in the "
+                                         "future: not a delivery Stripe just made (or this server's clock is "
+                                         "wrong)."}
+    assert nothing_stored()
+
+
+def test_a_webhook_signed_a_minute_ahead_is_accepted_as_clock_skew(webhook_client):
+    body, header = signed(paid_event(), timestamp=int(time.time()) + 60)
+
+    response = webhook_client.post("/webhooks/stripe", content=body, headers={"Stripe-Signature": header})
+
+    assert response.status_code == 200, response.text
+    assert not nothing_stored()
 
 
 def test_without_a_webhook_secret_even_a_well_signed_event_is_503_and_stores_nothing(tmp_path, engine):

@@ -142,6 +142,14 @@ def _old(body, header):
     return body, fake_header(body, WEBHOOK_SECRET, timestamp=int(time.time()) - 301)
 
 
+def _future(body, header):
+    return body, fake_header(body, WEBHOOK_SECRET, timestamp=int(time.time()) + 3600)
+
+
+def _just_too_far_ahead(body, header):
+    return body, fake_header(body, WEBHOOK_SECRET, timestamp=int(time.time()) + 310)
+
+
 def _missing(body, header):
     return body, None
 
@@ -162,6 +170,8 @@ def fake_header(body: bytes, secret: str, timestamp: int | None = None) -> str:
     (_wrong_secret, "does not match"),
     (_tampered, "does not match"),
     (_old, "more than 300 seconds old"),
+    (_future, "more than 300 seconds in the future"),
+    (_just_too_far_ahead, "more than 300 seconds in the future"),
     (_missing, "missing"),
     (_empty, "missing"),
     (_garbled, "malformed"),
@@ -184,6 +194,30 @@ def test_a_timestamp_within_five_minutes_is_accepted(fake_stripe, held):
     body = fake_stripe.payload(event)
 
     assert handle_webhook(body, fake_header(body, WEBHOOK_SECRET, int(time.time()) - 290)).status == "processed"
+
+
+@pytest.mark.parametrize("ahead", [1, 60, 290])
+def test_a_timestamp_slightly_ahead_is_accepted_as_clock_skew(fake_stripe, held, ahead):
+    event = fake_stripe.complete_session(held[1])
+    body = fake_stripe.payload(event)
+
+    assert handle_webhook(body, fake_header(body, WEBHOOK_SECRET, int(time.time()) + ahead)).status == "processed"
+
+
+def test_a_far_future_timestamp_is_refused_even_with_other_valid_looking_parts(fake_stripe, held):
+    """Stripe's header may carry several v1 signatures (secret rotation); the one timestamp they
+    all sign is what counts."""
+    event = fake_stripe.complete_session(held[1])
+    body = fake_stripe.payload(event)
+    t = int(time.time()) + 3600
+    signature = hmac.new(WEBHOOK_SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+
+    with pytest.raises(WebhookSignatureInvalid, match="in the future"):
+        handle_webhook(body, f"t={t},v1={'0' * 64},v1={signature},v0=abc")
+    with pytest.raises(WebhookSignatureInvalid, match="in the future"):  # the signed t is the first
+        handle_webhook(body, f"t={t},v1={signature},t={int(time.time())}")
+
+    assert stored_event(event["id"]) is None
 
 
 def test_without_a_webhook_secret_every_event_is_refused(fake_stripe, held, configure):

@@ -7,8 +7,8 @@ network errors, 409s and 5xx answers (`STRIPE_MAX_RETRIES`) with the same idempo
 also let it retry 429 rate limits, which it leaves alone by default. What still fails becomes a
 `PaymentProviderError` (503) with a sentence for people, never a secret.
 
-Webhooks are verified with Stripe's own scheme (`Webhook.construct_event`, 300 s tolerance) and
-then handled in one write transaction that also stores the event by id, so a repeated or
+Webhooks are verified with Stripe's own scheme (`Webhook.construct_event`'s check, 300 s
+tolerance; a timestamp more than that ahead is refused too) and then handled in one write transaction that also stores the event by id, so a repeated or
 concurrent delivery is a no-op and a failure leaves no partial writes: the event is then kept as
 `failed` and the caller answers 500 so Stripe retries. Payment states only move forward:
 paid and refunded are final, and a late `expired` never undoes a payment.

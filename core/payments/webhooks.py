@@ -1,4 +1,5 @@
-"""Stripe webhooks: verification with Stripe's own scheme (300 s tolerance) and handling.
+"""Stripe webhooks: verification with Stripe's own scheme (300 s tolerance, in the past and, our
+addition, in the future) and handling.
 
 Each event is handled in one write transaction that also stores the event by id, so a repeated
 or concurrent delivery is a no-op and a failure leaves no partial writes: the event is then kept
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -107,8 +109,28 @@ def _signature_problem(exc: stripe.SignatureVerificationError) -> str:
     return "The Stripe-Signature header could not be verified."
 
 
+def _signed_timestamp(sig_header: str) -> int:
+    """The header's `t=`, read exactly as Stripe's library reads it (the first one), so it is the
+    timestamp the verified signature covers."""
+    items = [item.split("=", 2) for item in sig_header.split(",")]
+    return int([item[1] for item in items if item[0] == "t"][0])
+
+
+def _refuse_future_timestamp(sig_header: str) -> None:
+    """Stripe's check only refuses timestamps older than the tolerance. One far ahead would stay
+    valid until that time came (a signature made with a leaked secret, or a replay dated ahead),
+    so anything more than the same tolerance ahead is refused too; less is clock skew. The clock
+    is the one Stripe's check uses: this process's wall clock, not core.clock."""
+    ahead = _signed_timestamp(sig_header) - time.time()
+    if ahead > WEBHOOK_TOLERANCE_SECONDS:
+        raise WebhookSignatureInvalid(
+            f"The Stripe-Signature timestamp is more than {WEBHOOK_TOLERANCE_SECONDS} seconds in the "
+            "future: not a delivery Stripe just made (or this server's clock is wrong).")
+
+
 def verify_webhook(payload: bytes, sig_header: str | None) -> dict[str, Any]:
-    """Check a webhook's `Stripe-Signature` with Stripe's scheme and return the event as a dict.
+    """Check a webhook's `Stripe-Signature` with Stripe's scheme and return the event as a dict:
+    the signature must match and its timestamp be at most the tolerance old or ahead.
 
     Raises WebhookNotConfigured (no secret: fail closed, 503) or WebhookSignatureInvalid (400).
     """
@@ -126,6 +148,7 @@ def verify_webhook(payload: bytes, sig_header: str | None) -> dict[str, Any]:
         # would not use): HMAC-SHA256 of "<t>.<body>" against every v1 signature, and t no
         # older than the tolerance.
         stripe.WebhookSignature.verify_header(payload, sig_header, secret, tolerance=WEBHOOK_TOLERANCE_SECONDS)
+        _refuse_future_timestamp(sig_header)
         event = json.loads(payload)
     except stripe.SignatureVerificationError as exc:
         raise WebhookSignatureInvalid(_signature_problem(exc)) from None

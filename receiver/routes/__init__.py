@@ -1,5 +1,6 @@
 """The receiver's routes, one module per concern. `api_router` is the bot API under /api/v1,
-every route behind the bearer token; health and the Stripe webhook are public."""
+every route behind the bearer token and the rate limits (receiver/gate.py, which also documents
+the 429 here); health and the Stripe webhook are public."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from fastapi import APIRouter
 
 from receiver.deps import BotAuth
 from receiver.routes import bookings, contacts, health, messages, payments, slots, webhooks
+from receiver.schemas import error_responses
 
-api_router = APIRouter(prefix="/api/v1", dependencies=[BotAuth])
+api_router = APIRouter(prefix="/api/v1", dependencies=[BotAuth], responses=error_responses(429))
 for module in (slots, bookings, payments, contacts, messages):
     api_router.include_router(module.router)
 
