@@ -7,9 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
+from core import signin
 from core.db import read_session, write_session
 from core.models import User
 from tests.test_console_data import (  # noqa: F401 - fast_passwords is a fixture
@@ -84,16 +86,23 @@ def test_a_wrong_password_is_refused_with_a_message(world):
 
 
 def test_repeated_wrong_passwords_lock_the_account_for_a_while(world):
-    from ui import auth
-
-    auth._throttle.clear()  # a fresh process-wide counter for this test
     at = app().run()
-    for _ in range(auth.MAX_FAILURES):
+    for _ in range(signin.MAX_FAILURES):
         sign_in(at, FINANCE, "niet-het-wachtwoord")
     at = sign_in(at, FINANCE, PASSWORD)  # even the right password waits now
+    assert "Te veel mislukte pogingen" in at.error[0].value and "15 minuten" in at.error[0].value
+    assert "user_id" not in at.session_state
+
+
+def test_the_lock_outlives_the_browser_session_and_the_process_caches(world):
+    at = app().run()
+    for _ in range(signin.MAX_FAILURES):
+        sign_in(at, FINANCE, "niet-het-wachtwoord")
+    st.cache_resource.clear()  # what a restarted console process starts with
+    st.cache_data.clear()
+    at = sign_in(app().run(), FINANCE, PASSWORD)  # a new browser session
     assert "Te veel mislukte pogingen" in at.error[0].value
     assert "user_id" not in at.session_state
-    auth._throttle.clear()
 
 
 @pytest.mark.parametrize("role", ["admin", "tutor", "finance"])

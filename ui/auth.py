@@ -1,6 +1,7 @@
 """Who is signed in to the console, and which pages each role may open.
 
-Local accounts sign in with e-mail and password (core.users.authenticate, argon2). When an
+Local accounts sign in with e-mail and password (core.signin.sign_in: argon2, failures counted in
+the database per account and client address). When an
 `[auth]` section exists in .streamlit/secrets.toml, single sign-on via `st.login` is offered too;
 the identity provider's e-mail is then looked up in the User table, and its role decides.
 
@@ -12,23 +13,21 @@ and core checks the role a third time on each write.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
+import math
 from dataclasses import dataclass
 
 import streamlit as st
 
-from core.db import read_session, write_session
+from core import clock, signin
+from core.db import read_session
 from core.models import User
-from core.users import authenticate, find_user, user_count
+from core.signin import SignInRefused
+from core.users import find_user, user_count
 from ui import data
 from ui.i18n import tr
 
 USER_KEY = "user_id"
 ROLE_KEY = "role"
-MAX_FAILURES = 5  # per e-mail address within FAILURE_WINDOW, across all sessions of this process
-FAILURE_WINDOW = 15 * 60.0
 
 
 @dataclass(frozen=True)
@@ -113,52 +112,20 @@ def current_user() -> User | None:
     return user
 
 
-class _Throttle:
-    """Failed sign-ins per e-mail address. Process-wide (not per browser session, which a
-    reload resets), so guessing a password costs 15 minutes per five tries."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._failures: dict[str, deque[float]] = {}
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
-        while times and now - times[0] > FAILURE_WINDOW:
-            times.popleft()
-        return times
-
-    def blocked(self, email: str) -> bool:
-        with self._lock:
-            return len(self._recent(email.strip().lower(), time.monotonic())) >= MAX_FAILURES
-
-    def failed(self, email: str) -> None:
-        with self._lock:
-            now = time.monotonic()
-            self._recent(email.strip().lower(), now).append(now)
-
-    def succeeded(self, email: str) -> None:
-        with self._lock:
-            self._failures.pop(email.strip().lower(), None)
+def client_address() -> str | None:
+    """The browser's address as this server sees it (None on localhost or when unknown). Behind
+    a reverse proxy it is the proxy's unless the proxy forwards the client's address (see
+    docs/DECISIONS.md, "Console sign-in")."""
+    address = st.context.ip_address
+    return address if isinstance(address, str) else None
 
 
-@st.cache_resource(show_spinner=False)
-def _throttle() -> _Throttle:
-    return _Throttle()
-
-
-def sign_in(email: str, password: str) -> User | None:
-    """The user for these credentials (and remember them in this session), else None."""
-    if _throttle().blocked(email):
-        return None
-    # A write session: authenticate records last_login_at and may upgrade the hash.
-    with write_session(data.engine()) as session:
-        user = authenticate(session, email, password)
-    if user is None:
-        _throttle().failed(email)
-        return None
-    _throttle().succeeded(email)
-    _remember(user)
-    return user
+def sign_in(email: str, password: str) -> User | SignInRefused:
+    """The user for these credentials (and remember them in this session), else why not."""
+    result = signin.sign_in(data.engine(), email, password, client_address())
+    if isinstance(result, User):
+        _remember(result)
+    return result
 
 
 def _oidc_user() -> User | None:
@@ -202,10 +169,13 @@ def sign_in_page() -> None:
                                  autocomplete="current-password")
         submitted = st.form_submit_button(tr("signin.submit"), type="primary")
     if submitted:
-        if _throttle().blocked(email):
-            st.error(tr("signin.throttled", minutes=int(FAILURE_WINDOW // 60)))
-        elif sign_in(email, password) is not None:
+        with st.spinner(tr("signin.checking")):
+            result = sign_in(email, password)
+        if isinstance(result, User):
             st.rerun()
+        elif result.reason == "throttled" and result.until is not None:
+            seconds = (result.until - clock.now()).total_seconds()
+            st.error(tr("signin.throttled", minutes=max(1, math.ceil(seconds / 60))))
         else:
             st.error(tr("signin.wrong"))
 

@@ -25,8 +25,11 @@ S: dict[str, tuple[str, str]] = {
     "signin.submit": ("Inloggen", "Sign in"),
     "signin.wrong": ("E-mailadres of wachtwoord klopt niet, of het account is niet actief.",
                      "Wrong e-mail address or password, or the account is not active."),
-    "signin.throttled": ("Te veel mislukte pogingen voor dit account. Probeer het over {minutes} minuten "
-                         "opnieuw.", "Too many failed attempts for this account. Try again in {minutes} minutes."),
+    "signin.throttled": ("Te veel mislukte pogingen voor dit account vanaf dit adres. Probeer het over "
+                         "{minutes} minuten opnieuw.",
+                         "Too many failed attempts for this account from this address. Try again in "
+                         "{minutes} minutes."),
+    "signin.checking": ("Bezig met inloggen…", "Signing in…"),
     "signin.sso": ("Inloggen met single sign-on", "Sign in with single sign-on"),
     "signin.or_local": ("Of log in met een lokaal account:", "Or sign in with a local account:"),
     "signin.no_account": ("Er is geen actief Lesplanner-account voor {email}. Vraag een beheerder om "
