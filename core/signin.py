@@ -123,3 +123,19 @@ def sign_in(engine: Engine, email: str, password: str, address: str | None, now:
         session.exec(delete(SignInAttempt).where(SignInAttempt.account == account,
                                                  SignInAttempt.address == where))
     return fresh
+
+
+# --- open console sessions -------------------------------------------------------------------------
+
+
+def session_problem(user: User | None, version: int | None, last_seen: datetime | None, now: datetime,
+                    idle: timedelta) -> str | None:
+    """Why a console session signed in as `user` must end now, or None while it is valid:
+    "ended" when the account is gone or inactive, or its password, role or activation changed
+    since the session signed in (its remembered `version` differs); "idle" when the session's
+    last click (`last_seen`) is more than `idle` ago."""
+    if user is None or not user.active or version is None or version != user.session_version:
+        return "ended"
+    if last_seen is None or now - last_seen > idle:
+        return "idle"
+    return None

@@ -90,10 +90,17 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
 def set_password(session: Session, user: User, password: str | None = None, actor: str = "system") -> str:
     password = password or generate_password()
     user.password_hash = hash_password(password)
+    end_sessions(user)
     session.add(user)
     session.add(AuditLog(actor=actor, action="user.reset_password", entity="User", entity_id=user.email,
                          at=clock.now()))
     return password
+
+
+def end_sessions(user: User) -> None:
+    """Make every open console session of this account end at its next click (ui/auth.py
+    compares the version it signed in with)."""
+    user.session_version = (user.session_version or 0) + 1
 
 
 def user_count(session: Session, role: str | None = None) -> int:

@@ -4,6 +4,7 @@ refuses a role even when it is reached some other way."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ import streamlit as st
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from core import signin
+from core import admin, clock, signin
+from core.config import set_settings
 from core.db import read_session, write_session
 from core.models import User
 from tests.test_console_data import (  # noqa: F401 - fast_passwords is a fixture
@@ -55,6 +57,8 @@ def as_user(email: str, script: str = "app.py") -> AppTest:
     user = _users()[email]
     at.session_state["user_id"] = user.id
     at.session_state["role"] = user.role
+    at.session_state["session_version"] = user.session_version
+    at.session_state["last_seen"] = clock.now()
     return at.run()
 
 
@@ -147,6 +151,64 @@ def test_a_deactivated_account_is_signed_out_on_its_next_click(world):
         s.exec(select(User).where(User.email == FINANCE)).one().active = False
     at.run()
     assert titles(at) == ["Lesplanner"] and "user_id" not in at.session_state
+
+
+def warnings(at: AppTest) -> str:
+    return " ".join(w.value for w in at.warning)
+
+
+@pytest.mark.parametrize("change", ["password", "role", "deactivate"])
+def test_a_password_reset_role_change_or_deactivation_ends_open_sessions(world, change):
+    at = sign_in(app().run(), FINANCE, PASSWORD)
+    assert titles(at) == ["Betalingen"]
+    users = _users()
+    boss, target = users[ADMIN], users[FINANCE].id
+    {"password": lambda: admin.reset_password(boss, target),
+     "role": lambda: admin.set_user_role(boss, target, "tutor"),
+     "deactivate": lambda: admin.set_user_active(boss, target, False)}[change]()
+    at.run()
+    assert titles(at) == ["Lesplanner"] and "user_id" not in at.session_state
+    assert "Je sessie is beëindigd" in warnings(at)
+
+
+def test_a_change_to_one_account_leaves_the_sessions_of_others_open(world):
+    at = sign_in(app().run(), ADMIN, PASSWORD)
+    users = _users()
+    admin.set_user_role(users[ADMIN], users[FINANCE].id, "tutor")
+    at.run()
+    assert titles(at) == ["Lessen"] and not at.warning
+
+
+def test_a_session_without_a_remembered_version_is_not_trusted(world):
+    at = app()
+    at.session_state["user_id"] = _users()[ADMIN].id  # e.g. a session from before this rule
+    at.session_state["role"] = "admin"
+    at.run()
+    assert titles(at) == ["Lesplanner"] and "user_id" not in at.session_state
+
+
+def test_an_idle_session_is_signed_out_after_the_idle_timeout(world):
+    at = sign_in(app().run(), FINANCE, PASSWORD)
+    at.session_state["last_seen"] = clock.now() - timedelta(hours=9)
+    at.run()
+    assert titles(at) == ["Lesplanner"] and "user_id" not in at.session_state
+    assert "Je sessie is beëindigd na 8 uur zonder activiteit" in warnings(at)
+
+
+def test_activity_keeps_a_session_open(world):
+    at = sign_in(app().run(), FINANCE, PASSWORD)
+    at.session_state["last_seen"] = clock.now() - timedelta(hours=7)
+    at.run()
+    assert titles(at) == ["Betalingen"]
+    assert clock.now() - at.session_state["last_seen"] < timedelta(minutes=1)  # moved on
+
+
+def test_the_idle_timeout_is_a_setting(world, settings):
+    set_settings(settings.model_copy(update={"console_idle_timeout_hours": 1}))
+    at = sign_in(app().run(), FINANCE, PASSWORD)
+    at.session_state["last_seen"] = clock.now() - timedelta(minutes=61)
+    at.run()
+    assert titles(at) == ["Lesplanner"] and "1 uur" in warnings(at)
 
 
 def test_sign_out_returns_to_the_sign_in_form(world):

@@ -15,7 +15,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import inspect, text
 from sqlmodel import func, select
 
-from core import cli, signin, users
+from core import admin, cli, signin, users
 from core.config import set_settings
 from core.db import get_engine, reset_engines, write_session
 from core.models import SignInAttempt, User
@@ -236,3 +236,51 @@ def test_migration_0003_keeps_existing_accounts_at_version_0_and_goes_back_down(
     assert "signinattempt" not in inspect(engine).get_table_names()
     assert "session_version" not in {c["name"] for c in inspect(engine).get_columns("user")}
     reset_engines()
+
+
+# --- item 5: session versions and the idle timeout ------------------------------------------------
+
+
+def test_a_password_reset_role_change_and_activation_change_bump_the_session_version(engine, hasher):
+    with write_session(engine) as s:
+        boss, _ = users.create_user(s, "baas@example.nl", "admin", password=PASSWORD)
+        other, _ = users.create_user(s, "ander@example.nl", "finance", password=PASSWORD)
+
+    def version() -> int:
+        with write_session(engine) as s:
+            return s.get(User, other.id).session_version
+
+    assert version() == 0
+    admin.reset_password(boss, other.id)
+    assert version() == 1
+    admin.set_user_role(boss, other.id, "tutor")
+    assert version() == 2
+    admin.set_user_role(boss, other.id, "tutor")  # no change, nothing to end
+    assert version() == 2
+    admin.set_user_active(boss, other.id, False)
+    assert version() == 3
+    admin.set_user_active(boss, other.id, True)
+    assert version() == 4
+    with write_session(engine) as s:
+        users.set_password(s, s.get(User, other.id), "Nieuw-wachtwoord-1")  # the CLI's way
+    assert version() == 5
+
+
+@pytest.mark.parametrize(("remembered", "seen_hours_ago", "active", "problem"), [
+    (3, 1, True, None),
+    (3, 7.9, True, None),
+    (2, 1, True, "ended"),  # reset, role change or (de)activation since signing in
+    (None, 1, True, "ended"),  # a session that never remembered a version
+    (3, 1, False, "ended"),
+    (3, 8.1, True, "idle"),
+    (3, None, True, "idle"),  # no activity remembered at all
+])
+def test_a_session_is_valid_while_its_version_matches_and_it_is_not_idle(remembered, seen_hours_ago, active,
+                                                                         problem):
+    user = User(id=1, email=EMAIL, role="admin", active=active, session_version=3)
+    seen = None if seen_hours_ago is None else T0 - timedelta(hours=seen_hours_ago)
+    assert signin.session_problem(user, remembered, seen, T0, idle=timedelta(hours=8)) == problem
+
+
+def test_a_deleted_account_ends_its_session():
+    assert signin.session_problem(None, 0, T0, T0, idle=timedelta(hours=8)) == "ended"

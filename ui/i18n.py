@@ -30,6 +30,12 @@ S: dict[str, tuple[str, str]] = {
                          "Too many failed attempts for this account from this address. Try again in "
                          "{minutes} minutes."),
     "signin.checking": ("Bezig met inloggen…", "Signing in…"),
+    "signin.ended.ended": ("Je sessie is beëindigd: je wachtwoord, je rol of je account is gewijzigd. "
+                           "Log opnieuw in.",
+                           "Your session was ended: your password, role or account changed. Please sign in "
+                           "again."),
+    "signin.ended.idle": ("Je sessie is beëindigd na {hours} uur zonder activiteit. Log opnieuw in.",
+                          "Your session was ended after {hours} h without activity. Please sign in again."),
     "signin.sso": ("Inloggen met single sign-on", "Sign in with single sign-on"),
     "signin.or_local": ("Of log in met een lokaal account:", "Or sign in with a local account:"),
     "signin.no_account": ("Er is geen actief Lesplanner-account voor {email}. Vraag een beheerder om "
