@@ -65,6 +65,10 @@ class Settings(BaseSettings):
 
     # Console sessions (ui/auth.py): one without a click for this long is signed out.
     console_idle_timeout_hours: float = 8.0
+    # Single sign-on (core/signin.py): when set, only ID tokens from this issuer (`iss`) and for
+    # e-mail addresses of this domain (and Google's `hd`) are accepted. Commas separate several.
+    sso_allowed_issuer: str = ""
+    sso_allowed_domain: str = ""
 
     @field_validator("timezone")
     @classmethod

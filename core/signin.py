@@ -1,6 +1,6 @@
 """Signing in to the console: password guesses counted in the database, single sign-on claims
-checked, and whether an open console session is still valid. No Streamlit here; ui/auth.py
-asks these functions and shows the answer.
+checked (sso_user), and whether an open console session is still valid (session_problem). No
+Streamlit here; ui/auth.py asks these functions and shows the answer.
 
 Password guesses (docs/DECISIONS.md, "Console sign-in"):
 - Five failures for one account from one client address within 15 minutes block that address
@@ -19,16 +19,19 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from core import clock, users
+from core.config import Settings
 from core.db import read_session, write_session
+from core.errors import SsoRefused
 from core.models import SignInAttempt, User
 
 MAX_FAILURES = 5  # per account and client address within FAILURE_WINDOW
@@ -139,3 +142,57 @@ def session_problem(user: User | None, version: int | None, last_seen: datetime 
     if last_seen is None or now - last_seen > idle:
         return "idle"
     return None
+
+
+# --- single sign-on --------------------------------------------------------------------------------
+
+GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
+
+
+def _listed(raw: str) -> list[str]:
+    return [v.strip().lower().rstrip("/") for v in (raw or "").split(",") if v.strip()]
+
+
+def _verified(value: Any) -> bool:
+    """OIDC says boolean; some providers send the string "true"."""
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def sso_user(session: Session, claims: Mapping[str, Any], settings: Settings, now: datetime | None = None) -> User:
+    """The active account for an identity provider's ID token claims (st.user), or SsoRefused.
+
+    - `email_verified` must be true: an address the provider did not verify proves nothing.
+    - SSO_ALLOWED_ISSUER (when set): `iss` must be one of them (a trailing / is ignored).
+    - SSO_ALLOWED_DOMAIN (when set): the e-mail's domain must be one of them (exactly: no
+      subdomains); Google's hosted-domain claim `hd` must match too when present, and must be
+      present when the issuer is Google (a consumer Google account may carry any address).
+    - `iat` (when the provider signed the user in) must be within CONSOLE_IDLE_TIMEOUT_HOURS: a
+      new console session is not opened from an old sign-in at the provider, so a reload cannot
+      step around the idle timeout.
+    """
+    now = now or clock.now()
+    email = str(claims.get("email") or "").strip().lower()
+    if not email or not _verified(claims.get("email_verified")):
+        raise SsoRefused("unverified", f"The identity provider has not verified the e-mail address {email or '?'}.",
+                         email=email)
+    issuer = str(claims.get("iss") or "")
+    issuers = _listed(settings.sso_allowed_issuer)
+    if issuers and issuer.strip().lower().rstrip("/") not in issuers:
+        raise SsoRefused("issuer", f"Sign-ins from the identity provider {issuer or '?'} are not accepted.",
+                         issuer=issuer or "?")
+    domains = _listed(settings.sso_allowed_domain)
+    if domains:
+        domain = email.rpartition("@")[2]
+        hosted = str(claims.get("hd") or "").strip().lower()
+        google = issuer.strip().lower().rstrip("/") in GOOGLE_ISSUERS
+        if domain not in domains or (hosted and hosted not in domains) or (google and not hosted):
+            raise SsoRefused("domain", f"Only accounts of {', '.join(domains)} may sign in with single sign-on.",
+                             domain=", ".join(domains))
+    max_age = timedelta(hours=settings.console_idle_timeout_hours)
+    issued = claims.get("iat")
+    if not isinstance(issued, int | float) or now - datetime.fromtimestamp(issued, UTC) > max_age:
+        raise SsoRefused("stale", "The sign-in at the identity provider is too old; sign in there again.")
+    user = users.find_user(session, email)
+    if user is None or not user.active:
+        raise SsoRefused("no_account", f"There is no active Lesplanner account for {email}.", email=email)
+    return user

@@ -228,27 +228,70 @@ SSO_SECRETS = {"auth": {"redirect_uri": "http://localhost:8501/oauth2callback", 
                         "server_metadata_url": "https://idp.example/.well-known/openid-configuration"}}
 
 
-def test_single_sign_on_maps_the_e_mail_to_the_accounts_role(world):
+def sso_claims(email: str, **extra) -> dict:
+    """What st.user holds after a sign-in at the provider: the ID token's claims."""
+    values = {"is_logged_in": True, "email": email, "name": email.split("@")[0], "email_verified": True,
+              "iss": "https://idp.example", "iat": int(clock.now().timestamp()) - 60}
+    values.update(extra)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def sso_app(claims: dict) -> AppTest:
     at = app()
     at.secrets = SSO_SECRETS
-    at.user = {"is_logged_in": True, "email": FINANCE, "name": "Finance"}
-    at.run()
+    at.user = claims
+    return at.run()
+
+
+def test_single_sign_on_maps_the_e_mail_to_the_accounts_role(world):
+    at = sso_app(sso_claims(FINANCE))
     assert titles(at) == ["Betalingen"]
 
 
 def test_single_sign_on_without_an_account_says_so(world):
-    at = app()
-    at.secrets = SSO_SECRETS
-    at.user = {"is_logged_in": True, "email": "onbekend@example.nl"}
-    at.run()
+    at = sso_app(sso_claims("onbekend@example.nl"))
     assert "geen actief Lesplanner-account" in at.error[0].value
     assert titles(at) == []
 
 
-def test_single_sign_on_offers_the_provider_and_keeps_local_accounts(world):
-    at = app()
-    at.secrets = SSO_SECRETS
-    at.user = {"is_logged_in": False}
+@pytest.mark.parametrize("verified", [False, None])
+def test_single_sign_on_refuses_an_e_mail_the_provider_did_not_verify(world, verified):
+    at = sso_app(sso_claims(ADMIN, email_verified=verified))
+    assert "niet bevestigd" in at.error[0].value
+    assert "user_id" not in at.session_state and titles(at) == []
+    assert any(b.label == "Uitloggen" for b in at.button)  # to try another account
+
+
+def test_single_sign_on_refuses_another_issuer_or_domain_when_they_are_set(world, settings):
+    set_settings(settings.model_copy(update={"sso_allowed_issuer": "https://login.school.nl"}))
+    at = sso_app(sso_claims(ADMIN))
+    assert "https://idp.example" in at.error[0].value and "user_id" not in at.session_state
+    set_settings(settings.model_copy(update={"sso_allowed_domain": "school.nl"}))
+    at = sso_app(sso_claims(ADMIN))
+    assert "school.nl" in at.error[0].value and "user_id" not in at.session_state
+    set_settings(settings.model_copy(update={"sso_allowed_issuer": "https://idp.example",
+                                             "sso_allowed_domain": "example.nl"}))
+    assert titles(sso_app(sso_claims(ADMIN))) == ["Lessen"]
+
+
+def test_single_sign_on_from_long_ago_asks_for_a_new_sign_in_at_the_provider(world):
+    at = sso_app(sso_claims(ADMIN, iat=int((clock.now() - timedelta(hours=9)).timestamp())))
+    assert "opnieuw" in at.error[0].value and "user_id" not in at.session_state
+
+
+def test_an_ended_single_sign_on_session_is_not_signed_straight_back_in(world):
+    at = sso_app(sso_claims(FINANCE))
+    assert titles(at) == ["Betalingen"]
+    users = _users()
+    admin.set_user_role(users[ADMIN], users[FINANCE].id, "tutor")
     at.run()
+    assert titles(at) == ["Lesplanner"] and "Je sessie is beëindigd" in warnings(at)
+    at.run()  # the provider's cookie is still there, but this session stays signed out
+    assert titles(at) == ["Lesplanner"] and "user_id" not in at.session_state
+    assert any("single sign-on" in b.label for b in at.button)
+
+
+def test_single_sign_on_offers_the_provider_and_keeps_local_accounts(world):
+    at = sso_app({"is_logged_in": False})
     assert any("single sign-on" in b.label for b in at.button)
     assert titles(sign_in(at, TUTOR, PASSWORD)) == ["Beschikbaarheid"]

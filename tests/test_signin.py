@@ -16,8 +16,9 @@ from sqlalchemy import inspect, text
 from sqlmodel import func, select
 
 from core import admin, cli, signin, users
-from core.config import set_settings
+from core.config import get_settings, set_settings
 from core.db import get_engine, reset_engines, write_session
+from core.errors import SsoRefused
 from core.models import SignInAttempt, User
 from tests.conftest import make_settings
 
@@ -284,3 +285,72 @@ def test_a_session_is_valid_while_its_version_matches_and_it_is_not_idle(remembe
 
 def test_a_deleted_account_ends_its_session():
     assert signin.session_problem(None, 0, T0, T0, idle=timedelta(hours=8)) == "ended"
+
+
+# --- item 2: single sign-on claims -----------------------------------------------------------------
+
+
+GOOGLE = "https://accounts.google.com"
+
+
+def claims(**extra) -> dict:
+    values = {"is_logged_in": True, "email": EMAIL, "email_verified": True, "iss": "https://idp.example",
+              "iat": int(T0.timestamp()) - 60}
+    values.update(extra)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def sso(engine, given: dict, **settings_values) -> User:
+    settings = get_settings().model_copy(update=settings_values)
+    with write_session(engine) as s:
+        return signin.sso_user(s, given, settings, now=T0)
+
+
+def refusal(engine, given: dict, **settings_values) -> str:
+    with pytest.raises(SsoRefused) as caught:
+        sso(engine, given, **settings_values)
+    assert caught.value.message  # a sentence for people, in English like every core error
+    return caught.value.reason
+
+
+@pytest.mark.parametrize("verified", [None, False, "false", "", 0, "yes"])
+def test_single_sign_on_needs_an_e_mail_the_provider_verified(engine, account, verified):
+    assert refusal(engine, claims(email_verified=verified)) == "unverified"
+
+
+@pytest.mark.parametrize("verified", [True, "true", "TRUE"])
+def test_single_sign_on_accepts_a_verified_e_mail(engine, account, verified):
+    assert sso(engine, claims(email_verified=verified, email=EMAIL.upper())).email == EMAIL
+
+
+def test_single_sign_on_only_from_the_allowed_issuer_when_one_is_set(engine, account):
+    allowed = {"sso_allowed_issuer": "https://login.school.nl/tenant-1, https://idp.example/"}
+    assert sso(engine, claims(iss="https://idp.example"), **allowed).email == EMAIL  # trailing / ignored
+    assert sso(engine, claims(iss="https://login.school.nl/tenant-1"), **allowed).email == EMAIL
+    assert refusal(engine, claims(iss="https://login.school.nl/tenant-2"), **allowed) == "issuer"
+    assert refusal(engine, claims(iss=None), **allowed) == "issuer"
+
+
+def test_single_sign_on_only_for_the_allowed_domain_when_one_is_set(engine, account):
+    allowed = {"sso_allowed_domain": "example.nl"}
+    assert sso(engine, claims(), **allowed).email == EMAIL  # a provider without hd: the e-mail's domain
+    assert sso(engine, claims(iss=GOOGLE, hd="example.nl"), **allowed).email == EMAIL
+    assert refusal(engine, claims(iss=GOOGLE), **allowed) == "domain"  # Google: a consumer account
+    assert refusal(engine, claims(hd="elders.nl"), **allowed) == "domain"
+    assert refusal(engine, claims(), sso_allowed_domain="school.nl") == "domain"
+    assert refusal(engine, claims(email="a@sub.example.nl", hd="example.nl"), **allowed) == "domain"
+
+
+def test_single_sign_on_wants_a_recent_sign_in_at_the_provider_for_a_new_session(engine, account):
+    eight_hours = 8 * 3600
+    assert sso(engine, claims(iat=int(T0.timestamp()) - eight_hours + 60)).email == EMAIL
+    assert refusal(engine, claims(iat=int(T0.timestamp()) - eight_hours - 60)) == "stale"
+    assert refusal(engine, claims(iat=None)) == "stale"
+
+
+def test_single_sign_on_needs_an_active_account(engine, account):
+    assert refusal(engine, claims(email="onbekend@example.nl")) == "no_account"
+    assert refusal(engine, claims(email=None)) == "unverified"  # no e-mail: nothing was verified
+    with write_session(engine) as s:
+        s.get(User, account.id).active = False
+    assert refusal(engine, claims()) == "no_account"

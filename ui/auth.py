@@ -24,9 +24,10 @@ import streamlit as st
 from core import clock, signin
 from core.config import get_settings
 from core.db import read_session
+from core.errors import SsoRefused
 from core.models import User
 from core.signin import SignInRefused
-from core.users import find_user, user_count
+from core.users import user_count
 from ui import data
 from ui.i18n import tr
 
@@ -163,14 +164,20 @@ def sign_in(email: str, password: str) -> User | SignInRefused:
 
 
 def _oidc_user() -> User | None:
-    """The account of the identity provider's user, or a stop with a "no account" message."""
+    """The account of the identity provider's user (core.signin.sso_user checks the claims), or
+    a stop with the reason it is refused and a way out: sign out of the provider, or (for an old
+    sign-in there) sign in at the provider again."""
     if not oidc_configured() or not st.user.is_logged_in:
         return None
-    email = str(st.user.get("email") or "")
-    with read_session(data.engine()) as session:
-        user = find_user(session, email) if email else None
-    if user is None or not user.active:
-        st.error(tr("signin.no_account", email=email or "?"))
+    try:
+        with read_session(data.engine()) as session:
+            user = signin.sso_user(session, dict(st.user), get_settings())
+    except SsoRefused as refused:
+        hours = f"{idle_timeout().total_seconds() / 3600:g}"
+        st.error(tr(f"signin.sso.{refused.reason}", hours=hours,
+                    **{"email": "?", "issuer": "?", "domain": "?", **refused.extra}))
+        if refused.reason == "stale":
+            st.button(tr("signin.sso"), on_click=st.login, type="primary")
         st.button(tr("signout"), on_click=st.logout)
         st.stop()
     _remember(user, via="sso")
