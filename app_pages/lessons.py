@@ -67,7 +67,7 @@ else:
     )
     widgets.pager(PAGE, result)
     widgets.csv_download(
-        tr("export_csv"), "lessons_export", (lesson_filter, tz),
+        user, tr("export_csv"), "lessons_export", (lesson_filter, tz),
         ["id", "start", "end", "status", "tutor_name", "contact_name", "contact_id", "profile_name",
          "payment_status", "amount", "currency", "checkout_session_id", "calendar_event_id", "calendar_sync",
          "cancel_reason"],

@@ -76,7 +76,7 @@ else:
     )
     widgets.pager(PAGE, result)
     widgets.csv_download(
-        tr("export_csv"), "payments_export", (payment_filter, tz),
+        user, tr("export_csv"), "payments_export", (payment_filter, tz),
         ["id", "created_at", "status", "amount", "currency", "minutes", "segment", "order_id",
          "checkout_session_id", "payment_intent_id", "lesson_id", "contact_id", "paid_at", "expires_at"],
         None, "betalingen.csv", "payments_csv",

@@ -46,7 +46,7 @@ else:
     entry_id = left.selectbox(tr("wl.remove.pick"), list(labels), format_func=labels.get, key="wl_remove_pick")
     if right.button(tr("wl.remove.submit"), key="wl_remove", icon=":material/delete:"):
         run_action(whitelist_remove, user, entry_id, success=tr("wl.remove.done"))
-    widgets.csv_download(tr("export_csv"), "whitelist_export", (list_name,),
+    widgets.csv_download(user, tr("export_csv"), "whitelist_export", (list_name,),
                          ["identifier", "note", "added_by", "added_at"], None, f"whitelist-{list_name}.csv",
                          "wl_csv")
 

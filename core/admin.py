@@ -313,6 +313,8 @@ def set_user_active(actor: User, user_id: int, active: bool) -> User:
         if not active and user.role == "admin" and user.active and _active_admins(session) <= 1:
             raise ValidationFailed("This is the last active admin; create another admin first.")
         before = {"active": user.active}
+        if user.active != active:
+            users.end_sessions(user)
         user.active = active
         session.add(user)
         _audit(session, who, "user.activate" if active else "user.deactivate", "User", user.email,
@@ -331,6 +333,8 @@ def set_user_role(actor: User, user_id: int, role: str) -> User:
         if user.role == "admin" and role != "admin" and user.active and _active_admins(session) <= 1:
             raise ValidationFailed("This is the last active admin; create another admin first.")
         before = {"role": user.role}
+        if user.role != role:
+            users.end_sessions(user)
         user.role = role
         session.add(user)
         _audit(session, who, "user.role", "User", user.email, before, {"role": role})

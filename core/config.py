@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     # service is used again within a minute.
     job_max_backoff_seconds: int = 60
 
+    # Console sessions (ui/auth.py): one without a click for this long is signed out.
+    console_idle_timeout_hours: float = 8.0
+    # Single sign-on (core/signin.py): when set, only ID tokens from this issuer (`iss`) and for
+    # e-mail addresses of this domain (and Google's `hd`) are accepted. Commas separate several.
+    sso_allowed_issuer: str = ""
+    sso_allowed_domain: str = ""
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, v: str) -> str:
@@ -83,6 +90,13 @@ class Settings(BaseSettings):
         v = v.strip().lower()
         if v not in {"local", "google"}:
             raise ValueError("CALENDAR_BACKEND must be 'local' or 'google'")
+        return v
+
+    @field_validator("console_idle_timeout_hours")
+    @classmethod
+    def _positive_timeout(cls, v: float) -> float:
+        if not v > 0:
+            raise ValueError("CONSOLE_IDLE_TIMEOUT_HOURS must be more than 0")
         return v
 
     @property

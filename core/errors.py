@@ -61,6 +61,15 @@ class PermissionDenied(LesplannerError):
     http_status = 403
 
 
+class SsoRefused(PermissionDenied):
+    """A single sign-on identity the console does not accept. `reason` says which rule:
+    unverified | issuer | domain | stale | no_account (the console words each one)."""
+
+    def __init__(self, reason: str, message: str, **extra: Any) -> None:
+        super().__init__(message, **extra)
+        self.reason = reason
+
+
 class IntegrationUnavailable(LesplannerError):
     """An outside service is down, refused us, or is not configured."""
 

@@ -286,6 +286,21 @@ class User(SQLModel, table=True):
     active: bool = True
     created_at: datetime = _dt(default_factory=_now)
     last_login_at: datetime | None = _dt(default=None, nullable=True)
+    # Bumped by a password reset, a role change and a (de)activation: a console session
+    # remembers the version it signed in with and ends when it differs (ui/auth.py).
+    session_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class SignInAttempt(SQLModel, table=True):
+    """A console password check that failed or is under way (core/signin.py). A success deletes
+    the rows of its account and address; rows older than the failure window are pruned."""
+
+    __table_args__ = (Index("ix_signinattempt_account_at", "account", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account: str = Field(max_length=64)  # SHA-256 of the normalised e-mail typed, never the text
+    address: str = Field(max_length=64)  # core.signin.address_key: an IP, an IPv6 /64 or "unknown"
+    at: datetime = _dt(index=True)  # when the password is (or was) checked
 
 
 class AuditLog(SQLModel, table=True):

@@ -58,34 +58,49 @@ def create_user(session: Session, email: str, role: str, name: str = "", passwor
     return user, password
 
 
-def authenticate(session: Session, email: str, password: str) -> User | None:
-    """The active user with this e-mail and password, else None (same cost either way)."""
+def verify_password(stored: str | None, password: str) -> bool:
+    """Whether `password` matches the stored argon2 hash. Without a hash (an unknown e-mail, an
+    account without a password) a dummy hash is checked, so both cost the same."""
     try:
-        email = _normalise_email(email)
-    except ValidationFailed:
-        email = ""
-    user = session.exec(select(User).where(User.email == email)).first() if email else None
-    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
-    try:
-        _hasher.verify(stored, password or "")
+        return _hasher.verify(stored or _DUMMY_HASH, password or "") and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return None
-    if user is None or not user.active:
-        return None
-    if _hasher.check_needs_rehash(stored):
+        return False
+
+
+def record_sign_in(session: Session, user: User, password: str) -> None:
+    """After a successful check: upgrade an outdated hash and remember when."""
+    if user.password_hash and _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     user.last_login_at = clock.now()
     session.add(user)
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The active user with this e-mail and password, else None (same cost either way).
+    No throttling: the console signs in through core.signin.sign_in, which counts failures."""
+    user = find_user(session, email)
+    if not verify_password(user.password_hash if user is not None else None, password):
+        return None
+    if user is None or not user.active:
+        return None
+    record_sign_in(session, user, password)
     return user
 
 
 def set_password(session: Session, user: User, password: str | None = None, actor: str = "system") -> str:
     password = password or generate_password()
     user.password_hash = hash_password(password)
+    end_sessions(user)
     session.add(user)
     session.add(AuditLog(actor=actor, action="user.reset_password", entity="User", entity_id=user.email,
                          at=clock.now()))
     return password
+
+
+def end_sessions(user: User) -> None:
+    """Make every open console session of this account end at its next click (ui/auth.py
+    compares the version it signed in with)."""
+    user.session_version = (user.session_version or 0) + 1
 
 
 def user_count(session: Session, role: str | None = None) -> int:

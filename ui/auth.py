@@ -1,34 +1,43 @@
 """Who is signed in to the console, and which pages each role may open.
 
-Local accounts sign in with e-mail and password (core.users.authenticate, argon2). When an
-`[auth]` section exists in .streamlit/secrets.toml, single sign-on via `st.login` is offered too;
-the identity provider's e-mail is then looked up in the User table, and its role decides.
+Local accounts sign in with e-mail and password through core.signin.sign_in (argon2; failures
+counted in the database per account and client address). When an `[auth]` section exists in
+.streamlit/secrets.toml, single sign-on via `st.login` is offered too; core.signin.sso_user checks
+the identity provider's claims and maps its e-mail to an account, whose role decides.
 
-Only the user id and role live in st.session_state. The User row is re-read on every run, so a
-deactivated account or a changed role takes effect on the next click, not at the next sign-in.
-Every page calls `require_page(...)` itself: a page missing from the navigation is not enough,
-and core checks the role a third time on each write.
+Only the user id, role, the account's session version and the time of the last run live in
+st.session_state. The User row is re-read on every run: a password reset, role change or
+(de)activation bumps the account's session_version and ends its open sessions on their next
+click, as does CONSOLE_IDLE_TIMEOUT_HOURS without a click. Every page calls `require_page(...)`
+itself: a page missing from the navigation is not enough, and core checks the role a third time
+on each write.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
+import math
 from dataclasses import dataclass
+from datetime import timedelta
 
 import streamlit as st
 
-from core.db import read_session, write_session
+from core import clock, signin
+from core.config import get_settings
+from core.db import read_session
+from core.errors import SsoRefused
 from core.models import User
-from core.users import authenticate, find_user, user_count
+from core.signin import SignInRefused
+from core.users import user_count
 from ui import data
 from ui.i18n import tr
 
 USER_KEY = "user_id"
 ROLE_KEY = "role"
-MAX_FAILURES = 5  # per e-mail address within FAILURE_WINDOW, across all sessions of this process
-FAILURE_WINDOW = 15 * 60.0
+VERSION_KEY = "session_version"  # the account's session_version when this session signed in
+SEEN_KEY = "last_seen"  # the last run of this session (aware UTC), for the idle timeout
+VIA_KEY = "signed_in_via"  # "password" or "sso"
+NOTICE_KEY = "signin_notice"  # why the session just ended, shown once on the sign-in page
+SSO_ENDED_KEY = "sso_ended"  # a single sign-on session ended: no automatic sign-in again
 
 
 @dataclass(frozen=True)
@@ -90,95 +99,94 @@ def oidc_configured() -> bool:
         return False
 
 
-def _remember(user: User) -> None:
+def _remember(user: User, via: str = "password") -> None:
     st.session_state[USER_KEY] = user.id
     st.session_state[ROLE_KEY] = user.role
+    st.session_state[VERSION_KEY] = user.session_version
+    st.session_state[SEEN_KEY] = clock.now()
+    st.session_state[VIA_KEY] = via
 
 
 def _forget() -> None:
-    for key in (USER_KEY, ROLE_KEY):
+    for key in (USER_KEY, ROLE_KEY, VERSION_KEY, SEEN_KEY, VIA_KEY):
         st.session_state.pop(key, None)
 
 
+def idle_timeout() -> timedelta:
+    return timedelta(hours=get_settings().console_idle_timeout_hours)
+
+
+def _end_session(reason: str) -> None:
+    """Sign this browser session out, with a message on the sign-in page. A single sign-on
+    session is not signed straight back in from the provider's cookie: the user chooses
+    single sign-on again (a new sign-in at the provider, in a new session)."""
+    if st.session_state.get(VIA_KEY) == "sso":
+        st.session_state[SSO_ENDED_KEY] = True
+    _forget()
+    st.session_state[NOTICE_KEY] = reason
+
+
 def current_user() -> User | None:
+    """The signed-in user as stored now, or None. Ends the session (see core.signin.
+    session_problem) when the account's password, role or activation changed since signing in,
+    or when the last click is longer ago than CONSOLE_IDLE_TIMEOUT_HOURS; every run counts as
+    activity."""
     user_id = st.session_state.get(USER_KEY)
     if user_id is None:
         return None
     with read_session(data.engine()) as session:
         user = session.get(User, user_id)
-    if user is None or not user.active:
-        _forget()
+    now = clock.now()
+    problem = signin.session_problem(user, st.session_state.get(VERSION_KEY), st.session_state.get(SEEN_KEY),
+                                     now, idle_timeout())
+    if problem is not None:
+        _end_session(problem)
         return None
     st.session_state[ROLE_KEY] = user.role
+    st.session_state[SEEN_KEY] = now
     return user
 
 
-class _Throttle:
-    """Failed sign-ins per e-mail address. Process-wide (not per browser session, which a
-    reload resets), so guessing a password costs 15 minutes per five tries."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._failures: dict[str, deque[float]] = {}
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
-        while times and now - times[0] > FAILURE_WINDOW:
-            times.popleft()
-        return times
-
-    def blocked(self, email: str) -> bool:
-        with self._lock:
-            return len(self._recent(email.strip().lower(), time.monotonic())) >= MAX_FAILURES
-
-    def failed(self, email: str) -> None:
-        with self._lock:
-            now = time.monotonic()
-            self._recent(email.strip().lower(), now).append(now)
-
-    def succeeded(self, email: str) -> None:
-        with self._lock:
-            self._failures.pop(email.strip().lower(), None)
+def client_address() -> str | None:
+    """The browser's address as this server sees it (None on localhost or when unknown). Behind
+    a reverse proxy it is the proxy's unless the proxy forwards the client's address (see
+    docs/DECISIONS.md, "Console sign-in")."""
+    address = st.context.ip_address
+    return address if isinstance(address, str) else None
 
 
-@st.cache_resource(show_spinner=False)
-def _throttle() -> _Throttle:
-    return _Throttle()
-
-
-def sign_in(email: str, password: str) -> User | None:
-    """The user for these credentials (and remember them in this session), else None."""
-    if _throttle().blocked(email):
-        return None
-    # A write session: authenticate records last_login_at and may upgrade the hash.
-    with write_session(data.engine()) as session:
-        user = authenticate(session, email, password)
-    if user is None:
-        _throttle().failed(email)
-        return None
-    _throttle().succeeded(email)
-    _remember(user)
-    return user
+def sign_in(email: str, password: str) -> User | SignInRefused:
+    """The user for these credentials (and remember them in this session), else why not."""
+    result = signin.sign_in(data.engine(), email, password, client_address())
+    if isinstance(result, User):
+        _remember(result)
+    return result
 
 
 def _oidc_user() -> User | None:
-    """The account of the identity provider's user, or a stop with a "no account" message."""
+    """The account of the identity provider's user (core.signin.sso_user checks the claims), or
+    a stop with the reason it is refused and a way out: sign out of the provider, or (for an old
+    sign-in there) sign in at the provider again."""
     if not oidc_configured() or not st.user.is_logged_in:
         return None
-    email = str(st.user.get("email") or "")
-    with read_session(data.engine()) as session:
-        user = find_user(session, email) if email else None
-    if user is None or not user.active:
-        st.error(tr("signin.no_account", email=email or "?"))
+    try:
+        with read_session(data.engine()) as session:
+            user = signin.sso_user(session, dict(st.user), get_settings())
+    except SsoRefused as refused:
+        hours = f"{idle_timeout().total_seconds() / 3600:g}"
+        st.error(tr(f"signin.sso.{refused.reason}", hours=hours,
+                    **{"email": "?", "issuer": "?", "domain": "?", **refused.extra}))
+        if refused.reason == "stale":
+            st.button(tr("signin.sso"), on_click=st.login, type="primary")
         st.button(tr("signout"), on_click=st.logout)
         st.stop()
-    _remember(user)
+    _remember(user, via="sso")
     return user
 
 
 def signed_in_user() -> User | None:
     user = current_user()
-    if user is None:
+    if user is None and not st.session_state.get(SSO_ENDED_KEY):
         user = _oidc_user()
     return user
 
@@ -191,6 +199,9 @@ def sign_in_page() -> None:
         no_users = user_count(session) == 0
     if no_users:
         st.info(tr("signin.no_users"))
+    notice = st.session_state.pop(NOTICE_KEY, None)
+    if notice:
+        st.warning(tr(f"signin.ended.{notice}", hours=f"{idle_timeout().total_seconds() / 3600:g}"))
     if oidc_configured():
         st.button(tr("signin.sso"), on_click=st.login, type="primary")
         st.caption(tr("signin.or_local"))
@@ -202,10 +213,13 @@ def sign_in_page() -> None:
                                  autocomplete="current-password")
         submitted = st.form_submit_button(tr("signin.submit"), type="primary")
     if submitted:
-        if _throttle().blocked(email):
-            st.error(tr("signin.throttled", minutes=int(FAILURE_WINDOW // 60)))
-        elif sign_in(email, password) is not None:
+        with st.spinner(tr("signin.checking")):
+            result = sign_in(email, password)
+        if isinstance(result, User):
             st.rerun()
+        elif result.reason == "throttled" and result.until is not None:
+            seconds = (result.until - clock.now()).total_seconds()
+            st.error(tr("signin.throttled", minutes=max(1, math.ceil(seconds / 60))))
         else:
             st.error(tr("signin.wrong"))
 

@@ -25,14 +25,36 @@ S: dict[str, tuple[str, str]] = {
     "signin.submit": ("Inloggen", "Sign in"),
     "signin.wrong": ("E-mailadres of wachtwoord klopt niet, of het account is niet actief.",
                      "Wrong e-mail address or password, or the account is not active."),
-    "signin.throttled": ("Te veel mislukte pogingen voor dit account. Probeer het over {minutes} minuten "
-                         "opnieuw.", "Too many failed attempts for this account. Try again in {minutes} minutes."),
+    "signin.throttled": ("Te veel mislukte pogingen voor dit account vanaf dit adres. Probeer het over "
+                         "{minutes} minuten opnieuw.",
+                         "Too many failed attempts for this account from this address. Try again in "
+                         "{minutes} minutes."),
+    "signin.checking": ("Bezig met inloggen…", "Signing in…"),
+    "signin.ended.ended": ("Je sessie is beëindigd: je wachtwoord, je rol of je account is gewijzigd. "
+                           "Log opnieuw in.",
+                           "Your session was ended: your password, role or account changed. Please sign in "
+                           "again."),
+    "signin.ended.idle": ("Je sessie is beëindigd na {hours} uur zonder activiteit. Log opnieuw in.",
+                          "Your session was ended after {hours} h without activity. Please sign in again."),
     "signin.sso": ("Inloggen met single sign-on", "Sign in with single sign-on"),
     "signin.or_local": ("Of log in met een lokaal account:", "Or sign in with a local account:"),
-    "signin.no_account": ("Er is geen actief Lesplanner-account voor {email}. Vraag een beheerder om "
-                          "een account met dit e-mailadres aan te maken.",
-                          "There is no active Lesplanner account for {email}. Ask an admin to create "
-                          "an account with this e-mail address."),
+    "signin.sso.no_account": ("Er is geen actief Lesplanner-account voor {email}. Vraag een beheerder om "
+                              "een account met dit e-mailadres aan te maken.",
+                              "There is no active Lesplanner account for {email}. Ask an admin to create "
+                              "an account with this e-mail address."),
+    "signin.sso.unverified": ("De identity provider heeft het e-mailadres {email} niet bevestigd, dus "
+                              "daarmee kun je niet inloggen. Bevestig het adres bij de provider of log in "
+                              "met een ander account.",
+                              "The identity provider has not verified the e-mail address {email}, so it "
+                              "cannot be used to sign in. Verify it with the provider or use another account."),
+    "signin.sso.issuer": ("Inloggen via de identity provider {issuer} is hier niet toegestaan.",
+                          "Signing in through the identity provider {issuer} is not allowed here."),
+    "signin.sso.domain": ("Alleen accounts van {domain} kunnen met single sign-on inloggen.",
+                          "Only accounts of {domain} can sign in with single sign-on."),
+    "signin.sso.stale": ("Je aanmelding bij de identity provider is ouder dan {hours} uur. Log daar "
+                         "opnieuw in.",
+                         "Your sign-in at the identity provider is older than {hours} h. Please sign in "
+                         "there again."),
     "signin.no_users": ("Er zijn nog geen accounts. Maak de eerste beheerder aan met "
                         "`python -m core.cli create-user --role admin --email ...`.",
                         "There are no accounts yet. Create the first admin with "

@@ -13,9 +13,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import reports
-from core.csv_export import to_csv
+from core import exports
 from core.db import get_engine, read_session
+from core.models import User
 from core.reports import PageResult
 from ui import data
 from ui.errors import show_flash
@@ -94,18 +94,19 @@ def table(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, columns: Mapping[str
     st.dataframe(frame, hide_index=True, width="stretch", height=height, column_config=config, key=key)
 
 
-def csv_download(label: str, report: str, args: Sequence[Any], columns: Sequence[str],
+def csv_download(user: User, label: str, report: str, args: Sequence[Any], columns: Sequence[str],
                  headers: Sequence[str] | None, file_name: str, key: str) -> None:
-    """A download button that runs `core.reports.<report>(session, *args)` and builds the CSV
-    only when clicked, so large exports stay off the render path. The click is served outside
-    the script run, so everything it needs (database URL, zone, headers) is captured now."""
+    """A download button that builds the CSV of `core.reports.<report>(session, *args)` only when
+    clicked, so large exports stay off the render path. The click is served outside the script
+    run, so everything it needs (database URL, zone, headers, the user as drawn) is captured now;
+    core.exports checks the user's role again at the click and refuses a stale one (the browser
+    then shows that the file could not be made)."""
     url, zone = data.db_url(), data.tz()
     columns, headers = list(columns), list(headers) if headers else None
 
     def _build() -> bytes:
         with read_session(get_engine(url)) as session:
-            rows = getattr(reports, report)(session, *args)
-        return to_csv(rows, columns, headers, tz=zone)
+            return exports.export_csv(session, user, report, args, columns, headers, zone)
 
     st.download_button(label, data=_build, file_name=file_name, mime="text/csv", key=key,
                        icon=":material/download:", on_click="ignore")

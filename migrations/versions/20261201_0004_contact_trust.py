@@ -4,7 +4,7 @@ Existing contacts keep matching their whitelists only by id and phone until staf
 e-mail on Contacten: before this revision any typed e-mail counted, which is the hole it closes.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-01 17:30:00
 """
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0004'
-down_revision: str | None = '0002'
+down_revision: str | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
