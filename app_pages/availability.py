@@ -10,10 +10,13 @@ from datetime import datetime, time, timedelta
 
 import streamlit as st
 
-from core.admin import add_busy_block, remove_busy_block
+from core.availability import add_busy_block, future_busy_blocks, remove_busy_block, week_calendar, week_items
 from core.config import get_settings
+from core.contact_queries import offer_for_contact, search_contacts
 from core.errors import CalendarUnavailable, LesplannerError
-from core.reports import week_monday
+from core.paging import week_monday
+from core.profiles import profile_rows
+from core.tutors import list_tutors
 from ui import auth, charts, data, fmt, widgets
 from ui.errors import run_action, show_error
 from ui.i18n import tr
@@ -24,8 +27,8 @@ tz = data.tz()
 now = data.now_minute()
 today = now.astimezone(tz).date()
 
-profiles = [p["name"] for p in data.read("profiles", include_inactive=False)]
-all_tutors = data.read("tutors", email=user.email if user.role == "tutor" else None)
+profiles = [p["name"] for p in data.read(profile_rows, include_inactive=False)]
+all_tutors = data.read(list_tutors, email=user.email if user.role == "tutor" else None)
 if not profiles:
     st.info(tr("avail.no_profiles"))
     st.stop()
@@ -65,11 +68,11 @@ st.caption(tr("avail.week_caption", week=week.isocalendar().week, first=fmt.fmt_
               last=fmt.fmt_date(week + timedelta(days=6)), tz=get_settings().timezone))
 
 # --- the week ----------------------------------------------------------------------------------
-items = data.read("week_items", tutor_id, week, tz)
+items = data.read(week_items, tutor_id, week, tz)
 calendar = None
 with st.spinner(tr("loading")):
     try:
-        calendar = data.read("week_calendar", profile, tutor_id, week, tz, now)
+        calendar = data.read(week_calendar, profile, tutor_id, week, tz, now)
     except CalendarUnavailable as exc:
         st.error(tr("avail.calendar_error", message=exc.message))
     except LesplannerError as exc:
@@ -97,7 +100,7 @@ if query is None:
 elif not query.strip():
     st.caption(tr("avail.bot.hint"))
 else:
-    found = data.read("search_contacts", query, page=1, page_size=20).rows
+    found = data.read(search_contacts, query, page=1, page_size=20).rows
     if not found:
         st.info(tr("avail.bot.none_found"))
     else:
@@ -105,7 +108,7 @@ else:
         contact_id = st.selectbox(tr("avail.bot.pick"), list(names), format_func=names.get, key="avail_bot_contact")
         with st.spinner(tr("loading")):
             try:
-                offer = data.read("offer_for_contact", contact_id, now)
+                offer = data.read(offer_for_contact, contact_id, now)
             except LesplannerError as exc:
                 show_error(exc)
                 offer = None
@@ -134,7 +137,7 @@ if add:
     run_action(add_busy_block, user, tutor_id, datetime.combine(from_day, from_time, tzinfo=tz),
                datetime.combine(to_day, to_time, tzinfo=tz), reason, success=tr("avail.timeoff.added"))
 
-blocks = data.read("future_busy_blocks", tutor_id, now)
+blocks = data.read(future_busy_blocks, tutor_id, now)
 if not blocks:
     st.caption(tr("avail.timeoff.none"))
 else:

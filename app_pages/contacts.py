@@ -6,8 +6,10 @@ override. Contact data comes from customers and is shown as plain text."""
 import pandas as pd
 import streamlit as st
 
+from core.contact_queries import contact_detail, search_contacts
 from core.contacts import set_contact_overrides, update_contact_details
 from core.models import SEGMENTS
+from core.profiles import profile_rows
 from ui import auth, data, fmt, widgets
 from ui.errors import guard, run_action
 from ui.i18n import status_label, tr
@@ -18,7 +20,7 @@ PAGE = "contacts_page"
 
 query = st.text_input(tr("contacts.search"), key="contacts_query", on_change=widgets.reset_page(PAGE))
 with st.spinner(tr("loading")):
-    result = data.read("search_contacts", query, page=widgets.page_number(PAGE))
+    result = data.read(search_contacts, query, page=widgets.page_number(PAGE))
 if not result.rows:
     st.info(tr("contacts.empty"))
     st.stop()
@@ -34,7 +36,7 @@ labels = {c["id"]: " · ".join(x for x in (c["name"], c["phone"], c["email"], c[
 contact_id = st.selectbox(tr("contacts.pick"), list(labels), format_func=labels.get, key="contacts_pick")
 
 with guard():
-    detail = data.read("contact_detail", contact_id)
+    detail = data.read(contact_detail, contact_id)
     contact = detail["contact"]
     left, right = st.columns(2)
     with left:
@@ -78,7 +80,7 @@ with guard():
                    email_confirmed=confirmed, success=tr("saved"))
 
     st.subheader(tr("contacts.overrides"))
-    profile_names = [p["name"] for p in data.read("profiles", include_inactive=False)]
+    profile_names = [p["name"] for p in data.read(profile_rows, include_inactive=False)]
     with st.form(f"overrides_{contact_id}"):
         a, b = st.columns(2)
         segment_options = [None, *SEGMENTS]

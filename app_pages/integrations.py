@@ -6,11 +6,12 @@ jobs (failed ones with their reason and a retry button), and the outbox.
 
 import streamlit as st
 
-from core import jobs
+from core import jobs, messages, system_reports
 from core.calendars import get_backend
 from core.config import get_settings
 from core.errors import LesplannerError
 from core.payments import check_stripe
+from core.tutors import list_tutors
 from ui import auth, data, fmt, widgets
 from ui.errors import run_action, show_error
 from ui.i18n import status_label, tr
@@ -57,7 +58,7 @@ with google:
     st.markdown(tr("int.backend", kind=settings.calendar_backend))
     if settings.calendar_backend == "google":
         _configured(_missing(["gcal_service_account_json"]), 1)
-    tutors = data.read("tutors")
+    tutors = data.read(list_tutors)
     if tutors:
         st.caption(tr("int.calendars"))
         widgets.table(tutors, {"name": tr("col.tutor"), "calendar_id": "calendar_id", "email": tr("col.email")})
@@ -84,8 +85,8 @@ with stripe_col:
             except LesplannerError as exc:
                 show_error(exc)
             data.clear()  # the check records its outcome in IntegrationStatus
-    counts = data.read("stripe_event_counts")
-    last = data.read("last_webhook")
+    counts = data.read(system_reports.stripe_event_counts)
+    last = data.read(system_reports.last_webhook)
     if last:
         st.caption(tr("int.webhook", type=last["type"], id=last["id"], when=fmt.fmt_dt(last["received_at"]),
                       status=status_label(last["status"])))
@@ -110,14 +111,14 @@ with chat_col:
         st.info(tr("int.chat_off", missing=", ".join(chat_missing)))
     else:
         st.success(tr("int.configured"))
-    outbox_counts = data.read("outbox_counts")
+    outbox_counts = data.read(messages.outbox_counts)
     st.caption(tr("int.outbox_counts", counts=", ".join(f"{status_label(s)}: {n}" for s, n in sorted(outbox_counts.items()))
                   or "0"))
 
 # --- database ----------------------------------------------------------------------------------
 with db_col:
     st.subheader(tr("int.database"))
-    info = data.read("database_info", settings.database_url)
+    info = data.read(system_reports.database_info, settings.database_url)
     widgets.table(
         [{"k": tr("int.db_url"), "v": info.url}, {"k": "dialect", "v": info.dialect},
          {"k": tr("int.db_revision"), "v": info.revision or tr("int.db_no_revision")},
@@ -128,7 +129,7 @@ with db_col:
 
 # --- health ------------------------------------------------------------------------------------
 st.subheader(tr("int.health"))
-statuses = data.read("integration_statuses")
+statuses = data.read(system_reports.integration_statuses)
 if not statuses:
     st.caption(tr("int.health.empty"))
 else:
@@ -144,7 +145,7 @@ else:
 # --- background jobs ---------------------------------------------------------------------------
 st.subheader(tr("int.jobs"))
 st.caption(tr("int.jobs.caption"))
-overview = data.read("jobs_overview")
+overview = data.read(system_reports.jobs_overview)
 job_counts = overview["counts"]
 if job_counts:
     st.caption(", ".join(f"{status_label(s)}: {n}" for s, n in sorted(job_counts.items())))
@@ -175,7 +176,7 @@ st.subheader(tr("int.outbox"))
 PAGE = "outbox_page"
 status = st.selectbox(tr("status"), ["pending", "sent", "failed"], key="outbox_status", index=None,
                       placeholder=tr("all"), format_func=status_label, on_change=widgets.reset_page(PAGE))
-outbox = data.read("outbox_page", status, page=widgets.page_number(PAGE))
+outbox = data.read(messages.outbox_page, status, page=widgets.page_number(PAGE))
 if not outbox.rows:
     st.caption(tr("int.outbox.empty"))
 else:

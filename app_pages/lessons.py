@@ -7,8 +7,10 @@ with every action. core.booking.cancel_lesson / reschedule_lesson check the role
 import streamlit as st
 
 from core.booking import cancel_lesson, reschedule_lesson, reschedule_options
+from core.lesson_queries import LessonFilter, lesson_detail, lessons_export, lessons_page
 from core.models import AWAITING_PAYMENT, CONFIRMED, HELD, LESSON_STATUSES, NEEDS_RESCHEDULE
-from core.reports import LessonFilter
+from core.profiles import profile_rows
+from core.tutors import list_tutors
 from ui import auth, data, fmt, widgets
 from ui.errors import guard, run_action
 from ui.i18n import calendar_label, status_label, tr
@@ -26,12 +28,12 @@ date_from, date_to = widgets.date_range("lessons_range", *widgets.default_range(
                                         container=c_range)
 tutor_id = None
 if not is_tutor:
-    tutors = {t["id"]: t["name"] for t in data.read("tutors", include_inactive=True)}
+    tutors = {t["id"]: t["name"] for t in data.read(list_tutors, include_inactive=True)}
     tutor_id = c_tutor.selectbox(tr("tutor"), list(tutors), format_func=tutors.get, index=None,
                                  placeholder=tr("all"), key="lessons_tutor", on_change=reset)
 statuses = c_status.multiselect(tr("status"), LESSON_STATUSES, format_func=status_label, key="lessons_status",
                                 on_change=reset, placeholder=tr("all"))
-profile_names = [p["name"] for p in data.read("profiles")]
+profile_names = [p["name"] for p in data.read(profile_rows)]
 profile = c_profile.selectbox(tr("profile"), profile_names, index=None, placeholder=tr("all"),
                               key="lessons_profile", on_change=reset)
 query = c_query.text_input(tr("search"), key="lessons_query", on_change=reset,
@@ -42,7 +44,7 @@ lesson_filter = LessonFilter(date_from, date_to, tutor_id, tuple(statuses), prof
 
 # --- table -------------------------------------------------------------------------------------
 with st.spinner(tr("loading")):
-    result = data.read("lessons_page", lesson_filter, tz, page=widgets.page_number(PAGE))
+    result = data.read(lessons_page, lesson_filter, tz, page=widgets.page_number(PAGE))
 
 if not result.rows:
     st.info(tr("lessons.empty"))
@@ -67,7 +69,7 @@ else:
     )
     widgets.pager(PAGE, result)
     widgets.csv_download(
-        user, tr("export_csv"), "lessons_export", (lesson_filter, tz),
+        user, tr("export_csv"), lessons_export, (lesson_filter, tz),
         ["id", "start", "end", "status", "tutor_name", "contact_name", "contact_id", "profile_name",
          "payment_status", "amount", "currency", "checkout_session_id", "calendar_event_id", "calendar_sync",
          "cancel_reason"],
@@ -86,7 +88,7 @@ if result.rows:
                              key="lessons_pick", placeholder=tr("lessons.pick_placeholder"))
     if lesson_id is not None:
         with guard():
-            detail = data.read("lesson_detail", lesson_id)
+            detail = data.read(lesson_detail, lesson_id)
             lesson, contact = detail["lesson"], detail["contact"] or {}
             invite = {None: tr("lessons.invite.none"), True: tr("lessons.invite.sent"),
                       False: tr("lessons.invite.refused")}[lesson["invite_sent"]]

@@ -1,6 +1,6 @@
 """Payments (finance, admin): status filters, totals per day or week, the payments table with links
 to the Stripe dashboard, holds about to expire, paid lessons that need a new time, failed webhook
-events with a retry button, and CSV export. Totals and pages are computed in SQL (core.reports).
+events with a retry button, and CSV export. Totals and pages are computed in SQL (core.payments.queries).
 """
 
 from datetime import timedelta
@@ -8,9 +8,18 @@ from datetime import timedelta
 import streamlit as st
 
 from core.audit import require_role
+from core.lesson_queries import holds_expiring, needs_reschedule
 from core.models import PAYMENT_STATUSES
 from core.payments import retry_failed_event, stripe_dashboard_url
-from core.reports import PaymentFilter
+from core.payments.queries import (
+    PaymentFilter,
+    failed_events,
+    paid_but_cancelled,
+    payment_status_counts,
+    payment_totals,
+    payments_export,
+    payments_page,
+)
 from ui import auth, charts, data, fmt, widgets
 from ui.errors import run_action
 from ui.i18n import status_label, tr
@@ -34,8 +43,8 @@ payment_filter = PaymentFilter(date_from, date_to, tuple(statuses), query or Non
 
 # --- totals ------------------------------------------------------------------------------------
 with st.spinner(tr("loading")):
-    counts = data.read("payment_status_counts", payment_filter, tz)
-    totals = data.read("payment_totals", payment_filter, tz, period)
+    counts = data.read(payment_status_counts, payment_filter, tz)
+    totals = data.read(payment_totals, payment_filter, tz, period)
 if counts:
     cols = st.columns(len(PAYMENT_STATUSES))
     for col, status in zip(cols, PAYMENT_STATUSES, strict=True):
@@ -53,7 +62,7 @@ st.subheader(tr("pay.table"))
 
 
 with st.spinner(tr("loading")):
-    result = data.read("payments_page", payment_filter, tz, page=widgets.page_number(PAGE))
+    result = data.read(payments_page, payment_filter, tz, page=widgets.page_number(PAGE))
 if not result.rows:
     st.info(tr("pay.empty"))
 else:
@@ -76,7 +85,7 @@ else:
     )
     widgets.pager(PAGE, result)
     widgets.csv_download(
-        user, tr("export_csv"), "payments_export", (payment_filter, tz),
+        user, tr("export_csv"), payments_export, (payment_filter, tz),
         ["id", "created_at", "status", "amount", "currency", "minutes", "segment", "order_id",
          "checkout_session_id", "payment_intent_id", "lesson_id", "contact_id", "paid_at", "expires_at"],
         None, "betalingen.csv", "payments_csv",
@@ -87,7 +96,7 @@ now = data.now_minute()
 left, right = st.columns(2)
 with left:
     st.subheader(tr("pay.holds"))
-    holds = data.read("holds_expiring", now, timedelta(minutes=30))
+    holds = data.read(holds_expiring, now, timedelta(minutes=30))
     if holds:
         widgets.table([{"id": h["id"], "expires": fmt.fmt_dt(h["hold_expires_at"]), "start": fmt.fmt_dt(h["start"]),
                         "contact": h["contact_name"], "amount": fmt.fmt_money(h["amount"], h["currency"])}
@@ -98,7 +107,7 @@ with left:
         st.caption(tr("pay.holds.empty"))
 with right:
     st.subheader(tr("pay.resched"))
-    cases = data.read("needs_reschedule")
+    cases = data.read(needs_reschedule)
     if cases:
         widgets.table([{"id": c["id"], "start": fmt.fmt_dt(c["start"]), "contact": c["contact_name"],
                         "tutor": c["tutor_name"], "payment": status_label(c["payment_status"]),
@@ -109,7 +118,7 @@ with right:
         st.caption(tr("pay.resched.empty"))
 
 st.subheader(tr("pay.refund"))
-to_refund = data.read("paid_but_cancelled")
+to_refund = data.read(paid_but_cancelled)
 if to_refund:
     widgets.table([{"lesson_id": r["lesson_id"], "start": fmt.fmt_dt(r["start"]), "contact": r["contact_name"],
                     "status": status_label(r["lesson_status"]), "reason": r["cancel_reason"] or "",
@@ -122,7 +131,7 @@ else:
     st.caption(tr("pay.refund.empty"))
 
 st.subheader(tr("pay.failed"))
-events = data.read("failed_events")
+events = data.read(failed_events)
 if not events:
     st.caption(tr("pay.failed.empty"))
 else:

@@ -6,9 +6,11 @@ import json
 
 import streamlit as st
 
-from core.admin import preview_profile, set_segment_profile, update_profile
+from core.audit import audit_page
+from core.booking import preview_profile
 from core.errors import LesplannerError
 from core.models import SEGMENTS
+from core.profiles import profile_rows, segment_mapping, set_segment_profile, update_profile
 from ui import auth, data, fmt, widgets
 from ui.errors import run_action, show_error
 from ui.i18n import tr
@@ -16,7 +18,7 @@ from ui.i18n import tr
 user = auth.require_page("profiles")
 widgets.title(tr("prof.title"))
 
-profiles = data.read("profiles")
+profiles = data.read(profile_rows)
 if not profiles:
     st.info(tr("avail.no_profiles"))
     st.stop()
@@ -99,7 +101,7 @@ if save:
 
 # --- segment -> profile ------------------------------------------------------------------------
 st.subheader(tr("prof.mapping"))
-mapping = data.read("segment_mapping")
+mapping = data.read(segment_mapping)
 active_names = [p["name"] for p in profiles if p["active"]]
 with st.form("segment_mapping"):
     columns = st.columns(len(SEGMENTS))
@@ -119,7 +121,7 @@ if save_mapping:
 
 # --- audit log ---------------------------------------------------------------------------------
 st.subheader(tr("prof.audit"))
-audit = data.read("audit_page", None, page=widgets.page_number("audit_page"), page_size=20)
+audit = data.read(audit_page, None, page=widgets.page_number("audit_page"), page_size=20)
 if not audit.rows:
     st.caption(tr("prof.audit.empty"))
 else:

@@ -3,8 +3,8 @@ reset a password. New passwords are random and shown once, never stored in plain
 
 import streamlit as st
 
-from core.admin import create_user, reset_password, set_user_active, set_user_role
 from core.models import ROLES
+from core.users import add_user, list_users, reset_password, set_user_active, set_user_role
 from ui import auth, data, fmt, widgets
 from ui.errors import run_action
 from ui.i18n import tr
@@ -18,7 +18,7 @@ if shown:
     st.success(tr("users.password_once", email=fmt.esc_md(shown[0])))
     st.code(shown[1], language=None)
 
-accounts = data.read("users")
+accounts = data.read(list_users)
 widgets.table(
     [{**u, "role": tr(f"role.{u['role']}"), "active": tr("yes") if u["active"] else tr("no"),
       "last_login_at": fmt.fmt_dt(u["last_login_at"]), "created_at": fmt.fmt_dt(u["created_at"])} for u in accounts],
@@ -41,7 +41,7 @@ with left:
         create = st.form_submit_button(tr("users.create.submit"), type="primary")
     if create:
         def _create() -> None:
-            created, password = create_user(user, email, role, name)
+            created, password = add_user(user, email, role, name)
             _remember_password(created.email, password)
 
         run_action(_create)

@@ -5,9 +5,16 @@ import hashlib
 
 import streamlit as st
 
-from core.admin import import_whitelist, parse_whitelist_csv, whitelist_add, whitelist_remove
 from core.errors import LesplannerError
 from core.models import WHITELISTS
+from core.whitelists import (
+    import_whitelist,
+    parse_whitelist_csv,
+    whitelist_add,
+    whitelist_export,
+    whitelist_page,
+    whitelist_remove,
+)
 from ui import auth, data, fmt, widgets
 from ui.errors import run_action, show_error
 from ui.i18n import tr
@@ -33,7 +40,7 @@ if add:
 # --- the list ----------------------------------------------------------------------------------
 st.subheader(tr("wl.entries"))
 query = st.text_input(tr("search"), key="wl_query", on_change=widgets.reset_page(PAGE))
-result = data.read("whitelist_page", list_name, query, page=widgets.page_number(PAGE))
+result = data.read(whitelist_page, list_name, query, page=widgets.page_number(PAGE))
 if not result.rows:
     st.info(tr("wl.empty"))
 else:
@@ -46,7 +53,7 @@ else:
     entry_id = left.selectbox(tr("wl.remove.pick"), list(labels), format_func=labels.get, key="wl_remove_pick")
     if right.button(tr("wl.remove.submit"), key="wl_remove", icon=":material/delete:"):
         run_action(whitelist_remove, user, entry_id, success=tr("wl.remove.done"))
-    widgets.csv_download(user, tr("export_csv"), "whitelist_export", (list_name,),
+    widgets.csv_download(user, tr("export_csv"), whitelist_export, (list_name,),
                          ["identifier", "note", "added_by", "added_at"], None, f"whitelist-{list_name}.csv",
                          "wl_csv")
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
 from core import clock
 from core.db import read_session
 from core.errors import PermissionDenied
 from core.models import AuditLog, User
+from core.paging import DEFAULT_PAGE_SIZE, PageResult, clamp_page, page_bounds
 
 
 def current_actor(session: Session, actor: User | None, *roles: str) -> User:
@@ -45,3 +47,14 @@ def jsonable(values: dict[str, Any] | None) -> dict[str, Any] | None:
     if values is None:
         return None
     return {k: v.isoformat() if isinstance(v, datetime | date) else v for k, v in values.items()}
+
+
+def audit_page(session: Session, entity: str | None = None, page: int = 1,
+               page_size: int = DEFAULT_PAGE_SIZE) -> PageResult:
+    page, page_size = page_bounds(page, page_size)
+    where = [AuditLog.entity == entity] if entity else []
+    total = session.exec(select(func.count(AuditLog.id)).where(*where)).one()
+    page = clamp_page(page, page_size, total)
+    rows = session.exec(select(AuditLog).where(*where).order_by(col(AuditLog.at).desc(), col(AuditLog.id).desc())
+                        .offset((page - 1) * page_size).limit(page_size)).all()
+    return PageResult([r.model_dump() for r in rows], total, page, page_size)

@@ -57,7 +57,7 @@ from core.models import (
     User,
 )
 from core.payments import create_payment_link, price_for
-from core.profiles import get_profile, profile_for_segment
+from core.profiles import get_profile, merged_profile_values, profile_for_segment
 from core.segments import explain_segment
 from core.slots import Slot, generate_slots, is_offered, require_aware, subtract_interval, window_bounds
 
@@ -154,6 +154,19 @@ def slots_for_profile(session: Session, profile: PlanningProfile, now: datetime 
     per_tutor_limit = cap if not profile.max_per_day else 100_000
     per_tutor = [generate_slots(profile, now, busy[t.id], tz, limit=per_tutor_limit) for t in tutors]
     return _combine(per_tutor, profile, tz, cap)
+
+
+def preview_profile(name: str, values: dict[str, Any], now: datetime | None = None,
+                    limit: int | None = None) -> list[Slot]:
+    """The slots the edited (unsaved) profile would offer now, against current busy time: the
+    Profiles page's preview. It lives here, not in core/profiles.py, because it needs
+    slots_for_profile and booking imports profiles. Raises InvalidProfile for bad values and CalendarUnavailable when busy time is unknown."""
+    now = now or clock.now()
+    with read_session() as session:
+        cleaned = merged_profile_values(session, name, values)
+        draft = PlanningProfile(**cleaned)  # never added to the session: a what-if
+        tutors = tutors_for_profile(session, name)
+        return slots_for_profile(session, draft, now, limit=limit, tutors=tutors)
 
 
 def suggest_slots(

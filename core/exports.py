@@ -8,40 +8,43 @@ page was drawn bumps the account's session_version), and a tutor only gets their
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from core import reports
 from core.audit import current_actor
 from core.csv_export import to_csv
 from core.errors import PermissionDenied
+from core.lesson_queries import lessons_export
 from core.models import User
+from core.payments.queries import payments_export
+from core.whitelists import whitelist_export
 
 # Which roles may build which export (the pages that offer them: Lessen, Betalingen, Whitelists).
-EXPORT_ROLES: dict[str, tuple[str, ...]] = {
-    "lessons_export": ("tutor", "admin", "finance"),
-    "payments_export": ("finance", "admin"),
-    "whitelist_export": ("admin",),
+EXPORT_ROLES: dict[Callable[..., list[dict[str, Any]]], tuple[str, ...]] = {
+    lessons_export: ("tutor", "admin", "finance"),
+    payments_export: ("finance", "admin"),
+    whitelist_export: ("admin",),
 }
 
 
-def export_csv(session: Session, actor: User, report: str, args: Sequence[Any], columns: Sequence[str],
-               headers: Sequence[str] | None, tz: ZoneInfo) -> bytes:
-    """`core.reports.<report>(session, *args)` as CSV bytes, if `actor` may have it now; else
+def export_csv(session: Session, actor: User, report: Callable[..., list[dict[str, Any]]], args: Sequence[Any],
+               columns: Sequence[str], headers: Sequence[str] | None, tz: ZoneInfo) -> bytes:
+    """`report(session, *args)` (one of EXPORT_ROLES) as CSV bytes, if `actor` may have it now; else
     PermissionDenied. `actor` is the user as the page saw them when it was drawn."""
     roles = EXPORT_ROLES.get(report)
     if roles is None:
-        raise PermissionDenied(f"There is no export called '{report}'.")
+        name = getattr(report, "__qualname__", report)
+        raise PermissionDenied(f"There is no export called '{name}'.")
     who = current_actor(session, actor, *roles)
     if who.session_version != actor.session_version:
         raise PermissionDenied("Your console session has ended; sign in again to export.")
-    if report == "lessons_export" and who.role == "tutor":
+    if report is lessons_export and who.role == "tutor":
         lesson_filter = args[0] if args else None
         own = getattr(lesson_filter, "own_email", None)
         if own is None or own.strip().lower() != who.email.strip().lower():
             raise PermissionDenied("A tutor can only export their own lessons.")
-    rows = getattr(reports, report)(session, *args)
+    rows = report(session, *args)
     return to_csv(rows, columns, headers, tz=tz)

@@ -12,11 +12,12 @@ from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core import clock, jobs
 from core.config import get_settings
 from core.models import OutboxMessage
+from core.paging import DEFAULT_PAGE_SIZE, PageResult, clamp_page, page_bounds
 
 LOCALES = ("nl", "en")
 
@@ -149,3 +150,19 @@ def pending_messages(session: Session, conversation_id: str, status: str | None 
 def outbox_counts(session: Session) -> dict[str, int]:
     rows = session.exec(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all()
     return {status: count for status, count in rows}
+
+
+def outbox_page(session: Session, status: str | None = None, page: int = 1,
+                page_size: int = DEFAULT_PAGE_SIZE) -> PageResult:
+    page, page_size = page_bounds(page, page_size)
+    where = [OutboxMessage.status == status] if status else []
+    total = session.exec(select(func.count(OutboxMessage.id)).where(*where)).one()
+    page = clamp_page(page, page_size, total)
+    rows = session.exec(
+        select(OutboxMessage.id, OutboxMessage.created_at, OutboxMessage.conversation_id, OutboxMessage.key,
+               OutboxMessage.status, OutboxMessage.attempts, OutboxMessage.last_error, OutboxMessage.sent_at,
+               OutboxMessage.text)
+        .where(*where).order_by(col(OutboxMessage.id).desc())
+        .offset((page - 1) * page_size).limit(page_size)
+    ).all()
+    return PageResult([dict(r._mapping) for r in rows], total, page, page_size)

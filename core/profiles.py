@@ -11,8 +11,12 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from core.errors import InvalidProfile, UnknownProfile
-from core.models import PlanningProfile, SegmentProfile
+from core import clock
+from core.audit import audit, current_actor
+from core.db import write_session
+from core.errors import InvalidProfile, NotFound, UnknownProfile, ValidationFailed
+from core.models import PlanningProfile, SegmentProfile, User
+from core.segments import validate_segment
 
 SEED_PROFILES: dict[str, dict[str, Any]] = {
     "new": dict(duration_minutes=60, earliest_hour=10, latest_hour=20, min_lead_minutes=720,
@@ -128,3 +132,69 @@ def profile_for_segment(session: Session, segment: str) -> str:
 
 def profile_values(profile: PlanningProfile) -> dict[str, Any]:
     return {f: getattr(profile, f) for f in ("name", *EDITABLE_FIELDS)}
+
+
+# --- console reads and writes (admins; each write audited) ----------------------------------
+
+
+def profile_rows(session: Session, *, include_inactive: bool = True) -> list[dict[str, Any]]:
+    stmt = select(PlanningProfile).order_by(PlanningProfile.name)
+    if not include_inactive:
+        stmt = stmt.where(PlanningProfile.active == True)  # noqa: E712
+    return [p.model_dump() for p in session.exec(stmt).all()]
+
+
+def segment_mapping(session: Session) -> dict[str, str]:
+    return {row.segment: row.profile_name for row in session.exec(select(SegmentProfile)).all()}
+
+
+def merged_profile_values(session: Session, name: str, values: dict[str, Any]) -> dict[str, Any]:
+    current = session.get(PlanningProfile, name)
+    if current is None:
+        raise NotFound(f"Unknown planning profile '{name}'.")
+    merged = profile_values(current)
+    merged.update({k: v for k, v in values.items() if k in EDITABLE_FIELDS})
+    merged["name"] = name
+    return validate_profile(merged)
+
+
+def update_profile(actor: User, name: str, values: dict[str, Any]) -> PlanningProfile:
+    """Change a profile's fields (validated; InvalidProfile names the field)."""
+    with write_session() as session:
+        who = current_actor(session, actor, "admin")
+        cleaned = merged_profile_values(session, name, values)
+        profile = session.get(PlanningProfile, name)
+        if profile.active and not cleaned.get("active", True):
+            used_by = session.exec(select(SegmentProfile.segment).where(SegmentProfile.profile_name == name)).all()
+            if used_by:
+                raise InvalidProfile(
+                    "active", f"segment {', '.join(used_by)} still uses this profile; map it to another one first"
+                )
+        before = profile_values(profile)
+        for key in EDITABLE_FIELDS:
+            if key in cleaned:
+                setattr(profile, key, cleaned[key])
+        profile.updated_at = clock.now()
+        session.add(profile)
+        after = profile_values(profile)
+        changed = {k for k in after if after[k] != before[k]}
+        audit(session, who, "profile.update", "PlanningProfile", name,
+              {k: before[k] for k in changed}, {k: after[k] for k in changed})
+    return profile
+
+
+def set_segment_profile(actor: User, segment: str, profile_name: str) -> None:
+    with write_session() as session:
+        who = current_actor(session, actor, "admin")
+        segment = validate_segment(segment)
+        if segment is None:
+            raise ValidationFailed("Choose a segment.")
+        get_profile(session, profile_name)  # must exist and be active
+        row = session.get(SegmentProfile, segment)
+        before = {"profile_name": row.profile_name} if row else None
+        if row is None:
+            row = SegmentProfile(segment=segment, profile_name=profile_name)
+        row.profile_name = profile_name
+        session.add(row)
+        audit(session, who, "segment_profile.update", "SegmentProfile", segment, before,
+              {"profile_name": profile_name})

@@ -1,7 +1,7 @@
 """Reads for the console's Integrations page: the database (URL without credentials, migration
 revision, row counts), each outside service's last health, the last Stripe webhook, and the
-background jobs. Kept apart from core/reports.py, which reads the business (lessons, payments,
-contacts)."""
+background jobs. Kept apart from the business reads, which live with their domain
+(core/lesson_queries.py, core/payments/queries.py, core/contact_queries.py, ...)."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ There is no default password anywhere: the first admin gets a random one that is
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -14,7 +15,9 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from core import clock
-from core.errors import ValidationFailed
+from core.audit import audit, current_actor
+from core.db import write_session
+from core.errors import NotFound, ValidationFailed
 from core.models import ROLES, AuditLog, User
 
 _hasher = PasswordHasher()
@@ -116,3 +119,72 @@ def find_user(session: Session, email: str) -> User | None:
     except ValidationFailed:
         return None
     return session.exec(select(User).where(User.email == email)).first()
+
+
+# --- console writes (admins; each audited) and reads ------------------------------------------
+
+
+def add_user(actor: User, email: str, role: str, name: str = "") -> tuple[User, str]:
+    """A new account with a random password, returned once to show to the admin."""
+    with write_session() as session:
+        who = current_actor(session, actor, "admin")
+        return create_user(session, email, role, name=name, actor=who.email)
+
+
+def _active_admins(session: Session) -> int:
+    return session.exec(select(func.count()).select_from(User)
+                        .where(User.role == "admin", User.active == True)).one()  # noqa: E712
+
+
+def set_user_active(actor: User, user_id: int, active: bool) -> User:
+    with write_session() as session:
+        who = current_actor(session, actor, "admin")
+        user = session.get(User, user_id)
+        if user is None:
+            raise NotFound("That account does not exist.")
+        if not active and user.id == who.id:
+            raise ValidationFailed("You cannot deactivate your own account.")
+        if not active and user.role == "admin" and user.active and _active_admins(session) <= 1:
+            raise ValidationFailed("This is the last active admin; create another admin first.")
+        before = {"active": user.active}
+        if user.active != active:
+            end_sessions(user)
+        user.active = active
+        session.add(user)
+        audit(session, who, "user.activate" if active else "user.deactivate", "User", user.email,
+              before, {"active": active})
+    return user
+
+
+def set_user_role(actor: User, user_id: int, role: str) -> User:
+    if role not in ROLES:
+        raise ValidationFailed(f"Unknown role '{role}'; use one of: {', '.join(ROLES)}.")
+    with write_session() as session:
+        who = current_actor(session, actor, "admin")
+        user = session.get(User, user_id)
+        if user is None:
+            raise NotFound("That account does not exist.")
+        if user.role == "admin" and role != "admin" and user.active and _active_admins(session) <= 1:
+            raise ValidationFailed("This is the last active admin; create another admin first.")
+        before = {"role": user.role}
+        if user.role != role:
+            end_sessions(user)
+        user.role = role
+        session.add(user)
+        audit(session, who, "user.role", "User", user.email, before, {"role": role})
+    return user
+
+
+def reset_password(actor: User, user_id: int) -> str:
+    """A new random password for the account, returned once."""
+    with write_session() as session:
+        who = current_actor(session, actor, "admin")
+        user = session.get(User, user_id)
+        if user is None:
+            raise NotFound("That account does not exist.")
+        return set_password(session, user, None, actor=who.email)
+
+
+def list_users(session: Session) -> list[dict[str, Any]]:
+    rows = session.exec(select(User).order_by(User.email)).all()
+    return [u.model_dump(exclude={"password_hash"}) for u in rows]

@@ -1,6 +1,7 @@
-"""Specs of the console's writes (core.admin, and rescheduling in core.booking): each checks the
-actor's role itself, validates, and leaves an audit trail; rescheduling moves the same lesson
-(same payment, same calendar event) and never double-books."""
+"""Specs of the console's writes (core.profiles, core.whitelists, core.users, core.availability, and
+rescheduling in core.booking): each checks the actor's role itself, validates, and leaves an audit
+trail; rescheduling moves the same lesson (same payment, same calendar event) and never
+double-books."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from core import admin, booking, contacts, worker
+from core import availability, booking, contacts, profiles, whitelists, worker
 from core.calendars import event_id_for_lesson, set_backend
 from core.calendars.local import LocalCalendarBackend
 from core.csv_export import safe_cell, to_csv
@@ -36,7 +37,7 @@ from core.models import (
     User,
     WhitelistEntry,
 )
-from core.users import authenticate, find_user
+from core.users import add_user, authenticate, find_user, reset_password, set_user_active, set_user_role
 from tests.test_console_data import (  # noqa: F401 - fast_passwords is a fixture
     ADMIN,
     FINANCE,
@@ -71,7 +72,7 @@ def _audit(action: str) -> list[AuditLog]:
 def test_an_invalid_profile_edit_names_the_field_and_changes_nothing(world):
     _, users = world
     with pytest.raises(InvalidProfile) as err:
-        admin.update_profile(users[ADMIN], "existing", {"earliest_hour": 20, "latest_hour": 10})
+        profiles.update_profile(users[ADMIN], "existing", {"earliest_hour": 20, "latest_hour": 10})
     assert err.value.field == "earliest_hour"
     with read_session() as s:
         assert s.get(PlanningProfile, "existing").earliest_hour == 9
@@ -79,7 +80,7 @@ def test_an_invalid_profile_edit_names_the_field_and_changes_nothing(world):
 
 def test_a_profile_edit_is_saved_with_before_and_after_in_the_audit_log(world):
     _, users = world
-    admin.update_profile(users[ADMIN], "existing", {"max_suggestions": 9, "earliest_hour": 8})
+    profiles.update_profile(users[ADMIN], "existing", {"max_suggestions": 9, "earliest_hour": 8})
     with read_session() as s:
         assert s.get(PlanningProfile, "existing").max_suggestions == 9
     [entry] = _audit("profile.update")
@@ -92,27 +93,27 @@ def test_a_profile_edit_is_saved_with_before_and_after_in_the_audit_log(world):
 def test_only_admins_may_change_profiles(world, who):
     _, users = world
     with pytest.raises(PermissionDenied):
-        admin.update_profile(users[who], "existing", {"max_suggestions": 9})
+        profiles.update_profile(users[who], "existing", {"max_suggestions": 9})
 
 
 def test_a_deactivated_admin_can_no_longer_act_even_with_a_user_object_in_hand(world):
     _, users = world
-    second, _ = admin.create_user(users[ADMIN], "second@example.nl", "admin")
-    admin.set_user_active(users[ADMIN], second.id, False)
+    second, _ = add_user(users[ADMIN], "second@example.nl", "admin")
+    set_user_active(users[ADMIN], second.id, False)
     with pytest.raises(PermissionDenied):
-        admin.update_profile(second, "existing", {"max_suggestions": 9})
+        profiles.update_profile(second, "existing", {"max_suggestions": 9})
 
 
 def test_a_profile_still_mapped_to_a_segment_cannot_be_deactivated(world):
     _, users = world
     with pytest.raises(InvalidProfile) as err:
-        admin.update_profile(users[ADMIN], "weekend", {"active": False})
+        profiles.update_profile(users[ADMIN], "weekend", {"active": False})
     assert err.value.field == "active"
 
 
 def test_preview_shows_the_edited_profiles_slots_without_saving(world):
     _, users = world
-    slots = admin.preview_profile("existing", {"earliest_hour": 16, "latest_hour": 18, "max_suggestions": 50})
+    slots = booking.preview_profile("existing", {"earliest_hour": 16, "latest_hour": 18, "max_suggestions": 50})
     assert slots and all(s.start.astimezone(AMS).hour in (16, 17) for s in slots)
     with read_session() as s:
         assert s.get(PlanningProfile, "existing").earliest_hour == 9
@@ -120,16 +121,16 @@ def test_preview_shows_the_edited_profiles_slots_without_saving(world):
 
 def test_preview_leaves_out_busy_time(world):
     ids, _ = world
-    slots = admin.preview_profile("existing", {"max_suggestions": 200})
+    slots = booking.preview_profile("existing", {"max_suggestions": 200})
     thursday_morning = datetime(2026, 12, 3, 10, tzinfo=AMS)  # Anna's dentist 9-12, Bram free
     assert any(s.start == thursday_morning for s in slots)  # Bram can still teach
-    only_anna = admin.preview_profile("existing", {"max_suggestions": 200})
+    only_anna = booking.preview_profile("existing", {"max_suggestions": 200})
     assert only_anna == slots
 
 
 def test_segment_mapping_and_contact_overrides_are_saved_and_audited(world):
     _, users = world
-    admin.set_segment_profile(users[ADMIN], "new", "premium")
+    profiles.set_segment_profile(users[ADMIN], "new", "premium")
     contacts.set_contact_overrides(users[ADMIN], "c-2", "weekend", "premium")
     with read_session() as s:
         assert s.get(SegmentProfile, "new").profile_name == "premium"
@@ -145,10 +146,10 @@ def test_segment_mapping_and_contact_overrides_are_saved_and_audited(world):
 
 def test_whitelist_add_normalises_and_ignores_a_repeat(world):
     _, users = world
-    entry = admin.whitelist_add(users[ADMIN], "weekend", "06 8765 4321", "via telefoon")
+    entry = whitelists.whitelist_add(users[ADMIN], "weekend", "06 8765 4321", "via telefoon")
     assert entry.identifier == "+31687654321"
-    assert admin.whitelist_add(users[ADMIN], "weekend", "+31 6 87654321") is None
-    admin.whitelist_remove(users[ADMIN], entry.id)
+    assert whitelists.whitelist_add(users[ADMIN], "weekend", "+31 6 87654321") is None
+    whitelists.whitelist_remove(users[ADMIN], entry.id)
     with read_session() as s:
         assert s.get(WhitelistEntry, entry.id) is None
     assert [a.action for a in _audit("whitelist.add")] == ["whitelist.add"]
@@ -164,13 +165,13 @@ def test_csv_import_previews_valid_duplicate_and_invalid_rows_then_adds_only_new
              "Fout;12ab\n"
              "Leeg;\n"
              "Zoë;0687654321\n").encode("cp1252")
-    preview = admin.parse_whitelist_csv(sheet, "weekend")
+    preview = whitelists.parse_whitelist_csv(sheet, "weekend")
     assert [r["identifier"] for r in preview.valid] == ["+31612345678", "+31687654321"]
     assert {d["row"] for d in preview.duplicates} == {3, 4}
     assert {r["row"] for r in preview.invalid} == {5, 6}
     assert all(r["error"] for r in preview.invalid)
     assert preview.valid[0]["note"] == "Piet" and preview.valid[1]["note"] == "Zoë"
-    added = admin.import_whitelist(users[ADMIN], "weekend", preview.valid)
+    added = whitelists.import_whitelist(users[ADMIN], "weekend", preview.valid)
     assert added == 2
     with read_session() as s:
         listed = set(s.exec(select(WhitelistEntry.identifier).where(WhitelistEntry.list == "weekend")).all())
@@ -178,7 +179,7 @@ def test_csv_import_previews_valid_duplicate_and_invalid_rows_then_adds_only_new
 
 
 def test_csv_import_without_header_reads_the_first_column_and_any_identifier(world):
-    preview = admin.parse_whitelist_csv("0612345678,x\nJan@Example.NL,y\n4711,z\n", "returning_broadcast")
+    preview = whitelists.parse_whitelist_csv("0612345678,x\nJan@Example.NL,y\n4711,z\n", "returning_broadcast")
     assert [(r["kind"], r["identifier"]) for r in preview.valid] == [
         ("phone", "+31612345678"), ("email", "jan@example.nl"), ("contact_id", "4711")]
 
@@ -186,7 +187,7 @@ def test_csv_import_without_header_reads_the_first_column_and_any_identifier(wor
 def test_only_admins_may_change_whitelists(world):
     _, users = world
     with pytest.raises(PermissionDenied):
-        admin.whitelist_add(users[TUTOR], "weekend", "0612345678")
+        whitelists.whitelist_add(users[TUTOR], "weekend", "0612345678")
 
 
 # --- users -------------------------------------------------------------------------------------
@@ -194,8 +195,8 @@ def test_only_admins_may_change_whitelists(world):
 
 def test_created_and_reset_passwords_work_once_shown(world, engine):
     _, users = world
-    created, password = admin.create_user(users[ADMIN], "nieuw@example.nl", "finance", "Nieuw")
-    new_password = admin.reset_password(users[ADMIN], created.id)
+    created, password = add_user(users[ADMIN], "nieuw@example.nl", "finance", "Nieuw")
+    new_password = reset_password(users[ADMIN], created.id)
     assert new_password != password
     from core.db import write_session
 
@@ -207,14 +208,14 @@ def test_created_and_reset_passwords_work_once_shown(world, engine):
 def test_an_admin_cannot_lock_out_the_last_admin(world):
     _, users = world
     with pytest.raises(ValidationFailed):
-        admin.set_user_active(users[ADMIN], users[ADMIN].id, False)
+        set_user_active(users[ADMIN], users[ADMIN].id, False)
     with pytest.raises(ValidationFailed):
-        admin.set_user_role(users[ADMIN], users[ADMIN].id, "tutor")
+        set_user_role(users[ADMIN], users[ADMIN].id, "tutor")
 
 
 def test_deactivated_accounts_cannot_sign_in(world, engine):
     _, users = world
-    admin.set_user_active(users[ADMIN], users[FINANCE].id, False)
+    set_user_active(users[ADMIN], users[FINANCE].id, False)
     from core.db import write_session
 
     with write_session(engine) as s:
@@ -228,14 +229,14 @@ def test_deactivated_accounts_cannot_sign_in(world, engine):
 def test_a_tutor_enters_time_off_in_their_own_calendar_only(world):
     ids, users = world
     start = datetime(2026, 12, 7, 9, tzinfo=AMS)
-    block = admin.add_busy_block(users[TUTOR], ids["anna"], start, start + timedelta(hours=3), "cursus")
+    block = availability.add_busy_block(users[TUTOR], ids["anna"], start, start + timedelta(hours=3), "cursus")
     with pytest.raises(PermissionDenied):
-        admin.add_busy_block(users[OTHER_TUTOR], ids["anna"], start, start + timedelta(hours=1))
+        availability.add_busy_block(users[OTHER_TUTOR], ids["anna"], start, start + timedelta(hours=1))
     with pytest.raises(PermissionDenied):
-        admin.remove_busy_block(users[OTHER_TUTOR], block.id)
+        availability.remove_busy_block(users[OTHER_TUTOR], block.id)
     with pytest.raises(PermissionDenied):
-        admin.add_busy_block(users[FINANCE], ids["anna"], start, start + timedelta(hours=1))
-    admin.remove_busy_block(users[TUTOR], block.id)
+        availability.add_busy_block(users[FINANCE], ids["anna"], start, start + timedelta(hours=1))
+    availability.remove_busy_block(users[TUTOR], block.id)
     with read_session() as s:
         assert s.get(BusyBlock, block.id) is None
 
@@ -244,7 +245,7 @@ def test_time_off_must_end_after_it_starts(world):
     ids, users = world
     start = datetime(2026, 12, 7, 9, tzinfo=AMS)
     with pytest.raises(ValidationFailed):
-        admin.add_busy_block(users[ADMIN], ids["anna"], start, start)
+        availability.add_busy_block(users[ADMIN], ids["anna"], start, start)
 
 
 # --- rescheduling ------------------------------------------------------------------------------
@@ -438,7 +439,7 @@ def test_time_off_over_the_lessons_old_time_still_blocks_a_move_onto_it(world, o
     none of that time off may be taken for the lesson's own event (e.g. the tutor is ill)."""
     ids, users = world
     half_hourly()
-    admin.add_busy_block(users[ADMIN], ids["anna"], off_from, off_until, "ziek")
+    availability.add_busy_block(users[ADMIN], ids["anna"], off_from, off_until, "ziek")
 
     with pytest.raises(SlotTaken):
         booking.reschedule_lesson(ids["confirmed"], wed(9, 30), users[ADMIN])

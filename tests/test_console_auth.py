@@ -12,10 +12,11 @@ import streamlit as st
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from core import admin, clock, signin
+from core import clock, signin
 from core.config import set_settings
 from core.db import read_session, write_session
 from core.models import User
+from core.users import reset_password, set_user_active, set_user_role
 from tests.test_console_data import (  # noqa: F401 - fast_passwords is a fixture
     ADMIN,
     FINANCE,
@@ -163,9 +164,9 @@ def test_a_password_reset_role_change_or_deactivation_ends_open_sessions(world, 
     assert titles(at) == ["Betalingen"]
     users = _users()
     boss, target = users[ADMIN], users[FINANCE].id
-    {"password": lambda: admin.reset_password(boss, target),
-     "role": lambda: admin.set_user_role(boss, target, "tutor"),
-     "deactivate": lambda: admin.set_user_active(boss, target, False)}[change]()
+    {"password": lambda: reset_password(boss, target),
+     "role": lambda: set_user_role(boss, target, "tutor"),
+     "deactivate": lambda: set_user_active(boss, target, False)}[change]()
     at.run()
     assert titles(at) == ["Lesplanner"] and "user_id" not in at.session_state
     assert "Je sessie is beëindigd" in warnings(at)
@@ -174,7 +175,7 @@ def test_a_password_reset_role_change_or_deactivation_ends_open_sessions(world, 
 def test_a_change_to_one_account_leaves_the_sessions_of_others_open(world):
     at = sign_in(app().run(), ADMIN, PASSWORD)
     users = _users()
-    admin.set_user_role(users[ADMIN], users[FINANCE].id, "tutor")
+    set_user_role(users[ADMIN], users[FINANCE].id, "tutor")
     at.run()
     assert titles(at) == ["Lessen"] and not at.warning
 
@@ -283,7 +284,7 @@ def test_an_ended_single_sign_on_session_is_not_signed_straight_back_in(world):
     at = sso_app(sso_claims(FINANCE))
     assert titles(at) == ["Betalingen"]
     users = _users()
-    admin.set_user_role(users[ADMIN], users[FINANCE].id, "tutor")
+    set_user_role(users[ADMIN], users[FINANCE].id, "tutor")
     at.run()
     assert titles(at) == ["Lesplanner"] and "Je sessie is beëindigd" in warnings(at)
     at.run()  # the provider's cookie is still there, but this session stays signed out

@@ -4,18 +4,23 @@ the page was rendered, and the account's role may have changed in between (issue
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import select
 from streamlit.runtime.media_file_manager import MediaFileManager
 
-from core import admin, exports
+from core import exports
+from core import users as accounts
+from core.audit import audit_page
 from core.db import read_session, write_session
 from core.errors import PermissionDenied
+from core.lesson_queries import LessonFilter, lessons_export
 from core.models import User
-from core.reports import LessonFilter, PaymentFilter
+from core.payments.queries import PaymentFilter, payments_export
 from tests.test_console_auth import as_user
 from tests.test_console_data import (  # noqa: F401 - fast_passwords is a fixture
     ADMIN,
@@ -41,7 +46,7 @@ def users() -> dict[str, User]:
         return {u.email: u for u in s.exec(select(User)).all()}
 
 
-def export(actor: User, report: str, *args) -> bytes:
+def export(actor: User, report: Callable[..., Any], *args: Any) -> bytes:
     with read_session() as s:
         return exports.export_csv(s, actor, report, args, COLUMNS, None, AMS)
 
@@ -52,34 +57,34 @@ def payments_args() -> tuple:
 
 def test_finance_exports_payments_until_its_role_changes(world):
     finance, boss = users()[FINANCE], users()[ADMIN]
-    assert export(finance, "payments_export", *payments_args()).count(b"\r\n") > 1
-    admin.set_user_role(boss, finance.id, "tutor")
+    assert export(finance, payments_export, *payments_args()).count(b"\r\n") > 1
+    accounts.set_user_role(boss, finance.id, "tutor")
     with pytest.raises(PermissionDenied):
-        export(finance, "payments_export", *payments_args())
+        export(finance, payments_export, *payments_args())
 
 
 def test_an_export_is_refused_after_deactivation_or_a_password_reset(world):
     finance, boss = users()[FINANCE], users()[ADMIN]
-    admin.reset_password(boss, finance.id)
+    accounts.reset_password(boss, finance.id)
     with pytest.raises(PermissionDenied, match="session"):
-        export(finance, "payments_export", *payments_args())  # the page was drawn before the reset
+        export(finance, payments_export, *payments_args())  # the page was drawn before the reset
     fresh = users()[FINANCE]
-    admin.set_user_active(boss, fresh.id, False)
+    accounts.set_user_active(boss, fresh.id, False)
     with pytest.raises(PermissionDenied):
-        export(users()[FINANCE], "payments_export", *payments_args())
+        export(users()[FINANCE], payments_export, *payments_args())
 
 
 def test_a_tutor_exports_only_lessons_filtered_to_their_own(world):
     tutor = users()[TUTOR]
-    assert export(tutor, "lessons_export", LessonFilter(own_email=TUTOR), AMS)
+    assert export(tutor, lessons_export, LessonFilter(own_email=TUTOR), AMS)
     for other in (LessonFilter(), LessonFilter(own_email=OTHER_TUTOR)):
         with pytest.raises(PermissionDenied):
-            export(tutor, "lessons_export", other, AMS)
+            export(tutor, lessons_export, other, AMS)
 
 
 def test_only_known_exports_can_be_built(world):
     with pytest.raises(PermissionDenied):
-        export(users()[ADMIN], "audit_page")
+        export(users()[ADMIN], audit_page)
 
 
 def test_the_download_button_checks_the_role_when_it_builds_the_file(world, monkeypatch):

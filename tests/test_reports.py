@@ -1,5 +1,6 @@
-"""Specs of the console's read queries (core.reports): local-date filters, a tutor's own lessons
-only, pagination, totals per local day and week, and the lists finance watches."""
+"""Specs of the console's read queries (core.lesson_queries, core.payments.queries,
+core.contact_queries, core.availability): local-date filters, a tutor's own lessons only,
+pagination, totals per local day and week, and the lists finance watches."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core import reports, system_reports
+from core import availability, contact_queries, lesson_queries, paging, system_reports
 from core.db import read_session, write_session
+from core.lesson_queries import LessonFilter
 from core.models import Contact, Conversation, Lesson, Payment, Tutor
-from core.reports import LessonFilter, PaymentFilter
+from core.payments import queries as payment_queries
+from core.payments.queries import PaymentFilter
 from tests.test_console_data import (  # noqa: F401 - fast_passwords is a fixture
     OTHER_TUTOR,
     TUTOR,
@@ -29,9 +32,9 @@ def world(engine, frozen_now):
     return build_console_data(engine)
 
 
-def _lessons(f: LessonFilter, **kw) -> reports.PageResult:
+def _lessons(f: LessonFilter, **kw) -> paging.PageResult:
     with read_session() as s:
-        return reports.lessons_page(s, f, AMS, **kw)
+        return lesson_queries.lessons_page(s, f, AMS, **kw)
 
 
 def test_date_filters_are_local_days(engine):
@@ -88,9 +91,9 @@ def test_payment_totals_group_by_local_day_and_iso_week(engine):
                           amount=amount, currency="eur", status=status, created_at=when))
     f = PaymentFilter(date_from=date(2026, 11, 30), date_to=date(2026, 12, 13))
     with read_session() as s:
-        days = reports.payment_totals(s, f, AMS, "day")
-        weeks = reports.payment_totals(s, f, AMS, "week")
-        counts = reports.payment_status_counts(s, PaymentFilter(statuses=("paid",)), AMS)
+        days = payment_queries.payment_totals(s, f, AMS, "day")
+        weeks = payment_queries.payment_totals(s, f, AMS, "week")
+        counts = payment_queries.payment_status_counts(s, PaymentFilter(statuses=("paid",)), AMS)
     assert [(d["period"], d["status"], d["amount"]) for d in days] == [
         (date(2026, 12, 1), "paid", 4500), (date(2026, 12, 2), "expired", 3500),
         (date(2026, 12, 2), "paid", 4500), (date(2026, 12, 7), "paid", 6750)]
@@ -102,10 +105,10 @@ def test_payment_totals_group_by_local_day_and_iso_week(engine):
 def test_finance_lists_holds_expiring_reschedules_and_failed_events(world):
     now = datetime(2026, 11, 30, 8, 0, tzinfo=AMS)
     with read_session() as s:
-        holds = reports.holds_expiring(s, now, timedelta(minutes=30))
-        none_yet = reports.holds_expiring(s, now, timedelta(minutes=5))
-        cases = reports.needs_reschedule(s)
-        failed = reports.failed_events(s)
+        holds = lesson_queries.holds_expiring(s, now, timedelta(minutes=30))
+        none_yet = lesson_queries.holds_expiring(s, now, timedelta(minutes=5))
+        cases = lesson_queries.needs_reschedule(s)
+        failed = payment_queries.failed_events(s)
     assert [h["id"] for h in holds] == [world["held"]] and none_yet == []
     assert [c["id"] for c in cases] == [world["moved"]] and cases[0]["payment_status"] == "paid"
     assert failed[0]["id"] == "evt_failed_1" and "payload" not in failed[0]
@@ -115,18 +118,18 @@ def test_a_paid_lesson_that_was_cancelled_is_listed_for_a_refund(world):
     from core.booking import cancel_lesson
 
     with read_session() as s:
-        assert reports.paid_but_cancelled(s) == []
+        assert payment_queries.paid_but_cancelled(s) == []
     cancel_lesson(world["confirmed"], actor=None, reason="ziek")
     with read_session() as s:
-        listed = reports.paid_but_cancelled(s)
+        listed = payment_queries.paid_but_cancelled(s)
     assert [(r["lesson_id"], r["checkout_session_id"]) for r in listed] == [(world["confirmed"], "cs_test_paid_1")]
 
 
 def test_contacts_are_found_by_a_phone_number_in_any_dutch_notation(world):
     with read_session() as s:
-        assert [c["id"] for c in reports.search_contacts(s, "06 1234 5678").rows] == ["c-1"]
-        assert reports.search_contacts(s, "").total == 4
-        detail = reports.contact_detail(s, "c-4")
+        assert [c["id"] for c in contact_queries.search_contacts(s, "06 1234 5678").rows] == ["c-1"]
+        assert contact_queries.search_contacts(s, "").total == 4
+        detail = contact_queries.contact_detail(s, "c-4")
     assert detail["segment"] == "weekend" and "whitelist" in detail["segment_reason"]
     assert detail["profile"] == "weekend"
 
@@ -152,8 +155,8 @@ def test_a_password_in_the_query_string_is_not_shown_either(url):
 def test_week_view_lists_the_tutors_lessons_free_slots_and_time_off(world):
     monday = date(2026, 11, 30)
     with read_session() as s:
-        items = reports.week_items(s, world["anna"], monday, AMS)
-        calendar = reports.week_calendar(s, "existing", world["anna"], monday, AMS,
+        items = availability.week_items(s, world["anna"], monday, AMS)
+        calendar = availability.week_calendar(s, "existing", world["anna"], monday, AMS,
                                          datetime(2026, 11, 30, 8, 0, tzinfo=AMS))
     assert {lesson["status"] for lesson in items["lessons"]} == {"confirmed", "held", "needs_reschedule"}
     assert [b["reason"] for b in items["busy_blocks"]] == ["tandarts"]
@@ -164,8 +167,8 @@ def test_week_view_lists_the_tutors_lessons_free_slots_and_time_off(world):
 
 
 def test_the_contact_list_shows_the_segment_the_bot_detects_now(engine):
+    from core.contact_queries import search_contacts
     from core.models import Contact
-    from core.reports import search_contacts
     from core.segments import add_to_whitelist
 
     with write_session(engine) as s:

@@ -15,7 +15,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import inspect, text
 from sqlmodel import func, select
 
-from core import admin, cli, signin, users
+from core import cli, signin, users
 from core.config import get_settings, set_settings
 from core.db import get_engine, reset_engines, write_session
 from core.errors import SsoRefused
@@ -252,15 +252,15 @@ def test_a_password_reset_role_change_and_activation_change_bump_the_session_ver
             return s.get(User, other.id).session_version
 
     assert version() == 0
-    admin.reset_password(boss, other.id)
+    users.reset_password(boss, other.id)
     assert version() == 1
-    admin.set_user_role(boss, other.id, "tutor")
+    users.set_user_role(boss, other.id, "tutor")
     assert version() == 2
-    admin.set_user_role(boss, other.id, "tutor")  # no change, nothing to end
+    users.set_user_role(boss, other.id, "tutor")  # no change, nothing to end
     assert version() == 2
-    admin.set_user_active(boss, other.id, False)
+    users.set_user_active(boss, other.id, False)
     assert version() == 3
-    admin.set_user_active(boss, other.id, True)
+    users.set_user_active(boss, other.id, True)
     assert version() == 4
     with write_session(engine) as s:
         users.set_password(s, s.get(User, other.id), "Nieuw-wachtwoord-1")  # the CLI's way

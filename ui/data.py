@@ -1,15 +1,18 @@
 """Cached access to the database for the console.
 
 The engine is a `st.cache_resource` (one per database URL per process). Reads go through
-`read("function_name", ...)`, which runs a core.reports function in a read session and caches the
-result for 30 s with `st.cache_data`, keyed by the database URL and every argument (filters,
-page, time zone), so two filter settings never share an answer and tests with their own database
-never see each other's rows. Every write in the console calls `clear()` afterwards, so the page
-that follows shows the change at once instead of up to 30 s later.
+`read(function, ...)`, which runs a core read function (`function(session, *args, **kwargs)`,
+e.g. `core.payments.queries.payments_page`) in a read session and caches the result for 30 s
+with `st.cache_data`, keyed by the function's module and qualified name, the database URL and
+every argument (filters, page, time zone), so two reads or two filter settings never share an
+answer and tests with their own database never see each other's rows. Every write in the console
+calls `clear()` afterwards, so the page that follows shows the change at once instead of up to
+30 s later.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +20,7 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from core import booking, clock, reports, system_reports
+from core import booking, clock
 from core.config import get_settings
 from core.db import get_engine, read_session
 from core.models import Lesson
@@ -47,29 +50,28 @@ def now_minute() -> datetime:
     return clock.now().replace(second=0, microsecond=0)
 
 
-def _reader(name: str) -> Any:
-    """The read function `name`: the business reads in core.reports, the Integrations page's
-    in core.system_reports."""
-    return getattr(reports, name, None) or getattr(system_reports, name)
-
+def function_key(function: Callable[..., Any]) -> str:
+    """`module:qualname` of a read function: the part of the cache key that names the read (the
+    function object itself is not hashed; two functions never share a key)."""
+    return f"{function.__module__}:{function.__qualname__}"
 
 
 @st.cache_data(ttl=READ_TTL_SECONDS, show_spinner=False, max_entries=500)
-def _read(url: str, name: str, args: tuple, kwargs: tuple) -> Any:
-    function = _reader(name)
+def _read(url: str, key: str, args: tuple, kwargs: tuple, _function: Callable[..., Any]) -> Any:
+    # `_function` is left out of the cache key by Streamlit (leading underscore); `key` names it.
     with read_session(_engine(url)) as session:
-        return function(session, *args, **dict(kwargs))
+        return _function(session, *args, **dict(kwargs))
 
 
-def read(name: str, *args: Any, **kwargs: Any) -> Any:
-    """`<name>(session, *args, **kwargs)` from core.reports or core.system_reports, cached 30 s."""
-    return _read(db_url(), name, args, tuple(sorted(kwargs.items())))
+def read(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`function(session, *args, **kwargs)` in a read session, cached 30 s."""
+    return _read(db_url(), function_key(function), args, tuple(sorted(kwargs.items())), function)
 
 
-def read_fresh(name: str, *args: Any, **kwargs: Any) -> Any:
+def read_fresh(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """The same without the cache: for exports and anything acted on right away."""
     with read_session(engine()) as session:
-        return _reader(name)(session, *args, **kwargs)
+        return function(session, *args, **kwargs)
 
 
 def clear() -> None:

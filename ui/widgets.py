@@ -16,7 +16,7 @@ import streamlit as st
 from core import exports
 from core.db import get_engine, read_session
 from core.models import User
-from core.reports import PageResult
+from core.paging import PageResult
 from ui import data
 from ui.errors import show_flash
 from ui.i18n import tr
@@ -94,9 +94,9 @@ def table(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, columns: Mapping[str
     st.dataframe(frame, hide_index=True, width="stretch", height=height, column_config=config, key=key)
 
 
-def csv_download(user: User, label: str, report: str, args: Sequence[Any], columns: Sequence[str],
+def csv_download(user: User, label: str, report: Callable[..., list[dict[str, Any]]], args: Sequence[Any], columns: Sequence[str],
                  headers: Sequence[str] | None, file_name: str, key: str) -> None:
-    """A download button that builds the CSV of `core.reports.<report>(session, *args)` only when
+    """A download button that builds the CSV of `report(session, *args)` (an export in core.exports) only when
     clicked, so large exports stay off the render path. The click is served outside the script
     run, so everything it needs (database URL, zone, headers, the user as drawn) is captured now;
     core.exports checks the user's role again at the click and refuses a stale one (the browser

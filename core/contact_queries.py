@@ -1,0 +1,93 @@
+"""Reads of contacts for the console: search, the detail of one contact with the segment and
+profile the bot would use (and why), and what the bot would offer the contact now.
+
+These need core/booking.py (the profile a contact resolves to, the slots it offers), and booking
+imports core/contacts.py (the contact writes), so the reads live here, above booking, and the
+writes stay below it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, select
+
+from core.booking import resolve_profile, slots_for_profile
+from core.errors import LesplannerError, NotFound
+from core.models import Contact, Conversation, Lesson
+from core.paging import DEFAULT_PAGE_SIZE, PageResult, clamp_page, like_pattern, page_bounds
+from core.segments import explain_segment, normalise_phone
+
+
+def search_contacts(session: Session, query: str = "", page: int = 1,
+                    page_size: int = DEFAULT_PAGE_SIZE) -> PageResult:
+    """Contacts whose name, e-mail, phone or id contains `query` (case-insensitive)."""
+    page, page_size = page_bounds(page, page_size)
+    stmt = select(Contact.id, Contact.name, Contact.email, Contact.phone, Contact.segment_override,
+                  Contact.profile_override, Contact.updated_at)
+    count = select(func.count(Contact.id))
+    if query and query.strip():
+        pattern = like_pattern(query)
+        conditions = [
+            func.lower(Contact.name).like(pattern, escape="\\"),
+            func.lower(Contact.email).like(pattern, escape="\\"),
+            col(Contact.phone).like(pattern, escape="\\"),
+            func.lower(Contact.id).like(pattern, escape="\\"),
+        ]
+        phone = normalise_phone(query)  # "06 1234 5678" finds "+31612345678"
+        if phone:
+            conditions.append(Contact.phone == phone)
+        stmt = stmt.where(or_(*conditions))
+        count = count.where(or_(*conditions))
+    total = session.exec(count).one()
+    page = clamp_page(page, page_size, total)
+    rows = session.exec(stmt.order_by(Contact.name, Contact.id)
+                        .offset((page - 1) * page_size).limit(page_size)).all()
+    out = [dict(r._mapping) for r in rows]
+    # The segment as the bot sees it now (derived, never stored), for this page's rows only.
+    contacts = {c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_([r["id"] for r in out])))}
+    for row in out:
+        row["segment"] = explain_segment(session, contacts[row["id"]]).segment
+    return PageResult(out, total, page, page_size)
+
+
+def contact_detail(session: Session, contact_id: str) -> dict[str, Any]:
+    """A contact with its detected segment (and why), the profile the bot would use, its lessons."""
+    contact = session.get(Contact, contact_id)
+    if contact is None:
+        raise NotFound(f"Unknown contact '{contact_id}'.")
+    decision = explain_segment(session, contact)
+    try:
+        profile, _ = resolve_profile(session, contact)
+        profile_name, profile_error = profile.name, None
+    except LesplannerError as exc:
+        profile_name, profile_error = None, exc.message
+    lesson_counts = dict(session.exec(
+        select(Lesson.status, func.count(Lesson.id)).where(Lesson.contact_id == contact_id).group_by(Lesson.status)
+    ).all())
+    conversations = session.exec(
+        select(Conversation.id).where(Conversation.contact_id == contact_id).order_by(Conversation.created_at)
+    ).all()
+    return {
+        "contact": contact.model_dump(),
+        "segment": decision.segment,
+        "segment_reason": decision.reason,
+        "profile": profile_name,
+        "profile_error": profile_error,
+        "lesson_counts": lesson_counts,
+        "conversations": list(conversations),
+    }
+
+
+def offer_for_contact(session: Session, contact_id: str, now: datetime) -> dict[str, Any]:
+    """What the bot would offer this contact now: segment (and why), profile and slots."""
+    contact = session.get(Contact, contact_id)
+    if contact is None:
+        raise NotFound(f"Unknown contact '{contact_id}'.")
+    decision = explain_segment(session, contact)
+    profile, segment = resolve_profile(session, contact)
+    slots = slots_for_profile(session, profile, now)
+    return {"segment": segment, "reason": decision.reason, "profile": profile.name,
+            "slots": [(s.start, s.end) for s in slots]}

@@ -1,0 +1,154 @@
+"""Reads of payments for the console: filtered, paginated and totalled in SQL, plus what needs
+finance's attention (paid payments whose lesson is gone, Stripe events whose handling failed).
+
+The console must stay fast with 50,000 payments: filters become WHERE clauses on indexed columns,
+pages use LIMIT/OFFSET with a separate COUNT, totals are GROUP BY queries. Dates in filters are
+local dates in the business zone. Every function takes the caller's session; none of them writes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import String, cast, func, or_
+from sqlmodel import Session, col, select
+
+from core.models import Contact, Lesson, Payment, StripeEvent
+from core.paging import (
+    DEFAULT_PAGE_SIZE,
+    EXPORT_LIMIT,
+    PageResult,
+    clamp_page,
+    like_pattern,
+    local_bounds,
+    page_bounds,
+    week_monday,
+)
+
+
+@dataclass(frozen=True)
+class PaymentFilter:
+    date_from: date | None = None  # local dates of created_at, inclusive
+    date_to: date | None = None
+    statuses: tuple[str, ...] = ()
+    query: str | None = None  # checkout session id, order id or payment intent id
+
+
+def _payment_where(stmt: Any, f: PaymentFilter, tz: ZoneInfo) -> Any:
+    lo, hi = local_bounds(f.date_from, f.date_to, tz)
+    if lo is not None:
+        stmt = stmt.where(col(Payment.created_at) >= lo)
+    if hi is not None:
+        stmt = stmt.where(col(Payment.created_at) < hi)
+    if f.statuses:
+        stmt = stmt.where(col(Payment.status).in_(list(f.statuses)))
+    if f.query and f.query.strip():
+        pattern = like_pattern(f.query)
+        stmt = stmt.where(or_(
+            func.lower(Payment.checkout_session_id).like(pattern, escape="\\"),
+            func.lower(Payment.order_id).like(pattern, escape="\\"),
+            func.lower(Payment.payment_intent_id).like(pattern, escape="\\"),
+            func.lower(Payment.contact_id).like(pattern, escape="\\"),
+        ))
+    return stmt
+
+
+_PAYMENT_COLUMNS = (
+    Payment.id, Payment.created_at, Payment.status, Payment.amount, Payment.currency, Payment.minutes,
+    Payment.segment, Payment.order_id, Payment.checkout_session_id, Payment.payment_intent_id,
+    Payment.lesson_id, Payment.contact_id, Payment.expires_at, Payment.paid_at,
+)
+
+
+def payments_page(session: Session, f: PaymentFilter, tz: ZoneInfo, page: int = 1,
+                  page_size: int = DEFAULT_PAGE_SIZE) -> PageResult:
+    """One page of payments, newest first."""
+    page, page_size = page_bounds(page, page_size)
+    total = session.exec(_payment_where(select(func.count(Payment.id)), f, tz)).one()
+    page = clamp_page(page, page_size, total)
+    rows = session.exec(
+        _payment_where(select(*_PAYMENT_COLUMNS), f, tz)
+        .order_by(col(Payment.created_at).desc(), col(Payment.id).desc())
+        .offset((page - 1) * page_size).limit(page_size)
+    ).all()
+    return PageResult([dict(r._mapping) for r in rows], total, page, page_size)
+
+
+def payments_export(session: Session, f: PaymentFilter, tz: ZoneInfo, limit: int = EXPORT_LIMIT) -> list[dict[str, Any]]:
+    rows = session.exec(
+        _payment_where(select(*_PAYMENT_COLUMNS), f, tz)
+        .order_by(col(Payment.created_at).desc(), col(Payment.id).desc()).limit(limit)
+    ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def _hour_bucket(session: Session, column: Any) -> Any:
+    if session.get_bind().dialect.name == "sqlite":
+        return func.strftime("%Y-%m-%d %H", column)
+    return cast(func.to_char(func.date_trunc("hour", column), "YYYY-MM-DD HH24"), String)
+
+
+def payment_totals(session: Session, f: PaymentFilter, tz: ZoneInfo, period: str = "day") -> list[dict[str, Any]]:
+    """Count and amount per local day (or ISO week, Monday) and status, by creation time.
+
+    SQL groups by UTC hour (at most 24 groups per day, whatever the number of payments); the
+    hours are folded into local days here because SQLite knows no time zones. Hours are exact for
+    every zone with whole-hour offsets, which includes the business zone. Creation time is used
+    because a Checkout Session lives at most a day, and it is the indexed column.
+    """
+    bucket = _hour_bucket(session, Payment.created_at).label("bucket")
+    stmt = _payment_where(
+        select(bucket, Payment.status, Payment.currency, func.count(Payment.id), func.coalesce(func.sum(Payment.amount), 0)),
+        f, tz,
+    ).group_by(bucket, Payment.status, Payment.currency)
+    totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    for hour, status, currency, count, amount in session.exec(stmt).all():
+        if hour is None:
+            continue
+        local_day = datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(tz).date()
+        key_day = week_monday(local_day) if period == "week" else local_day
+        entry = totals[(key_day, status, (currency or "eur").lower())]
+        entry[0] += count
+        entry[1] += int(amount or 0)
+    return [
+        {"period": day, "status": status, "currency": currency, "count": c, "amount": a}
+        for (day, status, currency), (c, a) in sorted(totals.items())
+    ]
+
+
+def payment_status_counts(session: Session, f: PaymentFilter, tz: ZoneInfo) -> dict[str, dict[str, int]]:
+    stmt = _payment_where(
+        select(Payment.status, func.count(Payment.id), func.coalesce(func.sum(Payment.amount), 0)), f, tz
+    ).group_by(Payment.status)
+    return {status: {"count": c, "amount": int(a or 0)} for status, c, a in session.exec(stmt).all()}
+
+
+def paid_but_cancelled(session: Session, limit: int = 200) -> list[dict[str, Any]]:
+    """Paid payments whose lesson was cancelled or expired: money kept without a lesson, to be
+    refunded in Stripe (the charge.refunded webhook then marks the payment refunded). A
+    rescheduled lesson is not listed: its payment moved to the new lesson."""
+    rows = session.exec(
+        select(Payment.id, Payment.checkout_session_id, Payment.payment_intent_id, Payment.amount,
+               Payment.currency, Payment.paid_at, Lesson.id.label("lesson_id"), Lesson.start,
+               Lesson.status.label("lesson_status"), Lesson.cancel_reason, Contact.name.label("contact_name"))
+        .join(Lesson, col(Lesson.id) == col(Payment.lesson_id))
+        .join(Contact, col(Contact.id) == col(Lesson.contact_id), isouter=True)
+        .where(Payment.status == "paid", col(Lesson.status).in_(("cancelled", "expired")))
+        .order_by(col(Lesson.updated_at).desc()).limit(limit)
+    ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def failed_events(session: Session, limit: int = 100) -> list[dict[str, Any]]:
+    """Stripe events whose handling failed (newest first), without their raw payload."""
+    rows = session.exec(
+        select(StripeEvent.id, StripeEvent.type, StripeEvent.received_at, StripeEvent.attempts,
+               StripeEvent.error)
+        .where(StripeEvent.status == "failed")
+        .order_by(col(StripeEvent.received_at).desc()).limit(limit)
+    ).all()
+    return [dict(r._mapping) for r in rows]

@@ -1,0 +1,31 @@
+"""Tutors as the console lists them, and whether a console account is a given tutor (a tutor may
+only act on their own calendar: same e-mail address)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from core.models import Tutor, User
+
+
+def list_tutors(session: Session, *, email: str | None = None, include_inactive: bool = False) -> list[dict[str, Any]]:
+    """Tutors, or only those whose e-mail is `email` (a tutor's own calendar)."""
+    stmt = select(Tutor).order_by(Tutor.name, Tutor.id)
+    if not include_inactive:
+        stmt = stmt.where(Tutor.active == True)  # noqa: E712
+    if email is not None:
+        stmt = stmt.where(func.lower(Tutor.email) == email.strip().lower())
+    return [t.model_dump() for t in session.exec(stmt).all()]
+
+
+
+def tutor_ids_for_email(session: Session, email: str) -> list[int]:
+    return list(session.exec(select(Tutor.id).where(func.lower(Tutor.email) == email.strip().lower())).all())
+
+
+def is_own_tutor(actor: User, tutor: Tutor) -> bool:
+    """Whether `tutor` is the account's own calendar (same e-mail, case-insensitive)."""
+    return bool(tutor.email and tutor.email.strip().lower() == actor.email.strip().lower())

@@ -1,0 +1,45 @@
+"""The console's cached reads (ui/data.py) take the read function itself, and cache by the
+function's module and qualified name, the database URL and every argument."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from core.profiles import profile_rows
+from ui import data
+
+calls: list[tuple[str, tuple, dict]] = []
+
+
+def first(session: Session, *args: object, **kwargs: object) -> str:
+    calls.append(("first", args, kwargs))
+    return "first"
+
+
+def second(session: Session, *args: object, **kwargs: object) -> str:
+    calls.append(("second", args, kwargs))
+    return "second"
+
+
+def test_the_key_names_the_function_by_module_and_qualified_name():
+    assert data.function_key(profile_rows) == "core.profiles:profile_rows"
+    assert data.function_key(first) != data.function_key(second)
+
+
+def test_two_functions_with_the_same_arguments_never_share_an_answer(engine):
+    data.clear()
+    calls.clear()
+    assert data.read(first, 1, page=2) == "first"
+    assert data.read(second, 1, page=2) == "second"
+    assert data.read(first, 1, page=2) == "first"  # cached
+    assert [c[0] for c in calls] == ["first", "second"]
+    data.read(first, 1, page=3)  # another argument, another answer
+    assert calls[-1] == ("first", (1,), {"page": 3})
+    data.clear()
+    data.read(first, 1, page=2)  # a write clears every cached read
+    assert len(calls) == 4
+
+
+def test_a_read_runs_the_core_function_in_a_session(engine):
+    data.clear()
+    assert [p["name"] for p in data.read(profile_rows)] == [p["name"] for p in data.read_fresh(profile_rows)]
