@@ -120,12 +120,6 @@ def _remember(key: tuple[str, str], ok: bool, error: str | None) -> None:
         _memo[key] = (ok, error, time.monotonic())
 
 
-def forget_health() -> None:
-    """Forget what was written when (a new database behind the same URL starts empty)."""
-    with _memo_lock:
-        _memo.clear()
-
-
 def _write(session: Session, name: str, ok: bool, detail: str, error: str | None,
            at: datetime) -> None:
     row = status_row(session, name)
