@@ -103,21 +103,21 @@ def backoff_delay(attempt: int, *, base: float, cap: float, retry_after: float |
 
 # --- health for the console -----------------------------------------------------------------------
 
-_memo: dict[tuple[str, str], tuple[bool, str | None, float]] = {}  # (url, name) -> ok, error, when
+_memo: dict[tuple[str, str], tuple[tuple, float]] = {}  # (url, name) -> state written, when
 _memo_lock = threading.Lock()
 
 
-def _due(key: tuple[str, str], ok: bool, error: str | None, every: float | None) -> bool:
+def _due(key: tuple[str, str], state: tuple, every: float | None) -> bool:
     with _memo_lock:
         prev = _memo.get(key)
-    if prev is None or prev[0] != ok or prev[1] != error:
+    if prev is None or prev[0] != state:
         return True
-    return every is not None and time.monotonic() - prev[2] >= every
+    return every is not None and time.monotonic() - prev[1] >= every
 
 
-def _remember(key: tuple[str, str], ok: bool, error: str | None) -> None:
+def _remember(key: tuple[str, str], state: tuple) -> None:
     with _memo_lock:
-        _memo[key] = (ok, error, time.monotonic())
+        _memo[key] = (state, time.monotonic())
 
 
 def _write(session: Session, name: str, ok: bool, detail: str, error: str | None,
@@ -136,21 +136,23 @@ def _write(session: Session, name: str, ok: bool, detail: str, error: str | None
 def record_health(name: str, ok: bool, detail: str, *, error: str | None = None,
                   session: Session | None = None, settings: Settings | None = None,
                   every: float | None = REFRESH_SECONDS, force: bool = False,
-                  background: bool = False) -> None:
+                  watch_detail: bool = False, background: bool = False) -> None:
     """Note an outside service's health in its IntegrationStatus row; never raises.
 
     `error` (scrubbed like `detail`) becomes `last_error` with its time; an `ok` state sets
-    `last_ok_at`. Written when the state (ok, error) changed, when `force`, or when the last
-    write of this state is `every` seconds old (None: only on a change)."""
+    `last_ok_at`. Written when the state (ok, error; with `watch_detail` the detail too)
+    changed, when `force`, or when the last write of this state is `every` seconds old (None:
+    only on a change)."""
     settings = settings or get_settings()
     detail = scrub(detail, settings)[:DETAIL_MAX]
     error = scrub(error, settings)[:DETAIL_MAX] if error is not None else None
     key = (settings.database_url, name)
-    if not force and not _due(key, ok, error, every):
+    state = (ok, error, detail if watch_detail else None)
+    if not force and not _due(key, state, every):
         return
     at = clock.now()
     if background:
-        _remember(key, ok, error)  # queued: a burst of calls queues one write
+        _remember(key, state)  # queued: a burst of calls queues one write
         _writer.put(settings.database_url, (name, ok, detail, error, at))
         return
     try:
@@ -160,7 +162,7 @@ def record_health(name: str, ok: bool, detail: str, *, error: str | None = None,
         else:
             with write_session(get_engine(settings.database_url)) as own:
                 _write(own, name, ok, detail, error, at)
-        _remember(key, ok, error)
+        _remember(key, state)
     except Exception as exc:  # noqa: BLE001 - status bookkeeping must never break a call
         log.warning("could not record the %s status: %s", name, type(exc).__name__)
 

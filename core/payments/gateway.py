@@ -3,7 +3,8 @@
 `StripeGateway` makes the few Stripe calls Lesplanner needs through the official `stripe`
 library, pointed at `STRIPE_API_BASE`; the library retries network errors, 409s, 5xx and (our
 addition, `_RetryingRequestsClient`, by the shared rule of core/integrations.py) 408s and 429s
-with the same idempotency key, backing off by `RETRY_INITIAL_DELAY` / `RETRY_MAX_DELAY`. What still fails becomes a `PaymentProviderError` (503)
+with the same idempotency key, backing off by `RETRY_INITIAL_DELAY` / `RETRY_MAX_DELAY`. What still
+fails becomes a `PaymentProviderError` (the service is unavailable)
 with a sentence for people, never a secret. Also here: payment states, the price settings, the
 throttle of the Stripe and webhook status rows (written by core/integrations.py), and the
 `check-stripe` diagnosis.
