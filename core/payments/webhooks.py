@@ -82,9 +82,8 @@ def _webhook_slots() -> Any:
 
 
 class WebhookHandlingFailed(LesplannerError):
-    """A verified event could not be handled; it is stored as failed and Stripe will retry."""
-
-    http_status = 500
+    """A verified event could not be handled; it is stored as failed and Stripe will retry
+    (the receiver answers 500 without the cause)."""
 
 
 @dataclass(frozen=True)
