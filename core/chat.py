@@ -25,21 +25,19 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
 
-from core import clock, jobs
-from core.config import Settings, get_settings, scrub
+from core import clock, integrations, jobs
+from core.config import Settings, get_settings
 from core.conversations import is_safe_id
 from core.db import read_session, write_session
 from core.errors import InvalidTransition, NotFound
 from core.messages import pending_messages
-from core.models import Contact, Conversation, IntegrationStatus, OutboxMessage
+from core.models import Contact, Conversation, OutboxMessage
 from core.segments import EXISTING_FLAGS
-from core.status import status_row
 
 log = logging.getLogger("lesplanner.chat")
 
@@ -81,25 +79,7 @@ def is_configured(settings: Settings | None = None) -> bool:
     return ChatwootConfig.from_settings(settings or get_settings()) is not None
 
 
-class DeliveryError(Exception):
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.retry_after = retry_after
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        return max((parsedate_to_datetime(value) - clock.now()).total_seconds(), 0.0)
-    except (TypeError, ValueError):
-        return None
+DeliveryError = integrations.TransportError  # permanent=False: retried by the chat.send job
 
 
 class ChatwootClient:
@@ -122,16 +102,16 @@ class ChatwootClient:
         try:
             response = self._http.request(method, path, json=json)
         except httpx.TimeoutException:
-            raise DeliveryError(f"Chatwoot did not answer {method} {path} in time", retryable=True) from None
+            raise DeliveryError(f"Chatwoot did not answer {method} {path} in time", permanent=False) from None
         except httpx.TransportError as exc:
-            raise DeliveryError(f"Chatwoot unreachable ({type(exc).__name__})", retryable=True) from None
+            raise DeliveryError(f"Chatwoot unreachable ({type(exc).__name__})", permanent=False) from None
         if response.is_success:
             return response
         status = response.status_code
-        retryable = status in (408, 429) or status >= 500
         raise DeliveryError(
             f"Chatwoot answered {status} to {method} {path}: {response.text[:200]}",
-            retryable=retryable, retry_after=_retry_after(response) if retryable else None,
+            permanent=not integrations.is_transient(status),
+            retry_after=integrations.retry_after(response.headers.get("retry-after")),
         )
 
     @staticmethod
@@ -141,7 +121,7 @@ class ChatwootClient:
         Chatwoot endpoint than its own."""
         if not is_safe_id(value):
             raise DeliveryError(f"refused to call Chatwoot with {what} {value!r}: not a safe id",
-                                retryable=False)
+                                permanent=True)
         return quote(str(value), safe="")
 
     def _path(self, *parts: str | tuple[str, object]) -> str:
@@ -249,7 +229,7 @@ def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
 
 
 def _scrub(text: str) -> str:
-    return scrub(text)[:500]
+    return integrations.scrub(text)[:500]
 
 
 def _already_in_chatwoot(client: ChatwootClient, item: _Outgoing) -> bool:
@@ -362,23 +342,10 @@ def record_delivery(run: jobs.RunReport) -> None:
 def _record_status(report: DeliveryReport) -> None:
     """Keep the console's "chat" integration row current; written only when it changes or
     something was attempted, so an idle worker takes no write lock."""
-    ok = report.configured and not report.errors
-    detail = report.detail
-    with read_session() as session:
-        row = session.get(IntegrationStatus, "chat")
-        if row is not None and not report.claimed and row.ok == ok and row.detail == detail:
-            return
-    now = clock.now()
-    with write_session() as session:
-        row = status_row(session, "chat")
-        row.ok = ok
-        row.detail = detail
-        if ok and report.configured:
-            row.last_ok_at = now
-        if report.errors:
-            row.last_error_at = now
-            row.last_error = report.errors[-1]
-        session.add(row)
+    integrations.record_health(
+        "chat", report.configured and not report.errors, report.detail,
+        error=report.errors[-1] if report.errors else None,
+        force=bool(report.claimed), every=None, watch_detail=True)
 
 
 # --- the bot's side of the outbox ---------------------------------------------------------------

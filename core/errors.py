@@ -1,5 +1,6 @@
-"""Typed domain errors. The receiver maps them to HTTP status codes in one place and the
-console to `st.error`; their messages are meant for people and never contain secrets."""
+"""Typed domain errors. They know nothing of HTTP: the receiver maps them to status codes in one
+table (receiver/errors.py) and the console shows their message; their messages are meant for
+people and never contain secrets."""
 
 from __future__ import annotations
 
@@ -7,9 +8,7 @@ from typing import Any
 
 
 class LesplannerError(Exception):
-    """Base class. `http_status` is the receiver's answer for this error."""
-
-    http_status = 400
+    """Base class of every error Lesplanner raises on purpose."""
 
     def __init__(self, message: str, **extra: Any) -> None:
         super().__init__(message)
@@ -20,11 +19,9 @@ class LesplannerError(Exception):
 class ValidationFailed(LesplannerError):
     """Input that can never be right: naive datetimes, wrong durations, unknown minutes."""
 
-    http_status = 422
-
 
 class NotFound(LesplannerError):
-    http_status = 404
+    """The asked lesson, payment, conversation, ... does not exist."""
 
 
 class UnknownProfile(ValidationFailed):
@@ -44,8 +41,6 @@ class SlotNotOffered(ValidationFailed):
 class SlotTaken(LesplannerError):
     """Someone else holds the slot (or the calendar became busy). Carries fresh alternatives."""
 
-    http_status = 409
-
     def __init__(self, message: str, alternatives: list | None = None) -> None:
         super().__init__(message)
         self.alternatives = alternatives or []
@@ -54,11 +49,9 @@ class SlotTaken(LesplannerError):
 class InvalidTransition(LesplannerError):
     """A lesson or payment cannot move to the asked state (e.g. cancel an expired hold)."""
 
-    http_status = 409
-
 
 class PermissionDenied(LesplannerError):
-    http_status = 403
+    """The caller may not do this."""
 
 
 class SsoRefused(PermissionDenied):
@@ -72,8 +65,6 @@ class SsoRefused(PermissionDenied):
 
 class IntegrationUnavailable(LesplannerError):
     """An outside service is down, refused us, or is not configured."""
-
-    http_status = 503
 
 
 class CalendarUnavailable(IntegrationUnavailable):
@@ -93,8 +84,4 @@ class WebhookNotConfigured(IntegrationUnavailable):
 
 
 class WebhookSignatureInvalid(LesplannerError):
-    http_status = 400
-
-
-class ChatUnavailable(IntegrationUnavailable):
-    pass
+    """A Stripe webhook delivery whose signature does not verify."""

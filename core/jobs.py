@@ -39,7 +39,7 @@ from sqlalchemy import and_, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from core import clock
+from core import clock, integrations
 from core.config import get_settings, scrub
 from core.db import is_sqlite, read_session, write_session
 from core.errors import IntegrationUnavailable, LesplannerError, NotFound
@@ -224,10 +224,8 @@ def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
     """Wait before the next attempt: 2 s, 4 s, 8 s, ... capped at JOB_MAX_BACKOFF_SECONDS, and
     never shorter than the service's Retry-After (which is capped the same way)."""
     cap = max(1.0, float(get_settings().job_max_backoff_seconds))
-    seconds = min(BACKOFF_BASE_SECONDS * 2 ** min(max(attempts - 1, 0), 30), cap)
-    if retry_after is not None:
-        seconds = max(seconds, min(retry_after, cap))
-    return timedelta(seconds=seconds)
+    return timedelta(seconds=integrations.backoff_delay(
+        attempts - 1, base=BACKOFF_BASE_SECONDS, cap=cap, retry_after=retry_after, jitter=False))
 
 
 def _finish(ctx: JobContext, status: JobStatus, *, result: str | None = None,

@@ -1,6 +1,7 @@
 """Errors → HTTP answers, in one place.
 
-- `LesplannerError` subclasses answer their `http_status` with `{"detail": message}`;
+- `LesplannerError` subclasses answer the status `HTTP_STATUS` gives their class (or, through the
+  MRO, the nearest parent listed there) with `{"detail": message}`;
   `SlotTaken` adds fresh `alternatives`, `Unauthorized` adds `WWW-Authenticate: Bearer`,
   `TooManyRequests` adds `Retry-After`.
 - Request validation answers 422 with one human-readable sentence (plus the per-field list).
@@ -23,7 +24,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.config import get_settings, scrub
-from core.errors import IntegrationUnavailable, LesplannerError, SlotTaken
+from core.errors import (
+    IntegrationUnavailable,
+    InvalidTransition,
+    LesplannerError,
+    NotFound,
+    PermissionDenied,
+    SlotTaken,
+    ValidationFailed,
+    WebhookSignatureInvalid,
+)
+from core.payments import WebhookHandlingFailed
 from core.slots import Slot
 
 log = logging.getLogger("receiver")
@@ -33,7 +44,7 @@ FASTAPI_UNPARSABLE_BODY = "There was an error parsing the body"
 
 
 class Unauthorized(LesplannerError):
-    http_status = 401
+    """No valid bot API token; answered with `WWW-Authenticate: Bearer`."""
 
 
 class BotApiNotConfigured(IntegrationUnavailable):
@@ -42,8 +53,6 @@ class BotApiNotConfigured(IntegrationUnavailable):
 
 class TooManyRequests(LesplannerError):
     """Over a rate limit (receiver/ratelimit.py); answered with `Retry-After` in seconds."""
-
-    http_status = 429
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
@@ -58,6 +67,30 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"The request body is larger than the limit of {limit} bytes.")
 
 
+# Every error family's HTTP answer, in one place: core knows nothing of HTTP. A class not listed
+# answers like its nearest listed parent (MRO order); tests/test_architecture.py checks that
+# every direct subclass of LesplannerError is listed, so a new family decides its status.
+HTTP_STATUS: dict[type[LesplannerError], int] = {
+    LesplannerError: 400,
+    ValidationFailed: 422,
+    NotFound: 404,
+    SlotTaken: 409,
+    InvalidTransition: 409,
+    PermissionDenied: 403,
+    Unauthorized: 401,
+    TooManyRequests: 429,
+    WebhookSignatureInvalid: 400,
+    WebhookHandlingFailed: 500,
+    IntegrationUnavailable: 503,
+}
+
+
+def status_for(exc: LesplannerError | type[LesplannerError]) -> int:
+    """The HTTP status the receiver answers for this error (or error class)."""
+    cls = exc if isinstance(exc, type) else type(exc)
+    return next(HTTP_STATUS[c] for c in cls.__mro__ if c in HTTP_STATUS)
+
+
 def slot_json(slot: Slot) -> dict[str, str]:
     tz = get_settings().tz
     return {"start": slot.start.astimezone(tz).isoformat(), "end": slot.end.astimezone(tz).isoformat()}
@@ -67,10 +100,11 @@ def error_response(exc: LesplannerError, method: str, path: str) -> JSONResponse
     """The answer to a LesplannerError, for the exception handler and for the ASGI gate in
     front of the bot API (receiver/gate.py), which answers before any route runs."""
     body: dict[str, Any] = {"detail": exc.message}
-    if exc.http_status >= 500 and not isinstance(exc, IntegrationUnavailable):
+    status = status_for(exc)
+    if status >= 500 and not isinstance(exc, IntegrationUnavailable):
         # A failure inside (e.g. a webhook event that could not be handled, Stripe retries):
         # its cause is for the log, not for whoever called.
-        log.warning("%s %s answered %s: %s", method, path, exc.http_status, scrub(exc.message))
+        log.warning("%s %s answered %s: %s", method, path, status, scrub(exc.message))
         body = {"detail": INTERNAL_ERROR}
     headers: dict[str, str] = {}
     if isinstance(exc, SlotTaken):
@@ -79,7 +113,7 @@ def error_response(exc: LesplannerError, method: str, path: str) -> JSONResponse
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, TooManyRequests):
         headers["Retry-After"] = str(exc.retry_after)
-    return JSONResponse(body, status_code=exc.http_status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _lesplanner_error(request: Request, exc: Exception) -> JSONResponse:

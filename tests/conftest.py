@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import SQLModel
 
-from core import clock
+from core import clock, integrations
 from core.calendars import set_backend
 from core.config import Settings, set_settings
 from core.db import get_engine, reset_engines, write_session
@@ -102,6 +102,8 @@ def _clean_globals():
     clock.set_now(None)
     set_backend(None)
     set_settings(None)
+    with integrations._memo_lock:  # the next test's database may have this one's URL
+        integrations._memo.clear()
 
 
 @pytest.fixture

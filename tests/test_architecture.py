@@ -170,3 +170,74 @@ def test_receiver_and_console_pages_build_no_queries():
         if imp.touches("sqlalchemy.select", "sqlmodel.select", "sqlalchemy.sql.select")
     ]
     forbid(offenders, "receiver/ and app_pages/ query through core, not with select()")
+
+
+# --- HTTP lives in the receiver (issue 13, item 5) -------------------------------------------------
+
+
+def error_classes(*folders: str) -> dict[str, tuple[str, list[str]]]:
+    """Every class in `folders`: name -> (where, names of its bases)."""
+    found: dict[str, tuple[str, list[str]]] = {}
+    for path in python_files(*folders):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.ClassDef):
+                bases = [b.id if isinstance(b, ast.Name) else b.attr if isinstance(b, ast.Attribute) else ""
+                         for b in node.bases]
+                found[node.name] = (f"{path.relative_to(ROOT)}:{node.lineno}", bases)
+    return found
+
+
+def lesplanner_errors(classes: dict[str, tuple[str, list[str]]]) -> dict[str, tuple[str, list[str]]]:
+    def descends(name: str, seen: frozenset = frozenset()) -> bool:
+        if name == "LesplannerError":
+            return True
+        if name in seen or name not in classes:
+            return False
+        return any(descends(base, seen | {name}) for base in classes[name][1])
+
+    return {name: info for name, info in classes.items() if descends(name)}
+
+
+def receiver_status_table() -> dict[str, int]:
+    tree = ast.parse((ROOT / "receiver" / "errors.py").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == "HTTP_STATUS":
+            assert isinstance(node.value, ast.Dict)
+            return {key.id: value.value for key, value in zip(node.value.keys, node.value.values, strict=True)
+                    if isinstance(key, ast.Name) and isinstance(value, ast.Constant)}
+    pytest.fail("receiver/errors.py has no HTTP_STATUS table", pytrace=False)
+
+
+def test_core_knows_no_http_status_codes():
+    offenders = [f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+                 for path in python_files("core")
+                 for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                 if "http_status" in line]
+    # An error class carrying a status code under any other name counts too.
+    classes = lesplanner_errors(error_classes("core"))
+    for path in python_files("core"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and node.name in classes:
+                for item in node.body:
+                    value = item.value if isinstance(item, ast.Assign | ast.AnnAssign) else None
+                    if isinstance(value, ast.Constant) and isinstance(value.value, int) \
+                            and 100 <= value.value <= 599:
+                        offenders.append(f"{path.relative_to(ROOT)}:{item.lineno}: {node.name}")
+    if offenders:
+        pytest.fail("core carries HTTP status codes (map them in receiver/errors.py HTTP_STATUS):\n  "
+                    + "\n  ".join(offenders), pytrace=False)
+
+
+def test_every_lesplanner_error_family_has_a_status_in_the_receivers_table():
+    table = receiver_status_table()
+    errors = lesplanner_errors(error_classes("core", "receiver"))
+    assert "LesplannerError" in table and len(errors) > 15  # the walker sees the errors
+    assert all(400 <= status <= 599 for status in table.values()), table
+    assert set(table) <= set(errors), set(table) - set(errors)
+    # Subclasses answer like their parents (MRO); every direct child is a family of its own
+    # and must say its status, so a new kind of error never answers 400 by accident.
+    unlisted = [f"{where}: {name}" for name, (where, bases) in errors.items()
+                if "LesplannerError" in bases and name not in table]
+    if unlisted:
+        pytest.fail("LesplannerError subclasses without an HTTP status in receiver/errors.py HTTP_STATUS:\n  "
+                    + "\n  ".join(unlisted), pytrace=False)

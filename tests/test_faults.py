@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from core import clock, payments, worker
+from core import clock, worker
 from core.calendars import event_id_for_lesson, set_backend
 from core.calendars.google import GoogleCalendarBackend
 from core.config import set_settings
@@ -73,7 +73,6 @@ def open_world(tmp_path, monkeypatch, chatwoot=None) -> Iterator[World]:  # noqa
     clock.set_now(MONDAY_0800)
     monkeypatch.setattr(gateway, "RETRY_INITIAL_DELAY", 0.001)
     monkeypatch.setattr(gateway, "RETRY_MAX_DELAY", 0.005)
-    payments.reset_status_memo()
     with FakeGoogleCalendar() as google, FakeStripe(now=lambda: clock.now().timestamp()) as stripe_fake:
         add_prices(stripe_fake)
         settings = make_settings(

@@ -16,6 +16,7 @@ from core.calendars.google import GoogleCalendarBackend
 from core.calendars.google_support import FREEBUSY_CHUNK
 from core.errors import CalendarUnavailable, ValidationFailed
 from core.models import IntegrationStatus
+from receiver.errors import status_for
 
 pytest_plugins = ["tests.fakes.google_fixtures"]
 
@@ -362,7 +363,7 @@ def test_google_down_for_good_is_a_clear_503_after_bounded_retries(google_backen
         google_backend.busy([TUTOR], utc(2026, 6, 1), utc(2026, 6, 2))
 
     assert "Google Calendar is not answering (HTTP 503" in caught.value.message
-    assert caught.value.http_status == 503
+    assert status_for(caught.value) == 503
     assert len(fake_google.calls("freebusy.query")) == 4  # 1 + GCAL_MAX_RETRIES (3)
 
 

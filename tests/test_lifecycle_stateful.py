@@ -32,7 +32,7 @@ from hypothesis.stateful import (
 )
 from sqlmodel import SQLModel, select
 
-from core import clock, lessons, payments, worker
+from core import clock, lessons, worker
 from core.booking import cancel_lesson, reschedule_lesson
 from core.calendars import event_id_for_lesson, set_backend
 from core.calendars.google import GoogleCalendarBackend
@@ -334,7 +334,6 @@ def col_in(column: Any, values: tuple) -> Any:
 def quick_stripe_retries(monkeypatch):
     monkeypatch.setattr(gateway, "RETRY_INITIAL_DELAY", 0.001)
     monkeypatch.setattr(gateway, "RETRY_MAX_DELAY", 0.002)
-    payments.reset_status_memo()
 
 
 def test_the_lifecycle_holds_its_invariants_under_any_sequence_of_steps_and_faults(quick_stripe_retries):

@@ -25,6 +25,7 @@ from core.errors import (
 )
 from core.models import IntegrationStatus, Payment
 from core.payments import create_payment_link
+from receiver.errors import status_for
 from tests.fakes.stripe_fixtures import *  # noqa: F403
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -165,7 +166,7 @@ def test_lengths_other_than_60_or_90_minutes_are_refused_naming_the_allowed_valu
     with pytest.raises(ValidationFailed, match="60 or 90") as info:
         link(minutes=minutes)
 
-    assert info.value.http_status == 422
+    assert status_for(info.value) == 422
     assert creates(fake_stripe) == []
     assert payments_in_db() == []
 
@@ -182,7 +183,7 @@ def test_missing_configuration_is_named_and_no_link_or_payment_is_made(fake_stri
     with pytest.raises(PaymentsNotConfigured, match=named) as info:
         link()
 
-    assert info.value.http_status == 503
+    assert status_for(info.value) == 503
     assert "Stripe is not configured" in info.value.message
     assert creates(fake_stripe) == []
     assert payments_in_db() == []
@@ -345,7 +346,7 @@ def test_a_persistent_rate_limit_becomes_a_clear_provider_error_after_the_retrie
     with pytest.raises(PaymentProviderError, match="rate limiting") as info:
         link()
 
-    assert info.value.http_status == 503
+    assert status_for(info.value) == 503
     assert len(creates(fake_stripe)) == settings.stripe_max_retries + 1
     assert payments_in_db() == []
 

@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from core import clock, payments, worker
+from core import clock, worker
 from core.booking import book_slot, cancel_lesson
 from core.calendars import event_id_for_lesson, set_backend
 from core.calendars.google import GoogleCalendarBackend
@@ -155,7 +155,6 @@ def world(tmp_path, engine, frozen_now, monkeypatch):
     """The test database with a tutor on a fake Google calendar, a fake Stripe, and an admin."""
     frozen_now(NOW)
     monkeypatch.setattr(gateway, "RETRY_INITIAL_DELAY", 0.001)
-    payments.reset_status_memo()
     with FakeGoogleCalendar() as google, FakeStripe(now=lambda: clock.now().timestamp()) as stripe_fake:
         add_prices(stripe_fake)
         settings = make_settings(

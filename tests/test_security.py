@@ -28,7 +28,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from core import clock, jobs, payments
+from core import clock, jobs
 from core.calendars import set_backend
 from core.calendars.google import GoogleCalendarBackend
 from core.chat import deliver_pending
@@ -332,7 +332,6 @@ def test_no_secret_leaves_the_process_while_everything_fails(tmp_path, engine, o
     settings = make_settings(tmp_path, **all_secret_settings(google, stripe_fake, chatwoot, sa_json))
     set_settings(settings)
     monkeypatch.setattr(gateway, "RETRY_INITIAL_DELAY", 0.001)
-    payments.reset_status_memo()
     backend = GoogleCalendarBackend(settings, retry_base_delay=0.001)
     set_backend(backend)
     with write_session() as session:

@@ -53,6 +53,7 @@ from core.models import (
 )
 from core.payments import WebhookHandlingFailed, handle_webhook, retry_failed_event
 from core.segments import detect_segment
+from receiver.errors import status_for
 from tests.fakes.stripe_fixtures import *  # noqa: F403
 from tests.fakes.stripe_fixtures import WEBHOOK_SECRET
 
@@ -183,7 +184,7 @@ def test_a_bad_or_missing_signature_is_refused_and_nothing_is_stored(fake_stripe
     with pytest.raises(WebhookSignatureInvalid, match=says) as info:
         handle_webhook(body, header)
 
-    assert info.value.http_status == 400
+    assert status_for(info.value) == 400
     assert stored_event(event["id"]) is None
     assert payment(held[1]).status == "open"
     assert WEBHOOK_SECRET not in info.value.message
@@ -228,7 +229,7 @@ def test_without_a_webhook_secret_every_event_is_refused(fake_stripe, held, conf
     with pytest.raises(WebhookNotConfigured, match="STRIPE_WEBHOOK_SECRET") as info:
         handle_webhook(body, header)
 
-    assert info.value.http_status == 503
+    assert status_for(info.value) == 503
     assert stored_event(event["id"]) is None
 
 
@@ -241,7 +242,7 @@ def test_a_signed_body_that_is_not_a_stripe_event_is_refused(fake_stripe, body):
     with pytest.raises(WebhookSignatureInvalid, match="not a Stripe event") as info:
         handle_webhook(body, f"t={t},v1={signature}")
 
-    assert info.value.http_status == 400
+    assert status_for(info.value) == 400
     with read_session() as session:
         assert session.exec(select(StripeEvent)).all() == []
 
@@ -631,7 +632,7 @@ def test_a_crash_while_handling_keeps_the_event_as_failed_and_writes_nothing_els
     with pytest.raises(WebhookHandlingFailed, match="stored as failed") as info:
         signed_delivery(event)
 
-    assert info.value.http_status == 500
+    assert status_for(info.value) == 500
     row = stored_event(event["id"])
     assert row.status == "failed" and row.attempts == 1
     assert "database connection was lost" in row.error
@@ -696,7 +697,7 @@ class _Receiver(BaseHTTPRequestHandler):
             result = handle_webhook(body, self.headers.get("Stripe-Signature"))
             status, answer = 200, {"status": result.status}
         except LesplannerError as exc:
-            status, answer = exc.http_status, {"detail": exc.message}
+            status, answer = status_for(exc), {"detail": exc.message}
         data = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

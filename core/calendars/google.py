@@ -10,8 +10,9 @@ What it guarantees:
   (not shared, not found, ...) raises `CalendarUnavailable` naming that calendar.
 - `create_event()` is idempotent on the lesson id (deterministic event id; a retry after a lost
   response meets 409 and adopts the event that exists).
-- Every call has a timeout; 429, 5xx, rate-limit 403s, timeouts and dropped connections are
-  retried with exponential backoff and jitter (`GCAL_MAX_RETRIES`), then `CalendarUnavailable`.
+- Every call has a timeout; 408, 429, 5xx, rate-limit 403s, timeouts and dropped connections are
+  retried with exponential backoff and jitter (`GCAL_MAX_RETRIES`; the policy is
+  core/integrations.py's), then `CalendarUnavailable`.
   Refused credentials and exhausted quotas are not retried. Messages say what to fix and never
   contain the key.
 - The integration's health is written to `IntegrationStatus("google")` off the calling thread,
@@ -23,7 +24,6 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -40,7 +40,7 @@ from google.oauth2 import service_account
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
-from core import clock
+from core import clock, integrations
 from core.calendars.base import Busy, CalendarCheck, CreatedEvent, EventRequest, merge_intervals
 from core.calendars.google_support import (
     SCOPE,
@@ -49,10 +49,8 @@ from core.calendars.google_support import (
     _error_details,
     _parse_time,
     _require_aware,
-    _retry_after,
     _rfc3339,
     _same_times,
-    _StatusRecorder,
     refresh_message,
 )
 from core.config import Settings
@@ -68,7 +66,6 @@ FREEBUSY_MAX_ITEMS = 50  # FreeBusy answers at most 50 calendars per query
 # enough for a chatbot request. Read at call time so tests can shrink them.
 RETRY_BASE_DELAY = 0.25
 RETRY_MAX_DELAY = 2.0
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRYABLE_403_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
 
@@ -103,8 +100,7 @@ class GoogleCalendarBackend:
         self._credentials: service_account.Credentials | None = None
         self._client_email: str | None = None
         self._client_id: str | None = None
-        self._secrets: list[str] = []
-        self._status = _StatusRecorder(settings.database_url) if record_status else None
+        self._record_status = record_status
 
     # -- the protocol -------------------------------------------------------------------------
 
@@ -443,10 +439,11 @@ class GoogleCalendarBackend:
                         "Google refuses further requests for now, so this is not retried; wait, "
                         "or check the Calendar API quotas in the Google Cloud console."
                     ) from None
-                if status in RETRYABLE_STATUSES or (status == 403
-                                                    and reason in RETRYABLE_403_REASONS):
+                if integrations.is_transient(status) or (status == 403
+                                                         and reason in RETRYABLE_403_REASONS):
                     last = f"HTTP {status}" + (f" {reason}" if reason else "")
-                    retry_after = _retry_after(err)
+                    retry_after = integrations.retry_after(
+                        err.resp.get("retry-after") if hasattr(err.resp, "get") else None)
                 else:
                     raise _ApiError(status, reason, message) from None
             except auth_exceptions.RefreshError as err:
@@ -475,10 +472,8 @@ class GoogleCalendarBackend:
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         base = RETRY_BASE_DELAY if self._retry_base_delay is None else self._retry_base_delay
-        delay = min(RETRY_MAX_DELAY, base * 2**attempt) * (0.5 + random.random() / 2)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, RETRY_MAX_DELAY))
-        return delay
+        return integrations.backoff_delay(attempt, base=base, cap=RETRY_MAX_DELAY,
+                                          retry_after=retry_after)
 
     # -- credentials --------------------------------------------------------------------------
 
@@ -526,8 +521,6 @@ class GoogleCalendarBackend:
                 f"{source} lacks {', '.join(missing)}; download a complete JSON key for the "
                 "service account."
             )
-        self._secrets = [s for s in (raw, text, info.get("private_key"),
-                                     info.get("private_key_id")) if s]
         self._client_email = str(info["client_email"])
         self._client_id = str(info.get("client_id") or "")
         try:
@@ -548,10 +541,7 @@ class GoogleCalendarBackend:
                                self._settings.gcal_delegated_user)
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            if len(secret) >= 6:
-                text = text.replace(secret, "***")
-        return text
+        return integrations.scrub(text, self._settings)
 
     # -- integration status -------------------------------------------------------------------
 
@@ -582,9 +572,12 @@ class GoogleCalendarBackend:
                 f"(HTTP {err.status} {err.reason}: {err.message}).")
 
     def _record(self, ok: bool, error: str | None = None) -> None:
-        if self._status is not None:
-            self._status.record(ok, None if ok else self._scrub(error or ""))
+        """Off the calling thread: a caller may hold the SQLite write lock."""
+        if self._record_status:
+            error = None if ok else (error or "")
+            integrations.record_health("google", ok, error or "Google Calendar answered.",
+                                       error=error, settings=self._settings, background=True)
 
     def flush_status(self, timeout: float = 5.0) -> bool:
         """Wait until the integration status is written (tests, shutdown)."""
-        return self._status.flush(timeout) if self._status is not None else True
+        return integrations.flush_health(timeout) if self._record_status else True

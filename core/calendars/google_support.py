@@ -1,29 +1,22 @@
-"""Google Calendar plumbing without the API client: time formatting and parsing, error details
-of an HttpError, and the background recorder of the calendar's health for the console."""
+"""Google Calendar helpers without the API client: time formatting and parsing, and the
+error details of an HttpError. The plumbing all services share is in core/integrations.py."""
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from googleapiclient.errors import HttpError
 
-from core import clock
 from core.calendars.base import EventRequest
-from core.db import get_engine, write_session
 from core.errors import CalendarUnavailable, ValidationFailed
-from core.status import status_row
 
 SCOPE = "https://www.googleapis.com/auth/calendar"
 log = logging.getLogger("core.calendars.google")  # the same logger as the backend
 
-STATUS_NAME = "google"
-STATUS_REFRESH_SECONDS = 60.0  # an unchanged state is written at most this often
 # FreeBusy refuses long ranges ("The requested time range is too long."); 60 days stays clear.
 FREEBUSY_CHUNK = timedelta(days=60)
 
@@ -37,75 +30,6 @@ class _ApiError(Exception):
         self.status = status
         self.reason = reason
         self.message = message
-
-
-class _StatusRecorder:
-    """Keeps IntegrationStatus("google") current without slowing or blocking calendar calls:
-    a write is queued only when the state (ok / error text) changes or the last write is older
-    than STATUS_REFRESH_SECONDS, and a single background thread performs it. A failed write is
-    logged and forgotten."""
-
-    def __init__(self, database_url: str) -> None:
-        self._url = database_url
-        self._cond = threading.Condition()
-        self._pending: tuple[bool, str | None, datetime] | None = None
-        self._writing = False
-        self._last: tuple[bool, str | None] | None = None
-        self._last_at = 0.0
-        self._thread: threading.Thread | None = None
-
-    def record(self, ok: bool, error: str | None) -> None:
-        state = (ok, error)
-        now = time.monotonic()
-        with self._cond:
-            if state == self._last and now - self._last_at < STATUS_REFRESH_SECONDS:
-                return
-            self._last, self._last_at = state, now
-            self._pending = (ok, error, clock.now())
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="gcal-status", daemon=True)
-                self._thread.start()
-            self._cond.notify_all()
-
-    def flush(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._pending is not None or self._writing:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-        return True
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while self._pending is None:
-                    if not self._cond.wait(timeout=30.0) and self._pending is None:
-                        self._thread = None  # idle: end; record() starts a new one
-                        return
-                item, self._pending, self._writing = self._pending, None, True
-            try:
-                self._write(*item)
-            except Exception as exc:  # noqa: BLE001 - the status must never break a call
-                log.warning("could not record the Google Calendar status: %s", type(exc).__name__)
-            finally:
-                with self._cond:
-                    self._writing = False
-                    self._cond.notify_all()
-
-    def _write(self, ok: bool, error: str | None, at: datetime) -> None:
-        with write_session(get_engine(self._url)) as session:
-            row = status_row(session, STATUS_NAME)
-            row.ok = ok
-            if ok:
-                row.last_ok_at = at
-                row.detail = "Google Calendar answered."
-            else:
-                row.last_error = error
-                row.last_error_at = at
-                row.detail = error
-            session.add(row)
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,15 +92,6 @@ def _error_details(err: HttpError) -> tuple[str | None, str]:
         return reason, str(error.get("message") or reason or err.resp.reason or "")
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
         return None, str(getattr(err.resp, "reason", "") or f"HTTP {err.resp.status}")
-
-
-def _retry_after(err: HttpError) -> float | None:
-    value = err.resp.get("retry-after") if hasattr(err.resp, "get") else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
 
 
 def refresh_message(err: Exception, scrub: Callable[[str], str], client_email: str | None,

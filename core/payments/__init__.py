@@ -50,7 +50,6 @@ from core.payments.gateway import (
     get_gateway,
     price_for,
     price_setting_name,
-    reset_status_memo,
     stripe_dashboard_url,
 )
 from core.payments.links import (
@@ -109,7 +108,6 @@ __all__ = [
     "price_for",
     "price_setting_name",
     "reconcile_payments",
-    "reset_status_memo",
     "retry_failed_event",
     "stripe_dashboard_url",
     "verify_webhook",

@@ -2,10 +2,12 @@
 
 `StripeGateway` makes the few Stripe calls Lesplanner needs through the official `stripe`
 library, pointed at `STRIPE_API_BASE`; the library retries network errors, 409s, 5xx and (our
-addition, `_RetryingRequestsClient`) 429s with the same idempotency key, backing off by
-`RETRY_INITIAL_DELAY` / `RETRY_MAX_DELAY`. What still fails becomes a `PaymentProviderError` (503)
+addition, `_RetryingRequestsClient`, by the shared rule of core/integrations.py) 408s and 429s
+with the same idempotency key, backing off by `RETRY_INITIAL_DELAY` / `RETRY_MAX_DELAY`. What still
+fails becomes a `PaymentProviderError` (the service is unavailable)
 with a sentence for people, never a secret. Also here: payment states, the price settings, the
-integration status bookkeeping, and the `check-stripe` diagnosis.
+throttle of the Stripe and webhook status rows (written by core/integrations.py), and the
+`check-stripe` diagnosis.
 
 Tests that make the backoff tiny must monkeypatch *this* module (`core.payments.gateway`): it is
 the one that reads the constants.
@@ -16,19 +18,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-import time
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import stripe
 from sqlmodel import Session
 
-from core import clock
-from core.config import Settings, get_settings, scrub
-from core.db import write_session
+from core import integrations
+from core.config import Settings, get_settings
 from core.errors import LesplannerError, PaymentProviderError, PaymentsNotConfigured
 from core.models import PaymentStatus
-from core.status import status_row
 
 log = logging.getLogger("lesplanner.payments")
 
@@ -70,11 +69,6 @@ class StripeCheck(NamedTuple):
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _scrub(text: str, settings: Settings | None = None) -> str:
-    """`text` without any configured secret (Stripe masks keys itself; this is the belt)."""
-    return scrub(text, settings)
-
-
 def _ts(value: Any) -> datetime | None:
     return datetime.fromtimestamp(int(value), UTC) if value not in (None, "") else None
 
@@ -86,55 +80,11 @@ def _id_of(value: Any) -> str | None:
     return value or None
 
 
-def _status_key(name: str) -> tuple[str, str]:
-    return (get_settings().database_url, name)
-
-
-_status_memo: dict[tuple[str, str], tuple[bool, float]] = {}
-_status_lock = threading.Lock()
-
-
-def _status_due(name: str, ok: bool) -> bool:
-    with _status_lock:
-        prev = _status_memo.get(_status_key(name))
-    return prev is None or prev[0] != ok or time.monotonic() - prev[1] >= STATUS_WRITE_INTERVAL
-
-
-def _write_status(session: Session, name: str, ok: bool, detail: str) -> None:
-    now = clock.now()
-    row = status_row(session, name)
-    row.ok = ok
-    row.detail = detail[:500]
-    if ok:
-        row.last_ok_at = now
-    else:
-        row.last_error_at = now
-        row.last_error = detail[:500]
-    session.add(row)
-
-
 def _record_status(name: str, ok: bool, detail: str, session: Session | None = None) -> None:
-    """Note an integration's health for the console; cheap (throttled) and never fatal."""
-    if not _status_due(name, ok):
-        return
-    detail = _scrub(detail)
-    try:
-        if session is not None:
-            with session.begin_nested():
-                _write_status(session, name, ok, detail)
-        else:
-            with write_session() as own:
-                _write_status(own, name, ok, detail)
-        with _status_lock:
-            _status_memo[_status_key(name)] = (ok, time.monotonic())
-    except Exception as exc:  # noqa: BLE001 - status bookkeeping must not break payments
-        log.warning("could not record %s status: %s", name, type(exc).__name__)
-
-
-def reset_status_memo() -> None:
-    """Forget when status rows were last written (tests use fresh databases)."""
-    with _status_lock:
-        _status_memo.clear()
+    """Note Stripe's (or the webhook's) health for the console: an unchanged state at most every
+    STATUS_WRITE_INTERVAL seconds, in the caller's transaction when given; never fatal."""
+    integrations.record_health(name, ok, detail, error=None if ok else detail, session=session,
+                               every=STATUS_WRITE_INTERVAL)
 
 
 # --- the gateway ----------------------------------------------------------------------------------
@@ -142,20 +92,23 @@ def reset_status_memo() -> None:
 
 class _RetryingRequestsClient(stripe.RequestsClient):
     """Stripe's default sync HTTP client (requests), plus two decisions of ours:
-    429 rate limits are retried too (Stripe asks for backoff; the library only retries them
-    when Stripe adds `Stripe-Should-Retry: true`), and the backoff comes from this module."""
+    429 rate limits (and 408s) are retried too, by the shared rule `integrations.is_transient`
+    (Stripe asks for backoff; the library only retries them when Stripe adds
+    `Stripe-Should-Retry: true`), and the backoff is the shared policy with this module's
+    RETRY_INITIAL_DELAY / RETRY_MAX_DELAY."""
 
     def _should_retry(self, response, api_connection_error, num_retries, max_network_retries):  # noqa: ANN001, ANN202
         if response is not None and num_retries < (max_network_retries or 0):
             _, status_code, headers = response
             should = headers.get("stripe-should-retry") if headers is not None else None
-            if status_code == 429 and should != "false":
+            if integrations.is_transient(status_code) and should != "false":
                 return True
         return super()._should_retry(response, api_connection_error, num_retries, max_network_retries)
 
     def _sleep_time_seconds(self, num_retries: int) -> float:
-        delay = min(RETRY_INITIAL_DELAY * (2 ** (num_retries - 1)), RETRY_MAX_DELAY)
-        return max(RETRY_INITIAL_DELAY, self._add_jitter_time(delay))
+        delay = integrations.backoff_delay(num_retries - 1, base=RETRY_INITIAL_DELAY,
+                                           cap=RETRY_MAX_DELAY)
+        return max(RETRY_INITIAL_DELAY, delay)
 
 
 class StripeGateway:
@@ -204,7 +157,7 @@ class StripeGateway:
                 f"Stripe had an internal error and could not {doing} ({attempts} attempts); "
                 "try again shortly."
             )
-        message = _scrub(exc.user_message or type(exc).__name__, self.settings)
+        message = integrations.scrub(exc.user_message or type(exc).__name__, self.settings)
         return PaymentProviderError(f"Stripe refused to {doing}: {message}")
 
     def _call(self, doing: str, fn: Any, *args: Any, **kwargs: Any) -> Any:

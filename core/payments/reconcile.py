@@ -13,12 +13,12 @@ from sqlmodel import select
 from core import clock
 from core.db import read_session, write_session
 from core.errors import LesplannerError, ValidationFailed
+from core.integrations import scrub
 from core.models import Payment
 from core.payments.gateway import (
     FINAL_PAYMENT_STATES,
     OPEN,
     _record_status,
-    _scrub,
     get_gateway,
 )
 from core.payments.links import made_by_lesplanner
@@ -90,7 +90,7 @@ def reconcile_payments(since: datetime) -> ReconcileReport:
                     _payment_for_session(write, obj, clock.now())
                 report.created.append(f"{session_id} (open, order {obj['metadata'].get('order_id')})")
             except Exception as exc:  # noqa: BLE001 - one bad session must not stop the run
-                report.errors.append(f"{session_id}: {_scrub(str(exc))}")
+                report.errors.append(f"{session_id}: {scrub(str(exc))}")
             continue
         else:
             report.unchanged += 1

@@ -33,6 +33,7 @@ from core.errors import (
     WebhookNotConfigured,
     WebhookSignatureInvalid,
 )
+from core.integrations import scrub
 from core.messages import queue_message
 from core.models import (
     NEEDS_RESCHEDULE,
@@ -54,7 +55,6 @@ from core.payments.gateway import (
     REFUNDED,
     _id_of,
     _record_status,
-    _scrub,
     _ts,
     price_setting_name,
 )
@@ -82,9 +82,8 @@ def _webhook_slots() -> Any:
 
 
 class WebhookHandlingFailed(LesplannerError):
-    """A verified event could not be handled; it is stored as failed and Stripe will retry."""
-
-    http_status = 500
+    """A verified event could not be handled; it is stored as failed and Stripe will retry
+    (the receiver answers 500 without the cause)."""
 
 
 @dataclass(frozen=True)
@@ -217,7 +216,7 @@ def _process_event(event: dict[str, Any], payload: str, *, retry_ignored: bool =
                 _record_status("webhook", True, f"last event {event_id} ({type_}) {status}", session)
                 return WebhookResult(event_id, type_, status, detail)
         except Exception as exc:
-            message = _scrub(f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}")[:1000]
+            message = scrub(f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}")[:1000]
             log.error("Stripe event %r (%r) failed: %s", event_id, type_, message)
             _store_failure(event_id, type_, payload, message)
             raise WebhookHandlingFailed(

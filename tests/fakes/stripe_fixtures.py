@@ -57,7 +57,6 @@ def settings(tmp_path, fake_stripe, monkeypatch) -> Iterator[Settings]:
     """Fully configured Stripe settings; retries back off in milliseconds, not seconds."""
     monkeypatch.setattr(gateway, "RETRY_INITIAL_DELAY", 0.001)
     monkeypatch.setattr(gateway, "RETRY_MAX_DELAY", 0.005)
-    payments.reset_status_memo()
     s = make_settings(tmp_path, **_stripe_values(fake_stripe))
     set_settings(s)
     yield s
