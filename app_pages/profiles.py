@@ -27,7 +27,7 @@ by_name = {p["name"]: p for p in profiles}
 st.subheader(tr("prof.overview"))
 fields = ["name", "duration_minutes", "earliest_hour", "latest_hour", "min_lead_minutes", "days_ahead",
           "exclude_weekends", "allowed_weekdays", "slot_step_minutes", "max_suggestions", "buffer_minutes",
-          "max_per_day", "requires_payment", "active"]
+          "max_per_day", "requires_payment", "active", "cancel_notice_hours", "on_time_cancel"]
 
 def _shown(field: str, value: object) -> str:
     if field == "allowed_weekdays":
@@ -68,6 +68,9 @@ with st.form(f"profile_form_{name}"):
                                          value=current["buffer_minutes"], key=f"pf_{name}_buffer_minutes"),
         "max_per_day": a.number_input(tr("field.max_per_day"), min_value=0, step=1, help=tr("prof.max_per_day_help"),
                                       value=current["max_per_day"] or 0, key=f"pf_{name}_max_per_day") or None,
+        "cancel_notice_hours": d.number_input(tr("field.cancel_notice_hours"), min_value=0, max_value=336, step=1,
+                                              help=tr("prof.cancel_notice_help"), value=current["cancel_notice_hours"],
+                                              key=f"pf_{name}_cancel_notice_hours"),
     }
     values["allowed_weekdays"] = b.multiselect(
         tr("field.allowed_weekdays"), list(range(7)), default=current["allowed_weekdays"] or [],

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -471,16 +471,38 @@ def reschedule_lesson(lesson_id: int, start: datetime, actor: User, reason: str 
     Held lessons are refused (their Checkout Session is for the old time). The new slot is
     claimed like a booking: a fresh calendar read, then the database under the tutor lock.
     """
+
+    def may(session: Session, lesson: Lesson) -> User:
+        who = current_actor(session, actor)
+        if not can_manage_lesson(session, who, lesson):
+            raise PermissionDenied("You may only reschedule your own lessons.")
+        return who
+
+    def record(session: Session, who: User, lesson: Lesson, before: dict[str, Any]) -> None:
+        audit(session, who, "lesson.reschedule", "Lesson", lesson.id, before,
+              {"status": lesson.status, "start": lesson.start, "reason": reason.strip() or None})
+
+    return move_lesson(lesson_id, start, may=may, record=record)
+
+
+def move_lesson(lesson_id: int, start: datetime, *, may: Callable[[Session, Lesson], Any],
+                record: Callable[[Session, Any, Lesson, dict[str, Any]], None],
+                statuses: tuple[str, ...] = (CONFIRMED, NEEDS_RESCHEDULE)) -> Lesson:
+    """The one way a lesson moves (staff in the console, the customer through the bot): `may`
+    says who may (raising otherwise; it runs again under the lock), `record` audits the move."""
     start = require_aware(start, "start").astimezone(UTC)
     tz = get_settings().tz
     now = clock.now()
     with read_session() as session:
-        lesson = _managed_lesson(session, lesson_id, actor, "reschedule")
+        lesson = session.get(Lesson, lesson_id)
+        if lesson is None:
+            raise NotFound(f"Lesson {lesson_id} does not exist.")
+        may(session, lesson)
         if lesson.status in (HELD, AWAITING_PAYMENT):
             raise InvalidTransition(
                 f"Lesson {lesson_id} is waiting for payment; cancel it or wait until it is paid."
             )
-        if lesson.status not in (CONFIRMED, NEEDS_RESCHEDULE):
+        if lesson.status not in statuses:
             raise InvalidTransition(f"Lesson {lesson_id} is {lesson.status}; only planned lessons can move.")
         profile = session.get(PlanningProfile, lesson.profile_name)
         tutor = session.get(Tutor, lesson.tutor_id)
@@ -503,15 +525,14 @@ def reschedule_lesson(lesson_id: int, start: datetime, actor: User, reason: str 
         raise SlotTaken(f"{format_when(start, 'en', tz)} is busy in {tutor.name}'s calendar.")
 
     with write_session() as session:
-        who = current_actor(session, actor)
         lesson = session.get(Lesson, lesson_id)
         lock_lesson(session, lesson)
-        if lesson.status not in (CONFIRMED, NEEDS_RESCHEDULE) or lesson.start != old_start:
+        who = may(session, lesson)
+        if lesson.status not in statuses or lesson.start != old_start:
             raise InvalidTransition(f"Lesson {lesson_id} changed meanwhile (now {lesson.status}); look again.")
         if lesson_busy(session, [tutor.id], lo, hi, now, exclude_lesson=lesson.id)[tutor.id]:
             raise SlotTaken(f"{format_when(start, 'en', tz)} was just taken. Please choose another time.")
         before = {"status": lesson.status, "start": old_start}
         lessons.move(session, lesson, start, end)
-        audit(session, who, "lesson.reschedule", "Lesson", lesson.id, before,
-              {"status": lesson.status, "start": start, "reason": reason.strip() or None})
+        record(session, who, lesson, before)
     return lesson

@@ -74,6 +74,12 @@ CATALOG: dict[str, dict[str, str]] = {
         "nl": "Je les is verplaatst naar {when}.",
         "en": "Your lesson has been moved to {when}.",
     },
+    "lesson_cancelled_refund": {
+        "nl": "Je les van {when} is geannuleerd. Je krijgt {amount} terug; dat staat binnen een "
+              "paar werkdagen weer op je rekening.",
+        "en": "Your lesson on {when} has been cancelled. You will get {amount} back; it shows up "
+              "in your account within a few working days.",
+    },
     "refund_issued": {
         "nl": "We hebben je betaling terugbetaald. Het kan een paar dagen duren voordat je het "
               "bedrag terugziet.",
@@ -107,6 +113,27 @@ def format_when(start, locale: str = "nl", tz=None) -> str:  # noqa: ANN001
     if locale == "en":
         return f"{EN_DAYS[local.weekday()]} {local:%d %B} at {local:%H:%M}".replace(" 0", " ")
     return f"{DUTCH_DAYS[local.weekday()]} {local.day} {DUTCH_MONTHS[local.month - 1]} om {local:%H:%M}"
+
+
+DUTCH_DAYS_SHORT = ["ma", "di", "wo", "do", "vr", "za", "zo"]
+DUTCH_MONTHS_SHORT = ["jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"]
+
+
+def format_short(start, locale: str = "nl", tz=None) -> str:  # noqa: ANN001
+    """'ma 7 dec om 16:00' (or 'Mon 7 Dec at 16:00') in the business zone: chat-sized."""
+    local = start.astimezone(tz or get_settings().tz)
+    if locale == "en":
+        return f"{EN_DAYS[local.weekday()][:3]} {local.day} {local:%b} at {local:%H:%M}"
+    return f"{DUTCH_DAYS_SHORT[local.weekday()]} {local.day} {DUTCH_MONTHS_SHORT[local.month - 1]} om {local:%H:%M}"
+
+
+def format_money(cents: int, currency: str = "eur", locale: str = "nl") -> str:
+    """'€ 45,00' (nl) or '€45.00' (en)."""
+    symbol = "€" if (currency or "eur").lower() == "eur" else (currency or "").upper() + " "
+    whole, part = divmod(int(cents), 100)
+    if locale == "en":
+        return f"{symbol}{whole:,}.{part:02d}"
+    return f"{symbol} {whole:,}".replace(",", ".") + f",{part:02d}"
 
 
 def queue_message(

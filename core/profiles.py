@@ -42,7 +42,9 @@ EDITABLE_FIELDS = (
     "duration_minutes", "earliest_hour", "latest_hour", "min_lead_minutes", "days_ahead",
     "exclude_weekends", "allowed_weekdays", "slot_step_minutes", "max_suggestions",
     "buffer_minutes", "max_per_day", "requires_payment", "active",
+    "cancel_notice_hours", "on_time_cancel",
 )
+ON_TIME_CANCEL = ("refund",)  # "credit" arrives with the credit ledger (issue 15)
 
 
 def _int(values: dict[str, Any], field: str, lo: int, hi: int, *, optional: bool = False) -> None:
@@ -90,6 +92,10 @@ def validate_profile(values: dict[str, Any]) -> dict[str, Any]:
         if any(isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= 6 for d in weekdays):
             raise InvalidProfile("allowed_weekdays", "weekdays are 0 (Monday) to 6 (Sunday)")
         v["allowed_weekdays"] = sorted(set(weekdays))
+    if "cancel_notice_hours" in v:
+        _int(v, "cancel_notice_hours", 0, 14 * 24)
+    if "on_time_cancel" in v and v["on_time_cancel"] not in ON_TIME_CANCEL:
+        raise InvalidProfile("on_time_cancel", f"use one of: {', '.join(ON_TIME_CANCEL)}")
     for flag in ("exclude_weekends", "requires_payment", "active"):
         if flag in v and not isinstance(v[flag], bool):
             raise InvalidProfile(flag, "must be true or false")

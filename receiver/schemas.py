@@ -255,3 +255,56 @@ def error_responses(*codes: int) -> dict[int | str, dict]:
     """OpenAPI `responses=` for these status codes, so /docs lists every answer a route gives."""
     return {code: {"model": _ERROR_DOCS[code][1], "description": _ERROR_DOCS[code][0],
                    **({"headers": _HEADER_DOCS[code]} if code in _HEADER_DOCS else {})} for code in codes}
+
+
+# --- the customer's own lessons (core/self_service.py) ------------------------------------------
+
+
+class CancelNow(BaseModel):
+    allowed: bool = Field(description="Whether the customer may cancel (or move) it through the bot now.")
+    consequence: Literal["refund", "none"]
+    amount: int | None = Field(None, description="Cents refunded when the consequence is a refund.")
+    currency: str | None = None
+
+
+class CustomerLessonOut(LessonOut):
+    payment_status: str | None = Field(None, description="The lesson's latest payment, if any.")
+    cancel_until: datetime | None = Field(None, description="Until when the customer may cancel or move it.")
+    cancel_now: CancelNow
+
+
+class CustomerLessonsOut(BaseModel):
+    lessons: list[CustomerLessonOut]
+
+
+class Consequence(BaseModel):
+    kind: Literal["refund", "none"]
+    amount: int | None = None
+    currency: str | None = None
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"conversation_id": "conv-1001", "reason": "ziek", "dry_run": True}]})
+
+    conversation_id: Id
+    reason: Text = Field("", max_length=500)
+    dry_run: bool = Field(False, description="Only tell what a cancel would do now; change nothing.")
+
+
+class CancelOut(BaseModel):
+    lesson: LessonOut
+    allowed: bool
+    consequence: Consequence
+    cancel_until: datetime | None
+    dry_run: bool
+
+
+class RescheduleIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"conversation_id": "conv-1001", "start": "2026-12-02T16:00:00+01:00",
+         "end": "2026-12-02T17:00:00+01:00"}]})
+
+    conversation_id: Id
+    start: InstantIn = Field(description="ISO 8601 with an offset, one of the offered slots.")
+    end: InstantIn = Field(description="start + the lesson's length (a lesson keeps its length).")

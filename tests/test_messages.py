@@ -21,6 +21,7 @@ PARAMS = {
     "when": "dinsdag 1 december om 10:00",
     "until": "09:30",
     "url": "https://checkout.stripe.test/c/pay/cs_test_1",
+    "amount": "€ 45,00",
     "alternatives": "woensdag 2 december om 11:00",
 }
 
@@ -59,6 +60,19 @@ def test_the_default_locale_is_dutch():
 
 def test_an_unknown_locale_falls_back_to_dutch():
     assert t("lesson_cancelled", "de", **PARAMS) == t("lesson_cancelled", "nl", **PARAMS)
+
+
+def test_short_dates_and_money_read_naturally_in_dutch_and_english():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from core.messages import format_money, format_short
+
+    monday = datetime(2026, 12, 7, 16, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
+    assert format_short(monday) == "ma 7 dec om 16:00"
+    assert format_short(monday, "en") == "Mon 7 Dec at 16:00"
+    assert format_money(4500) == "€ 45,00" and format_money(123456) == "€ 1.234,56"
+    assert format_money(4500, "eur", "en") == "€45.00"
 
 
 def test_an_unknown_key_is_an_error():

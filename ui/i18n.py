@@ -381,6 +381,14 @@ S: dict[str, tuple[str, str]] = {
     "field.max_suggestions": ("Maximaal aantal voorstellen", "Maximum suggestions"),
     "field.buffer_minutes": ("Buffer rond lessen (minuten)", "Buffer around lessons (minutes)"),
     "field.max_per_day": ("Maximaal per dag", "Maximum per day"),
+    "field.cancel_notice_hours": ("Annuleren/verplaatsen via de bot tot (uur vooraf)",
+                                  "Cancel/move through the bot until (hours before)"),
+    "field.on_time_cancel": ("Op tijd geannuleerd", "Cancelled on time"),
+    "prof.cancel_notice_help": (
+        "Tot zoveel uur voor de les kan een klant zelf annuleren of verplaatsen via de bot; een betaalde les "
+        "wordt dan volledig terugbetaald. Daarna kan alleen het team het nog regelen.",
+        "Up to this many hours before the lesson a customer can cancel or move it through the bot; a paid "
+        "lesson is then refunded in full. After that only staff can."),
     "field.requires_payment": ("Betaling vereist", "Requires payment"),
     "field.active": ("Actief", "Active"),
     "field.name": ("Naam", "Name"),

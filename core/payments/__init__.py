@@ -19,7 +19,7 @@ The modules, each importing only those above it:
 - `links`     create_payment_link, expire_checkout_for_lesson
 - `webhooks`  verify_webhook, handle_webhook, retry_failed_event and the event handlers
 - `reconcile` reconcile_payments
-- `refunds`   refunds we start ourselves (to come)
+- `refunds`   refunds we start ourselves: `stripe.refund` jobs, one per lesson
 
 This package re-exports their public names. The names are copies: to monkeypatch a module-level
 value (RETRY_INITIAL_DELAY, _dispatch, ...), patch the submodule that reads it, e.g.

@@ -196,6 +196,23 @@ class StripeGateway:
         return self._call(f"expire Checkout Session {session_id}",
                           self.client.v1.checkout.sessions.expire, session_id).to_dict()
 
+    def create_refund(self, payment_intent_id: str, amount: int, idempotency_key: str,
+                      metadata: dict[str, str]) -> dict[str, Any]:
+        """Refund `amount` (cents) of a PaymentIntent. A refusal Stripe will repeat however often
+        we ask (already refunded, amount too large) is a PaymentRefused, not a retryable error."""
+        try:
+            refund = self.client.v1.refunds.create(
+                params={"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata},
+                options={"idempotency_key": idempotency_key})
+        except stripe.InvalidRequestError as exc:
+            log.warning("Stripe refused a refund: %s", getattr(exc, "code", None))
+            raise PaymentRefused(_scrub(exc.user_message or "invalid request", self.settings),
+                                 code=getattr(exc, "code", None)) from None
+        except stripe.StripeError as exc:
+            log.warning("Stripe call failed (refund): %s", type(exc).__name__)
+            raise self._fail(exc, "refund a payment") from None
+        return refund.to_dict()
+
     def list_checkout_sessions(self, created_gte: int) -> list[dict[str, Any]]:
         """Every Checkout Session created at or after `created_gte`, newest first (all pages)."""
 
@@ -209,6 +226,14 @@ class StripeGateway:
 
 _gateways: dict[tuple, StripeGateway] = {}
 _gateways_lock = threading.Lock()
+
+
+class PaymentRefused(Exception):
+    """Stripe refused a request for good (an invalid request): asking again changes nothing."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def get_gateway(settings: Settings | None = None) -> StripeGateway:

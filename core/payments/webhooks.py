@@ -59,6 +59,7 @@ from core.payments.gateway import (
     price_setting_name,
 )
 from core.payments.links import made_by_lesplanner
+from core.payments.refunds import queued_refund
 
 log = logging.getLogger("lesplanner.payments")
 
@@ -431,7 +432,9 @@ def _on_refunded(session: Session, charge: dict[str, Any], now: datetime) -> tup
         return PROCESSED, f"Payment {payment.checkout_session_id} was already refunded; nothing changed."
     payment.status = REFUNDED
     payment.updated_at = now
-    if payment.conversation_id and session.get(Conversation, payment.conversation_id) is not None:
+    # A refund we started at the customer's cancel was announced with that cancel: one message.
+    announced = payment.lesson_id is not None and queued_refund(session, payment.lesson_id) is not None
+    if not announced and payment.conversation_id and session.get(Conversation, payment.conversation_id) is not None:
         queue_message(session, payment.conversation_id, "refund_issued",
                       dedupe_key=f"refund_issued:{payment.checkout_session_id}")
     return PROCESSED, f"Payment {payment.checkout_session_id} refunded."

@@ -7,11 +7,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from receiver.deps import BotAuth
-from receiver.routes import bookings, contacts, health, messages, payments, slots, webhooks
+from receiver.routes import bookings, contacts, health, lessons, messages, payments, slots, webhooks
 from receiver.schemas import error_responses
 
 api_router = APIRouter(prefix="/api/v1", dependencies=[BotAuth], responses=error_responses(429))
-for module in (slots, bookings, payments, contacts, messages):
+for module in (slots, bookings, payments, contacts, messages, lessons):
     api_router.include_router(module.router)
 
 public_router = APIRouter()

@@ -1,0 +1,192 @@
+"""Customers manage their own lessons through the bot (issue 14): list, cancel (with a dry run
+that tells the consequence first), reschedule. End to end over HTTP: the receiver, the worker's
+jobs, and the Stripe fake behind the real client; the local calendar."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from core import clock, worker
+from core.calendars import set_backend
+from core.config import set_settings
+from core.db import read_session, write_session
+from core.models import Lesson, OutboxMessage, Payment, PlanningProfile
+from tests.conftest import AMS, make_settings
+from tests.test_api_support import FIRST_NEW_SLOT, TOKEN, WEBHOOK_SECRET, booking, stripe_values
+
+pytest_plugins = ["tests.test_api_support", "tests.fakes.google_fixtures"]
+ANNA = "anna@lesplanner.test"
+
+SECOND_SLOT = "2026-12-01T11:00:00+01:00"
+
+
+@pytest.fixture
+def signed_delivery(client, fake_stripe):
+    """Stripe delivers an event to the receiver, signed with the endpoint's secret."""
+
+    def deliver(event: dict[str, Any]) -> None:
+        body, header = fake_stripe.signed(event, WEBHOOK_SECRET)
+        response = client.post("/webhooks/stripe", content=body, headers={"Stripe-Signature": header})
+        assert response.status_code == 200, response.text
+
+    return deliver
+
+
+@pytest.fixture
+def outside(tmp_path, client, fake_stripe, fake_google, make_google_backend):
+    """The receiver with Stripe and Google Calendar behind their real clients (the fakes)."""
+    settings = make_settings(
+        tmp_path, bot_api_token=TOKEN, **stripe_values(fake_stripe), calendar_backend="google",
+        gcal_service_account_json=fake_google.service_account_json(), gcal_api_endpoint=fake_google.api_endpoint,
+        gcal_calendar_id=ANNA, gcal_max_retries=1)
+    set_settings(settings)
+    set_backend(make_google_backend(settings))
+    return fake_google
+
+
+@pytest.fixture
+def paid(client, tutor, monday_morning, outside, fake_stripe, signed_delivery) -> dict[str, Any]:
+    """A lesson booked and paid by conv-1 for Tuesday 10:00, its calendar event made."""
+    held = client.post("/api/v1/bookings", json=booking()).json()
+    signed_delivery(fake_stripe.complete_session(held["checkout_session_id"]))
+    worker.drain()
+    lesson = client.get("/api/v1/conversations/conv-1/lessons").json()["lessons"][0]
+    assert (lesson["status"], lesson["payment_status"]) == ("confirmed", "paid")
+    return lesson
+
+
+def messages(conversation_id: str = "conv-1") -> list[str]:
+    with read_session() as session:
+        rows = session.exec(select(OutboxMessage).where(OutboxMessage.conversation_id == conversation_id)
+                            .order_by(OutboxMessage.id)).all()
+    return [m.key for m in rows]
+
+
+@pytest.fixture
+def events(outside):
+    """The events in Anna's Google calendar, as (start) in local time."""
+    return lambda: [datetime.fromisoformat(e["start"]["dateTime"]).astimezone(AMS) for e in outside.events(ANNA)]
+
+
+# --- the list -----------------------------------------------------------------------------------
+
+
+def test_a_conversation_lists_its_lessons_with_what_a_cancel_would_do_now(paid):
+    assert paid["start"] == FIRST_NEW_SLOT
+    assert paid["cancel_until"] == "2026-11-30T10:00:00+01:00"  # 24 h notice
+    assert paid["cancel_now"] == {"allowed": True, "consequence": "refund", "amount": 4500, "currency": "eur"}
+    assert paid["tutor"] == "Anna"
+
+
+def test_another_conversations_lessons_are_not_shown(client, paid):
+    assert client.get("/api/v1/conversations/conv-2/lessons").json()["lessons"] == []
+
+
+# --- cancel -------------------------------------------------------------------------------------
+
+
+def test_a_dry_run_tells_the_consequence_and_changes_nothing(client, paid, fake_stripe):
+    response = client.post(f"/api/v1/lessons/{paid['id']}/cancel",
+                           json={"conversation_id": "conv-1", "dry_run": True})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["consequence"] == {"kind": "refund", "amount": 4500, "currency": "eur"}
+    assert body["lesson"]["status"] == "confirmed" and body["dry_run"] is True
+    worker.drain()
+    assert fake_stripe.refunds == {}
+
+
+def test_an_on_time_cancel_refunds_once_frees_the_slot_and_tells_the_customer_once(
+        client, paid, fake_stripe, signed_delivery, events):
+    response = client.post(f"/api/v1/lessons/{paid['id']}/cancel", json={"conversation_id": "conv-1",
+                                                                        "reason": "ziek"})
+
+    assert response.status_code == 200
+    assert response.json()["lesson"]["status"] == "cancelled"
+    assert response.json()["consequence"] == {"kind": "refund", "amount": 4500, "currency": "eur"}
+    worker.drain()
+    assert [r["amount"] for r in fake_stripe.refunds.values()] == [4500]
+    refunded = next(e for e in reversed(fake_stripe.events) if e["type"] == "charge.refunded")
+    signed_delivery(refunded)
+    with read_session() as session:
+        assert session.exec(select(Payment)).one().status == "refunded"
+    assert events() == []  # the calendar event is gone
+    slots = client.get("/api/v1/slots", params={"conversation_id": "conv-2", "contact_id": "contact-2"}).json()
+    assert FIRST_NEW_SLOT in [s["start"] for s in slots["slots"]]  # the slot is free again
+    assert messages().count("lesson_cancelled_refund") == 1
+
+    again = client.post(f"/api/v1/lessons/{paid['id']}/cancel", json={"conversation_id": "conv-1"})
+    assert again.status_code == 200 and again.json()["consequence"]["kind"] == "refund"
+    worker.drain()
+    assert len(fake_stripe.refunds) == 1 and messages().count("lesson_cancelled_refund") == 1
+
+
+def test_a_late_cancel_is_422_saying_until_when_and_changes_nothing(client, paid, fake_stripe, events):
+    clock.set_now(datetime(2026, 11, 30, 12, 0, tzinfo=AMS))  # 22 h before the lesson
+
+    response = client.post(f"/api/v1/lessons/{paid['id']}/cancel", json={"conversation_id": "conv-1"})
+
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert "ma 30 nov om 10:00" in detail and "Staff can still help" in detail
+    dry = client.post(f"/api/v1/lessons/{paid['id']}/cancel", json={"conversation_id": "conv-1", "dry_run": True})
+    assert dry.status_code == 200 and dry.json()["consequence"]["kind"] == "none"
+    assert dry.json()["allowed"] is False
+    worker.drain()
+    with read_session() as session:
+        assert session.get(Lesson, paid["id"]).status == "confirmed"
+    assert fake_stripe.refunds == {} and len(events()) == 1
+
+
+def test_another_conversations_lesson_is_404_not_403(client, paid):
+    response = client.post(f"/api/v1/lessons/{paid['id']}/cancel", json={"conversation_id": "conv-2"})
+
+    assert response.status_code == 404
+    with read_session() as session:
+        assert session.get(Lesson, paid["id"]).status == "confirmed"
+
+
+def test_the_notice_is_the_profiles_setting(client, paid):
+    with write_session() as session:
+        session.get(PlanningProfile, "new").cancel_notice_hours = 48
+    lesson = client.get("/api/v1/conversations/conv-1/lessons").json()["lessons"][0]
+
+    assert lesson["cancel_until"] == "2026-11-29T10:00:00+01:00"
+    assert lesson["cancel_now"]["allowed"] is False
+
+
+# --- reschedule ---------------------------------------------------------------------------------
+
+
+def test_a_reschedule_moves_the_same_lesson_and_its_event(client, paid, fake_stripe, events):
+    response = client.post(f"/api/v1/lessons/{paid['id']}/reschedule",
+                           json={"conversation_id": "conv-1", "start": SECOND_SLOT,
+                                 "end": "2026-12-01T12:00:00+01:00"})
+
+    assert response.status_code == 200, response.text
+    assert (response.json()["id"], response.json()["start"]) == (paid["id"], SECOND_SLOT)
+    worker.drain()
+    assert events() == [datetime.fromisoformat(SECOND_SLOT)]
+    assert fake_stripe.refunds == {}
+    assert messages().count("lesson_rescheduled") == 1
+
+    again = client.post(f"/api/v1/lessons/{paid['id']}/reschedule",
+                        json={"conversation_id": "conv-1", "start": SECOND_SLOT, "end": "2026-12-01T12:00:00+01:00"})
+    assert again.status_code == 200
+    assert messages().count("lesson_rescheduled") == 1
+
+
+def test_a_late_reschedule_is_422(client, paid):
+    clock.set_now(datetime(2026, 11, 30, 12, 0, tzinfo=AMS))
+
+    response = client.post(f"/api/v1/lessons/{paid['id']}/reschedule",
+                           json={"conversation_id": "conv-1", "start": SECOND_SLOT, "end": "2026-12-01T12:00:00+01:00"})
+
+    assert response.status_code == 422
+    with read_session() as session:
+        assert session.get(Lesson, paid["id"]).start == datetime.fromisoformat(FIRST_NEW_SLOT)
