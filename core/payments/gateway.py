@@ -206,7 +206,7 @@ class StripeGateway:
                 options={"idempotency_key": idempotency_key})
         except stripe.InvalidRequestError as exc:
             log.warning("Stripe refused a refund: %s", getattr(exc, "code", None))
-            raise PaymentRefused(_scrub(exc.user_message or "invalid request", self.settings),
+            raise PaymentRefused(integrations.scrub(exc.user_message or "invalid request", self.settings),
                                  code=getattr(exc, "code", None)) from None
         except stripe.StripeError as exc:
             log.warning("Stripe call failed (refund): %s", type(exc).__name__)
