@@ -40,8 +40,9 @@ run: $(VENV)/.runtime
 ## make test: set up and run every test (unit, API, end-to-end, browser), on SQLite and then
 ## on a real PostgreSQL server the tests start themselves
 test: $(VENV)/.dev system-deps
-	@echo "==> Lint (ruff)"
+	@echo "==> Lint (ruff) and types (mypy)"
 	@$(VENV)/bin/ruff check .
+	@$(PY) -m mypy
 	@echo "==> Tests on SQLite"
 	@$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) $(PYTEST_ARGS)
 	@echo "==> Tests on PostgreSQL"
@@ -58,8 +59,12 @@ mutate: $(VENV)/.dev
 migrate: $(VENV)/.runtime
 	@$(PY) -m core.cli migrate
 
+## make lint: ruff's rules, mypy's types (core/ and receiver/, as pyproject.toml sets out) and the
+## ruff format check; `make test` runs the first two
 lint: $(VENV)/.dev
 	@$(VENV)/bin/ruff check .
+	@$(PY) -m mypy
+	@$(VENV)/bin/ruff format --check .
 
 format: $(VENV)/.dev
 	@$(VENV)/bin/ruff format .
@@ -74,4 +79,4 @@ lock:
 	@$(LOCK) requirements.in -c requirements-dev.lock -o requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache artifacts

@@ -55,6 +55,7 @@ from core.models import (
     PlanningProfile,
     Tutor,
     User,
+    stored_id,
 )
 from core.payments import create_payment_link, price_for
 from core.profiles import get_profile, merged_profile_values, profile_for_segment
@@ -92,7 +93,7 @@ def resolve_profile(session: Session, contact: Contact, profile_name: str | None
 
 
 def tutors_for_profile(session: Session, profile_name: str) -> list[Tutor]:
-    tutors = session.exec(select(Tutor).where(Tutor.active == True).order_by(Tutor.id)).all()  # noqa: E712
+    tutors = session.exec(select(Tutor).where(Tutor.active == True).order_by(col(Tutor.id))).all()  # noqa: E712
     chosen = [t for t in tutors if not t.profiles or profile_name in t.profiles]
     if not chosen:
         raise ValidationFailed(f"No active tutor teaches profile '{profile_name}'.")
@@ -111,8 +112,8 @@ def busy_by_tutor(session: Session, tutors: Sequence[Tutor], start: datetime, en
     waiting for a second (a pool deadlock). Callers that can, pass a session not yet used."""
     calendar_ids = sorted({t.calendar_id for t in tutors})
     calendar_busy = get_backend().busy(calendar_ids, start, end)
-    lessons = lesson_busy(session, [t.id for t in tutors], start, end, now, exclude_lesson)
-    return {t.id: list(calendar_busy.get(t.calendar_id, [])) + lessons[t.id] for t in tutors}
+    lessons = lesson_busy(session, [stored_id(t) for t in tutors], start, end, now, exclude_lesson)
+    return {stored_id(t): list(calendar_busy.get(t.calendar_id, [])) + lessons[stored_id(t)] for t in tutors}
 
 
 def _overlaps(intervals: Sequence[tuple[datetime, datetime]], start: datetime, end: datetime) -> bool:
@@ -152,7 +153,7 @@ def slots_for_profile(session: Session, profile: PlanningProfile, now: datetime 
     busy = busy_by_tutor(session, tutors, start, end, now, exclude_lesson)
     cap = profile.max_suggestions if limit is None else limit
     per_tutor_limit = cap if not profile.max_per_day else 100_000
-    per_tutor = [generate_slots(profile, now, busy[t.id], tz, limit=per_tutor_limit) for t in tutors]
+    per_tutor = [generate_slots(profile, now, busy[stored_id(t)], tz, limit=per_tutor_limit) for t in tutors]
     return _combine(per_tutor, profile, tz, cap)
 
 
@@ -219,11 +220,11 @@ def _movable_paid_lesson(session: Session, conversation_id: str, profile: Planni
     only for a lesson of the same duration and price (anything else is a new booking)."""
     candidates = session.exec(
         select(Lesson).where(Lesson.conversation_id == conversation_id, Lesson.status == NEEDS_RESCHEDULE)
-        .order_by(Lesson.id)
+        .order_by(col(Lesson.id))
     ).all()
     price_now = price_for(segment, profile.duration_minutes)
     for lesson in candidates:
-        payment = _payment_for_lesson(session, lesson.id)
+        payment = _payment_for_lesson(session, stored_id(lesson))
         if payment is None or payment.status != PaymentStatus.PAID:
             continue
         if lesson.end - lesson.start != timedelta(minutes=profile.duration_minutes):
@@ -243,7 +244,7 @@ def _week_load(session: Session, tutor_ids: Sequence[int], start: datetime, tz) 
         select(Lesson.tutor_id, func.count())
         .where(col(Lesson.tutor_id).in_(list(tutor_ids)), col(Lesson.status).in_(BLOCKING_STATUSES))
         .where(col(Lesson.start) >= week_start, col(Lesson.start) < week_end)
-        .group_by(Lesson.tutor_id)
+        .group_by(col(Lesson.tutor_id))
     ).all()
     load = {tid: 0 for tid in tutor_ids}
     load.update({tid: n for tid, n in rows})
@@ -282,7 +283,7 @@ def book_slot(
         profile, segment = resolve_profile(session, contact, profile_name)
         existing = _find_existing(session, conversation.id, start)
         if existing is not None:
-            return BookingResult(existing, created=False, payment=_payment_for_lesson(session, existing.id))
+            return BookingResult(existing, created=False, payment=_payment_for_lesson(session, stored_id(existing)))
         tutors = tutors_for_profile(session, profile.name)
     duration = timedelta(minutes=profile.duration_minutes)
     if end - start != duration:
@@ -308,26 +309,26 @@ def book_slot(
     needs_payment = False
     if free_in_calendar:
         with write_session() as session:
-            lock_tutors(session, [t.id for t in free_in_calendar])
+            lock_tutors(session, [stored_id(t) for t in free_in_calendar])
             existing = _find_existing(session, conversation.id, start)
             if existing is not None:  # the same request raced itself
-                return BookingResult(existing, created=False, payment=_payment_for_lesson(session, existing.id))
-            taken = lesson_busy(session, [t.id for t in free_in_calendar], lo, hi, now)
-            free = [t for t in free_in_calendar if not taken[t.id]]
+                return BookingResult(existing, created=False, payment=_payment_for_lesson(session, stored_id(existing)))
+            taken = lesson_busy(session, [stored_id(t) for t in free_in_calendar], lo, hi, now)
+            free = [t for t in free_in_calendar if not taken[stored_id(t)]]
             if free:
                 conversation, contact = ensure_conversation(session, conversation_id, contact_id)
                 details_before = identity(contact)
                 apply_bot_details(contact, contact_info)
                 details = (details_before, identity(contact))
-                load = _week_load(session, [t.id for t in free], start, tz)
-                tutor = min(free, key=lambda t: (load[t.id], t.id))
+                load = _week_load(session, [stored_id(t) for t in free], start, tz)
+                tutor = min(free, key=lambda t: (load[stored_id(t)], stored_id(t)))
                 moved = _movable_paid_lesson(session, conversation.id, profile, segment)
                 if moved is not None:  # paid already: the same lesson, at its new time
-                    lessons.move(session, moved, start, end, tutor_id=tutor.id)
-                    return BookingResult(moved, created=True, payment=_payment_for_lesson(session, moved.id))
+                    lessons.move(session, moved, start, end, tutor_id=stored_id(tutor))
+                    return BookingResult(moved, created=True, payment=_payment_for_lesson(session, stored_id(moved)))
                 needs_payment = profile.requires_payment
                 lesson = Lesson(
-                    conversation_id=conversation.id, contact_id=contact.id, tutor_id=tutor.id,
+                    conversation_id=conversation.id, contact_id=contact.id, tutor_id=stored_id(tutor),
                     profile_name=profile.name, start=start, end=end,
                     title=title or f"Les {contact.name or contact.id}", description=description,
                 )
@@ -339,7 +340,7 @@ def book_slot(
             alternatives=_alternatives(profile, exclude=start),
         )
     if needs_payment:
-        return _hold_with_payment(lesson.id, contact, segment, profile, conversation.id, details)
+        return _hold_with_payment(stored_id(lesson), contact, segment, profile, conversation.id, details)
     return BookingResult(lesson, created=True)
 
 
@@ -355,7 +356,7 @@ def _hold_with_payment(lesson_id: int, contact: Contact, segment: str, profile: 
         _abandon(lesson_id, "no payment link could be created", contact.id, details)
         raise
     with write_session() as session:
-        lesson = session.get(Lesson, lesson_id)
+        lesson = session.get_one(Lesson, lesson_id)
         if payment.expires_at is not None and lesson.status == HELD:
             lesson.hold_expires_at = payment.expires_at
             lesson.updated_at = clock.now()
@@ -444,8 +445,8 @@ def reschedule_options(lesson_id: int, actor: User, now: datetime | None = None,
     now = now or clock.now()
     with read_session() as session:
         lesson = _managed_lesson(session, lesson_id, actor, "reschedule")
-        profile = session.get(PlanningProfile, lesson.profile_name)
-        tutor = session.get(Tutor, lesson.tutor_id)
+        profile = session.get_one(PlanningProfile, lesson.profile_name)
+        tutor = session.get_one(Tutor, lesson.tutor_id)
         slots = slots_for_profile(session, profile, now, limit=limit + 1, tutors=[tutor],
                                   exclude_lesson=lesson.id)
     return [s for s in slots if s.start != lesson.start][:limit]
@@ -504,8 +505,8 @@ def move_lesson(lesson_id: int, start: datetime, *, may: Callable[[Session, Less
             )
         if lesson.status not in statuses:
             raise InvalidTransition(f"Lesson {lesson_id} is {lesson.status}; only planned lessons can move.")
-        profile = session.get(PlanningProfile, lesson.profile_name)
-        tutor = session.get(Tutor, lesson.tutor_id)
+        profile = session.get_one(PlanningProfile, lesson.profile_name)
+        tutor = session.get_one(Tutor, lesson.tutor_id)
         old_start, old_end, status = lesson.start, lesson.end, lesson.status
         has_event = bool(lesson.calendar_event_id)
     end = start + (old_end - old_start)
@@ -525,12 +526,12 @@ def move_lesson(lesson_id: int, start: datetime, *, may: Callable[[Session, Less
         raise SlotTaken(f"{format_when(start, 'en', tz)} is busy in {tutor.name}'s calendar.")
 
     with write_session() as session:
-        lesson = session.get(Lesson, lesson_id)
+        lesson = session.get_one(Lesson, lesson_id)
         lock_lesson(session, lesson)
         who = may(session, lesson)
         if lesson.status not in statuses or lesson.start != old_start:
             raise InvalidTransition(f"Lesson {lesson_id} changed meanwhile (now {lesson.status}); look again.")
-        if lesson_busy(session, [tutor.id], lo, hi, now, exclude_lesson=lesson.id)[tutor.id]:
+        if lesson_busy(session, [stored_id(tutor)], lo, hi, now, exclude_lesson=lesson.id)[stored_id(tutor)]:
             raise SlotTaken(f"{format_when(start, 'en', tz)} was just taken. Please choose another time.")
         before = {"status": lesson.status, "start": old_start}
         lessons.move(session, lesson, start, end)

@@ -199,7 +199,7 @@ def _load(message_id: int) -> _Outgoing | None:
         conversation = session.get(Conversation, message.conversation_id)
         contact = session.get(Contact, conversation.contact_id) if conversation else None
         return _Outgoing(
-            id=message.id, conversation_id=message.conversation_id,
+            id=message_id, conversation_id=message.conversation_id,
             contact_id=contact.id if contact else None, text=message.text,
             created_at=message.created_at, status=message.status,
             conversation_attributes=_pick(conversation.attributes if conversation else None,
@@ -254,7 +254,8 @@ def _mirror_attributes(client: ChatwootClient, item: _Outgoing) -> None:
     if item.conversation_attributes:
         calls.append(lambda: client.set_conversation_attributes(item.conversation_id, item.conversation_attributes))
     if item.contact_attributes and item.contact_id:
-        calls.append(lambda: client.set_contact_attributes(item.contact_id, item.contact_attributes))
+        contact_id = item.contact_id
+        calls.append(lambda: client.set_contact_attributes(contact_id, item.contact_attributes))
     for call in calls:
         try:
             call()

@@ -77,7 +77,7 @@ def ensure_conversation(
         raise ValidationFailed(
             f"Conversation '{conversation_id}' belongs to another contact than '{contact_id}'."
         )
-    contact = session.get(Contact, conversation.contact_id)
+    contact = session.get_one(Contact, conversation.contact_id)  # added above if it was new
     apply_bot_details(contact, contact_info)
     session.flush()
     return conversation, contact

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from core import clock
 from core.calendars import event_id_for_lesson
@@ -30,6 +30,7 @@ from core.models import (
     Lesson,
     Payment,
     Tutor,
+    stored_id,
 )
 from core.profiles import seed_defaults
 from core.segments import add_to_whitelist
@@ -58,7 +59,7 @@ def seed_demo(seed: int = 7) -> list[tuple[str, str, str]]:
     accounts: list[tuple[str, str, str]] = []
     with write_session() as s:
         seed_defaults(s)
-        tutors = s.exec(select(Tutor).order_by(Tutor.id)).all()
+        tutors = s.exec(select(Tutor).order_by(col(Tutor.id))).all()
         if tutors:
             anna = tutors[0]
             anna.name, anna.email = "Anna de Vries", "anna@lesplanner.local"
@@ -106,17 +107,19 @@ def seed_demo(seed: int = 7) -> list[tuple[str, str, str]]:
             s.add(Conversation(id=f"conv-{5001 + i}", contact_id=contact.id, created_at=contact.created_at))
         s.flush()
         for c in contacts[18:21]:
+            assert c.phone is not None  # the demo contacts all have both
             add_to_whitelist(s, "weekend", c.phone, note="Weekendgroep 2026", added_by="seed-demo")
         for c in contacts[20:25]:
+            assert c.email is not None
             add_to_whitelist(s, "returning_broadcast", c.email, note="Schooljaar 2026-2027", added_by="seed-demo")
 
         # Time off: Anna's Wednesday afternoons and a dentist visit; Bram's Friday.
         for week in range(3):
-            s.add(BusyBlock(tutor_id=anna.id, start=_local(2 + 7 * week, 13), end=_local(2 + 7 * week, 17),
+            s.add(BusyBlock(tutor_id=stored_id(anna), start=_local(2 + 7 * week, 13), end=_local(2 + 7 * week, 17),
                             reason="Vrije middag", created_by="seed-demo"))
-        s.add(BusyBlock(tutor_id=anna.id, start=_local(1, 9), end=_local(1, 11), reason="Tandarts",
+        s.add(BusyBlock(tutor_id=stored_id(anna), start=_local(1, 9), end=_local(1, 11), reason="Tandarts",
                         created_by="seed-demo"))
-        s.add(BusyBlock(tutor_id=bram.id, start=_local(4, 8), end=_local(4, 22), reason="Studiedag",
+        s.add(BusyBlock(tutor_id=stored_id(bram), start=_local(4, 8), end=_local(4, 22), reason="Studiedag",
                         created_by="seed-demo"))
 
         plan = [  # (contact index, tutor, day offset, hour, status, payment status)
@@ -137,7 +140,7 @@ def seed_demo(seed: int = 7) -> list[tuple[str, str, str]]:
             start = _local(day, hour)
             profile = "premium" if ci == 29 else ("weekend" if ci == 18 else ("new" if ci < 8 else "existing"))
             lesson = Lesson(
-                conversation_id=f"conv-{5001 + ci}", contact_id=contact.id, tutor_id=tutor.id,
+                conversation_id=f"conv-{5001 + ci}", contact_id=contact.id, tutor_id=stored_id(tutor),
                 profile_name=profile, start=start, end=start + timedelta(minutes=duration),
                 title=f"{SUBJECTS[n % len(SUBJECTS)]} — {contact.name}",
                 description="Proefles" if ci < 8 else "Vervolgles", status=status,
@@ -150,7 +153,7 @@ def seed_demo(seed: int = 7) -> list[tuple[str, str, str]]:
             s.add(lesson)
             s.flush()
             if status == CONFIRMED:
-                lesson.calendar_event_id = event_id_for_lesson(lesson.id)
+                lesson.calendar_event_id = event_id_for_lesson(stored_id(lesson))
                 lesson.calendar_sync = "synced"
             minutes = duration
             s.add(Payment(

@@ -33,9 +33,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import CursorResult, Table, and_, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -99,12 +99,12 @@ class JobContext:
         row until commit), so what the caller writes next is written by the holder only; raises
         LeaseLost otherwise. Fencing is by owner *and* attempt number, so a restarted worker
         with the same name is no exception."""
-        changed = session.execute(
+        changed = cast("CursorResult[Any]", session.execute(
             update(Job)
             .where(col(Job.id) == self.id, col(Job.lease_owner) == self.owner,
                    col(Job.attempts) == self.attempts, col(Job.status) == JobStatus.RUNNING)
             .values(updated_at=clock.now(), **values)
-        ).rowcount
+        )).rowcount
         if changed != 1:
             raise LeaseLost(f"job {self.id} ({self.key}) is no longer ours")
 
@@ -146,7 +146,7 @@ def enqueue(session: Session, kind: str, key: str, payload: dict[str, Any] | Non
                   status=JobStatus.PENDING, run_after=run_after or now, attempts=0,
                   created_at=now, updated_at=now)
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    table = Job.__table__
+    table: Table = Job.__table__  # type: ignore[attr-defined]  # SQLModel's metaclass sets it
     session.execute(
         dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=["key"])
     )
@@ -215,6 +215,7 @@ def claim(owner: str, limit: int = 10, now: datetime | None = None,
             job.lease_until = now + LEASE
             job.updated_at = now
             session.add(job)
+            assert job.id is not None  # a row read from the table has its id
             claimed.append(JobContext(job.id, job.kind, job.key, dict(job.payload or {}),
                                       job.attempts, owner))
     return claimed
@@ -237,7 +238,7 @@ def _finish(ctx: JobContext, status: JobStatus, *, result: str | None = None,
             ctx.hold(session)
         except LeaseLost:
             return False
-        job = session.get(Job, ctx.id)
+        job = session.get_one(Job, ctx.id)  # hold() just found it
         job.status = status
         job.updated_at = now
         job.lease_owner = None
@@ -279,12 +280,15 @@ def _error_text(exc: BaseException) -> str:
     return scrub(f"{text}")[:1000]
 
 
+_OUTCOME_WORDS: dict[JobStatus | None, str] = {
+    JobStatus.DONE: "done", JobStatus.PENDING: "retry", JobStatus.FAILED: "failed"}
+
+
 def run_job(ctx: JobContext, report: RunReport | None = None) -> JobStatus | None:
     """Run one claimed job and record its outcome. Never raises (except KeyboardInterrupt)."""
     report = report if report is not None else RunReport(claimed=1)
     outcome = _run_job(ctx, report)
-    report.outcomes.append((ctx.key, {JobStatus.DONE: "done", JobStatus.PENDING: "retry",
-                                      JobStatus.FAILED: "failed"}.get(outcome, "lost")))
+    report.outcomes.append((ctx.key, _OUTCOME_WORDS.get(outcome, "lost")))
     return outcome
 
 

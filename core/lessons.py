@@ -40,6 +40,7 @@ from core.models import (
     CalendarSync,
     Contact,
     Job,
+    JobStatus,
     Lesson,
     LessonOutcome,
     LessonStatus,
@@ -115,12 +116,14 @@ def lesson_busy(session: Session, tutor_ids: Sequence[int], start: datetime, end
                 now: datetime, exclude_lesson: int | None = None) -> dict[int, list[tuple[datetime, datetime]]]:
     """Per tutor, the intervals in [start, end) that this database's lessons occupy."""
     stmt = (
-        select(Lesson.tutor_id, Lesson.start, Lesson.end, Lesson.status, Lesson.hold_expires_at, Lesson.id)
+        # sqlmodel's select() is typed for at most four columns; the rows are unpacked below.
+        select(Lesson.tutor_id, Lesson.start, Lesson.end, Lesson.status,  # type: ignore[call-overload]
+               Lesson.hold_expires_at, Lesson.id)
         .where(col(Lesson.tutor_id).in_(list(tutor_ids)))
         .where(col(Lesson.status).in_(BLOCKING_STATUSES))
         .where(col(Lesson.start) < end, col(Lesson.end) > start)
     )
-    result: dict[int, list] = {tid: [] for tid in tutor_ids}
+    result: dict[int, list[tuple[datetime, datetime]]] = {tid: [] for tid in tutor_ids}
     for tutor_id, l_start, l_end, status, hold_until, lesson_id in session.exec(stmt).all():
         if lesson_id != exclude_lesson and blocks(status, hold_until, now):
             result[tutor_id].append((l_start, l_end))
@@ -131,7 +134,7 @@ def lock_tutors(session: Session, tutor_ids: Sequence[int]) -> None:
     """Postgres: serialise slot claims per tutor. SQLite is already serialised by BEGIN IMMEDIATE."""
     if not is_sqlite(session.get_bind()):
         session.exec(select(Tutor.id).where(col(Tutor.id).in_(list(tutor_ids)))
-                     .order_by(Tutor.id).with_for_update()).all()
+                     .order_by(col(Tutor.id)).with_for_update()).all()
 
 
 def lock_lesson(session: Session, lesson: Lesson) -> None:
@@ -358,7 +361,7 @@ def expire_holds(now: datetime | None = None) -> int:
     released = 0
     with write_session() as session:
         for lesson_id in due:
-            lesson = session.get(Lesson, lesson_id)
+            lesson = session.get_one(Lesson, lesson_id)
             if lesson.status in WAITING_FOR_PAYMENT and lesson.hold_expires_at and lesson.hold_expires_at <= now:
                 released += release(session, lesson, "hold_expired")
     return released
@@ -374,13 +377,13 @@ def ensure_calendar_jobs() -> int:
             return 0
         have = set(session.exec(select(Job.key).where(
             col(Job.key).in_([f"calendar:lesson-{i}" for i in ids]),
-            col(Job.status).in_((jobs.JobStatus.PENDING, jobs.JobStatus.RUNNING)))).all())
+            col(Job.status).in_((JobStatus.PENDING, JobStatus.RUNNING)))).all())
     missing = [i for i in ids if f"calendar:lesson-{i}" not in have]
     if not missing:
         return 0
     with write_session() as session:
         for lesson_id in missing:
-            lesson = session.get(Lesson, lesson_id)
+            lesson = session.get_one(Lesson, lesson_id)
             jobs.enqueue(session, "calendar.create", f"calendar:lesson-{lesson_id}",
                          {"lesson_id": lesson_id, "verify_slot": False},
                          subject=f"lesson-{lesson_id}", rearm=True)
@@ -392,8 +395,9 @@ def ensure_calendar_jobs() -> int:
 
 
 def _event_request(session: Session, lesson: Lesson) -> EventRequest:
-    tutor = session.get(Tutor, lesson.tutor_id)
+    tutor = session.get_one(Tutor, lesson.tutor_id)
     contact = session.get(Contact, lesson.contact_id)
+    assert lesson.id is not None  # a stored lesson
     return EventRequest(
         lesson_id=lesson.id, calendar_id=tutor.calendar_id, start=lesson.start, end=lesson.end,
         summary=lesson.title, description=lesson.description, timezone=get_settings().timezone,
@@ -432,7 +436,7 @@ def sync_calendar(ctx: jobs.JobContext) -> str:
         busy = backend.busy([request.calendar_id], request.start, request.end).get(request.calendar_id, [])
         if _overlaps(busy, request.start, request.end):
             with write_session() as session:
-                lesson = session.get(Lesson, lesson_id)
+                lesson = session.get_one(Lesson, lesson_id)
                 lock_lesson(session, lesson)
                 if lesson.status == CONFIRMED and lesson.start == request.start:
                     slot_lost(session, lesson, "the tutor's calendar has another event at that time")
@@ -440,7 +444,7 @@ def sync_calendar(ctx: jobs.JobContext) -> str:
                     return "slot taken in the calendar: lesson needs a new time"
             return "lesson changed meanwhile; nothing done"
         with write_session() as session:  # dedupe key: a second worker cannot say it twice
-            lesson = session.get(Lesson, lesson_id)
+            lesson = session.get_one(Lesson, lesson_id)
             if lesson.status == CONFIRMED and lesson.start == request.start:
                 _say(session, lesson, "booking_confirmed", "booking_confirmed")
         # Remember the check before creating: a retry after a lost answer would otherwise see

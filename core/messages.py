@@ -171,7 +171,7 @@ def pending_messages(session: Session, conversation_id: str, status: str | None 
     stmt = select(OutboxMessage).where(OutboxMessage.conversation_id == conversation_id)
     if status:
         stmt = stmt.where(OutboxMessage.status == status)
-    return list(session.exec(stmt.order_by(OutboxMessage.id)).all())
+    return list(session.exec(stmt.order_by(col(OutboxMessage.id))).all())
 
 
 def outbox_counts(session: Session) -> dict[str, int]:

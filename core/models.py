@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint, false
 from sqlalchemy.ext.mutable import MutableDict, MutableList
@@ -84,6 +84,18 @@ PAYMENT_STATUSES = tuple(PaymentStatus)
 ROLES = ("tutor", "admin", "finance")
 WHITELISTS = ("weekend", "returning_broadcast")
 SEGMENTS = ("new", "existing", "weekend", "returning_broadcast")
+
+
+class _Stored(Protocol):
+    id: int | None
+
+
+def stored_id(row: _Stored) -> int:
+    """The id of a row read from (or flushed to) the database. SQLModel types `id` as
+    `int | None` because a row not yet inserted has none; asking a stored row is the norm."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id: it was never stored")
+    return row.id
 
 
 class UTCDateTime(TypeDecorator):

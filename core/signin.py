@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import delete, text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core import clock, users
 from core.config import Settings
@@ -87,7 +87,7 @@ def _reserve(engine: Engine, account: str, address: str, now: datetime) -> float
     since = now - FAILURE_WINDOW
     with write_session(engine) as session:
         _lock_account(session, account)
-        session.exec(delete(SignInAttempt).where(SignInAttempt.at < since))
+        session.exec(delete(SignInAttempt).where(col(SignInAttempt.at) < since))
         recent = session.exec(select(SignInAttempt.address, SignInAttempt.at)
                               .where(SignInAttempt.account == account, SignInAttempt.at >= since)).all()
         here = sorted(at for where, at in recent if where == address)
@@ -123,8 +123,8 @@ def sign_in(engine: Engine, email: str, password: str, address: str | None, now:
         if fresh is None or not fresh.active or fresh.password_hash != stored:
             return SignInRefused("wrong")  # reset or deactivated while we were checking
         users.record_sign_in(session, fresh, password)
-        session.exec(delete(SignInAttempt).where(SignInAttempt.account == account,
-                                                 SignInAttempt.address == where))
+        session.exec(delete(SignInAttempt).where(col(SignInAttempt.account) == account,
+                                                 col(SignInAttempt.address) == where))
     return fresh
 
 

@@ -67,6 +67,17 @@ def local_wall_time(day: date, minutes: int, tz: ZoneInfo) -> datetime | None:
     return utc
 
 
+def _window_end(day: date, latest_hour: int, tz: ZoneInfo) -> datetime:
+    """The UTC instant `latest_hour` closes `day`. When that hour falls in a DST gap, the first
+    whole hour after it that exists closes it: the hour after it where the gap is an hour long
+    (Europe), later where it is longer (Antarctica/Troll jumps two hours)."""
+    for hour in range(latest_hour, latest_hour + 24):
+        end = local_wall_time(day, hour * 60, tz)
+        if end is not None:
+            return end
+    raise AssertionError(f"no wall-clock hour exists after {latest_hour}:00 on {day} in {tz}")
+
+
 def allowed_weekday(profile: SlotProfile, day: date) -> bool:
     if profile.allowed_weekdays:
         return day.weekday() in profile.allowed_weekdays
@@ -157,9 +168,7 @@ def generate_slots(
         day = first_day + timedelta(days=offset)
         if not allowed_weekday(profile, day):
             continue
-        window_end = local_wall_time(day, day_end_minutes, tz)
-        if window_end is None:  # latest_hour falls in a DST gap: the hour after it closes
-            window_end = local_wall_time(day, day_end_minutes + 60, tz)
+        window_end = _window_end(day, profile.latest_hour, tz)
         per_day = 0
         minutes = day_start_minutes
         while minutes < day_end_minutes:
@@ -198,8 +207,7 @@ def is_offered(profile: SlotProfile, now: datetime, start: datetime, tz: ZoneInf
         return False
     if not allowed_weekday(profile, day):
         return False
-    window_end = local_wall_time(day, profile.latest_hour * 60, tz) or local_wall_time(
-        day, profile.latest_hour * 60 + 60, tz)
+    window_end = _window_end(day, profile.latest_hour, tz)
     step = max(int(profile.slot_step_minutes or 60), 1)
     for minutes in range(profile.earliest_hour * 60, profile.latest_hour * 60, step):
         candidate = local_wall_time(day, minutes, tz)

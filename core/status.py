@@ -20,7 +20,8 @@ def status_row(session: Session, name: str) -> IntegrationStatus:
         return row
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     session.execute(
-        dialect.insert(IntegrationStatus.__table__).values(name=name, ok=True)
+        dialect.insert(IntegrationStatus.__table__)  # type: ignore[attr-defined]  # SQLModel's metaclass sets it
+        .values(name=name, ok=True)
         .on_conflict_do_nothing(index_elements=["name"])
     )
-    return session.get(IntegrationStatus, name)
+    return session.get_one(IntegrationStatus, name)

@@ -40,13 +40,13 @@ def safe_database_url(url: str) -> str:
 def database_info(session: Session, url: str) -> DatabaseInfo:
     bind = session.get_bind()
     names = set(inspect(bind).get_table_names())
-    revision = None
+    revision: str | None = None
     if "alembic_version" in names:
-        revision = session.exec(text("SELECT version_num FROM alembic_version")).first()
-        revision = revision[0] if revision else None
-    counts = {}
+        version = session.execute(text("SELECT version_num FROM alembic_version")).first()
+        revision = version[0] if version else None
+    counts: dict[str, int] = {}
     for model in (Lesson, Payment, Contact, StripeEvent, OutboxMessage):
-        counts[model.__tablename__] = session.exec(select(func.count()).select_from(model)).one()
+        counts[str(model.__tablename__)] = session.exec(select(func.count()).select_from(model)).one()
     return DatabaseInfo(url=safe_database_url(url), dialect=bind.dialect.name, revision=revision,
                         tables_ok={"lesson", "payment", "user"} <= names, counts=counts)
 
@@ -56,8 +56,10 @@ def integration_statuses(session: Session) -> dict[str, dict[str, Any]]:
 
 
 def last_webhook(session: Session) -> dict[str, Any] | None:
-    row = session.exec(
-        select(StripeEvent.id, StripeEvent.type, StripeEvent.received_at, StripeEvent.status, StripeEvent.error)
+    row = session.execute(
+        # sqlmodel's select() is typed for at most four columns
+        select(StripeEvent.id, StripeEvent.type, StripeEvent.received_at,  # type: ignore[call-overload]
+               StripeEvent.status, StripeEvent.error)
         .order_by(col(StripeEvent.received_at).desc()).limit(1)
     ).first()
     return dict(row._mapping) if row else None

@@ -311,6 +311,19 @@ def test_nonexistent_two_oclock_is_skipped_on_spring_forward_day(change_day):
         "00:00+0100", "01:00+0100", "03:00+0200", "04:00+0200", "05:00+0200"]
 
 
+def test_latest_hour_in_a_two_hour_dst_gap_closes_at_the_first_hour_that_exists():
+    # Antarctica/Troll jumps from 01:00 +00 to 03:00 +02: neither 01:00 nor the hour after it exist.
+    # The day used to have no end (None) and comparing a slot's end with it raised TypeError.
+    troll = ZoneInfo("Antarctica/Troll")
+    day = date(2026, 3, 29)
+    profile = every_day(earliest_hour=0, latest_hour=1, days_ahead=0)
+    now = datetime.combine(day, time(0), tzinfo=troll)
+    result = generate_slots(profile, now, [], troll, limit=EVERYTHING)
+    assert [s.start.astimezone(troll).strftime("%H:%M%z") for s in result] == ["00:00+0000"]
+    assert result[0].end.astimezone(troll).strftime("%H:%M%z") == "03:00+0200"
+    assert is_offered(profile, now, result[0].start, troll)
+
+
 @pytest.mark.parametrize("change_day", FALL_BACK, ids=str)
 def test_ambiguous_two_oclock_is_offered_once_at_its_first_occurrence_on_fall_back_day(change_day):
     profile = every_day(earliest_hour=0, latest_hour=6, days_ahead=0)

@@ -554,9 +554,9 @@ class GoogleCalendarBackend:
             self._record(False, exc.message)
             raise
         except _ApiError as err:
-            exc = CalendarUnavailable(self._describe(err, calendar_id))
-            self._record(False, exc.message)
-            raise exc from None
+            unavailable = CalendarUnavailable(self._describe(err, calendar_id))
+            self._record(False, unavailable.message)
+            raise unavailable from None
         self._record(True)
 
     def _describe(self, err: _ApiError, calendar_id: str | None) -> str:

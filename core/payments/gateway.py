@@ -177,7 +177,8 @@ class StripeGateway:
         """Raises stripe.IdempotencyError untranslated: the caller knows what to do with it."""
         try:
             session = self.client.v1.checkout.sessions.create(
-                params=params, options={"idempotency_key": idempotency_key})
+                # a plain dict: Stripe's SessionCreateParams TypedDict would repeat its whole API
+                params=params, options={"idempotency_key": idempotency_key})  # type: ignore[arg-type]
         except stripe.IdempotencyError:
             raise
         except stripe.StripeError as exc:

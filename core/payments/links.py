@@ -139,6 +139,7 @@ def create_payment_link(
     gateway = get_gateway(settings)
 
     args = (order_id, conversation_id, contact_id, lesson_id, minutes, price_id)
+    prepared: tuple[Payment | None, int, str | None] | None
     if session is not None:
         prepared = _prepare(session, *args)
     else:

@@ -277,16 +277,18 @@ def _payment_for_session(session: Session, obj: dict[str, Any], now: datetime) -
     if payment is not None:
         return payment
     md = obj.get("metadata") or {}
-    order_id = md.get("order_id") or obj.get("client_reference_id")
-    conversation_id = md.get("conversation_id")
     if not made_by_lesplanner(obj):
         return None
+    # made_by_lesplanner checked both: ids of our alphabet.
+    order_id: str = md["order_id"]
+    conversation_id: str = md["conversation_id"]
+    payment_conversation: str | None = conversation_id
     contact_id = md.get("contact_id") or None
     if session.get(Conversation, conversation_id) is None:
         if contact_id:
             ensure_conversation(session, conversation_id, contact_id)
         else:
-            conversation_id = None
+            payment_conversation = None
     if contact_id and session.get(Contact, contact_id) is None:
         contact_id = None
     lesson_id = int(md["lesson_id"]) if str(md.get("lesson_id", "")).isdigit() else None
@@ -298,7 +300,7 @@ def _payment_for_session(session: Session, obj: dict[str, Any], now: datetime) -
     if minutes in ALLOWED_MINUTES:
         price_id = getattr(get_settings(), price_setting_name(segment, minutes).lower()) or "unknown"
     payment = Payment(
-        checkout_session_id=session_id, order_id=order_id, conversation_id=conversation_id,
+        checkout_session_id=session_id, order_id=order_id, conversation_id=payment_conversation,
         contact_id=contact_id, lesson_id=lesson_id, segment=segment, minutes=minutes,
         price_id=price_id, amount=obj.get("amount_total"), currency=obj.get("currency"),
         status=OPEN, url=obj.get("url"), expires_at=_ts(obj.get("expires_at")),
@@ -384,7 +386,9 @@ def _on_awaiting_payment(session: Session, obj: dict[str, Any], now: datetime) -
                "or _failed."]
     lesson = session.get(Lesson, payment.lesson_id) if payment.lesson_id else None
     if lesson is not None and lessons.await_payment(session, lesson):
-        details.append(f"Lesson {lesson.id} keeps its slot until {lesson.hold_expires_at.isoformat()}.")
+        until = lesson.hold_expires_at
+        assert until is not None  # await_payment set it
+        details.append(f"Lesson {lesson.id} keeps its slot until {until.isoformat()}.")
     return PROCESSED, " ".join(details)
 
 
