@@ -36,6 +36,7 @@ from core.models import (
     Payment,
     PlanningProfile,
     Tutor,
+    stored_id,
 )
 from core.payments.refunds import queue_refund, queued_refund, refundable_amount
 from core.slots import require_aware
@@ -98,7 +99,7 @@ def cancel_until(session: Session, lesson: Lesson) -> datetime:
 
 def cancel_terms(session: Session, lesson: Lesson, now: datetime) -> CancelTerms:
     until = cancel_until(session, lesson)
-    payment = _payment(session, lesson.id)
+    payment = _payment(session, stored_id(lesson))
     amount = refundable_amount(payment)
     currency = (payment.currency or "eur") if payment is not None else None
     if lesson.status in (HELD, AWAITING_PAYMENT):
@@ -120,7 +121,7 @@ def conversation_lessons(conversation_id: str, now: datetime | None = None) -> l
         views = []
         for lesson in [*upcoming, *past]:
             tutor = session.get(Tutor, lesson.tutor_id)
-            payment = _payment(session, lesson.id)
+            payment = _payment(session, stored_id(lesson))
             views.append(LessonView(lesson, tutor.name if tutor else "", payment.status if payment else None,
                                     cancel_terms(session, lesson, now)))
     return views
@@ -158,7 +159,9 @@ def customer_cancel(lesson_id: int, conversation_id: str, reason: str = "", *, d
         refund = terms.consequence == REFUND
         lessons.cancel(session, lesson, reason or "cancelled by the customer", notify=not refund)
         if refund:
-            payment = _payment(session, lesson.id)
+            payment = _payment(session, stored_id(lesson))
+            if payment is None:  # cancel_terms found it a moment ago, in this transaction
+                raise RuntimeError(f"lesson {lesson.id} lost its payment")
             queue_refund(session, lesson, payment, terms.amount or 0, reason or "cancelled by the customer")
             queue_message(session, conversation_id, "lesson_cancelled_refund",
                           dedupe_key=f"lesson_cancelled:{lesson.id}", when=format_short(lesson.start),
@@ -172,7 +175,7 @@ def _repeat_terms(session: Session, lesson: Lesson) -> CancelTerms | None:
     """For a lesson this conversation already cancelled: what that cancel did."""
     if lesson.status != CANCELLED:
         return None
-    refund = queued_refund(session, lesson.id)
+    refund = queued_refund(session, stored_id(lesson))
     if refund is not None:
         return CancelTerms(True, cancel_until(session, lesson), REFUND, int(refund["amount"]), refund.get("currency"))
     return CancelTerms(True, cancel_until(session, lesson), NONE)
@@ -193,7 +196,7 @@ def customer_reschedule(lesson_id: int, conversation_id: str, start: datetime, e
             return lesson
 
     def may(session: Session, lesson: Lesson) -> str:
-        _own_lesson(session, lesson.id, conversation_id)
+        _own_lesson(session, stored_id(lesson), conversation_id)
         if lesson.status == CONFIRMED and now > cancel_until(session, lesson):
             raise _too_late(session, lesson, "moved")
         return f"customer:{conversation_id}"

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from core import jobs
 from core.db import read_session
-from core.models import Job, Lesson, Payment, PaymentStatus
+from core.models import Job, Lesson, Payment, PaymentStatus, stored_id
 from core.payments.gateway import PaymentRefused, get_gateway
 
 REFUND_JOB = "stripe.refund"
@@ -35,10 +35,11 @@ def refundable_amount(payment: Payment | None) -> int:
 
 def queue_refund(session: Session, lesson: Lesson, payment: Payment, amount: int, reason: str) -> bool:
     """Write the lesson's refund job in the caller's transaction; False if one was written before."""
-    if queued_refund(session, lesson.id) is not None:
+    lesson_id = stored_id(lesson)
+    if queued_refund(session, lesson_id) is not None:
         return False
-    jobs.enqueue(session, REFUND_JOB, refund_key(lesson.id),
-                 {"lesson_id": lesson.id, "payment_id": payment.id, "amount": amount,
+    jobs.enqueue(session, REFUND_JOB, refund_key(lesson_id),
+                 {"lesson_id": lesson_id, "payment_id": payment.id, "amount": amount,
                   "currency": payment.currency or "eur", "reason": reason[:200]},
                  subject=f"payment-{payment.id}")
     return True
