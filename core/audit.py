@@ -52,8 +52,8 @@ def jsonable(values: dict[str, Any] | None) -> dict[str, Any] | None:
 def audit_page(session: Session, entity: str | None = None, page: int = 1,
                page_size: int = DEFAULT_PAGE_SIZE) -> PageResult:
     page, page_size = page_bounds(page, page_size)
-    where = [AuditLog.entity == entity] if entity else []
-    total = session.exec(select(func.count(AuditLog.id)).where(*where)).one()
+    where = [col(AuditLog.entity) == entity] if entity else []
+    total = session.exec(select(func.count(col(AuditLog.id))).where(*where)).one()
     page = clamp_page(page, page_size, total)
     rows = session.exec(select(AuditLog).where(*where).order_by(col(AuditLog.at).desc(), col(AuditLog.id).desc())
                         .offset((page - 1) * page_size).limit(page_size)).all()

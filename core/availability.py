@@ -76,20 +76,28 @@ def remove_busy_block(actor: User, block_id: int) -> None:
 # --- reads ------------------------------------------------------------------------------------
 
 
+def _week_bounds(week_start: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """UTC [start, end) of the local week starting `week_start`."""
+    lo, hi = local_bounds(week_start, week_start + timedelta(days=6), tz)
+    assert lo is not None and hi is not None  # both dates are given, so neither end is open
+    return lo, hi
+
+
 def week_items(session: Session, tutor_id: int, week_start: date, tz: ZoneInfo) -> dict[str, Any]:
     """Lessons and time off (BusyBlock rows) of one tutor in the local week starting `week_start`."""
-    lo, hi = local_bounds(week_start, week_start + timedelta(days=6), tz)
-    lessons = session.exec(
-        select(Lesson.id, Lesson.start, Lesson.end, Lesson.status, Lesson.title, Lesson.profile_name,
-               Contact.name.label("contact_name"))
+    lo, hi = _week_bounds(week_start, tz)
+    lessons = session.execute(
+        # sqlmodel's select() is typed for at most four columns
+        select(Lesson.id, Lesson.start, Lesson.end, Lesson.status,  # type: ignore[call-overload]
+               Lesson.title, Lesson.profile_name, col(Contact.name).label("contact_name"))
         .join(Contact, col(Contact.id) == col(Lesson.contact_id), isouter=True)
         .where(Lesson.tutor_id == tutor_id, col(Lesson.start) < hi, col(Lesson.end) > lo)
         .where(col(Lesson.status).in_((*BLOCKING_STATUSES, NEEDS_RESCHEDULE)))
-        .order_by(Lesson.start)
+        .order_by(col(Lesson.start))
     ).all()
     blocks = session.exec(
         select(BusyBlock).where(BusyBlock.tutor_id == tutor_id, col(BusyBlock.start) < hi, col(BusyBlock.end) > lo)
-        .order_by(BusyBlock.start)
+        .order_by(col(BusyBlock.start))
     ).all()
     return {
         "start": lo, "end": hi,
@@ -101,7 +109,7 @@ def week_items(session: Session, tutor_id: int, week_start: date, tz: ZoneInfo) 
 def future_busy_blocks(session: Session, tutor_id: int, now: datetime, limit: int = 200) -> list[dict[str, Any]]:
     rows = session.exec(
         select(BusyBlock).where(BusyBlock.tutor_id == tutor_id, col(BusyBlock.end) > now)
-        .order_by(BusyBlock.start).limit(limit)
+        .order_by(col(BusyBlock.start)).limit(limit)
     ).all()
     return [b.model_dump() for b in rows]
 
@@ -116,7 +124,7 @@ def week_calendar(session: Session, profile_name: str, tutor_id: int, week_start
     profile = session.get(PlanningProfile, profile_name)
     if tutor is None or profile is None:
         raise NotFound("Unknown tutor or profile.")
-    lo, hi = local_bounds(week_start, week_start + timedelta(days=6), tz)
+    lo, hi = _week_bounds(week_start, tz)
     busy = get_backend().busy([tutor.calendar_id], lo, hi).get(tutor.calendar_id, [])
     free = [s for s in slots_for_profile(session, profile, now, limit=10_000, tutors=[tutor])
             if lo <= s.start < hi]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import Session, col, select
 
 from core.booking import resolve_profile, slots_for_profile
@@ -25,25 +25,26 @@ def search_contacts(session: Session, query: str = "", page: int = 1,
                     page_size: int = DEFAULT_PAGE_SIZE) -> PageResult:
     """Contacts whose name, e-mail, phone or id contains `query` (case-insensitive)."""
     page, page_size = page_bounds(page, page_size)
-    stmt = select(Contact.id, Contact.name, Contact.email, Contact.phone, Contact.segment_override,
-                  Contact.profile_override, Contact.updated_at)
-    count = select(func.count(Contact.id))
+    # sqlmodel's select() is typed for at most four columns (and mypy gives up on the unions)
+    stmt = select(Contact.id, Contact.name, Contact.email, Contact.phone,  # type: ignore[call-overload, misc]
+                  Contact.segment_override, Contact.profile_override, Contact.updated_at)
+    count = select(func.count(col(Contact.id)))
     if query and query.strip():
         pattern = like_pattern(query)
-        conditions = [
-            func.lower(Contact.name).like(pattern, escape="\\"),
-            func.lower(Contact.email).like(pattern, escape="\\"),
+        conditions: list[ColumnElement[bool]] = [
+            func.lower(col(Contact.name)).like(pattern, escape="\\"),
+            func.lower(col(Contact.email)).like(pattern, escape="\\"),
             col(Contact.phone).like(pattern, escape="\\"),
-            func.lower(Contact.id).like(pattern, escape="\\"),
+            func.lower(col(Contact.id)).like(pattern, escape="\\"),
         ]
         phone = normalise_phone(query)  # "06 1234 5678" finds "+31612345678"
         if phone:
-            conditions.append(Contact.phone == phone)
+            conditions.append(col(Contact.phone) == phone)
         stmt = stmt.where(or_(*conditions))
         count = count.where(or_(*conditions))
     total = session.exec(count).one()
     page = clamp_page(page, page_size, total)
-    rows = session.exec(stmt.order_by(Contact.name, Contact.id)
+    rows = session.execute(stmt.order_by(col(Contact.name), col(Contact.id))
                         .offset((page - 1) * page_size).limit(page_size)).all()
     out = [dict(r._mapping) for r in rows]
     # The segment as the bot sees it now (derived, never stored), for this page's rows only.
@@ -65,10 +66,11 @@ def contact_detail(session: Session, contact_id: str) -> dict[str, Any]:
     except LesplannerError as exc:
         profile_name, profile_error = None, exc.message
     lesson_counts = dict(session.exec(
-        select(Lesson.status, func.count(Lesson.id)).where(Lesson.contact_id == contact_id).group_by(Lesson.status)
+        select(Lesson.status, func.count(col(Lesson.id))).where(Lesson.contact_id == contact_id)
+        .group_by(col(Lesson.status))
     ).all())
     conversations = session.exec(
-        select(Conversation.id).where(Conversation.contact_id == contact_id).order_by(Conversation.created_at)
+        select(Conversation.id).where(Conversation.contact_id == contact_id).order_by(col(Conversation.created_at))
     ).all()
     return {
         "contact": contact.model_dump(),

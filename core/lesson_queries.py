@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_
+from sqlalchemy import Select, func, or_
 from sqlmodel import Session, col, select
 
 from core.errors import NotFound
@@ -32,6 +32,8 @@ from core.paging import (
 )
 from core.tutors import tutor_ids_for_email
 
+_Q = TypeVar("_Q", bound=Select)
+
 
 @dataclass(frozen=True)
 class LessonFilter:
@@ -45,7 +47,7 @@ class LessonFilter:
     own_email: str | None = None
 
 
-def _lesson_where(session: Session, stmt: Any, f: LessonFilter, tz: ZoneInfo) -> Any | None:
+def _lesson_where(session: Session, stmt: _Q, f: LessonFilter, tz: ZoneInfo) -> _Q | None:
     lo, hi = local_bounds(f.date_from, f.date_to, tz)
     if lo is not None:
         stmt = stmt.where(col(Lesson.start) >= lo)
@@ -57,34 +59,40 @@ def _lesson_where(session: Session, stmt: Any, f: LessonFilter, tz: ZoneInfo) ->
             return None
         stmt = stmt.where(col(Lesson.tutor_id).in_(own))
     if f.tutor_id is not None:
-        stmt = stmt.where(Lesson.tutor_id == f.tutor_id)
+        stmt = stmt.where(col(Lesson.tutor_id) == f.tutor_id)
     if f.statuses:
         stmt = stmt.where(col(Lesson.status).in_(list(f.statuses)))
     if f.profile:
-        stmt = stmt.where(Lesson.profile_name == f.profile)
+        stmt = stmt.where(col(Lesson.profile_name) == f.profile)
     if f.query and f.query.strip():
         pattern = like_pattern(f.query)
         stmt = stmt.where(or_(
-            func.lower(Contact.name).like(pattern, escape="\\"),
-            func.lower(Contact.email).like(pattern, escape="\\"),
+            func.lower(col(Contact.name)).like(pattern, escape="\\"),
+            func.lower(col(Contact.email)).like(pattern, escape="\\"),
             col(Contact.phone).like(pattern, escape="\\"),
-            func.lower(Contact.id).like(pattern, escape="\\"),
+            func.lower(col(Contact.id)).like(pattern, escape="\\"),
         ))
     return stmt
 
 
-_LESSON_COLUMNS = (
+_LESSON_COLUMNS: tuple[Any, ...] = (
     Lesson.id, Lesson.start, Lesson.end, Lesson.status, Lesson.profile_name, Lesson.tutor_id,
     Lesson.contact_id, Lesson.conversation_id, Lesson.title, Lesson.hold_expires_at,
     Lesson.calendar_event_id, Lesson.calendar_sync, Lesson.invite_sent, Lesson.cancel_reason,
-    Tutor.name.label("tutor_name"), Contact.name.label("contact_name"),
+    col(Tutor.name).label("tutor_name"), col(Contact.name).label("contact_name"),
 )
 
 
-def _lesson_select(*columns: Any) -> Any:
-    return (select(*columns)
+def _lesson_select(stmt: _Q) -> _Q:
+    return (stmt
             .join(Tutor, col(Tutor.id) == col(Lesson.tutor_id))
             .join(Contact, col(Contact.id) == col(Lesson.contact_id), isouter=True))
+
+
+def _lesson_columns() -> Any:
+    # sqlmodel's select() is typed for at most four columns: no precise type for sixteen, so the
+    # rows are read by name (session.execute, Row._mapping).
+    return _lesson_select(select(*_LESSON_COLUMNS))
 
 
 def _latest_payments(session: Session, lesson_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
@@ -92,10 +100,11 @@ def _latest_payments(session: Session, lesson_ids: Sequence[int]) -> dict[int, d
     if not lesson_ids:
         return {}
     rows = session.exec(
-        select(Payment.lesson_id, Payment.id, Payment.status, Payment.amount, Payment.currency,
-               Payment.checkout_session_id)
+        # sqlmodel's select() is typed for at most four columns; the rows are unpacked below.
+        select(Payment.lesson_id, Payment.id, Payment.status, Payment.amount,  # type: ignore[call-overload]
+               Payment.currency, Payment.checkout_session_id)
         .where(col(Payment.lesson_id).in_(list(lesson_ids)))
-        .order_by(Payment.id)
+        .order_by(col(Payment.id))
     ).all()
     out: dict[int, dict[str, Any]] = {}
     for lesson_id, pid, status, amount, currency, session_id in rows:
@@ -118,22 +127,24 @@ def lessons_page(session: Session, f: LessonFilter, tz: ZoneInfo, page: int = 1,
                  page_size: int = DEFAULT_PAGE_SIZE) -> PageResult:
     """One page of lessons (ordered by start) with tutor, contact and newest payment."""
     page, page_size = page_bounds(page, page_size)
-    count_stmt = _lesson_where(session, _lesson_select(func.count(Lesson.id)), f, tz)
+    count_stmt = _lesson_where(session, _lesson_select(select(func.count(col(Lesson.id)))), f, tz)
     if count_stmt is None:
         return PageResult([], 0, page, page_size)
     total = session.exec(count_stmt).one()
     page = clamp_page(page, page_size, total)
-    stmt = _lesson_where(session, _lesson_select(*_LESSON_COLUMNS), f, tz)
-    rows = session.exec(stmt.order_by(Lesson.start, Lesson.id)
+    stmt = _lesson_where(session, _lesson_columns(), f, tz)
+    if stmt is None:  # the tutor's e-mail matched nobody on this second look
+        return PageResult([], 0, page, page_size)
+    rows = session.execute(stmt.order_by(col(Lesson.start), col(Lesson.id))
                         .offset((page - 1) * page_size).limit(page_size)).all()
     return PageResult(_lesson_rows(session, rows), total, page, page_size)
 
 
 def lessons_export(session: Session, f: LessonFilter, tz: ZoneInfo, limit: int = EXPORT_LIMIT) -> list[dict[str, Any]]:
-    stmt = _lesson_where(session, _lesson_select(*_LESSON_COLUMNS), f, tz)
+    stmt = _lesson_where(session, _lesson_columns(), f, tz)
     if stmt is None:
         return []
-    rows = session.exec(stmt.order_by(Lesson.start, Lesson.id).limit(limit)).all()
+    rows = session.execute(stmt.order_by(col(Lesson.start), col(Lesson.id)).limit(limit)).all()
     return _lesson_rows(session, rows)
 
 
@@ -144,7 +155,7 @@ def lesson_detail(session: Session, lesson_id: int) -> dict[str, Any]:
         raise NotFound(f"Lesson {lesson_id} does not exist.")
     tutor = session.get(Tutor, lesson.tutor_id)
     contact = session.get(Contact, lesson.contact_id)
-    payments = session.exec(select(Payment).where(Payment.lesson_id == lesson_id).order_by(Payment.id)).all()
+    payments = session.exec(select(Payment).where(Payment.lesson_id == lesson_id).order_by(col(Payment.id))).all()
     return {
         "lesson": lesson.model_dump(),
         "tutor": tutor.model_dump() if tutor else None,
@@ -156,25 +167,27 @@ def lesson_detail(session: Session, lesson_id: int) -> dict[str, Any]:
 def holds_expiring(session: Session, now: datetime, within: timedelta = timedelta(minutes=30),
                    limit: int = 200) -> list[dict[str, Any]]:
     """Held lessons whose hold ends within `within` (waiting for payment), soonest first."""
-    rows = session.exec(
-        select(Lesson.id, Lesson.start, Lesson.hold_expires_at, Lesson.profile_name,
-               Contact.name.label("contact_name"), Tutor.name.label("tutor_name"))
+    rows = session.execute(
+        # sqlmodel's select() is typed for at most four columns
+        select(Lesson.id, Lesson.start, Lesson.hold_expires_at,  # type: ignore[call-overload]
+               Lesson.profile_name, col(Contact.name).label("contact_name"), col(Tutor.name).label("tutor_name"))
         .join(Tutor, col(Tutor.id) == col(Lesson.tutor_id))
         .join(Contact, col(Contact.id) == col(Lesson.contact_id), isouter=True)
         .where(Lesson.status == HELD, col(Lesson.hold_expires_at) <= now + within)
-        .order_by(Lesson.hold_expires_at).limit(limit)
+        .order_by(col(Lesson.hold_expires_at)).limit(limit)
     ).all()
     return _lesson_rows(session, rows)
 
 
 def needs_reschedule(session: Session, limit: int = 200) -> list[dict[str, Any]]:
     """Paid lessons whose slot was lost: the customer must pick a new time."""
-    rows = session.exec(
-        select(Lesson.id, Lesson.start, Lesson.updated_at, Lesson.profile_name, Lesson.conversation_id,
-               Contact.name.label("contact_name"), Tutor.name.label("tutor_name"))
+    rows = session.execute(
+        # sqlmodel's select() is typed for at most four columns
+        select(Lesson.id, Lesson.start, Lesson.updated_at, Lesson.profile_name,  # type: ignore[call-overload]
+               Lesson.conversation_id, col(Contact.name).label("contact_name"), col(Tutor.name).label("tutor_name"))
         .join(Tutor, col(Tutor.id) == col(Lesson.tutor_id))
         .join(Contact, col(Contact.id) == col(Lesson.contact_id), isouter=True)
         .where(Lesson.status == NEEDS_RESCHEDULE)
-        .order_by(Lesson.updated_at).limit(limit)
+        .order_by(col(Lesson.updated_at)).limit(limit)
     ).all()
     return _lesson_rows(session, rows)

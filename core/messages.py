@@ -175,20 +175,21 @@ def pending_messages(session: Session, conversation_id: str, status: str | None 
 
 
 def outbox_counts(session: Session) -> dict[str, int]:
-    rows = session.exec(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all()
+    rows = session.exec(select(OutboxMessage.status, func.count()).group_by(col(OutboxMessage.status))).all()
     return {status: count for status, count in rows}
 
 
 def outbox_page(session: Session, status: str | None = None, page: int = 1,
                 page_size: int = DEFAULT_PAGE_SIZE) -> PageResult:
     page, page_size = page_bounds(page, page_size)
-    where = [OutboxMessage.status == status] if status else []
-    total = session.exec(select(func.count(OutboxMessage.id)).where(*where)).one()
+    where = [col(OutboxMessage.status) == status] if status else []
+    total = session.exec(select(func.count(col(OutboxMessage.id))).where(*where)).one()
     page = clamp_page(page, page_size, total)
-    rows = session.exec(
-        select(OutboxMessage.id, OutboxMessage.created_at, OutboxMessage.conversation_id, OutboxMessage.key,
-               OutboxMessage.status, OutboxMessage.attempts, OutboxMessage.last_error, OutboxMessage.sent_at,
-               OutboxMessage.text)
+    rows = session.execute(
+        # sqlmodel's select() is typed for at most four columns
+        select(OutboxMessage.id, OutboxMessage.created_at,  # type: ignore[call-overload]
+               OutboxMessage.conversation_id, OutboxMessage.key, OutboxMessage.status, OutboxMessage.attempts,
+               OutboxMessage.last_error, OutboxMessage.sent_at, OutboxMessage.text)
         .where(*where).order_by(col(OutboxMessage.id).desc())
         .offset((page - 1) * page_size).limit(page_size)
     ).all()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core import clock
 from core.audit import audit, current_actor
@@ -123,7 +123,7 @@ def get_profile(session: Session, name: str) -> PlanningProfile:
 
 
 def list_profiles(session: Session, *, include_inactive: bool = False) -> list[PlanningProfile]:
-    stmt = select(PlanningProfile).order_by(PlanningProfile.name)
+    stmt = select(PlanningProfile).order_by(col(PlanningProfile.name))
     if not include_inactive:
         stmt = stmt.where(PlanningProfile.active == True)  # noqa: E712
     return list(session.exec(stmt).all())
@@ -144,7 +144,7 @@ def profile_values(profile: PlanningProfile) -> dict[str, Any]:
 
 
 def profile_rows(session: Session, *, include_inactive: bool = True) -> list[dict[str, Any]]:
-    stmt = select(PlanningProfile).order_by(PlanningProfile.name)
+    stmt = select(PlanningProfile).order_by(col(PlanningProfile.name))
     if not include_inactive:
         stmt = stmt.where(PlanningProfile.active == True)  # noqa: E712
     return [p.model_dump() for p in session.exec(stmt).all()]
@@ -169,7 +169,7 @@ def update_profile(actor: User, name: str, values: dict[str, Any]) -> PlanningPr
     with write_session() as session:
         who = current_actor(session, actor, "admin")
         cleaned = merged_profile_values(session, name, values)
-        profile = session.get(PlanningProfile, name)
+        profile = session.get_one(PlanningProfile, name)  # merged_profile_values found it
         if profile.active and not cleaned.get("active", True):
             used_by = session.exec(select(SegmentProfile.segment).where(SegmentProfile.profile_name == name)).all()
             if used_by:
@@ -192,15 +192,15 @@ def update_profile(actor: User, name: str, values: dict[str, Any]) -> PlanningPr
 def set_segment_profile(actor: User, segment: str, profile_name: str) -> None:
     with write_session() as session:
         who = current_actor(session, actor, "admin")
-        segment = validate_segment(segment)
-        if segment is None:
+        chosen = validate_segment(segment)
+        if chosen is None:
             raise ValidationFailed("Choose a segment.")
         get_profile(session, profile_name)  # must exist and be active
-        row = session.get(SegmentProfile, segment)
+        row = session.get(SegmentProfile, chosen)
         before = {"profile_name": row.profile_name} if row else None
         if row is None:
-            row = SegmentProfile(segment=segment, profile_name=profile_name)
+            row = SegmentProfile(segment=chosen, profile_name=profile_name)
         row.profile_name = profile_name
         session.add(row)
-        audit(session, who, "segment_profile.update", "SegmentProfile", segment, before,
+        audit(session, who, "segment_profile.update", "SegmentProfile", chosen, before,
               {"profile_name": profile_name})

@@ -6,24 +6,25 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core.models import Tutor, User
 
 
 def list_tutors(session: Session, *, email: str | None = None, include_inactive: bool = False) -> list[dict[str, Any]]:
     """Tutors, or only those whose e-mail is `email` (a tutor's own calendar)."""
-    stmt = select(Tutor).order_by(Tutor.name, Tutor.id)
+    stmt = select(Tutor).order_by(col(Tutor.name), col(Tutor.id))
     if not include_inactive:
         stmt = stmt.where(Tutor.active == True)  # noqa: E712
     if email is not None:
-        stmt = stmt.where(func.lower(Tutor.email) == email.strip().lower())
+        stmt = stmt.where(func.lower(col(Tutor.email)) == email.strip().lower())
     return [t.model_dump() for t in session.exec(stmt).all()]
 
 
 
 def tutor_ids_for_email(session: Session, email: str) -> list[int]:
-    return list(session.exec(select(Tutor.id).where(func.lower(Tutor.email) == email.strip().lower())).all())
+    ids = session.exec(select(col(Tutor.id)).where(func.lower(col(Tutor.email)) == email.strip().lower())).all()
+    return [tid for tid in ids if tid is not None]  # a primary key is never NULL
 
 
 def is_own_tutor(actor: User, tutor: Tutor) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
 from core.audit import audit, current_actor
@@ -186,10 +186,10 @@ def import_whitelist(actor: User, list_name: str, records: Iterable[dict[str, An
 def whitelist_page(session: Session, list_name: str, query: str = "", page: int = 1,
                    page_size: int = DEFAULT_PAGE_SIZE) -> PageResult:
     page, page_size = page_bounds(page, page_size)
-    where = [WhitelistEntry.list == list_name]
+    where: list[ColumnElement[bool]] = [col(WhitelistEntry.list) == list_name]
     if query and query.strip():
-        where.append(func.lower(WhitelistEntry.identifier).like(like_pattern(query), escape="\\"))
-    total = session.exec(select(func.count(WhitelistEntry.id)).where(*where)).one()
+        where.append(func.lower(col(WhitelistEntry.identifier)).like(like_pattern(query), escape="\\"))
+    total = session.exec(select(func.count(col(WhitelistEntry.id))).where(*where)).one()
     page = clamp_page(page, page_size, total)
     rows = session.exec(select(WhitelistEntry).where(*where)
                         .order_by(col(WhitelistEntry.added_at).desc(), col(WhitelistEntry.id).desc())
@@ -199,5 +199,5 @@ def whitelist_page(session: Session, list_name: str, query: str = "", page: int 
 
 def whitelist_export(session: Session, list_name: str) -> list[dict[str, Any]]:
     rows = session.exec(select(WhitelistEntry).where(WhitelistEntry.list == list_name)
-                        .order_by(WhitelistEntry.identifier).limit(EXPORT_LIMIT)).all()
+                        .order_by(col(WhitelistEntry.identifier)).limit(EXPORT_LIMIT)).all()
     return [r.model_dump() for r in rows]

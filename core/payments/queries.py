@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, cast, func, or_
+from sqlalchemy import Select, String, cast, func, or_
 from sqlmodel import Session, col, select
 
 from core.models import Contact, Lesson, Payment, StripeEvent
@@ -29,6 +29,8 @@ from core.paging import (
     week_monday,
 )
 
+_Q = TypeVar("_Q", bound=Select)
+
 
 @dataclass(frozen=True)
 class PaymentFilter:
@@ -38,7 +40,7 @@ class PaymentFilter:
     query: str | None = None  # checkout session id, order id or payment intent id
 
 
-def _payment_where(stmt: Any, f: PaymentFilter, tz: ZoneInfo) -> Any:
+def _payment_where(stmt: _Q, f: PaymentFilter, tz: ZoneInfo) -> _Q:
     lo, hi = local_bounds(f.date_from, f.date_to, tz)
     if lo is not None:
         stmt = stmt.where(col(Payment.created_at) >= lo)
@@ -49,10 +51,10 @@ def _payment_where(stmt: Any, f: PaymentFilter, tz: ZoneInfo) -> Any:
     if f.query and f.query.strip():
         pattern = like_pattern(f.query)
         stmt = stmt.where(or_(
-            func.lower(Payment.checkout_session_id).like(pattern, escape="\\"),
-            func.lower(Payment.order_id).like(pattern, escape="\\"),
-            func.lower(Payment.payment_intent_id).like(pattern, escape="\\"),
-            func.lower(Payment.contact_id).like(pattern, escape="\\"),
+            func.lower(col(Payment.checkout_session_id)).like(pattern, escape="\\"),
+            func.lower(col(Payment.order_id)).like(pattern, escape="\\"),
+            func.lower(col(Payment.payment_intent_id)).like(pattern, escape="\\"),
+            func.lower(col(Payment.contact_id)).like(pattern, escape="\\"),
         ))
     return stmt
 
@@ -68,10 +70,11 @@ def payments_page(session: Session, f: PaymentFilter, tz: ZoneInfo, page: int = 
                   page_size: int = DEFAULT_PAGE_SIZE) -> PageResult:
     """One page of payments, newest first."""
     page, page_size = page_bounds(page, page_size)
-    total = session.exec(_payment_where(select(func.count(Payment.id)), f, tz)).one()
+    total = session.exec(_payment_where(select(func.count(col(Payment.id))), f, tz)).one()
     page = clamp_page(page, page_size, total)
-    rows = session.exec(
-        _payment_where(select(*_PAYMENT_COLUMNS), f, tz)
+    rows = session.execute(
+        # sqlmodel's select() is typed for at most four columns
+        _payment_where(select(*_PAYMENT_COLUMNS), f, tz)  # type: ignore[call-overload]
         .order_by(col(Payment.created_at).desc(), col(Payment.id).desc())
         .offset((page - 1) * page_size).limit(page_size)
     ).all()
@@ -79,8 +82,9 @@ def payments_page(session: Session, f: PaymentFilter, tz: ZoneInfo, page: int = 
 
 
 def payments_export(session: Session, f: PaymentFilter, tz: ZoneInfo, limit: int = EXPORT_LIMIT) -> list[dict[str, Any]]:
-    rows = session.exec(
-        _payment_where(select(*_PAYMENT_COLUMNS), f, tz)
+    rows = session.execute(
+        # sqlmodel's select() is typed for at most four columns
+        _payment_where(select(*_PAYMENT_COLUMNS), f, tz)  # type: ignore[call-overload]
         .order_by(col(Payment.created_at).desc(), col(Payment.id).desc()).limit(limit)
     ).all()
     return [dict(r._mapping) for r in rows]
@@ -100,11 +104,13 @@ def payment_totals(session: Session, f: PaymentFilter, tz: ZoneInfo, period: str
     every zone with whole-hour offsets, which includes the business zone. Creation time is used
     because a Checkout Session lives at most a day, and it is the indexed column.
     """
-    bucket = _hour_bucket(session, Payment.created_at).label("bucket")
+    bucket = _hour_bucket(session, col(Payment.created_at)).label("bucket")
     stmt = _payment_where(
-        select(bucket, Payment.status, Payment.currency, func.count(Payment.id), func.coalesce(func.sum(Payment.amount), 0)),
+        # sqlmodel's select() is typed for at most four columns; the rows are unpacked below.
+        select(bucket, Payment.status, Payment.currency,  # type: ignore[call-overload]
+               func.count(col(Payment.id)), func.coalesce(func.sum(col(Payment.amount)), 0)),
         f, tz,
-    ).group_by(bucket, Payment.status, Payment.currency)
+    ).group_by(bucket, col(Payment.status), col(Payment.currency))
     totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     for hour, status, currency, count, amount in session.exec(stmt).all():
         if hour is None:
@@ -122,8 +128,8 @@ def payment_totals(session: Session, f: PaymentFilter, tz: ZoneInfo, period: str
 
 def payment_status_counts(session: Session, f: PaymentFilter, tz: ZoneInfo) -> dict[str, dict[str, int]]:
     stmt = _payment_where(
-        select(Payment.status, func.count(Payment.id), func.coalesce(func.sum(Payment.amount), 0)), f, tz
-    ).group_by(Payment.status)
+        select(Payment.status, func.count(col(Payment.id)), func.coalesce(func.sum(col(Payment.amount)), 0)), f, tz
+    ).group_by(col(Payment.status))
     return {status: {"count": c, "amount": int(a or 0)} for status, c, a in session.exec(stmt).all()}
 
 
@@ -131,10 +137,12 @@ def paid_but_cancelled(session: Session, limit: int = 200) -> list[dict[str, Any
     """Paid payments whose lesson was cancelled or expired: money kept without a lesson, to be
     refunded in Stripe (the charge.refunded webhook then marks the payment refunded). A
     rescheduled lesson is not listed: its payment moved to the new lesson."""
-    rows = session.exec(
-        select(Payment.id, Payment.checkout_session_id, Payment.payment_intent_id, Payment.amount,
-               Payment.currency, Payment.paid_at, Lesson.id.label("lesson_id"), Lesson.start,
-               Lesson.status.label("lesson_status"), Lesson.cancel_reason, Contact.name.label("contact_name"))
+    rows = session.execute(
+        # sqlmodel's select() is typed for at most four columns (and mypy gives up on the unions)
+        select(Payment.id, Payment.checkout_session_id, Payment.payment_intent_id,  # type: ignore[call-overload, misc]
+               Payment.amount, Payment.currency, Payment.paid_at, col(Lesson.id).label("lesson_id"),
+               Lesson.start, col(Lesson.status).label("lesson_status"), Lesson.cancel_reason,
+               col(Contact.name).label("contact_name"))
         .join(Lesson, col(Lesson.id) == col(Payment.lesson_id))
         .join(Contact, col(Contact.id) == col(Lesson.contact_id), isouter=True)
         .where(Payment.status == "paid", col(Lesson.status).in_(("cancelled", "expired")))
@@ -145,9 +153,10 @@ def paid_but_cancelled(session: Session, limit: int = 200) -> list[dict[str, Any
 
 def failed_events(session: Session, limit: int = 100) -> list[dict[str, Any]]:
     """Stripe events whose handling failed (newest first), without their raw payload."""
-    rows = session.exec(
-        select(StripeEvent.id, StripeEvent.type, StripeEvent.received_at, StripeEvent.attempts,
-               StripeEvent.error)
+    rows = session.execute(
+        # sqlmodel's select() is typed for at most four columns
+        select(StripeEvent.id, StripeEvent.type, StripeEvent.received_at,  # type: ignore[call-overload]
+               StripeEvent.attempts, StripeEvent.error)
         .where(StripeEvent.status == "failed")
         .order_by(col(StripeEvent.received_at).desc()).limit(limit)
     ).all()
