@@ -131,15 +131,14 @@ def explain_segment(session: Session, contact: Contact) -> SegmentDecision:
     return SegmentDecision("new", "no list or customer attribute matched")
 
 
-def detect_segment(contact_id: str, session: Session | None = None) -> str:
-    """The contact's segment now (never cached)."""
-    if session is None:
-        with read_session() as s:
-            return detect_segment(contact_id, s)
-    contact = session.get(Contact, contact_id)
-    if contact is None:
-        raise NotFound(f"Unknown contact '{contact_id}'.")
-    return explain_segment(session, contact).segment
+def detect_segment(contact_id: str) -> str:
+    """The contact's segment now (never cached). A unit of work; inside a transaction use
+    `explain_segment(session, contact)`."""
+    with read_session() as session:
+        contact = session.get(Contact, contact_id)
+        if contact is None:
+            raise NotFound(f"Unknown contact '{contact_id}'.")
+        return explain_segment(session, contact).segment
 
 
 def add_to_whitelist(session: Session, list_name: str, identifier: str, *, note: str | None = None,

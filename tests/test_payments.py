@@ -371,15 +371,6 @@ def test_a_working_call_marks_stripe_healthy(fake_stripe):
     assert status.ok is True and status.last_ok_at is not None
 
 
-def test_the_payment_is_written_in_the_callers_transaction_when_given(fake_stripe):
-    with pytest.raises(RuntimeError):
-        with write_session() as session:
-            link(session=session)
-            raise RuntimeError("the caller's transaction fails afterwards")
-
-    assert payments_in_db() == []
-
-
 # --- check-stripe and dashboard links --------------------------------------------------------
 
 

@@ -40,8 +40,7 @@ def on_list(engine):
 
 
 def segment_of(contact_id: str) -> str:
-    with read_session() as session:
-        return detect_segment(contact_id, session)
+    return detect_segment(contact_id)
 
 
 def set_attributes(contact_id: str, **attributes) -> None:

@@ -196,3 +196,22 @@ def test_core_refuses_an_unsafe_conversation_or_contact_id_from_any_caller(engin
             ensure_conversation(session, *args)
     with read_session() as session:
         assert session.exec(select(Conversation)).first() is None
+
+
+def test_a_payment_link_that_stripe_refuses_registers_no_conversation(client, stripe_settings, fake_stripe):
+    """The bot's route needs a known conversation; core's callers may register one with the link
+    (contact_id given): only once Stripe made the session."""
+    from core.errors import PaymentProviderError
+    from core.payments import create_payment_link
+
+    fake_stripe.fail_next("503", times=10)
+    with pytest.raises(PaymentProviderError):
+        create_payment_link("new", 60, "order-1", "conv-1", "Sanne", "bijles", "havo", "wiskunde",
+                            contact_id="contact-1")
+
+    with read_session() as session:
+        assert session.get(Conversation, "conv-1") is None and session.get(Contact, "contact-1") is None
+    fake_stripe.clear_faults()
+    create_payment_link("new", 60, "order-1", "conv-1", "Sanne", "bijles", "havo", "wiskunde", contact_id="contact-1")
+    with read_session() as session:
+        assert session.get(Conversation, "conv-1").contact_id == "contact-1"

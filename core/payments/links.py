@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from core import clock, jobs
 from core.config import get_settings
 from core.conversations import SAFE_ORDER_ID_RULE, ensure_conversation, is_safe_id, is_safe_order_id
-from core.db import read_session, write_session
+from core.db import read_session, scratch_session, write_session
 from core.errors import (
     InvalidTransition,
     NotFound,
@@ -96,7 +96,6 @@ def create_payment_link(
     *,
     contact_id: str | None = None,
     lesson_id: int | None = None,
-    session: Session | None = None,
     internal: bool = False,
 ) -> Payment:
     """Create a Stripe Checkout Session for one lesson and store it as an open Payment.
@@ -105,8 +104,8 @@ def create_payment_link(
     conversation with the same parameters returns the stored Payment while its link is still
     usable; from another conversation, with other parameters, or once paid, it is refused (409).
     Order ids `lesson-<id>` are booking's own namespace (`internal=True`); the bot cannot use them. Raises ValidationFailed (minutes, ids), PaymentsNotConfigured
-    (naming the missing setting) or PaymentProviderError. With `session`, the Payment is
-    written in the caller's transaction.
+    (naming the missing setting) or PaymentProviderError. A unit of work: it calls Stripe between
+    its own short transactions, never inside the caller's.
     """
     settings = get_settings()
     minutes = _minutes(minutes)
@@ -139,16 +138,12 @@ def create_payment_link(
     gateway = get_gateway(settings)
 
     args = (order_id, conversation_id, contact_id, lesson_id, minutes, price_id)
-    prepared: tuple[Payment | None, int, str | None] | None
-    if session is not None:
-        prepared = _prepare(session, *args)
-    else:
-        with read_session() as read:
-            prepared = _prepare(read, *args) if read.get(Conversation, conversation_id) else None
-        if prepared is None:  # a new conversation is registered first (a short write)
-            with write_session() as write:
-                prepared = _prepare(write, *args)
-    existing, attempt, contact_id = prepared
+    with read_session() as read:
+        known = read.get(Conversation, conversation_id) is not None
+    # A conversation seen for the first time is registered with the Payment, once Stripe made
+    # the session: until then what it would be is worked out in a rolled-back transaction.
+    with read_session() if known else scratch_session() as prepare:
+        existing, attempt, contact_id = _prepare(prepare, *args)
     if existing is not None:
         return existing
 
@@ -189,17 +184,16 @@ def create_payment_link(
                 ) from None
             raise
     except (PaymentsNotConfigured, PaymentProviderError) as exc:
-        _record_status("stripe", False, exc.message, session)
+        _record_status("stripe", False, exc.message)
         raise
     except stripe.StripeError as exc:  # an IdempotencyError on the fresh key as well
         error = gateway._fail(exc, "create a Checkout Session")
-        _record_status("stripe", False, error.message, session)
+        _record_status("stripe", False, error.message)
         raise error from None
 
-    if session is not None:
-        return _store_new_payment(session, checkout, order_id, conversation_id, contact_id,
-                                  lesson_id, segment, minutes, price_id)
     with write_session() as write:
+        if not known:
+            ensure_conversation(write, conversation_id, contact_id)
         return _store_new_payment(write, checkout, order_id, conversation_id, contact_id,
                                   lesson_id, segment, minutes, price_id)
 
