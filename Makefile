@@ -40,9 +40,8 @@ run: $(VENV)/.runtime
 ## make test: set up and run every test (unit, API, end-to-end, browser), on SQLite and then
 ## on a real PostgreSQL server the tests start themselves
 test: $(VENV)/.dev system-deps
-	@echo "==> Lint (ruff) and types (mypy)"
-	@$(VENV)/bin/ruff check .
-	@$(PY) -m mypy
+	@echo "==> Lint (ruff rules and format) and types (mypy)"
+	@$(MAKE) --no-print-directory lint
 	@echo "==> Tests on SQLite"
 	@$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) $(PYTEST_ARGS)
 	@echo "==> Tests on PostgreSQL"
@@ -59,12 +58,12 @@ mutate: $(VENV)/.dev
 migrate: $(VENV)/.runtime
 	@$(PY) -m core.cli migrate
 
-## make lint: ruff's rules, mypy's types (core/ and receiver/, as pyproject.toml sets out) and the
-## ruff format check; `make test` runs the first two
+## make lint: ruff's rules, the ruff format check and mypy's types (core/ and receiver/, as
+## pyproject.toml sets out); `make test` starts with it. `make format` formats.
 lint: $(VENV)/.dev
 	@$(VENV)/bin/ruff check .
-	@$(PY) -m mypy
 	@$(VENV)/bin/ruff format --check .
+	@$(PY) -m mypy
 
 format: $(VENV)/.dev
 	@$(VENV)/bin/ruff format .

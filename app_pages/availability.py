@@ -43,7 +43,9 @@ if "avail_week" not in st.session_state:
 
 
 def _shift(days: int) -> None:
-    st.session_state["avail_week"] = week_monday(today) if days == 0 else st.session_state["avail_week"] + timedelta(days=days)
+    st.session_state["avail_week"] = (
+        week_monday(today) if days == 0 else st.session_state["avail_week"] + timedelta(days=days)
+    )
     st.session_state["avail_date"] = st.session_state["avail_week"]
 
 
@@ -51,21 +53,33 @@ def _picked() -> None:
     st.session_state["avail_week"] = week_monday(st.session_state["avail_date"])
 
 
-c_profile, c_tutor, c_date, c_prev, c_today, c_next = st.columns([1.2, 1.6, 1.3, 1.1, 0.9, 1.1],
-                                                                 vertical_alignment="bottom")
-profile = c_profile.selectbox(tr("profile"), profiles, key="avail_profile",
-                              index=profiles.index("existing") if "existing" in profiles else 0)
-tutors = {t["id"]: t["name"] for t in all_tutors if not t["profiles"] or profile in t["profiles"]} or \
-    {t["id"]: t["name"] for t in all_tutors}
+c_profile, c_tutor, c_date, c_prev, c_today, c_next = st.columns(
+    [1.2, 1.6, 1.3, 1.1, 0.9, 1.1], vertical_alignment="bottom"
+)
+profile = c_profile.selectbox(
+    tr("profile"),
+    profiles,
+    key="avail_profile",
+    index=profiles.index("existing") if "existing" in profiles else 0,
+)
+tutors = {t["id"]: t["name"] for t in all_tutors if not t["profiles"] or profile in t["profiles"]} or {
+    t["id"]: t["name"] for t in all_tutors
+}
 tutor_id = c_tutor.selectbox(tr("tutor"), list(tutors), format_func=tutors.get, key="avail_tutor")
-c_date.date_input(tr("avail.week_of"), key="avail_date",
-                  format="DD-MM-YYYY", on_change=_picked)
+c_date.date_input(tr("avail.week_of"), key="avail_date", format="DD-MM-YYYY", on_change=_picked)
 c_prev.button(tr("avail.prev"), on_click=_shift, args=(-7,), width="stretch")
 c_today.button(tr("avail.today"), on_click=_shift, args=(0,), width="stretch")
 c_next.button(tr("avail.next"), on_click=_shift, args=(7,), width="stretch")
 week = st.session_state["avail_week"]
-st.caption(tr("avail.week_caption", week=week.isocalendar().week, first=fmt.fmt_date(week),
-              last=fmt.fmt_date(week + timedelta(days=6)), tz=get_settings().timezone))
+st.caption(
+    tr(
+        "avail.week_caption",
+        week=week.isocalendar().week,
+        first=fmt.fmt_date(week),
+        last=fmt.fmt_date(week + timedelta(days=6)),
+        tz=get_settings().timezone,
+    )
+)
 
 # --- the week ----------------------------------------------------------------------------------
 items = data.read(week_items, tutor_id, week, tz)
@@ -83,9 +97,14 @@ st.altair_chart(charts.week_chart(week, items["lessons"], calendar), width="stre
 st.subheader(tr("avail.free_slots"))
 if calendar is not None:
     if calendar["free"]:
-        widgets.table([{"date": fmt.fmt_date(s), "start": fmt.fmt_time(s), "end": fmt.fmt_time(e)}
-                       for s, e in calendar["free"]],
-                      {"date": tr("col.date"), "start": tr("col.start"), "end": tr("col.end")}, height=240)
+        widgets.table(
+            [
+                {"date": fmt.fmt_date(s), "start": fmt.fmt_time(s), "end": fmt.fmt_time(e)}
+                for s, e in calendar["free"]
+            ],
+            {"date": tr("col.date"), "start": tr("col.start"), "end": tr("col.end")},
+            height=240,
+        )
     else:
         st.info(tr("avail.no_free"))
 
@@ -104,8 +123,12 @@ else:
     if not found:
         st.info(tr("avail.bot.none_found"))
     else:
-        names = {c["id"]: " · ".join(x for x in (c["name"], c["phone"], c["email"], c["id"]) if x) for c in found}
-        contact_id = st.selectbox(tr("avail.bot.pick"), list(names), format_func=names.get, key="avail_bot_contact")
+        names = {
+            c["id"]: " · ".join(x for x in (c["name"], c["phone"], c["email"], c["id"]) if x) for c in found
+        }
+        contact_id = st.selectbox(
+            tr("avail.bot.pick"), list(names), format_func=names.get, key="avail_bot_contact"
+        )
         with st.spinner(tr("loading")):
             try:
                 offer = data.read(offer_for_contact, contact_id, now)
@@ -113,10 +136,18 @@ else:
                 show_error(exc)
                 offer = None
         if offer is not None:
-            st.markdown(tr("avail.bot.result", segment=fmt.esc_md(offer["segment"]),
-                           reason=fmt.esc_md(offer["reason"]), profile=fmt.esc_md(offer["profile"])))
+            st.markdown(
+                tr(
+                    "avail.bot.result",
+                    segment=fmt.esc_md(offer["segment"]),
+                    reason=fmt.esc_md(offer["reason"]),
+                    profile=fmt.esc_md(offer["profile"]),
+                )
+            )
             if offer["slots"]:
-                widgets.table([{"when": fmt.fmt_range(s, e)} for s, e in offer["slots"]], {"when": tr("col.when")})
+                widgets.table(
+                    [{"when": fmt.fmt_range(s, e)} for s, e in offer["slots"]], {"when": tr("col.when")}
+                )
             else:
                 st.info(tr("avail.bot.no_slots"))
 
@@ -127,25 +158,40 @@ if get_settings().calendar_backend != "local":
     st.stop()
 with st.form("timeoff_add", clear_on_submit=True):
     a, b, c, d, e = st.columns([1, 0.8, 1, 0.8, 2])
-    from_day = a.date_input(tr("avail.timeoff.from_date"), value=today, format="DD-MM-YYYY", key="to_from_day")
+    from_day = a.date_input(
+        tr("avail.timeoff.from_date"), value=today, format="DD-MM-YYYY", key="to_from_day"
+    )
     from_time = b.time_input(tr("avail.timeoff.from_time"), value=time(9), step=900, key="to_from_time")
     to_day = c.date_input(tr("avail.timeoff.to_date"), value=today, format="DD-MM-YYYY", key="to_to_day")
     to_time = d.time_input(tr("avail.timeoff.to_time"), value=time(17), step=900, key="to_to_time")
     reason = e.text_input(tr("reason"), key="to_reason")
     add = st.form_submit_button(tr("avail.timeoff.add"))
 if add:
-    run_action(add_busy_block, user, tutor_id, datetime.combine(from_day, from_time, tzinfo=tz),
-               datetime.combine(to_day, to_time, tzinfo=tz), reason, success=tr("avail.timeoff.added"))
+    run_action(
+        add_busy_block,
+        user,
+        tutor_id,
+        datetime.combine(from_day, from_time, tzinfo=tz),
+        datetime.combine(to_day, to_time, tzinfo=tz),
+        reason,
+        success=tr("avail.timeoff.added"),
+    )
 
 blocks = data.read(future_busy_blocks, tutor_id, now)
 if not blocks:
     st.caption(tr("avail.timeoff.none"))
 else:
-    widgets.table([{"when": fmt.fmt_range(b["start"], b["end"]), "reason": b["reason"] or "", "by": b["created_by"]}
-                   for b in blocks], {"when": tr("col.when"), "reason": tr("reason"), "by": tr("col.added_by")})
+    widgets.table(
+        [
+            {"when": fmt.fmt_range(b["start"], b["end"]), "reason": b["reason"] or "", "by": b["created_by"]}
+            for b in blocks
+        ],
+        {"when": tr("col.when"), "reason": tr("reason"), "by": tr("col.added_by")},
+    )
     labels = {b["id"]: f"{fmt.fmt_range(b['start'], b['end'])} {b['reason'] or ''}" for b in blocks}
     left, right = st.columns([3, 1], vertical_alignment="bottom")
-    block_id = left.selectbox(tr("avail.timeoff.remove_pick"), list(labels), format_func=labels.get,
-                              key="timeoff_remove_pick")
+    block_id = left.selectbox(
+        tr("avail.timeoff.remove_pick"), list(labels), format_func=labels.get, key="timeoff_remove_pick"
+    )
     if right.button(tr("avail.timeoff.remove"), key="timeoff_remove"):
         run_action(remove_busy_block, user, block_id, success=tr("avail.timeoff.removed"))

@@ -27,12 +27,21 @@ if not result.rows:
 
 widgets.table(
     [{**c, "updated_at": fmt.fmt_dt(c["updated_at"])} for c in result.rows],
-    {"id": tr("col.id"), "name": tr("col.name"), "phone": tr("col.phone"), "email": tr("col.email"),
-     "segment": tr("col.segment"), "segment_override": tr("contacts.segment_override"), "profile_override": tr("contacts.profile_override")},
+    {
+        "id": tr("col.id"),
+        "name": tr("col.name"),
+        "phone": tr("col.phone"),
+        "email": tr("col.email"),
+        "segment": tr("col.segment"),
+        "segment_override": tr("contacts.segment_override"),
+        "profile_override": tr("contacts.profile_override"),
+    },
 )
 widgets.pager(PAGE, result)
 
-labels = {c["id"]: " · ".join(x for x in (c["name"], c["phone"], c["email"], c["id"]) if x) for c in result.rows}
+labels = {
+    c["id"]: " · ".join(x for x in (c["name"], c["phone"], c["email"], c["id"]) if x) for c in result.rows
+}
 contact_id = st.selectbox(tr("contacts.pick"), list(labels), format_func=labels.get, key="contacts_pick")
 
 with guard():
@@ -41,27 +50,44 @@ with guard():
     left, right = st.columns(2)
     with left:
         widgets.table(
-            [{"k": k, "v": v} for k, v in (
-                (tr("col.name"), contact["name"] or ""), (tr("col.phone"), contact["phone"] or ""),
-                (tr("col.email"), contact["email"] or ""),
-                (tr("contacts.email_state"), tr("yes") if contact["email_confirmed"] else tr("no")),
-                (tr("contacts.maintained_by"),
-                 tr("contacts.by_staff") if contact["staff_maintained"] else tr("contacts.by_bot")),
-                (tr("col.id"), contact["id"]),
-                (tr("contacts.segment"), detail["segment"]), (tr("contacts.segment_reason"), detail["segment_reason"]),
-                (tr("contacts.profile"), detail["profile"] or detail["profile_error"] or ""),
-                (tr("contacts.lessons"), ", ".join(f"{status_label(s)}: {n}" for s, n in detail["lesson_counts"].items())
-                 or "—"),
-            )],
+            [
+                {"k": k, "v": v}
+                for k, v in (
+                    (tr("col.name"), contact["name"] or ""),
+                    (tr("col.phone"), contact["phone"] or ""),
+                    (tr("col.email"), contact["email"] or ""),
+                    (tr("contacts.email_state"), tr("yes") if contact["email_confirmed"] else tr("no")),
+                    (
+                        tr("contacts.maintained_by"),
+                        tr("contacts.by_staff") if contact["staff_maintained"] else tr("contacts.by_bot"),
+                    ),
+                    (tr("col.id"), contact["id"]),
+                    (tr("contacts.segment"), detail["segment"]),
+                    (tr("contacts.segment_reason"), detail["segment_reason"]),
+                    (tr("contacts.profile"), detail["profile"] or detail["profile_error"] or ""),
+                    (
+                        tr("contacts.lessons"),
+                        ", ".join(f"{status_label(s)}: {n}" for s, n in detail["lesson_counts"].items())
+                        or "—",
+                    ),
+                )
+            ],
             {"k": tr("col.detail"), "v": tr("col.value")},
         )
     with right:
         st.markdown(f"**{tr('contacts.attributes')}**")
         if contact["attributes"]:
             # A dataframe, not st.json: values are customer data and stay plain text.
-            st.dataframe(pd.DataFrame({tr("col.key"): list(contact["attributes"]),
-                                       tr("col.value"): [str(v) for v in contact["attributes"].values()]}),
-                         hide_index=True, width="stretch")
+            st.dataframe(
+                pd.DataFrame(
+                    {
+                        tr("col.key"): list(contact["attributes"]),
+                        tr("col.value"): [str(v) for v in contact["attributes"].values()],
+                    }
+                ),
+                hide_index=True,
+                width="stretch",
+            )
         else:
             st.caption(tr("contacts.no_attributes"))
 
@@ -72,12 +98,23 @@ with guard():
         name = a.text_input(tr("col.name"), value=contact["name"] or "", key=f"cd_name_{contact_id}")
         email = b.text_input(tr("col.email"), value=contact["email"] or "", key=f"cd_email_{contact_id}")
         phone = c.text_input(tr("col.phone"), value=contact["phone"] or "", key=f"cd_phone_{contact_id}")
-        confirmed = st.checkbox(tr("contacts.email_confirmed"), value=bool(contact["email_confirmed"]),
-                                key=f"cd_confirmed_{contact_id}")
+        confirmed = st.checkbox(
+            tr("contacts.email_confirmed"),
+            value=bool(contact["email_confirmed"]),
+            key=f"cd_confirmed_{contact_id}",
+        )
         save_details = st.form_submit_button(tr("contacts.save_details"), type="primary")
     if save_details:
-        run_action(update_contact_details, user, contact_id, name=name, email=email, phone=phone,
-                   email_confirmed=confirmed, success=tr("saved"))
+        run_action(
+            update_contact_details,
+            user,
+            contact_id,
+            name=name,
+            email=email,
+            phone=phone,
+            email_confirmed=confirmed,
+            success=tr("saved"),
+        )
 
     st.subheader(tr("contacts.overrides"))
     profile_names = [p["name"] for p in data.read(profile_rows, include_inactive=False)]
@@ -85,14 +122,24 @@ with guard():
         a, b = st.columns(2)
         segment_options = [None, *SEGMENTS]
         profile_options = [None, *profile_names]
-        segment = a.selectbox(tr("contacts.segment_override"), segment_options,
-                              index=segment_options.index(contact["segment_override"])
-                              if contact["segment_override"] in segment_options else 0,
-                              format_func=lambda s: tr("none") if s is None else s, key=f"ov_seg_{contact_id}")
-        profile = b.selectbox(tr("contacts.profile_override"), profile_options,
-                              index=profile_options.index(contact["profile_override"])
-                              if contact["profile_override"] in profile_options else 0,
-                              format_func=lambda p: tr("none") if p is None else p, key=f"ov_prof_{contact_id}")
+        segment = a.selectbox(
+            tr("contacts.segment_override"),
+            segment_options,
+            index=segment_options.index(contact["segment_override"])
+            if contact["segment_override"] in segment_options
+            else 0,
+            format_func=lambda s: tr("none") if s is None else s,
+            key=f"ov_seg_{contact_id}",
+        )
+        profile = b.selectbox(
+            tr("contacts.profile_override"),
+            profile_options,
+            index=profile_options.index(contact["profile_override"])
+            if contact["profile_override"] in profile_options
+            else 0,
+            format_func=lambda p: tr("none") if p is None else p,
+            key=f"ov_prof_{contact_id}",
+        )
         save = st.form_submit_button(tr("contacts.save"), type="primary")
     if save:
         run_action(set_contact_overrides, user, contact_id, segment, profile, success=tr("saved"))

@@ -24,23 +24,44 @@ reset = widgets.reset_page(PAGE)
 
 # --- filters -----------------------------------------------------------------------------------
 c_range, c_tutor, c_status, c_profile, c_query = st.columns([2.2, 1.5, 2.2, 1.2, 1.6])
-date_from, date_to = widgets.date_range("lessons_range", *widgets.default_range(7, 30), on_change=reset,
-                                        container=c_range)
+date_from, date_to = widgets.date_range(
+    "lessons_range", *widgets.default_range(7, 30), on_change=reset, container=c_range
+)
 tutor_id = None
 if not is_tutor:
     tutors = {t["id"]: t["name"] for t in data.read(list_tutors, include_inactive=True)}
-    tutor_id = c_tutor.selectbox(tr("tutor"), list(tutors), format_func=tutors.get, index=None,
-                                 placeholder=tr("all"), key="lessons_tutor", on_change=reset)
-statuses = c_status.multiselect(tr("status"), LESSON_STATUSES, format_func=status_label, key="lessons_status",
-                                on_change=reset, placeholder=tr("all"))
+    tutor_id = c_tutor.selectbox(
+        tr("tutor"),
+        list(tutors),
+        format_func=tutors.get,
+        index=None,
+        placeholder=tr("all"),
+        key="lessons_tutor",
+        on_change=reset,
+    )
+statuses = c_status.multiselect(
+    tr("status"),
+    LESSON_STATUSES,
+    format_func=status_label,
+    key="lessons_status",
+    on_change=reset,
+    placeholder=tr("all"),
+)
 profile_names = [p["name"] for p in data.read(profile_rows)]
-profile = c_profile.selectbox(tr("profile"), profile_names, index=None, placeholder=tr("all"),
-                              key="lessons_profile", on_change=reset)
-query = c_query.text_input(tr("search"), key="lessons_query", on_change=reset,
-                           placeholder=tr("col.contact"))
+profile = c_profile.selectbox(
+    tr("profile"), profile_names, index=None, placeholder=tr("all"), key="lessons_profile", on_change=reset
+)
+query = c_query.text_input(tr("search"), key="lessons_query", on_change=reset, placeholder=tr("col.contact"))
 
-lesson_filter = LessonFilter(date_from, date_to, tutor_id, tuple(statuses), profile, query or None,
-                             own_email=user.email if is_tutor else None)
+lesson_filter = LessonFilter(
+    date_from,
+    date_to,
+    tutor_id,
+    tuple(statuses),
+    profile,
+    query or None,
+    own_email=user.email if is_tutor else None,
+)
 
 # --- table -------------------------------------------------------------------------------------
 with st.spinner(tr("loading")):
@@ -53,27 +74,66 @@ else:
     if waiting:
         st.warning(tr("lessons.calendar_waiting", n=waiting), icon=":material/event_busy:")
     widgets.table(
-        [{
-            "id": r["id"], "start": fmt.fmt_dt(r["start"]), "end": fmt.fmt_time(r["end"]),
-            "status": status_label(r["status"]), "calendar": calendar_label(r["calendar_sync"]),
-            "tutor": r["tutor_name"],
-            "contact": r["contact_name"] or r["contact_id"], "profile": r["profile_name"],
-            "payment": " ".join(x for x in (status_label(r["payment_status"]),
-                                            fmt.fmt_money(r["amount"], r["currency"])) if x),
-        } for r in result.rows],
-        {"id": tr("col.id"), "start": tr("col.start"), "end": tr("col.end"), "status": tr("col.status"),
-         "calendar": tr("col.calendar"), "tutor": tr("col.tutor"), "contact": tr("col.contact"), "profile": tr("col.profile"),
-         "payment": tr("col.payment")},
-        column_config={"id": st.column_config.NumberColumn(width="small", format="%d"),
-                       "calendar": st.column_config.TextColumn(width="small")},
+        [
+            {
+                "id": r["id"],
+                "start": fmt.fmt_dt(r["start"]),
+                "end": fmt.fmt_time(r["end"]),
+                "status": status_label(r["status"]),
+                "calendar": calendar_label(r["calendar_sync"]),
+                "tutor": r["tutor_name"],
+                "contact": r["contact_name"] or r["contact_id"],
+                "profile": r["profile_name"],
+                "payment": " ".join(
+                    x
+                    for x in (status_label(r["payment_status"]), fmt.fmt_money(r["amount"], r["currency"]))
+                    if x
+                ),
+            }
+            for r in result.rows
+        ],
+        {
+            "id": tr("col.id"),
+            "start": tr("col.start"),
+            "end": tr("col.end"),
+            "status": tr("col.status"),
+            "calendar": tr("col.calendar"),
+            "tutor": tr("col.tutor"),
+            "contact": tr("col.contact"),
+            "profile": tr("col.profile"),
+            "payment": tr("col.payment"),
+        },
+        column_config={
+            "id": st.column_config.NumberColumn(width="small", format="%d"),
+            "calendar": st.column_config.TextColumn(width="small"),
+        },
     )
     widgets.pager(PAGE, result)
     widgets.csv_download(
-        user, tr("export_csv"), lessons_export, (lesson_filter, tz),
-        ["id", "start", "end", "status", "tutor_name", "contact_name", "contact_id", "profile_name",
-         "payment_status", "amount", "currency", "checkout_session_id", "calendar_event_id", "calendar_sync",
-         "cancel_reason"],
-        None, "lessen.csv", "lessons_csv",
+        user,
+        tr("export_csv"),
+        lessons_export,
+        (lesson_filter, tz),
+        [
+            "id",
+            "start",
+            "end",
+            "status",
+            "tutor_name",
+            "contact_name",
+            "contact_id",
+            "profile_name",
+            "payment_status",
+            "amount",
+            "currency",
+            "checkout_session_id",
+            "calendar_event_id",
+            "calendar_sync",
+            "cancel_reason",
+        ],
+        None,
+        "lessen.csv",
+        "lessons_csv",
     )
 
 if user.role == "finance":
@@ -82,22 +142,44 @@ if user.role == "finance":
 # --- one lesson --------------------------------------------------------------------------------
 if result.rows:
     st.subheader(tr("lessons.detail"))
-    labels = {r["id"]: f"#{r['id']} · {fmt.fmt_dt(r['start'])} · {r['contact_name'] or r['contact_id']}"
-              for r in result.rows}
-    lesson_id = st.selectbox(tr("lessons.pick"), list(labels), format_func=labels.get, index=None,
-                             key="lessons_pick", placeholder=tr("lessons.pick_placeholder"))
+    labels = {
+        r["id"]: f"#{r['id']} · {fmt.fmt_dt(r['start'])} · {r['contact_name'] or r['contact_id']}"
+        for r in result.rows
+    }
+    lesson_id = st.selectbox(
+        tr("lessons.pick"),
+        list(labels),
+        format_func=labels.get,
+        index=None,
+        key="lessons_pick",
+        placeholder=tr("lessons.pick_placeholder"),
+    )
     if lesson_id is not None:
         with guard():
             detail = data.read(lesson_detail, lesson_id)
             lesson, contact = detail["lesson"], detail["contact"] or {}
-            invite = {None: tr("lessons.invite.none"), True: tr("lessons.invite.sent"),
-                      False: tr("lessons.invite.refused")}[lesson["invite_sent"]]
+            invite = {
+                None: tr("lessons.invite.none"),
+                True: tr("lessons.invite.sent"),
+                False: tr("lessons.invite.refused"),
+            }[lesson["invite_sent"]]
             facts = [
                 (tr("col.status"), status_label(lesson["status"])),
                 (tr("col.start"), fmt.fmt_range(lesson["start"], lesson["end"])),
                 (tr("col.tutor"), (detail["tutor"] or {}).get("name", "")),
-                (tr("col.contact"), " · ".join(x for x in (contact.get("name"), contact.get("phone"),
-                                                           contact.get("email"), lesson["contact_id"]) if x)),
+                (
+                    tr("col.contact"),
+                    " · ".join(
+                        x
+                        for x in (
+                            contact.get("name"),
+                            contact.get("phone"),
+                            contact.get("email"),
+                            lesson["contact_id"],
+                        )
+                        if x
+                    ),
+                ),
                 (tr("col.profile"), lesson["profile_name"]),
                 (tr("lessons.description"), lesson["description"] or lesson["title"]),
                 (tr("lessons.hold_until"), fmt.fmt_dt(lesson["hold_expires_at"])),
@@ -111,11 +193,23 @@ if result.rows:
             st.markdown(f"**{tr('lessons.payments')}**")
             if detail["payments"]:
                 widgets.table(
-                    [{**p, "status": status_label(p["status"]), "amount": fmt.fmt_money(p["amount"], p["currency"]),
-                      "created_at": fmt.fmt_dt(p["created_at"]), "paid_at": fmt.fmt_dt(p["paid_at"])}
-                     for p in detail["payments"]],
-                    {"checkout_session_id": tr("col.session"), "status": tr("col.status"),
-                     "amount": tr("col.amount"), "created_at": tr("col.created"), "paid_at": tr("col.paid_at")},
+                    [
+                        {
+                            **p,
+                            "status": status_label(p["status"]),
+                            "amount": fmt.fmt_money(p["amount"], p["currency"]),
+                            "created_at": fmt.fmt_dt(p["created_at"]),
+                            "paid_at": fmt.fmt_dt(p["paid_at"]),
+                        }
+                        for p in detail["payments"]
+                    ],
+                    {
+                        "checkout_session_id": tr("col.session"),
+                        "status": tr("col.status"),
+                        "amount": tr("col.amount"),
+                        "created_at": tr("col.created"),
+                        "paid_at": tr("col.paid_at"),
+                    },
                 )
             else:
                 st.caption(tr("lessons.no_payment"))
@@ -138,8 +232,13 @@ if result.rows:
                     if not confirmed:
                         left.warning(tr("lessons.cancel.need_confirm"))
                     else:
-                        run_action(cancel_lesson, lesson_id, actor=user, reason=reason,
-                                   success=tr("lessons.cancel.done", id=lesson_id))
+                        run_action(
+                            cancel_lesson,
+                            lesson_id,
+                            actor=user,
+                            reason=reason,
+                            success=tr("lessons.cancel.done", id=lesson_id),
+                        )
                 if lesson["status"] != HELD:
                     with right:
                         st.markdown(f"**{tr('lessons.resched.title')}**")
@@ -150,11 +249,20 @@ if result.rows:
                                 st.info(tr("lessons.resched.none"))
                             else:
                                 with st.form("resched_form"):
-                                    choice = st.selectbox(tr("lessons.resched.pick"), range(len(slots)),
-                                                          format_func=lambda i: fmt.fmt_range(slots[i].start, slots[i].end),
-                                                          key="resched_slot")
+                                    choice = st.selectbox(
+                                        tr("lessons.resched.pick"),
+                                        range(len(slots)),
+                                        format_func=lambda i: fmt.fmt_range(slots[i].start, slots[i].end),
+                                        key="resched_slot",
+                                    )
                                     why = st.text_input(tr("reason"), key="resched_reason")
                                     move = st.form_submit_button(tr("lessons.resched.submit"))
                                 if move:
-                                    run_action(reschedule_lesson, lesson_id, slots[choice].start, user, why,
-                                               success=lambda new: tr("lessons.resched.done", id=new.id))
+                                    run_action(
+                                        reschedule_lesson,
+                                        lesson_id,
+                                        slots[choice].start,
+                                        user,
+                                        why,
+                                        success=lambda new: tr("lessons.resched.done", id=new.id),
+                                    )

@@ -32,13 +32,25 @@ reset = widgets.reset_page(PAGE)
 
 # --- filters -----------------------------------------------------------------------------------
 c_range, c_status, c_query, c_period = st.columns([2, 2.4, 2, 1.2])
-date_from, date_to = widgets.date_range("pay_range", *widgets.default_range(30, 0), on_change=reset,
-                                        container=c_range)
-statuses = c_status.multiselect(tr("status"), PAYMENT_STATUSES, format_func=status_label, key="pay_status",
-                                on_change=reset, placeholder=tr("all"))
+date_from, date_to = widgets.date_range(
+    "pay_range", *widgets.default_range(30, 0), on_change=reset, container=c_range
+)
+statuses = c_status.multiselect(
+    tr("status"),
+    PAYMENT_STATUSES,
+    format_func=status_label,
+    key="pay_status",
+    on_change=reset,
+    placeholder=tr("all"),
+)
 query = c_query.text_input(tr("search"), key="pay_query", on_change=reset, placeholder=tr("pay.search"))
-period = c_period.radio(tr("pay.period"), ["day", "week"], format_func=lambda p: tr(f"pay.period.{p}"),
-                        horizontal=True, key="pay_period")
+period = c_period.radio(
+    tr("pay.period"),
+    ["day", "week"],
+    format_func=lambda p: tr(f"pay.period.{p}"),
+    horizontal=True,
+    key="pay_period",
+)
 payment_filter = PaymentFilter(date_from, date_to, tuple(statuses), query or None)
 
 # --- totals ------------------------------------------------------------------------------------
@@ -49,9 +61,14 @@ if counts:
     cols = st.columns(len(PAYMENT_STATUSES))
     for col, status in zip(cols, PAYMENT_STATUSES, strict=True):
         entry = counts.get(status, {"count": 0, "amount": 0})
-        col.metric(status_label(status), fmt.fmt_money(entry["amount"]),
-                   tr("pay.count", n=f"{entry['count']:,}".replace(",", ".")),
-                   delta_color="off", delta_arrow="off", border=True)
+        col.metric(
+            status_label(status),
+            fmt.fmt_money(entry["amount"]),
+            tr("pay.count", n=f"{entry['count']:,}".replace(",", ".")),
+            delta_color="off",
+            delta_arrow="off",
+            border=True,
+        )
 if totals:
     st.altair_chart(charts.payments_chart(totals, period), width="stretch")
 else:
@@ -69,26 +86,64 @@ else:
     rows = []
     for p in result.rows:
         link = stripe_dashboard_url(p["checkout_session_id"], payment_intent_id=p["payment_intent_id"])
-        rows.append({"created_at": fmt.fmt_dt(p["created_at"]), "status": status_label(p["status"]),
-                     "amount": fmt.fmt_money(p["amount"], p["currency"]), "minutes": p["minutes"],
-                     "segment": p["segment"], "order_id": p["order_id"],
-                     "lesson_id": "" if p["lesson_id"] is None else str(p["lesson_id"]),
-                     "paid_at": fmt.fmt_dt(p["paid_at"]), "session": p["checkout_session_id"], "link": link})
+        rows.append(
+            {
+                "created_at": fmt.fmt_dt(p["created_at"]),
+                "status": status_label(p["status"]),
+                "amount": fmt.fmt_money(p["amount"], p["currency"]),
+                "minutes": p["minutes"],
+                "segment": p["segment"],
+                "order_id": p["order_id"],
+                "lesson_id": "" if p["lesson_id"] is None else str(p["lesson_id"]),
+                "paid_at": fmt.fmt_dt(p["paid_at"]),
+                "session": p["checkout_session_id"],
+                "link": link,
+            }
+        )
     widgets.table(
         rows,
-        {"created_at": tr("col.created"), "status": tr("col.status"), "amount": tr("col.amount"),
-         "minutes": tr("col.minutes"), "segment": tr("col.segment"), "order_id": tr("col.order"),
-         "lesson_id": tr("col.lesson"), "paid_at": tr("col.paid_at"), "session": tr("col.session"),
-         "link": tr("col.stripe")},
-        column_config={"link": st.column_config.LinkColumn(display_text="Stripe ↗", width="small"),
-                       "minutes": st.column_config.NumberColumn(width="small")},
+        {
+            "created_at": tr("col.created"),
+            "status": tr("col.status"),
+            "amount": tr("col.amount"),
+            "minutes": tr("col.minutes"),
+            "segment": tr("col.segment"),
+            "order_id": tr("col.order"),
+            "lesson_id": tr("col.lesson"),
+            "paid_at": tr("col.paid_at"),
+            "session": tr("col.session"),
+            "link": tr("col.stripe"),
+        },
+        column_config={
+            "link": st.column_config.LinkColumn(display_text="Stripe ↗", width="small"),
+            "minutes": st.column_config.NumberColumn(width="small"),
+        },
     )
     widgets.pager(PAGE, result)
     widgets.csv_download(
-        user, tr("export_csv"), payments_export, (payment_filter, tz),
-        ["id", "created_at", "status", "amount", "currency", "minutes", "segment", "order_id",
-         "checkout_session_id", "payment_intent_id", "lesson_id", "contact_id", "paid_at", "expires_at"],
-        None, "betalingen.csv", "payments_csv",
+        user,
+        tr("export_csv"),
+        payments_export,
+        (payment_filter, tz),
+        [
+            "id",
+            "created_at",
+            "status",
+            "amount",
+            "currency",
+            "minutes",
+            "segment",
+            "order_id",
+            "checkout_session_id",
+            "payment_intent_id",
+            "lesson_id",
+            "contact_id",
+            "paid_at",
+            "expires_at",
+        ],
+        None,
+        "betalingen.csv",
+        "payments_csv",
     )
 
 # --- holds, reschedules, failed events ---------------------------------------------------------
@@ -98,35 +153,81 @@ with left:
     st.subheader(tr("pay.holds"))
     holds = data.read(holds_expiring, now, timedelta(minutes=30))
     if holds:
-        widgets.table([{"id": h["id"], "expires": fmt.fmt_dt(h["hold_expires_at"]), "start": fmt.fmt_dt(h["start"]),
-                        "contact": h["contact_name"], "amount": fmt.fmt_money(h["amount"], h["currency"])}
-                       for h in holds],
-                      {"id": tr("col.lesson"), "expires": tr("col.expires"), "start": tr("col.start"),
-                       "contact": tr("col.contact"), "amount": tr("col.amount")})
+        widgets.table(
+            [
+                {
+                    "id": h["id"],
+                    "expires": fmt.fmt_dt(h["hold_expires_at"]),
+                    "start": fmt.fmt_dt(h["start"]),
+                    "contact": h["contact_name"],
+                    "amount": fmt.fmt_money(h["amount"], h["currency"]),
+                }
+                for h in holds
+            ],
+            {
+                "id": tr("col.lesson"),
+                "expires": tr("col.expires"),
+                "start": tr("col.start"),
+                "contact": tr("col.contact"),
+                "amount": tr("col.amount"),
+            },
+        )
     else:
         st.caption(tr("pay.holds.empty"))
 with right:
     st.subheader(tr("pay.resched"))
     cases = data.read(needs_reschedule)
     if cases:
-        widgets.table([{"id": c["id"], "start": fmt.fmt_dt(c["start"]), "contact": c["contact_name"],
-                        "tutor": c["tutor_name"], "payment": status_label(c["payment_status"]),
-                        "amount": fmt.fmt_money(c["amount"], c["currency"])} for c in cases],
-                      {"id": tr("col.lesson"), "start": tr("col.start"), "contact": tr("col.contact"),
-                       "tutor": tr("col.tutor"), "payment": tr("col.payment"), "amount": tr("col.amount")})
+        widgets.table(
+            [
+                {
+                    "id": c["id"],
+                    "start": fmt.fmt_dt(c["start"]),
+                    "contact": c["contact_name"],
+                    "tutor": c["tutor_name"],
+                    "payment": status_label(c["payment_status"]),
+                    "amount": fmt.fmt_money(c["amount"], c["currency"]),
+                }
+                for c in cases
+            ],
+            {
+                "id": tr("col.lesson"),
+                "start": tr("col.start"),
+                "contact": tr("col.contact"),
+                "tutor": tr("col.tutor"),
+                "payment": tr("col.payment"),
+                "amount": tr("col.amount"),
+            },
+        )
     else:
         st.caption(tr("pay.resched.empty"))
 
 st.subheader(tr("pay.refund"))
 to_refund = data.read(paid_but_cancelled)
 if to_refund:
-    widgets.table([{"lesson_id": r["lesson_id"], "start": fmt.fmt_dt(r["start"]), "contact": r["contact_name"],
-                    "status": status_label(r["lesson_status"]), "reason": r["cancel_reason"] or "",
-                    "amount": fmt.fmt_money(r["amount"], r["currency"]), "session": r["checkout_session_id"]}
-                   for r in to_refund],
-                  {"lesson_id": tr("col.lesson"), "start": tr("col.start"), "contact": tr("col.contact"),
-                   "status": tr("col.status"), "reason": tr("reason"), "amount": tr("col.amount"),
-                   "session": tr("col.session")})
+    widgets.table(
+        [
+            {
+                "lesson_id": r["lesson_id"],
+                "start": fmt.fmt_dt(r["start"]),
+                "contact": r["contact_name"],
+                "status": status_label(r["lesson_status"]),
+                "reason": r["cancel_reason"] or "",
+                "amount": fmt.fmt_money(r["amount"], r["currency"]),
+                "session": r["checkout_session_id"],
+            }
+            for r in to_refund
+        ],
+        {
+            "lesson_id": tr("col.lesson"),
+            "start": tr("col.start"),
+            "contact": tr("col.contact"),
+            "status": tr("col.status"),
+            "reason": tr("reason"),
+            "amount": tr("col.amount"),
+            "session": tr("col.session"),
+        },
+    )
 else:
     st.caption(tr("pay.refund.empty"))
 
@@ -135,17 +236,31 @@ events = data.read(failed_events)
 if not events:
     st.caption(tr("pay.failed.empty"))
 else:
-    widgets.table([{**e, "received_at": fmt.fmt_dt(e["received_at"])} for e in events],
-                  {"id": tr("col.id"), "type": tr("col.type"), "received_at": tr("col.received"),
-                   "attempts": tr("col.attempts"), "error": tr("col.error")})
+    widgets.table(
+        [{**e, "received_at": fmt.fmt_dt(e["received_at"])} for e in events],
+        {
+            "id": tr("col.id"),
+            "type": tr("col.type"),
+            "received_at": tr("col.received"),
+            "attempts": tr("col.attempts"),
+            "error": tr("col.error"),
+        },
+    )
     pick_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
     event_id = pick_col.selectbox(tr("pay.retry.pick"), [e["id"] for e in events], key="retry_pick")
     if button_col.button(tr("pay.retry.submit"), key="retry_event", icon=":material/replay:"):
+
         def _retry(event: str):  # noqa: ANN202
             require_role(user, "admin", "finance")  # core checks the role too, not only the page
             return retry_failed_event(event)
 
         with st.spinner(tr("loading")):
-            run_action(_retry, event_id,
-                       success=lambda result: tr("pay.retry.done", id=fmt.esc_md(event_id),
-                                                 result=fmt.esc_md(f"{result.status}: {result.detail}")))
+            run_action(
+                _retry,
+                event_id,
+                success=lambda result: tr(
+                    "pay.retry.done",
+                    id=fmt.esc_md(event_id),
+                    result=fmt.esc_md(f"{result.status}: {result.detail}"),
+                ),
+            )

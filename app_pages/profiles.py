@@ -25,9 +25,25 @@ if not profiles:
 by_name = {p["name"]: p for p in profiles}
 
 st.subheader(tr("prof.overview"))
-fields = ["name", "duration_minutes", "earliest_hour", "latest_hour", "min_lead_minutes", "days_ahead",
-          "exclude_weekends", "allowed_weekdays", "slot_step_minutes", "max_suggestions", "buffer_minutes",
-          "max_per_day", "requires_payment", "active", "cancel_notice_hours", "on_time_cancel"]
+fields = [
+    "name",
+    "duration_minutes",
+    "earliest_hour",
+    "latest_hour",
+    "min_lead_minutes",
+    "days_ahead",
+    "exclude_weekends",
+    "allowed_weekdays",
+    "slot_step_minutes",
+    "max_suggestions",
+    "buffer_minutes",
+    "max_per_day",
+    "requires_payment",
+    "active",
+    "cancel_notice_hours",
+    "on_time_cancel",
+]
+
 
 def _shown(field: str, value: object) -> str:
     if field == "allowed_weekdays":
@@ -50,37 +66,102 @@ current = by_name[name]
 with st.form(f"profile_form_{name}"):
     a, b, c, d = st.columns(4)
     values = {
-        "duration_minutes": a.number_input(tr("field.duration_minutes"), min_value=0, max_value=1440, step=15,
-                                           value=current["duration_minutes"], key=f"pf_{name}_duration_minutes"),
-        "earliest_hour": b.number_input(tr("field.earliest_hour"), min_value=0, max_value=24, step=1,
-                                        value=current["earliest_hour"], key=f"pf_{name}_earliest_hour"),
-        "latest_hour": c.number_input(tr("field.latest_hour"), min_value=0, max_value=24, step=1,
-                                      value=current["latest_hour"], key=f"pf_{name}_latest_hour"),
-        "min_lead_minutes": d.number_input(tr("field.min_lead_minutes"), min_value=0, step=30,
-                                           value=current["min_lead_minutes"], key=f"pf_{name}_min_lead_minutes"),
-        "days_ahead": a.number_input(tr("field.days_ahead"), min_value=0, step=1,
-                                     value=current["days_ahead"], key=f"pf_{name}_days_ahead"),
-        "slot_step_minutes": b.number_input(tr("field.slot_step_minutes"), min_value=0, step=15,
-                                            value=current["slot_step_minutes"], key=f"pf_{name}_slot_step_minutes"),
-        "max_suggestions": c.number_input(tr("field.max_suggestions"), min_value=0, step=1,
-                                          value=current["max_suggestions"], key=f"pf_{name}_max_suggestions"),
-        "buffer_minutes": d.number_input(tr("field.buffer_minutes"), min_value=0, step=5,
-                                         value=current["buffer_minutes"], key=f"pf_{name}_buffer_minutes"),
-        "max_per_day": a.number_input(tr("field.max_per_day"), min_value=0, step=1, help=tr("prof.max_per_day_help"),
-                                      value=current["max_per_day"] or 0, key=f"pf_{name}_max_per_day") or None,
-        "cancel_notice_hours": d.number_input(tr("field.cancel_notice_hours"), min_value=0, max_value=336, step=1,
-                                              help=tr("prof.cancel_notice_help"), value=current["cancel_notice_hours"],
-                                              key=f"pf_{name}_cancel_notice_hours"),
+        "duration_minutes": a.number_input(
+            tr("field.duration_minutes"),
+            min_value=0,
+            max_value=1440,
+            step=15,
+            value=current["duration_minutes"],
+            key=f"pf_{name}_duration_minutes",
+        ),
+        "earliest_hour": b.number_input(
+            tr("field.earliest_hour"),
+            min_value=0,
+            max_value=24,
+            step=1,
+            value=current["earliest_hour"],
+            key=f"pf_{name}_earliest_hour",
+        ),
+        "latest_hour": c.number_input(
+            tr("field.latest_hour"),
+            min_value=0,
+            max_value=24,
+            step=1,
+            value=current["latest_hour"],
+            key=f"pf_{name}_latest_hour",
+        ),
+        "min_lead_minutes": d.number_input(
+            tr("field.min_lead_minutes"),
+            min_value=0,
+            step=30,
+            value=current["min_lead_minutes"],
+            key=f"pf_{name}_min_lead_minutes",
+        ),
+        "days_ahead": a.number_input(
+            tr("field.days_ahead"),
+            min_value=0,
+            step=1,
+            value=current["days_ahead"],
+            key=f"pf_{name}_days_ahead",
+        ),
+        "slot_step_minutes": b.number_input(
+            tr("field.slot_step_minutes"),
+            min_value=0,
+            step=15,
+            value=current["slot_step_minutes"],
+            key=f"pf_{name}_slot_step_minutes",
+        ),
+        "max_suggestions": c.number_input(
+            tr("field.max_suggestions"),
+            min_value=0,
+            step=1,
+            value=current["max_suggestions"],
+            key=f"pf_{name}_max_suggestions",
+        ),
+        "buffer_minutes": d.number_input(
+            tr("field.buffer_minutes"),
+            min_value=0,
+            step=5,
+            value=current["buffer_minutes"],
+            key=f"pf_{name}_buffer_minutes",
+        ),
+        "max_per_day": a.number_input(
+            tr("field.max_per_day"),
+            min_value=0,
+            step=1,
+            help=tr("prof.max_per_day_help"),
+            value=current["max_per_day"] or 0,
+            key=f"pf_{name}_max_per_day",
+        )
+        or None,
+        "cancel_notice_hours": d.number_input(
+            tr("field.cancel_notice_hours"),
+            min_value=0,
+            max_value=336,
+            step=1,
+            help=tr("prof.cancel_notice_help"),
+            value=current["cancel_notice_hours"],
+            key=f"pf_{name}_cancel_notice_hours",
+        ),
     }
-    values["allowed_weekdays"] = b.multiselect(
-        tr("field.allowed_weekdays"), list(range(7)), default=current["allowed_weekdays"] or [],
-        format_func=fmt.weekday_name, help=tr("prof.weekdays_help"), key=f"pf_{name}_allowed_weekdays",
-        placeholder=tr("prof.weekdays_all"),
-    ) or None
-    values["exclude_weekends"] = c.checkbox(tr("field.exclude_weekends"), value=current["exclude_weekends"],
-                                            key=f"pf_{name}_exclude_weekends")
-    values["requires_payment"] = c.checkbox(tr("field.requires_payment"), value=current["requires_payment"],
-                                            key=f"pf_{name}_requires_payment")
+    values["allowed_weekdays"] = (
+        b.multiselect(
+            tr("field.allowed_weekdays"),
+            list(range(7)),
+            default=current["allowed_weekdays"] or [],
+            format_func=fmt.weekday_name,
+            help=tr("prof.weekdays_help"),
+            key=f"pf_{name}_allowed_weekdays",
+            placeholder=tr("prof.weekdays_all"),
+        )
+        or None
+    )
+    values["exclude_weekends"] = c.checkbox(
+        tr("field.exclude_weekends"), value=current["exclude_weekends"], key=f"pf_{name}_exclude_weekends"
+    )
+    values["requires_payment"] = c.checkbox(
+        tr("field.requires_payment"), value=current["requires_payment"], key=f"pf_{name}_requires_payment"
+    )
     values["active"] = d.checkbox(tr("field.active"), value=current["active"], key=f"pf_{name}_active")
     left, right, _ = st.columns([1.3, 1.3, 5])
     preview = left.form_submit_button(tr("prof.preview"), icon=":material/visibility:")
@@ -96,7 +177,9 @@ if preview:
         else:
             st.markdown(f"**{tr('prof.preview.title')}**")
             if slots:
-                widgets.table([{"when": fmt.fmt_range(s.start, s.end)} for s in slots], {"when": tr("col.when")})
+                widgets.table(
+                    [{"when": fmt.fmt_range(s.start, s.end)} for s in slots], {"when": tr("col.when")}
+                )
             else:
                 st.warning(tr("prof.preview.none"))
 if save:
@@ -110,11 +193,18 @@ with st.form("segment_mapping"):
     columns = st.columns(len(SEGMENTS))
     chosen = {}
     for column, segment in zip(columns, SEGMENTS, strict=True):
-        options = active_names if mapping.get(segment) in active_names else [mapping.get(segment), *active_names]
-        chosen[segment] = column.selectbox(segment, options, index=options.index(mapping.get(segment))
-                                           if mapping.get(segment) in options else 0, key=f"map_{segment}")
+        options = (
+            active_names if mapping.get(segment) in active_names else [mapping.get(segment), *active_names]
+        )
+        chosen[segment] = column.selectbox(
+            segment,
+            options,
+            index=options.index(mapping.get(segment)) if mapping.get(segment) in options else 0,
+            key=f"map_{segment}",
+        )
     save_mapping = st.form_submit_button(tr("prof.mapping.save"))
 if save_mapping:
+
     def _save_mapping() -> None:
         for segment, profile_name in chosen.items():
             if profile_name != mapping.get(segment):
@@ -129,11 +219,26 @@ if not audit.rows:
     st.caption(tr("prof.audit.empty"))
 else:
     widgets.table(
-        [{**r, "at": fmt.fmt_dt(r["at"]), "before": json.dumps(r["before"], ensure_ascii=False) if r["before"] else "",
-          "after": json.dumps(r["after"], ensure_ascii=False) if r["after"] else ""} for r in audit.rows],
-        {"at": tr("col.when"), "actor": tr("col.actor"), "action": tr("col.action"), "entity_id": tr("col.entity"),
-         "before": tr("col.before"), "after": tr("col.after")},
-        column_config={"before": st.column_config.TextColumn(width="large"),
-                       "after": st.column_config.TextColumn(width="large")},
+        [
+            {
+                **r,
+                "at": fmt.fmt_dt(r["at"]),
+                "before": json.dumps(r["before"], ensure_ascii=False) if r["before"] else "",
+                "after": json.dumps(r["after"], ensure_ascii=False) if r["after"] else "",
+            }
+            for r in audit.rows
+        ],
+        {
+            "at": tr("col.when"),
+            "actor": tr("col.actor"),
+            "action": tr("col.action"),
+            "entity_id": tr("col.entity"),
+            "before": tr("col.before"),
+            "after": tr("col.after"),
+        },
+        column_config={
+            "before": st.column_config.TextColumn(width="large"),
+            "after": st.column_config.TextColumn(width="large"),
+        },
     )
     widgets.pager("audit_page", audit)

@@ -20,10 +20,24 @@ if shown:
 
 accounts = data.read(list_users)
 widgets.table(
-    [{**u, "role": tr(f"role.{u['role']}"), "active": tr("yes") if u["active"] else tr("no"),
-      "last_login_at": fmt.fmt_dt(u["last_login_at"]), "created_at": fmt.fmt_dt(u["created_at"])} for u in accounts],
-    {"email": tr("col.email"), "name": tr("col.name"), "role": tr("col.role"), "active": tr("col.active"),
-     "last_login_at": tr("col.last_login"), "created_at": tr("col.created")},
+    [
+        {
+            **u,
+            "role": tr(f"role.{u['role']}"),
+            "active": tr("yes") if u["active"] else tr("no"),
+            "last_login_at": fmt.fmt_dt(u["last_login_at"]),
+            "created_at": fmt.fmt_dt(u["created_at"]),
+        }
+        for u in accounts
+    ],
+    {
+        "email": tr("col.email"),
+        "name": tr("col.name"),
+        "role": tr("col.role"),
+        "active": tr("col.active"),
+        "last_login_at": tr("col.last_login"),
+        "created_at": tr("col.created"),
+    },
 )
 
 
@@ -40,6 +54,7 @@ with left:
         role = st.selectbox(tr("col.role"), ROLES, format_func=lambda r: tr(f"role.{r}"), key="new_user_role")
         create = st.form_submit_button(tr("users.create.submit"), type="primary")
     if create:
+
         def _create() -> None:
             created, password = add_user(user, email, role, name)
             _remember_password(created.email, password)
@@ -49,11 +64,20 @@ with left:
 with right:
     st.subheader(tr("users.manage"))
     by_id = {u["id"]: u for u in accounts}
-    picked = st.selectbox(tr("users.pick"), list(by_id), key="user_pick",
-                          format_func=lambda i: f"{by_id[i]['email']} ({tr('role.' + by_id[i]['role'])})")
+    picked = st.selectbox(
+        tr("users.pick"),
+        list(by_id),
+        key="user_pick",
+        format_func=lambda i: f"{by_id[i]['email']} ({tr('role.' + by_id[i]['role'])})",
+    )
     target = by_id[picked]
-    new_role = st.selectbox(tr("col.role"), ROLES, index=ROLES.index(target["role"]), key=f"user_role_{picked}",
-                            format_func=lambda r: tr(f"role.{r}"))
+    new_role = st.selectbox(
+        tr("col.role"),
+        ROLES,
+        index=ROLES.index(target["role"]),
+        key=f"user_role_{picked}",
+        format_func=lambda r: tr(f"role.{r}"),
+    )
     a, b, c = st.columns(3)
     if a.button(tr("users.role_save"), key="user_role_save", disabled=new_role == target["role"]):
         run_action(set_user_role, user, picked, new_role, success=tr("users.done"))

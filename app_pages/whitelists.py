@@ -23,8 +23,14 @@ user = auth.require_page("whitelists")
 widgets.title(tr("wl.title"))
 PAGE = "wl_page"
 
-list_name = st.radio(tr("wl.list"), WHITELISTS, format_func=lambda n: tr(f"wl.list.{n}"), horizontal=True,
-                     key="wl_list", on_change=widgets.reset_page(PAGE))
+list_name = st.radio(
+    tr("wl.list"),
+    WHITELISTS,
+    format_func=lambda n: tr(f"wl.list.{n}"),
+    horizontal=True,
+    key="wl_list",
+    on_change=widgets.reset_page(PAGE),
+)
 
 # --- add one -----------------------------------------------------------------------------------
 with st.form("wl_add", clear_on_submit=True):
@@ -33,9 +39,16 @@ with st.form("wl_add", clear_on_submit=True):
     note = b.text_input(tr("note"), key="wl_add_note")
     add = c.form_submit_button(tr("wl.add.submit"), type="primary", icon=":material/add:")
 if add:
-    run_action(whitelist_add, user, list_name, identifier, note,
-               success=lambda entry: tr("wl.add.done", identifier=fmt.esc_md(entry.identifier)) if entry
-               else tr("wl.add.exists"))
+    run_action(
+        whitelist_add,
+        user,
+        list_name,
+        identifier,
+        note,
+        success=lambda entry: (
+            tr("wl.add.done", identifier=fmt.esc_md(entry.identifier)) if entry else tr("wl.add.exists")
+        ),
+    )
 
 # --- the list ----------------------------------------------------------------------------------
 st.subheader(tr("wl.entries"))
@@ -44,24 +57,41 @@ result = data.read(whitelist_page, list_name, query, page=widgets.page_number(PA
 if not result.rows:
     st.info(tr("wl.empty"))
 else:
-    widgets.table([{**r, "added_at": fmt.fmt_dt(r["added_at"])} for r in result.rows],
-                  {"identifier": tr("col.identifier"), "note": tr("note"), "added_by": tr("col.added_by"),
-                   "added_at": tr("col.added_at")})
+    widgets.table(
+        [{**r, "added_at": fmt.fmt_dt(r["added_at"])} for r in result.rows],
+        {
+            "identifier": tr("col.identifier"),
+            "note": tr("note"),
+            "added_by": tr("col.added_by"),
+            "added_at": tr("col.added_at"),
+        },
+    )
     widgets.pager(PAGE, result)
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     labels = {r["id"]: r["identifier"] for r in result.rows}
-    entry_id = left.selectbox(tr("wl.remove.pick"), list(labels), format_func=labels.get, key="wl_remove_pick")
+    entry_id = left.selectbox(
+        tr("wl.remove.pick"), list(labels), format_func=labels.get, key="wl_remove_pick"
+    )
     if right.button(tr("wl.remove.submit"), key="wl_remove", icon=":material/delete:"):
         run_action(whitelist_remove, user, entry_id, success=tr("wl.remove.done"))
-    widgets.csv_download(user, tr("export_csv"), whitelist_export, (list_name,),
-                         ["identifier", "note", "added_by", "added_at"], None, f"whitelist-{list_name}.csv",
-                         "wl_csv")
+    widgets.csv_download(
+        user,
+        tr("export_csv"),
+        whitelist_export,
+        (list_name,),
+        ["identifier", "note", "added_by", "added_at"],
+        None,
+        f"whitelist-{list_name}.csv",
+        "wl_csv",
+    )
 
 # --- import ------------------------------------------------------------------------------------
 st.subheader(tr("wl.import.title"))
 st.caption(tr("wl.import.help"))
 generation = st.session_state.setdefault("wl_upload_generation", 0)
-upload = st.file_uploader(tr("wl.import.file"), type=["csv", "txt"], key=f"wl_upload_{list_name}_{generation}")
+upload = st.file_uploader(
+    tr("wl.import.file"), type=["csv", "txt"], key=f"wl_upload_{list_name}_{generation}"
+)
 if upload is not None:
     raw = upload.getvalue()
     try:
@@ -69,16 +99,32 @@ if upload is not None:
     except LesplannerError as exc:
         show_error(exc)
         st.stop()
-    st.markdown(tr("wl.import.summary", valid=len(preview.valid), dupes=len(preview.duplicates),
-                   invalid=len(preview.invalid)))
+    st.markdown(
+        tr(
+            "wl.import.summary",
+            valid=len(preview.valid),
+            dupes=len(preview.duplicates),
+            invalid=len(preview.invalid),
+        )
+    )
     if preview.truncated:
-        st.warning(tr("wl.import.truncated", n=len(preview.valid) + len(preview.duplicates) + len(preview.invalid)))
-    columns = {"row": tr("col.row"), "raw": tr("col.value"), "identifier": tr("col.identifier"),
-               "kind": tr("col.kind"), "note": tr("note")}
+        st.warning(
+            tr("wl.import.truncated", n=len(preview.valid) + len(preview.duplicates) + len(preview.invalid))
+        )
+    columns = {
+        "row": tr("col.row"),
+        "raw": tr("col.value"),
+        "identifier": tr("col.identifier"),
+        "kind": tr("col.kind"),
+        "note": tr("note"),
+    }
     if preview.invalid:
         st.markdown(f"**{tr('wl.import.invalid')}**")
-        widgets.table(preview.invalid, {"row": tr("col.row"), "raw": tr("col.value"), "error": tr("col.error")},
-                      height=min(400, 38 + 35 * len(preview.invalid)))
+        widgets.table(
+            preview.invalid,
+            {"row": tr("col.row"), "raw": tr("col.value"), "error": tr("col.error")},
+            height=min(400, 38 + 35 * len(preview.invalid)),
+        )
     if preview.valid:
         st.markdown(f"**{tr('wl.import.valid')}**")
         widgets.table(preview.valid, columns, height=min(400, 38 + 35 * len(preview.valid)))
@@ -89,8 +135,10 @@ if upload is not None:
         st.info(tr("wl.import.nothing"))
     # The file's hash in the key: a new upload needs a new click, never a stale confirmation.
     digest = hashlib.sha256(raw).hexdigest()[:12]
-    if preview.valid and st.button(tr("wl.import.submit", n=len(preview.valid)), type="primary",
-                                   key=f"wl_import_{digest}"):
+    if preview.valid and st.button(
+        tr("wl.import.submit", n=len(preview.valid)), type="primary", key=f"wl_import_{digest}"
+    ):
+
         def _import() -> int:
             added = import_whitelist(user, list_name, preview.valid)
             st.session_state["wl_upload_generation"] = generation + 1  # a fresh, empty uploader

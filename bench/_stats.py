@@ -30,5 +30,12 @@ def summarise(name: str, samples_seconds: Sequence[float], target_ms: float | No
     if target_ms is not None:
         line += f" (target p95 < {target_ms:g} ms: {'PASS' if passed else 'FAIL'})"
     print(line, flush=True)
-    return {"name": name, "runs": len(samples_seconds), "p50_ms": p50, "p95_ms": p95,
-            "max_ms": max(samples_seconds) * 1000, "target_ms": target_ms, "passed": passed}
+    return {
+        "name": name,
+        "runs": len(samples_seconds),
+        "p50_ms": p50,
+        "p95_ms": p95,
+        "max_ms": max(samples_seconds) * 1000,
+        "target_ms": target_ms,
+        "passed": passed,
+    }

@@ -50,21 +50,35 @@ BOOKINGS_TARGET_MS = 200
 PROFILE = "existing"  # 09:00-21:00 on weekdays, 14 days ahead, hourly
 
 
-
 def environment(database_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items()
-            if not k.startswith(("STRIPE_", "GCAL_", "CHATWOOT_", "CALENDAR_", "DATABASE_", "BOT_"))}
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("STRIPE_", "GCAL_", "CHATWOOT_", "CALENDAR_", "DATABASE_", "BOT_"))
+    }
     # The rate limits are off: the benchmark is one client sending hundreds of requests a minute.
-    return {**keep, "DATABASE_URL": database_url, "CALENDAR_BACKEND": "local", "BOT_API_TOKEN": TOKEN,
-            "BOT_RATE_LIMIT_PER_TOKEN": "0", "BOT_RATE_LIMIT_PER_ADDRESS": "0",
-            "TIMEZONE": "Europe/Amsterdam", **(extra or {})}
+    return {
+        **keep,
+        "DATABASE_URL": database_url,
+        "CALENDAR_BACKEND": "local",
+        "BOT_API_TOKEN": TOKEN,
+        "BOT_RATE_LIMIT_PER_TOKEN": "0",
+        "BOT_RATE_LIMIT_PER_ADDRESS": "0",
+        "TIMEZONE": "Europe/Amsterdam",
+        **(extra or {}),
+    }
 
 
 def prepare_database(folder: Path, tutors: int, busy_blocks: int) -> str:
     """Migrate a fresh database the operator's way, then add tutors and time off in-process."""
     url = f"sqlite:///{folder}/lesplanner.db"
-    subprocess.run([sys.executable, "-m", "core.cli", "migrate"], cwd=ROOT, env=environment(url),
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "core.cli", "migrate"],
+        cwd=ROOT,
+        env=environment(url),
+        check=True,
+        capture_output=True,
+    )
     set_settings(Settings(_env_file=None, database_url=url))
     reset_engines()
     rng = random.Random(7)
@@ -81,8 +95,14 @@ def prepare_database(folder: Path, tutors: int, busy_blocks: int) -> str:
         for _ in range(busy_blocks):
             start = now + timedelta(hours=rng.randrange(24, 24 * 20))
             start = start.replace(minute=rng.choice((0, 30)), second=0, microsecond=0)
-            session.add(BusyBlock(tutor_id=rng.choice(tutor_ids), start=start,
-                                  end=start + timedelta(minutes=rng.choice((30, 60, 90))), reason="bench"))
+            session.add(
+                BusyBlock(
+                    tutor_id=rng.choice(tutor_ids),
+                    start=start,
+                    end=start + timedelta(minutes=rng.choice((30, 60, 90))),
+                    reason="bench",
+                )
+            )
     return url
 
 
@@ -96,12 +116,21 @@ def bookable_starts(count: int) -> list[tuple[str, str]]:
         lo, hi = window_bounds(profile, now, tz)
         capacity: Counter = Counter()
         for tutor in tutors:
-            busy = [(b.start, b.end) for b in session.exec(
-                select(BusyBlock).where(BusyBlock.tutor_id == tutor.id, BusyBlock.end > lo, BusyBlock.start < hi))]
+            busy = [
+                (b.start, b.end)
+                for b in session.exec(
+                    select(BusyBlock).where(
+                        BusyBlock.tutor_id == tutor.id, BusyBlock.end > lo, BusyBlock.start < hi
+                    )
+                )
+            ]
             for slot in generate_slots(profile, now, busy, tz, limit=10_000):
                 capacity[(slot.start, slot.end)] += 1
-    pairs = [(s.astimezone(tz).isoformat(), e.astimezone(tz).isoformat())
-             for (s, e), n in sorted(capacity.items()) for _ in range(n)]
+    pairs = [
+        (s.astimezone(tz).isoformat(), e.astimezone(tz).isoformat())
+        for (s, e), n in sorted(capacity.items())
+        for _ in range(n)
+    ]
     return pairs[:count]
 
 
@@ -113,9 +142,23 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "receiver.main:app", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning"],
-            cwd=ROOT, env=environment(database_url, extra_env), stdout=self._log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "receiver.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=environment(database_url, extra_env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -150,16 +193,26 @@ def latency(folder: Path, requests: int) -> list[dict]:
             slot_times = []
             for i in range(requests):
                 t0 = time.perf_counter()
-                response = http.get("/api/v1/slots", params={"conversation_id": f"conv-{i}",
-                                                             "contact_id": f"contact-{i}", "profile": PROFILE})
+                response = http.get(
+                    "/api/v1/slots",
+                    params={"conversation_id": f"conv-{i}", "contact_id": f"contact-{i}", "profile": PROFILE},
+                )
                 slot_times.append(time.perf_counter() - t0)
                 assert response.status_code == 200 and response.json()["slots"], response.text
             booking_times, statuses = [], Counter()
             for i, (start, end) in enumerate(starts):
                 t0 = time.perf_counter()
-                response = http.post("/api/v1/bookings", json={
-                    "conversation_id": f"conv-{i}", "contact_id": f"contact-{i}", "start": start, "end": end,
-                    "title": "Bijles", "profile": PROFILE})
+                response = http.post(
+                    "/api/v1/bookings",
+                    json={
+                        "conversation_id": f"conv-{i}",
+                        "contact_id": f"contact-{i}",
+                        "start": start,
+                        "end": end,
+                        "title": "Bijles",
+                        "profile": PROFILE,
+                    },
+                )
                 booking_times.append(time.perf_counter() - t0)
                 statuses[response.status_code] += 1
     finally:
@@ -190,29 +243,52 @@ def google_slots(folder: Path, requests: int, tutors: int = 10, events_per_tutor
                 for _ in range(events_per_tutor):
                     day = today + timedelta(days=rng.randrange(0, 22))
                     start = day.replace(hour=rng.randrange(8, 21), minute=rng.choice((0, 30)))
-                    fake.add_event(tutor.calendar_id, start, start + timedelta(minutes=rng.choice((30, 60, 90))))
-        receiver = Receiver(url, folder / "receiver.log", {
-            "CALENDAR_BACKEND": "google", "GCAL_SERVICE_ACCOUNT_JSON": fake.service_account_json(),
-            "GCAL_API_ENDPOINT": fake.api_endpoint})
+                    fake.add_event(
+                        tutor.calendar_id, start, start + timedelta(minutes=rng.choice((30, 60, 90)))
+                    )
+        receiver = Receiver(
+            url,
+            folder / "receiver.log",
+            {
+                "CALENDAR_BACKEND": "google",
+                "GCAL_SERVICE_ACCOUNT_JSON": fake.service_account_json(),
+                "GCAL_API_ENDPOINT": fake.api_endpoint,
+            },
+        )
         try:
             with client(receiver.url) as http:
                 busy_seen = 0
                 for i in range(5):  # sign-in, discovery and connections warm up
-                    r = http.get("/api/v1/slots", params={"conversation_id": f"gwarm-{i}",
-                                                          "contact_id": f"gwarm-{i}", "profile": "premium"})
+                    r = http.get(
+                        "/api/v1/slots",
+                        params={
+                            "conversation_id": f"gwarm-{i}",
+                            "contact_id": f"gwarm-{i}",
+                            "profile": "premium",
+                        },
+                    )
                     assert r.status_code == 200, r.text
                 times = []
                 for i in range(requests):
                     t0 = time.perf_counter()
-                    r = http.get("/api/v1/slots", params={"conversation_id": f"gconv-{i}",
-                                                          "contact_id": f"gcontact-{i}", "profile": "premium"})
+                    r = http.get(
+                        "/api/v1/slots",
+                        params={
+                            "conversation_id": f"gconv-{i}",
+                            "contact_id": f"gcontact-{i}",
+                            "profile": "premium",
+                        },
+                    )
                     times.append(time.perf_counter() - t0)
                     assert r.status_code == 200 and r.json()["slots"], r.text
                 busy_seen = sum(len(fake.events(f"docent{t}@lesplanner.test")) for t in range(1, tutors + 1))
         finally:
             receiver.stop()
-    return summarise(f"GET /api/v1/slots, Google backend, {busy_seen} busy events ({requests} requests)",
-                     times, SLOTS_TARGET_MS)
+    return summarise(
+        f"GET /api/v1/slots, Google backend, {busy_seen} busy events ({requests} requests)",
+        times,
+        SLOTS_TARGET_MS,
+    )
 
 
 def race(folder: Path, contenders: int = 50) -> bool:
@@ -220,17 +296,27 @@ def race(folder: Path, contenders: int = 50) -> bool:
     receivers = [Receiver(url, folder / f"receiver-{n}.log") for n in (1, 2)]
     try:
         with client(receivers[0].url) as http:
-            slot = http.get("/api/v1/slots", params={"conversation_id": "probe", "contact_id": "probe",
-                                                     "profile": PROFILE}).json()["slots"][0]
+            slot = http.get(
+                "/api/v1/slots",
+                params={"conversation_id": "probe", "contact_id": "probe", "profile": PROFILE},
+            ).json()["slots"][0]
         barrier = Barrier(contenders)
 
         def book(i: int) -> int:
             with client(receivers[i % 2].url) as http:
                 http.get("/healthz")  # connect before the start signal
                 barrier.wait()
-                return http.post("/api/v1/bookings", json={
-                    "conversation_id": f"race-{i}", "contact_id": f"racer-{i}", "start": slot["start"],
-                    "end": slot["end"], "title": "Race", "profile": PROFILE}).status_code
+                return http.post(
+                    "/api/v1/bookings",
+                    json={
+                        "conversation_id": f"race-{i}",
+                        "contact_id": f"racer-{i}",
+                        "start": slot["start"],
+                        "end": slot["end"],
+                        "title": "Race",
+                        "profile": PROFILE,
+                    },
+                ).status_code
 
         t0 = time.perf_counter()
         with ThreadPoolExecutor(contenders) as pool:
@@ -240,14 +326,18 @@ def race(folder: Path, contenders: int = 50) -> bool:
         for receiver in receivers:
             receiver.stop()
     with read_session() as session:
-        lessons = session.exec(select(Lesson).where(Lesson.status.in_(BLOCKING_STATUSES))
-                               .order_by(Lesson.tutor_id, Lesson.start)).all()
-    overlaps = sum(1 for a, b in zip(lessons, lessons[1:], strict=False)
-                   if a.tutor_id == b.tutor_id and b.start < a.end)
+        lessons = session.exec(
+            select(Lesson).where(Lesson.status.in_(BLOCKING_STATUSES)).order_by(Lesson.tutor_id, Lesson.start)
+        ).all()
+    overlaps = sum(
+        1 for a, b in zip(lessons, lessons[1:], strict=False) if a.tutor_id == b.tutor_id and b.start < a.end
+    )
     ok = codes == Counter({201: 1, 409: contenders - 1}) and overlaps == 0 and len(lessons) == 1
-    print(f"race: {contenders} concurrent bookings of {slot['start']} via 2 processes in {elapsed * 1000:.0f} ms: "
-          f"{dict(sorted(codes.items()))}, {len(lessons)} lesson(s), {overlaps} overlap(s) "
-          f"(target: one 201, {contenders - 1} × 409, no overlap: {'PASS' if ok else 'FAIL'})")
+    print(
+        f"race: {contenders} concurrent bookings of {slot['start']} via 2 processes in {elapsed * 1000:.0f} ms: "
+        f"{dict(sorted(codes.items()))}, {len(lessons)} lesson(s), {overlaps} overlap(s) "
+        f"(target: one 201, {contenders - 1} × 409, no overlap: {'PASS' if ok else 'FAIL'})"
+    )
     return ok
 
 

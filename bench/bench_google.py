@@ -47,7 +47,9 @@ def main(runs: int = 50) -> int:
         database_url = f"sqlite:///{tmp}/bench.db"
         SQLModel.metadata.create_all(get_engine(database_url))  # for the status row
         settings = Settings(
-            _env_file=None, database_url=database_url, calendar_backend="google",
+            _env_file=None,
+            database_url=database_url,
+            calendar_backend="google",
             gcal_service_account_json=fake.service_account_json(),
             gcal_api_endpoint=fake.api_endpoint,
         )
@@ -69,9 +71,11 @@ def main(runs: int = 50) -> int:
     timings.sort()
     p50 = statistics.median(timings)
     p95 = timings[max(0, int(round(0.95 * len(timings))) - 1)]
-    print(f"google busy() {EVENTS} events: p50 {p50:.1f} ms p95 {p95:.1f} ms "
-          f"(target p95 < {TARGET_P95_MS} ms end to end; first call incl. sign-in {cold_ms:.0f} ms, "
-          f"{runs} runs)")
+    print(
+        f"google busy() {EVENTS} events: p50 {p50:.1f} ms p95 {p95:.1f} ms "
+        f"(target p95 < {TARGET_P95_MS} ms end to end; first call incl. sign-in {cold_ms:.0f} ms, "
+        f"{runs} runs)"
+    )
     return 0 if p95 < TARGET_P95_MS else 1
 
 

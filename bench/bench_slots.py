@@ -30,7 +30,9 @@ FREE_GAPS_PER_DAY = 2
 TARGET_P95_MS = 10
 
 
-def full_calendar(profile: PlanningProfile, now: datetime, rng: random.Random) -> list[tuple[datetime, datetime]]:
+def full_calendar(
+    profile: PlanningProfile, now: datetime, rng: random.Random
+) -> list[tuple[datetime, datetime]]:
     start, end = window_bounds(profile, now, TZ)
     days = (end - start).days + 1
     gaps = []  # per day, two random 90-minute gaps inside the profile's window stay free
@@ -70,15 +72,22 @@ def main(runs: int = 200) -> int:
     everything = generate_slots(profile, now, busy, TZ, limit=100_000)
     assert len(slots) == profile.max_suggestions, "the calendar left too few slots"
     last = slots[-1].start.astimezone(TZ)
-    print(f"premium profile, {len(busy)} busy intervals: {len(slots)} slots up to {last:%a %d %b %H:%M}, "
-          f"{len(everything)} free in 21 days; {runs} runs")
+    print(
+        f"premium profile, {len(busy)} busy intervals: {len(slots)} slots up to {last:%a %d %b %H:%M}, "
+        f"{len(everything)} free in 21 days; {runs} runs"
+    )
 
     for _ in range(10):  # warm up
         generate_slots(profile, now, busy, TZ)
-    result = summarise("generate_slots premium, 5,000 busy",
-                       time_runs(runs, lambda: generate_slots(profile, now, busy, TZ)), TARGET_P95_MS)
-    summarise("generate_slots premium, 5,000 busy, full view (no cut)",
-              time_runs(max(20, runs // 4), lambda: generate_slots(profile, now, busy, TZ, limit=100_000)))
+    result = summarise(
+        "generate_slots premium, 5,000 busy",
+        time_runs(runs, lambda: generate_slots(profile, now, busy, TZ)),
+        TARGET_P95_MS,
+    )
+    summarise(
+        "generate_slots premium, 5,000 busy, full view (no cut)",
+        time_runs(max(20, runs // 4), lambda: generate_slots(profile, now, busy, TZ, limit=100_000)),
+    )
     return 0 if result["passed"] else 1
 
 

@@ -63,17 +63,34 @@ def setup(fake: FakeStripe, paid: int, expired: int) -> tuple[list[str], list[st
             session.add(Contact(id=contact, name=f"Leerling {i}"))
             session.add(Conversation(id=conversation, contact_id=contact))
             start = (now + timedelta(days=2, hours=i // tutors)).replace(minute=0, second=0, microsecond=0)
-            lesson = Lesson(conversation_id=conversation, contact_id=contact, tutor_id=tutor_ids[i % tutors],
-                            profile_name="existing", start=start, end=start + timedelta(hours=1),
-                            title=f"Les {i}", status="held", hold_expires_at=now + timedelta(hours=1))
+            lesson = Lesson(
+                conversation_id=conversation,
+                contact_id=contact,
+                tutor_id=tutor_ids[i % tutors],
+                profile_name="existing",
+                start=start,
+                end=start + timedelta(hours=1),
+                title=f"Les {i}",
+                status="held",
+                hold_expires_at=now + timedelta(hours=1),
+            )
             session.add(lesson)
             session.flush()
             lesson_ids.append(lesson.id)
     session_ids = []
     for i, lesson_id in enumerate(lesson_ids):
         payment = payments.create_payment_link(
-            "existing", 60, f"lesson-{lesson_id}", f"conv-{i}", f"Leerling {i}", "bijles", "havo",
-            "wiskunde", contact_id=f"contact-{i}", lesson_id=lesson_id)
+            "existing",
+            60,
+            f"lesson-{lesson_id}",
+            f"conv-{i}",
+            f"Leerling {i}",
+            "bijles",
+            "havo",
+            "wiskunde",
+            contact_id=f"contact-{i}",
+            lesson_id=lesson_id,
+        )
         session_ids.append(payment.checkout_session_id)
     return session_ids[:paid], session_ids[paid:]
 
@@ -94,23 +111,34 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="lesplanner-bench-") as tmp, FakeStripe() as fake:
         fake.add_price("price_standard_60", 4500)
-        set_settings(Settings(
-            _env_file=None, database_url=f"sqlite:///{tmp}/bench.db", stripe_api_key=fake.api_key,
-            stripe_api_base=fake.url, stripe_webhook_secret=SECRET,
-            standard_price_id_60="price_standard_60", checkout_success_url="https://lesplanner.test/ok",
-            checkout_cancel_url="https://lesplanner.test/cancel"))
+        set_settings(
+            Settings(
+                _env_file=None,
+                database_url=f"sqlite:///{tmp}/bench.db",
+                stripe_api_key=fake.api_key,
+                stripe_api_base=fake.url,
+                stripe_webhook_secret=SECRET,
+                standard_price_id_60="price_standard_60",
+                checkout_success_url="https://lesplanner.test/ok",
+                checkout_cancel_url="https://lesplanner.test/cancel",
+            )
+        )
         SQLModel.metadata.create_all(get_engine())
 
         t0 = time.perf_counter()
         to_pay, to_expire = setup(fake, paid, expired)
         events = [fake.complete_session(s) for s in to_pay] + [fake.expire_session(s) for s in to_expire]
-        events += [fake.event("payment_intent.created", {"id": f"pi_bench_{i}", "object": "payment_intent"})
-                   for i in range(other)]
+        events += [
+            fake.event("payment_intent.created", {"id": f"pi_bench_{i}", "object": "payment_intent"})
+            for i in range(other)
+        ]
         deliveries = events + rng.sample(events, repeats)
         rng.shuffle(deliveries)
         signed = [fake.signed(e, SECRET) for e in deliveries]
-        print(f"setup: {len(to_pay) + len(to_expire)} held lessons with Checkout Sessions, "
-              f"{len(signed)} signed deliveries in {time.perf_counter() - t0:.1f}s")
+        print(
+            f"setup: {len(to_pay) + len(to_expire)} held lessons with Checkout Sessions, "
+            f"{len(signed)} signed deliveries in {time.perf_counter() - t0:.1f}s"
+        )
 
         def deliver(item: tuple[bytes, str]) -> tuple[str, float]:
             started = time.perf_counter()
@@ -125,21 +153,31 @@ def main() -> int:
 
         rate = len(outcomes) / elapsed
         statuses = Counter(status for status, _ in outcomes)
-        print(f"handled {len(outcomes)} events with {args.workers} workers in {elapsed:.2f}s: "
-              f"{rate:.0f} events/s (target {TARGET_EVENTS_PER_SECOND}); "
-              f"{cpu / len(outcomes) * 1000:.1f} ms CPU per event; "
-              f"machine load average {load_before:.1f} on {os.cpu_count()} cores")
+        print(
+            f"handled {len(outcomes)} events with {args.workers} workers in {elapsed:.2f}s: "
+            f"{rate:.0f} events/s (target {TARGET_EVENTS_PER_SECOND}); "
+            f"{cpu / len(outcomes) * 1000:.1f} ms CPU per event; "
+            f"machine load average {load_before:.1f} on {os.cpu_count()} cores"
+        )
         summarise("latency per event", [latency for _, latency in outcomes])
         print(f"answers: {dict(statuses)}")
 
         with read_session() as session:
-            stored = Counter(dict(session.exec(
-                select(StripeEvent.status, func.count()).group_by(StripeEvent.status)).all()))
+            stored = Counter(
+                dict(
+                    session.exec(select(StripeEvent.status, func.count()).group_by(StripeEvent.status)).all()
+                )
+            )
             attempts = session.exec(select(func.max(StripeEvent.attempts))).one()
-            pay = Counter(dict(session.exec(select(Payment.status, func.count()).group_by(Payment.status)).all()))
-            lessons = Counter(dict(session.exec(select(Lesson.status, func.count()).group_by(Lesson.status)).all()))
-            outbox = Counter(dict(session.exec(
-                select(OutboxMessage.key, func.count()).group_by(OutboxMessage.key)).all()))
+            pay = Counter(
+                dict(session.exec(select(Payment.status, func.count()).group_by(Payment.status)).all())
+            )
+            lessons = Counter(
+                dict(session.exec(select(Lesson.status, func.count()).group_by(Lesson.status)).all())
+            )
+            outbox = Counter(
+                dict(session.exec(select(OutboxMessage.key, func.count()).group_by(OutboxMessage.key)).all())
+            )
 
     checks = [
         ("every distinct event stored once", sum(stored.values()) == distinct),

@@ -60,16 +60,30 @@ class Row:
         return {True: "PASS", False: "FAIL", None: "-"}[self.passed]
 
 
-def record_result(name: str, *, p50_ms: float | None = None, p95_ms: float | None = None,
-                  throughput: float | None = None, unit: str = "", target: str = "",
-                  passed: bool | None = None) -> None:
+def record_result(
+    name: str,
+    *,
+    p50_ms: float | None = None,
+    p95_ms: float | None = None,
+    throughput: float | None = None,
+    unit: str = "",
+    target: str = "",
+    passed: bool | None = None,
+) -> None:
     """For benchmark scripts: append one result row as JSON to $BENCH_RESULTS (a no-op when
     the variable is not set, e.g. when a script runs on its own)."""
     path = os.environ.get("BENCH_RESULTS")
     if not path:
         return
-    row = {"name": name, "p50_ms": p50_ms, "p95_ms": p95_ms, "throughput": throughput, "unit": unit,
-           "target": target, "passed": passed}
+    row = {
+        "name": name,
+        "p50_ms": p50_ms,
+        "p95_ms": p95_ms,
+        "throughput": throughput,
+        "unit": unit,
+        "target": target,
+        "passed": passed,
+    }
     with open(path, "a", encoding="utf-8") as out:
         out.write(json.dumps(row) + "\n")
 
@@ -104,26 +118,49 @@ def parse_output(stem: str, text: str) -> list[Row]:
                 passed = "PASS" in rest and "FAIL" not in rest
             elif target:
                 passed = p95 < _num(target[1])
-            rows.append(Row(f"{stem}: {found['name'].strip()}", p50, p95,
-                            target=f"p95 < {target[1]} ms" if target else "", passed=passed))
+            rows.append(
+                Row(
+                    f"{stem}: {found['name'].strip()}",
+                    p50,
+                    p95,
+                    target=f"p95 < {target[1]} ms" if target else "",
+                    passed=passed,
+                )
+            )
             continue
         if found := THROUGHPUT.search(line):
             rate, unit, goal = _num(found[1]), found["unit"], found[3]
             name = line.split(":", 1)[0] if ":" in line[: found.start()] else line[: found.start()]
             name = re.sub(r"\s+in\s+[\d.]+\s*s$", "", name.strip())  # the run's duration is no name
-            rows.append(Row(f"{stem}: {name.strip() or unit}", throughput=rate, unit=unit,
-                            target=f">= {goal} {unit}" if goal else "",
-                            passed=(rate >= _num(goal)) if goal else None))
+            rows.append(
+                Row(
+                    f"{stem}: {name.strip() or unit}",
+                    throughput=rate,
+                    unit=unit,
+                    target=f">= {goal} {unit}" if goal else "",
+                    passed=(rate >= _num(goal)) if goal else None,
+                )
+            )
             continue
         if found := VERDICT.match(line):
-            rows.append(Row(f"{stem}: {found['name'].strip()}", target=found["target"].strip(),
-                            passed=found["verdict"] == "PASS"))
+            rows.append(
+                Row(
+                    f"{stem}: {found['name'].strip()}",
+                    target=found["target"].strip(),
+                    passed=found["verdict"] == "PASS",
+                )
+            )
     rows = _merge_latency_into_throughput(rows)
     if checks:
         ok = sum(1 for good, _ in checks if good)
         failed = [what for good, what in checks if not good]
-        rows.append(Row(f"{stem}: {ok}/{len(checks)} checks" + (f" (failed: {'; '.join(failed)})" if failed else ""),
-                        target="all checks ok", passed=not failed))
+        rows.append(
+            Row(
+                f"{stem}: {ok}/{len(checks)} checks" + (f" (failed: {'; '.join(failed)})" if failed else ""),
+                target="all checks ok",
+                passed=not failed,
+            )
+        )
     return rows
 
 
@@ -145,8 +182,17 @@ def rows_from_json(path: Path) -> list[Row]:
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 data = json.loads(line)
-                rows.append(Row(data["name"], data.get("p50_ms"), data.get("p95_ms"), data.get("throughput"),
-                                data.get("unit") or "", data.get("target") or "", data.get("passed")))
+                rows.append(
+                    Row(
+                        data["name"],
+                        data.get("p50_ms"),
+                        data.get("p95_ms"),
+                        data.get("throughput"),
+                        data.get("unit") or "",
+                        data.get("target") or "",
+                        data.get("passed"),
+                    )
+                )
     return rows
 
 
@@ -169,8 +215,15 @@ def run_script(script: Path, timeout: float, extra_args: list[str] | None = None
         results = Path(tmp) / "rows.jsonl"
         env = {**os.environ, "BENCH_RESULTS": str(results), "PYTHONUNBUFFERED": "1"}
         started = time.monotonic()
-        process = subprocess.Popen([sys.executable, str(script), *(extra_args or [])], cwd=ROOT, env=env,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        process = subprocess.Popen(
+            [sys.executable, str(script), *(extra_args or [])],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
         timer = threading.Timer(timeout, process.kill)
         timer.start()
         lines = []
@@ -206,8 +259,17 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 def table(rows: list[Row]) -> str:
     """A Markdown table, readable in a terminal as it is."""
     header = ["benchmark", "p50 (ms)", "p95 (ms)", "throughput", "target", "result"]
-    body = [[r.benchmark, _fmt(r.p50_ms, 2), _fmt(r.p95_ms, 2),
-             f"{_fmt(r.throughput, 0)} {r.unit}".strip(), r.target, r.result] for r in rows]
+    body = [
+        [
+            r.benchmark,
+            _fmt(r.p50_ms, 2),
+            _fmt(r.p95_ms, 2),
+            f"{_fmt(r.throughput, 0)} {r.unit}".strip(),
+            r.target,
+            r.result,
+        ]
+        for r in rows
+    ]
     widths = [max(len(str(line[i])) for line in [header, *body]) for i in range(len(header))]
 
     def fmt(cells: list[str]) -> str:
@@ -224,8 +286,10 @@ def machine() -> str:
     except (ValueError, OSError, AttributeError):
         memory = "? GiB"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{cores} cores, {memory}, Python {sys.version.split()[0]}, SQLite WAL; "
-            f"load average {load:.1f} at the end")
+    return (
+        f"{cores} cores, {memory}, Python {sys.version.split()[0]}, SQLite WAL; "
+        f"load average {load:.1f} at the end"
+    )
 
 
 def main_benchmarks(args: argparse.Namespace) -> int:
@@ -287,8 +351,15 @@ def scaling_slots(rows: list[Row]) -> None:
         for _ in range(5):
             generate_slots(profile, now, busy, tz)
         p50, p95 = _percentiles(_time(lambda b=busy: generate_slots(profile, now, b, tz), runs))
-        rows.append(Row(f"generate_slots premium, {busy_count:,} busy", p50, p95,
-                        target="p95 < 10 ms" if busy_count == 5_000 else "", passed=p95 < 10 if busy_count == 5_000 else None))
+        rows.append(
+            Row(
+                f"generate_slots premium, {busy_count:,} busy",
+                p50,
+                p95,
+                target="p95 < 10 ms" if busy_count == 5_000 else "",
+                passed=p95 < 10 if busy_count == 5_000 else None,
+            )
+        )
         print(f"   generate_slots, {busy_count:,} busy: p50 {p50:.2f} ms, p95 {p95:.2f} ms", flush=True)
 
 
@@ -314,9 +385,14 @@ def scaling_google(rows: list[Row]) -> None:
     for events, runs in ((200, 50), (2_000, 50), (20_000, 15)):
         with FakeGoogleCalendar() as fake, tempfile.TemporaryDirectory() as tmp:
             now = datetime.now(UTC)
-            settings = Settings(_env_file=None, database_url=f"sqlite:///{tmp}/scaling.db",
-                                calendar_backend="google", gcal_service_account_json=fake.service_account_json(),
-                                gcal_api_endpoint=fake.api_endpoint, gcal_timeout_seconds=30)
+            settings = Settings(
+                _env_file=None,
+                database_url=f"sqlite:///{tmp}/scaling.db",
+                calendar_backend="google",
+                gcal_service_account_json=fake.service_account_json(),
+                gcal_api_endpoint=fake.api_endpoint,
+                gcal_timeout_seconds=30,
+            )
             SQLModel.metadata.create_all(get_engine(settings.database_url))
             start, end = window_bounds(profile, now, settings.tz)
             step = (end - start) / events  # separate one-minute events: nothing merges
@@ -326,17 +402,32 @@ def scaling_google(rows: list[Row]) -> None:
             backend = GoogleCalendarBackend(settings)
             backend.busy([calendar], start, end)  # sign in, build the client
 
-            def request(b: GoogleCalendarBackend = backend, s: Any = start, e: Any = end,
-                        tz: Any = settings.tz, n: Any = now) -> None:
+            def request(
+                b: GoogleCalendarBackend = backend,
+                s: Any = start,
+                e: Any = end,
+                tz: Any = settings.tz,
+                n: Any = now,
+            ) -> None:
                 busy = b.busy([calendar], s, e)[calendar]
                 generate_slots(profile, n, busy, tz)
 
             p50, p95 = _percentiles(_time(request, runs))
             backend.flush_status()
         target = "p95 < 150 ms (whole request)" if events == 2_000 else ""
-        rows.append(Row(f"Google busy() + generate_slots, {events:,} events", p50, p95, target=target,
-                        passed=(p95 < 150) if target else None))
-        print(f"   Google busy() + generate_slots, {events:,} events: p50 {p50:.1f} ms, p95 {p95:.1f} ms", flush=True)
+        rows.append(
+            Row(
+                f"Google busy() + generate_slots, {events:,} events",
+                p50,
+                p95,
+                target=target,
+                passed=(p95 < 150) if target else None,
+            )
+        )
+        print(
+            f"   Google busy() + generate_slots, {events:,} events: p50 {p50:.1f} ms, p95 {p95:.1f} ms",
+            flush=True,
+        )
 
 
 def scaling_webhooks(rows: list[Row]) -> None:
@@ -363,21 +454,39 @@ def scaling_webhooks(rows: list[Row]) -> None:
         with tempfile.TemporaryDirectory(prefix="lesplanner-scaling-") as tmp, FakeStripe() as fake:
             fake.add_price("price_standard_60", 4500)
             reset_engines()
-            set_settings(Settings(
-                _env_file=None, database_url=f"sqlite:///{tmp}/bench.db", stripe_api_key=fake.api_key,
-                stripe_api_base=fake.url, stripe_webhook_secret=bench_webhooks.SECRET,
-                standard_price_id_60="price_standard_60", checkout_success_url="https://lesplanner.test/ok",
-                checkout_cancel_url="https://lesplanner.test/cancel"))
+            set_settings(
+                Settings(
+                    _env_file=None,
+                    database_url=f"sqlite:///{tmp}/bench.db",
+                    stripe_api_key=fake.api_key,
+                    stripe_api_base=fake.url,
+                    stripe_webhook_secret=bench_webhooks.SECRET,
+                    standard_price_id_60="price_standard_60",
+                    checkout_success_url="https://lesplanner.test/ok",
+                    checkout_cancel_url="https://lesplanner.test/cancel",
+                )
+            )
             engine = get_engine()
             SQLModel.metadata.create_all(engine)
-            _prefill(engine, history, insert, Contact, Conversation, Payment, StripeEvent, OutboxMessage,
-                     datetime.now(UTC) - timedelta(days=30))
+            _prefill(
+                engine,
+                history,
+                insert,
+                Contact,
+                Conversation,
+                Payment,
+                StripeEvent,
+                OutboxMessage,
+                datetime.now(UTC) - timedelta(days=30),
+            )
             rng = random.Random(7)
             paid, expired, other, repeats = 600, 200, 100, 100
             to_pay, to_expire = bench_webhooks.setup(fake, paid, expired)
             events = [fake.complete_session(s) for s in to_pay] + [fake.expire_session(s) for s in to_expire]
-            events += [fake.event("payment_intent.created", {"id": f"pi_scale_{i}", "object": "payment_intent"})
-                       for i in range(other)]
+            events += [
+                fake.event("payment_intent.created", {"id": f"pi_scale_{i}", "object": "payment_intent"})
+                for i in range(other)
+            ]
             deliveries = events + rng.sample(events, repeats)
             rng.shuffle(deliveries)
             signed = [fake.signed(e, bench_webhooks.SECRET) for e in deliveries]
@@ -397,10 +506,22 @@ def scaling_webhooks(rows: list[Row]) -> None:
             rate = len(outcomes) / elapsed
             set_settings(None)
             reset_engines()
-        rows.append(Row(f"webhooks, 1,000 into {history:,} handled", p50, p95, rate, "events/s",
-                        target=">= 200 events/s", passed=rate >= 200))
-        print(f"   webhooks into {history:,} handled events: {rate:.0f} events/s, p50 {p50:.1f} ms, "
-              f"p95 {p95:.1f} ms", flush=True)
+        rows.append(
+            Row(
+                f"webhooks, 1,000 into {history:,} handled",
+                p50,
+                p95,
+                rate,
+                "events/s",
+                target=">= 200 events/s",
+                passed=rate >= 200,
+            )
+        )
+        print(
+            f"   webhooks into {history:,} handled events: {rate:.0f} events/s, p50 {p50:.1f} ms, "
+            f"p95 {p95:.1f} ms",
+            flush=True,
+        )
 
 
 def _prefill(engine, count, insert, Contact, Conversation, Payment, StripeEvent, OutboxMessage, when):  # noqa: ANN001, N803
@@ -413,22 +534,84 @@ def _prefill(engine, count, insert, Contact, Conversation, Payment, StripeEvent,
     with engine.begin() as connection:
         for first in range(0, count, batch):
             ids = range(first, min(count, first + batch))
-            connection.execute(insert(Contact), [{"id": f"old-contact-{i}", "name": f"Oud {i}", "attributes": {},
-                                                  "created_at": when, "updated_at": when} for i in ids])
-            connection.execute(insert(Conversation), [{"id": f"old-conv-{i}", "contact_id": f"old-contact-{i}",
-                                                       "attributes": {}, "created_at": when} for i in ids])
-            connection.execute(insert(Payment), [{
-                "checkout_session_id": f"cs_old_{i}", "order_id": f"old-order-{i}", "conversation_id": f"old-conv-{i}",
-                "contact_id": f"old-contact-{i}", "segment": "existing", "minutes": 60, "price_id": "price_standard_60",
-                "amount": 4500, "currency": "eur", "status": "paid", "created_at": when, "updated_at": when,
-                "paid_at": when} for i in ids])
-            connection.execute(insert(StripeEvent), [{
-                "id": f"evt_old_{i}", "type": "checkout.session.completed", "payload": payload, "received_at": when,
-                "processed_at": when, "status": "processed", "attempts": 1} for i in ids])
-            connection.execute(insert(OutboxMessage), [{
-                "conversation_id": f"old-conv-{i}", "dedupe_key": f"payment_success:cs_old_{i}", "locale": "nl",
-                "key": "payment_success_message", "text": "Bedankt voor je betaling!", "status": "sent",
-                "attempts": 1, "created_at": when, "sent_at": when} for i in ids])
+            connection.execute(
+                insert(Contact),
+                [
+                    {
+                        "id": f"old-contact-{i}",
+                        "name": f"Oud {i}",
+                        "attributes": {},
+                        "created_at": when,
+                        "updated_at": when,
+                    }
+                    for i in ids
+                ],
+            )
+            connection.execute(
+                insert(Conversation),
+                [
+                    {
+                        "id": f"old-conv-{i}",
+                        "contact_id": f"old-contact-{i}",
+                        "attributes": {},
+                        "created_at": when,
+                    }
+                    for i in ids
+                ],
+            )
+            connection.execute(
+                insert(Payment),
+                [
+                    {
+                        "checkout_session_id": f"cs_old_{i}",
+                        "order_id": f"old-order-{i}",
+                        "conversation_id": f"old-conv-{i}",
+                        "contact_id": f"old-contact-{i}",
+                        "segment": "existing",
+                        "minutes": 60,
+                        "price_id": "price_standard_60",
+                        "amount": 4500,
+                        "currency": "eur",
+                        "status": "paid",
+                        "created_at": when,
+                        "updated_at": when,
+                        "paid_at": when,
+                    }
+                    for i in ids
+                ],
+            )
+            connection.execute(
+                insert(StripeEvent),
+                [
+                    {
+                        "id": f"evt_old_{i}",
+                        "type": "checkout.session.completed",
+                        "payload": payload,
+                        "received_at": when,
+                        "processed_at": when,
+                        "status": "processed",
+                        "attempts": 1,
+                    }
+                    for i in ids
+                ],
+            )
+            connection.execute(
+                insert(OutboxMessage),
+                [
+                    {
+                        "conversation_id": f"old-conv-{i}",
+                        "dedupe_key": f"payment_success:cs_old_{i}",
+                        "locale": "nl",
+                        "key": "payment_success_message",
+                        "text": "Bedankt voor je betaling!",
+                        "status": "sent",
+                        "attempts": 1,
+                        "created_at": when,
+                        "sent_at": when,
+                    }
+                    for i in ids
+                ],
+            )
 
 
 def scaling_console(rows: list[Row], timeout: float) -> None:
@@ -437,8 +620,11 @@ def scaling_console(rows: list[Row], timeout: float) -> None:
     if not script.exists():
         return
     for factor in (1, 10):
-        run = run_script(script, timeout, ["--runs", "3", "--payments", str(50_000 * factor),
-                                           "--lessons", str(20_000 * factor)])
+        run = run_script(
+            script,
+            timeout,
+            ["--runs", "3", "--payments", str(50_000 * factor), "--lessons", str(20_000 * factor)],
+        )
         for row in run.rows:
             row.benchmark = row.benchmark.replace("console:", f"console {factor}x:", 1)
         rows.extend(run.rows)
@@ -450,8 +636,11 @@ def main_scaling(args: argparse.Namespace) -> int:
         ("slots", "generate_slots", lambda: scaling_slots(rows)),
         ("google", "Google busy() + generate_slots", lambda: scaling_google(rows)),
         ("webhooks", "webhooks", lambda: scaling_webhooks(rows)),
-        ("console", "console pages (50,000 payments / 20,000 lessons, then 10x)",
-         lambda: scaling_console(rows, args.timeout)),
+        (
+            "console",
+            "console pages (50,000 payments / 20,000 lessons, then 10x)",
+            lambda: scaling_console(rows, args.timeout),
+        ),
     ]
     for key, title, measure in sections:
         if not args.only or key in args.only:
@@ -467,8 +656,11 @@ def main_scaling(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per script")
-    parser.add_argument("--only", nargs="*", help="run only these (e.g. slots webhooks; with --scaling: "
-                                                  "slots google webhooks console)")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        help="run only these (e.g. slots webhooks; with --scaling: slots google webhooks console)",
+    )
     parser.add_argument("--scaling", action="store_true", help="measure how slots and webhooks scale instead")
     args = parser.parse_args()
     return main_scaling(args) if args.scaling else main_benchmarks(args)

@@ -34,13 +34,28 @@ def require_role(actor: User | None, *roles: str) -> User:
         return current_actor(session, actor, *roles)
 
 
-def audit(session: Session, actor: User | str, action: str, entity: str, entity_id: Any,
-          before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
+def audit(
+    session: Session,
+    actor: User | str,
+    action: str,
+    entity: str,
+    entity_id: Any,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
     """Record a change in the caller's transaction (so it is logged exactly when it happens)."""
     who = actor if isinstance(actor, str) else actor.email
-    session.add(AuditLog(actor=who, action=action, entity=entity,
-                         entity_id=None if entity_id is None else str(entity_id),
-                         before=jsonable(before), after=jsonable(after), at=clock.now()))
+    session.add(
+        AuditLog(
+            actor=who,
+            action=action,
+            entity=entity,
+            entity_id=None if entity_id is None else str(entity_id),
+            before=jsonable(before),
+            after=jsonable(after),
+            at=clock.now(),
+        )
+    )
 
 
 def jsonable(values: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -49,12 +64,18 @@ def jsonable(values: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: v.isoformat() if isinstance(v, datetime | date) else v for k, v in values.items()}
 
 
-def audit_page(session: Session, entity: str | None = None, page: int = 1,
-               page_size: int = DEFAULT_PAGE_SIZE) -> PageResult:
+def audit_page(
+    session: Session, entity: str | None = None, page: int = 1, page_size: int = DEFAULT_PAGE_SIZE
+) -> PageResult:
     page, page_size = page_bounds(page, page_size)
     where = [col(AuditLog.entity) == entity] if entity else []
     total = session.exec(select(func.count(col(AuditLog.id))).where(*where)).one()
     page = clamp_page(page, page_size, total)
-    rows = session.exec(select(AuditLog).where(*where).order_by(col(AuditLog.at).desc(), col(AuditLog.id).desc())
-                        .offset((page - 1) * page_size).limit(page_size)).all()
+    rows = session.exec(
+        select(AuditLog)
+        .where(*where)
+        .order_by(col(AuditLog.at).desc(), col(AuditLog.id).desc())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    ).all()
     return PageResult([r.model_dump() for r in rows], total, page, page_size)

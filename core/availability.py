@@ -50,12 +50,24 @@ def add_busy_block(actor: User, tutor_id: int, start: datetime, end: datetime, r
             raise NotFound("That tutor does not exist.")
         if who.role != "admin" and not is_own_tutor(who, tutor):
             raise PermissionDenied("You can only enter time off in your own calendar.")
-        block = BusyBlock(tutor_id=tutor_id, start=start, end=end, reason=(reason or "").strip()[:200] or None,
-                          created_by=who.email)
+        block = BusyBlock(
+            tutor_id=tutor_id,
+            start=start,
+            end=end,
+            reason=(reason or "").strip()[:200] or None,
+            created_by=who.email,
+        )
         session.add(block)
         session.flush()
-        audit(session, who, "busy_block.add", "BusyBlock", block.id, None,
-              {"tutor_id": tutor_id, "start": start, "end": end, "reason": block.reason})
+        audit(
+            session,
+            who,
+            "busy_block.add",
+            "BusyBlock",
+            block.id,
+            None,
+            {"tutor_id": tutor_id, "start": start, "end": end, "reason": block.reason},
+        )
     return block
 
 
@@ -68,8 +80,15 @@ def remove_busy_block(actor: User, block_id: int) -> None:
         tutor = session.get(Tutor, block.tutor_id)
         if who.role != "admin" and not (tutor and is_own_tutor(who, tutor)):
             raise PermissionDenied("You can only remove time off from your own calendar.")
-        audit(session, who, "busy_block.remove", "BusyBlock", block.id,
-              {"tutor_id": block.tutor_id, "start": block.start, "end": block.end, "reason": block.reason}, None)
+        audit(
+            session,
+            who,
+            "busy_block.remove",
+            "BusyBlock",
+            block.id,
+            {"tutor_id": block.tutor_id, "start": block.start, "end": block.end, "reason": block.reason},
+            None,
+        )
         session.delete(block)
 
 
@@ -88,34 +107,48 @@ def week_items(session: Session, tutor_id: int, week_start: date, tz: ZoneInfo) 
     lo, hi = _week_bounds(week_start, tz)
     lessons = session.execute(
         # sqlmodel's select() is typed for at most four columns
-        select(Lesson.id, Lesson.start, Lesson.end, Lesson.status,  # type: ignore[call-overload]
-               Lesson.title, Lesson.profile_name, col(Contact.name).label("contact_name"))
+        select(
+            Lesson.id,
+            Lesson.start,
+            Lesson.end,
+            Lesson.status,  # type: ignore[call-overload]
+            Lesson.title,
+            Lesson.profile_name,
+            col(Contact.name).label("contact_name"),
+        )
         .join(Contact, col(Contact.id) == col(Lesson.contact_id), isouter=True)
         .where(Lesson.tutor_id == tutor_id, col(Lesson.start) < hi, col(Lesson.end) > lo)
         .where(col(Lesson.status).in_((*BLOCKING_STATUSES, NEEDS_RESCHEDULE)))
         .order_by(col(Lesson.start))
     ).all()
     blocks = session.exec(
-        select(BusyBlock).where(BusyBlock.tutor_id == tutor_id, col(BusyBlock.start) < hi, col(BusyBlock.end) > lo)
+        select(BusyBlock)
+        .where(BusyBlock.tutor_id == tutor_id, col(BusyBlock.start) < hi, col(BusyBlock.end) > lo)
         .order_by(col(BusyBlock.start))
     ).all()
     return {
-        "start": lo, "end": hi,
+        "start": lo,
+        "end": hi,
         "lessons": [dict(r._mapping) for r in lessons],
         "busy_blocks": [b.model_dump() for b in blocks],
     }
 
 
-def future_busy_blocks(session: Session, tutor_id: int, now: datetime, limit: int = 200) -> list[dict[str, Any]]:
+def future_busy_blocks(
+    session: Session, tutor_id: int, now: datetime, limit: int = 200
+) -> list[dict[str, Any]]:
     rows = session.exec(
-        select(BusyBlock).where(BusyBlock.tutor_id == tutor_id, col(BusyBlock.end) > now)
-        .order_by(col(BusyBlock.start)).limit(limit)
+        select(BusyBlock)
+        .where(BusyBlock.tutor_id == tutor_id, col(BusyBlock.end) > now)
+        .order_by(col(BusyBlock.start))
+        .limit(limit)
     ).all()
     return [b.model_dump() for b in rows]
 
 
-def week_calendar(session: Session, profile_name: str, tutor_id: int, week_start: date, tz: ZoneInfo,
-                  now: datetime) -> dict[str, Any]:
+def week_calendar(
+    session: Session, profile_name: str, tutor_id: int, week_start: date, tz: ZoneInfo, now: datetime
+) -> dict[str, Any]:
     """The tutor's calendar busy time in the week and the profile's free slots in it.
 
     Free slots are what the bot could offer now (lead time and horizon apply), for this tutor
@@ -126,6 +159,9 @@ def week_calendar(session: Session, profile_name: str, tutor_id: int, week_start
         raise NotFound("Unknown tutor or profile.")
     lo, hi = _week_bounds(week_start, tz)
     busy = get_backend().busy([tutor.calendar_id], lo, hi).get(tutor.calendar_id, [])
-    free = [s for s in slots_for_profile(session, profile, now, limit=10_000, tutors=[tutor])
-            if lo <= s.start < hi]
+    free = [
+        s
+        for s in slots_for_profile(session, profile, now, limit=10_000, tutors=[tutor])
+        if lo <= s.start < hi
+    ]
     return {"busy": [(s, e) for s, e in busy], "free": [(s.start, s.end) for s in free]}

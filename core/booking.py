@@ -85,7 +85,9 @@ class BookingResult:
         return self.payment.url if self.payment else None
 
 
-def resolve_profile(session: Session, contact: Contact, profile_name: str | None = None) -> tuple[PlanningProfile, str]:
+def resolve_profile(
+    session: Session, contact: Contact, profile_name: str | None = None
+) -> tuple[PlanningProfile, str]:
     """(profile, segment): profile_override > explicit name > the segment's mapping."""
     segment = explain_segment(session, contact).segment
     name = contact.profile_override or profile_name or profile_for_segment(session, segment)
@@ -103,8 +105,14 @@ def tutors_for_profile(session: Session, profile_name: str) -> list[Tutor]:
 # --- busy time --------------------------------------------------------------------------------
 
 
-def busy_by_tutor(session: Session, tutors: Sequence[Tutor], start: datetime, end: datetime,
-                  now: datetime, exclude_lesson: int | None = None) -> dict[int, list[tuple[datetime, datetime]]]:
+def busy_by_tutor(
+    session: Session,
+    tutors: Sequence[Tutor],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    exclude_lesson: int | None = None,
+) -> dict[int, list[tuple[datetime, datetime]]]:
     """Busy time per tutor id: the calendar backend's answer plus held/confirmed lessons.
 
     The calendar is asked first: the local backend opens its own session, and if `session`
@@ -140,9 +148,15 @@ def _combine(per_tutor: Sequence[list[Slot]], profile: PlanningProfile, tz, limi
     return out
 
 
-def slots_for_profile(session: Session, profile: PlanningProfile, now: datetime | None = None,
-                      *, limit: int | None = None, tutors: Sequence[Tutor] | None = None,
-                      exclude_lesson: int | None = None) -> list[Slot]:
+def slots_for_profile(
+    session: Session,
+    profile: PlanningProfile,
+    now: datetime | None = None,
+    *,
+    limit: int | None = None,
+    tutors: Sequence[Tutor] | None = None,
+    exclude_lesson: int | None = None,
+) -> list[Slot]:
     """Free slots of `profile` over its tutors (a slot is offered when one tutor is free);
     `exclude_lesson`'s own time does not count as busy (the lesson that is being moved)."""
     settings = get_settings()
@@ -157,8 +171,9 @@ def slots_for_profile(session: Session, profile: PlanningProfile, now: datetime 
     return _combine(per_tutor, profile, tz, cap)
 
 
-def preview_profile(name: str, values: dict[str, Any], now: datetime | None = None,
-                    limit: int | None = None) -> list[Slot]:
+def preview_profile(
+    name: str, values: dict[str, Any], now: datetime | None = None, limit: int | None = None
+) -> list[Slot]:
     """The slots the edited (unsaved) profile would offer now, against current busy time: the
     Profiles page's preview. It lives here, not in core/profiles.py, because it needs
     slots_for_profile and booking imports profiles. Raises InvalidProfile for bad values and CalendarUnavailable when busy time is unknown."""
@@ -193,8 +208,9 @@ def suggest_slots(
     if register:
         with write_session() as session:
             ensure_conversation(session, conversation_id, contact_id, contact_info)
-    return SlotSuggestion(profile=profile.name, timezone=get_settings().timezone,
-                          segment=segment, slots=slots)
+    return SlotSuggestion(
+        profile=profile.name, timezone=get_settings().timezone, segment=segment, slots=slots
+    )
 
 
 # --- booking ----------------------------------------------------------------------------------
@@ -214,12 +230,14 @@ def _find_existing(session: Session, conversation_id: str, start: datetime) -> L
     ).first()
 
 
-def _movable_paid_lesson(session: Session, conversation_id: str, profile: PlanningProfile,
-                         segment: str) -> Lesson | None:
+def _movable_paid_lesson(
+    session: Session, conversation_id: str, profile: PlanningProfile, segment: str
+) -> Lesson | None:
     """The conversation's paid lesson that lost its slot and may take this booking's place:
     only for a lesson of the same duration and price (anything else is a new booking)."""
     candidates = session.exec(
-        select(Lesson).where(Lesson.conversation_id == conversation_id, Lesson.status == NEEDS_RESCHEDULE)
+        select(Lesson)
+        .where(Lesson.conversation_id == conversation_id, Lesson.status == NEEDS_RESCHEDULE)
         .order_by(col(Lesson.id))
     ).all()
     price_now = price_for(segment, profile.duration_minutes)
@@ -283,7 +301,9 @@ def book_slot(
         profile, segment = resolve_profile(session, contact, profile_name)
         existing = _find_existing(session, conversation.id, start)
         if existing is not None:
-            return BookingResult(existing, created=False, payment=_payment_for_lesson(session, stored_id(existing)))
+            return BookingResult(
+                existing, created=False, payment=_payment_for_lesson(session, stored_id(existing))
+            )
         tutors = tutors_for_profile(session, profile.name)
     duration = timedelta(minutes=profile.duration_minutes)
     if end - start != duration:
@@ -312,7 +332,9 @@ def book_slot(
             lock_tutors(session, [stored_id(t) for t in free_in_calendar])
             existing = _find_existing(session, conversation.id, start)
             if existing is not None:  # the same request raced itself
-                return BookingResult(existing, created=False, payment=_payment_for_lesson(session, stored_id(existing)))
+                return BookingResult(
+                    existing, created=False, payment=_payment_for_lesson(session, stored_id(existing))
+                )
             taken = lesson_busy(session, [stored_id(t) for t in free_in_calendar], lo, hi, now)
             free = [t for t in free_in_calendar if not taken[stored_id(t)]]
             if free:
@@ -325,14 +347,23 @@ def book_slot(
                 moved = _movable_paid_lesson(session, conversation.id, profile, segment)
                 if moved is not None:  # paid already: the same lesson, at its new time
                     lessons.move(session, moved, start, end, tutor_id=stored_id(tutor))
-                    return BookingResult(moved, created=True, payment=_payment_for_lesson(session, stored_id(moved)))
+                    return BookingResult(
+                        moved, created=True, payment=_payment_for_lesson(session, stored_id(moved))
+                    )
                 needs_payment = profile.requires_payment
                 lesson = Lesson(
-                    conversation_id=conversation.id, contact_id=contact.id, tutor_id=stored_id(tutor),
-                    profile_name=profile.name, start=start, end=end,
-                    title=title or f"Les {contact.name or contact.id}", description=description,
+                    conversation_id=conversation.id,
+                    contact_id=contact.id,
+                    tutor_id=stored_id(tutor),
+                    profile_name=profile.name,
+                    start=start,
+                    end=end,
+                    title=title or f"Les {contact.name or contact.id}",
+                    description=description,
                 )
-                hold_until = now + timedelta(minutes=settings.checkout_expires_minutes) if needs_payment else None
+                hold_until = (
+                    now + timedelta(minutes=settings.checkout_expires_minutes) if needs_payment else None
+                )
                 lessons.book(session, lesson, hold_until=hold_until)
     if lesson is None:
         raise SlotTaken(
@@ -344,13 +375,27 @@ def book_slot(
     return BookingResult(lesson, created=True)
 
 
-def _hold_with_payment(lesson_id: int, contact: Contact, segment: str, profile: PlanningProfile,
-                       conversation_id: str, details: tuple[dict[str, Any], dict[str, Any]]) -> BookingResult:
+def _hold_with_payment(
+    lesson_id: int,
+    contact: Contact,
+    segment: str,
+    profile: PlanningProfile,
+    conversation_id: str,
+    details: tuple[dict[str, Any], dict[str, Any]],
+) -> BookingResult:
     try:
         payment = create_payment_link(
-            segment, profile.duration_minutes, f"lesson-{lesson_id}", conversation_id,
-            contact.name or "", profile.name, segment, profile.name,
-            contact_id=contact.id, lesson_id=lesson_id, internal=True,
+            segment,
+            profile.duration_minutes,
+            f"lesson-{lesson_id}",
+            conversation_id,
+            contact.name or "",
+            profile.name,
+            segment,
+            profile.name,
+            contact_id=contact.id,
+            lesson_id=lesson_id,
+            internal=True,
         )
     except Exception:
         _abandon(lesson_id, "no payment link could be created", contact.id, details)
@@ -363,8 +408,9 @@ def _hold_with_payment(lesson_id: int, contact: Contact, segment: str, profile: 
     return BookingResult(lesson, created=True, payment=payment)
 
 
-def _abandon(lesson_id: int, why: str, contact_id: str,
-             details: tuple[dict[str, Any], dict[str, Any]]) -> None:
+def _abandon(
+    lesson_id: int, why: str, contact_id: str, details: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
     """Release a hold we could not finish (no payment link), so it does not block its slot, and
     put back the contact details the failed request brought. The customer is not messaged: the
     bot got the error and says so itself."""
@@ -418,10 +464,17 @@ def cancel_lesson(lesson_id: int, actor: User | None, reason: str = "", *, notif
         if lesson.status not in (HELD, AWAITING_PAYMENT, CONFIRMED, NEEDS_RESCHEDULE):
             raise InvalidTransition(f"Lesson {lesson_id} is already {lesson.status}.")
         before = lessons.cancel(session, lesson, reason or "cancelled in the console", notify=notify)
-        session.add(AuditLog(actor=actor.email if actor else "system", action="lesson.cancel",
-                             entity="Lesson", entity_id=str(lesson.id), before={"status": before},
-                             after={"status": CANCELLED, "reason": lesson.cancel_reason},
-                             at=clock.now()))
+        session.add(
+            AuditLog(
+                actor=actor.email if actor else "system",
+                action="lesson.cancel",
+                entity="Lesson",
+                entity_id=str(lesson.id),
+                before={"status": before},
+                after={"status": CANCELLED, "reason": lesson.cancel_reason},
+                at=clock.now(),
+            )
+        )
     return lesson
 
 
@@ -439,7 +492,9 @@ def _managed_lesson(session: Session, lesson_id: int, actor: User | None, verb: 
     return lesson
 
 
-def reschedule_options(lesson_id: int, actor: User, now: datetime | None = None, limit: int = 30) -> list[Slot]:
+def reschedule_options(
+    lesson_id: int, actor: User, now: datetime | None = None, limit: int = 30
+) -> list[Slot]:
     """Free slots of the lesson's profile with the lesson's tutor, the lesson itself not counting
     as busy (a lesson may move by half an hour)."""
     now = now or clock.now()
@@ -447,13 +502,18 @@ def reschedule_options(lesson_id: int, actor: User, now: datetime | None = None,
         lesson = _managed_lesson(session, lesson_id, actor, "reschedule")
         profile = session.get_one(PlanningProfile, lesson.profile_name)
         tutor = session.get_one(Tutor, lesson.tutor_id)
-        slots = slots_for_profile(session, profile, now, limit=limit + 1, tutors=[tutor],
-                                  exclude_lesson=lesson.id)
+        slots = slots_for_profile(
+            session, profile, now, limit=limit + 1, tutors=[tutor], exclude_lesson=lesson.id
+        )
     return [s for s in slots if s.start != lesson.start][:limit]
 
 
-def _calendar_busy_except(busy: Sequence[tuple[datetime, datetime]], own: tuple[datetime, datetime] | None,
-                          lo: datetime, hi: datetime) -> bool:
+def _calendar_busy_except(
+    busy: Sequence[tuple[datetime, datetime]],
+    own: tuple[datetime, datetime] | None,
+    lo: datetime,
+    hi: datetime,
+) -> bool:
     """Whether calendar busy time overlaps [lo, hi), not counting the time of our own old event.
 
     Busy time comes merged: the old event and an event right next to it are one interval, so the
@@ -480,15 +540,27 @@ def reschedule_lesson(lesson_id: int, start: datetime, actor: User, reason: str 
         return who
 
     def record(session: Session, who: User, lesson: Lesson, before: dict[str, Any]) -> None:
-        audit(session, who, "lesson.reschedule", "Lesson", lesson.id, before,
-              {"status": lesson.status, "start": lesson.start, "reason": reason.strip() or None})
+        audit(
+            session,
+            who,
+            "lesson.reschedule",
+            "Lesson",
+            lesson.id,
+            before,
+            {"status": lesson.status, "start": lesson.start, "reason": reason.strip() or None},
+        )
 
     return move_lesson(lesson_id, start, may=may, record=record)
 
 
-def move_lesson(lesson_id: int, start: datetime, *, may: Callable[[Session, Lesson], Any],
-                record: Callable[[Session, Any, Lesson, dict[str, Any]], None],
-                statuses: tuple[str, ...] = (CONFIRMED, NEEDS_RESCHEDULE)) -> Lesson:
+def move_lesson(
+    lesson_id: int,
+    start: datetime,
+    *,
+    may: Callable[[Session, Lesson], Any],
+    record: Callable[[Session, Any, Lesson, dict[str, Any]], None],
+    statuses: tuple[str, ...] = (CONFIRMED, NEEDS_RESCHEDULE),
+) -> Lesson:
     """The one way a lesson moves (staff in the console, the customer through the bot): `may`
     says who may (raising otherwise; it runs again under the lock), `record` audits the move."""
     start = require_aware(start, "start").astimezone(UTC)
@@ -513,14 +585,19 @@ def move_lesson(lesson_id: int, start: datetime, *, may: Callable[[Session, Less
     if start == old_start and status == CONFIRMED:
         raise ValidationFailed("The lesson already starts at that time.")
     if not is_offered(profile, now, start, tz):
-        raise SlotNotOffered(f"{format_when(start, 'en', tz)} is not a time the '{profile.name}' profile offers now.")
+        raise SlotNotOffered(
+            f"{format_when(start, 'en', tz)} is not a time the '{profile.name}' profile offers now."
+        )
     buffer = timedelta(minutes=profile.buffer_minutes or 0)
     lo, hi = start - buffer, end + buffer
     backend = get_backend()
     # The old event is in the calendar's busy time only where the backend reports lesson events
     # (Google); elsewhere all of it is someone else's, e.g. time off, and none may be ignored.
-    own_busy = ((old_start, old_end) if status == CONFIRMED and has_event
-                and getattr(backend, "busy_includes_lesson_events", False) else None)
+    own_busy = (
+        (old_start, old_end)
+        if status == CONFIRMED and has_event and getattr(backend, "busy_includes_lesson_events", False)
+        else None
+    )
     busy = backend.busy([tutor.calendar_id], lo, hi).get(tutor.calendar_id, [])
     if _calendar_busy_except(busy, own_busy, lo, hi):
         raise SlotTaken(f"{format_when(start, 'en', tz)} is busy in {tutor.name}'s calendar.")
@@ -530,7 +607,9 @@ def move_lesson(lesson_id: int, start: datetime, *, may: Callable[[Session, Less
         lock_lesson(session, lesson)
         who = may(session, lesson)
         if lesson.status not in statuses or lesson.start != old_start:
-            raise InvalidTransition(f"Lesson {lesson_id} changed meanwhile (now {lesson.status}); look again.")
+            raise InvalidTransition(
+                f"Lesson {lesson_id} changed meanwhile (now {lesson.status}); look again."
+            )
         if lesson_busy(session, [stored_id(tutor)], lo, hi, now, exclude_lesson=lesson.id)[stored_id(tutor)]:
             raise SlotTaken(f"{format_when(start, 'en', tz)} was just taken. Please choose another time.")
         before = {"status": lesson.status, "start": old_start}

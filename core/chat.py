@@ -52,8 +52,10 @@ CLOCK_SLACK = timedelta(minutes=2)
 CONVERSATION_ATTRIBUTES = ("payment_completed", "payment_intent_id", "payment_amount", "payment_currency")
 CONTACT_ATTRIBUTES = CONVERSATION_ATTRIBUTES + EXISTING_FLAGS + ("customer_status",)
 
-NOT_CONFIGURED = ("not configured: set CHATWOOT_URL, CHATWOOT_ACCOUNT_ID and CHATWOOT_API_TOKEN; "
-                  "until then messages wait in the outbox for the bot")
+NOT_CONFIGURED = (
+    "not configured: set CHATWOOT_URL, CHATWOOT_ACCOUNT_ID and CHATWOOT_API_TOKEN; "
+    "until then messages wait in the outbox for the bot"
+)
 
 
 # --- configuration and the HTTP client --------------------------------------------------------
@@ -120,21 +122,26 @@ class ChatwootClient:
         stored before the receiver checked ids) is refused: it must never reach another
         Chatwoot endpoint than its own."""
         if not is_safe_id(value):
-            raise DeliveryError(f"refused to call Chatwoot with {what} {value!r}: not a safe id",
-                                permanent=True)
+            raise DeliveryError(
+                f"refused to call Chatwoot with {what} {value!r}: not a safe id", permanent=True
+            )
         return quote(str(value), safe="")
 
     def _path(self, *parts: str | tuple[str, object]) -> str:
         """A path from literal segments and ("what", id) segments, each id checked and encoded."""
-        return "".join(f"/{part}" if isinstance(part, str) else f"/{self._segment(part[1], part[0])}"
-                       for part in parts)
+        return "".join(
+            f"/{part}" if isinstance(part, str) else f"/{self._segment(part[1], part[0])}" for part in parts
+        )
 
     def _conversation(self, conversation_id: str, tail: str) -> str:
         return self._path("conversations", ("conversation", conversation_id), tail)
 
     def send_message(self, conversation_id: str, text: str) -> None:
-        self._call("POST", self._conversation(conversation_id, "messages"),
-                   {"content": text, "message_type": "outgoing", "private": False})
+        self._call(
+            "POST",
+            self._conversation(conversation_id, "messages"),
+            {"content": text, "message_type": "outgoing", "private": False},
+        )
 
     def recent_messages(self, conversation_id: str) -> list[dict[str, Any]]:
         body = self._call("GET", self._conversation(conversation_id, "messages")).json()
@@ -142,8 +149,11 @@ class ChatwootClient:
         return payload if isinstance(payload, list) else []
 
     def set_conversation_attributes(self, conversation_id: str, attributes: dict[str, Any]) -> None:
-        self._call("POST", self._conversation(conversation_id, "custom_attributes"),
-                   {"custom_attributes": attributes})
+        self._call(
+            "POST",
+            self._conversation(conversation_id, "custom_attributes"),
+            {"custom_attributes": attributes},
+        )
 
     def set_contact_attributes(self, contact_id: str, attributes: dict[str, Any]) -> None:
         # Chatwoot merges these into the contact's existing custom attributes.
@@ -199,11 +209,15 @@ def _load(message_id: int) -> _Outgoing | None:
         conversation = session.get(Conversation, message.conversation_id)
         contact = session.get(Contact, conversation.contact_id) if conversation else None
         return _Outgoing(
-            id=message_id, conversation_id=message.conversation_id,
-            contact_id=contact.id if contact else None, text=message.text,
-            created_at=message.created_at, status=message.status,
-            conversation_attributes=_pick(conversation.attributes if conversation else None,
-                                          CONVERSATION_ATTRIBUTES),
+            id=message_id,
+            conversation_id=message.conversation_id,
+            contact_id=contact.id if contact else None,
+            text=message.text,
+            created_at=message.created_at,
+            status=message.status,
+            conversation_attributes=_pick(
+                conversation.attributes if conversation else None, CONVERSATION_ATTRIBUTES
+            ),
             contact_attributes=_pick(contact.attributes if contact else None, CONTACT_ATTRIBUTES),
         )
 
@@ -252,7 +266,9 @@ def _mirror_attributes(client: ChatwootClient, item: _Outgoing) -> None:
     still goes out. Retryable failures retry the message, so attributes arrive with it."""
     calls = []
     if item.conversation_attributes:
-        calls.append(lambda: client.set_conversation_attributes(item.conversation_id, item.conversation_attributes))
+        calls.append(
+            lambda: client.set_conversation_attributes(item.conversation_id, item.conversation_attributes)
+        )
     if item.contact_attributes and item.contact_id:
         contact_id = item.contact_id
         calls.append(lambda: client.set_contact_attributes(contact_id, item.contact_attributes))
@@ -262,8 +278,11 @@ def _mirror_attributes(client: ChatwootClient, item: _Outgoing) -> None:
         except DeliveryError as exc:
             if exc.retryable:
                 raise
-            log.warning("Chatwoot refused custom attributes for conversation %r: %s",
-                        item.conversation_id, _scrub(str(exc)))
+            log.warning(
+                "Chatwoot refused custom attributes for conversation %r: %s",
+                item.conversation_id,
+                _scrub(str(exc)),
+            )
 
 
 _timeout = threading.local()
@@ -290,8 +309,15 @@ def send_job(ctx: jobs.JobContext) -> str:
             if ctx.attempts > 1:
                 ctx.renew()
                 if _already_in_chatwoot(client, item):
-                    _note(ctx, message_id, status=SENT, sent_at=clock.now(), attempts=ctx.attempts,
-                          last_error=None, next_attempt_at=None)
+                    _note(
+                        ctx,
+                        message_id,
+                        status=SENT,
+                        sent_at=clock.now(),
+                        attempts=ctx.attempts,
+                        last_error=None,
+                        next_attempt_at=None,
+                    )
                     return "had reached Chatwoot already; not sent again"
             ctx.renew()
             _mirror_attributes(client, item)
@@ -299,13 +325,25 @@ def send_job(ctx: jobs.JobContext) -> str:
             client.send_message(item.conversation_id, item.text)
     except DeliveryError as exc:
         error = _scrub(str(exc))
-        _note(ctx, message_id, attempts=ctx.attempts, last_error=error,
-              status=PENDING if exc.retryable else FAILED)
+        _note(
+            ctx,
+            message_id,
+            attempts=ctx.attempts,
+            last_error=error,
+            status=PENDING if exc.retryable else FAILED,
+        )
         if exc.retryable:
             raise jobs.Retry(error, exc.retry_after) from None
         raise jobs.Permanent(error) from None
-    _note(ctx, message_id, status=SENT, sent_at=clock.now(), attempts=ctx.attempts, last_error=None,
-          next_attempt_at=None)
+    _note(
+        ctx,
+        message_id,
+        status=SENT,
+        sent_at=clock.now(),
+        attempts=ctx.attempts,
+        last_error=None,
+        next_attempt_at=None,
+    )
     return "sent"
 
 
@@ -323,8 +361,9 @@ def deliver_pending(limit: int = 50, *, timeout: float = TIMEOUT_SECONDS) -> Del
         run = jobs.run_due(limit=limit, kinds=["chat.send"])
     finally:
         _timeout.value = TIMEOUT_SECONDS
-    report = DeliveryReport(claimed=run.claimed, sent=run.done, retried=run.retried,
-                            failed=run.failed, errors=run.errors)
+    report = DeliveryReport(
+        claimed=run.claimed, sent=run.done, retried=run.retried, failed=run.failed, errors=run.errors
+    )
     _record_status(report)
     return report
 
@@ -334,19 +373,30 @@ def record_delivery(run: jobs.RunReport) -> None:
     mine = [outcome for key, outcome in run.outcomes if key.startswith("chat.send:")]
     if not mine and is_configured():
         return
-    _record_status(DeliveryReport(
-        configured=is_configured(), claimed=len(mine), sent=mine.count("done"),
-        retried=mine.count("retry"), failed=mine.count("failed"),
-        errors=[e for e in run.errors if e.startswith("chat.send:")]))
+    _record_status(
+        DeliveryReport(
+            configured=is_configured(),
+            claimed=len(mine),
+            sent=mine.count("done"),
+            retried=mine.count("retry"),
+            failed=mine.count("failed"),
+            errors=[e for e in run.errors if e.startswith("chat.send:")],
+        )
+    )
 
 
 def _record_status(report: DeliveryReport) -> None:
     """Keep the console's "chat" integration row current; written only when it changes or
     something was attempted, so an idle worker takes no write lock."""
     integrations.record_health(
-        "chat", report.configured and not report.errors, report.detail,
+        "chat",
+        report.configured and not report.errors,
+        report.detail,
         error=report.errors[-1] if report.errors else None,
-        force=bool(report.claimed), every=None, watch_detail=True)
+        force=bool(report.claimed),
+        every=None,
+        watch_detail=True,
+    )
 
 
 # --- the bot's side of the outbox ---------------------------------------------------------------

@@ -1,15 +1,15 @@
 """Command line for operators: `python -m core.cli <command>`.
 
-  migrate             upgrade the database to the newest schema, add seed profiles and the
-                      default tutor (GCAL_CALENDAR_ID) where missing
-  seed-demo           load demo data, only into an empty database
-  create-user         create a console account (prints a generated password once)
-  ensure-admin        create a first admin with a random password if there are no accounts
-  expire-holds        release held lessons whose payment window has passed
-  deliver-messages    deliver pending chat messages once (Chatwoot)
-  check-calendar      diagnose the calendar backend and each tutor calendar
-  check-stripe        diagnose the Stripe key, prices, webhook secret and URLs
-  reconcile-payments  apply Checkout Sessions whose webhooks never arrived or failed
+migrate             upgrade the database to the newest schema, add seed profiles and the
+                    default tutor (GCAL_CALENDAR_ID) where missing
+seed-demo           load demo data, only into an empty database
+create-user         create a console account (prints a generated password once)
+ensure-admin        create a first admin with a random password if there are no accounts
+expire-holds        release held lessons whose payment window has passed
+deliver-messages    deliver pending chat messages once (Chatwoot)
+check-calendar      diagnose the calendar backend and each tutor calendar
+check-stripe        diagnose the Stripe key, prices, webhook secret and URLs
+reconcile-payments  apply Checkout Sessions whose webhooks never arrived or failed
 """
 
 from __future__ import annotations
@@ -71,8 +71,10 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 def _cmd_seed_demo(args: argparse.Namespace) -> int:
     with read_session() as session:
-        has_data = (session.exec(select(func.count()).select_from(Contact)).one()
-                    or session.exec(select(func.count()).select_from(Lesson)).one())
+        has_data = (
+            session.exec(select(func.count()).select_from(Contact)).one()
+            or session.exec(select(func.count()).select_from(Lesson)).one()
+        )
     if has_data:
         print("The database already has contacts or lessons; demo data is only loaded into an empty one.")
         return 0 if args.if_empty else 1
@@ -96,8 +98,10 @@ def _cmd_create_user(args: argparse.Namespace) -> int:
 def _cmd_ensure_admin(args: argparse.Namespace) -> int:
     with write_session() as session:
         if user_count(session, role="admin"):
-            print("Sign in with your existing admin account "
-                  "(lost it? `python -m core.cli create-user --role admin --email ...`).")
+            print(
+                "Sign in with your existing admin account "
+                "(lost it? `python -m core.cli create-user --role admin --email ...`)."
+            )
             return 0
         user, password = create_user(session, args.email, "admin", "Beheerder")
     print("First admin account created. Sign in with:")
@@ -133,8 +137,10 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
     for job in rows:
         due = job.run_after.isoformat(timespec="seconds")
         error = f"  — {job.last_error}" if job.last_error else ""
-        print(f"  #{job.id:<6} {job.status:<8} {job.kind:<24} {job.key:<40} attempts {job.attempts}, "
-              f"next {due}{error}")
+        print(
+            f"  #{job.id:<6} {job.status:<8} {job.kind:<24} {job.key:<40} attempts {job.attempts}, "
+            f"next {due}{error}"
+        )
     return 1 if counts.get("failed") else 0
 
 
@@ -180,8 +186,9 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core.cli", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m core.cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="upgrade the database schema").set_defaults(func=_cmd_migrate)
     p = sub.add_parser("seed-demo", help="load demo data into an empty database")

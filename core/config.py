@@ -115,8 +115,13 @@ class Settings(BaseSettings):
         """Every secret value that is set: used to scrub logs and error messages. The Google
         service account's private key counts on its own too (however it is quoted), also when
         GCAL_SERVICE_ACCOUNT_JSON names a key file."""
-        names = ["gcal_service_account_json", "stripe_api_key", "stripe_webhook_secret",
-                 "bot_api_token", "chatwoot_api_token"]
+        names = [
+            "gcal_service_account_json",
+            "stripe_api_key",
+            "stripe_webhook_secret",
+            "bot_api_token",
+            "chatwoot_api_token",
+        ]
         found = [s for s in (self.secret(n) for n in names) if s and len(s) >= 6]
         found.extend(_service_account_secrets(self.secret("gcal_service_account_json")))
         found.extend(p for p in database_passwords(self.database_url) if len(p) >= 6)

@@ -21,13 +21,21 @@ from core.paging import DEFAULT_PAGE_SIZE, PageResult, clamp_page, like_pattern,
 from core.segments import explain_segment, normalise_phone
 
 
-def search_contacts(session: Session, query: str = "", page: int = 1,
-                    page_size: int = DEFAULT_PAGE_SIZE) -> PageResult:
+def search_contacts(
+    session: Session, query: str = "", page: int = 1, page_size: int = DEFAULT_PAGE_SIZE
+) -> PageResult:
     """Contacts whose name, e-mail, phone or id contains `query` (case-insensitive)."""
     page, page_size = page_bounds(page, page_size)
     # sqlmodel's select() is typed for at most four columns (and mypy gives up on the unions)
-    stmt = select(Contact.id, Contact.name, Contact.email, Contact.phone,  # type: ignore[call-overload, misc]
-                  Contact.segment_override, Contact.profile_override, Contact.updated_at)
+    stmt = select(
+        Contact.id,
+        Contact.name,
+        Contact.email,
+        Contact.phone,  # type: ignore[call-overload, misc]
+        Contact.segment_override,
+        Contact.profile_override,
+        Contact.updated_at,
+    )
     count = select(func.count(col(Contact.id)))
     if query and query.strip():
         pattern = like_pattern(query)
@@ -44,11 +52,14 @@ def search_contacts(session: Session, query: str = "", page: int = 1,
         count = count.where(or_(*conditions))
     total = session.exec(count).one()
     page = clamp_page(page, page_size, total)
-    rows = session.execute(stmt.order_by(col(Contact.name), col(Contact.id))
-                        .offset((page - 1) * page_size).limit(page_size)).all()
+    rows = session.execute(
+        stmt.order_by(col(Contact.name), col(Contact.id)).offset((page - 1) * page_size).limit(page_size)
+    ).all()
     out = [dict(r._mapping) for r in rows]
     # The segment as the bot sees it now (derived, never stored), for this page's rows only.
-    contacts = {c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_([r["id"] for r in out])))}
+    contacts = {
+        c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_([r["id"] for r in out])))
+    }
     for row in out:
         row["segment"] = explain_segment(session, contacts[row["id"]]).segment
     return PageResult(out, total, page, page_size)
@@ -65,12 +76,17 @@ def contact_detail(session: Session, contact_id: str) -> dict[str, Any]:
         profile_name, profile_error = profile.name, None
     except LesplannerError as exc:
         profile_name, profile_error = None, exc.message
-    lesson_counts = dict(session.exec(
-        select(Lesson.status, func.count(col(Lesson.id))).where(Lesson.contact_id == contact_id)
-        .group_by(col(Lesson.status))
-    ).all())
+    lesson_counts = dict(
+        session.exec(
+            select(Lesson.status, func.count(col(Lesson.id)))
+            .where(Lesson.contact_id == contact_id)
+            .group_by(col(Lesson.status))
+        ).all()
+    )
     conversations = session.exec(
-        select(Conversation.id).where(Conversation.contact_id == contact_id).order_by(col(Conversation.created_at))
+        select(Conversation.id)
+        .where(Conversation.contact_id == contact_id)
+        .order_by(col(Conversation.created_at))
     ).all()
     return {
         "contact": contact.model_dump(),
@@ -91,5 +107,9 @@ def offer_for_contact(session: Session, contact_id: str, now: datetime) -> dict[
     decision = explain_segment(session, contact)
     profile, segment = resolve_profile(session, contact)
     slots = slots_for_profile(session, profile, now)
-    return {"segment": segment, "reason": decision.reason, "profile": profile.name,
-            "slots": [(s.start, s.end) for s in slots]}
+    return {
+        "segment": segment,
+        "reason": decision.reason,
+        "profile": profile.name,
+        "slots": [(s.start, s.end) for s in slots],
+    }

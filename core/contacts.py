@@ -35,8 +35,12 @@ MAX_NAME_LENGTH = 200
 
 def identity(contact: Contact) -> dict[str, Any]:
     """The identity fields as they are now (to restore them, or for the audit log)."""
-    return {"name": contact.name, "email": contact.email, "phone": contact.phone,
-            "email_confirmed": contact.email_confirmed}
+    return {
+        "name": contact.name,
+        "email": contact.email,
+        "phone": contact.phone,
+        "email_confirmed": contact.email_confirmed,
+    }
 
 
 def _clean_email(raw: object) -> str:
@@ -74,8 +78,9 @@ def apply_bot_details(contact: Contact, info: dict[str, Any] | None) -> None:
         contact.updated_at = clock.now()
 
 
-def restore_identity(session: Session, contact_id: str, written: dict[str, Any],
-                     before: dict[str, Any]) -> None:
+def restore_identity(
+    session: Session, contact_id: str, written: dict[str, Any], before: dict[str, Any]
+) -> None:
     """Undo `apply_bot_details` for a request that failed after its transaction committed (a
     booking whose payment link could not be made), unless someone changed the contact since."""
     contact = session.get(Contact, contact_id)
@@ -87,8 +92,15 @@ def restore_identity(session: Session, contact_id: str, written: dict[str, Any],
     session.add(contact)
 
 
-def update_contact_details(actor: User, contact_id: str, *, name: str | None, email: str | None,
-                           phone: str | None, email_confirmed: bool = False) -> Contact:
+def update_contact_details(
+    actor: User,
+    contact_id: str,
+    *,
+    name: str | None,
+    email: str | None,
+    phone: str | None,
+    email_confirmed: bool = False,
+) -> Contact:
     """Staff set a contact's identity (admins). Empty values clear a field; the contact is staff
     maintained from now on, and its e-mail counts for whitelists only when `email_confirmed`."""
     name = (name or "").strip()[:MAX_NAME_LENGTH] or None
@@ -109,8 +121,9 @@ def update_contact_details(actor: User, contact_id: str, *, name: str | None, em
     return contact
 
 
-def set_contact_overrides(actor: User, contact_id: str, segment_override: str | None,
-                          profile_override: str | None) -> Contact:
+def set_contact_overrides(
+    actor: User, contact_id: str, segment_override: str | None, profile_override: str | None
+) -> Contact:
     """Pin a contact's segment and/or profile (None or "" clears the override)."""
     with write_session() as session:
         who = current_actor(session, actor, "admin")
@@ -126,6 +139,13 @@ def set_contact_overrides(actor: User, contact_id: str, segment_override: str | 
         contact.profile_override = profile_override
         contact.updated_at = clock.now()
         session.add(contact)
-        audit(session, who, "contact.overrides", "Contact", contact_id, before,
-              {"segment_override": segment_override, "profile_override": profile_override})
+        audit(
+            session,
+            who,
+            "contact.overrides",
+            "Contact",
+            contact_id,
+            before,
+            {"segment_override": segment_override, "profile_override": profile_override},
+        )
     return contact

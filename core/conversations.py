@@ -30,14 +30,12 @@ SAFE_ORDER_ID_RULE = "must be 1 to 200 letters, digits or - _ . : @ + (and not '
 
 def is_safe_id(value: object) -> bool:
     """Whether `value` is an id of the safe alphabet (usable as one URL path segment)."""
-    return (isinstance(value, str) and SAFE_ID.fullmatch(value) is not None
-            and value not in (".", ".."))
+    return isinstance(value, str) and SAFE_ID.fullmatch(value) is not None and value not in (".", "..")
 
 
 def is_safe_order_id(value: object) -> bool:
     """An order id: the same alphabet, up to Stripe's 200 characters of client_reference_id."""
-    return (isinstance(value, str) and SAFE_ORDER_ID.fullmatch(value) is not None
-            and value not in (".", ".."))
+    return isinstance(value, str) and SAFE_ORDER_ID.fullmatch(value) is not None and value not in (".", "..")
 
 
 def require_safe_id(value: object, field: str) -> str:
@@ -64,9 +62,7 @@ def ensure_conversation(
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:
         if not contact_id:
-            raise NotFound(
-                f"Unknown conversation '{conversation_id}'; send contact_id the first time."
-            )
+            raise NotFound(f"Unknown conversation '{conversation_id}'; send contact_id the first time.")
         contact = session.get(Contact, contact_id)
         if contact is None:
             contact = Contact(id=contact_id)

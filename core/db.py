@@ -28,9 +28,9 @@ _engines: dict[str, Engine] = {}
 def normalise_url(url: str) -> str:
     """Accept Heroku-style postgres:// URLs and use psycopg 3 for Postgres."""
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 
@@ -50,8 +50,9 @@ def make_engine(url: str) -> Engine:
     # threads each hold one connection and wait for a second (e.g. the local calendar reading
     # while a booking's session is open). 20 kept + 200 on demand is far above the receiver's
     # 40 worker threads, and reusing connections is ~10x cheaper than opening one per session.
-    engine = create_engine(url, pool_size=20, max_overflow=200,
-                           connect_args={"check_same_thread": False, "timeout": 15})
+    engine = create_engine(
+        url, pool_size=20, max_overflow=200, connect_args={"check_same_thread": False, "timeout": 15}
+    )
 
     wal_set: list[bool] = []
 

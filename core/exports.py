@@ -30,8 +30,15 @@ EXPORT_ROLES: dict[Callable[..., list[dict[str, Any]]], tuple[str, ...]] = {
 }
 
 
-def export_csv(session: Session, actor: User, report: Callable[..., list[dict[str, Any]]], args: Sequence[Any],
-               columns: Sequence[str], headers: Sequence[str] | None, tz: ZoneInfo) -> bytes:
+def export_csv(
+    session: Session,
+    actor: User,
+    report: Callable[..., list[dict[str, Any]]],
+    args: Sequence[Any],
+    columns: Sequence[str],
+    headers: Sequence[str] | None,
+    tz: ZoneInfo,
+) -> bytes:
     """`report(session, *args)` (one of EXPORT_ROLES) as CSV bytes, if `actor` may have it now; else
     PermissionDenied. `actor` is the user as the page saw them when it was drawn."""
     roles = EXPORT_ROLES.get(report)

@@ -88,8 +88,9 @@ def retry_after(value: str | None) -> float | None:
         return None
 
 
-def backoff_delay(attempt: int, *, base: float, cap: float, retry_after: float | None = None,
-                  jitter: bool = True) -> float:
+def backoff_delay(
+    attempt: int, *, base: float, cap: float, retry_after: float | None = None, jitter: bool = True
+) -> float:
     """Seconds to wait before retry `attempt` (0-based): base * 2**attempt, capped at `cap`,
     times a jitter factor in [0.5, 1) when `jitter`; never shorter than the service's
     Retry-After, which is capped the same way."""
@@ -120,8 +121,7 @@ def _remember(key: tuple[str, str], state: tuple) -> None:
         _memo[key] = (state, time.monotonic())
 
 
-def _write(session: Session, name: str, ok: bool, detail: str, error: str | None,
-           at: datetime) -> None:
+def _write(session: Session, name: str, ok: bool, detail: str, error: str | None, at: datetime) -> None:
     row = status_row(session, name)
     row.ok = ok
     row.detail = detail
@@ -133,10 +133,19 @@ def _write(session: Session, name: str, ok: bool, detail: str, error: str | None
     session.add(row)
 
 
-def record_health(name: str, ok: bool, detail: str, *, error: str | None = None,
-                  session: Session | None = None, settings: Settings | None = None,
-                  every: float | None = REFRESH_SECONDS, force: bool = False,
-                  watch_detail: bool = False, background: bool = False) -> None:
+def record_health(
+    name: str,
+    ok: bool,
+    detail: str,
+    *,
+    error: str | None = None,
+    session: Session | None = None,
+    settings: Settings | None = None,
+    every: float | None = REFRESH_SECONDS,
+    force: bool = False,
+    watch_detail: bool = False,
+    background: bool = False,
+) -> None:
     """Note an outside service's health in its IntegrationStatus row; never raises.
 
     `error` (scrubbed like `detail`) becomes `last_error` with its time; an `ok` state sets
@@ -187,8 +196,7 @@ class _BackgroundWriter:
         with self._cond:
             self._pending[(url, item[0])] = item
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="integration-status",
-                                                daemon=True)
+                self._thread = threading.Thread(target=self._run, name="integration-status", daemon=True)
                 self._thread.start()
             self._cond.notify_all()
 

@@ -99,12 +99,19 @@ class JobContext:
         row until commit), so what the caller writes next is written by the holder only; raises
         LeaseLost otherwise. Fencing is by owner *and* attempt number, so a restarted worker
         with the same name is no exception."""
-        changed = cast("CursorResult[Any]", session.execute(
-            update(Job)
-            .where(col(Job.id) == self.id, col(Job.lease_owner) == self.owner,
-                   col(Job.attempts) == self.attempts, col(Job.status) == JobStatus.RUNNING)
-            .values(updated_at=clock.now(), **values)
-        )).rowcount
+        changed = cast(
+            "CursorResult[Any]",
+            session.execute(
+                update(Job)
+                .where(
+                    col(Job.id) == self.id,
+                    col(Job.lease_owner) == self.owner,
+                    col(Job.attempts) == self.attempts,
+                    col(Job.status) == JobStatus.RUNNING,
+                )
+                .values(updated_at=clock.now(), **values)
+            ),
+        ).rowcount
         if changed != 1:
             raise LeaseLost(f"job {self.id} ({self.key}) is no longer ours")
 
@@ -134,38 +141,58 @@ def registered_kinds() -> list[str]:
 # --- writing jobs -----------------------------------------------------------------------------
 
 
-def enqueue(session: Session, kind: str, key: str, payload: dict[str, Any] | None = None, *,
-            subject: str | None = None, run_after: datetime | None = None,
-            rearm: bool = False) -> None:
+def enqueue(
+    session: Session,
+    kind: str,
+    key: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    subject: str | None = None,
+    run_after: datetime | None = None,
+    rearm: bool = False,
+) -> None:
     """Ask for `kind` to run after the caller's transaction commits; once per `key`.
 
     With `rearm`, a job of this key that already finished (done or failed) runs again; a
     pending or running one is left as it is (it will see the newest state when it runs)."""
     now = clock.now()
-    values = dict(kind=kind, key=key, subject=subject, payload=payload or {},
-                  status=JobStatus.PENDING, run_after=run_after or now, attempts=0,
-                  created_at=now, updated_at=now)
+    values = dict(
+        kind=kind,
+        key=key,
+        subject=subject,
+        payload=payload or {},
+        status=JobStatus.PENDING,
+        run_after=run_after or now,
+        attempts=0,
+        created_at=now,
+        updated_at=now,
+    )
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     table: Table = Job.__table__  # type: ignore[attr-defined]  # SQLModel's metaclass sets it
-    session.execute(
-        dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=["key"])
-    )
+    session.execute(dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=["key"]))
     if rearm:
         session.execute(
-            update(Job).where(col(Job.key) == key,
-                              col(Job.status).in_((JobStatus.DONE, JobStatus.FAILED)))
-            .values(status=JobStatus.PENDING, run_after=run_after or now, attempts=0,
-                    payload=payload or {}, last_error=None, lease_owner=None, lease_until=None,
-                    updated_at=now)
+            update(Job)
+            .where(col(Job.key) == key, col(Job.status).in_((JobStatus.DONE, JobStatus.FAILED)))
+            .values(
+                status=JobStatus.PENDING,
+                run_after=run_after or now,
+                attempts=0,
+                payload=payload or {},
+                last_error=None,
+                lease_owner=None,
+                lease_until=None,
+                updated_at=now,
+            )
         )
 
 
 def cancel_pending(session: Session, key: str) -> None:
     """Drop a job that has not started (e.g. a reminder for a lesson that was cancelled)."""
     session.execute(
-        update(Job).where(col(Job.key) == key, col(Job.status) == JobStatus.PENDING)
-        .values(status=JobStatus.DONE, result="no longer needed", done_at=clock.now(),
-                updated_at=clock.now())
+        update(Job)
+        .where(col(Job.key) == key, col(Job.status) == JobStatus.PENDING)
+        .values(status=JobStatus.DONE, result="no longer needed", done_at=clock.now(), updated_at=clock.now())
     )
 
 
@@ -183,8 +210,9 @@ def _due(now: datetime) -> Any:
     )
 
 
-def claim(owner: str, limit: int = 10, now: datetime | None = None,
-          kinds: list[str] | None = None) -> list[JobContext]:
+def claim(
+    owner: str, limit: int = 10, now: datetime | None = None, kinds: list[str] | None = None
+) -> list[JobContext]:
     """Lease up to `limit` due jobs to `owner`; at most one per subject, none whose subject
     already has a job running under a live lease."""
     now = now or clock.now()
@@ -194,12 +222,21 @@ def claim(owner: str, limit: int = 10, now: datetime | None = None,
             return []
     claimed: list[JobContext] = []
     with write_session() as session:
-        busy_subjects = set(session.exec(
-            select(Job.subject).where(col(Job.status) == JobStatus.RUNNING, col(Job.lease_until) > now,
-                                      col(Job.subject).is_not(None))
-        ).all())
-        stmt = (select(Job).where(_due(now), col(Job.kind).in_(kinds))
-                .order_by(col(Job.run_after), col(Job.id)).limit(limit * 4))
+        busy_subjects = set(
+            session.exec(
+                select(Job.subject).where(
+                    col(Job.status) == JobStatus.RUNNING,
+                    col(Job.lease_until) > now,
+                    col(Job.subject).is_not(None),
+                )
+            ).all()
+        )
+        stmt = (
+            select(Job)
+            .where(_due(now), col(Job.kind).in_(kinds))
+            .order_by(col(Job.run_after), col(Job.id))
+            .limit(limit * 4)
+        )
         if not is_sqlite(session.get_bind()):
             stmt = stmt.with_for_update(skip_locked=True)
         for job in session.exec(stmt).all():
@@ -216,8 +253,9 @@ def claim(owner: str, limit: int = 10, now: datetime | None = None,
             job.updated_at = now
             session.add(job)
             assert job.id is not None  # a row read from the table has its id
-            claimed.append(JobContext(job.id, job.kind, job.key, dict(job.payload or {}),
-                                      job.attempts, owner))
+            claimed.append(
+                JobContext(job.id, job.kind, job.key, dict(job.payload or {}), job.attempts, owner)
+            )
     return claimed
 
 
@@ -225,12 +263,21 @@ def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
     """Wait before the next attempt: 2 s, 4 s, 8 s, ... capped at JOB_MAX_BACKOFF_SECONDS, and
     never shorter than the service's Retry-After (which is capped the same way)."""
     cap = max(1.0, float(get_settings().job_max_backoff_seconds))
-    return timedelta(seconds=integrations.backoff_delay(
-        attempts - 1, base=BACKOFF_BASE_SECONDS, cap=cap, retry_after=retry_after, jitter=False))
+    return timedelta(
+        seconds=integrations.backoff_delay(
+            attempts - 1, base=BACKOFF_BASE_SECONDS, cap=cap, retry_after=retry_after, jitter=False
+        )
+    )
 
 
-def _finish(ctx: JobContext, status: JobStatus, *, result: str | None = None,
-            error: str | None = None, run_after: datetime | None = None) -> bool:
+def _finish(
+    ctx: JobContext,
+    status: JobStatus,
+    *,
+    result: str | None = None,
+    error: str | None = None,
+    run_after: datetime | None = None,
+) -> bool:
     """Record an outcome, only if we still hold the job (fencing). Returns whether we did."""
     now = clock.now()
     with write_session() as session:
@@ -271,8 +318,9 @@ class RunReport:
     def __str__(self) -> str:
         if not self.claimed:
             return "nothing due"
-        return (f"{self.done} done, {self.retried} to retry, {self.failed} failed"
-                + (f", {self.lost} taken over" if self.lost else ""))
+        return f"{self.done} done, {self.retried} to retry, {self.failed} failed" + (
+            f", {self.lost} taken over" if self.lost else ""
+        )
 
 
 def _error_text(exc: BaseException) -> str:
@@ -281,7 +329,10 @@ def _error_text(exc: BaseException) -> str:
 
 
 _OUTCOME_WORDS: dict[JobStatus | None, str] = {
-    JobStatus.DONE: "done", JobStatus.PENDING: "retry", JobStatus.FAILED: "failed"}
+    JobStatus.DONE: "done",
+    JobStatus.PENDING: "retry",
+    JobStatus.FAILED: "failed",
+}
 
 
 def run_job(ctx: JobContext, report: RunReport | None = None) -> JobStatus | None:
@@ -304,13 +355,21 @@ def _run_job(ctx: JobContext, report: RunReport) -> JobStatus | None:
         return None
     except (Retry, IntegrationUnavailable) as exc:
         error = _error_text(exc)
-        wait = backoff(ctx.attempts, getattr(exc, "retry_after", None) or
-                       (getattr(exc, "extra", {}) or {}).get("retry_after"))
+        wait = backoff(
+            ctx.attempts,
+            getattr(exc, "retry_after", None) or (getattr(exc, "extra", {}) or {}).get("retry_after"),
+        )
         if _finish(ctx, JobStatus.PENDING, error=error, run_after=clock.now() + wait):
             report.retried += 1
             report.errors.append(f"{ctx.key}: {error}")
-            log.warning("job %s (%r) attempt %s failed, retrying in %ss: %s", ctx.id, ctx.key,
-                        ctx.attempts, int(wait.total_seconds()), error)
+            log.warning(
+                "job %s (%r) attempt %s failed, retrying in %ss: %s",
+                ctx.id,
+                ctx.key,
+                ctx.attempts,
+                int(wait.total_seconds()),
+                error,
+            )
             return JobStatus.PENDING
         report.lost += 1
         return None
@@ -344,8 +403,9 @@ def _fail(ctx: JobContext, report: RunReport, error: str) -> JobStatus | None:
     return None
 
 
-def run_due(owner: str | None = None, limit: int = 10, now: datetime | None = None,
-            kinds: list[str] | None = None) -> RunReport:
+def run_due(
+    owner: str | None = None, limit: int = 10, now: datetime | None = None, kinds: list[str] | None = None
+) -> RunReport:
     """Claim and run the due jobs (one batch)."""
     owner = owner or worker_name()
     claimed = claim(owner, limit, now, kinds)
@@ -390,8 +450,14 @@ def retry(job_id: int) -> Job:
 
 def is_running(session: Session, key: str) -> bool:
     """Is the job with `key` in a worker's hands right now (a live lease)?"""
-    return session.exec(select(Job.id).where(col(Job.key) == key, col(Job.status) == JobStatus.RUNNING,
-                                             col(Job.lease_until) > clock.now())).first() is not None
+    return (
+        session.exec(
+            select(Job.id).where(
+                col(Job.key) == key, col(Job.status) == JobStatus.RUNNING, col(Job.lease_until) > clock.now()
+            )
+        ).first()
+        is not None
+    )
 
 
 def counts(session: Session) -> dict[str, int]:
@@ -401,8 +467,13 @@ def counts(session: Session) -> dict[str, int]:
 
 def open_jobs(session: Session, limit: int = 200) -> list[Job]:
     """Jobs that are not done: failed first, then the longest waiting."""
-    failed = session.exec(select(Job).where(Job.status == JobStatus.FAILED)
-                          .order_by(col(Job.updated_at).desc()).limit(limit)).all()
-    waiting = session.exec(select(Job).where(col(Job.status).in_((JobStatus.PENDING, JobStatus.RUNNING)))
-                           .order_by(col(Job.run_after), col(Job.id)).limit(limit)).all()
+    failed = session.exec(
+        select(Job).where(Job.status == JobStatus.FAILED).order_by(col(Job.updated_at).desc()).limit(limit)
+    ).all()
+    waiting = session.exec(
+        select(Job)
+        .where(col(Job.status).in_((JobStatus.PENDING, JobStatus.RUNNING)))
+        .order_by(col(Job.run_after), col(Job.id))
+        .limit(limit)
+    ).all()
     return list(failed) + list(waiting)

@@ -66,27 +66,41 @@ def _lesson_where(session: Session, stmt: _Q, f: LessonFilter, tz: ZoneInfo) -> 
         stmt = stmt.where(col(Lesson.profile_name) == f.profile)
     if f.query and f.query.strip():
         pattern = like_pattern(f.query)
-        stmt = stmt.where(or_(
-            func.lower(col(Contact.name)).like(pattern, escape="\\"),
-            func.lower(col(Contact.email)).like(pattern, escape="\\"),
-            col(Contact.phone).like(pattern, escape="\\"),
-            func.lower(col(Contact.id)).like(pattern, escape="\\"),
-        ))
+        stmt = stmt.where(
+            or_(
+                func.lower(col(Contact.name)).like(pattern, escape="\\"),
+                func.lower(col(Contact.email)).like(pattern, escape="\\"),
+                col(Contact.phone).like(pattern, escape="\\"),
+                func.lower(col(Contact.id)).like(pattern, escape="\\"),
+            )
+        )
     return stmt
 
 
 _LESSON_COLUMNS: tuple[Any, ...] = (
-    Lesson.id, Lesson.start, Lesson.end, Lesson.status, Lesson.profile_name, Lesson.tutor_id,
-    Lesson.contact_id, Lesson.conversation_id, Lesson.title, Lesson.hold_expires_at,
-    Lesson.calendar_event_id, Lesson.calendar_sync, Lesson.invite_sent, Lesson.cancel_reason,
-    col(Tutor.name).label("tutor_name"), col(Contact.name).label("contact_name"),
+    Lesson.id,
+    Lesson.start,
+    Lesson.end,
+    Lesson.status,
+    Lesson.profile_name,
+    Lesson.tutor_id,
+    Lesson.contact_id,
+    Lesson.conversation_id,
+    Lesson.title,
+    Lesson.hold_expires_at,
+    Lesson.calendar_event_id,
+    Lesson.calendar_sync,
+    Lesson.invite_sent,
+    Lesson.cancel_reason,
+    col(Tutor.name).label("tutor_name"),
+    col(Contact.name).label("contact_name"),
 )
 
 
 def _lesson_select(stmt: _Q) -> _Q:
-    return (stmt
-            .join(Tutor, col(Tutor.id) == col(Lesson.tutor_id))
-            .join(Contact, col(Contact.id) == col(Lesson.contact_id), isouter=True))
+    return stmt.join(Tutor, col(Tutor.id) == col(Lesson.tutor_id)).join(
+        Contact, col(Contact.id) == col(Lesson.contact_id), isouter=True
+    )
 
 
 def _lesson_columns() -> Any:
@@ -101,30 +115,47 @@ def _latest_payments(session: Session, lesson_ids: Sequence[int]) -> dict[int, d
         return {}
     rows = session.exec(
         # sqlmodel's select() is typed for at most four columns; the rows are unpacked below.
-        select(Payment.lesson_id, Payment.id, Payment.status, Payment.amount,  # type: ignore[call-overload]
-               Payment.currency, Payment.checkout_session_id)
+        select(
+            Payment.lesson_id,
+            Payment.id,
+            Payment.status,
+            Payment.amount,  # type: ignore[call-overload]
+            Payment.currency,
+            Payment.checkout_session_id,
+        )
         .where(col(Payment.lesson_id).in_(list(lesson_ids)))
         .order_by(col(Payment.id))
     ).all()
     out: dict[int, dict[str, Any]] = {}
     for lesson_id, pid, status, amount, currency, session_id in rows:
-        out[lesson_id] = {"payment_id": pid, "payment_status": status, "amount": amount,
-                          "currency": currency, "checkout_session_id": session_id}
+        out[lesson_id] = {
+            "payment_id": pid,
+            "payment_status": status,
+            "amount": amount,
+            "currency": currency,
+            "checkout_session_id": session_id,
+        }
     return out
 
 
 def _lesson_rows(session: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
     dicts = [dict(r._mapping) for r in rows]
     payments = _latest_payments(session, [d["id"] for d in dicts])
-    empty = {"payment_id": None, "payment_status": None, "amount": None, "currency": None,
-             "checkout_session_id": None}
+    empty = {
+        "payment_id": None,
+        "payment_status": None,
+        "amount": None,
+        "currency": None,
+        "checkout_session_id": None,
+    }
     for d in dicts:
         d.update(payments.get(d["id"], empty))
     return dicts
 
 
-def lessons_page(session: Session, f: LessonFilter, tz: ZoneInfo, page: int = 1,
-                 page_size: int = DEFAULT_PAGE_SIZE) -> PageResult:
+def lessons_page(
+    session: Session, f: LessonFilter, tz: ZoneInfo, page: int = 1, page_size: int = DEFAULT_PAGE_SIZE
+) -> PageResult:
     """One page of lessons (ordered by start) with tutor, contact and newest payment."""
     page, page_size = page_bounds(page, page_size)
     count_stmt = _lesson_where(session, _lesson_select(select(func.count(col(Lesson.id)))), f, tz)
@@ -135,12 +166,15 @@ def lessons_page(session: Session, f: LessonFilter, tz: ZoneInfo, page: int = 1,
     stmt = _lesson_where(session, _lesson_columns(), f, tz)
     if stmt is None:  # the tutor's e-mail matched nobody on this second look
         return PageResult([], 0, page, page_size)
-    rows = session.execute(stmt.order_by(col(Lesson.start), col(Lesson.id))
-                        .offset((page - 1) * page_size).limit(page_size)).all()
+    rows = session.execute(
+        stmt.order_by(col(Lesson.start), col(Lesson.id)).offset((page - 1) * page_size).limit(page_size)
+    ).all()
     return PageResult(_lesson_rows(session, rows), total, page, page_size)
 
 
-def lessons_export(session: Session, f: LessonFilter, tz: ZoneInfo, limit: int = EXPORT_LIMIT) -> list[dict[str, Any]]:
+def lessons_export(
+    session: Session, f: LessonFilter, tz: ZoneInfo, limit: int = EXPORT_LIMIT
+) -> list[dict[str, Any]]:
     stmt = _lesson_where(session, _lesson_columns(), f, tz)
     if stmt is None:
         return []
@@ -155,7 +189,9 @@ def lesson_detail(session: Session, lesson_id: int) -> dict[str, Any]:
         raise NotFound(f"Lesson {lesson_id} does not exist.")
     tutor = session.get(Tutor, lesson.tutor_id)
     contact = session.get(Contact, lesson.contact_id)
-    payments = session.exec(select(Payment).where(Payment.lesson_id == lesson_id).order_by(col(Payment.id))).all()
+    payments = session.exec(
+        select(Payment).where(Payment.lesson_id == lesson_id).order_by(col(Payment.id))
+    ).all()
     return {
         "lesson": lesson.model_dump(),
         "tutor": tutor.model_dump() if tutor else None,
@@ -164,17 +200,25 @@ def lesson_detail(session: Session, lesson_id: int) -> dict[str, Any]:
     }
 
 
-def holds_expiring(session: Session, now: datetime, within: timedelta = timedelta(minutes=30),
-                   limit: int = 200) -> list[dict[str, Any]]:
+def holds_expiring(
+    session: Session, now: datetime, within: timedelta = timedelta(minutes=30), limit: int = 200
+) -> list[dict[str, Any]]:
     """Held lessons whose hold ends within `within` (waiting for payment), soonest first."""
     rows = session.execute(
         # sqlmodel's select() is typed for at most four columns
-        select(Lesson.id, Lesson.start, Lesson.hold_expires_at,  # type: ignore[call-overload]
-               Lesson.profile_name, col(Contact.name).label("contact_name"), col(Tutor.name).label("tutor_name"))
+        select(
+            Lesson.id,
+            Lesson.start,
+            Lesson.hold_expires_at,  # type: ignore[call-overload]
+            Lesson.profile_name,
+            col(Contact.name).label("contact_name"),
+            col(Tutor.name).label("tutor_name"),
+        )
         .join(Tutor, col(Tutor.id) == col(Lesson.tutor_id))
         .join(Contact, col(Contact.id) == col(Lesson.contact_id), isouter=True)
         .where(Lesson.status == HELD, col(Lesson.hold_expires_at) <= now + within)
-        .order_by(col(Lesson.hold_expires_at)).limit(limit)
+        .order_by(col(Lesson.hold_expires_at))
+        .limit(limit)
     ).all()
     return _lesson_rows(session, rows)
 
@@ -183,11 +227,19 @@ def needs_reschedule(session: Session, limit: int = 200) -> list[dict[str, Any]]
     """Paid lessons whose slot was lost: the customer must pick a new time."""
     rows = session.execute(
         # sqlmodel's select() is typed for at most four columns
-        select(Lesson.id, Lesson.start, Lesson.updated_at, Lesson.profile_name,  # type: ignore[call-overload]
-               Lesson.conversation_id, col(Contact.name).label("contact_name"), col(Tutor.name).label("tutor_name"))
+        select(
+            Lesson.id,
+            Lesson.start,
+            Lesson.updated_at,
+            Lesson.profile_name,  # type: ignore[call-overload]
+            Lesson.conversation_id,
+            col(Contact.name).label("contact_name"),
+            col(Tutor.name).label("tutor_name"),
+        )
         .join(Tutor, col(Tutor.id) == col(Lesson.tutor_id))
         .join(Contact, col(Contact.id) == col(Lesson.contact_id), isouter=True)
         .where(Lesson.status == NEEDS_RESCHEDULE)
-        .order_by(col(Lesson.updated_at)).limit(limit)
+        .order_by(col(Lesson.updated_at))
+        .limit(limit)
     ).all()
     return _lesson_rows(session, rows)

@@ -63,18 +63,28 @@ class Transition:
 
 TRANSITIONS: tuple[Transition, ...] = (
     Transition((NEW,), "book_with_payment", HELD, "-"),
-    Transition((NEW, HELD, AWAITING_PAYMENT), "confirm", CONFIRMED,
-               "calendar.create, confirmation message"),
-    Transition((HELD,), "checkout_completed_unpaid", AWAITING_PAYMENT,
-               "'waiting for your payment' message; slot claimed up to ASYNC_PAYMENT_HOLD_HOURS"),
-    Transition((HELD, AWAITING_PAYMENT), "hold_expired", EXPIRED,
-               "stripe.expire_checkout, message"),
+    Transition((NEW, HELD, AWAITING_PAYMENT), "confirm", CONFIRMED, "calendar.create, confirmation message"),
+    Transition(
+        (HELD,),
+        "checkout_completed_unpaid",
+        AWAITING_PAYMENT,
+        "'waiting for your payment' message; slot claimed up to ASYNC_PAYMENT_HOLD_HOURS",
+    ),
+    Transition((HELD, AWAITING_PAYMENT), "hold_expired", EXPIRED, "stripe.expire_checkout, message"),
     Transition((HELD, AWAITING_PAYMENT), "payment_failed", CANCELLED, "message"),
     Transition((EXPIRED,), "paid_late", CONFIRMED, "calendar.create (slot checked), message"),
-    Transition((HELD, AWAITING_PAYMENT, EXPIRED, CANCELLED, CONFIRMED), "slot_lost", NEEDS_RESCHEDULE,
-               "message with alternatives + finance alert"),
-    Transition((HELD, AWAITING_PAYMENT, CONFIRMED, NEEDS_RESCHEDULE), "cancel", CANCELLED,
-               "calendar.delete (if it had an event), stripe.expire_checkout (if held), message"),
+    Transition(
+        (HELD, AWAITING_PAYMENT, EXPIRED, CANCELLED, CONFIRMED),
+        "slot_lost",
+        NEEDS_RESCHEDULE,
+        "message with alternatives + finance alert",
+    ),
+    Transition(
+        (HELD, AWAITING_PAYMENT, CONFIRMED, NEEDS_RESCHEDULE),
+        "cancel",
+        CANCELLED,
+        "calendar.delete (if it had an event), stripe.expire_checkout (if held), message",
+    ),
     Transition((CONFIRMED,), "reschedule", CONFIRMED, "calendar.update, message"),
     Transition((NEEDS_RESCHEDULE,), "rebook", CONFIRMED, "calendar.create, message"),
 )
@@ -112,13 +122,25 @@ def blocks(status: str, hold_until: datetime | None, now: datetime) -> bool:
     return True
 
 
-def lesson_busy(session: Session, tutor_ids: Sequence[int], start: datetime, end: datetime,
-                now: datetime, exclude_lesson: int | None = None) -> dict[int, list[tuple[datetime, datetime]]]:
+def lesson_busy(
+    session: Session,
+    tutor_ids: Sequence[int],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    exclude_lesson: int | None = None,
+) -> dict[int, list[tuple[datetime, datetime]]]:
     """Per tutor, the intervals in [start, end) that this database's lessons occupy."""
     stmt = (
         # sqlmodel's select() is typed for at most four columns; the rows are unpacked below.
-        select(Lesson.tutor_id, Lesson.start, Lesson.end, Lesson.status,  # type: ignore[call-overload]
-               Lesson.hold_expires_at, Lesson.id)
+        select(
+            Lesson.tutor_id,
+            Lesson.start,
+            Lesson.end,
+            Lesson.status,  # type: ignore[call-overload]
+            Lesson.hold_expires_at,
+            Lesson.id,
+        )
         .where(col(Lesson.tutor_id).in_(list(tutor_ids)))
         .where(col(Lesson.status).in_(BLOCKING_STATUSES))
         .where(col(Lesson.start) < end, col(Lesson.end) > start)
@@ -133,8 +155,12 @@ def lesson_busy(session: Session, tutor_ids: Sequence[int], start: datetime, end
 def lock_tutors(session: Session, tutor_ids: Sequence[int]) -> None:
     """Postgres: serialise slot claims per tutor. SQLite is already serialised by BEGIN IMMEDIATE."""
     if not is_sqlite(session.get_bind()):
-        session.exec(select(Tutor.id).where(col(Tutor.id).in_(list(tutor_ids)))
-                     .order_by(col(Tutor.id)).with_for_update()).all()
+        session.exec(
+            select(Tutor.id)
+            .where(col(Tutor.id).in_(list(tutor_ids)))
+            .order_by(col(Tutor.id))
+            .with_for_update()
+        ).all()
 
 
 def lock_lesson(session: Session, lesson: Lesson) -> None:
@@ -153,8 +179,9 @@ def slot_free_in_database(session: Session, lesson: Lesson, now: datetime) -> bo
     """No other lesson of this tutor holds the lesson's interval (with the profile's buffer)."""
     buffer = buffer_of(session, lesson)
     lock_tutors(session, [lesson.tutor_id])
-    taken = lesson_busy(session, [lesson.tutor_id], lesson.start - buffer, lesson.end + buffer, now,
-                        exclude_lesson=lesson.id)
+    taken = lesson_busy(
+        session, [lesson.tutor_id], lesson.start - buffer, lesson.end + buffer, now, exclude_lesson=lesson.id
+    )
     return not taken[lesson.tutor_id]
 
 
@@ -165,26 +192,49 @@ def _calendar_job(session: Session, lesson: Lesson, kind: str, *, verify_slot: b
     """Make the tutor's calendar match the lesson after commit (see sync_calendar)."""
     if kind != "calendar.delete":
         lesson.calendar_sync = CalendarSync.PENDING
-    jobs.enqueue(session, kind, f"calendar:lesson-{lesson.id}",
-                 {"lesson_id": lesson.id, "verify_slot": verify_slot},
-                 subject=f"lesson-{lesson.id}", rearm=True)
+    jobs.enqueue(
+        session,
+        kind,
+        f"calendar:lesson-{lesson.id}",
+        {"lesson_id": lesson.id, "verify_slot": verify_slot},
+        subject=f"lesson-{lesson.id}",
+        rearm=True,
+    )
 
 
 def _say(session: Session, lesson: Lesson, key: str, dedupe: str, **params: str) -> None:
-    queue_message(session, lesson.conversation_id, key, dedupe_key=f"{dedupe}:{lesson.id}",
-                  when=format_when(lesson.start), **params)
+    queue_message(
+        session,
+        lesson.conversation_id,
+        key,
+        dedupe_key=f"{dedupe}:{lesson.id}",
+        when=format_when(lesson.start),
+        **params,
+    )
 
 
 def _expire_checkout(session: Session, lesson: Lesson) -> None:
-    jobs.enqueue(session, "stripe.expire_checkout", f"stripe.expire_checkout:lesson-{lesson.id}",
-                 {"lesson_id": lesson.id}, subject=f"checkout-lesson-{lesson.id}")
+    jobs.enqueue(
+        session,
+        "stripe.expire_checkout",
+        f"stripe.expire_checkout:lesson-{lesson.id}",
+        {"lesson_id": lesson.id},
+        subject=f"checkout-lesson-{lesson.id}",
+    )
 
 
 def finance_alert(session: Session, lesson: Lesson, why: str) -> None:
     """A case finance must look at (a paid lesson without a slot); shown on Betalingen."""
-    session.add(AuditLog(actor="system", action="finance.alert", entity="Lesson",
-                         entity_id=str(lesson.id), after={"status": lesson.status, "why": why},
-                         at=clock.now()))
+    session.add(
+        AuditLog(
+            actor="system",
+            action="finance.alert",
+            entity="Lesson",
+            entity_id=str(lesson.id),
+            after={"status": lesson.status, "why": why},
+            at=clock.now(),
+        )
+    )
 
 
 # --- the moves --------------------------------------------------------------------------------
@@ -288,8 +338,13 @@ def release(session: Session, lesson: Lesson, event: str) -> bool:
     session.add(lesson)
     if event == "hold_expired":
         _expire_checkout(session, lesson)
-    queue_message(session, lesson.conversation_id, message, dedupe_key=f"hold_released:{lesson.id}",
-                  when=format_when(lesson.start))
+    queue_message(
+        session,
+        lesson.conversation_id,
+        message,
+        dedupe_key=f"hold_released:{lesson.id}",
+        when=format_when(lesson.start),
+    )
     return True
 
 
@@ -311,8 +366,9 @@ def cancel(session: Session, lesson: Lesson, reason: str, *, notify: bool = True
     return before
 
 
-def move(session: Session, lesson: Lesson, start: datetime, end: datetime, *,
-         tutor_id: int | None = None) -> None:
+def move(
+    session: Session, lesson: Lesson, start: datetime, end: datetime, *, tutor_id: int | None = None
+) -> None:
     """A confirmed lesson moves (same lesson, same payment, same event), or a needs_reschedule
     lesson is rebooked. The caller has claimed the new slot under the tutor lock."""
     now = clock.now()
@@ -332,8 +388,13 @@ def move(session: Session, lesson: Lesson, start: datetime, end: datetime, *,
     _calendar_job(session, lesson, "calendar.create" if rebook else "calendar.update")
     # one message per new time, so moving twice tells the customer twice
     stamp = int(start.timestamp())
-    queue_message(session, lesson.conversation_id, "booking_confirmed" if rebook else "lesson_rescheduled",
-                  dedupe_key=f"lesson_moved:{lesson.id}:{stamp}", when=format_when(start))
+    queue_message(
+        session,
+        lesson.conversation_id,
+        "booking_confirmed" if rebook else "lesson_rescheduled",
+        dedupe_key=f"lesson_moved:{lesson.id}:{stamp}",
+        when=format_when(start),
+    )
 
 
 def mark_outcome(session: Session, lesson: Lesson, outcome: str) -> None:
@@ -353,8 +414,9 @@ def expire_holds(now: datetime | None = None) -> int:
     now = now or clock.now()
     with read_session() as session:
         due = session.exec(
-            select(Lesson.id).where(col(Lesson.status).in_(WAITING_FOR_PAYMENT),
-                                    col(Lesson.hold_expires_at) <= now)
+            select(Lesson.id).where(
+                col(Lesson.status).in_(WAITING_FOR_PAYMENT), col(Lesson.hold_expires_at) <= now
+            )
         ).all()
     if not due:
         return 0
@@ -362,7 +424,11 @@ def expire_holds(now: datetime | None = None) -> int:
     with write_session() as session:
         for lesson_id in due:
             lesson = session.get_one(Lesson, lesson_id)
-            if lesson.status in WAITING_FOR_PAYMENT and lesson.hold_expires_at and lesson.hold_expires_at <= now:
+            if (
+                lesson.status in WAITING_FOR_PAYMENT
+                and lesson.hold_expires_at
+                and lesson.hold_expires_at <= now
+            ):
                 released += release(session, lesson, "hold_expired")
     return released
 
@@ -371,22 +437,33 @@ def ensure_calendar_jobs() -> int:
     """A confirmed lesson whose calendar is pending always has a job (e.g. lessons from before
     jobs existed). Returns how many were added."""
     with read_session() as session:
-        ids = session.exec(select(Lesson.id).where(Lesson.status == CONFIRMED,
-                                                   Lesson.calendar_sync == CalendarSync.PENDING)).all()
+        ids = session.exec(
+            select(Lesson.id).where(Lesson.status == CONFIRMED, Lesson.calendar_sync == CalendarSync.PENDING)
+        ).all()
         if not ids:
             return 0
-        have = set(session.exec(select(Job.key).where(
-            col(Job.key).in_([f"calendar:lesson-{i}" for i in ids]),
-            col(Job.status).in_((JobStatus.PENDING, JobStatus.RUNNING)))).all())
+        have = set(
+            session.exec(
+                select(Job.key).where(
+                    col(Job.key).in_([f"calendar:lesson-{i}" for i in ids]),
+                    col(Job.status).in_((JobStatus.PENDING, JobStatus.RUNNING)),
+                )
+            ).all()
+        )
     missing = [i for i in ids if f"calendar:lesson-{i}" not in have]
     if not missing:
         return 0
     with write_session() as session:
         for lesson_id in missing:
             lesson = session.get_one(Lesson, lesson_id)
-            jobs.enqueue(session, "calendar.create", f"calendar:lesson-{lesson_id}",
-                         {"lesson_id": lesson_id, "verify_slot": False},
-                         subject=f"lesson-{lesson_id}", rearm=True)
+            jobs.enqueue(
+                session,
+                "calendar.create",
+                f"calendar:lesson-{lesson_id}",
+                {"lesson_id": lesson_id, "verify_slot": False},
+                subject=f"lesson-{lesson_id}",
+                rearm=True,
+            )
             session.add(lesson)
     return len(missing)
 
@@ -399,8 +476,13 @@ def _event_request(session: Session, lesson: Lesson) -> EventRequest:
     contact = session.get(Contact, lesson.contact_id)
     assert lesson.id is not None  # a stored lesson
     return EventRequest(
-        lesson_id=lesson.id, calendar_id=tutor.calendar_id, start=lesson.start, end=lesson.end,
-        summary=lesson.title, description=lesson.description, timezone=get_settings().timezone,
+        lesson_id=lesson.id,
+        calendar_id=tutor.calendar_id,
+        start=lesson.start,
+        end=lesson.end,
+        summary=lesson.title,
+        description=lesson.description,
+        timezone=get_settings().timezone,
         attendee_email=contact.email if contact else None,
         attendee_name=contact.name if contact else None,
     )

@@ -23,10 +23,9 @@ LOCALES = ("nl", "en")
 
 CATALOG: dict[str, dict[str, str]] = {
     "payment_success_message": {
-        "nl": "Bedankt voor je betaling, we hebben hem ontvangen! "
-              "Je krijgt zo de bevestiging van je les.",
+        "nl": "Bedankt voor je betaling, we hebben hem ontvangen! Je krijgt zo de bevestiging van je les.",
         "en": "Thank you for your payment, we have received it! "
-              "The confirmation of your lesson follows shortly.",
+        "The confirmation of your lesson follows shortly.",
     },
     "booking_confirmed": {
         "nl": "Je les is ingepland op {when}. Tot dan!",
@@ -38,33 +37,33 @@ CATALOG: dict[str, dict[str, str]] = {
     },
     "payment_processing": {
         "nl": "Bedankt! Je betaling voor de les op {when} wordt nog verwerkt. We houden het "
-              "tijdstip voor je vast en laten het je weten zodra het geld binnen is.",
+        "tijdstip voor je vast en laten het je weten zodra het geld binnen is.",
         "en": "Thank you! Your payment for the lesson on {when} is still being processed. We "
-              "keep the time for you and will let you know as soon as it has arrived.",
+        "keep the time for you and will let you know as soon as it has arrived.",
     },
     "hold_expired": {
         "nl": "De betaaltermijn voor je les op {when} is verlopen, dus het tijdstip is weer "
-              "vrijgegeven. Laat het weten als je een nieuw moment wilt kiezen.",
+        "vrijgegeven. Laat het weten als je een nieuw moment wilt kiezen.",
         "en": "The payment window for your lesson on {when} has passed and the slot was "
-              "released. Let us know if you would like to pick a new time.",
+        "released. Let us know if you would like to pick a new time.",
     },
     "payment_failed": {
         "nl": "Je betaling voor de les op {when} is niet gelukt, dus het tijdstip is "
-              "vrijgegeven. Probeer het gerust opnieuw.",
+        "vrijgegeven. Probeer het gerust opnieuw.",
         "en": "Your payment for the lesson on {when} did not go through, so the slot was "
-              "released. Feel free to try again.",
+        "released. Feel free to try again.",
     },
     "slot_lost": {
         "nl": "Je betaling is ontvangen, maar het tijdstip {when} is helaas net bezet geraakt. "
-              "Kies een nieuw moment; je hoeft niet opnieuw te betalen.",
+        "Kies een nieuw moment; je hoeft niet opnieuw te betalen.",
         "en": "Your payment was received, but {when} was just taken. "
-              "Please choose a new time; you do not need to pay again.",
+        "Please choose a new time; you do not need to pay again.",
     },
     "paid_after_cancel": {
         "nl": "Je betaling voor de les op {when} is ontvangen, maar die les was al geannuleerd. "
-              "Kies een nieuw moment; je hoeft niet opnieuw te betalen.",
+        "Kies een nieuw moment; je hoeft niet opnieuw te betalen.",
         "en": "Your payment for the lesson on {when} was received, but that lesson had been "
-              "cancelled. Please choose a new time; you do not need to pay again.",
+        "cancelled. Please choose a new time; you do not need to pay again.",
     },
     "lesson_cancelled": {
         "nl": "Je les op {when} is geannuleerd.",
@@ -76,20 +75,32 @@ CATALOG: dict[str, dict[str, str]] = {
     },
     "lesson_cancelled_refund": {
         "nl": "Je les van {when} is geannuleerd. Je krijgt {amount} terug; dat staat binnen een "
-              "paar werkdagen weer op je rekening.",
+        "paar werkdagen weer op je rekening.",
         "en": "Your lesson on {when} has been cancelled. You will get {amount} back; it shows up "
-              "in your account within a few working days.",
+        "in your account within a few working days.",
     },
     "refund_issued": {
         "nl": "We hebben je betaling terugbetaald. Het kan een paar dagen duren voordat je het "
-              "bedrag terugziet.",
+        "bedrag terugziet.",
         "en": "We have refunded your payment. It may take a few days to show up.",
     },
 }
 
 DUTCH_DAYS = ["maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag"]
-DUTCH_MONTHS = ["januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus",
-                "september", "oktober", "november", "december"]
+DUTCH_MONTHS = [
+    "januari",
+    "februari",
+    "maart",
+    "april",
+    "mei",
+    "juni",
+    "juli",
+    "augustus",
+    "september",
+    "oktober",
+    "november",
+    "december",
+]
 EN_DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 
@@ -154,20 +165,31 @@ def queue_message(
     if existing is not None:
         return None
     message = OutboxMessage(
-        conversation_id=conversation_id, dedupe_key=dedupe_key, key=key, locale=locale,
-        text=t(key, locale, **params), created_at=clock.now(),
+        conversation_id=conversation_id,
+        dedupe_key=dedupe_key,
+        key=key,
+        locale=locale,
+        text=t(key, locale, **params),
+        created_at=clock.now(),
     )
     try:
         with session.begin_nested():
             session.add(message)
     except IntegrityError:
         return None
-    jobs.enqueue(session, "chat.send", f"chat.send:{message.id}", {"message_id": message.id},
-                 subject=f"chat:{conversation_id}")
+    jobs.enqueue(
+        session,
+        "chat.send",
+        f"chat.send:{message.id}",
+        {"message_id": message.id},
+        subject=f"chat:{conversation_id}",
+    )
     return message
 
 
-def pending_messages(session: Session, conversation_id: str, status: str | None = "pending") -> list[OutboxMessage]:
+def pending_messages(
+    session: Session, conversation_id: str, status: str | None = "pending"
+) -> list[OutboxMessage]:
     stmt = select(OutboxMessage).where(OutboxMessage.conversation_id == conversation_id)
     if status:
         stmt = stmt.where(OutboxMessage.status == status)
@@ -179,18 +201,29 @@ def outbox_counts(session: Session) -> dict[str, int]:
     return {status: count for status, count in rows}
 
 
-def outbox_page(session: Session, status: str | None = None, page: int = 1,
-                page_size: int = DEFAULT_PAGE_SIZE) -> PageResult:
+def outbox_page(
+    session: Session, status: str | None = None, page: int = 1, page_size: int = DEFAULT_PAGE_SIZE
+) -> PageResult:
     page, page_size = page_bounds(page, page_size)
     where = [col(OutboxMessage.status) == status] if status else []
     total = session.exec(select(func.count(col(OutboxMessage.id))).where(*where)).one()
     page = clamp_page(page, page_size, total)
     rows = session.execute(
         # sqlmodel's select() is typed for at most four columns
-        select(OutboxMessage.id, OutboxMessage.created_at,  # type: ignore[call-overload]
-               OutboxMessage.conversation_id, OutboxMessage.key, OutboxMessage.status, OutboxMessage.attempts,
-               OutboxMessage.last_error, OutboxMessage.sent_at, OutboxMessage.text)
-        .where(*where).order_by(col(OutboxMessage.id).desc())
-        .offset((page - 1) * page_size).limit(page_size)
+        select(
+            OutboxMessage.id,
+            OutboxMessage.created_at,  # type: ignore[call-overload]
+            OutboxMessage.conversation_id,
+            OutboxMessage.key,
+            OutboxMessage.status,
+            OutboxMessage.attempts,
+            OutboxMessage.last_error,
+            OutboxMessage.sent_at,
+            OutboxMessage.text,
+        )
+        .where(*where)
+        .order_by(col(OutboxMessage.id).desc())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
     ).all()
     return PageResult([dict(r._mapping) for r in rows], total, page, page_size)

@@ -153,7 +153,9 @@ class PlanningProfile(SQLModel, table=True):
     # What a customer may do through the bot (core/self_service.py): cancel or move a lesson up
     # to this many hours before it starts; an on-time cancel of a paid lesson is refunded.
     cancel_notice_hours: int = Field(default=24, sa_column_kwargs={"server_default": "24"})
-    on_time_cancel: str = Field(default="refund", max_length=20, sa_column_kwargs={"server_default": "refund"})
+    on_time_cancel: str = Field(
+        default="refund", max_length=20, sa_column_kwargs={"server_default": "refund"}
+    )
     updated_at: datetime = _dt(default_factory=_now)
 
 

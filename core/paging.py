@@ -35,18 +35,19 @@ def page_bounds(page: int, page_size: int) -> tuple[int, int]:
     return page, page_size
 
 
-
 def clamp_page(page: int, page_size: int, total: int) -> int:
     """A page past the end (the filter shrank the result) becomes the last page."""
     return min(page, max(1, math.ceil(total / page_size)))
 
 
-
-def local_bounds(date_from: date | None, date_to: date | None, tz: ZoneInfo) -> tuple[datetime | None, datetime | None]:
+def local_bounds(
+    date_from: date | None, date_to: date | None, tz: ZoneInfo
+) -> tuple[datetime | None, datetime | None]:
     """UTC [start, end) for local dates from..to inclusive; None where open."""
     lo = datetime.combine(date_from, time(0), tzinfo=tz).astimezone(UTC) if date_from else None
-    hi = (datetime.combine(date_to + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
-          if date_to else None)
+    hi = (
+        datetime.combine(date_to + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC) if date_to else None
+    )
     return lo, hi
 
 

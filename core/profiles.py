@@ -19,16 +19,46 @@ from core.models import PlanningProfile, SegmentProfile, User
 from core.segments import validate_segment
 
 SEED_PROFILES: dict[str, dict[str, Any]] = {
-    "new": dict(duration_minutes=60, earliest_hour=10, latest_hour=20, min_lead_minutes=720,
-                days_ahead=10, exclude_weekends=True, allowed_weekdays=None, max_suggestions=6),
-    "existing": dict(duration_minutes=60, earliest_hour=9, latest_hour=21, min_lead_minutes=360,
-                     days_ahead=14, exclude_weekends=True, allowed_weekdays=None, max_suggestions=6),
-    "weekend": dict(duration_minutes=60, earliest_hour=10, latest_hour=18, min_lead_minutes=180,
-                    days_ahead=7, exclude_weekends=False, allowed_weekdays=[5, 6],
-                    max_suggestions=6),
-    "premium": dict(duration_minutes=90, earliest_hour=8, latest_hour=22, min_lead_minutes=240,
-                    days_ahead=21, exclude_weekends=False, allowed_weekdays=None,
-                    max_suggestions=15),
+    "new": dict(
+        duration_minutes=60,
+        earliest_hour=10,
+        latest_hour=20,
+        min_lead_minutes=720,
+        days_ahead=10,
+        exclude_weekends=True,
+        allowed_weekdays=None,
+        max_suggestions=6,
+    ),
+    "existing": dict(
+        duration_minutes=60,
+        earliest_hour=9,
+        latest_hour=21,
+        min_lead_minutes=360,
+        days_ahead=14,
+        exclude_weekends=True,
+        allowed_weekdays=None,
+        max_suggestions=6,
+    ),
+    "weekend": dict(
+        duration_minutes=60,
+        earliest_hour=10,
+        latest_hour=18,
+        min_lead_minutes=180,
+        days_ahead=7,
+        exclude_weekends=False,
+        allowed_weekdays=[5, 6],
+        max_suggestions=6,
+    ),
+    "premium": dict(
+        duration_minutes=90,
+        earliest_hour=8,
+        latest_hour=22,
+        min_lead_minutes=240,
+        days_ahead=21,
+        exclude_weekends=False,
+        allowed_weekdays=None,
+        max_suggestions=15,
+    ),
 }
 
 SEED_SEGMENT_PROFILES: dict[str, str] = {
@@ -39,10 +69,21 @@ SEED_SEGMENT_PROFILES: dict[str, str] = {
 }
 
 EDITABLE_FIELDS = (
-    "duration_minutes", "earliest_hour", "latest_hour", "min_lead_minutes", "days_ahead",
-    "exclude_weekends", "allowed_weekdays", "slot_step_minutes", "max_suggestions",
-    "buffer_minutes", "max_per_day", "requires_payment", "active",
-    "cancel_notice_hours", "on_time_cancel",
+    "duration_minutes",
+    "earliest_hour",
+    "latest_hour",
+    "min_lead_minutes",
+    "days_ahead",
+    "exclude_weekends",
+    "allowed_weekdays",
+    "slot_step_minutes",
+    "max_suggestions",
+    "buffer_minutes",
+    "max_per_day",
+    "requires_payment",
+    "active",
+    "cancel_notice_hours",
+    "on_time_cancel",
 )
 ON_TIME_CANCEL = ("refund",)  # "credit" arrives with the credit ledger (issue 15)
 
@@ -61,8 +102,12 @@ def validate_profile(values: dict[str, Any]) -> dict[str, Any]:
     """Check a profile's fields; returns the cleaned values or raises InvalidProfile(field)."""
     v = dict(values)
     name = v.get("name")
-    if name is not None and (not isinstance(name, str) or not name.strip()
-                             or len(name) > 40 or not name.replace("_", "").replace("-", "").isalnum()):
+    if name is not None and (
+        not isinstance(name, str)
+        or not name.strip()
+        or len(name) > 40
+        or not name.replace("_", "").replace("-", "").isalnum()
+    ):
         raise InvalidProfile("name", "use 1-40 letters, digits, '-' or '_'")
     _int(v, "duration_minutes", 15, 8 * 60)
     _int(v, "earliest_hour", 0, 23)
@@ -171,10 +216,13 @@ def update_profile(actor: User, name: str, values: dict[str, Any]) -> PlanningPr
         cleaned = merged_profile_values(session, name, values)
         profile = session.get_one(PlanningProfile, name)  # merged_profile_values found it
         if profile.active and not cleaned.get("active", True):
-            used_by = session.exec(select(SegmentProfile.segment).where(SegmentProfile.profile_name == name)).all()
+            used_by = session.exec(
+                select(SegmentProfile.segment).where(SegmentProfile.profile_name == name)
+            ).all()
             if used_by:
                 raise InvalidProfile(
-                    "active", f"segment {', '.join(used_by)} still uses this profile; map it to another one first"
+                    "active",
+                    f"segment {', '.join(used_by)} still uses this profile; map it to another one first",
                 )
         before = profile_values(profile)
         for key in EDITABLE_FIELDS:
@@ -184,8 +232,15 @@ def update_profile(actor: User, name: str, values: dict[str, Any]) -> PlanningPr
         session.add(profile)
         after = profile_values(profile)
         changed = {k for k in after if after[k] != before[k]}
-        audit(session, who, "profile.update", "PlanningProfile", name,
-              {k: before[k] for k in changed}, {k: after[k] for k in changed})
+        audit(
+            session,
+            who,
+            "profile.update",
+            "PlanningProfile",
+            name,
+            {k: before[k] for k in changed},
+            {k: after[k] for k in changed},
+        )
     return profile
 
 
@@ -202,5 +257,12 @@ def set_segment_profile(actor: User, segment: str, profile_name: str) -> None:
             row = SegmentProfile(segment=chosen, profile_name=profile_name)
         row.profile_name = profile_name
         session.add(row)
-        audit(session, who, "segment_profile.update", "SegmentProfile", chosen, before,
-              {"profile_name": profile_name})
+        audit(
+            session,
+            who,
+            "segment_profile.update",
+            "SegmentProfile",
+            chosen,
+            before,
+            {"profile_name": profile_name},
+        )

@@ -23,8 +23,12 @@ from core.errors import NotFound, ValidationFailed
 from core.models import SEGMENTS, WHITELISTS, Contact, WhitelistEntry
 
 EXISTING_FLAGS = (
-    "customer_since", "has_paid_lesson", "has_completed_intake", "intake_completed",
-    "trial_lesson_completed", "lesson_booked",
+    "customer_since",
+    "has_paid_lesson",
+    "has_completed_intake",
+    "intake_completed",
+    "trial_lesson_completed",
+    "lesson_booked",
 )
 
 
@@ -126,8 +130,11 @@ def explain_segment(session: Session, contact: Contact) -> SegmentDecision:
         return SegmentDecision("existing", "attribute customer_status = active")
     unconfirmed = _unconfirmed_hit(session, contact)
     if unconfirmed:
-        return SegmentDecision("new", f"no list or customer attribute matched (the e-mail address is on the "
-                                      f"{unconfirmed} list but not confirmed by staff)")
+        return SegmentDecision(
+            "new",
+            f"no list or customer attribute matched (the e-mail address is on the "
+            f"{unconfirmed} list but not confirmed by staff)",
+        )
     return SegmentDecision("new", "no list or customer attribute matched")
 
 
@@ -141,8 +148,9 @@ def detect_segment(contact_id: str) -> str:
         return explain_segment(session, contact).segment
 
 
-def add_to_whitelist(session: Session, list_name: str, identifier: str, *, note: str | None = None,
-                     added_by: str | None = None) -> WhitelistEntry | None:
+def add_to_whitelist(
+    session: Session, list_name: str, identifier: str, *, note: str | None = None, added_by: str | None = None
+) -> WhitelistEntry | None:
     """Add one identifier (normalised); returns None when it was already on the list."""
     if list_name not in WHITELISTS:
         raise ValidationFailed(f"Unknown list '{list_name}'; use one of: {', '.join(WHITELISTS)}.")
@@ -152,8 +160,9 @@ def add_to_whitelist(session: Session, list_name: str, identifier: str, *, note:
     ).first()
     if existing is not None:
         return None
-    entry = WhitelistEntry(list=list_name, identifier=value, note=note, added_by=added_by,
-                           added_at=clock.now())
+    entry = WhitelistEntry(
+        list=list_name, identifier=value, note=note, added_by=added_by, added_at=clock.now()
+    )
     try:
         with session.begin_nested():
             session.add(entry)

@@ -80,8 +80,9 @@ class CancelOutcome:
 
 
 def _payment(session: Session, lesson_id: int) -> Payment | None:
-    return session.exec(select(Payment).where(Payment.lesson_id == lesson_id)
-                        .order_by(col(Payment.id).desc())).first()
+    return session.exec(
+        select(Payment).where(Payment.lesson_id == lesson_id).order_by(col(Payment.id).desc())
+    ).first()
 
 
 def _own_lesson(session: Session, lesson_id: int, conversation_id: str) -> Lesson:
@@ -122,8 +123,14 @@ def conversation_lessons(conversation_id: str, now: datetime | None = None) -> l
         for lesson in [*upcoming, *past]:
             tutor = session.get(Tutor, lesson.tutor_id)
             payment = _payment(session, stored_id(lesson))
-            views.append(LessonView(lesson, tutor.name if tutor else "", payment.status if payment else None,
-                                    cancel_terms(session, lesson, now)))
+            views.append(
+                LessonView(
+                    lesson,
+                    tutor.name if tutor else "",
+                    payment.status if payment else None,
+                    cancel_terms(session, lesson, now),
+                )
+            )
     return views
 
 
@@ -135,8 +142,14 @@ def _too_late(session: Session, lesson: Lesson, verb: str) -> NoticePassed:
     )
 
 
-def customer_cancel(lesson_id: int, conversation_id: str, reason: str = "", *, dry_run: bool = False,
-                    now: datetime | None = None) -> CancelOutcome:
+def customer_cancel(
+    lesson_id: int,
+    conversation_id: str,
+    reason: str = "",
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> CancelOutcome:
     """Cancel the conversation's lesson under the profile's policy (see the module docstring).
     `dry_run` only tells the terms. Raises NotFound (not this conversation's) or NoticePassed."""
     now = now or clock.now()
@@ -144,7 +157,9 @@ def customer_cancel(lesson_id: int, conversation_id: str, reason: str = "", *, d
     if dry_run:
         with read_session() as session:
             lesson = _own_lesson(session, lesson_id, conversation_id)
-            return CancelOutcome(lesson, _repeat_terms(session, lesson) or cancel_terms(session, lesson, now), True)
+            return CancelOutcome(
+                lesson, _repeat_terms(session, lesson) or cancel_terms(session, lesson, now), True
+            )
     with write_session() as session:
         lesson = _own_lesson(session, lesson_id, conversation_id)
         lessons.lock_lesson(session, lesson)
@@ -153,8 +168,11 @@ def customer_cancel(lesson_id: int, conversation_id: str, reason: str = "", *, d
             return CancelOutcome(lesson, repeated, False)
         terms = cancel_terms(session, lesson, now)
         if not terms.allowed:
-            raise _too_late(session, lesson, "cancelled") if lesson.status == CONFIRMED else ValidationFailed(
-                f"Lesson {lesson_id} is {lesson.status}; it cannot be cancelled.")
+            raise (
+                _too_late(session, lesson, "cancelled")
+                if lesson.status == CONFIRMED
+                else ValidationFailed(f"Lesson {lesson_id} is {lesson.status}; it cannot be cancelled.")
+            )
         before = lesson.status
         refund = terms.consequence == REFUND
         lessons.cancel(session, lesson, reason or "cancelled by the customer", notify=not refund)
@@ -163,11 +181,23 @@ def customer_cancel(lesson_id: int, conversation_id: str, reason: str = "", *, d
             if payment is None:  # cancel_terms found it a moment ago, in this transaction
                 raise RuntimeError(f"lesson {lesson.id} lost its payment")
             queue_refund(session, lesson, payment, terms.amount or 0, reason or "cancelled by the customer")
-            queue_message(session, conversation_id, "lesson_cancelled_refund",
-                          dedupe_key=f"lesson_cancelled:{lesson.id}", when=format_short(lesson.start),
-                          amount=format_money(terms.amount or 0, terms.currency or "eur"))
-        audit(session, f"customer:{conversation_id}", "lesson.cancel", "Lesson", lesson.id,
-              {"status": before}, {"status": CANCELLED, "reason": reason or None, **terms.consequence_dict()})
+            queue_message(
+                session,
+                conversation_id,
+                "lesson_cancelled_refund",
+                dedupe_key=f"lesson_cancelled:{lesson.id}",
+                when=format_short(lesson.start),
+                amount=format_money(terms.amount or 0, terms.currency or "eur"),
+            )
+        audit(
+            session,
+            f"customer:{conversation_id}",
+            "lesson.cancel",
+            "Lesson",
+            lesson.id,
+            {"status": before},
+            {"status": CANCELLED, "reason": reason or None, **terms.consequence_dict()},
+        )
     return CancelOutcome(lesson, terms, False)
 
 
@@ -177,12 +207,15 @@ def _repeat_terms(session: Session, lesson: Lesson) -> CancelTerms | None:
         return None
     refund = queued_refund(session, stored_id(lesson))
     if refund is not None:
-        return CancelTerms(True, cancel_until(session, lesson), REFUND, int(refund["amount"]), refund.get("currency"))
+        return CancelTerms(
+            True, cancel_until(session, lesson), REFUND, int(refund["amount"]), refund.get("currency")
+        )
     return CancelTerms(True, cancel_until(session, lesson), NONE)
 
 
-def customer_reschedule(lesson_id: int, conversation_id: str, start: datetime, end: datetime,
-                        now: datetime | None = None) -> Lesson:
+def customer_reschedule(
+    lesson_id: int, conversation_id: str, start: datetime, end: datetime, now: datetime | None = None
+) -> Lesson:
     """Move the conversation's confirmed lesson to `start`-`end` (same tutor, same payment, the
     event moved), up to the notice time. Repeating the same move returns the lesson unchanged."""
     now = now or clock.now()
@@ -202,7 +235,14 @@ def customer_reschedule(lesson_id: int, conversation_id: str, start: datetime, e
         return f"customer:{conversation_id}"
 
     def record(session: Session, who: str, lesson: Lesson, before: dict[str, Any]) -> None:
-        audit(session, who, "lesson.reschedule", "Lesson", lesson.id, before,
-              {"status": lesson.status, "start": lesson.start})
+        audit(
+            session,
+            who,
+            "lesson.reschedule",
+            "Lesson",
+            lesson.id,
+            before,
+            {"status": lesson.status, "start": lesson.start},
+        )
 
     return move_lesson(lesson_id, start, may=may, record=record, statuses=(CONFIRMED,))

@@ -88,8 +88,11 @@ def _reserve(engine: Engine, account: str, address: str, now: datetime) -> float
     with write_session(engine) as session:
         _lock_account(session, account)
         session.exec(delete(SignInAttempt).where(col(SignInAttempt.at) < since))
-        recent = session.exec(select(SignInAttempt.address, SignInAttempt.at)
-                              .where(SignInAttempt.account == account, SignInAttempt.at >= since)).all()
+        recent = session.exec(
+            select(SignInAttempt.address, SignInAttempt.at).where(
+                SignInAttempt.account == account, SignInAttempt.at >= since
+            )
+        ).all()
         here = sorted(at for where, at in recent if where == address)
         if len(here) >= MAX_FAILURES:
             return SignInRefused("throttled", until=here[len(here) - MAX_FAILURES] + FAILURE_WINDOW)
@@ -101,8 +104,14 @@ def _reserve(engine: Engine, account: str, address: str, now: datetime) -> float
     return wait
 
 
-def sign_in(engine: Engine, email: str, password: str, address: str | None, now: datetime | None = None,
-            sleep: Callable[[float], None] = time.sleep) -> User | SignInRefused:
+def sign_in(
+    engine: Engine,
+    email: str,
+    password: str,
+    address: str | None,
+    now: datetime | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> User | SignInRefused:
     """The active user with this e-mail and password, or why not. `address` is the client's
     address as the console sees it (None when unknown). The password is checked outside any
     transaction, so a slow argon2 check holds no database lock."""
@@ -123,16 +132,20 @@ def sign_in(engine: Engine, email: str, password: str, address: str | None, now:
         if fresh is None or not fresh.active or fresh.password_hash != stored:
             return SignInRefused("wrong")  # reset or deactivated while we were checking
         users.record_sign_in(session, fresh, password)
-        session.exec(delete(SignInAttempt).where(col(SignInAttempt.account) == account,
-                                                 col(SignInAttempt.address) == where))
+        session.exec(
+            delete(SignInAttempt).where(
+                col(SignInAttempt.account) == account, col(SignInAttempt.address) == where
+            )
+        )
     return fresh
 
 
 # --- open console sessions -------------------------------------------------------------------------
 
 
-def session_problem(user: User | None, version: int | None, last_seen: datetime | None, now: datetime,
-                    idle: timedelta) -> str | None:
+def session_problem(
+    user: User | None, version: int | None, last_seen: datetime | None, now: datetime, idle: timedelta
+) -> str | None:
     """Why a console session signed in as `user` must end now, or None while it is valid:
     "ended" when the account is gone or inactive, or its password, role or activation changed
     since the session signed in (its remembered `version` differs); "idle" when the session's
@@ -158,7 +171,9 @@ def _verified(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
-def sso_user(session: Session, claims: Mapping[str, Any], settings: Settings, now: datetime | None = None) -> User:
+def sso_user(
+    session: Session, claims: Mapping[str, Any], settings: Settings, now: datetime | None = None
+) -> User:
     """The active account for an identity provider's ID token claims (st.user), or SsoRefused.
 
     - `email_verified` must be true: an address the provider did not verify proves nothing.
@@ -173,21 +188,30 @@ def sso_user(session: Session, claims: Mapping[str, Any], settings: Settings, no
     now = now or clock.now()
     email = str(claims.get("email") or "").strip().lower()
     if not email or not _verified(claims.get("email_verified")):
-        raise SsoRefused("unverified", f"The identity provider has not verified the e-mail address {email or '?'}.",
-                         email=email)
+        raise SsoRefused(
+            "unverified",
+            f"The identity provider has not verified the e-mail address {email or '?'}.",
+            email=email,
+        )
     issuer = str(claims.get("iss") or "")
     issuers = _listed(settings.sso_allowed_issuer)
     if issuers and issuer.strip().lower().rstrip("/") not in issuers:
-        raise SsoRefused("issuer", f"Sign-ins from the identity provider {issuer or '?'} are not accepted.",
-                         issuer=issuer or "?")
+        raise SsoRefused(
+            "issuer",
+            f"Sign-ins from the identity provider {issuer or '?'} are not accepted.",
+            issuer=issuer or "?",
+        )
     domains = _listed(settings.sso_allowed_domain)
     if domains:
         domain = email.rpartition("@")[2]
         hosted = str(claims.get("hd") or "").strip().lower()
         google = issuer.strip().lower().rstrip("/") in GOOGLE_ISSUERS
         if domain not in domains or (hosted and hosted not in domains) or (google and not hosted):
-            raise SsoRefused("domain", f"Only accounts of {', '.join(domains)} may sign in with single sign-on.",
-                             domain=", ".join(domains))
+            raise SsoRefused(
+                "domain",
+                f"Only accounts of {', '.join(domains)} may sign in with single sign-on.",
+                domain=", ".join(domains),
+            )
     max_age = timedelta(hours=settings.console_idle_timeout_hours)
     issued = claims.get("iat")
     if not isinstance(issued, int | float) or now - datetime.fromtimestamp(issued, UTC) > max_age:

@@ -48,8 +48,7 @@ def require_aware(value: datetime, name: str = "datetime") -> datetime:
         raise ValidationFailed(f"{name} must be a date and time")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValidationFailed(
-            f"{name} has no time zone offset; send ISO 8601 with an offset, "
-            f"e.g. 2026-12-01T10:00:00+01:00"
+            f"{name} has no time zone offset; send ISO 8601 with an offset, e.g. 2026-12-01T10:00:00+01:00"
         )
     return value
 
@@ -100,8 +99,9 @@ def merge_intervals(intervals: Iterable[tuple[datetime, datetime]]) -> list[tupl
     return merged
 
 
-def subtract_interval(interval: tuple[datetime, datetime],
-                      cut: tuple[datetime, datetime]) -> list[tuple[datetime, datetime]]:
+def subtract_interval(
+    interval: tuple[datetime, datetime], cut: tuple[datetime, datetime]
+) -> list[tuple[datetime, datetime]]:
     """The parts of half-open `interval` outside half-open `cut`: none, one or two non-empty
     pieces, in order. An empty cut leaves the interval whole; an empty interval has no parts."""
     start, end = interval

@@ -47,8 +47,13 @@ def database_info(session: Session, url: str) -> DatabaseInfo:
     counts: dict[str, int] = {}
     for model in (Lesson, Payment, Contact, StripeEvent, OutboxMessage):
         counts[str(model.__tablename__)] = session.exec(select(func.count()).select_from(model)).one()
-    return DatabaseInfo(url=safe_database_url(url), dialect=bind.dialect.name, revision=revision,
-                        tables_ok={"lesson", "payment", "user"} <= names, counts=counts)
+    return DatabaseInfo(
+        url=safe_database_url(url),
+        dialect=bind.dialect.name,
+        revision=revision,
+        tables_ok={"lesson", "payment", "user"} <= names,
+        counts=counts,
+    )
 
 
 def integration_statuses(session: Session) -> dict[str, dict[str, Any]]:
@@ -58,9 +63,15 @@ def integration_statuses(session: Session) -> dict[str, dict[str, Any]]:
 def last_webhook(session: Session) -> dict[str, Any] | None:
     row = session.execute(
         # sqlmodel's select() is typed for at most four columns
-        select(StripeEvent.id, StripeEvent.type, StripeEvent.received_at,  # type: ignore[call-overload]
-               StripeEvent.status, StripeEvent.error)
-        .order_by(col(StripeEvent.received_at).desc()).limit(1)
+        select(
+            StripeEvent.id,
+            StripeEvent.type,
+            StripeEvent.received_at,  # type: ignore[call-overload]
+            StripeEvent.status,
+            StripeEvent.error,
+        )
+        .order_by(col(StripeEvent.received_at).desc())
+        .limit(1)
     ).first()
     return dict(row._mapping) if row else None
 
@@ -73,7 +84,17 @@ def stripe_event_counts(session: Session) -> dict[str, int]:
 def jobs_overview(session: Session, limit: int = 200) -> dict[str, Any]:
     """Background jobs for the Integrations page: counts per status, and the ones not done
     (failed first, with their reason; then the waiting ones, soonest first)."""
-    rows = [{"id": j.id, "kind": j.kind, "key": j.key, "status": j.status, "attempts": j.attempts,
-             "run_after": j.run_after, "last_error": j.last_error or "", "updated_at": j.updated_at}
-            for j in jobs.open_jobs(session, limit)]
+    rows = [
+        {
+            "id": j.id,
+            "kind": j.kind,
+            "key": j.key,
+            "status": j.status,
+            "attempts": j.attempts,
+            "run_after": j.run_after,
+            "last_error": j.last_error or "",
+            "updated_at": j.updated_at,
+        }
+        for j in jobs.open_jobs(session, limit)
+    ]
     return {"counts": jobs.counts(session), "rows": rows}

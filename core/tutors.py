@@ -11,7 +11,9 @@ from sqlmodel import Session, col, select
 from core.models import Tutor, User
 
 
-def list_tutors(session: Session, *, email: str | None = None, include_inactive: bool = False) -> list[dict[str, Any]]:
+def list_tutors(
+    session: Session, *, email: str | None = None, include_inactive: bool = False
+) -> list[dict[str, Any]]:
     """Tutors, or only those whose e-mail is `email` (a tutor's own calendar)."""
     stmt = select(Tutor).order_by(col(Tutor.name), col(Tutor.id))
     if not include_inactive:
@@ -21,9 +23,10 @@ def list_tutors(session: Session, *, email: str | None = None, include_inactive:
     return [t.model_dump() for t in session.exec(stmt).all()]
 
 
-
 def tutor_ids_for_email(session: Session, email: str) -> list[int]:
-    ids = session.exec(select(col(Tutor.id)).where(func.lower(col(Tutor.email)) == email.strip().lower())).all()
+    ids = session.exec(
+        select(col(Tutor.id)).where(func.lower(col(Tutor.email)) == email.strip().lower())
+    ).all()
     return [tid for tid in ids if tid is not None]  # a primary key is never NULL
 
 

@@ -43,8 +43,14 @@ def _normalise_email(email: str) -> str:
     return email
 
 
-def create_user(session: Session, email: str, role: str, name: str = "", password: str | None = None,
-                actor: str = "system") -> tuple[User, str]:
+def create_user(
+    session: Session,
+    email: str,
+    role: str,
+    name: str = "",
+    password: str | None = None,
+    actor: str = "system",
+) -> tuple[User, str]:
     """Create an account; returns (user, password). A password is generated when none is given."""
     email = _normalise_email(email)
     if role not in ROLES:
@@ -52,12 +58,25 @@ def create_user(session: Session, email: str, role: str, name: str = "", passwor
     if session.exec(select(User).where(User.email == email)).first() is not None:
         raise ValidationFailed(f"An account for {email} already exists.")
     password = password or generate_password()
-    user = User(email=email, name=name or email.split("@")[0], role=role,
-                password_hash=hash_password(password), created_at=clock.now())
+    user = User(
+        email=email,
+        name=name or email.split("@")[0],
+        role=role,
+        password_hash=hash_password(password),
+        created_at=clock.now(),
+    )
     session.add(user)
     session.flush()
-    session.add(AuditLog(actor=actor, action="user.create", entity="User", entity_id=email,
-                         after={"role": role}, at=clock.now()))
+    session.add(
+        AuditLog(
+            actor=actor,
+            action="user.create",
+            entity="User",
+            entity_id=email,
+            after={"role": role},
+            at=clock.now(),
+        )
+    )
     return user, password
 
 
@@ -95,8 +114,11 @@ def set_password(session: Session, user: User, password: str | None = None, acto
     user.password_hash = hash_password(password)
     end_sessions(user)
     session.add(user)
-    session.add(AuditLog(actor=actor, action="user.reset_password", entity="User", entity_id=user.email,
-                         at=clock.now()))
+    session.add(
+        AuditLog(
+            actor=actor, action="user.reset_password", entity="User", entity_id=user.email, at=clock.now()
+        )
+    )
     return password
 
 
@@ -132,8 +154,9 @@ def add_user(actor: User, email: str, role: str, name: str = "") -> tuple[User, 
 
 
 def _active_admins(session: Session) -> int:
-    return session.exec(select(func.count()).select_from(User)
-                        .where(User.role == "admin", User.active == True)).one()  # noqa: E712
+    return session.exec(
+        select(func.count()).select_from(User).where(User.role == "admin", User.active == True)  # noqa: E712
+    ).one()
 
 
 def set_user_active(actor: User, user_id: int, active: bool) -> User:
@@ -151,8 +174,15 @@ def set_user_active(actor: User, user_id: int, active: bool) -> User:
             end_sessions(user)
         user.active = active
         session.add(user)
-        audit(session, who, "user.activate" if active else "user.deactivate", "User", user.email,
-              before, {"active": active})
+        audit(
+            session,
+            who,
+            "user.activate" if active else "user.deactivate",
+            "User",
+            user.email,
+            before,
+            {"active": active},
+        )
     return user
 
 

@@ -30,15 +30,24 @@ def _check_list(list_name: str) -> None:
         raise ValidationFailed(f"Unknown list '{list_name}'; use one of: {', '.join(WHITELISTS)}.")
 
 
-def whitelist_add(actor: User, list_name: str, identifier: str, note: str | None = None) -> WhitelistEntry | None:
+def whitelist_add(
+    actor: User, list_name: str, identifier: str, note: str | None = None
+) -> WhitelistEntry | None:
     """Add one identifier; None when it was already on the list."""
     _check_list(list_name)
     with write_session() as session:
         who = current_actor(session, actor, "admin")
         entry = add_to_whitelist(session, list_name, identifier, note=note or None, added_by=who.email)
         if entry is not None:
-            audit(session, who, "whitelist.add", "WhitelistEntry", f"{list_name}:{entry.identifier}",
-                  None, {"list": list_name, "identifier": entry.identifier, "note": entry.note})
+            audit(
+                session,
+                who,
+                "whitelist.add",
+                "WhitelistEntry",
+                f"{list_name}:{entry.identifier}",
+                None,
+                {"list": list_name, "identifier": entry.identifier, "note": entry.note},
+            )
     return entry
 
 
@@ -48,15 +57,34 @@ def whitelist_remove(actor: User, entry_id: int) -> None:
         entry = session.get(WhitelistEntry, entry_id)
         if entry is None:
             raise NotFound("That whitelist entry no longer exists.")
-        audit(session, who, "whitelist.remove", "WhitelistEntry", f"{entry.list}:{entry.identifier}",
-              {"list": entry.list, "identifier": entry.identifier, "note": entry.note}, None)
+        audit(
+            session,
+            who,
+            "whitelist.remove",
+            "WhitelistEntry",
+            f"{entry.list}:{entry.identifier}",
+            {"list": entry.list, "identifier": entry.identifier, "note": entry.note},
+            None,
+        )
         session.delete(entry)
 
 
 # Header → the kind of identifier that column must hold (None: any kind).
 _IDENTIFIER_HEADERS = {
-    **dict.fromkeys(("phone", "telefoon", "telefoonnummer", "tel", "mobiel", "mobile", "nummer", "number",
-                     "phone_number"), "phone"),
+    **dict.fromkeys(
+        (
+            "phone",
+            "telefoon",
+            "telefoonnummer",
+            "tel",
+            "mobiel",
+            "mobile",
+            "nummer",
+            "number",
+            "phone_number",
+        ),
+        "phone",
+    ),
     **dict.fromkeys(("email", "e-mail", "mail", "emailadres", "e-mailadres"), "email"),
     **dict.fromkeys(("identifier", "contact_id", "contact", "kenmerk"), None),
 }
@@ -130,8 +158,13 @@ def parse_whitelist_csv(data: bytes | str, list_name: str) -> ImportPreview:
             continue
         if expected is not None and kind != expected:
             # A typo in a phone column must not silently become a contact id.
-            preview.invalid.append({"row": number, "raw": raw,
-                                    "error": f"'{raw}' is not a valid {'phone number' if expected == 'phone' else 'e-mail address'}"})
+            preview.invalid.append(
+                {
+                    "row": number,
+                    "raw": raw,
+                    "error": f"'{raw}' is not a valid {'phone number' if expected == 'phone' else 'e-mail address'}",
+                }
+            )
             continue
         record = {"row": number, "raw": raw, "identifier": identifier, "kind": kind, "note": note or None}
         if identifier in seen:
@@ -155,49 +188,74 @@ def _existing_identifiers(list_name: str, identifiers: Sequence[str]) -> set[str
     found: set[str] = set()
     with read_session() as session:
         for i in range(0, len(identifiers), 500):  # stay below SQLite's bound-parameter limit
-            chunk = list(identifiers[i:i + 500])
-            found.update(session.exec(
-                select(WhitelistEntry.identifier)
-                .where(WhitelistEntry.list == list_name, col(WhitelistEntry.identifier).in_(chunk))
-            ).all())
+            chunk = list(identifiers[i : i + 500])
+            found.update(
+                session.exec(
+                    select(WhitelistEntry.identifier).where(
+                        WhitelistEntry.list == list_name, col(WhitelistEntry.identifier).in_(chunk)
+                    )
+                ).all()
+            )
     return found
 
 
-def import_whitelist(actor: User, list_name: str, records: Iterable[dict[str, Any]],
-                     note: str | None = None) -> int:
+def import_whitelist(
+    actor: User, list_name: str, records: Iterable[dict[str, Any]], note: str | None = None
+) -> int:
     """Add the preview's valid rows in one transaction; returns how many were new."""
     _check_list(list_name)
     added: list[str] = []
     with write_session() as session:
         who = current_actor(session, actor, "admin")
         for record in records:
-            entry = add_to_whitelist(session, list_name, record["identifier"],
-                                     note=record.get("note") or note or None, added_by=who.email)
+            entry = add_to_whitelist(
+                session,
+                list_name,
+                record["identifier"],
+                note=record.get("note") or note or None,
+                added_by=who.email,
+            )
             if entry is not None:
                 added.append(entry.identifier)
-        audit(session, who, "whitelist.import", "WhitelistEntry", list_name, None,
-              {"list": list_name, "added": len(added), "first": added[:20]})
+        audit(
+            session,
+            who,
+            "whitelist.import",
+            "WhitelistEntry",
+            list_name,
+            None,
+            {"list": list_name, "added": len(added), "first": added[:20]},
+        )
     return len(added)
 
 
 # --- reads ------------------------------------------------------------------------------------
 
 
-def whitelist_page(session: Session, list_name: str, query: str = "", page: int = 1,
-                   page_size: int = DEFAULT_PAGE_SIZE) -> PageResult:
+def whitelist_page(
+    session: Session, list_name: str, query: str = "", page: int = 1, page_size: int = DEFAULT_PAGE_SIZE
+) -> PageResult:
     page, page_size = page_bounds(page, page_size)
     where: list[ColumnElement[bool]] = [col(WhitelistEntry.list) == list_name]
     if query and query.strip():
         where.append(func.lower(col(WhitelistEntry.identifier)).like(like_pattern(query), escape="\\"))
     total = session.exec(select(func.count(col(WhitelistEntry.id))).where(*where)).one()
     page = clamp_page(page, page_size, total)
-    rows = session.exec(select(WhitelistEntry).where(*where)
-                        .order_by(col(WhitelistEntry.added_at).desc(), col(WhitelistEntry.id).desc())
-                        .offset((page - 1) * page_size).limit(page_size)).all()
+    rows = session.exec(
+        select(WhitelistEntry)
+        .where(*where)
+        .order_by(col(WhitelistEntry.added_at).desc(), col(WhitelistEntry.id).desc())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    ).all()
     return PageResult([r.model_dump() for r in rows], total, page, page_size)
 
 
 def whitelist_export(session: Session, list_name: str) -> list[dict[str, Any]]:
-    rows = session.exec(select(WhitelistEntry).where(WhitelistEntry.list == list_name)
-                        .order_by(col(WhitelistEntry.identifier)).limit(EXPORT_LIMIT)).all()
+    rows = session.exec(
+        select(WhitelistEntry)
+        .where(WhitelistEntry.list == list_name)
+        .order_by(col(WhitelistEntry.identifier))
+        .limit(EXPORT_LIMIT)
+    ).all()
     return [r.model_dump() for r in rows]

@@ -23,7 +23,11 @@ import httpx
 
 
 def show_error(response: httpx.Response) -> None:
-    detail = response.json().get("detail") if response.headers.get("content-type", "").startswith("application/json") else response.text
+    detail = (
+        response.json().get("detail")
+        if response.headers.get("content-type", "").startswith("application/json")
+        else response.text
+    )
     print(f"  ✗ {response.status_code}: {detail}")
 
 
@@ -40,7 +44,9 @@ def main() -> int:
     if not args.token:
         parser.error("give --token or set BOT_API_TOKEN")
 
-    with httpx.Client(base_url=args.url, headers={"Authorization": f"Bearer {args.token}"}, timeout=30) as api:
+    with httpx.Client(
+        base_url=args.url, headers={"Authorization": f"Bearer {args.token}"}, timeout=30
+    ) as api:
         # 1. Who is this? A contact seen for the first time is unknown (404) until step 2.
         response = api.get(f"/api/v1/contacts/{args.contact}/segment")
         if response.status_code == 200:
@@ -70,9 +76,15 @@ def main() -> int:
 
         # 3. The customer picks the first one.
         slot = offer["slots"][0]
-        booking = {"conversation_id": args.conversation, "contact_id": args.contact,
-                   "start": slot["start"], "end": slot["end"], "title": f"Les {args.name}",
-                   "description": "Geboekt via de chatbot", "contact": {"name": args.name}}
+        booking = {
+            "conversation_id": args.conversation,
+            "contact_id": args.contact,
+            "start": slot["start"],
+            "end": slot["end"],
+            "title": f"Les {args.name}",
+            "description": "Geboekt via de chatbot",
+            "contact": {"name": args.name},
+        }
         if args.profile:
             booking["profile"] = args.profile
         response = api.post("/api/v1/bookings", json=booking)
@@ -84,8 +96,10 @@ def main() -> int:
             show_error(response)
             return 1
         lesson = response.json()
-        print(f"3. Lesson {lesson['id']} is {lesson['status']} with {lesson['tutor']} at {lesson['start']}"
-              + (" (the same booking as before)" if response.status_code == 200 else ""))
+        print(
+            f"3. Lesson {lesson['id']} is {lesson['status']} with {lesson['tutor']} at {lesson['start']}"
+            + (" (the same booking as before)" if response.status_code == 200 else "")
+        )
 
         # 4. Paid lessons are held until Stripe says paid.
         if lesson["status"] == "held":
@@ -105,7 +119,9 @@ def main() -> int:
             if any(m["key"] in ("payment_success_message", "booking_confirmed") for m in messages):
                 return 0
             time.sleep(2)
-        sent = api.get(f"/api/v1/conversations/{args.conversation}/messages", params={"status": "sent"}).json()
+        sent = api.get(
+            f"/api/v1/conversations/{args.conversation}/messages", params={"status": "sent"}
+        ).json()
         if sent:
             print(f"   {len(sent)} message(s) already delivered (Chatwoot): {[m['key'] for m in sent]}")
         else:

@@ -134,10 +134,15 @@ def _sentence(error: dict[str, Any]) -> str:
     field = _field_name(error.get("loc", ()))
     if kind == "json_invalid":
         reason = (error.get("ctx") or {}).get("error", "")
-        return f"The request body is not valid JSON ({reason})." if reason else "The request body is not valid JSON."
+        return (
+            f"The request body is not valid JSON ({reason})."
+            if reason
+            else "The request body is not valid JSON."
+        )
     if kind == "timezone_aware":
-        return (f"{field} has no time zone offset; send ISO 8601 with an offset, "
-                f"e.g. 2026-12-01T10:00:00+01:00")
+        return (
+            f"{field} has no time zone offset; send ISO 8601 with an offset, e.g. 2026-12-01T10:00:00+01:00"
+        )
     if kind == "missing" and not field:
         return "A JSON request body is required."
     message = str(error.get("msg", "is invalid"))
@@ -150,7 +155,10 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors = list(exc.errors())
     sentences = [_sentence(e) for e in errors]
     detail = "; ".join(dict.fromkeys(sentences)) or "The request is invalid."
-    fields = [{"field": _field_name(e.get("loc", ()), e.get("type", "")), "message": s} for e, s in zip(errors, sentences, strict=True)]
+    fields = [
+        {"field": _field_name(e.get("loc", ()), e.get("type", "")), "message": s}
+        for e, s in zip(errors, sentences, strict=True)
+    ]
     return JSONResponse({"detail": detail, "errors": fields}, status_code=422)
 
 
@@ -159,8 +167,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 400 and exc.detail == FASTAPI_UNPARSABLE_BODY:
         # FastAPI's answer to a body it cannot even decode (not UTF-8). For the client that is
         # invalid JSON like any other, so it gets the same 422.
-        return JSONResponse({"detail": "The request body is not valid JSON (it is not UTF-8 text).",
-                             "errors": []}, status_code=422)
+        return JSONResponse(
+            {"detail": "The request body is not valid JSON (it is not UTF-8 text).", "errors": []},
+            status_code=422,
+        )
     return await http_exception_handler(request, exc)
 
 

@@ -40,7 +40,7 @@ def route_path(scope: Scope) -> str:
         return path
     if path == root:
         return ""
-    return path[len(root):] if path[len(root)] == "/" else path
+    return path[len(root) :] if path[len(root)] == "/" else path
 
 
 def is_bot_api(path: str) -> bool:
@@ -57,8 +57,10 @@ def client_address(scope: Scope) -> str:
 def _too_many(what: str, per_minute: int, wait: float) -> TooManyRequests:
     seconds = retry_after_seconds(wait)
     unit = "second" if seconds == 1 else "seconds"
-    return TooManyRequests(f"Too many bot API requests {what} (at most {per_minute} a minute); "
-                           f"try again in {seconds} {unit}.", retry_after=seconds)
+    return TooManyRequests(
+        f"Too many bot API requests {what} (at most {per_minute} a minute); try again in {seconds} {unit}.",
+        retry_after=seconds,
+    )
 
 
 class BotApiGate:

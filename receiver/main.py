@@ -80,8 +80,9 @@ def worker_enabled() -> bool:
     return os.environ.get("LESPLANNER_WORKER", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def create_app(*, start_worker: bool | None = None,
-               rate_clock: Callable[[], float] = time.monotonic) -> FastAPI:
+def create_app(
+    *, start_worker: bool | None = None, rate_clock: Callable[[], float] = time.monotonic
+) -> FastAPI:
     """The receiver app. `start_worker` defaults to the LESPLANNER_WORKER environment switch;
     `rate_clock` is the monotonic clock of the bot API's rate limits (tests move their own)."""
     run_it = worker_enabled() if start_worker is None else start_worker
@@ -112,7 +113,9 @@ def create_app(*, start_worker: bool | None = None,
     )
     app.add_middleware(BodySizeLimitMiddleware)
     app.state.rate_limiter = RateLimiter(now=rate_clock)  # this app's buckets, per process
-    app.add_middleware(BotApiGate, limiter=app.state.rate_limiter)  # outside the body limit: a stranger gets 401, never 413
+    app.add_middleware(
+        BotApiGate, limiter=app.state.rate_limiter
+    )  # outside the body limit: a stranger gets 401, never 413
     install_error_handlers(app)  # its catch-all middleware is added last, so it is outermost
     app.include_router(public_router)
     app.include_router(api_router)

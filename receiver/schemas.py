@@ -69,10 +69,14 @@ class FieldErrorOut(BaseModel):
 
 
 class ValidationErrorOut(BaseModel):
-    detail: str = Field(examples=["start has no time zone offset; send ISO 8601 with an offset, "
-                                  "e.g. 2026-12-01T10:00:00+01:00"])
-    errors: list[FieldErrorOut] = Field(default_factory=list, description="Per field, when the "
-                                        "request did not match the schema.")
+    detail: str = Field(
+        examples=[
+            "start has no time zone offset; send ISO 8601 with an offset, e.g. 2026-12-01T10:00:00+01:00"
+        ]
+    )
+    errors: list[FieldErrorOut] = Field(
+        default_factory=list, description="Per field, when the request did not match the schema."
+    )
 
 
 # --- slots ------------------------------------------------------------------------------------
@@ -93,11 +97,21 @@ class ConflictOut(BaseModel):
 
 
 class SlotsOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "profile": "new", "timezone": "Europe/Amsterdam", "segment": "new",
-        "slots": [{"start": "2026-12-01T10:00:00+01:00", "end": "2026-12-01T11:00:00+01:00"},
-                  {"start": "2026-12-01T11:00:00+01:00", "end": "2026-12-01T12:00:00+01:00"}],
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "profile": "new",
+                    "timezone": "Europe/Amsterdam",
+                    "segment": "new",
+                    "slots": [
+                        {"start": "2026-12-01T10:00:00+01:00", "end": "2026-12-01T11:00:00+01:00"},
+                        {"start": "2026-12-01T11:00:00+01:00", "end": "2026-12-01T12:00:00+01:00"},
+                    ],
+                }
+            ]
+        }
+    )
 
     profile: str
     timezone: str
@@ -115,12 +129,25 @@ class ContactIn(BaseModel):
 
 
 class BookingIn(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "conversation_id": "conv-1001", "contact_id": "contact-42",
-        "start": "2026-12-01T10:00:00+01:00", "end": "2026-12-01T11:00:00+01:00",
-        "title": "Bijles wiskunde", "description": "Hoofdstuk 4, vergelijkingen",
-        "contact": {"name": "Sanne de Vries", "email": "sanne@example.nl", "phone": "06 12345678"},
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "conversation_id": "conv-1001",
+                    "contact_id": "contact-42",
+                    "start": "2026-12-01T10:00:00+01:00",
+                    "end": "2026-12-01T11:00:00+01:00",
+                    "title": "Bijles wiskunde",
+                    "description": "Hoofdstuk 4, vergelijkingen",
+                    "contact": {
+                        "name": "Sanne de Vries",
+                        "email": "sanne@example.nl",
+                        "phone": "06 12345678",
+                    },
+                }
+            ]
+        }
+    )
 
     conversation_id: Id
     contact_id: Id | None = Field(None, description="Required the first time a conversation is seen.")
@@ -129,19 +156,37 @@ class BookingIn(BaseModel):
     title: Text = Field("", max_length=200)
     description: Text = Field("", max_length=4000)
     contact: ContactIn | None = None
-    profile: Text | None = Field(None, max_length=40, description="Planning profile; the segment "
-                                "decides when omitted (a contact's profile override always wins).")
+    profile: Text | None = Field(
+        None,
+        max_length=40,
+        description="Planning profile; the segment "
+        "decides when omitted (a contact's profile override always wins).",
+    )
 
 
 class LessonOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": 17, "status": "held", "conversation_id": "conv-1001", "contact_id": "contact-42",
-        "start": "2026-12-01T10:00:00+01:00", "end": "2026-12-01T11:00:00+01:00",
-        "title": "Bijles wiskunde", "tutor": "Anna", "profile": "new", "calendar_event_id": None,
-        "calendar_sync": None, "hold_expires_at": "2026-11-25T13:30:00+01:00",
-        "payment_url": "https://checkout.stripe.com/c/pay/cs_test_a1b2c3",
-        "checkout_session_id": "cs_test_a1b2c3",
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 17,
+                    "status": "held",
+                    "conversation_id": "conv-1001",
+                    "contact_id": "contact-42",
+                    "start": "2026-12-01T10:00:00+01:00",
+                    "end": "2026-12-01T11:00:00+01:00",
+                    "title": "Bijles wiskunde",
+                    "tutor": "Anna",
+                    "profile": "new",
+                    "calendar_event_id": None,
+                    "calendar_sync": None,
+                    "hold_expires_at": "2026-11-25T13:30:00+01:00",
+                    "payment_url": "https://checkout.stripe.com/c/pay/cs_test_a1b2c3",
+                    "checkout_session_id": "cs_test_a1b2c3",
+                }
+            ]
+        }
+    )
 
     id: int
     status: Literal["held", "awaiting_payment", "confirmed", "needs_reschedule", "cancelled", "expired"]
@@ -154,8 +199,10 @@ class LessonOut(BaseModel):
     profile: str
     calendar_event_id: str | None
     calendar_sync: Literal["pending", "synced", "failed"] | None = Field(
-        None, description="Whether the tutor's calendar has the lesson's event yet: a confirmed "
-                          "lesson is pending until the worker made it (the slot is ours either way).")
+        None,
+        description="Whether the tutor's calendar has the lesson's event yet: a confirmed "
+        "lesson is pending until the worker made it (the slot is ours either way).",
+    )
     hold_expires_at: datetime | None
     payment_url: str | None = Field(None, description="Stripe Checkout URL while the lesson is held.")
     checkout_session_id: str | None = None
@@ -165,16 +212,28 @@ class LessonOut(BaseModel):
 
 
 class PaymentLinkIn(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "segment": "new", "minutes": 60, "order_id": "order-2026-0042",
-        "conversation_id": "conv-1001", "student_name": "Sanne de Vries",
-        "service": "bijles", "audience": "havo", "program": "wiskunde B",
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "segment": "new",
+                    "minutes": 60,
+                    "order_id": "order-2026-0042",
+                    "conversation_id": "conv-1001",
+                    "student_name": "Sanne de Vries",
+                    "service": "bijles",
+                    "audience": "havo",
+                    "program": "wiskunde B",
+                }
+            ]
+        }
+    )
 
     segment: Text = Field(max_length=40, description="weekend uses the weekend prices")
     minutes: int = Field(description="60 or 90")
     order_id: Annotated[str, AfterValidator(_safe_order_id)] = Field(
-        description="Your order id: " + SAFE_ORDER_ID_RULE + ".")
+        description="Your order id: " + SAFE_ORDER_ID_RULE + "."
+    )
     conversation_id: Id
     student_name: Text = Field("", max_length=200)
     service: Text = Field("", max_length=200)
@@ -192,10 +251,18 @@ class PaymentLinkOut(BaseModel):
 
 
 class SegmentOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "contact_id": "contact-42", "segment": "existing", "profile": "existing",
-        "reason": "attribute has_paid_lesson",
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "contact_id": "contact-42",
+                    "segment": "existing",
+                    "profile": "existing",
+                    "reason": "attribute has_paid_lesson",
+                }
+            ]
+        }
+    )
 
     contact_id: str
     segment: str
@@ -204,12 +271,22 @@ class SegmentOut(BaseModel):
 
 
 class MessageOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": 5, "key": "payment_success_message", "locale": "nl",
-        "text": "Bedankt voor je betaling, we hebben hem ontvangen! "
-                "Je krijgt zo de bevestiging van je les.",
-        "status": "pending", "created_at": "2026-11-25T13:05:00+01:00", "sent_at": None,
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 5,
+                    "key": "payment_success_message",
+                    "locale": "nl",
+                    "text": "Bedankt voor je betaling, we hebben hem ontvangen! "
+                    "Je krijgt zo de bevestiging van je les.",
+                    "status": "pending",
+                    "created_at": "2026-11-25T13:05:00+01:00",
+                    "sent_at": None,
+                }
+            ]
+        }
+    )
 
     id: int
     key: str | None
@@ -246,15 +323,25 @@ _ERROR_DOCS: dict[int, tuple[str, type[BaseModel]]] = {
 
 
 _HEADER_DOCS: dict[int, dict[str, dict]] = {
-    429: {"Retry-After": {"description": "Seconds until a request may be made again.",
-                          "schema": {"type": "integer"}}},
+    429: {
+        "Retry-After": {
+            "description": "Seconds until a request may be made again.",
+            "schema": {"type": "integer"},
+        }
+    },
 }
 
 
 def error_responses(*codes: int) -> dict[int | str, dict]:
     """OpenAPI `responses=` for these status codes, so /docs lists every answer a route gives."""
-    return {code: {"model": _ERROR_DOCS[code][1], "description": _ERROR_DOCS[code][0],
-                   **({"headers": _HEADER_DOCS[code]} if code in _HEADER_DOCS else {})} for code in codes}
+    return {
+        code: {
+            "model": _ERROR_DOCS[code][1],
+            "description": _ERROR_DOCS[code][0],
+            **({"headers": _HEADER_DOCS[code]} if code in _HEADER_DOCS else {}),
+        }
+        for code in codes
+    }
 
 
 # --- the customer's own lessons (core/self_service.py) ------------------------------------------
@@ -284,8 +371,9 @@ class Consequence(BaseModel):
 
 
 class CancelIn(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"conversation_id": "conv-1001", "reason": "ziek", "dry_run": True}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"conversation_id": "conv-1001", "reason": "ziek", "dry_run": True}]}
+    )
 
     conversation_id: Id
     reason: Text = Field("", max_length=500)
@@ -301,9 +389,17 @@ class CancelOut(BaseModel):
 
 
 class RescheduleIn(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"conversation_id": "conv-1001", "start": "2026-12-02T16:00:00+01:00",
-         "end": "2026-12-02T17:00:00+01:00"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "conversation_id": "conv-1001",
+                    "start": "2026-12-02T16:00:00+01:00",
+                    "end": "2026-12-02T17:00:00+01:00",
+                }
+            ]
+        }
+    )
 
     conversation_id: Id
     start: InstantIn = Field(description="ISO 8601 with an offset, one of the offered slots.")

@@ -36,85 +36,192 @@ class Mutant:
 
 MUTANTS = [
     # -- issue 11's list: each of these once left every test green ------------------------------
-    Mutant("hold expiry < in expire_holds", "core/lessons.py",
-           "col(Lesson.hold_expires_at) <= now", "col(Lesson.hold_expires_at) < now",
-           ("tests/test_lifecycle.py",)),
-    Mutant("hold expiry < in lesson_busy", "core/lessons.py",
-           "hold_until is not None and hold_until <= now", "hold_until is not None and hold_until < now",
-           ("tests/test_lifecycle.py", "tests/test_booking.py")),
-    Mutant("_abandon does nothing", "core/booking.py",
-           '''        if lesson is not None and lesson.status == HELD:
-            lessons.cancel(session, lesson, f"booking failed: {why}", notify=False)''',
-           '''        pass''',
-           ("tests/test_faults.py", "tests/test_booking.py")),
-    Mutant("a paid lesson that lost its slot is not moved", "core/booking.py",
-           "moved = _movable_paid_lesson(session, conversation.id, profile, segment)",
-           "moved = None", ("tests/test_lifecycle.py",)),
-    Mutant("paid-confirm guard removed", "core/lessons.py",
-           '''    if lesson.status in (CONFIRMED, NEEDS_RESCHEDULE):
+    Mutant(
+        "hold expiry < in expire_holds",
+        "core/lessons.py",
+        "col(Lesson.hold_expires_at) <= now",
+        "col(Lesson.hold_expires_at) < now",
+        ("tests/test_lifecycle.py",),
+    ),
+    Mutant(
+        "hold expiry < in lesson_busy",
+        "core/lessons.py",
+        "hold_until is not None and hold_until <= now",
+        "hold_until is not None and hold_until < now",
+        ("tests/test_lifecycle.py", "tests/test_booking.py"),
+    ),
+    Mutant(
+        "_abandon does nothing",
+        "core/booking.py",
+        """        if lesson is not None and lesson.status == HELD:
+            lessons.cancel(session, lesson, f"booking failed: {why}", notify=False)""",
+        """        pass""",
+        ("tests/test_faults.py", "tests/test_booking.py"),
+    ),
+    Mutant(
+        "a paid lesson that lost its slot is not moved",
+        "core/booking.py",
+        "moved = _movable_paid_lesson(session, conversation.id, profile, segment)",
+        "moved = None",
+        ("tests/test_lifecycle.py",),
+    ),
+    Mutant(
+        "paid-confirm guard removed",
+        "core/lessons.py",
+        """    if lesson.status in (CONFIRMED, NEEDS_RESCHEDULE):
         return lesson.status
-    if lesson.status in WAITING_FOR_PAYMENT:''',
-           '''    if lesson.status in WAITING_FOR_PAYMENT:''', LIFECYCLE),
-    Mutant("chat records an attempt without holding the job", "core/chat.py",
-           "        ctx.hold(session)  # also locks", "        pass  # also locks", ("tests/test_chat.py",)),
-    Mutant("chat sends again without reading back", "core/chat.py",
-           "            if ctx.attempts > 1:\n", "            if False:\n",
-           ("tests/test_chat.py", "tests/test_lifecycle.py")),
+    if lesson.status in WAITING_FOR_PAYMENT:""",
+        """    if lesson.status in WAITING_FOR_PAYMENT:""",
+        LIFECYCLE,
+    ),
+    Mutant(
+        "chat records an attempt without holding the job",
+        "core/chat.py",
+        "        ctx.hold(session)  # also locks",
+        "        pass  # also locks",
+        ("tests/test_chat.py",),
+    ),
+    Mutant(
+        "chat sends again without reading back",
+        "core/chat.py",
+        "            if ctx.attempts > 1:\n",
+        "            if False:\n",
+        ("tests/test_chat.py", "tests/test_lifecycle.py"),
+    ),
     # -- jobs: leases, fencing, backoff ---------------------------------------------------------------
-    Mutant("a worker whose job was taken over still holds it", "core/jobs.py",
-           "            .where(col(Job.id) == self.id, col(Job.lease_owner) == self.owner,\n"
-           "                   col(Job.attempts) == self.attempts, col(Job.status) == JobStatus.RUNNING)",
-           "            .where(col(Job.id) == self.id)", ("tests/test_jobs.py", "tests/test_chat.py")),
-    Mutant("holding a job is checked by worker name only", "core/jobs.py",
-           "                   col(Job.attempts) == self.attempts, col(Job.status) == JobStatus.RUNNING)",
-           "                   col(Job.status) == JobStatus.RUNNING)", ("tests/test_jobs.py",)),
-    Mutant("backoff not capped", "core/jobs.py", "2 ** min(max(attempts - 1, 0), 30), cap)",
-           "2 ** min(max(attempts - 1, 0), 30), cap * 100)", ("tests/test_jobs.py",)),
-    Mutant("jobs of one subject run at once", "core/jobs.py", "                busy_subjects.add(job.subject)\n",
-           "", ("tests/test_jobs.py",)),
-    Mutant("a job is stored twice per key", "core/jobs.py", 'on_conflict_do_nothing(index_elements=["key"])',
-           'on_conflict_do_nothing(index_elements=["id"])', ("tests/test_jobs.py",)),
+    Mutant(
+        "a worker whose job was taken over still holds it",
+        "core/jobs.py",
+        "            .where(col(Job.id) == self.id, col(Job.lease_owner) == self.owner,\n"
+        "                   col(Job.attempts) == self.attempts, col(Job.status) == JobStatus.RUNNING)",
+        "            .where(col(Job.id) == self.id)",
+        ("tests/test_jobs.py", "tests/test_chat.py"),
+    ),
+    Mutant(
+        "holding a job is checked by worker name only",
+        "core/jobs.py",
+        "                   col(Job.attempts) == self.attempts, col(Job.status) == JobStatus.RUNNING)",
+        "                   col(Job.status) == JobStatus.RUNNING)",
+        ("tests/test_jobs.py",),
+    ),
+    Mutant(
+        "backoff not capped",
+        "core/jobs.py",
+        "2 ** min(max(attempts - 1, 0), 30), cap)",
+        "2 ** min(max(attempts - 1, 0), 30), cap * 100)",
+        ("tests/test_jobs.py",),
+    ),
+    Mutant(
+        "jobs of one subject run at once",
+        "core/jobs.py",
+        "                busy_subjects.add(job.subject)\n",
+        "",
+        ("tests/test_jobs.py",),
+    ),
+    Mutant(
+        "a job is stored twice per key",
+        "core/jobs.py",
+        'on_conflict_do_nothing(index_elements=["key"])',
+        'on_conflict_do_nothing(index_elements=["id"])',
+        ("tests/test_jobs.py",),
+    ),
     # -- money first ------------------------------------------------------------------------------------
-    Mutant("the webhook does not confirm the lesson", "core/payments/webhooks.py",
-           "        lessons.paid(session, lesson)\n", "", ("tests/test_webhooks.py",)),
-    Mutant("delayed payment keeps the checkout's short hold", "core/lessons.py",
-           "timedelta(hours=get_settings().async_payment_hold_hours)",
-           "timedelta(minutes=get_settings().checkout_expires_minutes)", ("tests/test_webhooks.py",)),
-    Mutant("the calendar check after payment never finds a conflict", "core/lessons.py",
-           "        if _overlaps(busy, request.start, request.end):", "        if False:",
-           ("tests/test_webhooks.py", "tests/test_google_booking.py")),
-    Mutant("a cancel leaves the calendar event", "core/lessons.py",
-           '''        _calendar_job(session, lesson, "calendar.delete")''', '''        pass''',
-           ("tests/test_lifecycle.py", "tests/test_google_booking.py", "tests/test_reliability_booking.py")),
-    Mutant("an expired hold leaves its checkout open", "core/lessons.py",
-           '''    if event == "hold_expired":
-        _expire_checkout(session, lesson)''', '''    pass''',
-           ("tests/test_lifecycle.py", "tests/test_lifecycle_stateful.py")),
-    Mutant("a cancelled hold leaves its checkout open", "core/lessons.py",
-           '''    if before in WAITING_FOR_PAYMENT:
-        _expire_checkout(session, lesson)''', '''    pass''', ("tests/test_cancel_hold.py",)),
-    Mutant("a cancelled lesson paid later is revived", "core/lessons.py",
-           '''    if lesson.status == CANCELLED:
-        slot_lost(''', '''    if False:
-        slot_lost(''', ("tests/test_cancel_hold.py", "tests/test_reliability_booking.py")),
-    Mutant("paid late is confirmed although another lesson has the slot", "core/lessons.py",
-           "    if slot_free_in_database(session, lesson, now):", "    if True:", ("tests/test_webhooks.py",)),
-    Mutant("a paid lesson is rebooked at another length", "core/booking.py",
-           "        if lesson.end - lesson.start != timedelta(minutes=profile.duration_minutes):\n            continue\n",
-           "", ("tests/test_lifecycle.py",)),
-    Mutant("order ids are not scoped to their conversation", "core/payments/links.py",
-           "if any(p.conversation_id != conversation_id for p in payments):", "if False:",
-           ("tests/test_api_resources.py",)),
-    Mutant("the bot may use booking's order ids", "core/payments/links.py",
-           "if not internal and order_id.lower().startswith(BOOKING_ORDER_PREFIX):", "if False:",
-           ("tests/test_api_resources.py",)),
+    Mutant(
+        "the webhook does not confirm the lesson",
+        "core/payments/webhooks.py",
+        "        lessons.paid(session, lesson)\n",
+        "",
+        ("tests/test_webhooks.py",),
+    ),
+    Mutant(
+        "delayed payment keeps the checkout's short hold",
+        "core/lessons.py",
+        "timedelta(hours=get_settings().async_payment_hold_hours)",
+        "timedelta(minutes=get_settings().checkout_expires_minutes)",
+        ("tests/test_webhooks.py",),
+    ),
+    Mutant(
+        "the calendar check after payment never finds a conflict",
+        "core/lessons.py",
+        "        if _overlaps(busy, request.start, request.end):",
+        "        if False:",
+        ("tests/test_webhooks.py", "tests/test_google_booking.py"),
+    ),
+    Mutant(
+        "a cancel leaves the calendar event",
+        "core/lessons.py",
+        """        _calendar_job(session, lesson, "calendar.delete")""",
+        """        pass""",
+        ("tests/test_lifecycle.py", "tests/test_google_booking.py", "tests/test_reliability_booking.py"),
+    ),
+    Mutant(
+        "an expired hold leaves its checkout open",
+        "core/lessons.py",
+        """    if event == "hold_expired":
+        _expire_checkout(session, lesson)""",
+        """    pass""",
+        ("tests/test_lifecycle.py", "tests/test_lifecycle_stateful.py"),
+    ),
+    Mutant(
+        "a cancelled hold leaves its checkout open",
+        "core/lessons.py",
+        """    if before in WAITING_FOR_PAYMENT:
+        _expire_checkout(session, lesson)""",
+        """    pass""",
+        ("tests/test_cancel_hold.py",),
+    ),
+    Mutant(
+        "a cancelled lesson paid later is revived",
+        "core/lessons.py",
+        """    if lesson.status == CANCELLED:
+        slot_lost(""",
+        """    if False:
+        slot_lost(""",
+        ("tests/test_cancel_hold.py", "tests/test_reliability_booking.py"),
+    ),
+    Mutant(
+        "paid late is confirmed although another lesson has the slot",
+        "core/lessons.py",
+        "    if slot_free_in_database(session, lesson, now):",
+        "    if True:",
+        ("tests/test_webhooks.py",),
+    ),
+    Mutant(
+        "a paid lesson is rebooked at another length",
+        "core/booking.py",
+        "        if lesson.end - lesson.start != timedelta(minutes=profile.duration_minutes):\n            continue\n",
+        "",
+        ("tests/test_lifecycle.py",),
+    ),
+    Mutant(
+        "order ids are not scoped to their conversation",
+        "core/payments/links.py",
+        "if any(p.conversation_id != conversation_id for p in payments):",
+        "if False:",
+        ("tests/test_api_resources.py",),
+    ),
+    Mutant(
+        "the bot may use booking's order ids",
+        "core/payments/links.py",
+        "if not internal and order_id.lower().startswith(BOOKING_ORDER_PREFIX):",
+        "if False:",
+        ("tests/test_api_resources.py",),
+    ),
     # -- time -------------------------------------------------------------------------------------------
-    Mutant("window_bounds ignores the buffer", "core/slots.py",
-           "time(0), tzinfo=tz).astimezone(UTC) - buffer", "time(0), tzinfo=tz).astimezone(UTC)",
-           ("tests/test_slots.py", "tests/test_booking.py")),
-    Mutant("reschedule does not cut its own event out of merged busy time", "core/booking.py",
-           "pieces = subtract_interval(interval, own) if own is not None else [interval]",
-           "pieces = [interval]", ("tests/test_admin.py", "tests/test_google_booking.py")),
+    Mutant(
+        "window_bounds ignores the buffer",
+        "core/slots.py",
+        "time(0), tzinfo=tz).astimezone(UTC) - buffer",
+        "time(0), tzinfo=tz).astimezone(UTC)",
+        ("tests/test_slots.py", "tests/test_booking.py"),
+    ),
+    Mutant(
+        "reschedule does not cut its own event out of merged busy time",
+        "core/booking.py",
+        "pieces = subtract_interval(interval, own) if own is not None else [interval]",
+        "pieces = [interval]",
+        ("tests/test_admin.py", "tests/test_google_booking.py"),
+    ),
 ]
 
 
@@ -128,13 +235,30 @@ def run(mutant: Mutant) -> tuple[bool, float]:
     try:
         path.write_text(original.replace(mutant.find, mutant.replace))
         result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-             *mutant.tests], cwd=ROOT, capture_output=True, text=True, check=False)
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-x",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-p",
+                "no:randomly",
+                *mutant.tests,
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     finally:
         path.write_text(original)
     if result.returncode not in (0, 1):  # 1: tests failed; anything else: pytest itself could not run
-        raise SystemExit(f"mutant {mutant.name!r}: pytest did not run (exit {result.returncode}):\n"
-                         f"{result.stdout[-2000:]}{result.stderr[-2000:]}")
+        raise SystemExit(
+            f"mutant {mutant.name!r}: pytest did not run (exit {result.returncode}):\n"
+            f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
+        )
     return result.returncode == 1, time.monotonic() - started
 
 
@@ -143,7 +267,10 @@ def main(argv: list[str]) -> int:
     survived = []
     for mutant in chosen:
         killed, seconds = run(mutant)
-        print(f"{'killed  ' if killed else 'SURVIVED'} {seconds:6.1f}s  {mutant.name}  ({mutant.path})", flush=True)
+        print(
+            f"{'killed  ' if killed else 'SURVIVED'} {seconds:6.1f}s  {mutant.name}  ({mutant.path})",
+            flush=True,
+        )
         if not killed:
             survived.append(mutant)
     print(f"\n{len(chosen) - len(survived)} of {len(chosen)} mutants killed.")

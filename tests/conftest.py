@@ -57,8 +57,9 @@ def test_database_url(tmp_path, kind: str | None = None) -> str:
 def make_settings(tmp_path, **overrides) -> Settings:
     # The bot API's rate limits are off unless a test sets them (tests/test_api_gate.py does):
     # a test's hundreds of requests from one test client are no flood.
-    values = dict(database_url=test_database_url(tmp_path), bot_rate_limit_per_token=0,
-                  bot_rate_limit_per_address=0)
+    values = dict(
+        database_url=test_database_url(tmp_path), bot_rate_limit_per_token=0, bot_rate_limit_per_address=0
+    )
     values.update(overrides)
     return Settings(_env_file=None, **values)
 

@@ -26,9 +26,10 @@ def _bin_dir() -> Path:
     found = shutil.which("pg_ctl")
     if found:
         return Path(os.path.realpath(found)).parent
-    raise RuntimeError("PostgreSQL is not installed: run `make test` (it installs Debian's postgresql) "
-                       "or `apt-get install postgresql`.")
-
+    raise RuntimeError(
+        "PostgreSQL is not installed: run `make test` (it installs Debian's postgresql) "
+        "or `apt-get install postgresql`."
+    )
 
 
 class PostgresServer:
@@ -47,12 +48,34 @@ class PostgresServer:
 
     def start(self) -> str:
         data = self.dir / "data"
-        self._run(str(self.bin / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                  "-E", "UTF8", "--no-sync")
-        opts = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
-        self._run(str(self.bin / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(self.dir / "log"),
-                  "-w", "-t", "60", "start")
+        self._run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        opts = (
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+        )
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            opts,
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         return self.url("postgres")
 
     def url(self, database: str) -> str:

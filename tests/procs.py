@@ -34,11 +34,15 @@ DEBUG_LOG_CONFIG = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain",
-                            "stream": "ext://sys.stderr"}},
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}
+    },
     "root": {"level": "DEBUG", "handlers": ["stderr"]},
-    "loggers": {"uvicorn": {"level": "DEBUG"}, "uvicorn.access": {"level": "DEBUG"},
-                "uvicorn.error": {"level": "DEBUG"}},
+    "loggers": {
+        "uvicorn": {"level": "DEBUG"},
+        "uvicorn.access": {"level": "DEBUG"},
+        "uvicorn.error": {"level": "DEBUG"},
+    },
 }
 
 
@@ -48,8 +52,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def prepare_database(url: str, *, tutor_calendar: str = "tutor@lesplanner.test",
-                     requires_payment: bool | None = None) -> None:
+def prepare_database(
+    url: str, *, tutor_calendar: str = "tutor@lesplanner.test", requires_payment: bool | None = None
+) -> None:
     """Tables, seed profiles and one tutor teaching every profile, in a database of its own
     engine (the test process's settings are not touched)."""
     from sqlmodel import Session, SQLModel, select
@@ -75,8 +80,14 @@ class ReceiverProcess:
     """One uvicorn receiver. `start()` waits for /healthz; `kill()` is SIGKILL (no shutdown
     hooks, like a power cut); `restart()` starts it again on the same port."""
 
-    def __init__(self, env: dict[str, str], *, port: int | None = None, debug_logs: bool = False,
-                 workdir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        port: int | None = None,
+        debug_logs: bool = False,
+        workdir: str | Path | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.env = {k: str(v) for k, v in env.items() if v is not None}
         self.debug_logs = debug_logs
@@ -91,8 +102,17 @@ class ReceiverProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def _command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "uvicorn", "receiver.main:app", "--host", "127.0.0.1",
-               "--port", str(self.port), "--no-server-header"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "receiver.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--no-server-header",
+        ]
         if self.debug_logs:
             config = self.workdir / "log-config.json"
             config.write_text(json.dumps(DEBUG_LOG_CONFIG))
@@ -102,16 +122,24 @@ class ReceiverProcess:
         return cmd
 
     def _environment(self) -> dict[str, str]:
-        keep = {k: v for k, v in os.environ.items()
-                if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")}
+        keep = {
+            k: v
+            for k, v in os.environ.items()
+            if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+        }
         return {**keep, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1", **self.env}
 
     def start(self, timeout: float = 30.0) -> ReceiverProcess:
         assert self.process is None or self.process.poll() is not None, "already running"
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it while it runs
         try:
-            self.process = subprocess.Popen(self._command(), cwd=self.workdir, env=self._environment(),
-                                            stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                self._command(),
+                cwd=self.workdir,
+                env=self._environment(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         finally:
             log.close()
         self.starts += 1
@@ -122,7 +150,9 @@ class ReceiverProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"receiver exited with {self.process.returncode}:\n{self.output()[-4000:]}")
+                raise RuntimeError(
+                    f"receiver exited with {self.process.returncode}:\n{self.output()[-4000:]}"
+                )
             try:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=1) as response:
                     if response.status == 200:
@@ -191,11 +221,16 @@ def add_prices(fake: Any) -> None:
         fake.add_price(price_id, amount, "eur")
 
 
-def stripe_settings(fake: Any, *, webhook_secret: str = WEBHOOK_SECRET, max_retries: int = 0) -> dict[str, Any]:
+def stripe_settings(
+    fake: Any, *, webhook_secret: str = WEBHOOK_SECRET, max_retries: int = 0
+) -> dict[str, Any]:
     """Settings (lower-case names) that point Lesplanner's Stripe gateway at `fake`."""
     return dict(
-        stripe_api_key=fake.api_key, stripe_api_base=fake.url, stripe_webhook_secret=webhook_secret,
-        stripe_max_retries=max_retries, stripe_timeout_seconds=5.0,
+        stripe_api_key=fake.api_key,
+        stripe_api_base=fake.url,
+        stripe_webhook_secret=webhook_secret,
+        stripe_max_retries=max_retries,
+        stripe_timeout_seconds=5.0,
         checkout_success_url="https://lesplanner.test/betaald",
         checkout_cancel_url="https://lesplanner.test/geannuleerd",
         **{name: price_id for name, (price_id, _) in PRICES.items()},

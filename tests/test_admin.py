@@ -113,7 +113,9 @@ def test_a_profile_still_mapped_to_a_segment_cannot_be_deactivated(world):
 
 def test_preview_shows_the_edited_profiles_slots_without_saving(world):
     _, users = world
-    slots = booking.preview_profile("existing", {"earliest_hour": 16, "latest_hour": 18, "max_suggestions": 50})
+    slots = booking.preview_profile(
+        "existing", {"earliest_hour": 16, "latest_hour": 18, "max_suggestions": 50}
+    )
     assert slots and all(s.start.astimezone(AMS).hour in (16, 17) for s in slots)
     with read_session() as s:
         assert s.get(PlanningProfile, "existing").earliest_hour == 9
@@ -158,13 +160,15 @@ def test_whitelist_add_normalises_and_ignores_a_repeat(world):
 
 def test_csv_import_previews_valid_duplicate_and_invalid_rows_then_adds_only_new_ones(world):
     _, users = world
-    sheet = ("Naam;Telefoon\n"
-             "Piet;06-12345678\n"
-             "Klaas;0611112222\n"        # already on the weekend list (seeded)
-             "Truus;+31 6 12345678\n"     # the same number as row 2
-             "Fout;12ab\n"
-             "Leeg;\n"
-             "Zoë;0687654321\n").encode("cp1252")
+    sheet = (
+        "Naam;Telefoon\n"
+        "Piet;06-12345678\n"
+        "Klaas;0611112222\n"  # already on the weekend list (seeded)
+        "Truus;+31 6 12345678\n"  # the same number as row 2
+        "Fout;12ab\n"
+        "Leeg;\n"
+        "Zoë;0687654321\n"
+    ).encode("cp1252")
     preview = whitelists.parse_whitelist_csv(sheet, "weekend")
     assert [r["identifier"] for r in preview.valid] == ["+31612345678", "+31687654321"]
     assert {d["row"] for d in preview.duplicates} == {3, 4}
@@ -179,9 +183,14 @@ def test_csv_import_previews_valid_duplicate_and_invalid_rows_then_adds_only_new
 
 
 def test_csv_import_without_header_reads_the_first_column_and_any_identifier(world):
-    preview = whitelists.parse_whitelist_csv("0612345678,x\nJan@Example.NL,y\n4711,z\n", "returning_broadcast")
+    preview = whitelists.parse_whitelist_csv(
+        "0612345678,x\nJan@Example.NL,y\n4711,z\n", "returning_broadcast"
+    )
     assert [(r["kind"], r["identifier"]) for r in preview.valid] == [
-        ("phone", "+31612345678"), ("email", "jan@example.nl"), ("contact_id", "4711")]
+        ("phone", "+31612345678"),
+        ("email", "jan@example.nl"),
+        ("contact_id", "4711"),
+    ]
 
 
 def test_only_admins_may_change_whitelists(world):
@@ -229,7 +238,9 @@ def test_deactivated_accounts_cannot_sign_in(world, engine):
 def test_a_tutor_enters_time_off_in_their_own_calendar_only(world):
     ids, users = world
     start = datetime(2026, 12, 7, 9, tzinfo=AMS)
-    block = availability.add_busy_block(users[TUTOR], ids["anna"], start, start + timedelta(hours=3), "cursus")
+    block = availability.add_busy_block(
+        users[TUTOR], ids["anna"], start, start + timedelta(hours=3), "cursus"
+    )
     with pytest.raises(PermissionDenied):
         availability.add_busy_block(users[OTHER_TUTOR], ids["anna"], start, start + timedelta(hours=1))
     with pytest.raises(PermissionDenied):
@@ -276,8 +287,9 @@ def calendar(world) -> RecordingCalendar:
 
 def _lessons_of(conversation_id: str) -> list[Lesson]:
     with read_session() as s:
-        return list(s.exec(select(Lesson).where(Lesson.conversation_id == conversation_id)
-                           .order_by(Lesson.id)).all())
+        return list(
+            s.exec(select(Lesson).where(Lesson.conversation_id == conversation_id).order_by(Lesson.id)).all()
+        )
 
 
 def _messages(key: str, conversation_id: str | None = None) -> list[OutboxMessage]:
@@ -299,7 +311,9 @@ def _moved_in_the_calendar(lesson_id: int, calendar: RecordingCalendar, start: d
         tutor_calendar = s.get(Tutor, lesson.tutor_id).calendar_id
     assert lesson.calendar_sync == "synced"
     assert lesson.calendar_event_id == event_id_for_lesson(lesson_id)
-    assert calendar.events == {(tutor_calendar, event_id_for_lesson(lesson_id)): (start, start + timedelta(hours=1))}
+    assert calendar.events == {
+        (tutor_calendar, event_id_for_lesson(lesson_id)): (start, start + timedelta(hours=1))
+    }
 
 
 def test_rescheduling_a_confirmed_lesson_keeps_its_payment_and_tells_the_customer(world, calendar):
@@ -469,7 +483,8 @@ class MergingCalendar(RecordingCalendar):
     ],
 )
 def test_a_move_overlapping_only_its_own_old_event_is_allowed_although_busy_time_is_merged(
-        world, buffer, new_start):
+    world, buffer, new_start
+):
     ids, users = world
     half_hourly()
     set_buffer(buffer)
@@ -520,6 +535,9 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(text):
 
 
 def test_csv_keeps_numbers_and_writes_local_times():
-    data = to_csv([{"n": -5, "name": "=HYPERLINK(\"x\")", "at": datetime(2026, 12, 1, 9, tzinfo=ZoneInfo("UTC"))}],
-                  ["n", "name", "at"], tz=AMS).decode("utf-8-sig")
-    assert data.splitlines()[1] == "-5,\"'=HYPERLINK(\"\"x\"\")\",2026-12-01 10:00"
+    data = to_csv(
+        [{"n": -5, "name": '=HYPERLINK("x")', "at": datetime(2026, 12, 1, 9, tzinfo=ZoneInfo("UTC"))}],
+        ["n", "name", "at"],
+        tz=AMS,
+    ).decode("utf-8-sig")
+    assert data.splitlines()[1] == '-5,"\'=HYPERLINK(""x"")",2026-12-01 10:00'

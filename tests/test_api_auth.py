@@ -14,10 +14,21 @@ pytest_plugins = ["tests.test_api_support"]
 
 BOT_ROUTES = [
     ("GET", "/api/v1/slots?conversation_id=c1&contact_id=p1", None),
-    ("POST", "/api/v1/bookings", {"conversation_id": "c1", "contact_id": "p1",
-                                  "start": "2026-12-01T10:00:00+01:00", "end": "2026-12-01T11:00:00+01:00"}),
-    ("POST", "/api/v1/payment-links", {"segment": "new", "minutes": 60, "order_id": "o1",
-                                       "conversation_id": "c1"}),
+    (
+        "POST",
+        "/api/v1/bookings",
+        {
+            "conversation_id": "c1",
+            "contact_id": "p1",
+            "start": "2026-12-01T10:00:00+01:00",
+            "end": "2026-12-01T11:00:00+01:00",
+        },
+    ),
+    (
+        "POST",
+        "/api/v1/payment-links",
+        {"segment": "new", "minutes": 60, "order_id": "o1", "conversation_id": "c1"},
+    ),
     ("GET", "/api/v1/contacts/p1/segment", None),
     ("GET", "/api/v1/conversations/c1/messages", None),
     ("POST", "/api/v1/conversations/c1/messages/1/ack", None),
@@ -29,8 +40,10 @@ def call(client: TestClient, method: str, path: str, body, headers: dict[str, st
 
 
 @pytest.mark.parametrize(("method", "path", "body"), BOT_ROUTES)
-@pytest.mark.parametrize("authorization", [None, "Bearer wrong-token", f"Basic {TOKEN}", "Bearer ",
-                                           f"Bearer {TOKEN}x", f"bearer  {TOKEN[:-1]}"])
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong-token", f"Basic {TOKEN}", "Bearer ", f"Bearer {TOKEN}x", f"bearer  {TOKEN[:-1]}"],
+)
 def test_a_missing_or_wrong_token_is_refused_with_401(api_settings, method, path, body, authorization):
     client = TestClient(create_app(start_worker=False))
     headers = {"Authorization": authorization} if authorization is not None else {}
@@ -65,7 +78,9 @@ def test_a_blank_configured_token_counts_as_not_configured(tmp_path, engine):
     set_settings(make_settings(tmp_path, bot_api_token="   "))
     client = TestClient(create_app(start_worker=False))
 
-    assert client.get("/api/v1/contacts/p1/segment", headers={"Authorization": "Bearer    "}).status_code == 503
+    assert (
+        client.get("/api/v1/contacts/p1/segment", headers={"Authorization": "Bearer    "}).status_code == 503
+    )
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/docs", "/openapi.json"])

@@ -29,7 +29,14 @@ def test_a_new_contact_gets_the_new_profiles_slots_in_local_time(client, tutor, 
     assert (body["profile"], body["segment"], body["timezone"]) == ("new", "new", "Europe/Amsterdam")
     assert len(body["slots"]) == 6
     assert body["slots"][0] == {"start": FIRST_NEW_SLOT, "end": "2026-12-01T11:00:00+01:00"}
-    assert [s["start"][11:16] for s in body["slots"]] == ["10:00", "11:00", "12:00", "13:00", "14:00", "15:00"]
+    assert [s["start"][11:16] for s in body["slots"]] == [
+        "10:00",
+        "11:00",
+        "12:00",
+        "13:00",
+        "14:00",
+        "15:00",
+    ]
 
 
 def test_a_known_conversation_needs_no_contact_id(client, tutor, monday_morning):
@@ -55,8 +62,9 @@ def test_a_conversation_of_another_contact_is_refused(client, tutor, monday_morn
 
 
 def test_an_explicit_profile_is_used(client, tutor, monday_morning):
-    body = client.get("/api/v1/slots", params={"conversation_id": "c", "contact_id": "p",
-                                               "profile": "premium"}).json()
+    body = client.get(
+        "/api/v1/slots", params={"conversation_id": "c", "contact_id": "p", "profile": "premium"}
+    ).json()
 
     assert body["profile"] == "premium" and len(body["slots"]) == 15
     start, end = (datetime.fromisoformat(body["slots"][0][k]) for k in ("start", "end"))
@@ -64,7 +72,9 @@ def test_an_explicit_profile_is_used(client, tutor, monday_morning):
 
 
 def test_an_unknown_profile_is_422_naming_the_known_ones(client, tutor, monday_morning):
-    response = client.get("/api/v1/slots", params={"conversation_id": "c", "contact_id": "p", "profile": "vip"})
+    response = client.get(
+        "/api/v1/slots", params={"conversation_id": "c", "contact_id": "p", "profile": "vip"}
+    )
 
     assert response.status_code == 422
     assert "Unknown planning profile 'vip'" in response.json()["detail"]
@@ -72,8 +82,14 @@ def test_an_unknown_profile_is_422_naming_the_known_ones(client, tutor, monday_m
 
 def test_busy_time_is_not_offered(client, tutor, monday_morning):
     with write_session() as session:
-        session.add(BusyBlock(tutor_id=tutor, start=datetime(2026, 12, 1, 10, 0, tzinfo=AMS),
-                              end=datetime(2026, 12, 1, 12, 0, tzinfo=AMS), reason="dentist"))
+        session.add(
+            BusyBlock(
+                tutor_id=tutor,
+                start=datetime(2026, 12, 1, 10, 0, tzinfo=AMS),
+                end=datetime(2026, 12, 1, 12, 0, tzinfo=AMS),
+                reason="dentist",
+            )
+        )
 
     body = client.get("/api/v1/slots", params={"conversation_id": "c", "contact_id": "p"}).json()
 
@@ -103,8 +119,9 @@ def test_an_unreadable_calendar_is_503_and_no_slots_are_invented(client, tutor, 
     assert response.json() == {"detail": "Google Calendar did not answer (timeout); try again shortly."}
 
 
-@pytest.mark.parametrize("params", [{}, {"conversation_id": ""}, {"conversation_id": "   "},
-                                    {"conversation_id": "c" * 121}])
+@pytest.mark.parametrize(
+    "params", [{}, {"conversation_id": ""}, {"conversation_id": "   "}, {"conversation_id": "c" * 121}]
+)
 def test_a_missing_or_blank_conversation_id_is_422(client, params):
     response = client.get("/api/v1/slots", params=params)
 
@@ -116,7 +133,9 @@ def test_a_missing_or_blank_conversation_id_is_422(client, params):
 
 
 def test_booking_without_payment_confirms_at_once(client, tutor, monday_morning, no_payment):
-    response = client.post("/api/v1/bookings", json=booking(contact={"name": "Sanne", "email": "Sanne@Example.nl"}))
+    response = client.post(
+        "/api/v1/bookings", json=booking(contact={"name": "Sanne", "email": "Sanne@Example.nl"})
+    )
 
     assert response.status_code == 201, response.text
     lesson = response.json()
@@ -152,35 +171,55 @@ def test_a_taken_slot_is_409_with_fresh_alternatives(client, tutor, monday_morni
     body = response.json()
     assert "was just taken" in body["detail"]
     assert body["alternatives"] and FIRST_NEW_SLOT not in [a["start"] for a in body["alternatives"]]
-    assert body["alternatives"][0] == {"start": "2026-12-01T11:00:00+01:00", "end": "2026-12-01T12:00:00+01:00"}
+    assert body["alternatives"][0] == {
+        "start": "2026-12-01T11:00:00+01:00",
+        "end": "2026-12-01T12:00:00+01:00",
+    }
 
 
-def test_a_booking_with_the_offset_of_another_zone_is_the_same_instant(client, tutor, monday_morning, no_payment):
-    response = client.post("/api/v1/bookings", json=booking(start="2026-12-01T09:00:00Z", end="2026-12-01T10:00:00Z"))
+def test_a_booking_with_the_offset_of_another_zone_is_the_same_instant(
+    client, tutor, monday_morning, no_payment
+):
+    response = client.post(
+        "/api/v1/bookings", json=booking(start="2026-12-01T09:00:00Z", end="2026-12-01T10:00:00Z")
+    )
 
     assert response.status_code == 201
     assert response.json()["start"] == FIRST_NEW_SLOT
 
 
-@pytest.mark.parametrize(("changes", "expected"), [
-    ({"start": "2026-12-01T10:00:00", "end": "2026-12-01T11:00:00"},
-     "start has no time zone offset; send ISO 8601 with an offset, e.g. 2026-12-01T10:00:00+01:00"),
-    ({"end": "2026-12-01T11:00:00"}, "end has no time zone offset"),
-    ({"end": "2026-12-01T11:30:00+01:00"}, "lasts 60 minutes; the requested one lasts 90 minutes"),
-    ({"start": "2026-12-01T10:30:00+01:00", "end": "2026-12-01T11:30:00+01:00"}, "is not a time the 'new' profile offers"),
-    ({"start": "2026-12-05T10:00:00+01:00", "end": "2026-12-05T11:00:00+01:00"}, "is not a time the 'new' profile offers"),
-    ({"profile": "vip"}, "Unknown planning profile 'vip'"),
-    ({"start": "0001-01-01T00:00:00+01:00"}, "start: must be a date between the years 2000 and 2999"),
-    ({"start": "tomorrow at ten"}, "start: Input should be a valid datetime"),
-    ({"conversation_id": ""}, "conversation_id: must be 1 to 120 letters, digits or - _ . : @ +"),
-    ({"conversation_id": ".."}, "conversation_id: must be 1 to 120 letters, digits or - _ . : @ +"),
-    ({"contact_id": "p1\nFORGED"}, "contact_id: must be 1 to 120 letters, digits or - _ . : @ +"),
-    ({"contact": {"email": "not-an-address"}}, "'not-an-address' is not a valid e-mail address"),
-    ({"contact": {"phone": "12"}}, "'12' is not a valid phone number"),
-    ({"title": "x" * 201}, "title: String should have at most 200 characters"),
-    ({"title": "Bijles\x00"}, "title: must not contain NUL characters"),
-])
-def test_invalid_bookings_are_422_in_one_readable_sentence(client, tutor, monday_morning, no_payment, changes, expected):
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"start": "2026-12-01T10:00:00", "end": "2026-12-01T11:00:00"},
+            "start has no time zone offset; send ISO 8601 with an offset, e.g. 2026-12-01T10:00:00+01:00",
+        ),
+        ({"end": "2026-12-01T11:00:00"}, "end has no time zone offset"),
+        ({"end": "2026-12-01T11:30:00+01:00"}, "lasts 60 minutes; the requested one lasts 90 minutes"),
+        (
+            {"start": "2026-12-01T10:30:00+01:00", "end": "2026-12-01T11:30:00+01:00"},
+            "is not a time the 'new' profile offers",
+        ),
+        (
+            {"start": "2026-12-05T10:00:00+01:00", "end": "2026-12-05T11:00:00+01:00"},
+            "is not a time the 'new' profile offers",
+        ),
+        ({"profile": "vip"}, "Unknown planning profile 'vip'"),
+        ({"start": "0001-01-01T00:00:00+01:00"}, "start: must be a date between the years 2000 and 2999"),
+        ({"start": "tomorrow at ten"}, "start: Input should be a valid datetime"),
+        ({"conversation_id": ""}, "conversation_id: must be 1 to 120 letters, digits or - _ . : @ +"),
+        ({"conversation_id": ".."}, "conversation_id: must be 1 to 120 letters, digits or - _ . : @ +"),
+        ({"contact_id": "p1\nFORGED"}, "contact_id: must be 1 to 120 letters, digits or - _ . : @ +"),
+        ({"contact": {"email": "not-an-address"}}, "'not-an-address' is not a valid e-mail address"),
+        ({"contact": {"phone": "12"}}, "'12' is not a valid phone number"),
+        ({"title": "x" * 201}, "title: String should have at most 200 characters"),
+        ({"title": "Bijles\x00"}, "title: must not contain NUL characters"),
+    ],
+)
+def test_invalid_bookings_are_422_in_one_readable_sentence(
+    client, tutor, monday_morning, no_payment, changes, expected
+):
     response = client.post("/api/v1/bookings", json={**booking(), **changes})
 
     assert response.status_code == 422, response.text
@@ -207,14 +246,18 @@ def test_a_body_that_is_not_a_json_object_is_422(client, raw):
 
 
 def test_malformed_json_says_so(client):
-    response = client.post("/api/v1/bookings", content=b'{"conversation_id": ', headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/api/v1/bookings", content=b'{"conversation_id": ', headers={"Content-Type": "application/json"}
+    )
 
     assert response.status_code == 422
     assert response.json()["detail"].startswith("The request body is not valid JSON")
     assert [e["field"] for e in response.json()["errors"]] == ["body"]
 
 
-def test_a_booking_that_needs_payment_is_held_with_a_checkout_url(client, tutor, monday_morning, stripe_settings, fake_stripe):
+def test_a_booking_that_needs_payment_is_held_with_a_checkout_url(
+    client, tutor, monday_morning, stripe_settings, fake_stripe
+):
     response = client.post("/api/v1/bookings", json=booking())
 
     assert response.status_code == 201, response.text
@@ -241,7 +284,9 @@ def test_without_stripe_a_paid_booking_is_503_and_the_slot_stays_free(client, tu
 
 
 def test_a_body_that_is_not_utf8_is_422_like_any_invalid_json(client):
-    response = client.post("/api/v1/bookings", content=b'{"title": "\xff\xfe"}', headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/api/v1/bookings", content=b'{"title": "\xff\xfe"}', headers={"Content-Type": "application/json"}
+    )
 
     assert response.status_code == 422
     assert response.json()["detail"] == "The request body is not valid JSON (it is not UTF-8 text)."

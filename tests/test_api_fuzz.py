@@ -53,8 +53,15 @@ def fuzz_settings(tmp_path, engine, tutor, fake_stripe):
 
 
 @schema.parametrize()
-@settings(max_examples=40, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.filter_too_much])
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
+)
 def test_the_receiver_keeps_its_documented_contract(case, fuzz_settings):
     case.call_and_validate(headers=AUTH, checks=CHECKS)

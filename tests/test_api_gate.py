@@ -24,8 +24,13 @@ from tests.test_api_support import TOKEN
 
 pytest_plugins = ["tests.test_api_support"]
 
-BIG_BOOKING = {"conversation_id": "c1", "contact_id": "p1", "start": "2026-12-01T10:00:00+01:00",
-               "end": "2026-12-01T11:00:00+01:00", "description": "x" * (200 * 1024)}
+BIG_BOOKING = {
+    "conversation_id": "c1",
+    "contact_id": "p1",
+    "start": "2026-12-01T10:00:00+01:00",
+    "end": "2026-12-01T11:00:00+01:00",
+    "description": "x" * (200 * 1024),
+}
 
 
 class BodySpy:
@@ -63,19 +68,24 @@ def json_parses(monkeypatch) -> list[int]:
 
 
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong-token"])
-def test_an_unauthenticated_large_body_is_401_before_anything_is_read_or_parsed(api_settings, json_parses,
-                                                                              authorization):
+def test_an_unauthenticated_large_body_is_401_before_anything_is_read_or_parsed(
+    api_settings, json_parses, authorization
+):
     spy = BodySpy(create_app(start_worker=False))
     client = TestClient(spy)
     headers = {"Authorization": authorization} if authorization else {}
     body = json.dumps(BIG_BOOKING).encode()
     assert 190 * 1024 < len(body) < 256 * 1024  # large, but under the body limit
 
-    response = client.post("/api/v1/bookings", content=body, headers={**headers, "Content-Type": "application/json"})
+    response = client.post(
+        "/api/v1/bookings", content=body, headers={**headers, "Content-Type": "application/json"}
+    )
 
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
-    assert response.json() == {"detail": "Missing or wrong bot API token: send 'Authorization: Bearer <BOT_API_TOKEN>'."}
+    assert response.json() == {
+        "detail": "Missing or wrong bot API token: send 'Authorization: Bearer <BOT_API_TOKEN>'."
+    }
     assert spy.bytes_read == 0
     assert json_parses == []
 
@@ -94,7 +104,9 @@ def test_without_a_configured_token_a_large_body_is_503_unread(tmp_path, engine,
     set_settings(make_settings(tmp_path))
     spy = BodySpy(create_app(start_worker=False))
 
-    response = TestClient(spy).post("/api/v1/bookings", json=BIG_BOOKING, headers={"Authorization": "Bearer x"})
+    response = TestClient(spy).post(
+        "/api/v1/bookings", json=BIG_BOOKING, headers={"Authorization": "Bearer x"}
+    )
 
     assert response.status_code == 503
     assert response.json() == {"detail": "Bot API is not configured: set BOT_API_TOKEN"}
@@ -104,15 +116,24 @@ def test_without_a_configured_token_a_large_body_is_503_unread(tmp_path, engine,
 def test_with_the_right_token_the_body_is_read_and_validated(api_settings, json_parses):
     client = TestClient(create_app(start_worker=False), headers={"Authorization": f"Bearer {TOKEN}"})
 
-    response = client.post("/api/v1/bookings", content=b'{"conversation_id": 5}',
-                           headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/api/v1/bookings", content=b'{"conversation_id": 5}', headers={"Content-Type": "application/json"}
+    )
 
     assert response.status_code == 422
     assert json_parses == [1]
 
 
-@pytest.mark.parametrize("path", ["/api/v1/slots/", "/api/v1", "/api/v1/", "/api/v1/no-such-route",
-                                  "/api/v1/conversations/c1/messages/1/ack/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/slots/",
+        "/api/v1",
+        "/api/v1/",
+        "/api/v1/no-such-route",
+        "/api/v1/conversations/c1/messages/1/ack/",
+    ],
+)
 def test_every_spelling_under_the_bot_prefix_is_gated(api_settings, path):
     client = TestClient(create_app(start_worker=False), follow_redirects=False)
 
@@ -130,10 +151,17 @@ def test_behind_a_mount_point_the_bot_api_is_gated_too(api_settings, json_parses
 
     client = TestClient(mounted)
 
-    assert client.post("/api/v1/bookings", content=b"{not json",
-                       headers={"Content-Type": "application/json"}).status_code == 401
+    assert (
+        client.post(
+            "/api/v1/bookings", content=b"{not json", headers={"Content-Type": "application/json"}
+        ).status_code
+        == 401
+    )
     assert json_parses == []
-    assert client.get("/api/v1/contacts/p1/segment", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404
+    assert (
+        client.get("/api/v1/contacts/p1/segment", headers={"Authorization": f"Bearer {TOKEN}"}).status_code
+        == 404
+    )
 
 
 # --- item 9b: rate limits ---------------------------------------------------------------------------
@@ -162,8 +190,9 @@ def ticks() -> FakeMonotonic:
 def limited(tmp_path, engine, ticks):
     """Settings with small limits (5 per token, 3 per address a minute) and a factory of clients,
     one per client address, on one app whose rate limits run on `ticks`."""
-    set_settings(make_settings(tmp_path, bot_api_token=TOKEN, bot_rate_limit_per_token=5,
-                               bot_rate_limit_per_address=3))
+    set_settings(
+        make_settings(tmp_path, bot_api_token=TOKEN, bot_rate_limit_per_token=5, bot_rate_limit_per_address=3)
+    )
     app = create_app(start_worker=False, rate_clock=ticks)
 
     def client_from(address: str) -> TestClient:
@@ -184,8 +213,9 @@ def test_the_request_over_the_token_limit_is_429_with_retry_after(limited):
 
     assert response.status_code == 429
     assert response.headers["retry-after"] == "12"  # 5 a minute: the next one is free in 12 s
-    assert response.json() == {"detail": "Too many bot API requests with this token (at most 5 a minute); "
-                                         "try again in 12 seconds."}
+    assert response.json() == {
+        "detail": "Too many bot API requests with this token (at most 5 a minute); try again in 12 seconds."
+    }
 
 
 def test_the_token_limit_holds_for_the_token_from_every_address(limited):
@@ -198,8 +228,14 @@ def test_another_token_is_not_held_by_the_used_up_one(limited, tmp_path):
     bot = limited("10.0.0.1")
     assert statuses(bot, 6, RIGHT)[-1] == 429
 
-    set_settings(make_settings(tmp_path, bot_api_token="a-rotated-token", bot_rate_limit_per_token=5,
-                               bot_rate_limit_per_address=3))
+    set_settings(
+        make_settings(
+            tmp_path,
+            bot_api_token="a-rotated-token",
+            bot_rate_limit_per_token=5,
+            bot_rate_limit_per_address=3,
+        )
+    )
 
     assert bot.get(SEGMENT, headers={"Authorization": "Bearer a-rotated-token"}).status_code == 404
 
@@ -222,8 +258,10 @@ def test_requests_without_the_token_count_against_their_address_and_slow_guessin
 
     assert blocked.status_code == 429
     assert blocked.headers["retry-after"] == "20"
-    assert blocked.json() == {"detail": "Too many bot API requests without a valid token from this address "
-                                        "(at most 3 a minute); try again in 20 seconds."}
+    assert blocked.json() == {
+        "detail": "Too many bot API requests without a valid token from this address "
+        "(at most 3 a minute); try again in 20 seconds."
+    }
 
 
 def test_an_address_over_its_limit_does_not_hold_back_another(limited):
@@ -261,8 +299,9 @@ def test_a_refused_address_is_answered_before_its_body_is_read(limited, json_par
     stranger = limited("203.0.113.9")
     statuses(stranger, 3, WRONG)
 
-    response = stranger.post("/api/v1/bookings", content=b"{not json",
-                             headers={**RIGHT, "Content-Type": "application/json"})
+    response = stranger.post(
+        "/api/v1/bookings", content=b"{not json", headers={**RIGHT, "Content-Type": "application/json"}
+    )
 
     assert response.status_code == 429
     assert json_parses == []
@@ -275,8 +314,9 @@ def test_public_routes_are_not_rate_limited(limited):
 
 
 def test_zero_switches_a_limit_off(tmp_path, engine, ticks):
-    set_settings(make_settings(tmp_path, bot_api_token=TOKEN, bot_rate_limit_per_token=0,
-                               bot_rate_limit_per_address=0))
+    set_settings(
+        make_settings(tmp_path, bot_api_token=TOKEN, bot_rate_limit_per_token=0, bot_rate_limit_per_address=0)
+    )
     client = TestClient(create_app(start_worker=False, rate_clock=ticks))
 
     assert set(statuses(client, 30, WRONG)) == {401}
@@ -293,8 +333,9 @@ def test_the_defaults_are_real_limits():
 def test_the_openapi_document_lists_429_on_every_bot_route(api_settings):
     spec = TestClient(create_app(start_worker=False)).get("/openapi.json").json()
 
-    bot_operations = [(path, op) for path, ops in spec["paths"].items() if path.startswith("/api/v1")
-                      for op in ops.values()]
+    bot_operations = [
+        (path, op) for path, ops in spec["paths"].items() if path.startswith("/api/v1") for op in ops.values()
+    ]
     assert bot_operations
     for path, op in bot_operations:
         assert "429" in op["responses"], path

@@ -44,8 +44,15 @@ def test_health_is_503_when_the_database_is_unreachable(tmp_path, engine, caplog
 
 
 def event(type_: str = "customer.created", obj: dict | None = None, event_id: str = "evt_test_1") -> dict:
-    return {"id": event_id, "object": "event", "type": type_, "api_version": "2024-06-20",
-            "created": int(time.time()), "livemode": False, "data": {"object": obj or {"id": "cus_1"}}}
+    return {
+        "id": event_id,
+        "object": "event",
+        "type": type_,
+        "api_version": "2024-06-20",
+        "created": int(time.time()),
+        "livemode": False,
+        "data": {"object": obj or {"id": "cus_1"}},
+    }
 
 
 @pytest.fixture
@@ -56,8 +63,11 @@ def webhook_client(tmp_path, engine) -> TestClient:
 
 def post_event(client: TestClient, evt: dict, secret: str = WEBHOOK_SECRET, **kw):
     body, header = FakeStripe.signed(evt, secret, **kw)
-    return client.post("/webhooks/stripe", content=body,
-                       headers={"Stripe-Signature": header, "Content-Type": "application/json"})
+    return client.post(
+        "/webhooks/stripe",
+        content=body,
+        headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+    )
 
 
 def test_without_a_webhook_secret_the_webhook_is_closed_with_503(client):
@@ -67,7 +77,9 @@ def test_without_a_webhook_secret_the_webhook_is_closed_with_503(client):
     assert "STRIPE_WEBHOOK_SECRET" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("headers", [{}, {"Stripe-Signature": "t=1,v1=deadbeef"}, {"Stripe-Signature": "garbage"}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"Stripe-Signature": "t=1,v1=deadbeef"}, {"Stripe-Signature": "garbage"}]
+)
 def test_a_missing_or_bad_signature_is_400(webhook_client, headers):
     response = webhook_client.post("/webhooks/stripe", content=FakeStripe.payload(event()), headers=headers)
 
@@ -94,7 +106,9 @@ def test_a_signed_event_is_acknowledged_once_and_a_repeat_is_a_duplicate(webhook
     assert again.json() == {"received": True, "status": "duplicate"}
 
 
-def test_a_paid_checkout_confirms_the_held_lesson(client, tutor, stripe_settings, fake_stripe, monday_morning):
+def test_a_paid_checkout_confirms_the_held_lesson(
+    client, tutor, stripe_settings, fake_stripe, monday_morning
+):
     lesson = client.post("/api/v1/bookings", json=booking()).json()
 
     completed = fake_stripe.complete_session(lesson["checkout_session_id"])
@@ -107,7 +121,9 @@ def test_a_paid_checkout_confirms_the_held_lesson(client, tutor, stripe_settings
     assert "payment_success_message" in keys
 
 
-def test_a_failure_while_handling_is_500_without_details_so_stripe_retries(webhook_client, monkeypatch, caplog):
+def test_a_failure_while_handling_is_500_without_details_so_stripe_retries(
+    webhook_client, monkeypatch, caplog
+):
     def broken(session, evt, now):
         raise RuntimeError(f"disk on fire near {WEBHOOK_SECRET}")
 
@@ -124,8 +140,9 @@ def test_a_failure_while_handling_is_500_without_details_so_stripe_retries(webho
 
 
 def test_an_oversized_webhook_is_413(webhook_client):
-    response = webhook_client.post("/webhooks/stripe", content=b"x" * (256 * 1024 + 1),
-                                   headers={"Stripe-Signature": "t=1,v1=x"})
+    response = webhook_client.post(
+        "/webhooks/stripe", content=b"x" * (256 * 1024 + 1), headers={"Stripe-Signature": "t=1,v1=x"}
+    )
 
     assert response.status_code == 413
 
@@ -150,8 +167,11 @@ def test_an_unexpected_error_is_500_with_a_fixed_sentence_and_a_scrubbed_log(cli
 
 
 def test_a_declared_oversized_body_is_413_before_it_is_read(client):
-    response = client.post("/api/v1/bookings", content=b"{" + b" " * (256 * 1024) + b"}",
-                           headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/api/v1/bookings",
+        content=b"{" + b" " * (256 * 1024) + b"}",
+        headers={"Content-Type": "application/json"},
+    )
 
     assert response.status_code == 413
     assert response.json() == {"detail": "The request body is larger than the limit of 262144 bytes."}
@@ -185,13 +205,20 @@ def test_the_openapi_document_lists_every_answer_of_each_route(client):
     spec = client.get("/openapi.json").json()
 
     assert spec["info"]["title"] == "Lesplanner receiver"
-    codes = {(method, path): set(op["responses"]) for path, ops in spec["paths"].items() for method, op in ops.items()}
+    codes = {
+        (method, path): set(op["responses"])
+        for path, ops in spec["paths"].items()
+        for method, op in ops.items()
+    }
     assert codes[("post", "/api/v1/bookings")] >= {"200", "201", "401", "404", "409", "413", "422", "503"}
     assert codes[("get", "/api/v1/slots")] >= {"200", "401", "404", "422", "503"}
     assert codes[("post", "/webhooks/stripe")] >= {"200", "400", "500", "503"}
     assert codes[("get", "/healthz")] >= {"200", "503"}
     assert spec["components"]["securitySchemes"]["BotToken"] == {
-        "type": "http", "scheme": "bearer", "description": "The receiver's BOT_API_TOKEN: `Authorization: Bearer <token>`."}
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The receiver's BOT_API_TOKEN: `Authorization: Bearer <token>`.",
+    }
     booking_schema = spec["components"]["schemas"]["BookingIn"]
     assert booking_schema["examples"][0]["start"] == "2026-12-01T10:00:00+01:00"
 
@@ -226,7 +253,10 @@ def test_api_docs_disabled_answers_404_for_the_docs_and_the_document(tmp_path, e
     assert response.status_code == 404
     assert response.json() == {"detail": "Not Found"}
     assert client.get("/healthz").status_code == 200  # the rest of the receiver is unchanged
-    assert client.get("/api/v1/contacts/p1/segment", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404
+    assert (
+        client.get("/api/v1/contacts/p1/segment", headers={"Authorization": f"Bearer {TOKEN}"}).status_code
+        == 404
+    )
 
 
 # --- the worker -------------------------------------------------------------------------------------

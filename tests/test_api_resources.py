@@ -27,14 +27,22 @@ def test_an_unknown_contact_is_404(client):
     assert response.json() == {"detail": "Unknown contact 'nobody'."}
 
 
-@pytest.mark.parametrize(("fields", "segment", "profile", "reason"), [
-    ({}, "new", "new", "no list or customer attribute matched"),
-    ({"attributes": {"has_paid_lesson": True}}, "existing", "existing", "attribute has_paid_lesson"),
-    ({"attributes": {"customer_status": "active"}}, "existing", "existing", "customer_status = active"),
-    ({"attributes": {"returning_broadcast": True}}, "returning_broadcast", "existing", "returning_broadcast"),
-    ({"segment_override": "weekend"}, "weekend", "weekend", "segment override"),
-    ({"profile_override": "premium"}, "new", "premium", "no list"),
-])
+@pytest.mark.parametrize(
+    ("fields", "segment", "profile", "reason"),
+    [
+        ({}, "new", "new", "no list or customer attribute matched"),
+        ({"attributes": {"has_paid_lesson": True}}, "existing", "existing", "attribute has_paid_lesson"),
+        ({"attributes": {"customer_status": "active"}}, "existing", "existing", "customer_status = active"),
+        (
+            {"attributes": {"returning_broadcast": True}},
+            "returning_broadcast",
+            "existing",
+            "returning_broadcast",
+        ),
+        ({"segment_override": "weekend"}, "weekend", "weekend", "segment override"),
+        ({"profile_override": "premium"}, "new", "premium", "no list"),
+    ],
+)
 def test_the_segment_says_which_profile_and_why(client, fields, segment, profile, reason):
     add_contact("c-1", **fields)
 
@@ -65,15 +73,25 @@ def test_the_segment_is_derived_afresh_each_time(client):
 
 # --- payment links --------------------------------------------------------------------------------
 
-LINK = {"segment": "new", "minutes": 60, "order_id": "order-1", "conversation_id": "conv-1",
-        "student_name": "Sanne", "service": "bijles", "audience": "havo", "program": "wiskunde B"}
+LINK = {
+    "segment": "new",
+    "minutes": 60,
+    "order_id": "order-1",
+    "conversation_id": "conv-1",
+    "student_name": "Sanne",
+    "service": "bijles",
+    "audience": "havo",
+    "program": "wiskunde B",
+}
 
 
 def register(client) -> None:
     client.get("/api/v1/slots", params={"conversation_id": "conv-1", "contact_id": "contact-1"})
 
 
-def test_a_payment_link_is_a_real_checkout_session(client, tutor, stripe_settings, fake_stripe, monday_morning):
+def test_a_payment_link_is_a_real_checkout_session(
+    client, tutor, stripe_settings, fake_stripe, monday_morning
+):
     register(client)
 
     response = client.post("/api/v1/payment-links", json=LINK)
@@ -129,7 +147,9 @@ def test_the_bot_fetches_pending_messages_and_acknowledges_them(client, tutor, m
 
     assert pending.status_code == 200
     [message] = pending.json()
-    assert message["key"] == "booking_confirmed" and message["locale"] == "nl" and message["status"] == "pending"
+    assert (
+        message["key"] == "booking_confirmed" and message["locale"] == "nl" and message["status"] == "pending"
+    )
     assert message["text"] == "Je les is ingepland op dinsdag 1 december om 10:00. Tot dan!"
     assert message["created_at"] == "2026-11-30T08:00:00+01:00"
 
@@ -137,7 +157,9 @@ def test_the_bot_fetches_pending_messages_and_acknowledges_them(client, tutor, m
 
     assert acked.status_code == 200 and acked.json()["status"] == "sent"
     assert client.get("/api/v1/conversations/conv-1/messages").json() == []
-    assert [m["status"] for m in client.get("/api/v1/conversations/conv-1/messages?status=all").json()] == ["sent"]
+    assert [m["status"] for m in client.get("/api/v1/conversations/conv-1/messages?status=all").json()] == [
+        "sent"
+    ]
     assert client.post(f"/api/v1/conversations/conv-1/messages/{message['id']}/ack").status_code == 200
 
 
@@ -164,7 +186,8 @@ def test_an_unknown_status_filter_is_422(client):
 
 
 def test_repro_6_an_order_id_belongs_to_the_conversation_that_made_it(
-        client, tutor, stripe_settings, fake_stripe, monday_morning):
+    client, tutor, stripe_settings, fake_stripe, monday_morning
+):
     """Issue 11, reproduction 6: another conversation's order id used to return *that*
     conversation's Checkout Session, whose payment never confirmed the right lesson."""
     register(client)
@@ -180,7 +203,8 @@ def test_repro_6_an_order_id_belongs_to_the_conversation_that_made_it(
 
 
 def test_the_same_order_id_with_other_parameters_is_a_conflict(
-        client, tutor, stripe_settings, fake_stripe, monday_morning):
+    client, tutor, stripe_settings, fake_stripe, monday_morning
+):
     register(client)
     client.post("/api/v1/payment-links", json=LINK)
 
@@ -190,8 +214,9 @@ def test_the_same_order_id_with_other_parameters_is_a_conflict(
 
 
 @pytest.mark.parametrize("order_id", ["lesson-1", "LESSON-7", "lesson-"])
-def test_bookings_order_ids_are_not_the_bots_to_use(client, tutor, stripe_settings, fake_stripe,
-                                                     monday_morning, order_id):
+def test_bookings_order_ids_are_not_the_bots_to_use(
+    client, tutor, stripe_settings, fake_stripe, monday_morning, order_id
+):
     register(client)
 
     response = client.post("/api/v1/payment-links", json={**LINK, "order_id": order_id})

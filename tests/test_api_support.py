@@ -71,18 +71,28 @@ def no_payment(api_settings: Settings) -> None:
 @pytest.fixture
 def fake_stripe() -> Iterator[FakeStripe]:
     with FakeStripe(now=lambda: clock.now().timestamp()) as fake:
-        for price, amount in (("price_std_60", 4500), ("price_std_90", 6500),
-                              ("price_wk_60", 5000), ("price_wk_90", 7000)):
+        for price, amount in (
+            ("price_std_60", 4500),
+            ("price_std_90", 6500),
+            ("price_wk_60", 5000),
+            ("price_wk_90", 7000),
+        ):
             fake.add_price(price, amount)
         yield fake
 
 
 def stripe_values(fake: FakeStripe) -> dict[str, Any]:
     return dict(
-        stripe_api_key=fake.api_key, stripe_api_base=fake.url, stripe_webhook_secret=WEBHOOK_SECRET,
-        stripe_max_retries=0, standard_price_id_60="price_std_60", standard_price_id_90="price_std_90",
-        weekend_price_id_60="price_wk_60", weekend_price_id_90="price_wk_90",
-        checkout_success_url="https://lesplanner.test/paid", checkout_cancel_url="https://lesplanner.test/cancel",
+        stripe_api_key=fake.api_key,
+        stripe_api_base=fake.url,
+        stripe_webhook_secret=WEBHOOK_SECRET,
+        stripe_max_retries=0,
+        standard_price_id_60="price_std_60",
+        standard_price_id_90="price_std_90",
+        weekend_price_id_60="price_wk_60",
+        weekend_price_id_90="price_wk_90",
+        checkout_success_url="https://lesplanner.test/paid",
+        checkout_cancel_url="https://lesplanner.test/cancel",
     )
 
 
@@ -93,9 +103,21 @@ def stripe_settings(tmp_path: Any, api_settings: Settings, fake_stripe: FakeStri
     return settings
 
 
-def booking(start: str = FIRST_NEW_SLOT, end: str | None = None, conversation_id: str = "conv-1",
-            contact_id: str = "contact-1", **extra: Any) -> dict[str, Any]:
+def booking(
+    start: str = FIRST_NEW_SLOT,
+    end: str | None = None,
+    conversation_id: str = "conv-1",
+    contact_id: str = "contact-1",
+    **extra: Any,
+) -> dict[str, Any]:
     if end is None:
         end = datetime.fromisoformat(start).replace(hour=datetime.fromisoformat(start).hour + 1).isoformat()
-    return {"conversation_id": conversation_id, "contact_id": contact_id, "start": start, "end": end,
-            "title": "Bijles wiskunde", "description": "Hoofdstuk 4", **extra}
+    return {
+        "conversation_id": conversation_id,
+        "contact_id": contact_id,
+        "start": start,
+        "end": end,
+        "title": "Bijles wiskunde",
+        "description": "Hoofdstuk 4",
+        **extra,
+    }

@@ -23,7 +23,9 @@ class Import:
     path: str  # relative to the repository
     line: int
     source: str  # the statement as written, e.g. "from core.booking import can_manage_lesson"
-    modules: tuple[str, ...]  # every dotted name it may load: "core.booking", "core.booking.can_manage_lesson"
+    modules: tuple[
+        str, ...
+    ]  # every dotted name it may load: "core.booking", "core.booking.can_manage_lesson"
     in_function: bool
     type_checking_only: bool
 
@@ -49,8 +51,14 @@ def is_type_checking(test: ast.expr) -> bool:
 
 def imports_in(path: Path) -> list[Import]:
     relative = path.relative_to(ROOT)
-    return list(parse_imports(path.read_text(encoding="utf-8"), str(relative), module_name(path),
-                              is_package=path.name == "__init__.py"))
+    return list(
+        parse_imports(
+            path.read_text(encoding="utf-8"),
+            str(relative),
+            module_name(path),
+            is_package=path.name == "__init__.py",
+        )
+    )
 
 
 def parse_imports(text: str, label: str, name: str, *, is_package: bool = False) -> Iterator[Import]:
@@ -128,7 +136,9 @@ class Thing:
     assert found[3].modules == ("core.calendars", "core.calendars.local") and not found[3].in_function
     assert found[5].type_checking_only and not found[5].in_function
     assert found[9].in_function and found[9].touches("core.payments")
-    assert found[14].in_function and found[14].touches("core.booking") and found[14].source.startswith("from ..")
+    assert (
+        found[14].in_function and found[14].touches("core.booking") and found[14].source.startswith("from ..")
+    )
     assert [imp.line for imp in lazy_core_imports(list(found.values()))] == [9, 14]
 
 
@@ -136,7 +146,10 @@ class Thing:
 
 
 def test_core_imports_core_modules_only_at_module_level():
-    forbid(lazy_core_imports(all_imports("core")), "core modules imported inside a function (move them to the top)")
+    forbid(
+        lazy_core_imports(all_imports("core")),
+        "core modules imported inside a function (move them to the top)",
+    )
 
 
 def test_the_console_and_the_receiver_import_core_only_at_module_level():
@@ -152,7 +165,9 @@ def test_core_imports_no_web_framework():
 
 def test_lessons_imports_neither_booking_nor_payments():
     offenders = [
-        imp for imp in imports_in(ROOT / "core" / "lessons.py") if imp.touches("core.booking", "core.payments")
+        imp
+        for imp in imports_in(ROOT / "core" / "lessons.py")
+        if imp.touches("core.booking", "core.payments")
     ]
     forbid(offenders, "core/lessons.py imports a layer above it")
 
@@ -181,8 +196,10 @@ def error_classes(*folders: str) -> dict[str, tuple[str, list[str]]]:
     for path in python_files(*folders):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
             if isinstance(node, ast.ClassDef):
-                bases = [b.id if isinstance(b, ast.Name) else b.attr if isinstance(b, ast.Attribute) else ""
-                         for b in node.bases]
+                bases = [
+                    b.id if isinstance(b, ast.Name) else b.attr if isinstance(b, ast.Attribute) else ""
+                    for b in node.bases
+                ]
                 found[node.name] = (f"{path.relative_to(ROOT)}:{node.lineno}", bases)
     return found
 
@@ -201,18 +218,27 @@ def lesplanner_errors(classes: dict[str, tuple[str, list[str]]]) -> dict[str, tu
 def receiver_status_table() -> dict[str, int]:
     tree = ast.parse((ROOT / "receiver" / "errors.py").read_text(encoding="utf-8"))
     for node in ast.walk(tree):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == "HTTP_STATUS":
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and node.target.id == "HTTP_STATUS"
+        ):
             assert isinstance(node.value, ast.Dict)
-            return {key.id: value.value for key, value in zip(node.value.keys, node.value.values, strict=True)
-                    if isinstance(key, ast.Name) and isinstance(value, ast.Constant)}
+            return {
+                key.id: value.value
+                for key, value in zip(node.value.keys, node.value.values, strict=True)
+                if isinstance(key, ast.Name) and isinstance(value, ast.Constant)
+            }
     pytest.fail("receiver/errors.py has no HTTP_STATUS table", pytrace=False)
 
 
 def test_core_knows_no_http_status_codes():
-    offenders = [f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
-                 for path in python_files("core")
-                 for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-                 if "http_status" in line]
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in python_files("core")
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "http_status" in line
+    ]
     # An error class carrying a status code under any other name counts too.
     classes = lesplanner_errors(error_classes("core"))
     for path in python_files("core"):
@@ -220,12 +246,18 @@ def test_core_knows_no_http_status_codes():
             if isinstance(node, ast.ClassDef) and node.name in classes:
                 for item in node.body:
                     value = item.value if isinstance(item, ast.Assign | ast.AnnAssign) else None
-                    if isinstance(value, ast.Constant) and isinstance(value.value, int) \
-                            and 100 <= value.value <= 599:
+                    if (
+                        isinstance(value, ast.Constant)
+                        and isinstance(value.value, int)
+                        and 100 <= value.value <= 599
+                    ):
                         offenders.append(f"{path.relative_to(ROOT)}:{item.lineno}: {node.name}")
     if offenders:
-        pytest.fail("core carries HTTP status codes (map them in receiver/errors.py HTTP_STATUS):\n  "
-                    + "\n  ".join(offenders), pytrace=False)
+        pytest.fail(
+            "core carries HTTP status codes (map them in receiver/errors.py HTTP_STATUS):\n  "
+            + "\n  ".join(offenders),
+            pytrace=False,
+        )
 
 
 def test_every_lesplanner_error_family_has_a_status_in_the_receivers_table():
@@ -236,8 +268,14 @@ def test_every_lesplanner_error_family_has_a_status_in_the_receivers_table():
     assert set(table) <= set(errors), set(table) - set(errors)
     # Subclasses answer like their parents (MRO); every direct child is a family of its own
     # and must say its status, so a new kind of error never answers 400 by accident.
-    unlisted = [f"{where}: {name}" for name, (where, bases) in errors.items()
-                if "LesplannerError" in bases and name not in table]
+    unlisted = [
+        f"{where}: {name}"
+        for name, (where, bases) in errors.items()
+        if "LesplannerError" in bases and name not in table
+    ]
     if unlisted:
-        pytest.fail("LesplannerError subclasses without an HTTP status in receiver/errors.py HTTP_STATUS:\n  "
-                    + "\n  ".join(unlisted), pytrace=False)
+        pytest.fail(
+            "LesplannerError subclasses without an HTTP status in receiver/errors.py HTTP_STATUS:\n  "
+            + "\n  ".join(unlisted),
+            pytrace=False,
+        )

@@ -69,8 +69,12 @@ def world(engine, frozen_now):
 def add_tutor():
     def add(name: str = "Anna", teaches: list[str] | None = None) -> int:
         with write_session() as session:
-            tutor = Tutor(name=name, email=f"{name.lower()}@lesplanner.test",
-                          calendar_id=f"{name.lower()}-calendar", profiles=teaches)
+            tutor = Tutor(
+                name=name,
+                email=f"{name.lower()}@lesplanner.test",
+                calendar_id=f"{name.lower()}-calendar",
+                profiles=teaches,
+            )
             session.add(tutor)
             session.flush()
             return tutor.id
@@ -98,8 +102,14 @@ def busy(tutor_id: int, start: datetime, end: datetime) -> None:
         session.add(BusyBlock(tutor_id=tutor_id, start=start, end=end, reason="dentist"))
 
 
-def insert_lesson(conversation: str, start: datetime, tutor_id: int, status: str = CONFIRMED,
-                  hold_expires_at: datetime | None = None, minutes: int = 60) -> int:
+def insert_lesson(
+    conversation: str,
+    start: datetime,
+    tutor_id: int,
+    status: str = CONFIRMED,
+    hold_expires_at: datetime | None = None,
+    minutes: int = 60,
+) -> int:
     """A lesson put straight into the database, as another booking would have left it."""
     with write_session() as session:
         if session.get(Conversation, conversation) is None:
@@ -107,10 +117,16 @@ def insert_lesson(conversation: str, start: datetime, tutor_id: int, status: str
             session.flush()
             session.add(Conversation(id=conversation, contact_id=f"contact-{conversation}"))
             session.flush()
-        lesson = Lesson(conversation_id=conversation, contact_id=f"contact-{conversation}",
-                        tutor_id=tutor_id, profile_name="new", start=start,
-                        end=start + timedelta(minutes=minutes), status=status,
-                        hold_expires_at=hold_expires_at)
+        lesson = Lesson(
+            conversation_id=conversation,
+            contact_id=f"contact-{conversation}",
+            tutor_id=tutor_id,
+            profile_name="new",
+            start=start,
+            end=start + timedelta(minutes=minutes),
+            status=status,
+            hold_expires_at=hold_expires_at,
+        )
         session.add(lesson)
         session.flush()
         return lesson.id
@@ -131,8 +147,11 @@ def lesson(lesson_id: int) -> Lesson:
 
 def messages(conversation: str) -> list[tuple[str, str]]:
     with read_session() as session:
-        rows = session.exec(select(OutboxMessage).where(OutboxMessage.conversation_id == conversation)
-                            .order_by(OutboxMessage.id)).all()
+        rows = session.exec(
+            select(OutboxMessage)
+            .where(OutboxMessage.conversation_id == conversation)
+            .order_by(OutboxMessage.id)
+        ).all()
     return [(m.key, m.text) for m in rows]
 
 
@@ -156,9 +175,13 @@ def test_booking_a_free_slot_confirms_it_in_the_calendar(anna):
     worker.drain()  # the calendar event is made after commit
     stored = lesson(booked.id)
     assert (stored.status, stored.calendar_event_id, stored.calendar_sync) == (
-        CONFIRMED, event_id_for_lesson(booked.id), "synced")
+        CONFIRMED,
+        event_id_for_lesson(booked.id),
+        "synced",
+    )
     assert messages("conv-a") == [
-        ("booking_confirmed", "Je les is ingepland op dinsdag 1 december om 10:00. Tot dan!")]
+        ("booking_confirmed", "Je les is ingepland op dinsdag 1 december om 10:00. Tot dan!")
+    ]
 
 
 def test_a_first_booking_registers_the_conversation_and_its_contact(anna):
@@ -348,7 +371,8 @@ def test_last_slot_at_window_edge_respects_buffer_against_busy_time_just_after_t
 
 @pytest.mark.parametrize("occupy", [time_off, other_lesson], ids=["time off", "another lesson"])
 def test_first_slot_at_window_edge_respects_buffer_against_busy_time_just_before_the_window(
-        anna, occupy, frozen_now):
+    anna, occupy, frozen_now
+):
     frozen_now(at(1, 0))  # Tuesday 00:00: the first day's window opens now
     change_new_profile(earliest_hour=0, min_lead_minutes=0, buffer_minutes=30)
     first_slot = at(1, 0)  # 00:00-01:00, its buffer reaches back to Monday 23:30
@@ -399,7 +423,10 @@ def test_a_cancelled_lesson_frees_its_slot(anna, admin):
 
     assert cancelled.status == CANCELLED
     assert lesson(first.id).cancel_reason == "customer asked"
-    assert messages("conv-a")[-1] == ("lesson_cancelled", "Je les op dinsdag 1 december om 10:00 is geannuleerd.")
+    assert messages("conv-a")[-1] == (
+        "lesson_cancelled",
+        "Je les op dinsdag 1 december om 10:00 is geannuleerd.",
+    )
     second = book("conv-b", TUE_10)
     assert second.created and second.lesson.status == CONFIRMED
     assert [row.conversation_id for row in lessons(*BLOCKING_STATUSES)] == ["conv-b"]
@@ -526,8 +553,9 @@ NEXT_MONDAY_START = at(7, 0)
         pytest.param([LAST_WEEK_LATE, NEXT_MONDAY_START], [], "Anna", id="neighbouring weeks do not count"),
     ],
 )
-def test_the_free_tutor_with_the_fewest_lessons_that_week_gets_the_booking(add_tutor, anna_has, bram_has,
-                                                                            expected):
+def test_the_free_tutor_with_the_fewest_lessons_that_week_gets_the_booking(
+    add_tutor, anna_has, bram_has, expected
+):
     ids = {"Anna": add_tutor("Anna"), "Bram": add_tutor("Bram")}
     for name, existing in (("Anna", anna_has), ("Bram", bram_has)):
         for n, start in enumerate(existing):
@@ -563,8 +591,9 @@ def test_a_tutor_who_does_not_teach_the_profile_is_never_assigned(add_tutor):
         pytest.param(User(email="Anna@Lesplanner.test", role="tutor"), True, id="the lesson's tutor"),
         pytest.param(User(email="bram@lesplanner.test", role="tutor"), False, id="another tutor"),
         pytest.param(User(email="finance@lesplanner.test", role="finance"), False, id="finance"),
-        pytest.param(User(email="old@lesplanner.test", role="admin", active=False), False,
-                     id="deactivated admin"),
+        pytest.param(
+            User(email="old@lesplanner.test", role="admin", active=False), False, id="deactivated admin"
+        ),
     ],
 )
 def test_who_may_cancel_a_lesson(add_tutor, user, allowed):

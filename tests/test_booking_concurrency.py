@@ -50,8 +50,14 @@ def contend(conversation_ids: list[str]) -> dict[str, str]:
     def run(conversation_id: str) -> None:
         barrier.wait()
         try:
-            result = book_slot(conversation_id, SLOT, SLOT + timedelta(hours=1), "Les", "",
-                               contact_id=f"contact-{conversation_id}")
+            result = book_slot(
+                conversation_id,
+                SLOT,
+                SLOT + timedelta(hours=1),
+                "Les",
+                "",
+                contact_id=f"contact-{conversation_id}",
+            )
             outcomes[conversation_id] = "booked" if result.created else "repeat"
         except SlotTaken:
             outcomes[conversation_id] = "taken"
@@ -73,7 +79,7 @@ def blocking_lessons() -> list[Lesson]:
 
 def assert_no_overlaps(lessons: list[Lesson]) -> None:
     for i, a in enumerate(lessons):
-        for b in lessons[i + 1:]:
+        for b in lessons[i + 1 :]:
             if a.tutor_id == b.tutor_id:
                 assert not (a.start < b.end and b.start < a.end), (a, b)
 
@@ -142,9 +148,22 @@ def test_two_processes_with_threads_booking_one_slot_give_exactly_one_lesson(set
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", CHILD, settings.database_url, NOW.isoformat(), SLOT.isoformat(),
-             str(go_file), f"process-{p}", "6"],
-            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-c",
+                CHILD,
+                settings.database_url,
+                NOW.isoformat(),
+                SLOT.isoformat(),
+                str(go_file),
+                f"process-{p}",
+                "6",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for p in range(2)
     ]
@@ -205,8 +224,11 @@ def test_contenders_for_different_slots_all_win():
         start = SLOT + timedelta(hours=n)  # 10:00 .. 17:00
         barrier.wait()
         try:
-            results.append(book_slot(f"conv-{n}", start, start + timedelta(hours=1),
-                                     contact_id=f"contact-{n}").lesson.status)
+            results.append(
+                book_slot(
+                    f"conv-{n}", start, start + timedelta(hours=1), contact_id=f"contact-{n}"
+                ).lesson.status
+            )
         except Exception as exc:  # noqa: BLE001
             results.append(exc)
 

@@ -28,12 +28,18 @@ from tests.test_console_data import ADMIN, FINANCE, PASSWORD, TUTOR, build_conso
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TIMEOUT_MS = 20_000
 # The console here runs on its own SQLite file, whatever LESPLANNER_TEST_DB says: one pass is enough.
 pytestmark = pytest.mark.sqlite_only
-
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +47,14 @@ def database(tmp_path_factory) -> Iterator[tuple[str, dict]]:
     """A migrated SQLite database with the console demo rows (the lead's migrations)."""
     url = f"sqlite:///{tmp_path_factory.mktemp('browser')}/console.db"
     env = {**os.environ, "DATABASE_URL": url}
-    subprocess.run([sys.executable, "-m", "core.cli", "migrate"], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "core.cli", "migrate"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     engine = make_engine(url)
     ids = build_console_data(engine)
     engine.dispose()
@@ -54,13 +66,27 @@ def console(database) -> Iterator[str]:
     url, _ = database
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "CALENDAR_BACKEND": "local", "PYTHONUNBUFFERED": "1"}
-    log = (SHOTS.parent / "streamlit.log")
+    log = SHOTS.parent / "streamlit.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -98,8 +124,9 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="nl-NL",
-                                  timezone_id="Europe/Amsterdam")
+    context = browser.new_context(
+        viewport={"width": 1440, "height": 900}, locale="nl-NL", timezone_id="Europe/Amsterdam"
+    )
     tab = context.new_page()
     tab.set_default_timeout(TIMEOUT_MS)
     yield tab
@@ -158,7 +185,8 @@ def shot(page, name: str) -> None:  # noqa: ANN001
     first made as tall as that content."""
     height = page.evaluate(
         "() => { const m = document.querySelector('[data-testid=\"stMain\"]') || document.body;"
-        " return Math.max(m.scrollHeight, document.body.scrollHeight); }")
+        " return Math.max(m.scrollHeight, document.body.scrollHeight); }"
+    )
     page.set_viewport_size({"width": 1440, "height": min(max(900, int(height) + 40), 6000)})
     page.wait_for_timeout(400)
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -187,7 +215,10 @@ def migration_head() -> str:
 
 def nav_links(page) -> list[str]:  # noqa: ANN001
     # Each link's text starts with its icon's ligature name ("calendar_month"); the title is last.
-    return [t.split("\n")[-1].strip() for t in page.get_by_test_id("stSidebarNav").get_by_role("link").all_inner_texts()]
+    return [
+        t.split("\n")[-1].strip()
+        for t in page.get_by_test_id("stSidebarNav").get_by_role("link").all_inner_texts()
+    ]
 
 
 # --- tests -------------------------------------------------------------------------------------

@@ -38,7 +38,9 @@ def state(lesson_id: int, session_id: str) -> tuple[str, str, list[str]]:
     return lesson.status, payment.status, keys
 
 
-def test_cancelling_a_held_lesson_closes_its_checkout_so_nobody_can_pay_for_it(held, fake_stripe, signed_delivery):
+def test_cancelling_a_held_lesson_closes_its_checkout_so_nobody_can_pay_for_it(
+    held, fake_stripe, signed_delivery
+):
     lesson_id, session_id = held
 
     cancel_lesson(lesson_id, actor=None, reason="klant belde af")
@@ -54,7 +56,9 @@ def test_cancelling_a_held_lesson_closes_its_checkout_so_nobody_can_pay_for_it(h
     assert state(lesson_id, session_id) == (CANCELLED, "expired", ["lesson_cancelled"])
 
 
-def test_a_cancel_stands_when_stripe_is_down_and_a_late_payment_needs_a_new_time(held, fake_stripe, signed_delivery):
+def test_a_cancel_stands_when_stripe_is_down_and_a_late_payment_needs_a_new_time(
+    held, fake_stripe, signed_delivery
+):
     lesson_id, session_id = held
     fake_stripe.fail_next("503", times=10)
 
@@ -72,7 +76,9 @@ def test_a_cancel_stands_when_stripe_is_down_and_a_late_payment_needs_a_new_time
     assert keys[-1] == "paid_after_cancel"
 
 
-def test_a_session_the_customer_completed_just_before_the_cancel_is_left_to_its_webhook(held, fake_stripe, signed_delivery):
+def test_a_session_the_customer_completed_just_before_the_cancel_is_left_to_its_webhook(
+    held, fake_stripe, signed_delivery
+):
     lesson_id, session_id = held
     completed = fake_stripe.complete_session(session_id)
 

@@ -57,8 +57,12 @@ def chatwoot(moving_clock):
 
 @pytest.fixture
 def chat_settings(tmp_path, engine, chatwoot):
-    s = make_settings(tmp_path, chatwoot_url=chatwoot.url + "/", chatwoot_account_id=chatwoot.account_id,
-                      chatwoot_api_token=chatwoot.token)
+    s = make_settings(
+        tmp_path,
+        chatwoot_url=chatwoot.url + "/",
+        chatwoot_account_id=chatwoot.account_id,
+        chatwoot_api_token=chatwoot.token,
+    )
     set_settings(s)
     return s
 
@@ -74,12 +78,23 @@ def stored_before_the_id_rule(session, conversation_id: str, contact_id: str) ->
     return contact
 
 
-def queue(conversation_id: str = "1001", key: str = "booking_confirmed", dedupe: str | None = None,
-          contact_id: str = "501", **params) -> int:
+def queue(
+    conversation_id: str = "1001",
+    key: str = "booking_confirmed",
+    dedupe: str | None = None,
+    contact_id: str = "501",
+    **params,
+) -> int:
     with write_session() as session:
         stored_before_the_id_rule(session, conversation_id, contact_id)
-        message = queue_message(session, conversation_id, key, dedupe_key=dedupe or f"{key}:{conversation_id}:{time.monotonic_ns()}",
-                                when="dinsdag 1 december om 10:00", **params)
+        message = queue_message(
+            session,
+            conversation_id,
+            key,
+            dedupe_key=dedupe or f"{key}:{conversation_id}:{time.monotonic_ns()}",
+            when="dinsdag 1 december om 10:00",
+            **params,
+        )
         return message.id
 
 
@@ -112,7 +127,12 @@ def test_queueing_a_message_writes_its_chat_send_job(settings, engine):
     mid = queue("1001")
 
     job = job_of(mid)
-    assert (job.kind, job.subject, job.payload, job.status) == ("chat.send", "chat:1001", {"message_id": mid}, "pending")
+    assert (job.kind, job.subject, job.payload, job.status) == (
+        "chat.send",
+        "chat:1001",
+        {"message_id": mid},
+        "pending",
+    )
 
 
 def test_a_pending_message_is_delivered_once_as_a_public_outgoing_message(chat_settings, chatwoot):
@@ -133,7 +153,9 @@ def test_a_pending_message_is_delivered_once_as_a_public_outgoing_message(chat_s
     assert chatwoot.requests_to("GET") == []  # a first attempt does not read back
 
 
-def test_a_server_error_is_retried_after_a_backoff_and_then_delivered_once(chat_settings, chatwoot, moving_clock):
+def test_a_server_error_is_retried_after_a_backoff_and_then_delivered_once(
+    chat_settings, chatwoot, moving_clock
+):
     mid = queue()
     chatwoot.fail_next(500)
 
@@ -167,18 +189,30 @@ def test_rate_limiting_honours_retry_after(chat_settings, chatwoot, moving_clock
     assert chatwoot.sent("1001") == [CONFIRMED]
 
 
-@pytest.mark.parametrize(("attempts", "retry_after", "seconds"), [
-    (1, None, 2), (2, None, 4), (3, None, 8), (5, None, 32), (6, None, 60), (20, None, 60),
-    (1, 30, 30), (3, 5, 8), (1, 99999, 60), (1000, None, 60),
-    (1100, None, 60),
-])
+@pytest.mark.parametrize(
+    ("attempts", "retry_after", "seconds"),
+    [
+        (1, None, 2),
+        (2, None, 4),
+        (3, None, 8),
+        (5, None, 32),
+        (6, None, 60),
+        (20, None, 60),
+        (1, 30, 30),
+        (3, 5, 8),
+        (1, 99999, 60),
+        (1000, None, 60),
+        (1100, None, 60),
+    ],
+)
 def test_backoff_doubles_and_is_capped_at_a_minute(attempts, retry_after, seconds):
     assert get_settings().job_max_backoff_seconds == 60
     assert backoff(attempts, retry_after) == timedelta(seconds=seconds)
 
 
 def test_while_chatwoot_is_down_a_message_is_retried_with_capped_backoff_and_sent_once_it_heals(
-        chat_settings, chatwoot, moving_clock):
+    chat_settings, chatwoot, moving_clock
+):
     mid = queue()
     cap = timedelta(seconds=get_settings().job_max_backoff_seconds)
     chatwoot.fail_next(503, times=20)  # every request of 20 attempts (one each: the send or the read-back)
@@ -240,8 +274,15 @@ def test_client_errors_are_not_retried(chat_settings, chatwoot, moving_clock, st
 
 
 def test_a_wrong_token_fails_without_leaking_it(tmp_path, engine, chatwoot):
-    set_settings(make_settings(tmp_path, chatwoot_url=chatwoot.url, chatwoot_account_id="7",
-                               chatwoot_api_token="wrong-token-abcdef", bot_api_token="bot-secret-xyz"))
+    set_settings(
+        make_settings(
+            tmp_path,
+            chatwoot_url=chatwoot.url,
+            chatwoot_account_id="7",
+            chatwoot_api_token="wrong-token-abcdef",
+            bot_api_token="bot-secret-xyz",
+        )
+    )
     mid = queue()
 
     deliver_pending()
@@ -368,7 +409,8 @@ def test_messages_of_one_conversation_go_out_one_at_a_time_in_order(chat_setting
 
 @pytest.mark.parametrize("b_finished_first", [True, False])
 def test_a_worker_whose_lease_ran_out_does_not_send_what_the_next_worker_took_over(
-        chat_settings, chatwoot, moving_clock, b_finished_first):
+    chat_settings, chatwoot, moving_clock, b_finished_first
+):
     """Worker A claims the message, Chatwoot is slow, A's lease runs out, worker B takes the
     message over and sends it; A, carrying on with its stale claim, must not send it too."""
     mid = queue()
@@ -400,8 +442,9 @@ def test_a_worker_whose_lease_ran_out_does_not_send_what_the_next_worker_took_ov
     assert deliver_pending().claimed == 0
 
 
-def _take_over_during(chatwoot: FakeChatwoot, moving_clock: MovableClock, handler: str, method: str,
-                      answer: tuple | None = None) -> list:
+def _take_over_during(
+    chatwoot: FakeChatwoot, moving_clock: MovableClock, handler: str, method: str, answer: tuple | None = None
+) -> list:
     """Make the fake Chatwoot slow inside one request of worker A: while that request hangs, A's
     lease runs out and worker B claims the message and runs it to the end. Then A's request is
     answered (normally, or with `answer`). Returns B's outcomes."""
@@ -425,7 +468,8 @@ def _take_over_during(chatwoot: FakeChatwoot, moving_clock: MovableClock, handle
 
 @pytest.mark.parametrize("where", ["the attributes call", "the read-back"])
 def test_a_worker_that_is_slowed_down_inside_its_run_stops_before_sending(
-        chat_settings, chatwoot, moving_clock, where):
+    chat_settings, chatwoot, moving_clock, where
+):
     mid = queue()
     if where == "the attributes call":
         give_conversation_attributes()
@@ -452,12 +496,16 @@ def test_a_worker_that_is_slowed_down_inside_its_run_stops_before_sending(
     assert job["status"] == JobStatus.DONE and job["attempts"] == a_attempt + 1
 
 
-@pytest.mark.parametrize(("answer", "a_would_record"), [
-    ((504, {}, {"error": "gateway timeout"}), "pending"),
-    ((404, {}, {"error": "Resource could not be found"}), "failed"),
-])
+@pytest.mark.parametrize(
+    ("answer", "a_would_record"),
+    [
+        ((504, {}, {"error": "gateway timeout"}), "pending"),
+        ((404, {}, {"error": "Resource could not be found"}), "failed"),
+    ],
+)
 def test_a_late_error_of_a_worker_that_lost_its_lease_does_not_undo_the_delivery(
-        chat_settings, chatwoot, moving_clock, answer, a_would_record):
+    chat_settings, chatwoot, moving_clock, answer, a_would_record
+):
     """A checked its lease and sent, but its request hung (a paused process, a stuck proxy) past
     the lease; B took over and delivered; then A's request fails. A must not mark the message
     `pending` (the bot would show it again) or `failed`: its outcome no longer counts."""
@@ -482,18 +530,32 @@ def test_payment_attributes_are_mirrored_to_the_conversation_and_the_contact(cha
     with write_session() as session:
         conversation, contact = ensure_conversation(session, "1001", "501")
         # Assigned, not mutated: a row inserted in this transaction does not track mutations.
-        conversation.attributes = dict(payment_completed=True, payment_intent_id="pi_123",
-                                       payment_amount=4500, payment_currency="eur", internal_note="x")
-        contact.attributes = dict(payment_completed=True, payment_intent_id="pi_123", payment_amount=4500,
-                                  payment_currency="eur", has_paid_lesson=True)
+        conversation.attributes = dict(
+            payment_completed=True,
+            payment_intent_id="pi_123",
+            payment_amount=4500,
+            payment_currency="eur",
+            internal_note="x",
+        )
+        contact.attributes = dict(
+            payment_completed=True,
+            payment_intent_id="pi_123",
+            payment_amount=4500,
+            payment_currency="eur",
+            has_paid_lesson=True,
+        )
         session.add(conversation)
         session.add(contact)
     queue("1001", "payment_success_message")
 
     assert deliver_pending().sent == 1
 
-    paid = {"payment_completed": True, "payment_intent_id": "pi_123", "payment_amount": 4500,
-            "payment_currency": "eur"}
+    paid = {
+        "payment_completed": True,
+        "payment_intent_id": "pi_123",
+        "payment_amount": 4500,
+        "payment_currency": "eur",
+    }
     assert chatwoot.conversation_attributes["1001"] == paid
     assert chatwoot.contact_attributes["501"] == {**paid, "has_paid_lesson": True}
     put = chatwoot.requests_to("PUT", "/contacts/501")[0]
@@ -516,7 +578,9 @@ def test_a_contact_chatwoot_does_not_know_does_not_block_the_message(chat_settin
 
 
 @pytest.mark.parametrize("contact_id", ["..", ".", "a/../../x"])
-def test_a_stored_contact_id_that_is_a_path_reaches_no_other_chatwoot_endpoint(chat_settings, chatwoot, contact_id):
+def test_a_stored_contact_id_that_is_a_path_reaches_no_other_chatwoot_endpoint(
+    chat_settings, chatwoot, contact_id
+):
     # A row stored before the receiver checked ids: the worker must not PUT to another path.
     with write_session() as session:
         contact = stored_before_the_id_rule(session, "1001", contact_id)
@@ -532,8 +596,9 @@ def test_a_stored_contact_id_that_is_a_path_reaches_no_other_chatwoot_endpoint(c
 
 
 @pytest.mark.parametrize("conversation_id", ["..", "."])
-def test_a_stored_conversation_id_that_is_a_path_fails_cleanly_without_a_request(chat_settings, chatwoot,
-                                                                                  conversation_id):
+def test_a_stored_conversation_id_that_is_a_path_fails_cleanly_without_a_request(
+    chat_settings, chatwoot, conversation_id
+):
     message_id = queue(conversation_id)
 
     report = deliver_pending()

@@ -131,8 +131,10 @@ def test_each_role_can_open_its_pages_and_no_others(world, role):
                 at.switch_page(f"app_pages/{page}.py")
 
 
-@pytest.mark.parametrize(("role", "page"), [("tutor", "payments"), ("tutor", "profiles"),
-                                            ("finance", "users"), ("finance", "availability")])
+@pytest.mark.parametrize(
+    ("role", "page"),
+    [("tutor", "payments"), ("tutor", "profiles"), ("finance", "users"), ("finance", "availability")],
+)
 def test_a_page_refuses_a_role_that_may_not_see_it_even_when_run_directly(world, role, page):
     at = as_user(EMAIL[role], f"app_pages/{page}.py")
     assert "geen toegang" in at.error[0].value
@@ -164,9 +166,11 @@ def test_a_password_reset_role_change_or_deactivation_ends_open_sessions(world, 
     assert titles(at) == ["Betalingen"]
     users = _users()
     boss, target = users[ADMIN], users[FINANCE].id
-    {"password": lambda: reset_password(boss, target),
-     "role": lambda: set_user_role(boss, target, "tutor"),
-     "deactivate": lambda: set_user_active(boss, target, False)}[change]()
+    {
+        "password": lambda: reset_password(boss, target),
+        "role": lambda: set_user_role(boss, target, "tutor"),
+        "deactivate": lambda: set_user_active(boss, target, False),
+    }[change]()
     at.run()
     assert titles(at) == ["Lesplanner"] and "user_id" not in at.session_state
     assert "Je sessie is beëindigd" in warnings(at)
@@ -224,15 +228,27 @@ def test_english_can_be_chosen_in_the_sidebar(world):
     assert titles(at) == ["Lessons"]
 
 
-SSO_SECRETS = {"auth": {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
-                        "client_id": "id", "client_secret": "secret",
-                        "server_metadata_url": "https://idp.example/.well-known/openid-configuration"}}
+SSO_SECRETS = {
+    "auth": {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "x" * 32,
+        "client_id": "id",
+        "client_secret": "secret",
+        "server_metadata_url": "https://idp.example/.well-known/openid-configuration",
+    }
+}
 
 
 def sso_claims(email: str, **extra) -> dict:
     """What st.user holds after a sign-in at the provider: the ID token's claims."""
-    values = {"is_logged_in": True, "email": email, "name": email.split("@")[0], "email_verified": True,
-              "iss": "https://idp.example", "iat": int(clock.now().timestamp()) - 60}
+    values = {
+        "is_logged_in": True,
+        "email": email,
+        "name": email.split("@")[0],
+        "email_verified": True,
+        "iss": "https://idp.example",
+        "iat": int(clock.now().timestamp()) - 60,
+    }
     values.update(extra)
     return {k: v for k, v in values.items() if v is not None}
 
@@ -270,8 +286,11 @@ def test_single_sign_on_refuses_another_issuer_or_domain_when_they_are_set(world
     set_settings(settings.model_copy(update={"sso_allowed_domain": "school.nl"}))
     at = sso_app(sso_claims(ADMIN))
     assert "school.nl" in at.error[0].value and "user_id" not in at.session_state
-    set_settings(settings.model_copy(update={"sso_allowed_issuer": "https://idp.example",
-                                             "sso_allowed_domain": "example.nl"}))
+    set_settings(
+        settings.model_copy(
+            update={"sso_allowed_issuer": "https://idp.example", "sso_allowed_domain": "example.nl"}
+        )
+    )
     assert titles(sso_app(sso_claims(ADMIN))) == ["Lessen"]
 
 

@@ -34,8 +34,12 @@ from core.models import (
 from core.users import create_user
 
 PASSWORD = "Wachtwoord-123"
-ADMIN, TUTOR, OTHER_TUTOR, FINANCE = ("admin@example.nl", "anna@example.nl", "bram@example.nl",
-                                      "finance@example.nl")
+ADMIN, TUTOR, OTHER_TUTOR, FINANCE = (
+    "admin@example.nl",
+    "anna@example.nl",
+    "bram@example.nl",
+    "finance@example.nl",
+)
 TRICKY_NAME = "**Vet** <b>html</b> [link](http://x)"
 
 
@@ -77,12 +81,23 @@ def build_console_data(engine: Engine, tz: ZoneInfo = ZoneInfo("Europe/Amsterdam
         s.flush()
         ids["anna"], ids["bram"] = anna.id, bram.id
         contacts = [
-            Contact(id="c-1", name="Sanne Bakker", email="sanne@example.nl", phone="+31612345678",
-                    attributes={"has_paid_lesson": True}),
+            Contact(
+                id="c-1",
+                name="Sanne Bakker",
+                email="sanne@example.nl",
+                phone="+31612345678",
+                attributes={"has_paid_lesson": True},
+            ),
             Contact(id="c-2", name="Daan Visser", phone="+31687654321"),
-            Contact(id="c-3", name=TRICKY_NAME, email="tricky@example.nl",
-                    attributes={"note": "=HYPERLINK(\"http://evil\")"}),
-            Contact(id="c-4", name="Lotte Smit", phone="+31611112222", attributes={"weekend_whitelisted": True}),
+            Contact(
+                id="c-3",
+                name=TRICKY_NAME,
+                email="tricky@example.nl",
+                attributes={"note": '=HYPERLINK("http://evil")'},
+            ),
+            Contact(
+                id="c-4", name="Lotte Smit", phone="+31611112222", attributes={"weekend_whitelisted": True}
+            ),
         ]
         s.add_all(contacts)
         s.flush()
@@ -91,53 +106,147 @@ def build_console_data(engine: Engine, tz: ZoneInfo = ZoneInfo("Europe/Amsterdam
         s.flush()
 
         def lesson(contact: str, tutor: Tutor, start: datetime, status: str, **kw) -> Lesson:
-            row = Lesson(conversation_id=f"conv-{contact}", contact_id=contact, tutor_id=tutor.id,
-                         profile_name=kw.pop("profile", "existing"), start=start, end=start + timedelta(hours=1),
-                         title=f"Les {contact}", status=status, created_at=now, updated_at=now, **kw)
+            row = Lesson(
+                conversation_id=f"conv-{contact}",
+                contact_id=contact,
+                tutor_id=tutor.id,
+                profile_name=kw.pop("profile", "existing"),
+                start=start,
+                end=start + timedelta(hours=1),
+                title=f"Les {contact}",
+                status=status,
+                created_at=now,
+                updated_at=now,
+                **kw,
+            )
             s.add(row)
             s.flush()
             return row
 
         d1, d2, d3 = (_next_weekday(today, tz, n) for n in (2, 3, 4))
-        confirmed = lesson("c-1", anna, at(d1, 10), "confirmed", calendar_event_id="lesplanner00000001",
-                           calendar_note="Embedded calendar: no e-mail invite is sent.")
+        confirmed = lesson(
+            "c-1",
+            anna,
+            at(d1, 10),
+            "confirmed",
+            calendar_event_id="lesplanner00000001",
+            calendar_note="Embedded calendar: no e-mail invite is sent.",
+        )
         held = lesson("c-2", anna, at(d2, 14), "held", hold_expires_at=now + timedelta(minutes=12))
         moved = lesson("c-3", anna, at(d3, 11), "needs_reschedule")
         other = lesson("c-4", bram, at(d1, 15), "confirmed", calendar_event_id="lesplanner00000004")
         lesson("c-1", anna, at(today - timedelta(days=3), 10), "cancelled", cancel_reason="ziek")
         ids.update(confirmed=confirmed.id, held=held.id, moved=moved.id, other=other.id)
 
-        s.add_all([
-            Payment(checkout_session_id="cs_test_paid_1", order_id="lesson-1", conversation_id="conv-c-1",
-                    contact_id="c-1", lesson_id=confirmed.id, segment="existing", minutes=60,
-                    price_id="price_std_60", amount=4500, currency="eur", status="paid",
-                    paid_at=now - timedelta(hours=2), created_at=now - timedelta(hours=2)),
-            Payment(checkout_session_id="cs_test_open_2", order_id="lesson-2", conversation_id="conv-c-2",
-                    contact_id="c-2", lesson_id=held.id, segment="new", minutes=60, price_id="price_std_60",
-                    amount=4500, currency="eur", status="open", expires_at=now + timedelta(minutes=12),
-                    created_at=now - timedelta(minutes=18)),
-            Payment(checkout_session_id="cs_test_paid_3", order_id="lesson-3", conversation_id="conv-c-3",
-                    contact_id="c-3", lesson_id=moved.id, segment="existing", minutes=60,
-                    price_id="price_std_60", amount=4500, currency="eur", status="paid",
-                    paid_at=now - timedelta(days=1), created_at=now - timedelta(days=1)),
-            Payment(checkout_session_id="cs_test_expired_4", order_id="lesson-x", conversation_id="conv-c-4",
-                    contact_id="c-4", segment="weekend", minutes=60, price_id="price_wk_60", amount=3500,
-                    currency="eur", status="expired", created_at=now - timedelta(days=8)),
-        ])
+        s.add_all(
+            [
+                Payment(
+                    checkout_session_id="cs_test_paid_1",
+                    order_id="lesson-1",
+                    conversation_id="conv-c-1",
+                    contact_id="c-1",
+                    lesson_id=confirmed.id,
+                    segment="existing",
+                    minutes=60,
+                    price_id="price_std_60",
+                    amount=4500,
+                    currency="eur",
+                    status="paid",
+                    paid_at=now - timedelta(hours=2),
+                    created_at=now - timedelta(hours=2),
+                ),
+                Payment(
+                    checkout_session_id="cs_test_open_2",
+                    order_id="lesson-2",
+                    conversation_id="conv-c-2",
+                    contact_id="c-2",
+                    lesson_id=held.id,
+                    segment="new",
+                    minutes=60,
+                    price_id="price_std_60",
+                    amount=4500,
+                    currency="eur",
+                    status="open",
+                    expires_at=now + timedelta(minutes=12),
+                    created_at=now - timedelta(minutes=18),
+                ),
+                Payment(
+                    checkout_session_id="cs_test_paid_3",
+                    order_id="lesson-3",
+                    conversation_id="conv-c-3",
+                    contact_id="c-3",
+                    lesson_id=moved.id,
+                    segment="existing",
+                    minutes=60,
+                    price_id="price_std_60",
+                    amount=4500,
+                    currency="eur",
+                    status="paid",
+                    paid_at=now - timedelta(days=1),
+                    created_at=now - timedelta(days=1),
+                ),
+                Payment(
+                    checkout_session_id="cs_test_expired_4",
+                    order_id="lesson-x",
+                    conversation_id="conv-c-4",
+                    contact_id="c-4",
+                    segment="weekend",
+                    minutes=60,
+                    price_id="price_wk_60",
+                    amount=3500,
+                    currency="eur",
+                    status="expired",
+                    created_at=now - timedelta(days=8),
+                ),
+            ]
+        )
         # A payment for the held lesson whose handling failed once: a retry confirms the lesson.
-        event = {"id": "evt_failed_1", "object": "event", "type": "checkout.session.completed",
-                 "data": {"object": {"id": "cs_test_open_2", "object": "checkout.session",
-                                     "payment_status": "paid", "status": "complete",
-                                     "client_reference_id": "lesson-2", "amount_total": 4500,
-                                     "currency": "eur", "payment_intent": "pi_test_2",
-                                     "metadata": {"order_id": "lesson-2", "conversation_id": "conv-c-2"}}}}
-        s.add(StripeEvent(id="evt_failed_1", type="checkout.session.completed", payload=json.dumps(event),
-                          received_at=now - timedelta(minutes=5), status="failed",
-                          error="lesson not found", attempts=2))
-        s.add(OutboxMessage(conversation_id="conv-c-1", dedupe_key="booking_confirmed:1", key="booking_confirmed",
-                            text="Je les is ingepland.", created_at=now))
-        s.add(BusyBlock(tutor_id=anna.id, start=at(d2, 9), end=at(d2, 12), reason="tandarts", created_by=ADMIN))
-        s.add(WhitelistEntry(list="weekend", identifier="+31611112222", note="seed", added_by=ADMIN, added_at=now))
+        event = {
+            "id": "evt_failed_1",
+            "object": "event",
+            "type": "checkout.session.completed",
+            "data": {
+                "object": {
+                    "id": "cs_test_open_2",
+                    "object": "checkout.session",
+                    "payment_status": "paid",
+                    "status": "complete",
+                    "client_reference_id": "lesson-2",
+                    "amount_total": 4500,
+                    "currency": "eur",
+                    "payment_intent": "pi_test_2",
+                    "metadata": {"order_id": "lesson-2", "conversation_id": "conv-c-2"},
+                }
+            },
+        }
+        s.add(
+            StripeEvent(
+                id="evt_failed_1",
+                type="checkout.session.completed",
+                payload=json.dumps(event),
+                received_at=now - timedelta(minutes=5),
+                status="failed",
+                error="lesson not found",
+                attempts=2,
+            )
+        )
+        s.add(
+            OutboxMessage(
+                conversation_id="conv-c-1",
+                dedupe_key="booking_confirmed:1",
+                key="booking_confirmed",
+                text="Je les is ingepland.",
+                created_at=now,
+            )
+        )
+        s.add(
+            BusyBlock(tutor_id=anna.id, start=at(d2, 9), end=at(d2, 12), reason="tandarts", created_by=ADMIN)
+        )
+        s.add(
+            WhitelistEntry(
+                list="weekend", identifier="+31611112222", note="seed", added_by=ADMIN, added_at=now
+            )
+        )
     return ids
 
 

@@ -125,7 +125,9 @@ def test_admin_reschedules_a_paid_lesson_to_an_offered_slot(world):
     assert moved.status == "confirmed" and moved.start != before.start
     assert moved.end - moved.start == before.end - before.start
     with read_session() as s:
-        assert [row.id for row in s.exec(select(Lesson).where(Lesson.conversation_id == "conv-c-3"))] == [moved.id]
+        assert [row.id for row in s.exec(select(Lesson).where(Lesson.conversation_id == "conv-c-3"))] == [
+            moved.id
+        ]
         payment = s.exec(select(Payment).where(Payment.checkout_session_id == "cs_test_paid_3")).one()
         told = s.exec(select(OutboxMessage).where(OutboxMessage.conversation_id == "conv-c-3")).all()
     assert payment.lesson_id == moved.id and payment.status == "paid"
@@ -249,7 +251,11 @@ def test_admin_corrects_and_confirms_a_contacts_details(world):
     ok(at)
     with read_session() as s:
         contact = s.get(Contact, "c-2")
-    assert (contact.email, contact.email_confirmed, contact.staff_maintained) == ("daan@example.nl", True, True)
+    assert (contact.email, contact.email_confirmed, contact.staff_maintained) == (
+        "daan@example.nl",
+        True,
+        True,
+    )
     assert "het team" in table_text(at)
 
 

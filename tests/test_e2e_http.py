@@ -26,9 +26,7 @@ TOKEN = "e2e-bot-token-123456"
 WEBHOOK_SECRET = "whsec_e2e_lesplanner_123456"
 CALENDAR = "tutor@lesplanner.test"
 AMS = ZoneInfo("Europe/Amsterdam")
-PAID_MESSAGE = ("Bedankt voor je betaling, we hebben hem ontvangen! "
-                "Je krijgt zo de bevestiging van je les.")
-
+PAID_MESSAGE = "Bedankt voor je betaling, we hebben hem ontvangen! Je krijgt zo de bevestiging van je les."
 
 
 def wait_for(condition, timeout: float = 15.0, interval: float = 0.1):  # noqa: ANN001, ANN201
@@ -67,23 +65,48 @@ def world(tmp_path: Path) -> Iterator[dict]:
             "LESPLANNER_WORKER": "1",
         }
         # The operator's path: migrate (schema, seed profiles, the default tutor), then serve.
-        migrated = subprocess.run([sys.executable, "-m", "core.cli", "migrate"], cwd=ROOT, env=env,
-                                  capture_output=True, text=True, timeout=60)
+        migrated = subprocess.run(
+            [sys.executable, "-m", "core.cli", "migrate"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert migrated.returncode == 0, migrated.stderr
         port = free_port()
         log = (tmp_path / "receiver.log").open("w")
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "receiver.main:app", "--host", "127.0.0.1", "--port", str(port),
-             "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "receiver.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         base = f"http://127.0.0.1:{port}"
         try:
             up = wait_for(lambda: _healthy(base), timeout=20)
             assert up, (tmp_path / "receiver.log").read_text()
             with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=20) as bot:
-                yield {"bot": bot, "base": base, "google": google, "stripe": stripe_fake,
-                       "chatwoot": chatwoot, "log": tmp_path / "receiver.log"}
+                yield {
+                    "bot": bot,
+                    "base": base,
+                    "google": google,
+                    "stripe": stripe_fake,
+                    "chatwoot": chatwoot,
+                    "log": tmp_path / "receiver.log",
+                }
         finally:
             server.terminate()
             try:
@@ -111,10 +134,18 @@ def test_a_new_contact_books_pays_and_is_confirmed_exactly_once(world):
     slot = slots.json()["slots"][0]
 
     # The customer picks the first one; it is held with a real Checkout Session.
-    booked = bot.post("/api/v1/bookings", json={
-        "conversation_id": "4242", "contact_id": "501", "start": slot["start"], "end": slot["end"],
-        "title": "Bijles wiskunde", "description": "Hoofdstuk 4", "contact": {"name": "Sanne de Vries"},
-    })
+    booked = bot.post(
+        "/api/v1/bookings",
+        json={
+            "conversation_id": "4242",
+            "contact_id": "501",
+            "start": slot["start"],
+            "end": slot["end"],
+            "title": "Bijles wiskunde",
+            "description": "Hoofdstuk 4",
+            "contact": {"name": "Sanne de Vries"},
+        },
+    )
     assert booked.status_code == 201, booked.text
     lesson = booked.json()
     assert lesson["status"] == "held"
@@ -128,10 +159,17 @@ def test_a_new_contact_books_pays_and_is_confirmed_exactly_once(world):
     assert stripe_fake.deliver(completed, webhook, WEBHOOK_SECRET).status == 200
     assert stripe_fake.deliver(completed, webhook, WEBHOOK_SECRET).status == 200
 
-    again = bot.post("/api/v1/bookings", json={
-        "conversation_id": "4242", "contact_id": "501", "start": slot["start"], "end": slot["end"],
-        "title": "Bijles wiskunde", "description": "Hoofdstuk 4",
-    })
+    again = bot.post(
+        "/api/v1/bookings",
+        json={
+            "conversation_id": "4242",
+            "contact_id": "501",
+            "start": slot["start"],
+            "end": slot["end"],
+            "title": "Bijles wiskunde",
+            "description": "Hoofdstuk 4",
+        },
+    )
     assert again.status_code == 200 and again.json()["status"] == "confirmed"
 
     # The receiver's worker makes exactly one event, at the booked local wall-clock time.
@@ -156,4 +194,6 @@ def test_a_new_contact_books_pays_and_is_confirmed_exactly_once(world):
     assert bot.get("/api/v1/conversations/4242/messages").json() == []
     log = world["log"].read_text()
     assert "Traceback" not in log
-    assert not [secret for secret in (TOKEN, WEBHOOK_SECRET, chatwoot.token, stripe_fake.api_key) if secret in log]
+    assert not [
+        secret for secret in (TOKEN, WEBHOOK_SECRET, chatwoot.token, stripe_fake.api_key) if secret in log
+    ]

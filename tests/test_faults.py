@@ -47,12 +47,20 @@ class World:
         self.client, self.google, self.stripe = client, google, stripe_fake
 
     def slots(self, conversation: str = "conv-1") -> Any:
-        return self.client.get("/api/v1/slots", params={"conversation_id": conversation,
-                                                        "contact_id": conversation.replace("conv", "contact")})
+        return self.client.get(
+            "/api/v1/slots",
+            params={"conversation_id": conversation, "contact_id": conversation.replace("conv", "contact")},
+        )
 
     def book(self, conversation: str = "conv-1", slot: dict[str, str] = FIRST) -> Any:
-        return self.client.post("/api/v1/bookings", json={
-            "conversation_id": conversation, "contact_id": conversation.replace("conv", "contact"), **slot})
+        return self.client.post(
+            "/api/v1/bookings",
+            json={
+                "conversation_id": conversation,
+                "contact_id": conversation.replace("conv", "contact"),
+                **slot,
+            },
+        )
 
     def freebusy_calls(self) -> int:
         return len(self.google.calls("freebusy.query"))
@@ -76,13 +84,28 @@ def open_world(tmp_path, monkeypatch, chatwoot=None) -> Iterator[World]:  # noqa
     with FakeGoogleCalendar() as google, FakeStripe(now=lambda: clock.now().timestamp()) as stripe_fake:
         add_prices(stripe_fake)
         settings = make_settings(
-            tmp_path, bot_api_token=BOT_TOKEN, calendar_backend="google",
-            gcal_service_account_json=google.service_account_json(), gcal_api_endpoint=google.api_endpoint,
-            gcal_calendar_id=CALENDAR, gcal_timeout_seconds=GCAL_TIMEOUT, gcal_max_retries=GCAL_RETRIES,
+            tmp_path,
+            bot_api_token=BOT_TOKEN,
+            calendar_backend="google",
+            gcal_service_account_json=google.service_account_json(),
+            gcal_api_endpoint=google.api_endpoint,
+            gcal_calendar_id=CALENDAR,
+            gcal_timeout_seconds=GCAL_TIMEOUT,
+            gcal_max_retries=GCAL_RETRIES,
             gcal_call_budget_seconds=GCAL_BUDGET,
-            **{**stripe_settings(stripe_fake, max_retries=STRIPE_RETRIES), "stripe_timeout_seconds": STRIPE_TIMEOUT},
-            **({} if chatwoot is None else dict(chatwoot_url=chatwoot.url + "/", chatwoot_account_id=chatwoot.account_id,
-                                                chatwoot_api_token=chatwoot.token)),
+            **{
+                **stripe_settings(stripe_fake, max_retries=STRIPE_RETRIES),
+                "stripe_timeout_seconds": STRIPE_TIMEOUT,
+            },
+            **(
+                {}
+                if chatwoot is None
+                else dict(
+                    chatwoot_url=chatwoot.url + "/",
+                    chatwoot_account_id=chatwoot.account_id,
+                    chatwoot_api_token=chatwoot.token,
+                )
+            ),
         )
         set_settings(settings)
         backend = GoogleCalendarBackend(settings, retry_base_delay=0.01)
@@ -90,7 +113,9 @@ def open_world(tmp_path, monkeypatch, chatwoot=None) -> Iterator[World]:  # noqa
         with write_session() as session:
             session.add(Tutor(name="Anna", email="anna@lesplanner.test", calendar_id=CALENDAR))
         # The tutor's own appointment on Tuesday 10:00-11:00 in Google Calendar.
-        google.add_event(CALENDAR, datetime(2026, 12, 1, 10, 0, tzinfo=AMS), datetime(2026, 12, 1, 11, 0, tzinfo=AMS))
+        google.add_event(
+            CALENDAR, datetime(2026, 12, 1, 10, 0, tzinfo=AMS), datetime(2026, 12, 1, 11, 0, tzinfo=AMS)
+        )
         client = TestClient(create_app(start_worker=False), headers={"Authorization": f"Bearer {BOT_TOKEN}"})
         yield World(client, google, stripe_fake)
         backend.flush_status()

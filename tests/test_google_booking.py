@@ -45,8 +45,9 @@ def world(engine, google_backend, fake_google, frozen_now):
     with write_session() as s:
         s.add(Tutor(name="Anna", email="anna@lesplanner.test", calendar_id=ANNA))
         s.get(PlanningProfile, "existing").requires_payment = False
-        s.add(Contact(id="c1", name="Sanne", email="sanne@leerling.test",
-                      attributes={"has_paid_lesson": True}))
+        s.add(
+            Contact(id="c1", name="Sanne", email="sanne@leerling.test", attributes={"has_paid_lesson": True})
+        )
     return fake_google
 
 
@@ -77,8 +78,9 @@ def test_a_booking_creates_one_event_at_the_local_time_carrying_the_lesson_id(wo
 def test_an_event_added_in_google_after_the_suggestion_makes_the_booking_a_409(world):
     offered = booking.suggest_slots("conv1", contact_id="c1").slots
     taken = offered[0]
-    world.add_event(ANNA, taken.start - timedelta(minutes=15), taken.start + timedelta(minutes=15),
-                    summary="Tandarts")
+    world.add_event(
+        ANNA, taken.start - timedelta(minutes=15), taken.start + timedelta(minutes=15), summary="Tandarts"
+    )
 
     with pytest.raises(SlotTaken) as conflict:
         booking.book_slot("conv1", taken.start, taken.end, "Wiskunde B")
@@ -103,9 +105,16 @@ def test_paid_after_the_tutor_added_a_private_event_needs_reschedule_and_creates
     with write_session() as s:
         s.add(Conversation(id="conv1", contact_id="c1"))
         anna = s.exec(select(Tutor)).one()
-        lesson = Lesson(conversation_id="conv1", contact_id="c1", tutor_id=anna.id, profile_name="existing",
-                        start=local(2, 14), end=local(2, 15), status=HELD,
-                        hold_expires_at=local(1, 8))
+        lesson = Lesson(
+            conversation_id="conv1",
+            contact_id="c1",
+            tutor_id=anna.id,
+            profile_name="existing",
+            start=local(2, 14),
+            end=local(2, 15),
+            status=HELD,
+            hold_expires_at=local(1, 8),
+        )
         s.add(lesson)
     world.add_event(ANNA, local(2, 14), local(2, 16), summary="Privé")
 
@@ -185,8 +194,10 @@ def set_buffer(minutes: int) -> None:
 
 
 def event_times(calendar: str, fake) -> list[tuple[datetime, datetime]]:  # noqa: ANN001
-    return sorted((datetime.fromisoformat(e["start"]["dateTime"]), datetime.fromisoformat(e["end"]["dateTime"]))
-                  for e in fake.events(calendar))
+    return sorted(
+        (datetime.fromisoformat(e["start"]["dateTime"]), datetime.fromisoformat(e["end"]["dateTime"]))
+        for e in fake.events(calendar)
+    )
 
 
 @pytest.mark.parametrize(
@@ -197,7 +208,8 @@ def event_times(calendar: str, fake) -> list[tuple[datetime, datetime]]:  # noqa
     ],
 )
 def test_a_lesson_moves_into_its_own_old_time_although_google_merges_it_with_the_next_event(
-        world, google_backend, lesson_next_to_a_meeting, buffer, new_start):
+    world, google_backend, lesson_next_to_a_meeting, buffer, new_start
+):
     old, boss = lesson_next_to_a_meeting
     set_buffer(buffer)
     assert google_backend.busy([ANNA], local(1, 8), local(1, 13))[ANNA] == [(local(1, 10), local(1, 12))]
@@ -214,8 +226,10 @@ def test_a_lesson_moves_into_its_own_old_time_although_google_merges_it_with_the
         keys = [m.key for m in s.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()]
     assert lesson.calendar_sync == "synced" and lesson.calendar_event_id == old.calendar_event_id
     assert keys.count("lesson_rescheduled") == 1 and "lesson_cancelled" not in keys
-    assert event_times(ANNA, world) == [(new_start, new_start + timedelta(hours=1)),
-                                        (local(1, 11), local(1, 12))]
+    assert event_times(ANNA, world) == [
+        (new_start, new_start + timedelta(hours=1)),
+        (local(1, 11), local(1, 12)),
+    ]
     assert world.event(ANNA, old.calendar_event_id)["status"] != "cancelled"
 
 
@@ -227,8 +241,9 @@ def test_a_lesson_moves_into_its_own_old_time_although_google_merges_it_with_the
         pytest.param(45, local(1, 9, 30), id="half an hour earlier, the buffer reaching the meeting"),
     ],
 )
-def test_a_move_that_overlaps_the_adjacent_event_is_still_refused(world, lesson_next_to_a_meeting,
-                                                                  buffer, new_start):
+def test_a_move_that_overlaps_the_adjacent_event_is_still_refused(
+    world, lesson_next_to_a_meeting, buffer, new_start
+):
     old, boss = lesson_next_to_a_meeting
     set_buffer(buffer)
     before = event_times(ANNA, world)

@@ -33,13 +33,25 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-def lesson(lesson_id: int = 42, start: datetime | None = None, minutes: int = 60,
-           email: str | None = None, calendar_id: str = TUTOR) -> EventRequest:
+def lesson(
+    lesson_id: int = 42,
+    start: datetime | None = None,
+    minutes: int = 60,
+    email: str | None = None,
+    calendar_id: str = TUTOR,
+) -> EventRequest:
     start = start or ams(2026, 6, 1, 10)
-    return EventRequest(lesson_id=lesson_id, calendar_id=calendar_id, start=start,
-                        end=start + timedelta(minutes=minutes), summary="Les wiskunde",
-                        description="Booked via Lesplanner", timezone="Europe/Amsterdam",
-                        attendee_email=email, attendee_name="Klant" if email else None)
+    return EventRequest(
+        lesson_id=lesson_id,
+        calendar_id=calendar_id,
+        start=start,
+        end=start + timedelta(minutes=minutes),
+        summary="Les wiskunde",
+        description="Booked via Lesplanner",
+        timezone="Europe/Amsterdam",
+        attendee_email=email,
+        attendee_name="Klant" if email else None,
+    )
 
 
 # -- busy -------------------------------------------------------------------------------------
@@ -107,8 +119,9 @@ def test_google_refuses_one_query_for_a_too_long_range(google_backend, fake_goog
 def test_more_than_fifty_calendars_are_asked_in_batches(google_backend, fake_google):
     calendars = [f"tutor{i:03d}@lesplanner.test" for i in range(120)]
     for i, cid in enumerate(calendars):
-        fake_google.add_event(cid, utc(2026, 6, 1, 8) + timedelta(minutes=i),
-                              utc(2026, 6, 1, 9) + timedelta(minutes=i))
+        fake_google.add_event(
+            cid, utc(2026, 6, 1, 8) + timedelta(minutes=i), utc(2026, 6, 1, 9) + timedelta(minutes=i)
+        )
 
     busy = google_backend.busy(calendars, utc(2026, 6, 1), utc(2026, 6, 2))
 
@@ -158,8 +171,7 @@ def test_primary_without_delegation_is_refused_not_silently_free(google_backend,
     assert fake_google.requests == []
 
 
-def test_with_delegation_primary_is_the_delegated_users_calendar(
-        engine, fake_google, make_google_backend):
+def test_with_delegation_primary_is_the_delegated_users_calendar(engine, fake_google, make_google_backend):
     fake_google.add_event(TUTOR, utc(2026, 6, 1, 8), utc(2026, 6, 1, 9))
     backend = make_google_backend(gcal_delegated_user=TUTOR)
 
@@ -199,14 +211,17 @@ def test_busy_is_safe_from_many_threads(google_backend, fake_google):
     ids=["day after autumn change", "day after spring change"],
 )
 def test_a_10_oclock_lesson_is_stored_at_10_local_with_the_right_offset(
-        google_backend, fake_google, day, offset):
+    google_backend, fake_google, day, offset
+):
     start = ams(day.year, day.month, day.day, 10)
 
     created = google_backend.create_event(lesson(start=start))
 
     event = fake_google.event(TUTOR, created.event_id)
-    assert event["start"] == {"dateTime": f"{day.isoformat()}T10:00:00{offset}",
-                              "timeZone": "Europe/Amsterdam"}
+    assert event["start"] == {
+        "dateTime": f"{day.isoformat()}T10:00:00{offset}",
+        "timeZone": "Europe/Amsterdam",
+    }
     assert event["end"]["dateTime"] == f"{day.isoformat()}T11:00:00{offset}"
     busy = google_backend.busy([TUTOR], start - timedelta(hours=3), start + timedelta(hours=3))
     assert busy[TUTOR] == [(start.astimezone(UTC), start.astimezone(UTC) + timedelta(hours=1))]
@@ -235,8 +250,7 @@ def test_with_delegation_the_customer_is_invited(engine, fake_google, make_googl
     assert fake_google.invitations == [(TUTOR, created.event_id, "klant@example.com")]
 
 
-def test_when_google_refuses_the_invite_the_lesson_is_booked_without_guest(
-        google_backend, fake_google):
+def test_when_google_refuses_the_invite_the_lesson_is_booked_without_guest(google_backend, fake_google):
     created = google_backend.create_event(lesson(email="klant@example.com"))
 
     assert created.invite_sent is False
@@ -263,7 +277,8 @@ def test_a_lost_insert_response_does_not_make_a_second_event(engine, fake_google
 
 
 def test_an_insert_that_times_out_after_google_stored_it_is_not_repeated(
-        engine, fake_google, make_google_backend):
+    engine, fake_google, make_google_backend
+):
     backend = make_google_backend(gcal_timeout_seconds=0.3)
     fake_google.slow_next(1.0, match="events.insert")
 
@@ -281,7 +296,10 @@ def test_creating_the_same_lesson_event_twice_is_idempotent(google_backend, fake
     assert first.event_id == second.event_id
     assert len(fake_google.events(TUTOR)) == 1
     assert [r.operation for r in fake_google.requests if r.operation.startswith("events")] == [
-        "events.insert", "events.insert", "events.get"]
+        "events.insert",
+        "events.insert",
+        "events.get",
+    ]
 
 
 def test_a_moved_lesson_moves_its_event(google_backend, fake_google):
@@ -293,8 +311,7 @@ def test_a_moved_lesson_moves_its_event(google_backend, fake_google):
     assert event["start"]["dateTime"] == "2026-06-01T14:00:00+02:00"
 
 
-def test_a_lesson_confirmed_again_after_its_event_was_deleted_gets_it_back(
-        google_backend, fake_google):
+def test_a_lesson_confirmed_again_after_its_event_was_deleted_gets_it_back(google_backend, fake_google):
     created = google_backend.create_event(lesson())
     google_backend.delete_event(TUTOR, created.event_id)
 
@@ -332,11 +349,17 @@ def test_writing_to_a_read_only_calendar_says_what_to_share(google_backend, fake
 
 @pytest.mark.parametrize(
     ("status", "reason"),
-    [(429, None), (500, None), (502, None), (503, None), (504, None),
-     (403, "rateLimitExceeded"), (403, "userRateLimitExceeded")],
+    [
+        (429, None),
+        (500, None),
+        (502, None),
+        (503, None),
+        (504, None),
+        (403, "rateLimitExceeded"),
+        (403, "userRateLimitExceeded"),
+    ],
 )
-def test_transient_errors_are_retried_until_google_answers(
-        google_backend, fake_google, status, reason):
+def test_transient_errors_are_retried_until_google_answers(google_backend, fake_google, status, reason):
     fake_google.add_event(TUTOR, utc(2026, 6, 1, 8), utc(2026, 6, 1, 9))
     fake_google.fail_next(status, 2, reason)
 
@@ -470,7 +493,9 @@ def test_the_key_may_be_a_file_path(tmp_path, engine, fake_google, make_google_b
     assert backend.busy([TUTOR], utc(2026, 6, 1), utc(2026, 6, 2)) == {TUTOR: []}
 
 
-def test_delegation_not_authorised_in_workspace_says_where_to_fix_it(engine, fake_google, make_google_backend):
+def test_delegation_not_authorised_in_workspace_says_where_to_fix_it(
+    engine, fake_google, make_google_backend
+):
     fake_google.delegation_enabled = False
     backend = make_google_backend(gcal_delegated_user="tutor@lesplanner.test")
 
@@ -524,7 +549,8 @@ def test_check_reports_bad_credentials_first(engine, fake_google, make_google_ba
 
 
 def test_check_calendar_report_covers_active_tutors_and_the_default(
-        engine, fake_google, make_google_settings):
+    engine, fake_google, make_google_settings
+):
     from core.calendars.google_check import check_calendar_report
     from core.models import Tutor
 

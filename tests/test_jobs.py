@@ -97,10 +97,18 @@ def test_a_transient_failure_is_retried_after_a_backoff_and_then_succeeds():
     assert _job("k1").last_error is None
 
 
-@pytest.mark.parametrize(("attempts", "retry_after", "seconds"), [
-    (1, None, 2), (2, None, 4), (5, None, 32), (6, None, 60), (30, None, 60),
-    (1, 10.0, 10), (1, 3600.0, 60),
-])
+@pytest.mark.parametrize(
+    ("attempts", "retry_after", "seconds"),
+    [
+        (1, None, 2),
+        (2, None, 4),
+        (5, None, 32),
+        (6, None, 60),
+        (30, None, 60),
+        (1, 10.0, 10),
+        (1, 3600.0, 60),
+    ],
+)
 def test_backoff_doubles_honours_retry_after_and_is_capped_at_a_minute(attempts, retry_after, seconds):
     assert jobs.backoff(attempts, retry_after) == timedelta(seconds=seconds)
 

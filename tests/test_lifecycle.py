@@ -47,8 +47,14 @@ def lesson(lesson_id: int) -> Lesson:
 
 def message_keys(conversation: str = "conv-1") -> list[str]:
     with read_session() as session:
-        return [m.key for m in session.exec(select(OutboxMessage).where(
-            OutboxMessage.conversation_id == conversation).order_by(OutboxMessage.id)).all()]
+        return [
+            m.key
+            for m in session.exec(
+                select(OutboxMessage)
+                .where(OutboxMessage.conversation_id == conversation)
+                .order_by(OutboxMessage.id)
+            ).all()
+        ]
 
 
 def later(**delta: float) -> None:
@@ -127,7 +133,9 @@ def test_a_held_lesson_blocks_its_slot_until_its_expiry_and_not_a_moment_longer(
     until = lesson(booked["id"]).hold_expires_at
     start = datetime.fromisoformat(NOON["start"])
     with read_session() as session:
-        assert lessons.lesson_busy(session, [1], start, start + timedelta(hours=1), until - timedelta(seconds=1))[1]
+        assert lessons.lesson_busy(
+            session, [1], start, start + timedelta(hours=1), until - timedelta(seconds=1)
+        )[1]
         assert lessons.lesson_busy(session, [1], start, start + timedelta(hours=1), until)[1] == []
 
 
@@ -161,15 +169,18 @@ def test_repro_1_a_free_booking_while_google_refuses_the_event_is_confirmed_not_
 
 def _paid_lesson_that_lost_its_slot(world) -> dict:  # noqa: ANN001
     booked = world.book(slot=NOON).json()
-    world.google.add_event(CALENDAR, datetime(2026, 12, 1, 12, 0, tzinfo=AMS),
-                           datetime(2026, 12, 1, 12, 30, tzinfo=AMS))  # the tutor's dentist
+    world.google.add_event(
+        CALENDAR, datetime(2026, 12, 1, 12, 0, tzinfo=AMS), datetime(2026, 12, 1, 12, 30, tzinfo=AMS)
+    )  # the tutor's dentist
     pay(world, booked)
     worker.drain()
     assert lesson(booked["id"]).status == NEEDS_RESCHEDULE
     return booked
 
 
-def test_repro_2_rebooking_a_paid_lesson_while_the_calendar_fails_keeps_the_money_on_a_confirmed_lesson(world):
+def test_repro_2_rebooking_a_paid_lesson_while_the_calendar_fails_keeps_the_money_on_a_confirmed_lesson(
+    world,
+):
     """Used to cancel the old lesson and move the paid payment onto a new *held* lesson that then
     expired: the money was stranded and the next booking asked the customer to pay again."""
     booked = _paid_lesson_that_lost_its_slot(world)
@@ -188,13 +199,18 @@ def test_repro_2_rebooking_a_paid_lesson_while_the_calendar_fails_keeps_the_mone
     moved = lesson(booked["id"])
     assert moved.status == CONFIRMED and moved.start == datetime.fromisoformat(TWO["start"])
     with read_session() as session:
-        assert [(p.lesson_id, p.status) for p in session.exec(select(Payment)).all()] == [(booked["id"], "paid")]
+        assert [(p.lesson_id, p.status) for p in session.exec(select(Payment)).all()] == [
+            (booked["id"], "paid")
+        ]
     world.google.clear_faults()
     later(seconds=60)
     worker.drain()
     assert lesson(booked["id"]).calendar_sync == "synced"
-    assert [datetime.fromisoformat(e["start"]["dateTime"]) for e in live_events(world)
-            if e["id"] == event_id_for_lesson(booked["id"])] == [datetime.fromisoformat(TWO["start"])]
+    assert [
+        datetime.fromisoformat(e["start"]["dateTime"])
+        for e in live_events(world)
+        if e["id"] == event_id_for_lesson(booked["id"])
+    ] == [datetime.fromisoformat(TWO["start"])]
 
 
 def test_repro_7_a_paid_60_minute_lesson_is_not_rebooked_as_a_90_minute_one(world):
@@ -202,15 +218,17 @@ def test_repro_7_a_paid_60_minute_lesson_is_not_rebooked_as_a_90_minute_one(worl
     booked = _paid_lesson_that_lost_its_slot(world)
     slot = {"start": "2026-12-02T14:00:00+01:00", "end": "2026-12-02T15:30:00+01:00"}
 
-    response = world.client.post("/api/v1/bookings", json={
-        "conversation_id": "conv-1", "contact_id": "contact-1", **slot})
+    response = world.client.post(
+        "/api/v1/bookings", json={"conversation_id": "conv-1", "contact_id": "contact-1", **slot}
+    )
     assert response.status_code == 422  # the contact's profile is 60 minutes
     with write_session() as session:
         from core.models import Contact
 
         session.get(Contact, "contact-1").profile_override = "premium"
-    response = world.client.post("/api/v1/bookings", json={
-        "conversation_id": "conv-1", "contact_id": "contact-1", **slot})
+    response = world.client.post(
+        "/api/v1/bookings", json={"conversation_id": "conv-1", "contact_id": "contact-1", **slot}
+    )
 
     assert response.status_code == 201, response.text
     body = response.json()
@@ -231,9 +249,15 @@ def test_a_paid_lesson_keeps_its_length_even_when_both_lengths_share_one_price(w
 
         session.get(Contact, "contact-1").profile_override = "premium"
 
-    response = world.client.post("/api/v1/bookings", json={
-        "conversation_id": "conv-1", "contact_id": "contact-1",
-        "start": "2026-12-02T14:00:00+01:00", "end": "2026-12-02T15:30:00+01:00"})
+    response = world.client.post(
+        "/api/v1/bookings",
+        json={
+            "conversation_id": "conv-1",
+            "contact_id": "contact-1",
+            "start": "2026-12-02T14:00:00+01:00",
+            "end": "2026-12-02T15:30:00+01:00",
+        },
+    )
 
     assert response.status_code == 201, response.text
     assert response.json()["id"] != booked["id"] and response.json()["status"] == "held"
@@ -257,8 +281,18 @@ def test_a_second_paid_checkout_for_a_confirmed_lesson_changes_nothing_twice(wor
     booked = world.book(slot=NOON).json()
     from core.payments import create_payment_link
 
-    second = create_payment_link("new", 60, f"lesson-{booked['id']}-again", "conv-1", "", "new", "new", "new",
-                                 lesson_id=booked["id"], internal=True)
+    second = create_payment_link(
+        "new",
+        60,
+        f"lesson-{booked['id']}-again",
+        "conv-1",
+        "",
+        "new",
+        "new",
+        "new",
+        lesson_id=booked["id"],
+        internal=True,
+    )
     pay(world, booked)
     worker.drain()
     event = world.stripe.complete_session(second.checkout_session_id)
@@ -317,8 +351,9 @@ def _inject(world, chat, call: str, fault: str) -> None:  # noqa: ANN001
     elif fault == "timeout":
         chat.slow_next(0.5, times=TIMES, match=where)  # past the chat timeout set below
     else:  # Chatwoot drops are a 502 from its proxy
-        chat.fail_next({"dropped": 502}.get(fault, int(fault) if fault != "dropped" else 502),
-                       times=TIMES, match=where)
+        chat.fail_next(
+            {"dropped": 502}.get(fault, int(fault) if fault != "dropped" else 502), times=TIMES, match=where
+        )
 
 
 def _settle(world, chat) -> None:  # noqa: ANN001
@@ -349,7 +384,9 @@ def chat_world(tmp_path, engine, monkeypatch):
 
 @pytest.mark.parametrize("fault", FAULTS)
 @pytest.mark.parametrize("call", list(CALLS))
-def test_every_outside_call_failing_in_every_way_loses_nothing_and_does_nothing_twice(chat_world, call, fault):
+def test_every_outside_call_failing_in_every_way_loses_nothing_and_does_nothing_twice(
+    chat_world, call, fault
+):
     """Book, pay, let the worker run, move, cancel, and let a second hold expire, with `call`
     failing as `fault` from the start. No caller gets a 500; once the service heals every job
     finishes; then the calendar, Stripe and the chat match the database exactly."""
@@ -385,7 +422,9 @@ def test_every_outside_call_failing_in_every_way_loses_nothing_and_does_nothing_
             later(seconds=61)
     worker.drain()
     cancel_lesson(booked["id"], admin, "docent ziek")
-    second = world.book("conv-2", slot={"start": "2026-12-02T12:00:00+01:00", "end": "2026-12-02T13:00:00+01:00"})
+    second = world.book(
+        "conv-2", slot={"start": "2026-12-02T12:00:00+01:00", "end": "2026-12-02T13:00:00+01:00"}
+    )
     answers.append(second.status_code)
     later(minutes=31)  # the second hold runs out: released, its checkout expired by a job
     worker.drain()

@@ -92,11 +92,17 @@ class Lifecycle(RuleBasedStateMachine):
         self.tmp = Path(tempfile.mkdtemp(prefix="lifecycle-"))
         clock.set_now(START)
         self.settings = make_settings(
-            self.tmp, bot_api_token=BOT_TOKEN, calendar_backend="google",
-            gcal_service_account_json=google.service_account_json(), gcal_api_endpoint=google.api_endpoint,
-            gcal_calendar_id=self.calendar, gcal_timeout_seconds=2.0, gcal_max_retries=1,
+            self.tmp,
+            bot_api_token=BOT_TOKEN,
+            calendar_backend="google",
+            gcal_service_account_json=google.service_account_json(),
+            gcal_api_endpoint=google.api_endpoint,
+            gcal_calendar_id=self.calendar,
+            gcal_timeout_seconds=2.0,
+            gcal_max_retries=1,
             gcal_call_budget_seconds=3.0,
-            chatwoot_url=chatwoot.url + "/", chatwoot_account_id=chatwoot.account_id,
+            chatwoot_url=chatwoot.url + "/",
+            chatwoot_account_id=chatwoot.account_id,
             chatwoot_api_token=chatwoot.token,
             **stripe_settings(stripe_fake, max_retries=1),
         )
@@ -112,8 +118,11 @@ class Lifecycle(RuleBasedStateMachine):
             self.admin = User(id=admin.id, email=admin.email, role="admin", active=True)
         self.backend = GoogleCalendarBackend(self.settings, retry_base_delay=0.001, record_status=False)
         set_backend(self.backend)
-        self.client = TestClient(create_app(start_worker=False), raise_server_exceptions=False,
-                                 headers={"Authorization": f"Bearer {BOT_TOKEN}"})
+        self.client = TestClient(
+            create_app(start_worker=False),
+            raise_server_exceptions=False,
+            headers={"Authorization": f"Bearer {BOT_TOKEN}"},
+        )
         self.sessions: dict[int, str] = {}  # lesson id -> its (latest) checkout session id
         self.delivered: list[dict] = []  # webhook events already sent once, for repeats
 
@@ -129,21 +138,34 @@ class Lifecycle(RuleBasedStateMachine):
     @rule(slot=st.sampled_from(SLOTS), who=st.integers(0, 2))
     def book(self, slot: datetime, who: int) -> None:
         conversation, contact = self._conversation(who)
-        response = self.client.post("/api/v1/bookings", json={
-            "conversation_id": conversation, "contact_id": contact, "start": slot.isoformat(),
-            "end": (slot + timedelta(hours=1)).isoformat(), "title": "Wiskunde"})
+        response = self.client.post(
+            "/api/v1/bookings",
+            json={
+                "conversation_id": conversation,
+                "contact_id": contact,
+                "start": slot.isoformat(),
+                "end": (slot + timedelta(hours=1)).isoformat(),
+                "title": "Wiskunde",
+            },
+        )
         assert response.status_code in (200, 201, 409, 422, 503), response.text
         if response.status_code in (200, 201) and response.json()["checkout_session_id"]:
             self.sessions[response.json()["id"]] = response.json()["checkout_session_id"]
 
     def _open_sessions(self) -> list[tuple[int, str]]:
-        return [(lid, sid) for lid, sid in sorted(self.sessions.items())
-                if self.stripe.sessions[sid]["status"] == "open"]
+        return [
+            (lid, sid)
+            for lid, sid in sorted(self.sessions.items())
+            if self.stripe.sessions[sid]["status"] == "open"
+        ]
 
     def _unpaid_completed(self) -> list[tuple[int, str]]:
-        return [(lid, sid) for lid, sid in sorted(self.sessions.items())
-                if self.stripe.sessions[sid]["status"] == "complete"
-                and self.stripe.sessions[sid]["payment_status"] == "unpaid"]
+        return [
+            (lid, sid)
+            for lid, sid in sorted(self.sessions.items())
+            if self.stripe.sessions[sid]["status"] == "complete"
+            and self.stripe.sessions[sid]["payment_status"] == "unpaid"
+        ]
 
     def _deliver(self, event: dict) -> None:
         body, header = self.stripe.signed(event, WEBHOOK_SECRET)
@@ -211,8 +233,11 @@ class Lifecycle(RuleBasedStateMachine):
         report = worker.tick(limit=50)
         assert report is not None  # a round never crashes
         with read_session() as session:
-            stale = session.exec(select(Lesson).where(col_in(Lesson.status, WAITING_FOR_PAYMENT))
-                                 .where(Lesson.hold_expires_at <= clock.now())).all()
+            stale = session.exec(
+                select(Lesson)
+                .where(col_in(Lesson.status, WAITING_FOR_PAYMENT))
+                .where(Lesson.hold_expires_at <= clock.now())
+            ).all()
         assert not stale, f"holds past their expiry after a worker round: {[lesson.id for lesson in stale]}"
 
     @rule(fault=st.sampled_from(GOOGLE_FAULTS))
@@ -251,8 +276,9 @@ class Lifecycle(RuleBasedStateMachine):
     def no_two_lessons_share_time(self) -> None:
         now = clock.now()
         with read_session() as session:
-            rows = session.exec(select(Lesson).where(col_in(Lesson.status, BLOCKING_STATUSES))
-                                .order_by(Lesson.start)).all()
+            rows = session.exec(
+                select(Lesson).where(col_in(Lesson.status, BLOCKING_STATUSES)).order_by(Lesson.start)
+            ).all()
         live = [r for r in rows if lessons.blocks(r.status, r.hold_expires_at, now)]
         for a, b in itertools.pairwise(live):
             assert a.end <= b.start, f"lessons {a.id} and {b.id} overlap"
@@ -262,12 +288,13 @@ class Lifecycle(RuleBasedStateMachine):
         """A paid payment belongs to a confirmed lesson, one that needs a new time, or one staff
         cancelled on purpose (finance sees it for a refund) — never to a hold that expired."""
         with read_session() as session:
-            pairs = session.exec(select(Payment, Lesson).where(Payment.lesson_id == Lesson.id)
-                                 .where(Payment.status == "paid")).all()
+            pairs = session.exec(
+                select(Payment, Lesson).where(Payment.lesson_id == Lesson.id).where(Payment.status == "paid")
+            ).all()
         for payment, lesson in pairs:
             assert lesson.status in (CONFIRMED, NEEDS_RESCHEDULE) or (
-                lesson.status == CANCELLED and lesson.cancel_reason == "docent ziek"), (
-                f"payment {payment.checkout_session_id} is paid but lesson {lesson.id} is {lesson.status}")
+                lesson.status == CANCELLED and lesson.cancel_reason == "docent ziek"
+            ), f"payment {payment.checkout_session_id} is paid but lesson {lesson.id} is {lesson.status}"
 
     @invariant()
     def no_effect_twice(self) -> None:
@@ -279,8 +306,9 @@ class Lifecycle(RuleBasedStateMachine):
         for conversation in {m.conversation_id for m in queued}:
             sent = self.chatwoot.sent(conversation)
             for text in set(sent):
-                assert sent.count(text) <= sum(1 for m in queued if m.conversation_id == conversation
-                                               and m.text == text), f"sent twice: {text!r}"
+                assert sent.count(text) <= sum(
+                    1 for m in queued if m.conversation_id == conversation and m.text == text
+                ), f"sent twice: {text!r}"
 
     # -- once everything heals ---------------------------------------------------------------------
 
@@ -319,7 +347,8 @@ class Lifecycle(RuleBasedStateMachine):
             session_id = self.sessions.get(lesson.id)
             if session_id and lesson.status not in WAITING_FOR_PAYMENT:
                 assert self.stripe.sessions[session_id]["status"] != "open", (
-                    f"lesson {lesson.id} is {lesson.status} but its checkout can still be paid")
+                    f"lesson {lesson.id} is {lesson.status} but its checkout can still be paid"
+                )
         for message in messages:  # every message reached Chatwoot exactly once
             assert message.status == "sent", (message.id, message.status, message.last_error)
 
@@ -337,6 +366,13 @@ def quick_stripe_retries(monkeypatch):
 
 
 def test_the_lifecycle_holds_its_invariants_under_any_sequence_of_steps_and_faults(quick_stripe_retries):
-    run_state_machine_as_test(Lifecycle, settings=settings(
-        max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None,
-        suppress_health_check=list(HealthCheck), database=None))
+    run_state_machine_as_test(
+        Lifecycle,
+        settings=settings(
+            max_examples=EXAMPLES,
+            stateful_step_count=STEPS,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        ),
+    )

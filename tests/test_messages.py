@@ -53,9 +53,11 @@ def test_dutch_and_english_say_it_with_the_same_details(key):
 
 def test_the_default_locale_is_dutch():
     assert t("booking_confirmed", when=PARAMS["when"]) == (
-        "Je les is ingepland op dinsdag 1 december om 10:00. Tot dan!")
+        "Je les is ingepland op dinsdag 1 december om 10:00. Tot dan!"
+    )
     assert t("booking_confirmed", "en", when="Tuesday 1 December at 10:00") == (
-        "Your lesson is booked for Tuesday 1 December at 10:00. See you then!")
+        "Your lesson is booked for Tuesday 1 December at 10:00. See you then!"
+    )
 
 
 def test_an_unknown_locale_falls_back_to_dutch():
@@ -89,10 +91,14 @@ def test_an_unknown_key_is_an_error():
         pytest.param(datetime(2026, 12, 1, 9, 0, tzinfo=UTC), "dinsdag 1 december om 10:00", id="winter"),
         pytest.param(datetime(2026, 7, 15, 8, 0, tzinfo=UTC), "woensdag 15 juli om 10:00", id="summer"),
         pytest.param(datetime(2027, 1, 3, 8, 5, tzinfo=UTC), "zondag 3 januari om 09:05", id="morning"),
-        pytest.param(datetime(2026, 3, 29, 23, 30, tzinfo=UTC), "maandag 30 maart om 01:30",
-                     id="after midnight local"),
-        pytest.param(datetime(2026, 10, 25, 0, 30, tzinfo=UTC), "zondag 25 oktober om 02:30",
-                     id="first 02:30 of fall back"),
+        pytest.param(
+            datetime(2026, 3, 29, 23, 30, tzinfo=UTC), "maandag 30 maart om 01:30", id="after midnight local"
+        ),
+        pytest.param(
+            datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+            "zondag 25 oktober om 02:30",
+            id="first 02:30 of fall back",
+        ),
         pytest.param(datetime(2026, 5, 2, 18, 0, tzinfo=AMS), "zaterdag 2 mei om 18:00", id="local input"),
     ],
 )
@@ -106,7 +112,9 @@ def test_format_when_in_english(settings):
 
 
 def test_format_when_uses_the_business_time_zone(tmp_path):
-    set_settings(Settings(_env_file=None, database_url=f"sqlite:///{tmp_path}/x.db", timezone="Europe/London"))
+    set_settings(
+        Settings(_env_file=None, database_url=f"sqlite:///{tmp_path}/x.db", timezone="Europe/London")
+    )
     assert format_when(datetime(2026, 12, 1, 9, 0, tzinfo=UTC)) == "dinsdag 1 december om 09:00"
 
 
@@ -152,7 +160,10 @@ def test_different_dedupe_keys_are_different_messages(conversation):
         queue_message(session, conversation, "booking_confirmed", "booking_confirmed:2", **PARAMS)
         queue_message(session, conversation, "lesson_cancelled", "lesson_cancelled:1", "en", **PARAMS)
     assert [(m.key, m.locale) for m in outbox()] == [
-        ("booking_confirmed", "nl"), ("booking_confirmed", "nl"), ("lesson_cancelled", "en")]
+        ("booking_confirmed", "nl"),
+        ("booking_confirmed", "nl"),
+        ("lesson_cancelled", "en"),
+    ]
     assert outbox()[2].text == "Your lesson on dinsdag 1 december om 10:00 has been cancelled."
 
 
@@ -173,8 +184,12 @@ def test_concurrent_queueing_of_one_key_stores_one_message(conversation):
         barrier.wait()
         try:
             with write_session() as session:
-                results.append(queue_message(session, conversation, "payment_success_message",
-                                             "payment_success:cs_test_1") is not None)
+                results.append(
+                    queue_message(
+                        session, conversation, "payment_success_message", "payment_success:cs_test_1"
+                    )
+                    is not None
+                )
         except Exception as exc:  # noqa: BLE001
             results.append(exc)
 

@@ -27,7 +27,9 @@ def test_migrate_creates_every_table_the_models_define(tmp_path):
     tables = set(inspect(engine).get_table_names())
     assert set(SQLModel.metadata.tables) <= tables
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), SQLModel.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": False}), SQLModel.metadata
+        )
     assert diff == [], f"models and migrations disagree: {diff}"
 
 
@@ -36,7 +38,12 @@ def test_migrate_seeds_profiles_mapping_and_default_tutor_once(tmp_path):
     cli.migrate()
     cli.migrate()  # a second run changes nothing and does not fail
     with read_session() as s:
-        assert {p.name for p in s.exec(select(PlanningProfile)).all()} == {"new", "existing", "weekend", "premium"}
+        assert {p.name for p in s.exec(select(PlanningProfile)).all()} == {
+            "new",
+            "existing",
+            "weekend",
+            "premium",
+        }
         assert s.get(SegmentProfile, "returning_broadcast").profile_name == "existing"
         tutors = s.exec(select(Tutor)).all()
     assert [t.calendar_id for t in tutors] == ["tutor@school.nl"]

@@ -40,12 +40,26 @@ def world(engine, frozen_now):
 
 
 def link(segment: str = "new", minutes: int = 60, order_id: str = "order-1", **kw) -> Payment:
-    args = dict(conversation_id="conv-1", student_name="Sanne de Vries", service="bijles",
-                audience="havo 4", program="wiskunde B", contact_id="contact-1")
+    args = dict(
+        conversation_id="conv-1",
+        student_name="Sanne de Vries",
+        service="bijles",
+        audience="havo 4",
+        program="wiskunde B",
+        contact_id="contact-1",
+    )
     args.update(kw)
-    return create_payment_link(segment, minutes, order_id, args.pop("conversation_id"),
-                               args.pop("student_name"), args.pop("service"), args.pop("audience"),
-                               args.pop("program"), **args)
+    return create_payment_link(
+        segment,
+        minutes,
+        order_id,
+        args.pop("conversation_id"),
+        args.pop("student_name"),
+        args.pop("service"),
+        args.pop("audience"),
+        args.pop("program"),
+        **args,
+    )
 
 
 def payments_in_db() -> list[Payment]:
@@ -60,13 +74,16 @@ def creates(fake) -> list:
 # --- which price ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("segment", "minutes", "price_id", "amount"), [
-    ("new", 60, "price_standard_60", 4500),
-    ("existing", 90, "price_standard_90", 6500),
-    ("returning_broadcast", 60, "price_standard_60", 4500),
-    ("weekend", 60, "price_weekend_60", 5500),
-    ("weekend", 90, "price_weekend_90", 7900),
-])
+@pytest.mark.parametrize(
+    ("segment", "minutes", "price_id", "amount"),
+    [
+        ("new", 60, "price_standard_60", 4500),
+        ("existing", 90, "price_standard_90", 6500),
+        ("returning_broadcast", 60, "price_standard_60", 4500),
+        ("weekend", 60, "price_weekend_60", 5500),
+        ("weekend", 90, "price_weekend_90", 7900),
+    ],
+)
 def test_the_segment_and_length_choose_the_price_and_amount(fake_stripe, segment, minutes, price_id, amount):
     payment = link(segment, minutes)
 
@@ -84,7 +101,10 @@ def test_a_payment_link_is_a_real_checkout_url_stored_as_an_open_payment(fake_st
     assert payment.url.startswith("https://checkout.stripe.com/c/pay/cs_test_")
     [stored] = payments_in_db()
     assert (stored.checkout_session_id, stored.status, stored.order_id) == (
-        payment.checkout_session_id, "open", "order-1")
+        payment.checkout_session_id,
+        "open",
+        "order-1",
+    )
     assert (stored.conversation_id, stored.contact_id) == ("conv-1", "contact-1")
 
 
@@ -103,9 +123,16 @@ def test_every_argument_is_in_the_metadata_of_the_session_and_the_payment_intent
     payment = link("weekend", 90, order_id="order-7", lesson_id=None)
 
     expected = {
-        "segment": "weekend", "minutes": "90", "order_id": "order-7", "conversation_id": "conv-1",
-        "student_name": "Sanne de Vries", "service": "bijles", "audience": "havo 4",
-        "program": "wiskunde B", "contact_id": "contact-1", "created_by": "lesplanner",
+        "segment": "weekend",
+        "minutes": "90",
+        "order_id": "order-7",
+        "conversation_id": "conv-1",
+        "student_name": "Sanne de Vries",
+        "service": "bijles",
+        "audience": "havo 4",
+        "program": "wiskunde B",
+        "contact_id": "contact-1",
+        "created_by": "lesplanner",
     }
     session = fake_stripe.sessions[payment.checkout_session_id]
     assert session["metadata"] == expected
@@ -148,9 +175,12 @@ def test_an_expiry_setting_stripe_would_refuse_is_a_configuration_error(fake_str
 
 def test_the_fake_refuses_an_expiry_under_thirty_minutes_like_stripe(fake_stripe, settings):
     client = stripe.StripeClient(fake_stripe.api_key, base_addresses={"api": fake_stripe.url})
-    params = {"mode": "payment", "line_items": [{"price": "price_standard_60", "quantity": 1}],
-              "success_url": "https://lesplanner.test/ok",
-              "expires_at": int(NOW.timestamp()) + 29 * 60}
+    params = {
+        "mode": "payment",
+        "line_items": [{"price": "price_standard_60", "quantity": 1}],
+        "success_url": "https://lesplanner.test/ok",
+        "expires_at": int(NOW.timestamp()) + 29 * 60,
+    }
 
     with pytest.raises(stripe.InvalidRequestError, match="at least 30 minutes") as info:
         client.v1.checkout.sessions.create(params=params)
@@ -171,13 +201,18 @@ def test_lengths_other_than_60_or_90_minutes_are_refused_naming_the_allowed_valu
     assert payments_in_db() == []
 
 
-@pytest.mark.parametrize(("override", "named"), [
-    ({"stripe_api_key": None}, "STRIPE_API_KEY"),
-    ({"standard_price_id_60": None}, "STANDARD_PRICE_ID_60"),
-    ({"checkout_success_url": None}, "CHECKOUT_SUCCESS_URL"),
-    ({"checkout_cancel_url": None}, "CHECKOUT_CANCEL_URL"),
-])
-def test_missing_configuration_is_named_and_no_link_or_payment_is_made(fake_stripe, configure, override, named):
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ({"stripe_api_key": None}, "STRIPE_API_KEY"),
+        ({"standard_price_id_60": None}, "STANDARD_PRICE_ID_60"),
+        ({"checkout_success_url": None}, "CHECKOUT_SUCCESS_URL"),
+        ({"checkout_cancel_url": None}, "CHECKOUT_CANCEL_URL"),
+    ],
+)
+def test_missing_configuration_is_named_and_no_link_or_payment_is_made(
+    fake_stripe, configure, override, named
+):
     configure(**override)
 
     with pytest.raises(PaymentsNotConfigured, match=named) as info:
@@ -272,22 +307,30 @@ def test_a_dropped_connection_is_retried(fake_stripe):
 
 def test_the_fake_refuses_a_reused_key_with_other_parameters_like_stripe(fake_stripe, settings):
     client = stripe.StripeClient(fake_stripe.api_key, base_addresses={"api": fake_stripe.url})
-    params = {"mode": "payment", "line_items": [{"price": "price_standard_60", "quantity": 1}],
-              "success_url": "https://lesplanner.test/ok"}
+    params = {
+        "mode": "payment",
+        "line_items": [{"price": "price_standard_60", "quantity": 1}],
+        "success_url": "https://lesplanner.test/ok",
+    }
     client.v1.checkout.sessions.create(params=params, options={"idempotency_key": "k"})
 
     with pytest.raises(stripe.IdempotencyError):
-        client.v1.checkout.sessions.create(params={**params, "locale": "en"},
-                                           options={"idempotency_key": "k"})
+        client.v1.checkout.sessions.create(
+            params={**params, "locale": "en"}, options={"idempotency_key": "k"}
+        )
 
 
 def test_a_session_created_earlier_whose_answer_was_lost_does_not_block_a_new_link(fake_stripe, settings):
     # An earlier attempt reached Stripe with the order's key, but nothing was stored here.
     client = stripe.StripeClient(fake_stripe.api_key, base_addresses={"api": fake_stripe.url})
     client.v1.checkout.sessions.create(
-        params={"mode": "payment", "line_items": [{"price": "price_standard_60", "quantity": 1}],
-                "success_url": "https://lesplanner.test/ok"},
-        options={"idempotency_key": "lesplanner-checkout-order-3"})
+        params={
+            "mode": "payment",
+            "line_items": [{"price": "price_standard_60", "quantity": 1}],
+            "success_url": "https://lesplanner.test/ok",
+        },
+        options={"idempotency_key": "lesplanner-checkout-order-3"},
+    )
 
     payment = link(order_id="order-3")
 
@@ -384,14 +427,23 @@ def test_check_stripe_reports_a_healthy_setup_with_prices(fake_stripe):
 
 def test_check_stripe_names_what_is_missing_or_wrong(fake_stripe, configure):
     fake_stripe.add_price("price_archived", 4500, active=False)
-    configure(weekend_price_id_90=None, standard_price_id_90="price_archived",
-              standard_price_id_60="price_nope", stripe_webhook_secret=None,
-              checkout_cancel_url=None)
+    configure(
+        weekend_price_id_90=None,
+        standard_price_id_90="price_archived",
+        standard_price_id_60="price_nope",
+        stripe_webhook_secret=None,
+        checkout_cancel_url=None,
+    )
 
     failed = {c.subject: c.detail for c in payments.check_stripe() if not c.ok}
 
-    assert set(failed) == {"WEEKEND_PRICE_ID_90", "STANDARD_PRICE_ID_90", "STANDARD_PRICE_ID_60",
-                           "STRIPE_WEBHOOK_SECRET", "CHECKOUT_CANCEL_URL"}
+    assert set(failed) == {
+        "WEEKEND_PRICE_ID_90",
+        "STANDARD_PRICE_ID_90",
+        "STANDARD_PRICE_ID_60",
+        "STRIPE_WEBHOOK_SECRET",
+        "CHECKOUT_CANCEL_URL",
+    }
     assert "archived" in failed["STANDARD_PRICE_ID_90"]
     assert "No such price" in failed["STANDARD_PRICE_ID_60"]
 
@@ -405,11 +457,14 @@ def test_check_stripe_with_a_bad_key_says_so_and_never_prints_it(fake_stripe, co
     assert all("not_the_right_one" not in c.detail for c in checks)
 
 
-@pytest.mark.parametrize(("livemode", "intent", "expected"), [
-    (False, None, "https://dashboard.stripe.com/test/search?query=cs_test_1"),
-    (True, None, "https://dashboard.stripe.com/search?query=cs_test_1"),
-    (False, "pi_1", "https://dashboard.stripe.com/test/payments/pi_1"),
-])
+@pytest.mark.parametrize(
+    ("livemode", "intent", "expected"),
+    [
+        (False, None, "https://dashboard.stripe.com/test/search?query=cs_test_1"),
+        (True, None, "https://dashboard.stripe.com/search?query=cs_test_1"),
+        (False, "pi_1", "https://dashboard.stripe.com/test/payments/pi_1"),
+    ],
+)
 def test_dashboard_links_point_at_the_payment_in_the_right_mode(livemode, intent, expected):
     assert payments.stripe_dashboard_url("cs_test_1", livemode, payment_intent_id=intent) == expected
 

@@ -34,8 +34,11 @@ VALID = {"name": "evening", **SEED_PROFILES["existing"]}
         pytest.param({"latest_hour": 0, "earliest_hour": 0}, "latest_hour", id="latest 0"),
         pytest.param({"earliest_hour": -1}, "earliest_hour", id="negative earliest"),
         pytest.param({"earliest_hour": 24, "latest_hour": 24}, "earliest_hour", id="earliest 24"),
-        pytest.param({"earliest_hour": 10, "latest_hour": 11, "duration_minutes": 90},
-                     "duration_minutes", id="lesson longer than the window"),
+        pytest.param(
+            {"earliest_hour": 10, "latest_hour": 11, "duration_minutes": 90},
+            "duration_minutes",
+            id="lesson longer than the window",
+        ),
         pytest.param({"duration_minutes": 10}, "duration_minutes", id="duration too short"),
         pytest.param({"duration_minutes": 0}, "duration_minutes", id="duration zero"),
         pytest.param({"duration_minutes": 60.0}, "duration_minutes", id="duration float"),
@@ -122,22 +125,39 @@ SEED_TABLE = [
     ("name", "duration", "earliest", "latest", "lead", "days", "no_weekends", "weekdays", "suggestions"),
     SEED_TABLE,
 )
-def test_seed_defaults_are_the_seeds_profiles(engine, name, duration, earliest, latest, lead, days,
-                                              no_weekends, weekdays, suggestions):
+def test_seed_defaults_are_the_seeds_profiles(
+    engine, name, duration, earliest, latest, lead, days, no_weekends, weekdays, suggestions
+):
     with read_session() as session:
         p = get_profile(session, name)
-    assert (p.duration_minutes, p.earliest_hour, p.latest_hour, p.min_lead_minutes, p.days_ahead,
-            p.exclude_weekends, p.allowed_weekdays, p.max_suggestions) == (
-        duration, earliest, latest, lead, days, no_weekends, weekdays, suggestions)
+    assert (
+        p.duration_minutes,
+        p.earliest_hour,
+        p.latest_hour,
+        p.min_lead_minutes,
+        p.days_ahead,
+        p.exclude_weekends,
+        p.allowed_weekdays,
+        p.max_suggestions,
+    ) == (duration, earliest, latest, lead, days, no_weekends, weekdays, suggestions)
     assert (p.slot_step_minutes, p.buffer_minutes, p.max_per_day, p.requires_payment, p.active) == (
-        60, 0, None, True, True)
+        60,
+        0,
+        None,
+        True,
+        True,
+    )
 
 
 def test_seed_maps_each_segment_to_its_profile(engine):
     with read_session() as session:
         mapping = {row.segment: row.profile_name for row in session.exec(select(SegmentProfile))}
-    assert mapping == {"new": "new", "existing": "existing", "weekend": "weekend",
-                       "returning_broadcast": "existing"}
+    assert mapping == {
+        "new": "new",
+        "existing": "existing",
+        "weekend": "weekend",
+        "returning_broadcast": "existing",
+    }
     assert mapping == SEED_SEGMENT_PROFILES
 
 
@@ -187,7 +207,11 @@ def test_inactive_profile_is_refused_and_not_listed_as_known(engine):
         assert caught.value.message.endswith("Known profiles: existing, new, premium.")
         assert [p.name for p in list_profiles(session)] == ["existing", "new", "premium"]
         assert [p.name for p in list_profiles(session, include_inactive=True)] == [
-            "existing", "new", "premium", "weekend"]
+            "existing",
+            "new",
+            "premium",
+            "weekend",
+        ]
 
 
 # --- segment → profile ------------------------------------------------------------------------
@@ -195,8 +219,7 @@ def test_inactive_profile_is_refused_and_not_listed_as_known(engine):
 
 @pytest.mark.parametrize(
     ("segment", "profile"),
-    [("new", "new"), ("existing", "existing"), ("weekend", "weekend"),
-     ("returning_broadcast", "existing")],
+    [("new", "new"), ("existing", "existing"), ("weekend", "weekend"), ("returning_broadcast", "existing")],
 )
 def test_segment_gets_its_mapped_profile(engine, segment, profile):
     with read_session() as session:

@@ -76,7 +76,7 @@ def lessons_in(url: str) -> list[Lesson]:
 def assert_no_overlaps(lessons: list[Lesson]) -> None:
     blocking = [lesson for lesson in lessons if lesson.status in BLOCKING_STATUSES]
     for i, a in enumerate(blocking):
-        for b in blocking[i + 1:]:
+        for b in blocking[i + 1 :]:
             if a.tutor_id == b.tutor_id:
                 assert not (a.start < b.end and b.start < a.end), f"overlap: lesson {a.id} and {b.id}"
 
@@ -94,8 +94,13 @@ def storm(receivers: list[ReceiverProcess], slot: dict[str, str], round_no: int)
 
     def one(n: int) -> httpx.Response:
         base = receivers[n % len(receivers)].url
-        body = {"conversation_id": f"r{round_no}-conv-{n}", "contact_id": f"r{round_no}-contact-{n}",
-                "start": slot["start"], "end": slot["end"], "title": "Bijles"}
+        body = {
+            "conversation_id": f"r{round_no}-conv-{n}",
+            "contact_id": f"r{round_no}-contact-{n}",
+            "start": slot["start"],
+            "end": slot["end"],
+            "title": "Bijles",
+        }
         with httpx.Client(base_url=base, headers=AUTH, timeout=60) as client:
             barrier.wait(30)
             return client.post("/api/v1/bookings", json=body)
@@ -113,17 +118,26 @@ def test_fifty_bots_booking_one_slot_through_two_receivers_get_one_lesson(kind, 
     try:
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(lambda r: r.start(), receivers))
-        offered = httpx.get(f"{receivers[0].url}/api/v1/slots", headers=AUTH, timeout=30,
-                            params={"conversation_id": "probe", "contact_id": "probe"}).json()["slots"]
+        offered = httpx.get(
+            f"{receivers[0].url}/api/v1/slots",
+            headers=AUTH,
+            timeout=30,
+            params={"conversation_id": "probe", "contact_id": "probe"},
+        ).json()["slots"]
 
         for round_no in range(ROUNDS):
             slot = offered[round_no]
             answers = storm(receivers, slot, round_no)
 
             codes = Counter(a.status_code for a in answers)
-            assert codes == {201: 1, 409: CONTENDERS - 1}, (codes, [a.text for a in answers if a.status_code >= 500])
+            assert codes == {201: 1, 409: CONTENDERS - 1}, (
+                codes,
+                [a.text for a in answers if a.status_code >= 500],
+            )
             winner = next(a.json() for a in answers if a.status_code == 201)
-            assert winner["status"] == HELD and winner["payment_url"].startswith("https://checkout.stripe.com/")
+            assert winner["status"] == HELD and winner["payment_url"].startswith(
+                "https://checkout.stripe.com/"
+            )
             for loser in (a.json() for a in answers if a.status_code == 409):
                 assert "just taken" in loser["detail"]
                 assert slot["start"] not in [s["start"] for s in loser["alternatives"]]
@@ -134,7 +148,8 @@ def test_fifty_bots_booking_one_slot_through_two_receivers_get_one_lesson(kind, 
     lessons = lessons_in(url)
     assert len(lessons) == ROUNDS and all(lesson.status == HELD for lesson in lessons)
     assert sorted(lesson.start for lesson in lessons) == sorted(
-        datetime.fromisoformat(s["start"]).astimezone(UTC) for s in offered[:ROUNDS])
+        datetime.fromisoformat(s["start"]).astimezone(UTC) for s in offered[:ROUNDS]
+    )
     assert_no_overlaps(lessons)
     with Session(get_engine(url)) as session:
         assert len(session.exec(select(Payment)).all()) == ROUNDS
@@ -158,8 +173,12 @@ def world(tmp_path, engine, frozen_now, monkeypatch):
     with FakeGoogleCalendar() as google, FakeStripe(now=lambda: clock.now().timestamp()) as stripe_fake:
         add_prices(stripe_fake)
         settings = make_settings(
-            tmp_path, calendar_backend="google", gcal_service_account_json=google.service_account_json(),
-            gcal_api_endpoint=google.api_endpoint, gcal_calendar_id=CALENDAR, gcal_timeout_seconds=5.0,
+            tmp_path,
+            calendar_backend="google",
+            gcal_service_account_json=google.service_account_json(),
+            gcal_api_endpoint=google.api_endpoint,
+            gcal_calendar_id=CALENDAR,
+            gcal_timeout_seconds=5.0,
             **stripe_settings(stripe_fake),
         )
         set_settings(settings)
@@ -177,8 +196,14 @@ def hold(stripe_fake: FakeStripe, n: int) -> tuple[int, bytes, str]:
     """A held lesson (slot n of Tuesday/Wednesday) and Stripe's signed "paid" webhook for it."""
     day, hour = divmod(n, 10)
     start = datetime(2026, 12, 1 + day, 10 + hour, 0, tzinfo=AMS)
-    result = book_slot(f"conv-{n}", start, start + timedelta(hours=1), "Wiskunde",
-                       contact_id=f"contact-{n}", contact_info={"name": "Sanne", "email": f"sanne{n}@example.test"})
+    result = book_slot(
+        f"conv-{n}",
+        start,
+        start + timedelta(hours=1),
+        "Wiskunde",
+        contact_id=f"contact-{n}",
+        contact_info={"name": "Sanne", "email": f"sanne{n}@example.test"},
+    )
     assert result.lesson.status == HELD
     event = stripe_fake.complete_session(result.payment.checkout_session_id)
     body, header = stripe_fake.signed(event, WEBHOOK_SECRET)
@@ -196,8 +221,10 @@ def race(admin: User, lesson_id: int, body: bytes, header: str) -> list[BaseExce
         except BaseException as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(lambda: cancel_lesson(lesson_id, admin, "klant belde af"),)),
-               threading.Thread(target=run, args=(lambda: handle_webhook(body, header),))]
+    threads = [
+        threading.Thread(target=run, args=(lambda: cancel_lesson(lesson_id, admin, "klant belde af"),)),
+        threading.Thread(target=run, args=(lambda: handle_webhook(body, header),)),
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -254,7 +281,10 @@ def test_cancel_before_the_payment_arrives_leaves_a_paid_lesson_to_reschedule(wo
 
     assert end_state(google, lesson_id) == (NEEDS_RESCHEDULE, "paid", None)
     with read_session() as session:
-        keys = [m.key for m in session.exec(select(OutboxMessage).where(OutboxMessage.conversation_id == "conv-0"))]
+        keys = [
+            m.key
+            for m in session.exec(select(OutboxMessage).where(OutboxMessage.conversation_id == "conv-0"))
+        ]
     assert "paid_after_cancel" in keys and "payment_success_message" not in keys
 
 
@@ -285,25 +315,42 @@ def _expire_while_down(url: str) -> int:
 
 @pytest.mark.parametrize("releaser", ["worker", "cli"])
 def test_a_hold_that_ran_out_while_the_receiver_was_down_is_released_after_restart(
-        releaser, tmp_path, stripe_fake):
+    releaser, tmp_path, stripe_fake
+):
     url = database_url(tmp_path)
     prepare_database(url)
-    env = receiver_env(url, bot_api_token=BOT_TOKEN, **stripe_settings(stripe_fake),
-                       lesplanner_worker="1" if releaser == "worker" else "0")
+    env = receiver_env(
+        url,
+        bot_api_token=BOT_TOKEN,
+        **stripe_settings(stripe_fake),
+        lesplanner_worker="1" if releaser == "worker" else "0",
+    )
     receiver = ReceiverProcess(env, workdir=tmp_path / "r").start()
     try:
         client = httpx.Client(base_url=receiver.url, headers=AUTH, timeout=30)
-        slot = client.get("/api/v1/slots", params={"conversation_id": "c1", "contact_id": "p1"}).json()["slots"][0]
+        slot = client.get("/api/v1/slots", params={"conversation_id": "c1", "contact_id": "p1"}).json()[
+            "slots"
+        ][0]
         booked = client.post("/api/v1/bookings", json={"conversation_id": "c1", **slot})
         assert booked.status_code == 201 and booked.json()["status"] == HELD
-        assert slot not in client.get("/api/v1/slots", params={"conversation_id": "c2", "contact_id": "p2"}).json()["slots"]
+        assert (
+            slot
+            not in client.get("/api/v1/slots", params={"conversation_id": "c2", "contact_id": "p2"}).json()[
+                "slots"
+            ]
+        )
 
         receiver.kill()
         lesson_id = _expire_while_down(url)
         if releaser == "cli":
-            done = subprocess.run([sys.executable, "-m", "core.cli", "expire-holds"], cwd=tmp_path,
-                                  env={**os.environ, "PYTHONPATH": str(REPO_ROOT), "DATABASE_URL": url},
-                                  capture_output=True, text=True, timeout=60)
+            done = subprocess.run(
+                [sys.executable, "-m", "core.cli", "expire-holds"],
+                cwd=tmp_path,
+                env={**os.environ, "PYTHONPATH": str(REPO_ROOT), "DATABASE_URL": url},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert done.returncode == 0 and "Released 1 expired hold(s)." in done.stdout, done.stderr
         receiver.start()
 
@@ -312,7 +359,10 @@ def test_a_hold_that_ran_out_while_the_receiver_was_down_is_released_after_resta
             time.sleep(0.05)
         assert status == EXPIRED
         with Session(get_engine(url)) as session:
-            keys = [m.key for m in session.exec(select(OutboxMessage).where(OutboxMessage.conversation_id == "c1"))]
+            keys = [
+                m.key
+                for m in session.exec(select(OutboxMessage).where(OutboxMessage.conversation_id == "c1"))
+            ]
         assert keys.count("hold_expired") == 1
         assert slot in client.get("/api/v1/slots", params={"conversation_id": "c2"}).json()["slots"]
         again = client.post("/api/v1/bookings", json={"conversation_id": "c2", **slot})

@@ -46,13 +46,28 @@ def paid_event(fake: FakeStripe, n: int) -> dict[str, Any]:
     """Stripe's checkout.session.completed for a Checkout Session Lesplanner created (its
     metadata names the order, conversation and contact), made inside the fake."""
     price_id = PRICES["standard_price_id_60"][0]
-    metadata = {"order_id": f"order-{n}", "conversation_id": f"conv-{n}", "contact_id": f"contact-{n}",
-                "segment": "new", "minutes": "60", "student_name": f"Leerling {n}", "created_by": "lesplanner"}
-    status, _, body = fake.handle("POST", "/v1/checkout/sessions", {
-        "mode": "payment", "line_items": [{"price": price_id, "quantity": "1"}],
-        "client_reference_id": f"order-{n}", "metadata": metadata,
-        "success_url": "https://lesplanner.test/betaald", "cancel_url": "https://lesplanner.test/geannuleerd",
-    }, {"authorization": f"Bearer {fake.api_key}"})
+    metadata = {
+        "order_id": f"order-{n}",
+        "conversation_id": f"conv-{n}",
+        "contact_id": f"contact-{n}",
+        "segment": "new",
+        "minutes": "60",
+        "student_name": f"Leerling {n}",
+        "created_by": "lesplanner",
+    }
+    status, _, body = fake.handle(
+        "POST",
+        "/v1/checkout/sessions",
+        {
+            "mode": "payment",
+            "line_items": [{"price": price_id, "quantity": "1"}],
+            "client_reference_id": f"order-{n}",
+            "metadata": metadata,
+            "success_url": "https://lesplanner.test/betaald",
+            "cancel_url": "https://lesplanner.test/geannuleerd",
+        },
+        {"authorization": f"Bearer {fake.api_key}"},
+    )
     assert status == 200, body
     return fake.complete_session(json.loads(body)["id"])
 
@@ -72,8 +87,9 @@ def stripe_fake():
 def test_a_receiver_killed_mid_burst_loses_no_webhook_and_handles_none_twice(tmp_path, stripe_fake):
     url = database_url(tmp_path)
     prepare_database(url)
-    receiver = ReceiverProcess(receiver_env(url, lesplanner_worker="0", **stripe_settings(stripe_fake)),
-                               workdir=tmp_path / "r").start()
+    receiver = ReceiverProcess(
+        receiver_env(url, lesplanner_worker="0", **stripe_settings(stripe_fake)), workdir=tmp_path / "r"
+    ).start()
     events = [paid_event(stripe_fake, n) for n in range(DISTINCT)]
     rng = random.Random(8)
     deliveries = events + rng.sample(events, REPEATS)
@@ -109,12 +125,17 @@ def test_a_receiver_killed_mid_burst_loses_no_webhook_and_handles_none_twice(tmp
     failed_attempts = [s for r in results for s in r.attempts if not 200 <= s < 300]
     assert failed_attempts, "the kill fell outside the burst; nothing was retried"
     assert count(url, select(func.count()).select_from(StripeEvent)) == DISTINCT
-    assert count(url, select(func.count()).select_from(StripeEvent).where(StripeEvent.status != "processed")) == 0
+    assert (
+        count(url, select(func.count()).select_from(StripeEvent).where(StripeEvent.status != "processed"))
+        == 0
+    )
     assert count(url, select(func.count()).select_from(Payment)) == DISTINCT
     assert count(url, select(func.count()).select_from(Payment).where(Payment.status == "paid")) == DISTINCT
     with Session(get_engine(url)) as session:
-        paid_messages = Counter(m.conversation_id for m in session.exec(
-            select(OutboxMessage).where(OutboxMessage.key == "payment_success_message")))
+        paid_messages = Counter(
+            m.conversation_id
+            for m in session.exec(select(OutboxMessage).where(OutboxMessage.key == "payment_success_message"))
+        )
         contacts = session.exec(select(Contact)).all()
     assert len(paid_messages) == DISTINCT and set(paid_messages.values()) == {1}
     assert len(contacts) == DISTINCT and all(c.attributes.get("has_paid_lesson") for c in contacts)

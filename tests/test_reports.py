@@ -46,8 +46,17 @@ def test_date_filters_are_local_days(engine):
         s.flush()
         # 00:30 in Amsterdam on 2 December is still 1 December in UTC.
         for start in (datetime(2026, 12, 2, 0, 30, tzinfo=AMS), datetime(2026, 12, 1, 23, 30, tzinfo=AMS)):
-            s.add(Lesson(conversation_id="v", contact_id="c", tutor_id=1, profile_name="new", start=start,
-                         end=start + timedelta(hours=1), status="confirmed"))
+            s.add(
+                Lesson(
+                    conversation_id="v",
+                    contact_id="c",
+                    tutor_id=1,
+                    profile_name="new",
+                    start=start,
+                    end=start + timedelta(hours=1),
+                    status="confirmed",
+                )
+            )
     page = _lessons(LessonFilter(date_from=date(2026, 12, 2), date_to=date(2026, 12, 2)))
     assert [r["start"].astimezone(AMS).hour for r in page.rows] == [0]
 
@@ -81,24 +90,42 @@ def test_pages_count_everything_and_a_page_past_the_end_becomes_the_last(world):
 
 def test_payment_totals_group_by_local_day_and_iso_week(engine):
     with write_session(engine) as s:
-        for i, (when, status, amount) in enumerate([
-            (datetime(2026, 12, 1, 23, 30, tzinfo=AMS), "paid", 4500),  # 22:30 UTC, still 1 Dec locally
-            (datetime(2026, 12, 2, 0, 30, tzinfo=AMS), "paid", 4500),  # 23:30 UTC on 1 Dec, 2 Dec locally
-            (datetime(2026, 12, 2, 9, 0, tzinfo=AMS), "expired", 3500),
-            (datetime(2026, 12, 7, 9, 0, tzinfo=AMS), "paid", 6750),  # the next week
-        ]):
-            s.add(Payment(checkout_session_id=f"cs_{i}", order_id=f"o{i}", minutes=60, price_id="p",
-                          amount=amount, currency="eur", status=status, created_at=when))
+        for i, (when, status, amount) in enumerate(
+            [
+                (datetime(2026, 12, 1, 23, 30, tzinfo=AMS), "paid", 4500),  # 22:30 UTC, still 1 Dec locally
+                (datetime(2026, 12, 2, 0, 30, tzinfo=AMS), "paid", 4500),  # 23:30 UTC on 1 Dec, 2 Dec locally
+                (datetime(2026, 12, 2, 9, 0, tzinfo=AMS), "expired", 3500),
+                (datetime(2026, 12, 7, 9, 0, tzinfo=AMS), "paid", 6750),  # the next week
+            ]
+        ):
+            s.add(
+                Payment(
+                    checkout_session_id=f"cs_{i}",
+                    order_id=f"o{i}",
+                    minutes=60,
+                    price_id="p",
+                    amount=amount,
+                    currency="eur",
+                    status=status,
+                    created_at=when,
+                )
+            )
     f = PaymentFilter(date_from=date(2026, 11, 30), date_to=date(2026, 12, 13))
     with read_session() as s:
         days = payment_queries.payment_totals(s, f, AMS, "day")
         weeks = payment_queries.payment_totals(s, f, AMS, "week")
         counts = payment_queries.payment_status_counts(s, PaymentFilter(statuses=("paid",)), AMS)
     assert [(d["period"], d["status"], d["amount"]) for d in days] == [
-        (date(2026, 12, 1), "paid", 4500), (date(2026, 12, 2), "expired", 3500),
-        (date(2026, 12, 2), "paid", 4500), (date(2026, 12, 7), "paid", 6750)]
+        (date(2026, 12, 1), "paid", 4500),
+        (date(2026, 12, 2), "expired", 3500),
+        (date(2026, 12, 2), "paid", 4500),
+        (date(2026, 12, 7), "paid", 6750),
+    ]
     assert [(w["period"], w["status"], w["count"]) for w in weeks] == [
-        (date(2026, 11, 30), "expired", 1), (date(2026, 11, 30), "paid", 2), (date(2026, 12, 7), "paid", 1)]
+        (date(2026, 11, 30), "expired", 1),
+        (date(2026, 11, 30), "paid", 2),
+        (date(2026, 12, 7), "paid", 1),
+    ]
     assert counts == {"paid": {"count": 3, "amount": 15750}}
 
 
@@ -122,7 +149,9 @@ def test_a_paid_lesson_that_was_cancelled_is_listed_for_a_refund(world):
     cancel_lesson(world["confirmed"], actor=None, reason="ziek")
     with read_session() as s:
         listed = payment_queries.paid_but_cancelled(s)
-    assert [(r["lesson_id"], r["checkout_session_id"]) for r in listed] == [(world["confirmed"], "cs_test_paid_1")]
+    assert [(r["lesson_id"], r["checkout_session_id"]) for r in listed] == [
+        (world["confirmed"], "cs_test_paid_1")
+    ]
 
 
 def test_contacts_are_found_by_a_phone_number_in_any_dutch_notation(world):
@@ -139,11 +168,14 @@ def test_the_database_url_is_shown_without_its_password():
     assert "s3cret" not in shown and "db:5432/lesplanner" in shown
 
 
-@pytest.mark.parametrize("url", [
-    "postgresql+psycopg://app@db:5432/lesplanner?password=s3cretpw&sslmode=require",
-    "postgresql+psycopg://app@db:5432/lesplanner?sslmode=require&sslpassword=s3cretpw",
-    "postgresql+psycopg://app:s3cretpw@db:5432/lesplanner?sslmode=require&passwd=s3cretpw",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://app@db:5432/lesplanner?password=s3cretpw&sslmode=require",
+        "postgresql+psycopg://app@db:5432/lesplanner?sslmode=require&sslpassword=s3cretpw",
+        "postgresql+psycopg://app:s3cretpw@db:5432/lesplanner?sslmode=require&passwd=s3cretpw",
+    ],
+)
 def test_a_password_in_the_query_string_is_not_shown_either(url):
     """Issue 12, item 8: libpq also takes the password (and the client key's) as query
     parameters; the Integrations page showed them."""
@@ -156,8 +188,9 @@ def test_week_view_lists_the_tutors_lessons_free_slots_and_time_off(world):
     monday = date(2026, 11, 30)
     with read_session() as s:
         items = availability.week_items(s, world["anna"], monday, AMS)
-        calendar = availability.week_calendar(s, "existing", world["anna"], monday, AMS,
-                                         datetime(2026, 11, 30, 8, 0, tzinfo=AMS))
+        calendar = availability.week_calendar(
+            s, "existing", world["anna"], monday, AMS, datetime(2026, 11, 30, 8, 0, tzinfo=AMS)
+        )
     assert {lesson["status"] for lesson in items["lessons"]} == {"confirmed", "held", "needs_reschedule"}
     assert [b["reason"] for b in items["busy_blocks"]] == ["tandarts"]
     thursday_10 = datetime(2026, 12, 3, 10, tzinfo=AMS)

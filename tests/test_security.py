@@ -85,16 +85,24 @@ def served_routes() -> list[tuple[str, str]]:
 
 
 def bot_routes() -> list[tuple[str, str]]:
-    return [(method, re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES.get(m.group(1), "x"), path))
-            for method, path in served_routes() if path.startswith("/api/v1")]
+    return [
+        (method, re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES.get(m.group(1), "x"), path))
+        for method, path in served_routes()
+        if path.startswith("/api/v1")
+    ]
 
 
 BOT_ROUTES = bot_routes()
 
 
 def test_the_bot_api_has_the_routes_of_the_contract():
-    assert {("GET", "/api/v1/slots"), ("POST", "/api/v1/bookings"), ("POST", "/api/v1/payment-links"),
-            ("GET", "/api/v1/contacts/p1/segment"), ("GET", "/api/v1/conversations/c1/messages")} <= set(BOT_ROUTES)
+    assert {
+        ("GET", "/api/v1/slots"),
+        ("POST", "/api/v1/bookings"),
+        ("POST", "/api/v1/payment-links"),
+        ("GET", "/api/v1/contacts/p1/segment"),
+        ("GET", "/api/v1/conversations/c1/messages"),
+    } <= set(BOT_ROUTES)
 
 
 def test_every_route_outside_the_bot_api_is_a_known_public_one():
@@ -112,8 +120,13 @@ def token_settings(tmp_path, engine) -> Settings:
 @pytest.mark.parametrize(("method", "path"), BOT_ROUTES)
 def test_every_bot_route_refuses_a_missing_or_wrong_token(token_settings, method, path):
     client = TestClient(create_app(start_worker=False))
-    for headers in ({}, {"Authorization": "Bearer not-the-token"}, {"Authorization": f"Bearer {BOT_TOKEN[:-1]}"},
-                    {"Authorization": BOT_TOKEN}, {"Authorization": f"Basic {BOT_TOKEN}"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer not-the-token"},
+        {"Authorization": f"Bearer {BOT_TOKEN[:-1]}"},
+        {"Authorization": BOT_TOKEN},
+        {"Authorization": f"Basic {BOT_TOKEN}"},
+    ):
         response = client.request(method, path, headers=headers, json={})
 
         assert response.status_code == 401, (headers, response.text)
@@ -140,24 +153,45 @@ def paid_event(n: int = 1, obj: Any = None) -> dict[str, Any]:
     """A checkout.session.completed for a session with Lesplanner's metadata: handling it would
     create a paid Payment, a conversation and a message, so "nothing stored" is visible."""
     if obj is None:
-        obj = {"id": f"cs_test_sec{n}", "object": "checkout.session", "status": "complete",
-               "payment_status": "paid", "amount_total": 4500, "currency": "eur",
-               "client_reference_id": f"order-{n}", "payment_intent": f"pi_sec{n}",
-               "metadata": {"order_id": f"order-{n}", "conversation_id": f"conv-{n}",
-                            "contact_id": f"contact-{n}", "segment": "new", "minutes": "60",
-                            "created_by": "lesplanner"}}
-    return {"id": f"evt_sec{n}", "object": "event", "type": "checkout.session.completed",
-            "created": int(time.time()), "data": {"object": obj}}
+        obj = {
+            "id": f"cs_test_sec{n}",
+            "object": "checkout.session",
+            "status": "complete",
+            "payment_status": "paid",
+            "amount_total": 4500,
+            "currency": "eur",
+            "client_reference_id": f"order-{n}",
+            "payment_intent": f"pi_sec{n}",
+            "metadata": {
+                "order_id": f"order-{n}",
+                "conversation_id": f"conv-{n}",
+                "contact_id": f"contact-{n}",
+                "segment": "new",
+                "minutes": "60",
+                "created_by": "lesplanner",
+            },
+        }
+    return {
+        "id": f"evt_sec{n}",
+        "object": "event",
+        "type": "checkout.session.completed",
+        "created": int(time.time()),
+        "data": {"object": obj},
+    }
 
 
-def signed(event: dict[str, Any], secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> tuple[bytes, str]:
+def signed(
+    event: dict[str, Any], secret: str = WEBHOOK_SECRET, timestamp: int | None = None
+) -> tuple[bytes, str]:
     return FakeStripe.signed(event, secret, timestamp=timestamp)
 
 
 def nothing_stored() -> bool:
     with read_session() as session:
-        return not any(session.exec(select(model)).first()
-                       for model in (StripeEvent, Payment, Conversation, OutboxMessage))
+        return not any(
+            session.exec(select(model)).first()
+            for model in (StripeEvent, Payment, Conversation, OutboxMessage)
+        )
 
 
 def _foreign(body: bytes, header: str) -> tuple[bytes, dict]:
@@ -213,9 +247,11 @@ def test_a_webhook_signed_an_hour_ahead_is_400_with_the_reason_and_stores_nothin
     response = webhook_client.post("/webhooks/stripe", content=body, headers={"Stripe-Signature": header})
 
     assert response.status_code == 400
-    assert response.json() == {"detail": "The Stripe-Signature timestamp is more than 300 seconds in the "
-                                         "future: not a delivery Stripe just made (or this server's clock is "
-                                         "wrong)."}
+    assert response.json() == {
+        "detail": "The Stripe-Signature timestamp is more than 300 seconds in the "
+        "future: not a delivery Stripe just made (or this server's clock is "
+        "wrong)."
+    }
     assert nothing_stored()
 
 
@@ -242,7 +278,12 @@ def test_without_a_webhook_secret_even_a_well_signed_event_is_503_and_stores_not
 def test_the_same_event_signed_correctly_is_accepted(webhook_client):
     body, header = signed(paid_event())
 
-    assert webhook_client.post("/webhooks/stripe", content=body, headers={"Stripe-Signature": header}).status_code == 200
+    assert (
+        webhook_client.post(
+            "/webhooks/stripe", content=body, headers={"Stripe-Signature": header}
+        ).status_code
+        == 200
+    )
     assert not nothing_stored()
 
 
@@ -252,10 +293,16 @@ def test_the_same_event_signed_correctly_is_accepted(webhook_client):
 def secret_values(service_account_json: str) -> dict[str, str]:
     info = json.loads(service_account_json)
     key_lines = [line for line in info["private_key"].splitlines() if len(line) == 64]
-    return {"STRIPE_API_KEY": STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "BOT_API_TOKEN": BOT_TOKEN,
-            "CHATWOOT_API_TOKEN": CHATWOOT_TOKEN, "GCAL_SERVICE_ACCOUNT_JSON": service_account_json,
-            "private_key": info["private_key"], "private_key line": key_lines[len(key_lines) // 2],
-            "private_key_id": info["private_key_id"]}
+    return {
+        "STRIPE_API_KEY": STRIPE_KEY,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "BOT_API_TOKEN": BOT_TOKEN,
+        "CHATWOOT_API_TOKEN": CHATWOOT_TOKEN,
+        "GCAL_SERVICE_ACCOUNT_JSON": service_account_json,
+        "private_key": info["private_key"],
+        "private_key line": key_lines[len(key_lines) // 2],
+        "private_key_id": info["private_key_id"],
+    }
 
 
 def leaks(text: str, secrets: dict[str, str]) -> list[str]:
@@ -274,10 +321,16 @@ def outside(tmp_path):
 
 def all_secret_settings(google, stripe_fake, chatwoot, sa_json) -> dict[str, Any]:  # noqa: ANN001
     return dict(
-        bot_api_token=BOT_TOKEN, calendar_backend="google", gcal_service_account_json=sa_json,
-        gcal_api_endpoint=google.api_endpoint, gcal_calendar_id=CALENDAR, gcal_max_retries=1,
+        bot_api_token=BOT_TOKEN,
+        calendar_backend="google",
+        gcal_service_account_json=sa_json,
+        gcal_api_endpoint=google.api_endpoint,
+        gcal_calendar_id=CALENDAR,
+        gcal_max_retries=1,
         **{**stripe_settings(stripe_fake, webhook_secret=WEBHOOK_SECRET), "stripe_api_key": STRIPE_KEY},
-        chatwoot_url=chatwoot.url, chatwoot_account_id=chatwoot.account_id, chatwoot_api_token=CHATWOOT_TOKEN,
+        chatwoot_url=chatwoot.url,
+        chatwoot_account_id=chatwoot.account_id,
+        chatwoot_api_token=CHATWOOT_TOKEN,
     )
 
 
@@ -295,22 +348,56 @@ def failing_requests(client: httpx.Client | TestClient) -> list[Any]:
     auth = {"Authorization": f"Bearer {BOT_TOKEN}"}
     answers = []
     body, _ = signed(paid_event(1))
-    answers.append(client.post("/webhooks/stripe", content=body,  # signed with another secret
-                               headers={"Stripe-Signature": signed(paid_event(1), "whsec_other_0123456789")[1]}))
+    answers.append(
+        client.post(
+            "/webhooks/stripe",
+            content=body,  # signed with another secret
+            headers={"Stripe-Signature": signed(paid_event(1), "whsec_other_0123456789")[1]},
+        )
+    )
     answers.append(client.post("/webhooks/stripe", content=body, headers={"Stripe-Signature": "t=1,v1=00"}))
     broken, header = signed(paid_event(2, obj="not an object"))  # fails inside the handler: 500
     answers.append(client.post("/webhooks/stripe", content=broken, headers={"Stripe-Signature": header}))
     paid, header = signed(paid_event(3))  # handled: a Payment and a message for Chatwoot
     answers.append(client.post("/webhooks/stripe", content=paid, headers={"Stripe-Signature": header}))
-    answers.append(client.post("/api/v1/payment-links", headers=auth, json={  # Stripe: 401
-        "segment": "new", "minutes": 60, "order_id": "order-9", "conversation_id": "conv-3"}))
-    answers.append(client.get("/api/v1/slots", headers=auth,  # Google: invalid_grant
-                              params={"conversation_id": "conv-8", "contact_id": "contact-8"}))
-    answers.append(client.post("/api/v1/bookings", headers=auth, json={"conversation_id": "conv-8", "contact_id": "contact-8", **a_new_slot()}))
-    answers.append(client.get("/api/v1/slots", headers={"Authorization": f"Bearer {CHATWOOT_TOKEN}"},
-                              params={"conversation_id": "conv-8"}))  # another secret as token: 401
-    answers.append(client.post("/webhooks/stripe", content=b"x" * (256 * 1024 + 1),
-                               headers={"Stripe-Signature": "t=1,v1=00"}))
+    answers.append(
+        client.post(
+            "/api/v1/payment-links",
+            headers=auth,
+            json={  # Stripe: 401
+                "segment": "new",
+                "minutes": 60,
+                "order_id": "order-9",
+                "conversation_id": "conv-3",
+            },
+        )
+    )
+    answers.append(
+        client.get(
+            "/api/v1/slots",
+            headers=auth,  # Google: invalid_grant
+            params={"conversation_id": "conv-8", "contact_id": "contact-8"},
+        )
+    )
+    answers.append(
+        client.post(
+            "/api/v1/bookings",
+            headers=auth,
+            json={"conversation_id": "conv-8", "contact_id": "contact-8", **a_new_slot()},
+        )
+    )
+    answers.append(
+        client.get(
+            "/api/v1/slots",
+            headers={"Authorization": f"Bearer {CHATWOOT_TOKEN}"},
+            params={"conversation_id": "conv-8"},
+        )
+    )  # another secret as token: 401
+    answers.append(
+        client.post(
+            "/webhooks/stripe", content=b"x" * (256 * 1024 + 1), headers={"Stripe-Signature": "t=1,v1=00"}
+        )
+    )
     return answers
 
 
@@ -321,12 +408,17 @@ def answer_text(response: Any) -> str:
 def stored_texts(engine) -> str:  # noqa: ANN001
     """What the console shows about failures: integration status, failed events, outbox."""
     with Session(engine) as session:
-        rows: list[Any] = [*session.exec(select(IntegrationStatus)), *session.exec(select(StripeEvent)),
-                           *session.exec(select(OutboxMessage))]
+        rows: list[Any] = [
+            *session.exec(select(IntegrationStatus)),
+            *session.exec(select(StripeEvent)),
+            *session.exec(select(OutboxMessage)),
+        ]
         return "\n".join(repr(row.model_dump()) for row in rows)
 
 
-def test_no_secret_leaves_the_process_while_everything_fails(tmp_path, engine, outside, caplog, capsys, monkeypatch):
+def test_no_secret_leaves_the_process_while_everything_fails(
+    tmp_path, engine, outside, caplog, capsys, monkeypatch
+):
     google, stripe_fake, chatwoot, sa_json = outside
     secrets = secret_values(sa_json)
     settings = make_settings(tmp_path, **all_secret_settings(google, stripe_fake, chatwoot, sa_json))
@@ -348,7 +440,9 @@ def test_no_secret_leaves_the_process_while_everything_fails(tmp_path, engine, o
     monkeypatch.setattr("receiver.routes.contacts.explain_segment", explode)
     with write_session() as session:
         session.add(Contact(id="p1"))
-    answers.append(client.get("/api/v1/contacts/p1/segment", headers={"Authorization": f"Bearer {BOT_TOKEN}"}))
+    answers.append(
+        client.get("/api/v1/contacts/p1/segment", headers={"Authorization": f"Bearer {BOT_TOKEN}"})
+    )
     report = deliver_pending()  # Chatwoot refuses the token
     backend.flush_status()
 
@@ -360,8 +454,9 @@ def test_no_secret_leaves_the_process_while_everything_fails(tmp_path, engine, o
         assert not leaks(answer_text(answer), secrets), answer.text
     assert "RuntimeError: unexpected" in caplog.text  # the error was logged, scrubbed
     assert "DEBUG" in {r.levelname for r in caplog.records}
-    assert not leaks(caplog.text, secrets), [r.getMessage()[:300] for r in caplog.records
-                                             if leaks(r.getMessage() + str(r.exc_text), secrets)]
+    assert not leaks(caplog.text, secrets), [
+        r.getMessage()[:300] for r in caplog.records if leaks(r.getMessage() + str(r.exc_text), secrets)
+    ]
     out = capsys.readouterr()
     assert not leaks(out.out + out.err, secrets)
     assert not leaks(stored_texts(engine), secrets)
@@ -372,7 +467,9 @@ def test_no_secret_in_a_real_receivers_output_or_answers(tmp_path, outside):
     secrets = secret_values(sa_json)
     url = database_url(tmp_path)
     prepare_database(url, tutor_calendar=CALENDAR)
-    env = receiver_env(url, **all_secret_settings(google, stripe_fake, chatwoot, sa_json), lesplanner_worker="1")
+    env = receiver_env(
+        url, **all_secret_settings(google, stripe_fake, chatwoot, sa_json), lesplanner_worker="1"
+    )
     receiver = ReceiverProcess(env, workdir=tmp_path / "r", debug_logs=True).start()
     try:
         with httpx.Client(base_url=receiver.url, timeout=30) as client:
@@ -407,8 +504,13 @@ def bot(token_settings) -> TestClient:
 
 
 def test_an_oversized_booking_body_is_413_and_books_nothing(bot):
-    body = {"conversation_id": "c1", "contact_id": "p1", "start": "2026-12-01T10:00:00+01:00",
-            "end": "2026-12-01T11:00:00+01:00", "description": "x" * (300 * 1024)}
+    body = {
+        "conversation_id": "c1",
+        "contact_id": "p1",
+        "start": "2026-12-01T10:00:00+01:00",
+        "end": "2026-12-01T11:00:00+01:00",
+        "description": "x" * (300 * 1024),
+    }
 
     response = bot.post("/api/v1/bookings", json=body)
 
@@ -430,15 +532,27 @@ def test_an_oversized_webhook_is_413_and_stores_nothing(tmp_path, engine):
     assert nothing_stored()
 
 
-HOSTILE_NAMES = ['<script>alert(1)</script>', '[x](javascript:alert(1))',
-                 '"><img src=x onerror=alert(1)>', "Robert'); DROP TABLE lesson;--"]
+HOSTILE_NAMES = [
+    "<script>alert(1)</script>",
+    "[x](javascript:alert(1))",
+    '"><img src=x onerror=alert(1)>',
+    "Robert'); DROP TABLE lesson;--",
+]
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
 def test_a_hostile_contact_name_is_stored_as_text_and_returned_as_a_json_string(bot, name):
-    response = bot.post("/api/v1/bookings", json={
-        "conversation_id": "c1", "contact_id": "p1", "start": "2026-12-01T10:00:00+01:00",
-        "end": "2026-12-01T11:00:00+01:00", "title": name, "contact": {"name": name}})
+    response = bot.post(
+        "/api/v1/bookings",
+        json={
+            "conversation_id": "c1",
+            "contact_id": "p1",
+            "start": "2026-12-01T10:00:00+01:00",
+            "end": "2026-12-01T11:00:00+01:00",
+            "title": name,
+            "contact": {"name": name},
+        },
+    )
 
     assert response.status_code == 201, response.text
     assert response.headers["content-type"] == "application/json"
@@ -453,8 +567,10 @@ def test_hostile_text_in_an_error_comes_back_as_json_not_html(bot):
     # A hostile id is refused outright (422, not echoed); hostile text the error does echo (an
     # unknown profile's name) comes back as a JSON string.
     refused = bot.get("/api/v1/slots", params={"conversation_id": "<script>alert(1)</script>"})
-    echoed = bot.get("/api/v1/slots", params={"conversation_id": "c1", "contact_id": "p1",
-                                              "profile": "<script>alert(1)</script>"})
+    echoed = bot.get(
+        "/api/v1/slots",
+        params={"conversation_id": "c1", "contact_id": "p1", "profile": "<script>alert(1)</script>"},
+    )
 
     assert refused.status_code == 422 and refused.json()["detail"].startswith("conversation_id: ")
     assert echoed.status_code == 422, echoed.text
@@ -505,14 +621,22 @@ UNSAFE_IDS = ["..", ".", "a/b", "a\nb", "x y", "<script>", "a" * 121, "%2e%2e", 
 
 def _no_conversation_stored() -> bool:
     with read_session() as session:
-        return session.exec(select(Conversation)).first() is None and session.exec(select(Contact)).first() is None
+        return (
+            session.exec(select(Conversation)).first() is None
+            and session.exec(select(Contact)).first() is None
+        )
 
 
 @pytest.mark.parametrize("bad", UNSAFE_IDS)
 @pytest.mark.parametrize("field", ["conversation_id", "contact_id"])
 def test_a_booking_with_an_unsafe_id_is_422_naming_the_field_and_stores_nothing(bot, field, bad):
-    body = {"conversation_id": "c1", "contact_id": "p1", "start": "2026-12-01T10:00:00+01:00",
-            "end": "2026-12-01T11:00:00+01:00", field: bad}
+    body = {
+        "conversation_id": "c1",
+        "contact_id": "p1",
+        "start": "2026-12-01T10:00:00+01:00",
+        "end": "2026-12-01T11:00:00+01:00",
+        field: bad,
+    }
 
     response = bot.post("/api/v1/bookings", json=body)
 
@@ -535,18 +659,26 @@ def test_slots_with_an_unsafe_id_are_422_naming_the_field_and_store_nothing(bot,
 
 @pytest.mark.parametrize("bad", ["..", "a\nb"])
 def test_a_payment_link_with_an_unsafe_conversation_id_is_422(bot, bad):
-    response = bot.post("/api/v1/payment-links", json={"segment": "new", "minutes": 60, "order_id": "o-1",
-                                                       "conversation_id": bad})
+    response = bot.post(
+        "/api/v1/payment-links",
+        json={"segment": "new", "minutes": 60, "order_id": "o-1", "conversation_id": bad},
+    )
 
     assert response.status_code == 422, response.text
     assert response.json()["detail"].startswith("conversation_id: ")
     assert _no_conversation_stored()
 
 
-@pytest.mark.parametrize("path", ["/api/v1/contacts/%2E%2E/segment", "/api/v1/contacts/a%0Ab/segment",
-                                  "/api/v1/conversations/%2E%2E/messages",
-                                  "/api/v1/conversations/a%0Ab/messages",
-                                  "/api/v1/conversations/a%20b/messages/1/ack"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/contacts/%2E%2E/segment",
+        "/api/v1/contacts/a%0Ab/segment",
+        "/api/v1/conversations/%2E%2E/messages",
+        "/api/v1/conversations/a%0Ab/messages",
+        "/api/v1/conversations/a%20b/messages/1/ack",
+    ],
+)
 def test_an_unsafe_id_in_a_path_is_422_naming_the_field(bot, path):
     method = "POST" if path.endswith("/ack") else "GET"
 
@@ -576,11 +708,14 @@ def test_a_job_key_with_a_newline_is_logged_on_one_line(engine, caplog):
     assert "\n" not in mine[0].getMessage()
 
 
-@pytest.mark.parametrize("url", [
-    "postgresql+psycopg://app:s3cretpw@db/lesplanner",
-    "postgresql+psycopg://app@db/lesplanner?password=s3cretpw",
-    "postgresql+psycopg://app@db/lesplanner?sslpassword=s3cretpw",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://app:s3cretpw@db/lesplanner",
+        "postgresql+psycopg://app@db/lesplanner?password=s3cretpw",
+        "postgresql+psycopg://app@db/lesplanner?sslpassword=s3cretpw",
+    ],
+)
 def test_the_database_password_is_scrubbed_in_every_form_the_url_can_carry_it(tmp_path, url):
     """Issue 12, item 8: scrub() did not know the database password at all."""
     from core.config import Settings, scrub

@@ -53,17 +53,42 @@ def set_attributes(contact_id: str, **attributes) -> None:
 
 PRECEDENCE = [
     # override, lists the contact is on, attributes, expected segment
-    pytest.param("new", ["weekend", "returning_broadcast"], {"has_paid_lesson": True}, "new",
-                 id="override beats everything"),
+    pytest.param(
+        "new",
+        ["weekend", "returning_broadcast"],
+        {"has_paid_lesson": True},
+        "new",
+        id="override beats everything",
+    ),
     pytest.param("existing", [], {}, "existing", id="override alone"),
-    pytest.param(None, ["weekend", "returning_broadcast"], {"has_paid_lesson": True}, "weekend",
-                 id="weekend list beats returning list and flags"),
-    pytest.param(None, [], {"weekend_whitelisted": True, "returning_broadcast": True}, "weekend",
-                 id="weekend attribute beats returning attribute"),
-    pytest.param(None, ["returning_broadcast"], {"has_paid_lesson": True}, "returning_broadcast",
-                 id="returning list beats existing flags"),
-    pytest.param(None, [], {"returning_broadcast": True, "customer_status": "active"},
-                 "returning_broadcast", id="returning attribute beats customer_status"),
+    pytest.param(
+        None,
+        ["weekend", "returning_broadcast"],
+        {"has_paid_lesson": True},
+        "weekend",
+        id="weekend list beats returning list and flags",
+    ),
+    pytest.param(
+        None,
+        [],
+        {"weekend_whitelisted": True, "returning_broadcast": True},
+        "weekend",
+        id="weekend attribute beats returning attribute",
+    ),
+    pytest.param(
+        None,
+        ["returning_broadcast"],
+        {"has_paid_lesson": True},
+        "returning_broadcast",
+        id="returning list beats existing flags",
+    ),
+    pytest.param(
+        None,
+        [],
+        {"returning_broadcast": True, "customer_status": "active"},
+        "returning_broadcast",
+        id="returning attribute beats customer_status",
+    ),
     *[pytest.param(None, [], {flag: True}, "existing", id=f"flag {flag}") for flag in EXISTING_FLAGS],
     pytest.param(None, [], {"customer_since": "2024-09-01"}, "existing", id="customer_since as a date"),
     pytest.param(None, [], {"customer_status": "active"}, "existing", id="customer_status active"),
@@ -111,8 +136,11 @@ def test_another_phone_number_does_not_match(contact, on_list):
 
 @pytest.mark.parametrize(
     ("listed", "stored"),
-    [("Anna@Example.NL", "anna@example.nl"), ("anna@example.nl", "ANNA@EXAMPLE.NL"),
-     ("  anna@example.nl ", "Anna@example.nl")],
+    [
+        ("Anna@Example.NL", "anna@example.nl"),
+        ("anna@example.nl", "ANNA@EXAMPLE.NL"),
+        ("  anna@example.nl ", "Anna@example.nl"),
+    ],
 )
 def test_whitelisted_email_matches_case_insensitively(contact, on_list, listed, stored):
     cid = contact("c1", email=stored, email_confirmed=True)
@@ -138,8 +166,12 @@ def test_a_list_only_decides_its_own_segment(contact, on_list):
 
 @pytest.mark.parametrize(
     ("first", "second"),
-    [("06 12345678", "+31 6 1234 5678"), ("06 12345678", "06 12345678"),
-     ("Anna@Example.nl", "anna@example.NL"), ("c-1", "c-1")],
+    [
+        ("06 12345678", "+31 6 1234 5678"),
+        ("06 12345678", "06 12345678"),
+        ("Anna@Example.nl", "anna@example.NL"),
+        ("c-1", "c-1"),
+    ],
 )
 def test_adding_the_same_person_twice_keeps_one_entry(engine, first, second):
     with write_session() as session:
@@ -208,8 +240,9 @@ def test_unknown_list_is_refused(engine):
         (None, [], {}, "new", "no list or customer attribute matched"),
     ],
 )
-def test_explanation_names_the_list_or_attribute_that_decided(contact, on_list, override, lists,
-                                                              attributes, segment, reason):
+def test_explanation_names_the_list_or_attribute_that_decided(
+    contact, on_list, override, lists, attributes, segment, reason
+):
     cid = contact("c1", phone="0612345678", attributes=attributes, segment_override=override)
     for list_name in lists:
         on_list(list_name, "+31612345678")

@@ -40,9 +40,15 @@ def signed_delivery(client, fake_stripe):
 def outside(tmp_path, client, fake_stripe, fake_google, make_google_backend):
     """The receiver with Stripe and Google Calendar behind their real clients (the fakes)."""
     settings = make_settings(
-        tmp_path, bot_api_token=TOKEN, **stripe_values(fake_stripe), calendar_backend="google",
-        gcal_service_account_json=fake_google.service_account_json(), gcal_api_endpoint=fake_google.api_endpoint,
-        gcal_calendar_id=ANNA, gcal_max_retries=1)
+        tmp_path,
+        bot_api_token=TOKEN,
+        **stripe_values(fake_stripe),
+        calendar_backend="google",
+        gcal_service_account_json=fake_google.service_account_json(),
+        gcal_api_endpoint=fake_google.api_endpoint,
+        gcal_calendar_id=ANNA,
+        gcal_max_retries=1,
+    )
     set_settings(settings)
     set_backend(make_google_backend(settings))
     return fake_google
@@ -61,15 +67,20 @@ def paid(client, tutor, monday_morning, outside, fake_stripe, signed_delivery) -
 
 def messages(conversation_id: str = "conv-1") -> list[str]:
     with read_session() as session:
-        rows = session.exec(select(OutboxMessage).where(OutboxMessage.conversation_id == conversation_id)
-                            .order_by(OutboxMessage.id)).all()
+        rows = session.exec(
+            select(OutboxMessage)
+            .where(OutboxMessage.conversation_id == conversation_id)
+            .order_by(OutboxMessage.id)
+        ).all()
     return [m.key for m in rows]
 
 
 @pytest.fixture
 def events(outside):
     """The events in Anna's Google calendar, as (start) in local time."""
-    return lambda: [datetime.fromisoformat(e["start"]["dateTime"]).astimezone(AMS) for e in outside.events(ANNA)]
+    return lambda: [
+        datetime.fromisoformat(e["start"]["dateTime"]).astimezone(AMS) for e in outside.events(ANNA)
+    ]
 
 
 # --- the list -----------------------------------------------------------------------------------
@@ -90,8 +101,9 @@ def test_another_conversations_lessons_are_not_shown(client, paid):
 
 
 def test_a_dry_run_tells_the_consequence_and_changes_nothing(client, paid, fake_stripe):
-    response = client.post(f"/api/v1/lessons/{paid['id']}/cancel",
-                           json={"conversation_id": "conv-1", "dry_run": True})
+    response = client.post(
+        f"/api/v1/lessons/{paid['id']}/cancel", json={"conversation_id": "conv-1", "dry_run": True}
+    )
 
     assert response.status_code == 200
     body = response.json()
@@ -102,9 +114,11 @@ def test_a_dry_run_tells_the_consequence_and_changes_nothing(client, paid, fake_
 
 
 def test_an_on_time_cancel_refunds_once_frees_the_slot_and_tells_the_customer_once(
-        client, paid, fake_stripe, signed_delivery, events):
-    response = client.post(f"/api/v1/lessons/{paid['id']}/cancel", json={"conversation_id": "conv-1",
-                                                                        "reason": "ziek"})
+    client, paid, fake_stripe, signed_delivery, events
+):
+    response = client.post(
+        f"/api/v1/lessons/{paid['id']}/cancel", json={"conversation_id": "conv-1", "reason": "ziek"}
+    )
 
     assert response.status_code == 200
     assert response.json()["lesson"]["status"] == "cancelled"
@@ -116,7 +130,9 @@ def test_an_on_time_cancel_refunds_once_frees_the_slot_and_tells_the_customer_on
     with read_session() as session:
         assert session.exec(select(Payment)).one().status == "refunded"
     assert events() == []  # the calendar event is gone
-    slots = client.get("/api/v1/slots", params={"conversation_id": "conv-2", "contact_id": "contact-2"}).json()
+    slots = client.get(
+        "/api/v1/slots", params={"conversation_id": "conv-2", "contact_id": "contact-2"}
+    ).json()
     assert FIRST_NEW_SLOT in [s["start"] for s in slots["slots"]]  # the slot is free again
     assert messages().count("lesson_cancelled_refund") == 1
 
@@ -134,7 +150,9 @@ def test_a_late_cancel_is_422_saying_until_when_and_changes_nothing(client, paid
     assert response.status_code == 422
     detail = response.json()["detail"]
     assert "ma 30 nov om 10:00" in detail and "Staff can still help" in detail
-    dry = client.post(f"/api/v1/lessons/{paid['id']}/cancel", json={"conversation_id": "conv-1", "dry_run": True})
+    dry = client.post(
+        f"/api/v1/lessons/{paid['id']}/cancel", json={"conversation_id": "conv-1", "dry_run": True}
+    )
     assert dry.status_code == 200 and dry.json()["consequence"]["kind"] == "none"
     assert dry.json()["allowed"] is False
     worker.drain()
@@ -164,9 +182,10 @@ def test_the_notice_is_the_profiles_setting(client, paid):
 
 
 def test_a_reschedule_moves_the_same_lesson_and_its_event(client, paid, fake_stripe, events):
-    response = client.post(f"/api/v1/lessons/{paid['id']}/reschedule",
-                           json={"conversation_id": "conv-1", "start": SECOND_SLOT,
-                                 "end": "2026-12-01T12:00:00+01:00"})
+    response = client.post(
+        f"/api/v1/lessons/{paid['id']}/reschedule",
+        json={"conversation_id": "conv-1", "start": SECOND_SLOT, "end": "2026-12-01T12:00:00+01:00"},
+    )
 
     assert response.status_code == 200, response.text
     assert (response.json()["id"], response.json()["start"]) == (paid["id"], SECOND_SLOT)
@@ -175,8 +194,10 @@ def test_a_reschedule_moves_the_same_lesson_and_its_event(client, paid, fake_str
     assert fake_stripe.refunds == {}
     assert messages().count("lesson_rescheduled") == 1
 
-    again = client.post(f"/api/v1/lessons/{paid['id']}/reschedule",
-                        json={"conversation_id": "conv-1", "start": SECOND_SLOT, "end": "2026-12-01T12:00:00+01:00"})
+    again = client.post(
+        f"/api/v1/lessons/{paid['id']}/reschedule",
+        json={"conversation_id": "conv-1", "start": SECOND_SLOT, "end": "2026-12-01T12:00:00+01:00"},
+    )
     assert again.status_code == 200
     assert messages().count("lesson_rescheduled") == 1
 
@@ -184,8 +205,10 @@ def test_a_reschedule_moves_the_same_lesson_and_its_event(client, paid, fake_str
 def test_a_late_reschedule_is_422(client, paid):
     clock.set_now(datetime(2026, 11, 30, 12, 0, tzinfo=AMS))
 
-    response = client.post(f"/api/v1/lessons/{paid['id']}/reschedule",
-                           json={"conversation_id": "conv-1", "start": SECOND_SLOT, "end": "2026-12-01T12:00:00+01:00"})
+    response = client.post(
+        f"/api/v1/lessons/{paid['id']}/reschedule",
+        json={"conversation_id": "conv-1", "start": SECOND_SLOT, "end": "2026-12-01T12:00:00+01:00"},
+    )
 
     assert response.status_code == 422
     with read_session() as session:

@@ -58,10 +58,17 @@ def account(engine, hasher) -> User:
     return user
 
 
-def attempt(engine, password: str, address: str | None, now: datetime, email: str = EMAIL,
-            sleeps: list[float] | None = None):
-    return signin.sign_in(engine, email, password, address, now=now,
-                          sleep=(sleeps.append if sleeps is not None else _no_sleep))
+def attempt(
+    engine,
+    password: str,
+    address: str | None,
+    now: datetime,
+    email: str = EMAIL,
+    sleeps: list[float] | None = None,
+):
+    return signin.sign_in(
+        engine, email, password, address, now=now, sleep=(sleeps.append if sleeps is not None else _no_sleep)
+    )
 
 
 def _no_sleep(seconds: float) -> None:
@@ -192,12 +199,19 @@ def test_old_attempts_are_pruned_and_no_longer_count(engine, account):
     assert isinstance(attempt(engine, PASSWORD, A, later), User)
 
 
-@pytest.mark.parametrize(("given", "key"), [
-    (None, "unknown"), ("", "unknown"), ("not an address", "unknown"),
-    ("203.0.113.7", "203.0.113.7"), (" 203.0.113.7 ", "203.0.113.7"),
-    ("::ffff:203.0.113.7", "203.0.113.7"),
-    ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"), ("2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"),
-])
+@pytest.mark.parametrize(
+    ("given", "key"),
+    [
+        (None, "unknown"),
+        ("", "unknown"),
+        ("not an address", "unknown"),
+        ("203.0.113.7", "203.0.113.7"),
+        (" 203.0.113.7 ", "203.0.113.7"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"),
+    ],
+)
 def test_client_addresses_are_keyed_per_host_and_per_ipv6_64(given, key):
     assert signin.address_key(given) == key
 
@@ -227,11 +241,15 @@ def test_migration_0003_keeps_existing_accounts_at_version_0_and_goes_back_down(
 
     to("0002")
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO \"user\" (email, name, role, active, created_at) "
-                          "VALUES ('oud@example.nl', 'Oud', 'admin', true, '2026-11-30 10:00:00')"))
+        conn.execute(
+            text(
+                'INSERT INTO "user" (email, name, role, active, created_at) '
+                "VALUES ('oud@example.nl', 'Oud', 'admin', true, '2026-11-30 10:00:00')"
+            )
+        )
     to("0003")
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT session_version FROM \"user\"")).scalar_one() == 0
+        assert conn.execute(text('SELECT session_version FROM "user"')).scalar_one() == 0
     assert "signinattempt" in inspect(engine).get_table_names()
     to("0002", up=False)
     assert "signinattempt" not in inspect(engine).get_table_names()
@@ -267,17 +285,21 @@ def test_a_password_reset_role_change_and_activation_change_bump_the_session_ver
     assert version() == 5
 
 
-@pytest.mark.parametrize(("remembered", "seen_hours_ago", "active", "problem"), [
-    (3, 1, True, None),
-    (3, 7.9, True, None),
-    (2, 1, True, "ended"),  # reset, role change or (de)activation since signing in
-    (None, 1, True, "ended"),  # a session that never remembered a version
-    (3, 1, False, "ended"),
-    (3, 8.1, True, "idle"),
-    (3, None, True, "idle"),  # no activity remembered at all
-])
-def test_a_session_is_valid_while_its_version_matches_and_it_is_not_idle(remembered, seen_hours_ago, active,
-                                                                         problem):
+@pytest.mark.parametrize(
+    ("remembered", "seen_hours_ago", "active", "problem"),
+    [
+        (3, 1, True, None),
+        (3, 7.9, True, None),
+        (2, 1, True, "ended"),  # reset, role change or (de)activation since signing in
+        (None, 1, True, "ended"),  # a session that never remembered a version
+        (3, 1, False, "ended"),
+        (3, 8.1, True, "idle"),
+        (3, None, True, "idle"),  # no activity remembered at all
+    ],
+)
+def test_a_session_is_valid_while_its_version_matches_and_it_is_not_idle(
+    remembered, seen_hours_ago, active, problem
+):
     user = User(id=1, email=EMAIL, role="admin", active=active, session_version=3)
     seen = None if seen_hours_ago is None else T0 - timedelta(hours=seen_hours_ago)
     assert signin.session_problem(user, remembered, seen, T0, idle=timedelta(hours=8)) == problem
@@ -294,8 +316,13 @@ GOOGLE = "https://accounts.google.com"
 
 
 def claims(**extra) -> dict:
-    values = {"is_logged_in": True, "email": EMAIL, "email_verified": True, "iss": "https://idp.example",
-              "iat": int(T0.timestamp()) - 60}
+    values = {
+        "is_logged_in": True,
+        "email": EMAIL,
+        "email_verified": True,
+        "iss": "https://idp.example",
+        "iat": int(T0.timestamp()) - 60,
+    }
     values.update(extra)
     return {k: v for k, v in values.items() if v is not None}
 

@@ -49,11 +49,9 @@ def local_starts(result: list[Slot]) -> list[datetime]:
 SEED_EXPECTATIONS = [
     # profile, first slot (local), last slot (local), weekdays seen, number of slots in the horizon
     pytest.param("new", at(2026, 12, 1, 10), at(2026, 12, 10, 19), {0, 1, 2, 3, 4}, 80, id="new"),
-    pytest.param("existing", at(2026, 11, 30, 15), at(2026, 12, 14, 20), {0, 1, 2, 3, 4}, 126,
-                 id="existing"),
+    pytest.param("existing", at(2026, 11, 30, 15), at(2026, 12, 14, 20), {0, 1, 2, 3, 4}, 126, id="existing"),
     pytest.param("weekend", at(2026, 12, 5, 10), at(2026, 12, 6, 17), {5, 6}, 16, id="weekend"),
-    pytest.param("premium", at(2026, 11, 30, 13), at(2026, 12, 21, 20), set(range(7)), 281,
-                 id="premium"),
+    pytest.param("premium", at(2026, 11, 30, 13), at(2026, 12, 21, 20), set(range(7)), 281, id="premium"),
 ]
 
 
@@ -138,8 +136,9 @@ def test_days_ahead_zero_offers_only_today():
     ],
 )
 def test_weekday_rules(exclude_weekends, allowed_weekdays, expected):
-    profile = make_profile("existing", exclude_weekends=exclude_weekends,
-                           allowed_weekdays=allowed_weekdays, days_ahead=13)
+    profile = make_profile(
+        "existing", exclude_weekends=exclude_weekends, allowed_weekdays=allowed_weekdays, days_ahead=13
+    )
     starts = local_starts(slots(profile, limit=EVERYTHING))
     assert {s.weekday() for s in starts} == expected
 
@@ -154,8 +153,9 @@ def tue(hh: int, mm: int = 0) -> datetime:
 
 
 def tuesday_starts(profile, busy) -> list[time]:
-    return [s.time() for s in local_starts(slots(profile, busy=busy, limit=EVERYTHING))
-            if s.date() == TUESDAY]
+    return [
+        s.time() for s in local_starts(slots(profile, busy=busy, limit=EVERYTHING)) if s.date() == TUESDAY
+    ]
 
 
 @pytest.mark.parametrize(
@@ -178,7 +178,9 @@ def test_busy_time_is_half_open(busy, blocked):
 def test_busy_in_another_utc_offset_is_the_same_instant():
     profile = make_profile("existing")
     busy_utc = [(tue(10).astimezone(UTC), tue(11).astimezone(UTC))]
-    busy_plus5 = [(tue(10).astimezone(timezone(timedelta(hours=5))), tue(11).astimezone(timezone(timedelta(hours=5))))]
+    busy_plus5 = [
+        (tue(10).astimezone(timezone(timedelta(hours=5))), tue(11).astimezone(timezone(timedelta(hours=5))))
+    ]
     assert tuesday_starts(profile, busy_utc) == tuesday_starts(profile, busy_plus5)
     assert time(10) not in tuesday_starts(profile, busy_utc)
 
@@ -187,7 +189,9 @@ def test_busy_in_another_utc_offset_is_the_same_instant():
     ("buffer", "busy", "blocked"),
     [
         pytest.param(0, [(tue(11), tue(12))], {time(11)}, id="no buffer: neighbours free"),
-        pytest.param(15, [(tue(11), tue(12))], {time(10), time(11), time(12)}, id="buffer 15 blocks neighbours"),
+        pytest.param(
+            15, [(tue(11), tue(12))], {time(10), time(11), time(12)}, id="buffer 15 blocks neighbours"
+        ),
         pytest.param(15, [(tue(11, 15), tue(11, 45))], {time(11)}, id="buffer 15, busy with 15 min room"),
         pytest.param(15, [(tue(11, 14), tue(11, 45))], {time(10), time(11)}, id="buffer 15, 14 min room"),
         pytest.param(60, [(tue(13), tue(14))], {time(12), time(13), time(14)}, id="buffer of an hour"),
@@ -203,7 +207,10 @@ def test_busy_intervals_in_any_order_and_overlapping_are_handled():
     profile = make_profile("existing")
     busy = [(tue(15), tue(16)), (tue(10), tue(12)), (tue(11), tue(11, 30)), (tue(10, 30), tue(10, 45))]
     assert set(tuesday_starts(profile, [])) - set(tuesday_starts(profile, busy)) == {
-        time(10), time(11), time(15)}
+        time(10),
+        time(11),
+        time(15),
+    }
 
 
 def test_an_empty_or_reversed_busy_interval_blocks_nothing():
@@ -242,8 +249,9 @@ def test_limit_overrides_max_suggestions_for_the_week_view():
 
 
 def test_latest_hour_24_offers_a_slot_ending_at_midnight():
-    profile = make_profile("existing", earliest_hour=22, latest_hour=24, min_lead_minutes=0,
-                           days_ahead=1, exclude_weekends=False)
+    profile = make_profile(
+        "existing", earliest_hour=22, latest_hour=24, min_lead_minutes=0, days_ahead=1, exclude_weekends=False
+    )
     result = slots(profile, limit=EVERYTHING)
     assert [(s.local(AMS)[0].isoformat(), s.local(AMS)[1].isoformat()) for s in result] == [
         ("2026-11-30T22:00:00+01:00", "2026-11-30T23:00:00+01:00"),
@@ -308,7 +316,12 @@ def test_nonexistent_two_oclock_is_skipped_on_spring_forward_day(change_day):
     now = datetime.combine(change_day, time(0), tzinfo=AMS)
     result = slots(profile, now=now, limit=EVERYTHING)
     assert [local(s.start).strftime("%H:%M%z") for s in result] == [
-        "00:00+0100", "01:00+0100", "03:00+0200", "04:00+0200", "05:00+0200"]
+        "00:00+0100",
+        "01:00+0100",
+        "03:00+0200",
+        "04:00+0200",
+        "05:00+0200",
+    ]
 
 
 def test_latest_hour_in_a_two_hour_dst_gap_closes_at_the_first_hour_that_exists():
@@ -330,7 +343,13 @@ def test_ambiguous_two_oclock_is_offered_once_at_its_first_occurrence_on_fall_ba
     now = datetime.combine(change_day, time(0), tzinfo=AMS)
     result = slots(profile, now=now, limit=EVERYTHING)
     assert [local(s.start).strftime("%H:%M%z") for s in result] == [
-        "00:00+0200", "01:00+0200", "02:00+0200", "03:00+0100", "04:00+0100", "05:00+0100"]
+        "00:00+0200",
+        "01:00+0200",
+        "02:00+0200",
+        "03:00+0100",
+        "04:00+0100",
+        "05:00+0100",
+    ]
     second_two = datetime.combine(change_day, time(2), tzinfo=AMS).replace(fold=1)
     assert not is_offered(profile, now, second_two, AMS)
     assert is_offered(profile, now, datetime.combine(change_day, time(2), tzinfo=AMS), AMS)
@@ -347,8 +366,9 @@ def test_ambiguous_two_oclock_is_offered_once_at_its_first_occurrence_on_fall_ba
     ],
 )
 def test_durations_are_real_elapsed_minutes_through_the_change(change_day, duration, ends):
-    profile = every_day(earliest_hour=1, latest_hour=6, days_ahead=0, slot_step_minutes=30,
-                        duration_minutes=duration)
+    profile = every_day(
+        earliest_hour=1, latest_hour=6, days_ahead=0, slot_step_minutes=30, duration_minutes=duration
+    )
     now = datetime.combine(change_day, time(0), tzinfo=AMS)
     result = slots(profile, now=now, limit=EVERYTHING)
     half_past_one = next(s for s in result if local(s.start).time() == time(1, 30))
@@ -365,15 +385,23 @@ def test_durations_are_real_elapsed_minutes_through_the_change(change_day, durat
         pytest.param((tue(10), tue(12)), (tue(13), tue(14)), [(tue(10), tue(12))], id="cut after it"),
         pytest.param((tue(10), tue(12)), (tue(8), tue(9)), [(tue(10), tue(12))], id="cut before it"),
         pytest.param((tue(10), tue(12)), (tue(12), tue(13)), [(tue(10), tue(12))], id="cut touching its end"),
-        pytest.param((tue(10), tue(12)), (tue(9), tue(10)), [(tue(10), tue(12))], id="cut touching its start"),
+        pytest.param(
+            (tue(10), tue(12)), (tue(9), tue(10)), [(tue(10), tue(12))], id="cut touching its start"
+        ),
         pytest.param((tue(10), tue(12)), (tue(10), tue(12)), [], id="the same interval"),
         pytest.param((tue(10), tue(12)), (tue(9), tue(13)), [], id="cut covering it"),
         pytest.param((tue(10), tue(12)), (tue(10), tue(11)), [(tue(11), tue(12))], id="cut at its start"),
         pytest.param((tue(10), tue(12)), (tue(11), tue(12)), [(tue(10), tue(11))], id="cut at its end"),
         pytest.param((tue(10), tue(12)), (tue(9), tue(11)), [(tue(11), tue(12))], id="cut over its start"),
-        pytest.param((tue(10), tue(12)), (tue(11, 30), tue(13)), [(tue(10), tue(11, 30))], id="cut over its end"),
-        pytest.param((tue(10), tue(12)), (tue(10, 30), tue(11)), [(tue(10), tue(10, 30)), (tue(11), tue(12))],
-                     id="cut in the middle leaves two pieces"),
+        pytest.param(
+            (tue(10), tue(12)), (tue(11, 30), tue(13)), [(tue(10), tue(11, 30))], id="cut over its end"
+        ),
+        pytest.param(
+            (tue(10), tue(12)),
+            (tue(10, 30), tue(11)),
+            [(tue(10), tue(10, 30)), (tue(11), tue(12))],
+            id="cut in the middle leaves two pieces",
+        ),
         pytest.param((tue(10), tue(12)), (tue(11), tue(11)), [(tue(10), tue(12))], id="empty cut"),
         pytest.param((tue(10), tue(10)), (tue(9), tue(11)), [], id="empty interval"),
     ],
@@ -393,8 +421,7 @@ def test_subtract_interval_compares_instants_not_wall_clocks():
 
 
 def test_window_bounds_reach_one_buffer_before_a_first_slot_at_midnight():
-    profile = every_day(earliest_hour=0, latest_hour=8, min_lead_minutes=0, days_ahead=1,
-                        buffer_minutes=30)
+    profile = every_day(earliest_hour=0, latest_hour=8, min_lead_minutes=0, days_ahead=1, buffer_minutes=30)
     now = at(2026, 11, 30, 0, 0)
     first = slots(profile, now=now, limit=EVERYTHING)[0]
     assert local(first.start) == at(2026, 11, 30, 0, 0)
@@ -491,7 +518,8 @@ nows = st.one_of(
     st.datetimes(datetime(2026, 1, 1), datetime(2027, 12, 31), timezones=st.just(UTC)),
     st.builds(
         lambda day, minutes: datetime.combine(day, time(0), tzinfo=UTC) + timedelta(minutes=minutes),
-        st.sampled_from(DST_DAYS), st.integers(-3 * 24 * 60, 24 * 60),
+        st.sampled_from(DST_DAYS),
+        st.integers(-3 * 24 * 60, 24 * 60),
     ),
 )
 zones = st.sampled_from([UTC, AMS, timezone(timedelta(hours=-5)), timezone(timedelta(hours=9, minutes=30))])
@@ -499,10 +527,13 @@ zones = st.sampled_from([UTC, AMS, timezone(timedelta(hours=-5)), timezone(timed
 
 @st.composite
 def busy_lists(draw, now: datetime) -> list[tuple[datetime, datetime]]:
-    items = draw(st.lists(st.tuples(st.integers(-24 * 60, 34 * 24 * 60), st.integers(1, 8 * 60), zones),
-                          max_size=40))
-    return [((now + timedelta(minutes=o)).astimezone(z), (now + timedelta(minutes=o + n)).astimezone(z))
-            for o, n, z in items]
+    items = draw(
+        st.lists(st.tuples(st.integers(-24 * 60, 34 * 24 * 60), st.integers(1, 8 * 60), zones), max_size=40)
+    )
+    return [
+        ((now + timedelta(minutes=o)).astimezone(z), (now + timedelta(minutes=o + n)).astimezone(z))
+        for o, n, z in items
+    ]
 
 
 def oracle(profile: PlanningProfile, now: datetime, busy) -> list[Slot]:
@@ -516,8 +547,9 @@ def oracle(profile: PlanningProfile, now: datetime, busy) -> list[Slot]:
                 continue
         elif profile.exclude_weekends and day.weekday() >= 5:
             continue
-        close = datetime.combine(day + timedelta(days=profile.latest_hour // 24),
-                                 time(profile.latest_hour % 24), tzinfo=AMS).astimezone(UTC)
+        close = datetime.combine(
+            day + timedelta(days=profile.latest_hour // 24), time(profile.latest_hour % 24), tzinfo=AMS
+        ).astimezone(UTC)
         per_day = 0
         for minutes in range(profile.earliest_hour * 60, profile.latest_hour * 60, profile.slot_step_minutes):
             wall = datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=AMS)
@@ -537,8 +569,7 @@ def oracle(profile: PlanningProfile, now: datetime, busy) -> list[Slot]:
     return out[: profile.max_suggestions]
 
 
-PROPERTY_SETTINGS = settings(max_examples=150, deadline=None,
-                             suppress_health_check=[HealthCheck.too_slow])
+PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPERTY_SETTINGS

@@ -143,14 +143,22 @@ def test_an_open_session_of_ours_that_was_never_stored_is_recorded(fake_stripe, 
 
     assert len(report.created) == 1 and session_id in report.created[0]
     recorded = payment(session_id)
-    assert (recorded.status, recorded.lesson_id, recorded.url) == ("open", lesson_id, fake_stripe.sessions[session_id]["url"])
+    assert (recorded.status, recorded.lesson_id, recorded.url) == (
+        "open",
+        lesson_id,
+        fake_stripe.sessions[session_id]["url"],
+    )
 
 
 def test_sessions_not_made_by_lesplanner_are_left_alone(fake_stripe, held):
     client = stripe.StripeClient(fake_stripe.api_key, base_addresses={"api": fake_stripe.url})
-    other = client.v1.checkout.sessions.create(params={
-        "mode": "payment", "line_items": [{"price": "price_standard_60", "quantity": 1}],
-        "success_url": "https://shop.test/ok"})
+    other = client.v1.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "line_items": [{"price": "price_standard_60", "quantity": 1}],
+            "success_url": "https://shop.test/ok",
+        }
+    )
     fake_stripe.complete_session(other.id)
 
     report = reconcile_payments(SINCE)
@@ -162,12 +170,14 @@ def test_sessions_not_made_by_lesplanner_are_left_alone(fake_stripe, held):
 
 def test_all_pages_are_read_and_only_sessions_since_the_given_time(fake_stripe, frozen_now):
     frozen_now(NOW - timedelta(days=5))
-    create_payment_link("new", 60, "old-order", "conv-old", "Oud", "bijles", "havo", "wiskunde",
-                        contact_id="contact-old")
+    create_payment_link(
+        "new", 60, "old-order", "conv-old", "Oud", "bijles", "havo", "wiskunde", contact_id="contact-old"
+    )
     frozen_now(NOW)
     for i in range(105):  # more than one page of 100
-        create_payment_link("new", 60, f"order-{i}", "conv-1", "Sanne", "bijles", "havo", "wiskunde",
-                            contact_id="contact-1")
+        create_payment_link(
+            "new", 60, f"order-{i}", "conv-1", "Sanne", "bijles", "havo", "wiskunde", contact_id="contact-1"
+        )
     for session_id in list(fake_stripe.sessions)[1:]:
         fake_stripe.complete_session(session_id)
 

@@ -39,8 +39,12 @@ def on_weekend_list(identifier: str) -> None:
 # --- a failed request stores nothing --------------------------------------------------------------
 
 
-def test_a_booking_refused_with_422_keeps_none_of_the_contact_details_it_carried(client, tutor, monday_morning, no_payment):
-    assert client.get("/api/v1/slots", params={"conversation_id": "conv-1", "contact_id": "contact-1"}).is_success
+def test_a_booking_refused_with_422_keeps_none_of_the_contact_details_it_carried(
+    client, tutor, monday_morning, no_payment
+):
+    assert client.get(
+        "/api/v1/slots", params={"conversation_id": "conv-1", "contact_id": "contact-1"}
+    ).is_success
 
     wrong_length = booking(end="2026-12-01T12:30:00+01:00", contact=TYPED)
     response = client.post("/api/v1/bookings", json=wrong_length)
@@ -50,9 +54,12 @@ def test_a_booking_refused_with_422_keeps_none_of_the_contact_details_it_carried
     assert (stored.name, stored.email, stored.phone) == (None, None, None)
 
 
-def test_a_new_conversation_whose_booking_is_refused_is_not_registered(client, tutor, monday_morning, no_payment):
-    not_offered = booking(start="2026-12-01T03:00:00+01:00", conversation_id="conv-2",
-                          contact_id="contact-2", contact=TYPED)
+def test_a_new_conversation_whose_booking_is_refused_is_not_registered(
+    client, tutor, monday_morning, no_payment
+):
+    not_offered = booking(
+        start="2026-12-01T03:00:00+01:00", conversation_id="conv-2", contact_id="contact-2", contact=TYPED
+    )
 
     response = client.post("/api/v1/bookings", json=not_offered)
 
@@ -63,8 +70,11 @@ def test_a_new_conversation_whose_booking_is_refused_is_not_registered(client, t
 
 
 def test_a_booking_whose_payment_link_fails_puts_the_contact_details_back(
-        client, tutor, monday_morning, stripe_settings, fake_stripe):
-    assert client.get("/api/v1/slots", params={"conversation_id": "conv-1", "contact_id": "contact-1"}).is_success
+    client, tutor, monday_morning, stripe_settings, fake_stripe
+):
+    assert client.get(
+        "/api/v1/slots", params={"conversation_id": "conv-1", "contact_id": "contact-1"}
+    ).is_success
     fake_stripe.fail_next("503", times=10)
 
     response = client.post("/api/v1/bookings", json=booking(contact=TYPED))
@@ -79,7 +89,9 @@ def test_a_booking_whose_payment_link_fails_puts_the_contact_details_back(
 # --- typed e-mail addresses do not decide the segment -------------------------------------------
 
 
-def test_a_typed_e_mail_on_the_weekend_list_does_not_make_a_new_contact_weekend(client, tutor, monday_morning, no_payment):
+def test_a_typed_e_mail_on_the_weekend_list_does_not_make_a_new_contact_weekend(
+    client, tutor, monday_morning, no_payment
+):
     on_weekend_list("vip@example.nl")
 
     response = client.post("/api/v1/bookings", json=booking(contact={"email": "VIP@example.nl"}))
@@ -92,12 +104,15 @@ def test_a_typed_e_mail_on_the_weekend_list_does_not_make_a_new_contact_weekend(
     assert "not confirmed" in segment["reason"]
 
 
-def test_an_e_mail_staff_confirmed_puts_the_contact_on_its_whitelist(client, tutor, monday_morning, no_payment):
+def test_an_e_mail_staff_confirmed_puts_the_contact_on_its_whitelist(
+    client, tutor, monday_morning, no_payment
+):
     on_weekend_list("vip@example.nl")
     client.get("/api/v1/slots", params={"conversation_id": "conv-1", "contact_id": "contact-1"})
 
-    update_contact_details(staff(), "contact-1", name="Vera", email="vip@example.nl", phone=None,
-                           email_confirmed=True)
+    update_contact_details(
+        staff(), "contact-1", name="Vera", email="vip@example.nl", phone=None, email_confirmed=True
+    )
 
     assert client.get("/api/v1/contacts/contact-1/segment").json()["segment"] == "weekend"
 
@@ -115,10 +130,18 @@ def test_a_whitelisted_phone_from_the_chat_platform_still_counts(client, tutor, 
 # --- who may change a contact's identity --------------------------------------------------------
 
 
-def test_a_new_conversation_cannot_rewrite_a_contact_staff_maintain(client, tutor, monday_morning, no_payment):
+def test_a_new_conversation_cannot_rewrite_a_contact_staff_maintain(
+    client, tutor, monday_morning, no_payment
+):
     client.get("/api/v1/slots", params={"conversation_id": "conv-1", "contact_id": "contact-1"})
-    update_contact_details(staff(), "contact-1", name="Sanne de Vries", email="sanne@example.nl",
-                           phone="+31612345678", email_confirmed=True)
+    update_contact_details(
+        staff(),
+        "contact-1",
+        name="Sanne de Vries",
+        email="sanne@example.nl",
+        phone="+31612345678",
+        email_confirmed=True,
+    )
 
     response = client.post("/api/v1/bookings", json=booking(conversation_id="conv-9", contact=TYPED))
 
@@ -129,7 +152,8 @@ def test_a_new_conversation_cannot_rewrite_a_contact_staff_maintain(client, tuto
 
 
 def test_the_bot_fills_in_a_contact_staff_do_not_maintain_but_never_changes_its_phone(
-        client, tutor, monday_morning, no_payment):
+    client, tutor, monday_morning, no_payment
+):
     first = client.post("/api/v1/bookings", json=booking(contact=TYPED))
     assert first.status_code == 201
     stored = contact("contact-1")
@@ -153,8 +177,7 @@ def test_staff_edits_are_audited_and_need_an_admin(client, tutor, monday_morning
         update_contact_details(admin, "contact-1", name="X", email="not-an-address", phone=None)
     assert contact("contact-1").name is None
 
-    update_contact_details(admin, "contact-1", name="Vera",
-                           email="Vera@Example.nl", phone="06 12345678")
+    update_contact_details(admin, "contact-1", name="Vera", email="Vera@Example.nl", phone="06 12345678")
 
     stored = contact("contact-1")
     assert (stored.name, stored.email, stored.phone) == ("Vera", "vera@example.nl", "+31612345678")
@@ -174,9 +197,15 @@ def test_the_first_slot_of_the_fixture_is_still_offered(client, tutor, monday_mo
 
 @pytest.mark.parametrize("order_id", ["order 1", "order-1\nINFO forged line", "../../v1/charges", "x" * 201])
 def test_an_order_id_outside_the_safe_alphabet_is_refused_and_stores_nothing(
-        client, stripe_settings, fake_stripe, order_id):
-    link = {"segment": "new", "minutes": 60, "order_id": order_id, "conversation_id": "conv-1",
-            "contact_id": "contact-1"}
+    client, stripe_settings, fake_stripe, order_id
+):
+    link = {
+        "segment": "new",
+        "minutes": 60,
+        "order_id": order_id,
+        "conversation_id": "conv-1",
+        "contact_id": "contact-1",
+    }
 
     response = client.post("/api/v1/payment-links", json=link)
 
@@ -206,12 +235,15 @@ def test_a_payment_link_that_stripe_refuses_registers_no_conversation(client, st
 
     fake_stripe.fail_next("503", times=10)
     with pytest.raises(PaymentProviderError):
-        create_payment_link("new", 60, "order-1", "conv-1", "Sanne", "bijles", "havo", "wiskunde",
-                            contact_id="contact-1")
+        create_payment_link(
+            "new", 60, "order-1", "conv-1", "Sanne", "bijles", "havo", "wiskunde", contact_id="contact-1"
+        )
 
     with read_session() as session:
         assert session.get(Conversation, "conv-1") is None and session.get(Contact, "contact-1") is None
     fake_stripe.clear_faults()
-    create_payment_link("new", 60, "order-1", "conv-1", "Sanne", "bijles", "havo", "wiskunde", contact_id="contact-1")
+    create_payment_link(
+        "new", 60, "order-1", "conv-1", "Sanne", "bijles", "havo", "wiskunde", contact_id="contact-1"
+    )
     with read_session() as session:
         assert session.get(Conversation, "conv-1").contact_id == "contact-1"

@@ -70,11 +70,19 @@ def world(engine, frozen_now):
     return engine
 
 
-def book(conversation: str = "conv-1", start: datetime = TUE_10, contact: str | None = None) -> tuple[int, str]:
+def book(
+    conversation: str = "conv-1", start: datetime = TUE_10, contact: str | None = None
+) -> tuple[int, str]:
     """Hold a lesson; returns (lesson id, checkout session id)."""
     contact = contact or conversation.replace("conv", "contact")
-    result = book_slot(conversation, start, start + timedelta(hours=1), "Wiskunde",
-                       contact_id=contact, contact_info={"name": "Sanne"})
+    result = book_slot(
+        conversation,
+        start,
+        start + timedelta(hours=1),
+        "Wiskunde",
+        contact_id=contact,
+        contact_info={"name": "Sanne"},
+    )
     assert result.lesson.status == HELD and result.payment is not None
     return result.lesson.id, result.payment.checkout_session_id
 
@@ -96,8 +104,11 @@ def payment(session_id: str) -> Payment:
 
 def messages(conversation: str = "conv-1") -> list[str]:
     with read_session() as session:
-        rows = session.exec(select(OutboxMessage).where(OutboxMessage.conversation_id == conversation)
-                            .order_by(OutboxMessage.id)).all()
+        rows = session.exec(
+            select(OutboxMessage)
+            .where(OutboxMessage.conversation_id == conversation)
+            .order_by(OutboxMessage.id)
+        ).all()
         return [m.key for m in rows]
 
 
@@ -114,7 +125,9 @@ def busy(start: datetime, end: datetime) -> None:
 
 def expired_snapshot(fake, session_id: str) -> dict:
     """The checkout.session.expired event Stripe would send for this session."""
-    return fake.event("checkout.session.expired", {**fake.sessions[session_id], "status": "expired", "url": None})
+    return fake.event(
+        "checkout.session.expired", {**fake.sessions[session_id], "status": "expired", "url": None}
+    )
 
 
 # --- signatures -------------------------------------------------------------------------------
@@ -125,7 +138,11 @@ def test_a_correctly_signed_event_is_accepted_and_stored(fake_stripe, held, sign
 
     result = signed_delivery(event)
 
-    assert (result.event_id, result.type, result.status) == (event["id"], "checkout.session.completed", "processed")
+    assert (result.event_id, result.type, result.status) == (
+        event["id"],
+        "checkout.session.completed",
+        "processed",
+    )
     row = stored_event(event["id"])
     assert row.status == "processed" and row.attempts == 1
     assert json.loads(row.payload) == event
@@ -167,16 +184,19 @@ def fake_header(body: bytes, secret: str, timestamp: int | None = None) -> str:
     return stripe.WebhookSignature.generate_signature_header(body.decode(), secret, timestamp=timestamp)
 
 
-@pytest.mark.parametrize(("spoil", "says"), [
-    (_wrong_secret, "does not match"),
-    (_tampered, "does not match"),
-    (_old, "more than 300 seconds old"),
-    (_future, "more than 300 seconds in the future"),
-    (_just_too_far_ahead, "more than 300 seconds in the future"),
-    (_missing, "missing"),
-    (_empty, "missing"),
-    (_garbled, "malformed"),
-])
+@pytest.mark.parametrize(
+    ("spoil", "says"),
+    [
+        (_wrong_secret, "does not match"),
+        (_tampered, "does not match"),
+        (_old, "more than 300 seconds old"),
+        (_future, "more than 300 seconds in the future"),
+        (_just_too_far_ahead, "more than 300 seconds in the future"),
+        (_missing, "missing"),
+        (_empty, "missing"),
+        (_garbled, "malformed"),
+    ],
+)
 def test_a_bad_or_missing_signature_is_refused_and_nothing_is_stored(fake_stripe, held, spoil, says):
     event = fake_stripe.complete_session(held[1])
     body, header = spoil(*fake_stripe.signed(event, WEBHOOK_SECRET))
@@ -194,7 +214,9 @@ def test_a_timestamp_within_five_minutes_is_accepted(fake_stripe, held):
     event = fake_stripe.complete_session(held[1])
     body = fake_stripe.payload(event)
 
-    assert handle_webhook(body, fake_header(body, WEBHOOK_SECRET, int(time.time()) - 290)).status == "processed"
+    assert (
+        handle_webhook(body, fake_header(body, WEBHOOK_SECRET, int(time.time()) - 290)).status == "processed"
+    )
 
 
 @pytest.mark.parametrize("ahead", [1, 60, 290])
@@ -202,7 +224,10 @@ def test_a_timestamp_slightly_ahead_is_accepted_as_clock_skew(fake_stripe, held,
     event = fake_stripe.complete_session(held[1])
     body = fake_stripe.payload(event)
 
-    assert handle_webhook(body, fake_header(body, WEBHOOK_SECRET, int(time.time()) + ahead)).status == "processed"
+    assert (
+        handle_webhook(body, fake_header(body, WEBHOOK_SECRET, int(time.time()) + ahead)).status
+        == "processed"
+    )
 
 
 def test_a_far_future_timestamp_is_refused_even_with_other_valid_looking_parts(fake_stripe, held):
@@ -293,8 +318,12 @@ def test_a_payment_sets_the_seeds_conversation_and_contact_attributes(fake_strip
         conversation = session.get(Conversation, "conv-1")
         contact = session.get(Contact, "contact-1")
     intent = fake_stripe.sessions[held[1]]["payment_intent"]
-    assert conversation.attributes == {"payment_completed": True, "payment_intent_id": intent,
-                                       "payment_amount": 4500, "payment_currency": "eur"}
+    assert conversation.attributes == {
+        "payment_completed": True,
+        "payment_intent_id": intent,
+        "payment_amount": 4500,
+        "payment_currency": "eur",
+    }
     assert contact.attributes["has_paid_lesson"] is True
     assert contact.attributes["has_completed_intake"] is True
     assert contact.attributes["lesson_booked"] is True
@@ -340,7 +369,9 @@ def test_a_delayed_payment_method_keeps_the_hold_until_the_money_arrives(fake_st
     assert messages().count("payment_success_message") == 1
 
 
-def test_a_delayed_payment_keeps_the_slot_past_the_checkout_window(fake_stripe, held, signed_delivery, frozen_now):
+def test_a_delayed_payment_keeps_the_slot_past_the_checkout_window(
+    fake_stripe, held, signed_delivery, frozen_now
+):
     """Issue 11, reproduction 3: SEPA/Bancontact complete the checkout unpaid; the money comes
     a day later. The slot must not go to someone else at +31 minutes meanwhile."""
     lesson_id, session_id = held
@@ -361,7 +392,8 @@ def test_a_delayed_payment_keeps_the_slot_past_the_checkout_window(fake_stripe, 
 
 
 def test_a_delayed_payment_that_never_arrives_frees_the_slot_after_the_async_hold(
-        fake_stripe, held, signed_delivery, frozen_now):
+    fake_stripe, held, signed_delivery, frozen_now
+):
     lesson_id, session_id = held
     signed_delivery(fake_stripe.complete_session(session_id, paid=False))
 
@@ -372,7 +404,9 @@ def test_a_delayed_payment_that_never_arrives_frees_the_slot_after_the_async_hol
     assert messages()[-1] == "hold_expired"
 
 
-def test_a_failed_delayed_payment_releases_the_slot_and_tells_the_customer(fake_stripe, held, signed_delivery):
+def test_a_failed_delayed_payment_releases_the_slot_and_tells_the_customer(
+    fake_stripe, held, signed_delivery
+):
     lesson_id, session_id = held
     signed_delivery(fake_stripe.complete_session(session_id, paid=False))
 
@@ -423,8 +457,15 @@ def test_a_partial_refund_leaves_the_payment_paid_and_says_why(fake_stripe, held
 
 
 def test_a_refund_of_a_payment_lesplanner_does_not_know_is_ignored(fake_stripe, signed_delivery):
-    charge = {"id": "ch_other", "object": "charge", "payment_intent": "pi_other", "refunded": True,
-              "amount": 100, "amount_refunded": 100, "currency": "eur"}
+    charge = {
+        "id": "ch_other",
+        "object": "charge",
+        "payment_intent": "pi_other",
+        "refunded": True,
+        "amount": 100,
+        "amount_refunded": 100,
+        "currency": "eur",
+    }
 
     result = signed_delivery(fake_stripe.event("charge.refunded", charge))
 
@@ -443,8 +484,15 @@ def test_event_types_lesplanner_does_not_act_on_are_stored_as_ignored(fake_strip
 
 
 def test_a_checkout_session_not_made_by_lesplanner_is_ignored_with_the_reason(fake_stripe, signed_delivery):
-    foreign = {"id": "cs_test_foreign", "object": "checkout.session", "status": "complete",
-               "payment_status": "paid", "metadata": {}, "amount_total": 999, "currency": "eur"}
+    foreign = {
+        "id": "cs_test_foreign",
+        "object": "checkout.session",
+        "status": "complete",
+        "payment_status": "paid",
+        "metadata": {},
+        "amount_total": 999,
+        "currency": "eur",
+    }
 
     result = signed_delivery(fake_stripe.event("checkout.session.completed", foreign))
 
@@ -457,10 +505,21 @@ def test_another_systems_session_with_look_alike_metadata_is_ignored(fake_stripe
     """Another system on the same Stripe account (the old bot made links with these very keys)
     must not create payments, conversations or contacts here: only sessions Lesplanner made
     carry its `created_by` marker."""
-    look_alike = {"id": "cs_test_old_bot", "object": "checkout.session", "status": "complete",
-                  "payment_status": "paid", "client_reference_id": "order-77", "amount_total": 4500,
-                  "currency": "eur", "metadata": {"order_id": "order-77", "conversation_id": "conv-77",
-                                                  "contact_id": "contact-77", "minutes": "60"}}
+    look_alike = {
+        "id": "cs_test_old_bot",
+        "object": "checkout.session",
+        "status": "complete",
+        "payment_status": "paid",
+        "client_reference_id": "order-77",
+        "amount_total": 4500,
+        "currency": "eur",
+        "metadata": {
+            "order_id": "order-77",
+            "conversation_id": "conv-77",
+            "contact_id": "contact-77",
+            "minutes": "60",
+        },
+    }
 
     result = signed_delivery(fake_stripe.event("checkout.session.completed", look_alike))
 
@@ -470,7 +529,9 @@ def test_another_systems_session_with_look_alike_metadata_is_ignored(fake_stripe
         assert session.get(Conversation, "conv-77") is None and session.get(Contact, "contact-77") is None
 
 
-def test_a_session_of_ours_without_a_stored_payment_is_recorded_from_its_metadata(fake_stripe, held, signed_delivery):
+def test_a_session_of_ours_without_a_stored_payment_is_recorded_from_its_metadata(
+    fake_stripe, held, signed_delivery
+):
     lesson_id, session_id = held
     with write_session() as session:  # as if the answer to the create call had been lost
         session.delete(session.exec(select(Payment)).one())
@@ -478,12 +539,18 @@ def test_a_session_of_ours_without_a_stored_payment_is_recorded_from_its_metadat
     signed_delivery(fake_stripe.complete_session(session_id))
 
     recovered = payment(session_id)
-    assert (recovered.status, recovered.order_id, recovered.lesson_id) == ("paid", f"lesson-{lesson_id}", lesson_id)
+    assert (recovered.status, recovered.order_id, recovered.lesson_id) == (
+        "paid",
+        f"lesson-{lesson_id}",
+        lesson_id,
+    )
     assert (recovered.minutes, recovered.price_id, recovered.amount) == (60, "price_standard_60", 4500)
     assert lesson(lesson_id).status == CONFIRMED
 
 
-def test_paid_after_the_slot_was_taken_needs_a_reschedule_not_a_confirmation(fake_stripe, held, signed_delivery):
+def test_paid_after_the_slot_was_taken_needs_a_reschedule_not_a_confirmation(
+    fake_stripe, held, signed_delivery
+):
     lesson_id, session_id = held
     busy(TUE_10, TUE_10 + timedelta(hours=1))  # the tutor blocked the time meanwhile
 
@@ -572,7 +639,8 @@ def test_paid_after_the_hold_expired_still_confirms_when_the_slot_is_free(fake_s
 
 
 def test_paid_after_the_hold_expired_and_the_slot_went_to_someone_else_needs_a_reschedule(
-        fake_stripe, held, signed_delivery):
+    fake_stripe, held, signed_delivery
+):
     lesson_id, session_id = held
     expired = expired_snapshot(fake_stripe, session_id)
     completed = fake_stripe.complete_session(session_id)
@@ -623,7 +691,8 @@ def crash_once(monkeypatch):
 
 
 def test_a_crash_while_handling_keeps_the_event_as_failed_and_writes_nothing_else(
-        fake_stripe, held, signed_delivery, crash_once):
+    fake_stripe, held, signed_delivery, crash_once
+):
     lesson_id, session_id = held
     before = messages()
     crash_once()
@@ -730,8 +799,9 @@ def test_stripe_retries_a_500_and_the_retry_confirms_the_lesson(fake_stripe, hel
 
 
 def test_a_delivery_signed_with_another_secret_gets_a_400_every_time(fake_stripe, held, receiver_url):
-    delivery = fake_stripe.deliver(fake_stripe.complete_session(held[1]), receiver_url, "whsec_other",
-                                   retries=2)
+    delivery = fake_stripe.deliver(
+        fake_stripe.complete_session(held[1]), receiver_url, "whsec_other", retries=2
+    )
 
     assert delivery.attempts == [400, 400, 400]
     assert payment(held[1]).status == "open"
@@ -793,4 +863,3 @@ def test_error_texts_never_contain_the_secrets(fake_stripe, held, signed_deliver
         texts += [s.last_error or "" for s in session.exec(select(IntegrationStatus)).all()]
     for secret in (WEBHOOK_SECRET, settings.secret("stripe_api_key")):
         assert all(secret not in text for text in texts)
-

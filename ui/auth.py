@@ -50,18 +50,29 @@ class PageSpec:
 
 
 PAGES: dict[str, PageSpec] = {
-    "availability": PageSpec("app_pages/availability.py", "availability", ":material/calendar_month:",
-                             ("tutor", "admin"), "nav.planning"),
-    "lessons": PageSpec("app_pages/lessons.py", "lessons", ":material/school:",
-                        ("tutor", "admin", "finance"), "nav.planning"),
+    "availability": PageSpec(
+        "app_pages/availability.py",
+        "availability",
+        ":material/calendar_month:",
+        ("tutor", "admin"),
+        "nav.planning",
+    ),
+    "lessons": PageSpec(
+        "app_pages/lessons.py", "lessons", ":material/school:", ("tutor", "admin", "finance"), "nav.planning"
+    ),
     "profiles": PageSpec("app_pages/profiles.py", "profiles", ":material/tune:", ("admin",), "nav.planning"),
-    "contacts": PageSpec("app_pages/contacts.py", "contacts", ":material/contacts:", ("admin",), "nav.customers"),
-    "whitelists": PageSpec("app_pages/whitelists.py", "whitelists", ":material/checklist:",
-                           ("admin",), "nav.customers"),
-    "payments": PageSpec("app_pages/payments.py", "payments", ":material/payments:",
-                         ("finance", "admin"), "nav.finance"),
-    "integrations": PageSpec("app_pages/integrations.py", "integrations", ":material/hub:",
-                             ("admin",), "nav.admin"),
+    "contacts": PageSpec(
+        "app_pages/contacts.py", "contacts", ":material/contacts:", ("admin",), "nav.customers"
+    ),
+    "whitelists": PageSpec(
+        "app_pages/whitelists.py", "whitelists", ":material/checklist:", ("admin",), "nav.customers"
+    ),
+    "payments": PageSpec(
+        "app_pages/payments.py", "payments", ":material/payments:", ("finance", "admin"), "nav.finance"
+    ),
+    "integrations": PageSpec(
+        "app_pages/integrations.py", "integrations", ":material/hub:", ("admin",), "nav.admin"
+    ),
     "users": PageSpec("app_pages/users.py", "users", ":material/group:", ("admin",), "nav.admin"),
 }
 DEFAULT_PAGE = {"tutor": "availability", "admin": "lessons", "finance": "payments"}
@@ -73,8 +84,13 @@ def pages_for(role: str) -> dict[str, list[st.Page]]:
     for key, spec in PAGES.items():
         if role not in spec.roles:
             continue
-        page = st.Page(spec.path, title=tr(f"page.{key}"), icon=spec.icon, url_path=spec.url,
-                       default=DEFAULT_PAGE.get(role) == key)
+        page = st.Page(
+            spec.path,
+            title=tr(f"page.{key}"),
+            icon=spec.icon,
+            url_path=spec.url,
+            default=DEFAULT_PAGE.get(role) == key,
+        )
         sections.setdefault(tr(spec.section), []).append(page)
     return sections
 
@@ -84,8 +100,10 @@ def signed_out_pages() -> list[st.Page]:
     /payments asks for a password instead of "page not found", and after signing in the same
     address opens that page if the role allows it (otherwise the role's start page)."""
     pages = [st.Page(sign_in_page, title=tr("signin.title"), url_path="signin", default=True)]
-    pages += [st.Page(sign_in_page, title=tr("signin.title"), url_path=spec.url, visibility="hidden")
-              for spec in PAGES.values()]
+    pages += [
+        st.Page(sign_in_page, title=tr("signin.title"), url_path=spec.url, visibility="hidden")
+        for spec in PAGES.values()
+    ]
     return pages
 
 
@@ -137,8 +155,9 @@ def current_user() -> User | None:
     with read_session(data.engine()) as session:
         user = session.get(User, user_id)
     now = clock.now()
-    problem = signin.session_problem(user, st.session_state.get(VERSION_KEY), st.session_state.get(SEEN_KEY),
-                                     now, idle_timeout())
+    problem = signin.session_problem(
+        user, st.session_state.get(VERSION_KEY), st.session_state.get(SEEN_KEY), now, idle_timeout()
+    )
     if problem is not None:
         _end_session(problem)
         return None
@@ -174,8 +193,13 @@ def _oidc_user() -> User | None:
             user = signin.sso_user(session, dict(st.user), get_settings())
     except SsoRefused as refused:
         hours = f"{idle_timeout().total_seconds() / 3600:g}"
-        st.error(tr(f"signin.sso.{refused.reason}", hours=hours,
-                    **{"email": "?", "issuer": "?", "domain": "?", **refused.extra}))
+        st.error(
+            tr(
+                f"signin.sso.{refused.reason}",
+                hours=hours,
+                **{"email": "?", "issuer": "?", "domain": "?", **refused.extra},
+            )
+        )
         if refused.reason == "stale":
             st.button(tr("signin.sso"), on_click=st.login, type="primary")
         st.button(tr("signout"), on_click=st.logout)
@@ -209,8 +233,9 @@ def sign_in_page() -> None:
         st.caption(tr("signin.intro"))
     with st.form("signin", border=True, width=420):
         email = st.text_input(tr("signin.email"), key="signin_email", autocomplete="username")
-        password = st.text_input(tr("signin.password"), type="password", key="signin_password",
-                                 autocomplete="current-password")
+        password = st.text_input(
+            tr("signin.password"), type="password", key="signin_password", autocomplete="current-password"
+        )
         submitted = st.form_submit_button(tr("signin.submit"), type="primary")
     if submitted:
         with st.spinner(tr("signin.checking")):

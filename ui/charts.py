@@ -24,8 +24,13 @@ KIND_COLOURS = {
     "confirmed": "#1e88e5",
     "needs_reschedule": "#e53935",
 }
-PAYMENT_COLOURS = {"paid": "#43a047", "open": "#1e88e5", "expired": "#bdbdbd", "failed": "#e53935",
-                   "refunded": "#8e24aa"}
+PAYMENT_COLOURS = {
+    "paid": "#43a047",
+    "open": "#1e88e5",
+    "expired": "#bdbdbd",
+    "failed": "#e53935",
+    "refunded": "#8e24aa",
+}
 
 
 def _split_by_day(start: datetime, end: datetime) -> list[tuple[date, float, float]]:
@@ -42,8 +47,9 @@ def _split_by_day(start: datetime, end: datetime) -> list[tuple[date, float, flo
     return pieces
 
 
-def week_chart(week_start: date, lessons: Sequence[Mapping[str, Any]],
-               calendar: Mapping[str, Any] | None) -> alt.LayerChart | alt.Chart:
+def week_chart(
+    week_start: date, lessons: Sequence[Mapping[str, Any]], calendar: Mapping[str, Any] | None
+) -> alt.LayerChart | alt.Chart:
     days = [week_start + timedelta(days=i) for i in range(7)]
     labels = [fmt.fmt_date(d, year=False) for d in days]
     label_of = dict(zip(days, labels, strict=True))
@@ -52,8 +58,17 @@ def week_chart(week_start: date, lessons: Sequence[Mapping[str, Any]],
     def add(kind: str, start: datetime, end: datetime, text: str) -> None:
         for day, y0, y1 in _split_by_day(start, end):
             if day in label_of:
-                rows.append({"day": label_of[day], "y0": y0, "y1": y1, "kind": kind,
-                             "label": tr(f"avail.kind.{kind}"), "when": fmt.fmt_range(start, end), "text": text})
+                rows.append(
+                    {
+                        "day": label_of[day],
+                        "y0": y0,
+                        "y1": y1,
+                        "kind": kind,
+                        "label": tr(f"avail.kind.{kind}"),
+                        "when": fmt.fmt_range(start, end),
+                        "text": text,
+                    }
+                )
 
     if calendar is not None:
         for s, e in calendar["busy"]:
@@ -61,8 +76,12 @@ def week_chart(week_start: date, lessons: Sequence[Mapping[str, Any]],
         for s, e in calendar["free"]:
             add("free", s, e, "")
     for lesson in lessons:
-        add(lesson["status"], lesson["start"], lesson["end"],
-            f"#{lesson['id']} {lesson['contact_name'] or ''} ({status_label(lesson['status'])})")
+        add(
+            lesson["status"],
+            lesson["start"],
+            lesson["end"],
+            f"#{lesson['id']} {lesson['contact_name'] or ''} ({status_label(lesson['status'])})",
+        )
 
     frame = pd.DataFrame(rows, columns=["day", "y0", "y1", "kind", "label", "when", "text"])
     lo = min([8.0, *frame["y0"].tolist()]) if len(frame) else 8.0
@@ -73,30 +92,54 @@ def week_chart(week_start: date, lessons: Sequence[Mapping[str, Any]],
         alt.Chart(frame)
         .mark_rect(cornerRadius=3, stroke="white", strokeWidth=1)
         .encode(
-            x=alt.X("day:N", sort=labels, scale=alt.Scale(domain=labels), title=None,
-                    axis=alt.Axis(orient="top", labelAngle=0, labelFontSize=12)),
-            y=alt.Y("y0:Q", scale=alt.Scale(domain=[int(lo), int(hi + 0.99)], reverse=True, nice=False),
-                    title=tr("avail.hour"), axis=alt.Axis(tickCount=int(hi - lo) + 1, format="d")),
+            x=alt.X(
+                "day:N",
+                sort=labels,
+                scale=alt.Scale(domain=labels),
+                title=None,
+                axis=alt.Axis(orient="top", labelAngle=0, labelFontSize=12),
+            ),
+            y=alt.Y(
+                "y0:Q",
+                scale=alt.Scale(domain=[int(lo), int(hi + 0.99)], reverse=True, nice=False),
+                title=tr("avail.hour"),
+                axis=alt.Axis(tickCount=int(hi - lo) + 1, format="d"),
+            ),
             y2="y1:Q",
-            color=alt.Color("label:N", title=tr("avail.legend"),
-                            scale=alt.Scale(domain=legend_labels, range=[KIND_COLOURS[k] for k in kinds]),
-                            legend=alt.Legend(orient="bottom")),
+            color=alt.Color(
+                "label:N",
+                title=tr("avail.legend"),
+                scale=alt.Scale(domain=legend_labels, range=[KIND_COLOURS[k] for k in kinds]),
+                legend=alt.Legend(orient="bottom"),
+            ),
             order=alt.Order("kind:N"),
-            tooltip=[alt.Tooltip("label:N", title=tr("avail.legend")), alt.Tooltip("when:N", title=tr("col.when")),
-                     alt.Tooltip("text:N", title=tr("col.detail"))],
+            tooltip=[
+                alt.Tooltip("label:N", title=tr("avail.legend")),
+                alt.Tooltip("when:N", title=tr("col.when")),
+                alt.Tooltip("text:N", title=tr("col.detail")),
+            ],
         )
         .properties(height=460)
     )
 
 
 def payments_chart(totals: Sequence[Mapping[str, Any]], period: str) -> alt.Chart:
-    frame = pd.DataFrame([
-        {"period": fmt.fmt_date(t["period"]) if period == "day" else f"{tr('col.week')} "
-         f"{t['period'].isocalendar().week} ({fmt.fmt_date(t['period'], year=False)})",
-         "sort": t["period"].isoformat(), "status": status_label(t["status"]),
-         "amount": t["amount"] / 100, "count": t["count"], "money": fmt.fmt_money(t["amount"], t["currency"])}
-        for t in totals
-    ])
+    frame = pd.DataFrame(
+        [
+            {
+                "period": fmt.fmt_date(t["period"])
+                if period == "day"
+                else f"{tr('col.week')} "
+                f"{t['period'].isocalendar().week} ({fmt.fmt_date(t['period'], year=False)})",
+                "sort": t["period"].isoformat(),
+                "status": status_label(t["status"]),
+                "amount": t["amount"] / 100,
+                "count": t["count"],
+                "money": fmt.fmt_money(t["amount"], t["currency"]),
+            }
+            for t in totals
+        ]
+    )
     period_labels = list(dict.fromkeys(frame.sort_values("sort")["period"]))
     statuses = list(PAYMENT_COLOURS)
     return (
@@ -105,11 +148,19 @@ def payments_chart(totals: Sequence[Mapping[str, Any]], period: str) -> alt.Char
         .encode(
             x=alt.X("period:N", sort=period_labels, title=None, axis=alt.Axis(labelAngle=-40)),
             y=alt.Y("sum(amount):Q", title=f"{tr('col.amount')} (€)"),
-            color=alt.Color("status:N", title=tr("col.status"),
-                            scale=alt.Scale(domain=[status_label(s) for s in statuses],
-                                            range=[PAYMENT_COLOURS[s] for s in statuses])),
-            tooltip=[alt.Tooltip("period:N", title=tr("col.date")), alt.Tooltip("status:N", title=tr("col.status")),
-                     alt.Tooltip("money:N", title=tr("col.amount")), alt.Tooltip("count:Q", title=tr("col.count"))],
+            color=alt.Color(
+                "status:N",
+                title=tr("col.status"),
+                scale=alt.Scale(
+                    domain=[status_label(s) for s in statuses], range=[PAYMENT_COLOURS[s] for s in statuses]
+                ),
+            ),
+            tooltip=[
+                alt.Tooltip("period:N", title=tr("col.date")),
+                alt.Tooltip("status:N", title=tr("col.status")),
+                alt.Tooltip("money:N", title=tr("col.amount")),
+                alt.Tooltip("count:Q", title=tr("col.count")),
+            ],
         )
         .properties(height=300)
     )

@@ -25,8 +25,14 @@ _FLASH = "_flash"
 
 def show_error(exc: LesplannerError) -> None:
     if isinstance(exc, InvalidProfile):
-        st.error(tr("prof.invalid", label=tr(f"field.{exc.field}"), field=exc.field,
-                    message=exc.message.split(": ", 1)[-1]))
+        st.error(
+            tr(
+                "prof.invalid",
+                label=tr(f"field.{exc.field}"),
+                field=exc.field,
+                message=exc.message.split(": ", 1)[-1],
+            )
+        )
     else:
         st.error(exc.message)
 
@@ -44,8 +50,13 @@ def guard() -> Iterator[None]:
         st.error(tr("error.unexpected", kind=type(exc).__name__))
 
 
-def run_action(fn: Callable[..., Any], *args: Any, success: str | Callable[[Any], str] | None = None,
-               rerun: bool = True, **kwargs: Any) -> Any:
+def run_action(
+    fn: Callable[..., Any],
+    *args: Any,
+    success: str | Callable[[Any], str] | None = None,
+    rerun: bool = True,
+    **kwargs: Any,
+) -> Any:
     """Call a core write; on success clear caches, queue the success message and rerun.
     On a domain error show it and return None."""
     try:

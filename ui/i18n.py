@@ -23,42 +23,57 @@ S: dict[str, tuple[str, str]] = {
     "signin.email": ("E-mailadres", "E-mail address"),
     "signin.password": ("Wachtwoord", "Password"),
     "signin.submit": ("Inloggen", "Sign in"),
-    "signin.wrong": ("E-mailadres of wachtwoord klopt niet, of het account is niet actief.",
-                     "Wrong e-mail address or password, or the account is not active."),
-    "signin.throttled": ("Te veel mislukte pogingen voor dit account vanaf dit adres. Probeer het over "
-                         "{minutes} minuten opnieuw.",
-                         "Too many failed attempts for this account from this address. Try again in "
-                         "{minutes} minutes."),
+    "signin.wrong": (
+        "E-mailadres of wachtwoord klopt niet, of het account is niet actief.",
+        "Wrong e-mail address or password, or the account is not active.",
+    ),
+    "signin.throttled": (
+        "Te veel mislukte pogingen voor dit account vanaf dit adres. Probeer het over "
+        "{minutes} minuten opnieuw.",
+        "Too many failed attempts for this account from this address. Try again in {minutes} minutes.",
+    ),
     "signin.checking": ("Bezig met inloggen…", "Signing in…"),
-    "signin.ended.ended": ("Je sessie is beëindigd: je wachtwoord, je rol of je account is gewijzigd. "
-                           "Log opnieuw in.",
-                           "Your session was ended: your password, role or account changed. Please sign in "
-                           "again."),
-    "signin.ended.idle": ("Je sessie is beëindigd na {hours} uur zonder activiteit. Log opnieuw in.",
-                          "Your session was ended after {hours} h without activity. Please sign in again."),
+    "signin.ended.ended": (
+        "Je sessie is beëindigd: je wachtwoord, je rol of je account is gewijzigd. Log opnieuw in.",
+        "Your session was ended: your password, role or account changed. Please sign in again.",
+    ),
+    "signin.ended.idle": (
+        "Je sessie is beëindigd na {hours} uur zonder activiteit. Log opnieuw in.",
+        "Your session was ended after {hours} h without activity. Please sign in again.",
+    ),
     "signin.sso": ("Inloggen met single sign-on", "Sign in with single sign-on"),
     "signin.or_local": ("Of log in met een lokaal account:", "Or sign in with a local account:"),
-    "signin.sso.no_account": ("Er is geen actief Lesplanner-account voor {email}. Vraag een beheerder om "
-                              "een account met dit e-mailadres aan te maken.",
-                              "There is no active Lesplanner account for {email}. Ask an admin to create "
-                              "an account with this e-mail address."),
-    "signin.sso.unverified": ("De identity provider heeft het e-mailadres {email} niet bevestigd, dus "
-                              "daarmee kun je niet inloggen. Bevestig het adres bij de provider of log in "
-                              "met een ander account.",
-                              "The identity provider has not verified the e-mail address {email}, so it "
-                              "cannot be used to sign in. Verify it with the provider or use another account."),
-    "signin.sso.issuer": ("Inloggen via de identity provider {issuer} is hier niet toegestaan.",
-                          "Signing in through the identity provider {issuer} is not allowed here."),
-    "signin.sso.domain": ("Alleen accounts van {domain} kunnen met single sign-on inloggen.",
-                          "Only accounts of {domain} can sign in with single sign-on."),
-    "signin.sso.stale": ("Je aanmelding bij de identity provider is ouder dan {hours} uur. Log daar "
-                         "opnieuw in.",
-                         "Your sign-in at the identity provider is older than {hours} h. Please sign in "
-                         "there again."),
-    "signin.no_users": ("Er zijn nog geen accounts. Maak de eerste beheerder aan met "
-                        "`python -m core.cli create-user --role admin --email ...`.",
-                        "There are no accounts yet. Create the first admin with "
-                        "`python -m core.cli create-user --role admin --email ...`."),
+    "signin.sso.no_account": (
+        "Er is geen actief Lesplanner-account voor {email}. Vraag een beheerder om "
+        "een account met dit e-mailadres aan te maken.",
+        "There is no active Lesplanner account for {email}. Ask an admin to create "
+        "an account with this e-mail address.",
+    ),
+    "signin.sso.unverified": (
+        "De identity provider heeft het e-mailadres {email} niet bevestigd, dus "
+        "daarmee kun je niet inloggen. Bevestig het adres bij de provider of log in "
+        "met een ander account.",
+        "The identity provider has not verified the e-mail address {email}, so it "
+        "cannot be used to sign in. Verify it with the provider or use another account.",
+    ),
+    "signin.sso.issuer": (
+        "Inloggen via de identity provider {issuer} is hier niet toegestaan.",
+        "Signing in through the identity provider {issuer} is not allowed here.",
+    ),
+    "signin.sso.domain": (
+        "Alleen accounts van {domain} kunnen met single sign-on inloggen.",
+        "Only accounts of {domain} can sign in with single sign-on.",
+    ),
+    "signin.sso.stale": (
+        "Je aanmelding bij de identity provider is ouder dan {hours} uur. Log daar opnieuw in.",
+        "Your sign-in at the identity provider is older than {hours} h. Please sign in there again.",
+    ),
+    "signin.no_users": (
+        "Er zijn nog geen accounts. Maak de eerste beheerder aan met "
+        "`python -m core.cli create-user --role admin --email ...`.",
+        "There are no accounts yet. Create the first admin with "
+        "`python -m core.cli create-user --role admin --email ...`.",
+    ),
     "signout": ("Uitloggen", "Sign out"),
     "signed_in_as": ("Ingelogd als", "Signed in as"),
     "role.tutor": ("docent", "tutor"),
@@ -76,12 +91,15 @@ S: dict[str, tuple[str, str]] = {
     "page.payments": ("Betalingen", "Payments"),
     "page.integrations": ("Integraties", "Integrations"),
     "page.users": ("Gebruikers", "Users"),
-    "guard.denied": ("Je hebt geen toegang tot deze pagina ({role}).",
-                     "You have no access to this page ({role})."),
+    "guard.denied": (
+        "Je hebt geen toegang tot deze pagina ({role}).",
+        "You have no access to this page ({role}).",
+    ),
     "guard.signed_out": ("Je bent niet (meer) ingelogd.", "You are not signed in (any more)."),
-    "error.unexpected": ("Er ging iets mis ({kind}). De fout is gelogd; probeer het opnieuw of "
-                         "meld het aan de beheerder.",
-                         "Something went wrong ({kind}). It was logged; try again or tell an admin."),
+    "error.unexpected": (
+        "Er ging iets mis ({kind}). De fout is gelogd; probeer het opnieuw of meld het aan de beheerder.",
+        "Something went wrong ({kind}). It was logged; try again or tell an admin.",
+    ),
     "loading": ("Laden…", "Loading…"),
     "saved": ("Opgeslagen.", "Saved."),
     "none": ("— geen —", "— none —"),
@@ -115,15 +133,20 @@ S: dict[str, tuple[str, str]] = {
         "{n} bevestigde les(sen) staan nog niet in de agenda van de docent. Het tijdstip is wel "
         "vastgelegd; de afspraak volgt zodra de agenda bereikbaar is (zie Integraties → Achtergrondtaken).",
         "{n} confirmed lesson(s) are not in the tutor's calendar yet. The time is reserved; the "
-        "event follows as soon as the calendar can be reached (see Integrations → Background jobs)."),
+        "event follows as soon as the calendar can be reached (see Integrations → Background jobs).",
+    ),
     "int.jobs": ("Achtergrondtaken", "Background jobs"),
-    "int.jobs.caption": ("Agenda-afspraken, chatberichten en Stripe-acties worden na elke wijziging "
-                         "als taak uitgevoerd en herhaald tot het lukt (hoogstens een minuut wachten).",
-                         "Calendar events, chat messages and Stripe actions run as jobs after each "
-                         "change and are retried until they succeed (at most a minute apart)."),
+    "int.jobs.caption": (
+        "Agenda-afspraken, chatberichten en Stripe-acties worden na elke wijziging "
+        "als taak uitgevoerd en herhaald tot het lukt (hoogstens een minuut wachten).",
+        "Calendar events, chat messages and Stripe actions run as jobs after each "
+        "change and are retried until they succeed (at most a minute apart).",
+    ),
     "int.jobs.empty": ("Geen openstaande taken: alles is uitgevoerd.", "No open jobs: everything has run."),
-    "int.jobs.failed": ("{n} taak/taken mislukt: bekijk de reden en probeer opnieuw.",
-                        "{n} job(s) failed: see the reason and retry."),
+    "int.jobs.failed": (
+        "{n} taak/taken mislukt: bekijk de reden en probeer opnieuw.",
+        "{n} job(s) failed: see the reason and retry.",
+    ),
     "int.jobs.retry": ("Opnieuw proberen", "Retry"),
     "int.jobs.pick": ("Taak", "Job"),
     "int.jobs.retried": ("Taak {id} wordt nu opnieuw uitgevoerd.", "Job {id} runs again now."),
@@ -199,13 +222,20 @@ S: dict[str, tuple[str, str]] = {
     "col.override": ("Override", "Override"),
     # availability
     "avail.title": ("Beschikbaarheid", "Availability"),
-    "avail.no_tutor": ("Er is geen agenda aan jouw account gekoppeld. Vraag een beheerder om bij de docent "
-                       "jouw e-mailadres ({email}) in te vullen.",
-                       "No calendar is linked to your account. Ask an admin to enter your e-mail address "
-                       "({email}) on the tutor."),
-    "avail.no_tutors": ("Er zijn nog geen docenten. Voeg een docent toe (bijv. `python -m core.cli seed-demo`).",
-                        "There are no tutors yet. Add a tutor (e.g. `python -m core.cli seed-demo`)."),
-    "avail.no_profiles": ("Er zijn geen actieve planningsprofielen.", "There are no active planning profiles."),
+    "avail.no_tutor": (
+        "Er is geen agenda aan jouw account gekoppeld. Vraag een beheerder om bij de docent "
+        "jouw e-mailadres ({email}) in te vullen.",
+        "No calendar is linked to your account. Ask an admin to enter your e-mail address "
+        "({email}) on the tutor.",
+    ),
+    "avail.no_tutors": (
+        "Er zijn nog geen docenten. Voeg een docent toe (bijv. `python -m core.cli seed-demo`).",
+        "There are no tutors yet. Add a tutor (e.g. `python -m core.cli seed-demo`).",
+    ),
+    "avail.no_profiles": (
+        "Er zijn geen actieve planningsprofielen.",
+        "There are no active planning profiles.",
+    ),
     "avail.prev": ("← Vorige week", "← Previous week"),
     "avail.next": ("Volgende week →", "Next week →"),
     "avail.today": ("Deze week", "This week"),
@@ -220,25 +250,40 @@ S: dict[str, tuple[str, str]] = {
     "avail.legend": ("Soort", "Kind"),
     "avail.hour": ("Uur", "Hour"),
     "avail.free_slots": ("Vrije tijden deze week", "Free slots this week"),
-    "avail.no_free": ("Geen vrije tijden in deze week voor dit profiel (buiten de horizon van het profiel, "
-                      "alles bezet of een niet-toegestane dag). Kies een andere week of een ander profiel.",
-                      "No free slots this week for this profile (beyond the profile's horizon, fully booked "
-                      "or days not allowed). Pick another week or profile."),
-    "avail.calendar_error": ("De agenda kon niet gelezen worden, dus er worden geen vrije tijden getoond: {message}",
-                             "The calendar could not be read, so no free slots are shown: {message}"),
-    "avail.bot.title": ("Wat de bot deze contactpersoon nu zou aanbieden",
-                        "What the bot would offer this contact now"),
+    "avail.no_free": (
+        "Geen vrije tijden in deze week voor dit profiel (buiten de horizon van het profiel, "
+        "alles bezet of een niet-toegestane dag). Kies een andere week of een ander profiel.",
+        "No free slots this week for this profile (beyond the profile's horizon, fully booked "
+        "or days not allowed). Pick another week or profile.",
+    ),
+    "avail.calendar_error": (
+        "De agenda kon niet gelezen worden, dus er worden geen vrije tijden getoond: {message}",
+        "The calendar could not be read, so no free slots are shown: {message}",
+    ),
+    "avail.bot.title": (
+        "Wat de bot deze contactpersoon nu zou aanbieden",
+        "What the bot would offer this contact now",
+    ),
     "avail.bot.search": ("Zoek contact (naam, telefoon, e-mail)", "Find contact (name, phone, e-mail)"),
     "avail.bot.pick": ("Contact", "Contact"),
     "avail.bot.none_found": ("Geen contacten gevonden voor deze zoekterm.", "No contacts match this search."),
-    "avail.bot.hint": ("Typ een naam, telefoonnummer of e-mailadres om te zien welke tijden de bot zou aanbieden.",
-                       "Type a name, phone number or e-mail address to see what the bot would offer."),
-    "avail.bot.result": ("Segment **{segment}** ({reason}) → profiel **{profile}**.",
-                         "Segment **{segment}** ({reason}) → profile **{profile}**."),
-    "avail.bot.no_slots": ("De bot heeft nu geen tijden om aan te bieden.", "The bot has no slots to offer now."),
+    "avail.bot.hint": (
+        "Typ een naam, telefoonnummer of e-mailadres om te zien welke tijden de bot zou aanbieden.",
+        "Type a name, phone number or e-mail address to see what the bot would offer.",
+    ),
+    "avail.bot.result": (
+        "Segment **{segment}** ({reason}) → profiel **{profile}**.",
+        "Segment **{segment}** ({reason}) → profile **{profile}**.",
+    ),
+    "avail.bot.no_slots": (
+        "De bot heeft nu geen tijden om aan te bieden.",
+        "The bot has no slots to offer now.",
+    ),
     "avail.timeoff.title": ("Vrij nemen (lokale agenda)", "Time off (local calendar)"),
-    "avail.timeoff.google": ("Deze omgeving gebruikt Google Agenda: plan vrije tijd in Google Agenda zelf.",
-                             "This environment uses Google Calendar: enter time off in Google Calendar itself."),
+    "avail.timeoff.google": (
+        "Deze omgeving gebruikt Google Agenda: plan vrije tijd in Google Agenda zelf.",
+        "This environment uses Google Calendar: enter time off in Google Calendar itself.",
+    ),
     "avail.timeoff.from_date": ("Van (datum)", "From (date)"),
     "avail.timeoff.from_time": ("Van (tijd)", "From (time)"),
     "avail.timeoff.to_date": ("Tot (datum)", "Until (date)"),
@@ -251,10 +296,14 @@ S: dict[str, tuple[str, str]] = {
     "avail.timeoff.removed": ("Vrije tijd verwijderd.", "Time off removed."),
     # lessons
     "lessons.title": ("Lessen", "Lessons"),
-    "lessons.empty": ("Geen lessen gevonden met deze filters. Verruim de periode of zet statusfilters uit.",
-                      "No lessons match these filters. Widen the date range or clear the status filter."),
-    "lessons.readonly": ("Alleen-lezen: je kunt lessen bekijken en exporteren.",
-                         "Read-only: you can view and export lessons."),
+    "lessons.empty": (
+        "Geen lessen gevonden met deze filters. Verruim de periode of zet statusfilters uit.",
+        "No lessons match these filters. Widen the date range or clear the status filter.",
+    ),
+    "lessons.readonly": (
+        "Alleen-lezen: je kunt lessen bekijken en exporteren.",
+        "Read-only: you can view and export lessons.",
+    ),
     "lessons.detail": ("Details van een les", "Lesson details"),
     "lessons.pick": ("Les", "Lesson"),
     "lessons.pick_placeholder": ("Kies een les uit de tabel hierboven", "Pick a lesson from the table above"),
@@ -270,25 +319,42 @@ S: dict[str, tuple[str, str]] = {
     "lessons.payments": ("Betalingen bij deze les", "Payments of this lesson"),
     "lessons.no_payment": ("Geen betaling gekoppeld.", "No payment linked."),
     "lessons.cancel.title": ("Les annuleren", "Cancel lesson"),
-    "lessons.cancel.confirm": ("Ja, annuleer deze les en laat het de klant weten",
-                               "Yes, cancel this lesson and tell the customer"),
+    "lessons.cancel.confirm": (
+        "Ja, annuleer deze les en laat het de klant weten",
+        "Yes, cancel this lesson and tell the customer",
+    ),
     "lessons.cancel.submit": ("Les annuleren", "Cancel lesson"),
-    "lessons.cancel.need_confirm": ("Vink de bevestiging aan om te annuleren.", "Tick the confirmation to cancel."),
+    "lessons.cancel.need_confirm": (
+        "Vink de bevestiging aan om te annuleren.",
+        "Tick the confirmation to cancel.",
+    ),
     "lessons.cancel.done": ("Les {id} is geannuleerd.", "Lesson {id} was cancelled."),
     "lessons.resched.title": ("Les verzetten", "Reschedule lesson"),
     "lessons.resched.pick": ("Nieuwe tijd", "New time"),
     "lessons.resched.submit": ("Verzetten", "Reschedule"),
-    "lessons.resched.none": ("Er zijn geen vrije tijden bij deze docent binnen het profiel.",
-                             "There are no free slots with this tutor within the profile."),
+    "lessons.resched.none": (
+        "Er zijn geen vrije tijden bij deze docent binnen het profiel.",
+        "There are no free slots with this tutor within the profile.",
+    ),
     "lessons.resched.done": ("Les {id} verzet.", "Lesson {id} moved."),
-    "lessons.not_yours": ("Je kunt alleen je eigen lessen wijzigen.", "You can only change your own lessons."),
-    "lessons.not_active": ("Deze les is {status}; er valt niets meer te wijzigen.",
-                           "This lesson is {status}; there is nothing left to change."),
+    "lessons.not_yours": (
+        "Je kunt alleen je eigen lessen wijzigen.",
+        "You can only change your own lessons.",
+    ),
+    "lessons.not_active": (
+        "Deze les is {status}; er valt niets meer te wijzigen.",
+        "This lesson is {status}; there is nothing left to change.",
+    ),
     # contacts
     "contacts.title": ("Contacten & segmenten", "Contacts & segments"),
-    "contacts.search": ("Zoek op naam, telefoon, e-mail of contact-id", "Search by name, phone, e-mail or contact id"),
-    "contacts.empty": ("Geen contacten gevonden. Contacten verschijnen zodra de bot met iemand praat.",
-                       "No contacts found. Contacts appear once the bot talks to someone."),
+    "contacts.search": (
+        "Zoek op naam, telefoon, e-mail of contact-id",
+        "Search by name, phone, e-mail or contact id",
+    ),
+    "contacts.empty": (
+        "Geen contacten gevonden. Contacten verschijnen zodra de bot met iemand praat.",
+        "No contacts found. Contacts appear once the bot talks to someone.",
+    ),
     "contacts.pick": ("Contact", "Contact"),
     "contacts.segment": ("Gedetecteerd segment", "Detected segment"),
     "contacts.segment_reason": ("Waarom", "Why"),
@@ -305,9 +371,12 @@ S: dict[str, tuple[str, str]] = {
         "Wat je hier opslaat beheert het team: de bot kan naam, e-mail en telefoon van dit contact daarna "
         "niet meer wijzigen. Een e-mailadres telt pas voor de whitelists als je het bevestigt.",
         "What you save here is maintained by staff: the bot can no longer change this contact's name, "
-        "e-mail or phone. An e-mail address only counts for the whitelists once you confirm it."),
-    "contacts.email_confirmed": ("E-mailadres bevestigd (gecontroleerd bij de klant)",
-                                 "E-mail address confirmed (checked with the customer)"),
+        "e-mail or phone. An e-mail address only counts for the whitelists once you confirm it.",
+    ),
+    "contacts.email_confirmed": (
+        "E-mailadres bevestigd (gecontroleerd bij de klant)",
+        "E-mail address confirmed (checked with the customer)",
+    ),
     "contacts.save_details": ("Gegevens opslaan", "Save details"),
     "contacts.maintained_by": ("Gegevens beheerd door", "Details maintained by"),
     "contacts.by_staff": ("het team", "staff"),
@@ -319,24 +388,33 @@ S: dict[str, tuple[str, str]] = {
     "wl.list.weekend": ("Weekend", "Weekend"),
     "wl.list.returning_broadcast": ("Terugkerende broadcast", "Returning broadcast"),
     "wl.add.title": ("Toevoegen", "Add"),
-    "wl.add.identifier": ("Telefoonnummer, e-mailadres of contact-id", "Phone number, e-mail address or contact id"),
+    "wl.add.identifier": (
+        "Telefoonnummer, e-mailadres of contact-id",
+        "Phone number, e-mail address or contact id",
+    ),
     "wl.add.submit": ("Toevoegen", "Add"),
     "wl.add.done": ("{identifier} staat nu op de lijst.", "{identifier} is now on the list."),
     "wl.add.exists": ("Dat kenmerk stond al op de lijst.", "That identifier was already on the list."),
     "wl.entries": ("Op de lijst", "On the list"),
-    "wl.empty": ("Deze lijst is leeg. Voeg hierboven een nummer toe of importeer een CSV.",
-                 "This list is empty. Add a number above or import a CSV."),
+    "wl.empty": (
+        "Deze lijst is leeg. Voeg hierboven een nummer toe of importeer een CSV.",
+        "This list is empty. Add a number above or import a CSV.",
+    ),
     "wl.remove.pick": ("Verwijderen van de lijst", "Remove from the list"),
     "wl.remove.submit": ("Verwijderen", "Remove"),
     "wl.remove.done": ("Verwijderd.", "Removed."),
     "wl.import.title": ("CSV importeren", "Import CSV"),
-    "wl.import.help": ("Een spreadsheet (CSV, komma of puntkomma) met telefoonnummers, e-mailadressen of "
-                       "contact-id's in de eerste kolom, of in een kolom met de kop 'telefoon', 'phone' of 'email'.",
-                       "A spreadsheet (CSV, comma or semicolon) with phone numbers, e-mail addresses or contact "
-                       "ids in the first column, or in a column headed 'phone', 'telefoon' or 'email'."),
+    "wl.import.help": (
+        "Een spreadsheet (CSV, komma of puntkomma) met telefoonnummers, e-mailadressen of "
+        "contact-id's in de eerste kolom, of in een kolom met de kop 'telefoon', 'phone' of 'email'.",
+        "A spreadsheet (CSV, comma or semicolon) with phone numbers, e-mail addresses or contact "
+        "ids in the first column, or in a column headed 'phone', 'telefoon' or 'email'.",
+    ),
     "wl.import.file": ("CSV-bestand", "CSV file"),
-    "wl.import.summary": ("{valid} nieuw, {dupes} al aanwezig of dubbel, {invalid} ongeldig.",
-                          "{valid} new, {dupes} already present or repeated, {invalid} invalid."),
+    "wl.import.summary": (
+        "{valid} nieuw, {dupes} al aanwezig of dubbel, {invalid} ongeldig.",
+        "{valid} new, {dupes} already present or repeated, {invalid} invalid.",
+    ),
     "wl.import.truncated": ("Alleen de eerste {n} rijen zijn gelezen.", "Only the first {n} rows were read."),
     "wl.import.valid": ("Worden toegevoegd", "Will be added"),
     "wl.import.dupes": ("Overgeslagen (al aanwezig of dubbel)", "Skipped (already present or repeated)"),
@@ -351,10 +429,14 @@ S: dict[str, tuple[str, str]] = {
     "prof.pick": ("Profiel", "Profile"),
     "prof.preview": ("Voorbeeld", "Preview"),
     "prof.save": ("Opslaan", "Save"),
-    "prof.preview.title": ("Deze tijden zou het bewerkte profiel nu aanbieden (nog niet opgeslagen)",
-                           "The slots the edited profile would offer now (not saved yet)"),
-    "prof.preview.none": ("Met deze instellingen biedt het profiel nu geen enkele tijd aan.",
-                          "With these settings the profile offers no slot at all right now."),
+    "prof.preview.title": (
+        "Deze tijden zou het bewerkte profiel nu aanbieden (nog niet opgeslagen)",
+        "The slots the edited profile would offer now (not saved yet)",
+    ),
+    "prof.preview.none": (
+        "Met deze instellingen biedt het profiel nu geen enkele tijd aan.",
+        "With these settings the profile offers no slot at all right now.",
+    ),
     "prof.invalid": ("Veld **{label}** (`{field}`): {message}", "Field **{label}** (`{field}`): {message}"),
     "prof.saved": ("Profiel {name} opgeslagen.", "Profile {name} saved."),
     "prof.max_per_day_help": ("0 = geen maximum", "0 = no limit"),
@@ -363,8 +445,10 @@ S: dict[str, tuple[str, str]] = {
     "pay.count": ("aantal {n}", "count {n}"),
     "int.calendar": ("Agenda", "Calendar"),
     "int.check_results": ("Resultaat van de controle", "Check results"),
-    "prof.weekdays_help": ("Leeg = elke dag (of ma–vr als weekenden uitgesloten zijn)",
-                           "Empty = every day (or Mon–Fri when weekends are excluded)"),
+    "prof.weekdays_help": (
+        "Leeg = elke dag (of ma–vr als weekenden uitgesloten zijn)",
+        "Empty = every day (or Mon–Fri when weekends are excluded)",
+    ),
     "prof.mapping": ("Segment → profiel", "Segment → profile"),
     "prof.mapping.save": ("Koppeling opslaan", "Save mapping"),
     "prof.mapping.saved": ("Koppeling opgeslagen.", "Mapping saved."),
@@ -381,37 +465,58 @@ S: dict[str, tuple[str, str]] = {
     "field.max_suggestions": ("Maximaal aantal voorstellen", "Maximum suggestions"),
     "field.buffer_minutes": ("Buffer rond lessen (minuten)", "Buffer around lessons (minutes)"),
     "field.max_per_day": ("Maximaal per dag", "Maximum per day"),
-    "field.cancel_notice_hours": ("Annuleren/verplaatsen via de bot tot (uur vooraf)",
-                                  "Cancel/move through the bot until (hours before)"),
+    "field.cancel_notice_hours": (
+        "Annuleren/verplaatsen via de bot tot (uur vooraf)",
+        "Cancel/move through the bot until (hours before)",
+    ),
     "field.on_time_cancel": ("Op tijd geannuleerd", "Cancelled on time"),
     "prof.cancel_notice_help": (
         "Tot zoveel uur voor de les kan een klant zelf annuleren of verplaatsen via de bot; een betaalde les "
         "wordt dan volledig terugbetaald. Daarna kan alleen het team het nog regelen.",
         "Up to this many hours before the lesson a customer can cancel or move it through the bot; a paid "
-        "lesson is then refunded in full. After that only staff can."),
+        "lesson is then refunded in full. After that only staff can.",
+    ),
     "field.requires_payment": ("Betaling vereist", "Requires payment"),
     "field.active": ("Actief", "Active"),
     "field.name": ("Naam", "Name"),
     # payments
     "pay.title": ("Betalingen", "Payments"),
-    "pay.search": ("Zoek op sessie-, order- of payment-intent-id", "Search by session, order or payment intent id"),
+    "pay.search": (
+        "Zoek op sessie-, order- of payment-intent-id",
+        "Search by session, order or payment intent id",
+    ),
     "pay.period": ("Totalen per", "Totals per"),
     "pay.period.day": ("dag", "day"),
     "pay.period.week": ("week", "week"),
-    "pay.chart_empty": ("Geen betalingen in deze periode. Kies een ruimere periode.",
-                        "No payments in this period. Choose a wider date range."),
+    "pay.chart_empty": (
+        "Geen betalingen in deze periode. Kies een ruimere periode.",
+        "No payments in this period. Choose a wider date range.",
+    ),
     "pay.table": ("Betalingen", "Payments"),
     "pay.empty": ("Geen betalingen met deze filters.", "No payments match these filters."),
-    "pay.holds": ("Vastgehouden lessen die binnen 30 minuten verlopen",
-                  "Held lessons expiring within 30 minutes"),
+    "pay.holds": (
+        "Vastgehouden lessen die binnen 30 minuten verlopen",
+        "Held lessons expiring within 30 minutes",
+    ),
     "pay.holds.empty": ("Geen openstaande holds die bijna verlopen.", "No open holds about to expire."),
-    "pay.resched": ("Betaald maar tijdstip kwijt (moet verzet worden)", "Paid but slot lost (needs reschedule)"),
-    "pay.resched.empty": ("Geen betaalde lessen die verzet moeten worden.", "No paid lessons need rescheduling."),
-    "pay.refund": ("Betaald, maar de les is geannuleerd (terugbetalen in Stripe?)",
-                   "Paid, but the lesson was cancelled (refund in Stripe?)"),
+    "pay.resched": (
+        "Betaald maar tijdstip kwijt (moet verzet worden)",
+        "Paid but slot lost (needs reschedule)",
+    ),
+    "pay.resched.empty": (
+        "Geen betaalde lessen die verzet moeten worden.",
+        "No paid lessons need rescheduling.",
+    ),
+    "pay.refund": (
+        "Betaald, maar de les is geannuleerd (terugbetalen in Stripe?)",
+        "Paid, but the lesson was cancelled (refund in Stripe?)",
+    ),
     "pay.refund.empty": ("Geen betaalde lessen die geannuleerd zijn.", "No paid lessons were cancelled."),
     "pay.failed": ("Mislukte webhook-events", "Failed webhook events"),
-    "pay.failed.empty": ("Geen mislukte Stripe-events. Alles is verwerkt.", "No failed Stripe events. All processed."),
+    "pay.failed.empty": (
+        "Geen mislukte Stripe-events. Alles is verwerkt.",
+        "No failed Stripe events. All processed.",
+    ),
     "pay.retry.pick": ("Event", "Event"),
     "pay.retry.submit": ("Opnieuw verwerken", "Retry"),
     "pay.retry.done": ("Event {id} opnieuw verwerkt: {result}", "Event {id} retried: {result}"),
@@ -424,22 +529,34 @@ S: dict[str, tuple[str, str]] = {
     "int.stripe": ("Stripe", "Stripe"),
     "int.configured": ("Geconfigureerd.", "Configured."),
     "int.not_configured": ("Niet geconfigureerd; ontbreekt: {missing}", "Not configured; missing: {missing}"),
-    "int.partly": ("Gedeeltelijk geconfigureerd; ontbreekt: {missing}", "Partly configured; missing: {missing}"),
+    "int.partly": (
+        "Gedeeltelijk geconfigureerd; ontbreekt: {missing}",
+        "Partly configured; missing: {missing}",
+    ),
     "int.check_stripe": ("Stripe controleren", "Check Stripe"),
     "int.chat": ("Chatbezorging (Chatwoot)", "Chat delivery (Chatwoot)"),
-    "int.chat_off": ("Niet geconfigureerd; berichten wachten in de outbox tot de bot ze ophaalt. Ontbreekt: {missing}",
-                     "Not configured; messages wait in the outbox until the bot fetches them. Missing: {missing}"),
+    "int.chat_off": (
+        "Niet geconfigureerd; berichten wachten in de outbox tot de bot ze ophaalt. Ontbreekt: {missing}",
+        "Not configured; messages wait in the outbox until the bot fetches them. Missing: {missing}",
+    ),
     "int.outbox_counts": ("Outbox: {counts}", "Outbox: {counts}"),
     "int.database": ("Database", "Database"),
     "int.db_url": ("URL", "URL"),
     "int.db_revision": ("Migratierevisie", "Migration revision"),
-    "int.db_no_revision": ("geen (tabellen niet via migraties gemaakt)", "none (tables not created by migrations)"),
+    "int.db_no_revision": (
+        "geen (tabellen niet via migraties gemaakt)",
+        "none (tables not created by migrations)",
+    ),
     "int.health": ("Laatste status per integratie", "Last status per integration"),
-    "int.health.empty": ("Nog geen status vastgelegd; die verschijnt zodra een proces met Google, Stripe of de "
-                         "chat heeft gepraat.",
-                         "No status recorded yet; it appears once a process has talked to Google, Stripe or the chat."),
-    "int.webhook": ("Laatste webhook: {type} ({id}) op {when}, {status}",
-                    "Last webhook: {type} ({id}) at {when}, {status}"),
+    "int.health.empty": (
+        "Nog geen status vastgelegd; die verschijnt zodra een proces met Google, Stripe of de "
+        "chat heeft gepraat.",
+        "No status recorded yet; it appears once a process has talked to Google, Stripe or the chat.",
+    ),
+    "int.webhook": (
+        "Laatste webhook: {type} ({id}) op {when}, {status}",
+        "Last webhook: {type} ({id}) at {when}, {status}",
+    ),
     "int.webhook.none": ("Nog geen Stripe-webhook ontvangen.", "No Stripe webhook received yet."),
     "int.outbox": ("Outbox", "Outbox"),
     "int.outbox.empty": ("De outbox is leeg.", "The outbox is empty."),
@@ -447,8 +564,10 @@ S: dict[str, tuple[str, str]] = {
     "users.title": ("Gebruikers", "Users"),
     "users.create": ("Account aanmaken", "Create account"),
     "users.create.submit": ("Aanmaken", "Create"),
-    "users.password_once": ("Wachtwoord voor {email} (wordt maar één keer getoond; geef het veilig door):",
-                            "Password for {email} (shown only once; pass it on safely):"),
+    "users.password_once": (
+        "Wachtwoord voor {email} (wordt maar één keer getoond; geef het veilig door):",
+        "Password for {email} (shown only once; pass it on safely):",
+    ),
     "users.manage": ("Account beheren", "Manage account"),
     "users.pick": ("Account", "Account"),
     "users.deactivate": ("Deactiveren", "Deactivate"),

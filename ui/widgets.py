@@ -42,8 +42,9 @@ def pager(key: str, result: PageResult) -> None:
     left, right = st.columns([4, 1], vertical_alignment="center")
     left.caption(tr("rows_of", first=first, last=last, total=f"{result.total:,}".replace(",", ".")))
     if result.pages > 1:
-        right.number_input(tr("page_n"), min_value=1, max_value=result.pages, step=1, key=key,
-                           label_visibility="collapsed")
+        right.number_input(
+            tr("page_n"), min_value=1, max_value=result.pages, step=1, key=key, label_visibility="collapsed"
+        )
 
 
 def page_number(key: str) -> int:
@@ -63,10 +64,12 @@ def reset_page(key: str) -> Callable[[], None]:
     return _reset
 
 
-def date_range(key: str, default_from: date, default_to: date, on_change: Callable | None = None,
-               container: Any = st) -> tuple[date | None, date | None]:
-    value = container.date_input(tr("date_range"), value=(default_from, default_to), key=key,
-                                 format="DD-MM-YYYY", on_change=on_change)
+def date_range(
+    key: str, default_from: date, default_to: date, on_change: Callable | None = None, container: Any = st
+) -> tuple[date | None, date | None]:
+    value = container.date_input(
+        tr("date_range"), value=(default_from, default_to), key=key, format="DD-MM-YYYY", on_change=on_change
+    )
     if isinstance(value, tuple | list):
         if len(value) == 2:
             return value[0], value[1]
@@ -76,9 +79,14 @@ def date_range(key: str, default_from: date, default_to: date, on_change: Callab
     return value, value
 
 
-def table(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, columns: Mapping[str, str],
-          column_config: Mapping[str, Any] | None = None, height: int | str | None = None,
-          key: str | None = None, max_rows: int = 20) -> None:
+def table(
+    rows: Sequence[Mapping[str, Any]] | pd.DataFrame,
+    columns: Mapping[str, str],
+    column_config: Mapping[str, Any] | None = None,
+    height: int | str | None = None,
+    key: str | None = None,
+    max_rows: int = 20,
+) -> None:
     """Rows as a dataframe with translated headers; `columns` maps row keys to header labels.
     Up to `max_rows` rows are shown without an inner scrollbar."""
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
@@ -94,8 +102,16 @@ def table(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, columns: Mapping[str
     st.dataframe(frame, hide_index=True, width="stretch", height=height, column_config=config, key=key)
 
 
-def csv_download(user: User, label: str, report: Callable[..., list[dict[str, Any]]], args: Sequence[Any], columns: Sequence[str],
-                 headers: Sequence[str] | None, file_name: str, key: str) -> None:
+def csv_download(
+    user: User,
+    label: str,
+    report: Callable[..., list[dict[str, Any]]],
+    args: Sequence[Any],
+    columns: Sequence[str],
+    headers: Sequence[str] | None,
+    file_name: str,
+    key: str,
+) -> None:
     """A download button that builds the CSV of `report(session, *args)` (an export in core.exports) only when
     clicked, so large exports stay off the render path. The click is served outside the script
     run, so everything it needs (database URL, zone, headers, the user as drawn) is captured now;
@@ -108,8 +124,15 @@ def csv_download(user: User, label: str, report: Callable[..., list[dict[str, An
         with read_session(get_engine(url)) as session:
             return exports.export_csv(session, user, report, args, columns, headers, zone)
 
-    st.download_button(label, data=_build, file_name=file_name, mime="text/csv", key=key,
-                       icon=":material/download:", on_click="ignore")
+    st.download_button(
+        label,
+        data=_build,
+        file_name=file_name,
+        mime="text/csv",
+        key=key,
+        icon=":material/download:",
+        on_click="ignore",
+    )
 
 
 def default_range(days_back: int, days_ahead: int) -> tuple[date, date]:

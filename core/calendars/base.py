@@ -16,8 +16,15 @@ from typing import Protocol, runtime_checkable
 from core.slots import merge_intervals
 
 Busy = list[tuple[datetime, datetime]]
-__all__ = ["Busy", "CalendarBackend", "CalendarCheck", "CreatedEvent", "EventRequest",
-           "event_id_for_lesson", "merge_intervals"]
+__all__ = [
+    "Busy",
+    "CalendarBackend",
+    "CalendarCheck",
+    "CreatedEvent",
+    "EventRequest",
+    "event_id_for_lesson",
+    "merge_intervals",
+]
 
 
 def event_id_for_lesson(lesson_id: int) -> str:

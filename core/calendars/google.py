@@ -117,7 +117,7 @@ class GoogleCalendarBackend:
             self._refuse_bare_primary(ids)
             for chunk_start, chunk_end in _chunks(start.astimezone(UTC), end.astimezone(UTC)):
                 for group_start in range(0, len(ids), FREEBUSY_MAX_ITEMS):
-                    group = ids[group_start:group_start + FREEBUSY_MAX_ITEMS]
+                    group = ids[group_start : group_start + FREEBUSY_MAX_ITEMS]
                     answer = self._freebusy(group, chunk_start, chunk_end)
                     for cid in group:
                         collected[cid].extend(self._busy_of(answer, cid))
@@ -146,8 +146,9 @@ class GoogleCalendarBackend:
         """Delete the event and tell attendees; an event that is already gone is success."""
         with self._tracked(calendar_id):
             try:
-                self._call(lambda s: s.events().delete(
-                    calendarId=calendar_id, eventId=event_id, sendUpdates="all"))
+                self._call(
+                    lambda s: s.events().delete(calendarId=calendar_id, eventId=event_id, sendUpdates="all")
+                )
             except _ApiError as err:
                 if err.status not in (404, 410):  # 410 deleted before, 404 never existed
                     raise
@@ -167,8 +168,9 @@ class GoogleCalendarBackend:
         detail = f"Service account {who} signed in to Google"
         if delegated:
             detail += f" acting for {delegated} (domain-wide delegation)"
-        results.append(CalendarCheck("credentials", True, detail + ".",
-                                     extra={"client_email": self._client_email}))
+        results.append(
+            CalendarCheck("credentials", True, detail + ".", extra={"client_email": self._client_email})
+        )
         for cid in dict.fromkeys(calendar_ids):
             results.append(self._check_calendar(cid))
         return results
@@ -184,10 +186,8 @@ class GoogleCalendarBackend:
             "id": request.event_id,
             "summary": request.summary,
             "description": request.description,
-            "start": {"dateTime": request.start.astimezone(zone).isoformat(),
-                      "timeZone": request.timezone},
-            "end": {"dateTime": request.end.astimezone(zone).isoformat(),
-                    "timeZone": request.timezone},
+            "start": {"dateTime": request.start.astimezone(zone).isoformat(), "timeZone": request.timezone},
+            "end": {"dateTime": request.end.astimezone(zone).isoformat(), "timeZone": request.timezone},
             "extendedProperties": {"private": {LESSON_PROPERTY: str(request.lesson_id)}},
         }
         if with_attendee and request.attendee_email:
@@ -200,12 +200,15 @@ class GoogleCalendarBackend:
     def _send_event(self, request: EventRequest, method: str, *, with_attendee: bool) -> dict:
         body = self._event_body(request, with_attendee=with_attendee)
         if method == "insert":
-            return self._call(lambda s: s.events().insert(
-                calendarId=request.calendar_id, body=body, sendUpdates="all"))
+            return self._call(
+                lambda s: s.events().insert(calendarId=request.calendar_id, body=body, sendUpdates="all")
+            )
         body["status"] = "confirmed"  # also restores an event that was deleted (cancelled)
-        return self._call(lambda s: s.events().update(
-            calendarId=request.calendar_id, eventId=request.event_id, body=body,
-            sendUpdates="all"))
+        return self._call(
+            lambda s: s.events().update(
+                calendarId=request.calendar_id, eventId=request.event_id, body=body, sendUpdates="all"
+            )
+        )
 
     def _write_event(self, request: EventRequest, method: str) -> CreatedEvent:
         """Insert or update the event; without the attendee when Google refuses invites."""
@@ -213,25 +216,27 @@ class GoogleCalendarBackend:
         try:
             event = self._send_event(request, method, with_attendee=want_invite)
         except _ApiError as err:
-            if not (want_invite and err.status == 403
-                    and err.reason == "forbiddenForServiceAccounts"):
+            if not (want_invite and err.status == 403 and err.reason == "forbiddenForServiceAccounts"):
                 raise
             # The lesson matters more than the e-mail: book it, and say why no invite went out.
             event = self._send_event(request, method, with_attendee=False)
             return CreatedEvent(
                 event_id=event.get("id", request.event_id),
                 invite_sent=False,
-                note=("Google refused to invite the customer: " + err.message + " A service "
-                      "account can only send invitations with domain-wide delegation: enable it "
-                      "and set GCAL_DELEGATED_USER (see docs/GOOGLE_CALENDAR.md)."),
+                note=(
+                    "Google refused to invite the customer: " + err.message + " A service "
+                    "account can only send invitations with domain-wide delegation: enable it "
+                    "and set GCAL_DELEGATED_USER (see docs/GOOGLE_CALENDAR.md)."
+                ),
                 html_link=event.get("htmlLink"),
             )
         return self._created(event, request)
 
     def _adopt_existing(self, request: EventRequest) -> CreatedEvent:
         try:
-            existing = self._call(lambda s: s.events().get(
-                calendarId=request.calendar_id, eventId=request.event_id))
+            existing = self._call(
+                lambda s: s.events().get(calendarId=request.calendar_id, eventId=request.event_id)
+            )
         except _ApiError as err:
             raise CalendarUnavailable(
                 f"Google Calendar says event {request.event_id} already exists in calendar "
@@ -250,10 +255,13 @@ class GoogleCalendarBackend:
             emails = {str(a.get("email", "")).lower() for a in event.get("attendees", [])}
             invite_sent = request.attendee_email.lower() in emails
             if not invite_sent:
-                note = ("The calendar event has no guest, so Google sent the customer no "
-                        "invitation.")
-        return CreatedEvent(event_id=event.get("id", request.event_id), invite_sent=invite_sent,
-                            note=note, html_link=event.get("htmlLink"))
+                note = "The calendar event has no guest, so Google sent the customer no invitation."
+        return CreatedEvent(
+            event_id=event.get("id", request.event_id),
+            invite_sent=invite_sent,
+            note=note,
+            html_link=event.get("htmlLink"),
+        )
 
     # -- free/busy ----------------------------------------------------------------------------
 
@@ -283,7 +291,8 @@ class GoogleCalendarBackend:
             raise CalendarUnavailable(
                 f"Google Calendar cannot read calendar {calendar_id!r} ({reasons}), so its busy "
                 f"time is unknown. {self._reason_fix(reasons, calendar_id)}",
-                calendar_id=calendar_id, reasons=reasons,
+                calendar_id=calendar_id,
+                reasons=reasons,
             )
         for period in info.get("busy") or []:
             yield _parse_time(period["start"]), _parse_time(period["end"])
@@ -311,31 +320,42 @@ class GoogleCalendarBackend:
 
     def _share_fix(self, calendar_id: str) -> str:
         who = self._client_email or "the service account's e-mail (client_email in its key)"
-        text = (f"Check the calendar id, and share that calendar with {who} with the permission "
-                "'Make changes to events' (Google Calendar > Settings > the calendar > Share "
-                "with specific people).")
+        text = (
+            f"Check the calendar id, and share that calendar with {who} with the permission "
+            "'Make changes to events' (Google Calendar > Settings > the calendar > Share "
+            "with specific people)."
+        )
         if calendar_id == "primary" and not self._settings.gcal_delegated_user:
-            text += (" Note: 'primary' is the service account's own empty calendar, not the "
-                     "tutor's; use the tutor's calendar id (often their e-mail address).")
+            text += (
+                " Note: 'primary' is the service account's own empty calendar, not the "
+                "tutor's; use the tutor's calendar id (often their e-mail address)."
+            )
         return text
 
     # -- diagnostics --------------------------------------------------------------------------
 
     def _check_calendar(self, calendar_id: str) -> CalendarCheck:
         try:
-            listing = self._call(lambda s: s.events().list(
-                calendarId=calendar_id, maxResults=1, singleEvents=True,
-                timeMin=_rfc3339(clock.now())))
+            listing = self._call(
+                lambda s: s.events().list(
+                    calendarId=calendar_id, maxResults=1, singleEvents=True, timeMin=_rfc3339(clock.now())
+                )
+            )
         except _ApiError as err:
             if err.status == 404:
                 return CalendarCheck(
-                    calendar_id, False,
+                    calendar_id,
+                    False,
                     f"Not visible to the service account {self._client_email} (not shared, or "
                     "the id is wrong).",
-                    fix=self._share_fix(calendar_id))
-            return CalendarCheck(calendar_id, False,
-                                 f"Google answered HTTP {err.status} ({err.reason}): {err.message}",
-                                 fix=self._share_fix(calendar_id))
+                    fix=self._share_fix(calendar_id),
+                )
+            return CalendarCheck(
+                calendar_id,
+                False,
+                f"Google answered HTTP {err.status} ({err.reason}): {err.message}",
+                fix=self._share_fix(calendar_id),
+            )
         except CalendarUnavailable as exc:
             return CalendarCheck(calendar_id, False, exc.message, fix=_DOCS_HINT)
         role = listing.get("accessRole", "unknown")
@@ -343,24 +363,31 @@ class GoogleCalendarBackend:
         extra = {"access_role": role, "time_zone": zone, "summary": listing.get("summary")}
         if calendar_id == "primary" and not self._settings.gcal_delegated_user:
             return CalendarCheck(
-                calendar_id, False,
+                calendar_id,
+                False,
                 f"'primary' is the service account's own calendar ({self._client_email}), not a "
                 "tutor's: nobody sees its events and the tutor's own appointments are not read.",
-                fix=("Set GCAL_CALENDAR_ID (and each tutor's calendar id in the console) to the "
-                     "tutor's calendar id, often their e-mail address, and share that calendar "
-                     f"with {self._client_email} ('Make changes to events'); or set "
-                     "GCAL_DELEGATED_USER to act as the tutor (Google Workspace)."),
-                extra=extra)
+                fix=(
+                    "Set GCAL_CALENDAR_ID (and each tutor's calendar id in the console) to the "
+                    "tutor's calendar id, often their e-mail address, and share that calendar "
+                    f"with {self._client_email} ('Make changes to events'); or set "
+                    "GCAL_DELEGATED_USER to act as the tutor (Google Workspace)."
+                ),
+                extra=extra,
+            )
         if role not in ("writer", "owner"):
             return CalendarCheck(
-                calendar_id, False,
+                calendar_id,
+                False,
                 f"Shared with the service account as '{role}': busy time can be read, but lesson "
                 "events cannot be created.",
                 fix=(f"Change the sharing for {self._client_email} to 'Make changes to events'."),
-                extra=extra)
+                extra=extra,
+            )
         where = f" ({listing.get('summary')}, {zone})" if zone else ""
-        return CalendarCheck(calendar_id, True,
-                             f"Readable and writable by the service account{where}.", extra=extra)
+        return CalendarCheck(
+            calendar_id, True, f"Readable and writable by the service account{where}.", extra=extra
+        )
 
     def _fetch_token(self) -> None:
         """Get an access token now, so check() can tell a bad key from a bad calendar."""
@@ -392,7 +419,10 @@ class GoogleCalendarBackend:
                 # costs no request. The service object is shared; requests run on per-thread
                 # http objects passed to execute().
                 self._service = build(
-                    "calendar", "v3", credentials=credentials, cache_discovery=False,
+                    "calendar",
+                    "v3",
+                    credentials=credentials,
+                    cache_discovery=False,
                     static_discovery=True,
                     client_options={"api_endpoint": self._settings.gcal_api_endpoint},
                 )
@@ -439,11 +469,11 @@ class GoogleCalendarBackend:
                         "Google refuses further requests for now, so this is not retried; wait, "
                         "or check the Calendar API quotas in the Google Cloud console."
                     ) from None
-                if integrations.is_transient(status) or (status == 403
-                                                         and reason in RETRYABLE_403_REASONS):
+                if integrations.is_transient(status) or (status == 403 and reason in RETRYABLE_403_REASONS):
                     last = f"HTTP {status}" + (f" {reason}" if reason else "")
                     retry_after = integrations.retry_after(
-                        err.resp.get("retry-after") if hasattr(err.resp, "get") else None)
+                        err.resp.get("retry-after") if hasattr(err.resp, "get") else None
+                    )
                 else:
                     raise _ApiError(status, reason, message) from None
             except auth_exceptions.RefreshError as err:
@@ -461,8 +491,9 @@ class GoogleCalendarBackend:
                 if time.monotonic() + delay + min(self._timeout, 1.0) > deadline:
                     attempts = attempt + 1
                     break
-                log.info("Google Calendar: %s; retry %d of %d in %.2f s",
-                         last, attempt + 1, attempts - 1, delay)
+                log.info(
+                    "Google Calendar: %s; retry %d of %d in %.2f s", last, attempt + 1, attempts - 1, delay
+                )
                 self._sleep(delay)
         log.warning("Google Calendar: giving up after %d attempts (%s)", attempts, last)
         raise CalendarUnavailable(
@@ -472,8 +503,7 @@ class GoogleCalendarBackend:
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         base = RETRY_BASE_DELAY if self._retry_base_delay is None else self._retry_base_delay
-        return integrations.backoff_delay(attempt, base=base, cap=RETRY_MAX_DELAY,
-                                          retry_after=retry_after)
+        return integrations.backoff_delay(attempt, base=base, cap=RETRY_MAX_DELAY, retry_after=retry_after)
 
     # -- credentials --------------------------------------------------------------------------
 
@@ -512,20 +542,18 @@ class GoogleCalendarBackend:
             ) from None
         if not isinstance(info, dict) or info.get("type") != "service_account":
             raise CalendarUnavailable(
-                f"{source} is not a service-account key (its \"type\" must be "
-                "\"service_account\"; OAuth client files and API keys do not work here)."
+                f'{source} is not a service-account key (its "type" must be '
+                '"service_account"; OAuth client files and API keys do not work here).'
             )
         missing = [k for k in ("client_email", "private_key", "token_uri") if not info.get(k)]
         if missing:
             raise CalendarUnavailable(
-                f"{source} lacks {', '.join(missing)}; download a complete JSON key for the "
-                "service account."
+                f"{source} lacks {', '.join(missing)}; download a complete JSON key for the service account."
             )
         self._client_email = str(info["client_email"])
         self._client_id = str(info.get("client_id") or "")
         try:
-            credentials = service_account.Credentials.from_service_account_info(
-                info, scopes=[SCOPE])
+            credentials = service_account.Credentials.from_service_account_info(info, scopes=[SCOPE])
         except (ValueError, TypeError, IndexError):
             raise CalendarUnavailable(
                 f"The private_key of the service account {self._client_email} cannot be read; "
@@ -537,8 +565,9 @@ class GoogleCalendarBackend:
         return credentials
 
     def _refresh_message(self, err: auth_exceptions.RefreshError) -> str:
-        return refresh_message(err, self._scrub, self._client_email, self._client_id,
-                               self._settings.gcal_delegated_user)
+        return refresh_message(
+            err, self._scrub, self._client_email, self._client_id, self._settings.gcal_delegated_user
+        )
 
     def _scrub(self, text: str) -> str:
         return integrations.scrub(text, self._settings)
@@ -562,21 +591,33 @@ class GoogleCalendarBackend:
     def _describe(self, err: _ApiError, calendar_id: str | None) -> str:
         where = f"calendar {calendar_id!r}" if calendar_id else "the calendar"
         if err.status == 404:
-            return (f"Google Calendar cannot find {where} (HTTP 404 {err.reason}). "
-                    f"{self._share_fix(calendar_id or '')}")
+            return (
+                f"Google Calendar cannot find {where} (HTTP 404 {err.reason}). "
+                f"{self._share_fix(calendar_id or '')}"
+            )
         if err.status == 403 and err.reason == "requiredAccessLevel":
-            return (f"The service account {self._client_email} may only read {where} "
-                    f"({err.message}) Share it with {self._client_email} with the permission "
-                    "'Make changes to events'.")
-        return (f"Google Calendar refused the request for {where} "
-                f"(HTTP {err.status} {err.reason}: {err.message}).")
+            return (
+                f"The service account {self._client_email} may only read {where} "
+                f"({err.message}) Share it with {self._client_email} with the permission "
+                "'Make changes to events'."
+            )
+        return (
+            f"Google Calendar refused the request for {where} "
+            f"(HTTP {err.status} {err.reason}: {err.message})."
+        )
 
     def _record(self, ok: bool, error: str | None = None) -> None:
         """Off the calling thread: a caller may hold the SQLite write lock."""
         if self._record_status:
             error = None if ok else (error or "")
-            integrations.record_health("google", ok, error or "Google Calendar answered.",
-                                       error=error, settings=self._settings, background=True)
+            integrations.record_health(
+                "google",
+                ok,
+                error or "Google Calendar answered.",
+                error=error,
+                settings=self._settings,
+                background=True,
+            )
 
     def flush_status(self, timeout: float = 5.0) -> bool:
         """Wait until the integration status is written (tests, shutdown)."""

@@ -22,8 +22,10 @@ def check_calendar_report(settings: Settings) -> tuple[bool, str]:
         for tutor in tutors:
             labels.setdefault(tutor.calendar_id, []).append(f"tutor {tutor.name}")
     except Exception as exc:  # noqa: BLE001 - still check GCAL_CALENDAR_ID without the database
-        lines.append(f"  note  could not read the tutors from the database ({type(exc).__name__}); "
-                     "checking GCAL_CALENDAR_ID only")
+        lines.append(
+            f"  note  could not read the tutors from the database ({type(exc).__name__}); "
+            "checking GCAL_CALENDAR_ID only"
+        )
 
     backend = GoogleCalendarBackend(settings, record_status=False)
     checks = backend.check(list(labels))
@@ -44,5 +46,3 @@ def check_calendar_report(settings: Settings) -> tuple[bool, str]:
 
 # --------------------------------------------------------------------------------------------
 # helpers
-
-

@@ -76,8 +76,9 @@ def _event_instant(when: dict) -> datetime | None:
 
 
 def _same_times(event: dict, request: EventRequest) -> bool:
-    return (_event_instant(event.get("start") or {}) == request.start.astimezone(UTC)
-            and _event_instant(event.get("end") or {}) == request.end.astimezone(UTC))
+    return _event_instant(event.get("start") or {}) == request.start.astimezone(UTC) and _event_instant(
+        event.get("end") or {}
+    ) == request.end.astimezone(UTC)
 
 
 def _error_details(err: HttpError) -> tuple[str | None, str]:
@@ -94,8 +95,13 @@ def _error_details(err: HttpError) -> tuple[str | None, str]:
         return None, str(getattr(err.resp, "reason", "") or f"HTTP {err.resp.status}")
 
 
-def refresh_message(err: Exception, scrub: Callable[[str], str], client_email: str | None,
-                    client_id: str | None, delegated_user: str | None) -> str:
+def refresh_message(
+    err: Exception,
+    scrub: Callable[[str], str],
+    client_email: str | None,
+    client_id: str | None,
+    delegated_user: str | None,
+) -> str:
     """A sentence for people about credentials Google refused while fetching a token."""
     data = err.args[1] if len(err.args) > 1 and isinstance(err.args[1], dict) else {}
     code = str(data.get("error", ""))
@@ -103,16 +109,21 @@ def refresh_message(err: Exception, scrub: Callable[[str], str], client_email: s
     who = client_email or "the service account"
     text = f"Google Calendar refused the credentials: {said}."
     if code == "unauthorized_client" and delegated_user:
-        text += (f" GCAL_DELEGATED_USER is set to {delegated_user}, but "
-                 "domain-wide delegation is not authorised: in the Google Workspace admin "
-                 "console (Security > API controls > Domain-wide delegation) add client id "
-                 f"{client_id or '(client_id in the key)'} with scope {SCOPE}, or "
-                 "unset GCAL_DELEGATED_USER.")
+        text += (
+            f" GCAL_DELEGATED_USER is set to {delegated_user}, but "
+            "domain-wide delegation is not authorised: in the Google Workspace admin "
+            "console (Security > API controls > Domain-wide delegation) add client id "
+            f"{client_id or '(client_id in the key)'} with scope {SCOPE}, or "
+            "unset GCAL_DELEGATED_USER."
+        )
     elif code == "invalid_grant":
-        text += (f" The key in GCAL_SERVICE_ACCOUNT_JSON is not (or no longer) valid for "
-                 f"{who}: create a new JSON key for it in the Google Cloud console, set it, "
-                 "and check this machine's clock.")
+        text += (
+            f" The key in GCAL_SERVICE_ACCOUNT_JSON is not (or no longer) valid for "
+            f"{who}: create a new JSON key for it in the Google Cloud console, set it, "
+            "and check this machine's clock."
+        )
     else:
-        text += (" Check GCAL_SERVICE_ACCOUNT_JSON (a current key of the service account) "
-                 "and GCAL_DELEGATED_USER.")
+        text += (
+            " Check GCAL_SERVICE_ACCOUNT_JSON (a current key of the service account) and GCAL_DELEGATED_USER."
+        )
     return text

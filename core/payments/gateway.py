@@ -83,8 +83,9 @@ def _id_of(value: Any) -> str | None:
 def _record_status(name: str, ok: bool, detail: str, session: Session | None = None) -> None:
     """Note Stripe's (or the webhook's) health for the console: an unchanged state at most every
     STATUS_WRITE_INTERVAL seconds, in the caller's transaction when given; never fatal."""
-    integrations.record_health(name, ok, detail, error=None if ok else detail, session=session,
-                               every=STATUS_WRITE_INTERVAL)
+    integrations.record_health(
+        name, ok, detail, error=None if ok else detail, session=session, every=STATUS_WRITE_INTERVAL
+    )
 
 
 # --- the gateway ----------------------------------------------------------------------------------
@@ -106,8 +107,7 @@ class _RetryingRequestsClient(stripe.RequestsClient):
         return super()._should_retry(response, api_connection_error, num_retries, max_network_retries)
 
     def _sleep_time_seconds(self, num_retries: int) -> float:
-        delay = integrations.backoff_delay(num_retries - 1, base=RETRY_INITIAL_DELAY,
-                                           cap=RETRY_MAX_DELAY)
+        delay = integrations.backoff_delay(num_retries - 1, base=RETRY_INITIAL_DELAY, cap=RETRY_MAX_DELAY)
         return max(RETRY_INITIAL_DELAY, delay)
 
 
@@ -178,7 +178,9 @@ class StripeGateway:
         try:
             session = self.client.v1.checkout.sessions.create(
                 # a plain dict: Stripe's SessionCreateParams TypedDict would repeat its whole API
-                params=params, options={"idempotency_key": idempotency_key})  # type: ignore[arg-type]
+                params=params,
+                options={"idempotency_key": idempotency_key},
+            )  # type: ignore[arg-type]
         except stripe.IdempotencyError:
             raise
         except stripe.StripeError as exc:
@@ -190,25 +192,31 @@ class StripeGateway:
         return session.to_dict()
 
     def retrieve_checkout_session(self, session_id: str) -> dict[str, Any]:
-        return self._call(f"read Checkout Session {session_id}",
-                          self.client.v1.checkout.sessions.retrieve, session_id).to_dict()
+        return self._call(
+            f"read Checkout Session {session_id}", self.client.v1.checkout.sessions.retrieve, session_id
+        ).to_dict()
 
     def expire_checkout_session(self, session_id: str) -> dict[str, Any]:
-        return self._call(f"expire Checkout Session {session_id}",
-                          self.client.v1.checkout.sessions.expire, session_id).to_dict()
+        return self._call(
+            f"expire Checkout Session {session_id}", self.client.v1.checkout.sessions.expire, session_id
+        ).to_dict()
 
-    def create_refund(self, payment_intent_id: str, amount: int, idempotency_key: str,
-                      metadata: dict[str, str]) -> dict[str, Any]:
+    def create_refund(
+        self, payment_intent_id: str, amount: int, idempotency_key: str, metadata: dict[str, str]
+    ) -> dict[str, Any]:
         """Refund `amount` (cents) of a PaymentIntent. A refusal Stripe will repeat however often
         we ask (already refunded, amount too large) is a PaymentRefused, not a retryable error."""
         try:
             refund = self.client.v1.refunds.create(
                 params={"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata},
-                options={"idempotency_key": idempotency_key})
+                options={"idempotency_key": idempotency_key},
+            )
         except stripe.InvalidRequestError as exc:
             log.warning("Stripe refused a refund: %s", getattr(exc, "code", None))
-            raise PaymentRefused(integrations.scrub(exc.user_message or "invalid request", self.settings),
-                                 code=getattr(exc, "code", None)) from None
+            raise PaymentRefused(
+                integrations.scrub(exc.user_message or "invalid request", self.settings),
+                code=getattr(exc, "code", None),
+            ) from None
         except stripe.StripeError as exc:
             log.warning("Stripe call failed (refund): %s", type(exc).__name__)
             raise self._fail(exc, "refund a payment") from None
@@ -219,7 +227,8 @@ class StripeGateway:
 
         def fetch() -> list[dict[str, Any]]:
             page = self.client.v1.checkout.sessions.list(
-                params={"created": {"gte": created_gte}, "limit": 100})
+                params={"created": {"gte": created_gte}, "limit": 100}
+            )
             return [s.to_dict() for s in page.auto_paging_iter()]
 
         return self._call("list Checkout Sessions", fetch)
@@ -241,8 +250,12 @@ def get_gateway(settings: Settings | None = None) -> StripeGateway:
     """One gateway (and HTTP connection pool) per Stripe configuration."""
     settings = settings or get_settings()
     api_key = settings.secret("stripe_api_key") or ""
-    key = (hashlib.sha256(api_key.encode()).hexdigest(), settings.stripe_api_base,
-           settings.stripe_max_retries, settings.stripe_timeout_seconds)
+    key = (
+        hashlib.sha256(api_key.encode()).hexdigest(),
+        settings.stripe_api_base,
+        settings.stripe_max_retries,
+        settings.stripe_timeout_seconds,
+    )
     with _gateways_lock:
         gateway = _gateways.get(key)
         if gateway is None:
@@ -251,7 +264,6 @@ def get_gateway(settings: Settings | None = None) -> StripeGateway:
                 _gateways.clear()
             _gateways[key] = gateway
         return gateway
-
 
 
 def price_setting_name(segment: str | None, minutes: int) -> str:
@@ -267,7 +279,6 @@ def price_for(segment: str | None, minutes: int) -> str | None:
     return getattr(get_settings(), price_setting_name(segment, minutes).lower()) or None
 
 
-
 def _expiry_seconds(settings: Settings) -> int:
     minutes = settings.checkout_expires_minutes
     if not MIN_EXPIRES_MINUTES <= minutes <= MAX_EXPIRES_MINUTES:
@@ -276,9 +287,10 @@ def _expiry_seconds(settings: Settings) -> int:
             f"{MAX_EXPIRES_MINUTES} (Stripe's limits for a Checkout Session); it is {minutes}."
         )
     seconds = minutes * 60
-    return min(max(seconds, MIN_EXPIRES_MINUTES * 60 + EXPIRY_MARGIN_SECONDS),
-               MAX_EXPIRES_MINUTES * 60 - EXPIRY_MARGIN_SECONDS)
-
+    return min(
+        max(seconds, MIN_EXPIRES_MINUTES * 60 + EXPIRY_MARGIN_SECONDS),
+        MAX_EXPIRES_MINUTES * 60 - EXPIRY_MARGIN_SECONDS,
+    )
 
 
 # --- diagnosis and dashboard links ---------------------------------------------------------------
@@ -299,20 +311,31 @@ def check_stripe() -> list[StripeCheck]:
     api_key = settings.secret("stripe_api_key")
     gateway: StripeGateway | None = None
     if not api_key:
-        checks.append(StripeCheck("STRIPE_API_KEY", False,
-                                  "not set; payment links cannot be created (see docs/STRIPE.md)."))
+        checks.append(
+            StripeCheck(
+                "STRIPE_API_KEY", False, "not set; payment links cannot be created (see docs/STRIPE.md)."
+            )
+        )
     else:
         mode = "test" if "_test_" in api_key[:9] else "live" if "_live_" in api_key[:9] else "unknown"
         try:
             gateway = get_gateway(settings)
             balance = gateway.retrieve_balance()
             live = bool(balance.get("livemode"))
-            checks.append(StripeCheck("STRIPE_API_KEY", True,
-                                      f"Stripe accepted the key ({'live' if live else 'test'} mode)."))
+            checks.append(
+                StripeCheck(
+                    "STRIPE_API_KEY", True, f"Stripe accepted the key ({'live' if live else 'test'} mode)."
+                )
+            )
             if mode != "unknown" and (mode == "live") != live:
-                checks.append(StripeCheck("STRIPE_API_KEY", False,
-                                          f"the key looks like a {mode}-mode key but Stripe answered in "
-                                          f"{'live' if live else 'test'} mode."))
+                checks.append(
+                    StripeCheck(
+                        "STRIPE_API_KEY",
+                        False,
+                        f"the key looks like a {mode}-mode key but Stripe answered in "
+                        f"{'live' if live else 'test'} mode.",
+                    )
+                )
         except LesplannerError as exc:
             checks.append(StripeCheck("STRIPE_API_KEY", False, exc.message))
             gateway = None
@@ -340,15 +363,25 @@ def check_stripe() -> list[StripeCheck]:
         checks.append(StripeCheck(var, not problems, "; ".join([text, *problems])))
     secret = settings.secret("stripe_webhook_secret")
     if not secret:
-        checks.append(StripeCheck("STRIPE_WEBHOOK_SECRET", False,
-                                  "not set; the webhook endpoint refuses every event (503)."))
+        checks.append(
+            StripeCheck(
+                "STRIPE_WEBHOOK_SECRET", False, "not set; the webhook endpoint refuses every event (503)."
+            )
+        )
     elif not secret.startswith("whsec_"):
-        checks.append(StripeCheck("STRIPE_WEBHOOK_SECRET", False,
-                                  "set, but it does not start with whsec_ (is it the signing secret?)."))
+        checks.append(
+            StripeCheck(
+                "STRIPE_WEBHOOK_SECRET",
+                False,
+                "set, but it does not start with whsec_ (is it the signing secret?).",
+            )
+        )
     else:
         checks.append(StripeCheck("STRIPE_WEBHOOK_SECRET", True, "set (whsec_…)."))
-    for var, value in (("CHECKOUT_SUCCESS_URL", settings.checkout_success_url),
-                       ("CHECKOUT_CANCEL_URL", settings.checkout_cancel_url)):
+    for var, value in (
+        ("CHECKOUT_SUCCESS_URL", settings.checkout_success_url),
+        ("CHECKOUT_CANCEL_URL", settings.checkout_cancel_url),
+    ):
         if not value:
             checks.append(StripeCheck(var, False, "not set; payment links cannot be created."))
         elif not value.startswith(("https://", "http://")):
@@ -357,20 +390,24 @@ def check_stripe() -> list[StripeCheck]:
             checks.append(StripeCheck(var, True, value))
     try:
         seconds = _expiry_seconds(settings)
-        checks.append(StripeCheck("CHECKOUT_EXPIRES_MINUTES", True,
-                                  f"links and holds last {seconds // 60} minutes."))
+        checks.append(
+            StripeCheck("CHECKOUT_EXPIRES_MINUTES", True, f"links and holds last {seconds // 60} minutes.")
+        )
     except PaymentsNotConfigured as exc:
         checks.append(StripeCheck("CHECKOUT_EXPIRES_MINUTES", False, exc.message))
     if api_key:
         bad = [c for c in checks if not c.ok]
-        _record_status("stripe", not bad, "check-stripe: " + ("all good" if not bad else
-                                                               f"{len(bad)} problem(s), first: {bad[0].subject}"))
+        _record_status(
+            "stripe",
+            not bad,
+            "check-stripe: " + ("all good" if not bad else f"{len(bad)} problem(s), first: {bad[0].subject}"),
+        )
     return checks
 
 
-
-def stripe_dashboard_url(checkout_session_id: str, livemode: bool | None = None, *,
-                         payment_intent_id: str | None = None) -> str | None:
+def stripe_dashboard_url(
+    checkout_session_id: str, livemode: bool | None = None, *, payment_intent_id: str | None = None
+) -> str | None:
     """Where finance finds this payment in the Stripe dashboard: the payment itself when there
     is a PaymentIntent, otherwise a dashboard search for the Checkout Session id. None for ids
     Stripe never issued (demo rows), so the console shows no link that leads nowhere. Test or
@@ -383,4 +420,3 @@ def stripe_dashboard_url(checkout_session_id: str, livemode: bool | None = None,
     if payment_intent_id:
         return f"{base}/payments/{payment_intent_id}"
     return f"{base}/search?query={checkout_session_id}"
-

@@ -56,8 +56,11 @@ def made_by_lesplanner(checkout_session: dict[str, Any]) -> bool:
     """Whether a Checkout Session (as Stripe sends it) is one Lesplanner made: its marker, and
     ids of our alphabet. Sessions we have a Payment row for are ours regardless."""
     md = checkout_session.get("metadata") or {}
-    return (md.get(CREATED_BY_KEY) == CREATED_BY and is_safe_order_id(md.get("order_id"))
-            and is_safe_id(md.get("conversation_id")))
+    return (
+        md.get(CREATED_BY_KEY) == CREATED_BY
+        and is_safe_order_id(md.get("order_id"))
+        and is_safe_id(md.get("conversation_id"))
+    )
 
 
 def _minutes(value: Any) -> int:
@@ -71,7 +74,6 @@ def _minutes(value: Any) -> int:
     if minutes not in ALLOWED_MINUTES:
         raise ValidationFailed(f"minutes must be {allowed} (got {minutes}).", field="minutes")
     return minutes
-
 
 
 def _idempotency_key(order_id: str, attempt: int) -> str:
@@ -118,16 +120,22 @@ def create_payment_link(
     if not internal and order_id.lower().startswith(BOOKING_ORDER_PREFIX):
         raise ValidationFailed(
             f"order_id '{order_id}' is reserved: ids starting with '{BOOKING_ORDER_PREFIX}' belong "
-            "to bookings (POST /api/v1/bookings makes their payment links).", field="order_id")
+            "to bookings (POST /api/v1/bookings makes their payment links).",
+            field="order_id",
+        )
 
     price_var = price_setting_name(segment, minutes)
     price_id = getattr(settings, price_var.lower())
-    missing = [name for name, value in (
-        ("STRIPE_API_KEY", settings.secret("stripe_api_key")),
-        (price_var, price_id),
-        ("CHECKOUT_SUCCESS_URL", settings.checkout_success_url),
-        ("CHECKOUT_CANCEL_URL", settings.checkout_cancel_url),
-    ) if not value]
+    missing = [
+        name
+        for name, value in (
+            ("STRIPE_API_KEY", settings.secret("stripe_api_key")),
+            (price_var, price_id),
+            ("CHECKOUT_SUCCESS_URL", settings.checkout_success_url),
+            ("CHECKOUT_CANCEL_URL", settings.checkout_cancel_url),
+        )
+        if not value
+    ]
     if missing:
         raise PaymentsNotConfigured(
             f"Stripe is not configured: set {', '.join(missing)} "
@@ -148,12 +156,23 @@ def create_payment_link(
         return existing
 
     now = clock.now()
-    metadata = {k: _metadata_value(v) for k, v in {
-        "segment": segment, "minutes": minutes, "order_id": order_id,
-        "conversation_id": conversation_id, "student_name": student_name, "service": service,
-        "audience": audience, "program": program, "contact_id": contact_id, "lesson_id": lesson_id,
-        CREATED_BY_KEY: CREATED_BY,
-    }.items() if v is not None}
+    metadata = {
+        k: _metadata_value(v)
+        for k, v in {
+            "segment": segment,
+            "minutes": minutes,
+            "order_id": order_id,
+            "conversation_id": conversation_id,
+            "student_name": student_name,
+            "service": service,
+            "audience": audience,
+            "program": program,
+            "contact_id": contact_id,
+            "lesson_id": lesson_id,
+            CREATED_BY_KEY: CREATED_BY,
+        }.items()
+        if v is not None
+    }
     params: dict[str, Any] = {
         "mode": "payment",
         "line_items": [{"price": price_id, "quantity": 1}],
@@ -177,7 +196,9 @@ def create_payment_link(
         except PaymentsNotConfigured:
             raise
         except PaymentProviderError as exc:
-            if exc.extra.get("stripe_code") == "resource_missing" and "price" in str(exc.extra.get("stripe_param")):
+            if exc.extra.get("stripe_code") == "resource_missing" and "price" in str(
+                exc.extra.get("stripe_param")
+            ):
                 raise PaymentsNotConfigured(
                     f"{price_var} is set to '{price_id}', but Stripe has no such price "
                     "(a typo, or a live-mode price used with a test-mode key)."
@@ -194,33 +215,46 @@ def create_payment_link(
     with write_session() as write:
         if not known:
             ensure_conversation(write, conversation_id, contact_id)
-        return _store_new_payment(write, checkout, order_id, conversation_id, contact_id,
-                                  lesson_id, segment, minutes, price_id)
+        return _store_new_payment(
+            write, checkout, order_id, conversation_id, contact_id, lesson_id, segment, minutes, price_id
+        )
 
 
-def _prepare(session: Session, order_id: str, conversation_id: str, contact_id: str | None,
-             lesson_id: int | None, minutes: int, price_id: str) -> tuple[Payment | None, int, str | None]:
+def _prepare(
+    session: Session,
+    order_id: str,
+    conversation_id: str,
+    contact_id: str | None,
+    lesson_id: int | None,
+    minutes: int,
+    price_id: str,
+) -> tuple[Payment | None, int, str | None]:
     """Before calling Stripe: an existing usable link for the order (returned as is), the
     attempt number for the idempotency key, and the conversation's contact."""
-    payments = list(session.exec(
-        select(Payment).where(Payment.order_id == order_id).order_by(col(Payment.id).desc())
-    ).all())
+    payments = list(
+        session.exec(
+            select(Payment).where(Payment.order_id == order_id).order_by(col(Payment.id).desc())
+        ).all()
+    )
     if payments:
         latest = payments[0]
         if any(p.conversation_id != conversation_id for p in payments):
             raise InvalidTransition(
-                f"Order '{order_id}' belongs to another conversation; use a new order_id.")
+                f"Order '{order_id}' belongs to another conversation; use a new order_id."
+            )
         if (latest.minutes, latest.price_id, latest.lesson_id) != (minutes, price_id, lesson_id):
             raise InvalidTransition(
                 f"Order '{order_id}' was created for another lesson length, price or lesson; "
-                "use a new order_id.")
+                "use a new order_id."
+            )
         if latest.status in FINAL_PAYMENT_STATES:
             raise InvalidTransition(f"Order '{order_id}' is already {latest.status}; use a new order_id.")
         usable_until = clock.now() + timedelta(minutes=1)
         if latest.status == PROCESSING:
             raise InvalidTransition(
                 f"Order '{order_id}' has been paid with a method that is still processing; "
-                "wait for it instead of paying again.")
+                "wait for it instead of paying again."
+            )
         if latest.status == OPEN and latest.expires_at and latest.expires_at > usable_until and latest.url:
             return latest, len(payments), contact_id
     conversation = session.get(Conversation, conversation_id)
@@ -230,32 +264,50 @@ def _prepare(session: Session, order_id: str, conversation_id: str, contact_id: 
         conversation, _ = ensure_conversation(session, conversation_id, contact_id)
     elif contact_id and contact_id != conversation.contact_id:
         raise ValidationFailed(
-            f"Conversation '{conversation_id}' belongs to another contact than '{contact_id}'.")
+            f"Conversation '{conversation_id}' belongs to another contact than '{contact_id}'."
+        )
     if lesson_id is not None and session.get(Lesson, lesson_id) is None:
         raise ValidationFailed(f"Lesson {lesson_id} does not exist.", field="lesson_id")
     return None, len(payments) + 1, contact_id or conversation.contact_id
 
 
-def _store_new_payment(session: Session, checkout: dict[str, Any], order_id: str,
-                       conversation_id: str, contact_id: str | None, lesson_id: int | None,
-                       segment: str, minutes: int, price_id: str) -> Payment:
+def _store_new_payment(
+    session: Session,
+    checkout: dict[str, Any],
+    order_id: str,
+    conversation_id: str,
+    contact_id: str | None,
+    lesson_id: int | None,
+    segment: str,
+    minutes: int,
+    price_id: str,
+) -> Payment:
     session_id = checkout["id"]
     existing = session.exec(select(Payment).where(Payment.checkout_session_id == session_id)).first()
     if existing is not None:  # Stripe replayed a session we already stored
         return existing
     now = clock.now()
     payment = Payment(
-        checkout_session_id=session_id, order_id=order_id, conversation_id=conversation_id,
-        contact_id=contact_id, lesson_id=lesson_id, segment=segment, minutes=minutes,
-        price_id=price_id, amount=checkout.get("amount_total"), currency=checkout.get("currency"),
-        status=OPEN, url=checkout.get("url"), expires_at=_ts(checkout.get("expires_at")),
-        created_at=now, updated_at=now,
+        checkout_session_id=session_id,
+        order_id=order_id,
+        conversation_id=conversation_id,
+        contact_id=contact_id,
+        lesson_id=lesson_id,
+        segment=segment,
+        minutes=minutes,
+        price_id=price_id,
+        amount=checkout.get("amount_total"),
+        currency=checkout.get("currency"),
+        status=OPEN,
+        url=checkout.get("url"),
+        expires_at=_ts(checkout.get("expires_at")),
+        created_at=now,
+        updated_at=now,
     )
     session.add(payment)
     session.flush()
     _record_status("stripe", True, f"Checkout Session created {now:%Y-%m-%d %H:%M} UTC", session)
     return payment
-
 
 
 def expire_checkout_job(ctx: jobs.JobContext) -> str:
@@ -280,9 +332,13 @@ def expire_checkout_for_lesson(lesson_id: int, before_call: Callable[[], None] |
     then needs a new time and finance sees it). Demo rows, which Stripe never issued, are skipped.
     """
     with read_session() as session:
-        open_ids = [p.checkout_session_id for p in session.exec(
-            select(Payment).where(Payment.lesson_id == lesson_id, Payment.status == OPEN)).all()
-            if p.checkout_session_id.startswith(("cs_test_", "cs_live_"))]
+        open_ids = [
+            p.checkout_session_id
+            for p in session.exec(
+                select(Payment).where(Payment.lesson_id == lesson_id, Payment.status == OPEN)
+            ).all()
+            if p.checkout_session_id.startswith(("cs_test_", "cs_live_"))
+        ]
     if not open_ids:
         return []
     gateway = get_gateway()
@@ -305,4 +361,3 @@ def expire_checkout_for_lesson(lesson_id: int, before_call: Callable[[], None] |
                 row.updated_at = clock.now()
                 session.add(row)
     return expired
-

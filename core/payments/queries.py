@@ -50,24 +50,38 @@ def _payment_where(stmt: _Q, f: PaymentFilter, tz: ZoneInfo) -> _Q:
         stmt = stmt.where(col(Payment.status).in_(list(f.statuses)))
     if f.query and f.query.strip():
         pattern = like_pattern(f.query)
-        stmt = stmt.where(or_(
-            func.lower(col(Payment.checkout_session_id)).like(pattern, escape="\\"),
-            func.lower(col(Payment.order_id)).like(pattern, escape="\\"),
-            func.lower(col(Payment.payment_intent_id)).like(pattern, escape="\\"),
-            func.lower(col(Payment.contact_id)).like(pattern, escape="\\"),
-        ))
+        stmt = stmt.where(
+            or_(
+                func.lower(col(Payment.checkout_session_id)).like(pattern, escape="\\"),
+                func.lower(col(Payment.order_id)).like(pattern, escape="\\"),
+                func.lower(col(Payment.payment_intent_id)).like(pattern, escape="\\"),
+                func.lower(col(Payment.contact_id)).like(pattern, escape="\\"),
+            )
+        )
     return stmt
 
 
 _PAYMENT_COLUMNS = (
-    Payment.id, Payment.created_at, Payment.status, Payment.amount, Payment.currency, Payment.minutes,
-    Payment.segment, Payment.order_id, Payment.checkout_session_id, Payment.payment_intent_id,
-    Payment.lesson_id, Payment.contact_id, Payment.expires_at, Payment.paid_at,
+    Payment.id,
+    Payment.created_at,
+    Payment.status,
+    Payment.amount,
+    Payment.currency,
+    Payment.minutes,
+    Payment.segment,
+    Payment.order_id,
+    Payment.checkout_session_id,
+    Payment.payment_intent_id,
+    Payment.lesson_id,
+    Payment.contact_id,
+    Payment.expires_at,
+    Payment.paid_at,
 )
 
 
-def payments_page(session: Session, f: PaymentFilter, tz: ZoneInfo, page: int = 1,
-                  page_size: int = DEFAULT_PAGE_SIZE) -> PageResult:
+def payments_page(
+    session: Session, f: PaymentFilter, tz: ZoneInfo, page: int = 1, page_size: int = DEFAULT_PAGE_SIZE
+) -> PageResult:
     """One page of payments, newest first."""
     page, page_size = page_bounds(page, page_size)
     total = session.exec(_payment_where(select(func.count(col(Payment.id))), f, tz)).one()
@@ -76,16 +90,20 @@ def payments_page(session: Session, f: PaymentFilter, tz: ZoneInfo, page: int = 
         # sqlmodel's select() is typed for at most four columns
         _payment_where(select(*_PAYMENT_COLUMNS), f, tz)  # type: ignore[call-overload]
         .order_by(col(Payment.created_at).desc(), col(Payment.id).desc())
-        .offset((page - 1) * page_size).limit(page_size)
+        .offset((page - 1) * page_size)
+        .limit(page_size)
     ).all()
     return PageResult([dict(r._mapping) for r in rows], total, page, page_size)
 
 
-def payments_export(session: Session, f: PaymentFilter, tz: ZoneInfo, limit: int = EXPORT_LIMIT) -> list[dict[str, Any]]:
+def payments_export(
+    session: Session, f: PaymentFilter, tz: ZoneInfo, limit: int = EXPORT_LIMIT
+) -> list[dict[str, Any]]:
     rows = session.execute(
         # sqlmodel's select() is typed for at most four columns
         _payment_where(select(*_PAYMENT_COLUMNS), f, tz)  # type: ignore[call-overload]
-        .order_by(col(Payment.created_at).desc(), col(Payment.id).desc()).limit(limit)
+        .order_by(col(Payment.created_at).desc(), col(Payment.id).desc())
+        .limit(limit)
     ).all()
     return [dict(r._mapping) for r in rows]
 
@@ -96,7 +114,9 @@ def _hour_bucket(session: Session, column: Any) -> Any:
     return cast(func.to_char(func.date_trunc("hour", column), "YYYY-MM-DD HH24"), String)
 
 
-def payment_totals(session: Session, f: PaymentFilter, tz: ZoneInfo, period: str = "day") -> list[dict[str, Any]]:
+def payment_totals(
+    session: Session, f: PaymentFilter, tz: ZoneInfo, period: str = "day"
+) -> list[dict[str, Any]]:
     """Count and amount per local day (or ISO week, Monday) and status, by creation time.
 
     SQL groups by UTC hour (at most 24 groups per day, whatever the number of payments); the
@@ -107,9 +127,15 @@ def payment_totals(session: Session, f: PaymentFilter, tz: ZoneInfo, period: str
     bucket = _hour_bucket(session, col(Payment.created_at)).label("bucket")
     stmt = _payment_where(
         # sqlmodel's select() is typed for at most four columns; the rows are unpacked below.
-        select(bucket, Payment.status, Payment.currency,  # type: ignore[call-overload]
-               func.count(col(Payment.id)), func.coalesce(func.sum(col(Payment.amount)), 0)),
-        f, tz,
+        select(
+            bucket,
+            Payment.status,
+            Payment.currency,  # type: ignore[call-overload]
+            func.count(col(Payment.id)),
+            func.coalesce(func.sum(col(Payment.amount)), 0),
+        ),
+        f,
+        tz,
     ).group_by(bucket, col(Payment.status), col(Payment.currency))
     totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     for hour, status, currency, count, amount in session.exec(stmt).all():
@@ -128,7 +154,9 @@ def payment_totals(session: Session, f: PaymentFilter, tz: ZoneInfo, period: str
 
 def payment_status_counts(session: Session, f: PaymentFilter, tz: ZoneInfo) -> dict[str, dict[str, int]]:
     stmt = _payment_where(
-        select(Payment.status, func.count(col(Payment.id)), func.coalesce(func.sum(col(Payment.amount)), 0)), f, tz
+        select(Payment.status, func.count(col(Payment.id)), func.coalesce(func.sum(col(Payment.amount)), 0)),
+        f,
+        tz,
     ).group_by(col(Payment.status))
     return {status: {"count": c, "amount": int(a or 0)} for status, c, a in session.exec(stmt).all()}
 
@@ -139,14 +167,24 @@ def paid_but_cancelled(session: Session, limit: int = 200) -> list[dict[str, Any
     rescheduled lesson is not listed: its payment moved to the new lesson."""
     rows = session.execute(
         # sqlmodel's select() is typed for at most four columns (and mypy gives up on the unions)
-        select(Payment.id, Payment.checkout_session_id, Payment.payment_intent_id,  # type: ignore[call-overload, misc]
-               Payment.amount, Payment.currency, Payment.paid_at, col(Lesson.id).label("lesson_id"),
-               Lesson.start, col(Lesson.status).label("lesson_status"), Lesson.cancel_reason,
-               col(Contact.name).label("contact_name"))
+        select(
+            Payment.id,
+            Payment.checkout_session_id,
+            Payment.payment_intent_id,  # type: ignore[call-overload, misc]
+            Payment.amount,
+            Payment.currency,
+            Payment.paid_at,
+            col(Lesson.id).label("lesson_id"),
+            Lesson.start,
+            col(Lesson.status).label("lesson_status"),
+            Lesson.cancel_reason,
+            col(Contact.name).label("contact_name"),
+        )
         .join(Lesson, col(Lesson.id) == col(Payment.lesson_id))
         .join(Contact, col(Contact.id) == col(Lesson.contact_id), isouter=True)
         .where(Payment.status == "paid", col(Lesson.status).in_(("cancelled", "expired")))
-        .order_by(col(Lesson.updated_at).desc()).limit(limit)
+        .order_by(col(Lesson.updated_at).desc())
+        .limit(limit)
     ).all()
     return [dict(r._mapping) for r in rows]
 
@@ -155,9 +193,15 @@ def failed_events(session: Session, limit: int = 100) -> list[dict[str, Any]]:
     """Stripe events whose handling failed (newest first), without their raw payload."""
     rows = session.execute(
         # sqlmodel's select() is typed for at most four columns
-        select(StripeEvent.id, StripeEvent.type, StripeEvent.received_at,  # type: ignore[call-overload]
-               StripeEvent.attempts, StripeEvent.error)
+        select(
+            StripeEvent.id,
+            StripeEvent.type,
+            StripeEvent.received_at,  # type: ignore[call-overload]
+            StripeEvent.attempts,
+            StripeEvent.error,
+        )
         .where(StripeEvent.status == "failed")
-        .order_by(col(StripeEvent.received_at).desc()).limit(limit)
+        .order_by(col(StripeEvent.received_at).desc())
+        .limit(limit)
     ).all()
     return [dict(r._mapping) for r in rows]

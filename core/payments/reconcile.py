@@ -41,15 +41,16 @@ class ReconcileReport:
     errors: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        lines = [f"Checked {self.checked} Checkout Sessions since {self.since.isoformat()}: "
-                 f"{self.ours} from Lesplanner, {len(self.applied)} applied, "
-                 f"{len(self.created)} recorded, {self.unchanged} already in sync, "
-                 f"{len(self.errors)} errors."]
+        lines = [
+            f"Checked {self.checked} Checkout Sessions since {self.since.isoformat()}: "
+            f"{self.ours} from Lesplanner, {len(self.applied)} applied, "
+            f"{len(self.created)} recorded, {self.unchanged} already in sync, "
+            f"{len(self.errors)} errors."
+        ]
         lines += [f"  applied  {line}" for line in self.applied]
         lines += [f"  recorded {line}" for line in self.created]
         lines += [f"  ERROR    {line}" for line in self.errors]
         return "\n".join(lines)
-
 
 
 def reconcile_payments(since: datetime) -> ReconcileReport:
@@ -79,8 +80,12 @@ def reconcile_payments(since: datetime) -> ReconcileReport:
         ours = payment.status if payment else None
         if state == "complete" and paid and ours not in FINAL_PAYMENT_STATES:
             type_, label = "checkout.session.completed", "paid"
-        elif state == "complete" and not paid and (payment is None or not payment.payment_intent_id) \
-                and ours not in FINAL_PAYMENT_STATES:
+        elif (
+            state == "complete"
+            and not paid
+            and (payment is None or not payment.payment_intent_id)
+            and ours not in FINAL_PAYMENT_STATES
+        ):
             type_, label = "checkout.session.completed", "processing"
         elif state == "expired" and ours in (None, OPEN):
             type_, label = "checkout.session.expired", "expired"
@@ -96,9 +101,13 @@ def reconcile_payments(since: datetime) -> ReconcileReport:
             report.unchanged += 1
             continue
         event = {
-            "id": f"reconcile:{session_id}:{label}", "object": "event", "type": type_,
-            "created": int(clock.now().timestamp()), "livemode": bool(obj.get("livemode")),
-            "data": {"object": obj}, "request": {"id": None, "idempotency_key": None},
+            "id": f"reconcile:{session_id}:{label}",
+            "object": "event",
+            "type": type_,
+            "created": int(clock.now().timestamp()),
+            "livemode": bool(obj.get("livemode")),
+            "data": {"object": obj},
+            "request": {"id": None, "idempotency_key": None},
         }
         try:
             result = _process_event(event, json.dumps(event))
@@ -110,4 +119,3 @@ def reconcile_payments(since: datetime) -> ReconcileReport:
         else:
             report.unchanged += 1
     return report
-

@@ -38,10 +38,19 @@ def queue_refund(session: Session, lesson: Lesson, payment: Payment, amount: int
     lesson_id = stored_id(lesson)
     if queued_refund(session, lesson_id) is not None:
         return False
-    jobs.enqueue(session, REFUND_JOB, refund_key(lesson_id),
-                 {"lesson_id": lesson_id, "payment_id": payment.id, "amount": amount,
-                  "currency": payment.currency or "eur", "reason": reason[:200]},
-                 subject=f"payment-{payment.id}")
+    jobs.enqueue(
+        session,
+        REFUND_JOB,
+        refund_key(lesson_id),
+        {
+            "lesson_id": lesson_id,
+            "payment_id": payment.id,
+            "amount": amount,
+            "currency": payment.currency or "eur",
+            "reason": reason[:200],
+        },
+        subject=f"payment-{payment.id}",
+    )
     return True
 
 
@@ -62,8 +71,11 @@ def refund_job(ctx: jobs.JobContext) -> str:
     ctx.renew()
     try:
         refund = get_gateway().create_refund(
-            payment.payment_intent_id, amount, f"lesplanner-refund-lesson-{ctx.payload['lesson_id']}",
-            {"lesson_id": str(ctx.payload["lesson_id"]), "reason": str(ctx.payload.get("reason", ""))[:200]})
+            payment.payment_intent_id,
+            amount,
+            f"lesplanner-refund-lesson-{ctx.payload['lesson_id']}",
+            {"lesson_id": str(ctx.payload["lesson_id"]), "reason": str(ctx.payload.get("reason", ""))[:200]},
+        )
     except PaymentRefused as exc:
         if exc.code == "charge_already_refunded":
             return "already refunded in Stripe"

@@ -95,15 +95,18 @@ class WebhookResult:
     detail: str = ""
 
 
-
 def _signature_problem(exc: stripe.SignatureVerificationError) -> str:
     text = str(exc.user_message or "")
     if "tolerance" in text:
-        return (f"The Stripe-Signature timestamp is more than {WEBHOOK_TOLERANCE_SECONDS} seconds "
-                "old: a replayed or badly delayed delivery (or this server's clock is wrong).")
+        return (
+            f"The Stripe-Signature timestamp is more than {WEBHOOK_TOLERANCE_SECONDS} seconds "
+            "old: a replayed or badly delayed delivery (or this server's clock is wrong)."
+        )
     if "matching the expected signature" in text:
-        return ("The Stripe-Signature does not match the body: the body was changed, or "
-                "STRIPE_WEBHOOK_SECRET is not this endpoint's signing secret.")
+        return (
+            "The Stripe-Signature does not match the body: the body was changed, or "
+            "STRIPE_WEBHOOK_SECRET is not this endpoint's signing secret."
+        )
     if "expected scheme" in text or "extract timestamp" in text:
         return "The Stripe-Signature header is malformed (expected t=…,v1=…)."
     return "The Stripe-Signature header could not be verified."
@@ -125,7 +128,8 @@ def _refuse_future_timestamp(sig_header: str) -> None:
     if ahead > WEBHOOK_TOLERANCE_SECONDS:
         raise WebhookSignatureInvalid(
             f"The Stripe-Signature timestamp is more than {WEBHOOK_TOLERANCE_SECONDS} seconds in the "
-            "future: not a delivery Stripe just made (or this server's clock is wrong).")
+            "future: not a delivery Stripe just made (or this server's clock is wrong)."
+        )
 
 
 def verify_webhook(payload: bytes, sig_header: str | None) -> dict[str, Any]:
@@ -142,19 +146,26 @@ def verify_webhook(payload: bytes, sig_header: str | None) -> dict[str, Any]:
         )
     if not sig_header or not sig_header.strip():
         raise WebhookSignatureInvalid(
-            "The Stripe-Signature header is missing; this endpoint only accepts webhooks signed by Stripe.")
+            "The Stripe-Signature header is missing; this endpoint only accepts webhooks signed by Stripe."
+        )
     try:
         # Stripe's check (what Webhook.construct_event runs before building an Event object we
         # would not use): HMAC-SHA256 of "<t>.<body>" against every v1 signature, and t no
         # older than the tolerance.
-        stripe.WebhookSignature.verify_header(payload, sig_header, secret, tolerance=WEBHOOK_TOLERANCE_SECONDS)
+        stripe.WebhookSignature.verify_header(
+            payload, sig_header, secret, tolerance=WEBHOOK_TOLERANCE_SECONDS
+        )
         _refuse_future_timestamp(sig_header)
         event = json.loads(payload)
     except stripe.SignatureVerificationError as exc:
         raise WebhookSignatureInvalid(_signature_problem(exc)) from None
     except (ValueError, TypeError, AttributeError):  # signed, but not a JSON object / not UTF-8
         raise WebhookSignatureInvalid("The webhook body is not a Stripe event (not a JSON object).") from None
-    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
+    if (
+        not isinstance(event, dict)
+        or not isinstance(event.get("id"), str)
+        or not isinstance(event.get("type"), str)
+    ):
         raise WebhookSignatureInvalid("The webhook body is not a Stripe event (it has no id and type).")
     return event
 
@@ -198,8 +209,14 @@ def _process_event(event: dict[str, Any], payload: str, *, retry_ignored: bool =
                     return WebhookResult(event_id, type_, DUPLICATE, f"already {row.status}")
                 now = clock.now()
                 if row is None:
-                    row = StripeEvent(id=event_id, type=type_[:255], payload=payload, received_at=now,
-                                      status=EVENT_FAILED, attempts=1)
+                    row = StripeEvent(
+                        id=event_id,
+                        type=type_[:255],
+                        payload=payload,
+                        received_at=now,
+                        status=EVENT_FAILED,
+                        attempts=1,
+                    )
                     if is_sqlite(session.get_bind()):
                         session.add(row)  # BEGIN IMMEDIATE: nobody else can insert it meanwhile
                     else:
@@ -207,7 +224,9 @@ def _process_event(event: dict[str, Any], payload: str, *, retry_ignored: bool =
                             with session.begin_nested():
                                 session.add(row)
                         except IntegrityError:  # a concurrent delivery stored it first
-                            return WebhookResult(event_id, type_, DUPLICATE, "handled by a concurrent delivery")
+                            return WebhookResult(
+                                event_id, type_, DUPLICATE, "handled by a concurrent delivery"
+                            )
                 else:
                     row.attempts += 1
                 status, detail = _dispatch(session, event, now)
@@ -231,9 +250,17 @@ def _store_failure(event_id: str, type_: str, payload: str, message: str) -> Non
         with write_session() as session:
             row = session.get(StripeEvent, event_id)
             if row is None:
-                session.add(StripeEvent(id=event_id, type=type_[:255], payload=payload,
-                                        received_at=clock.now(), status=EVENT_FAILED, error=message,
-                                        attempts=1))
+                session.add(
+                    StripeEvent(
+                        id=event_id,
+                        type=type_[:255],
+                        payload=payload,
+                        received_at=clock.now(),
+                        status=EVENT_FAILED,
+                        error=message,
+                        attempts=1,
+                    )
+                )
             elif row.status == EVENT_FAILED or row.status == IGNORED:
                 row.status = EVENT_FAILED
                 row.error = message
@@ -263,8 +290,10 @@ def _dispatch(session: Session, event: dict[str, Any], now: datetime) -> tuple[s
 
 
 def _not_ours(obj: dict[str, Any]) -> tuple[str, str]:
-    return IGNORED, (f"Checkout Session {obj.get('id')} was not created by Lesplanner "
-                     "(no Payment for it here, and no Lesplanner marker in its metadata).")
+    return IGNORED, (
+        f"Checkout Session {obj.get('id')} was not created by Lesplanner "
+        "(no Payment for it here, and no Lesplanner marker in its metadata)."
+    )
 
 
 def _payment_for_session(session: Session, obj: dict[str, Any], now: datetime) -> Payment | None:
@@ -300,11 +329,21 @@ def _payment_for_session(session: Session, obj: dict[str, Any], now: datetime) -
     if minutes in ALLOWED_MINUTES:
         price_id = getattr(get_settings(), price_setting_name(segment, minutes).lower()) or "unknown"
     payment = Payment(
-        checkout_session_id=session_id, order_id=order_id, conversation_id=payment_conversation,
-        contact_id=contact_id, lesson_id=lesson_id, segment=segment, minutes=minutes,
-        price_id=price_id, amount=obj.get("amount_total"), currency=obj.get("currency"),
-        status=OPEN, url=obj.get("url"), expires_at=_ts(obj.get("expires_at")),
-        created_at=_ts(obj.get("created")) or now, updated_at=now,
+        checkout_session_id=session_id,
+        order_id=order_id,
+        conversation_id=payment_conversation,
+        contact_id=contact_id,
+        lesson_id=lesson_id,
+        segment=segment,
+        minutes=minutes,
+        price_id=price_id,
+        amount=obj.get("amount_total"),
+        currency=obj.get("currency"),
+        status=OPEN,
+        url=obj.get("url"),
+        expires_at=_ts(obj.get("expires_at")),
+        created_at=_ts(obj.get("created")) or now,
+        updated_at=now,
     )
     session.add(payment)
     session.flush()
@@ -312,15 +351,19 @@ def _payment_for_session(session: Session, obj: dict[str, Any], now: datetime) -
     return payment
 
 
-def _payment_to_change(session: Session, obj: dict[str, Any], now: datetime) -> tuple[Payment | None, tuple[str, str]]:
+def _payment_to_change(
+    session: Session, obj: dict[str, Any], now: datetime
+) -> tuple[Payment | None, tuple[str, str]]:
     """Our payment for a Checkout Session event, or why nothing changes (not ours; the money is
     already in, and no checkout event undoes that)."""
     payment = _payment_for_session(session, obj, now)
     if payment is None:
         return None, _not_ours(obj)
     if payment.status in FINAL_PAYMENT_STATES:
-        return None, (PROCESSED, f"Payment {payment.checkout_session_id} was already {payment.status}; "
-                                 "nothing changed.")
+        return None, (
+            PROCESSED,
+            f"Payment {payment.checkout_session_id} was already {payment.status}; nothing changed.",
+        )
     return payment, (PROCESSED, "")
 
 
@@ -368,8 +411,12 @@ def _on_paid(session: Session, obj: dict[str, Any], now: datetime) -> tuple[str,
     # A lesson whose slot was lost gets the "slot_lost" message (payment received, pick a new
     # time) from booking; "your lesson is confirmed" would contradict it.
     if conversation is not None and not (lesson is not None and lesson.status == NEEDS_RESCHEDULE):
-        queue_message(session, conversation.id, "payment_success_message",
-                      dedupe_key=f"payment_success:{payment.checkout_session_id}")
+        queue_message(
+            session,
+            conversation.id,
+            "payment_success_message",
+            dedupe_key=f"payment_success:{payment.checkout_session_id}",
+        )
     return PROCESSED, " ".join(details)
 
 
@@ -381,9 +428,11 @@ def _on_awaiting_payment(session: Session, obj: dict[str, Any], now: datetime) -
     if payment.status in (OPEN, PAYMENT_EXPIRED):
         payment.status = PROCESSING
     payment.updated_at = now
-    details = [f"Checkout completed but the payment is still processing (payment_status "
-               f"{obj.get('payment_status')}); waiting for checkout.session.async_payment_succeeded "
-               "or _failed."]
+    details = [
+        f"Checkout completed but the payment is still processing (payment_status "
+        f"{obj.get('payment_status')}); waiting for checkout.session.async_payment_succeeded "
+        "or _failed."
+    ]
     lesson = session.get(Lesson, payment.lesson_id) if payment.lesson_id else None
     if lesson is not None and lessons.await_payment(session, lesson):
         until = lesson.hold_expires_at
@@ -395,20 +444,24 @@ def _on_awaiting_payment(session: Session, obj: dict[str, Any], now: datetime) -
 def _other_live_payment(session: Session, payment: Payment, now: datetime) -> bool:
     """Does the lesson have another payment that still counts (paid, or an open link)?"""
     others = session.exec(
-        select(Payment).where(Payment.lesson_id == payment.lesson_id, Payment.id != payment.id)
+        select(Payment)
+        .where(Payment.lesson_id == payment.lesson_id, Payment.id != payment.id)
         .where(col(Payment.status).in_((OPEN, PROCESSING, PAID)))
     ).all()
     return any(p.status != OPEN or (p.expires_at is None or p.expires_at > now) for p in others)
 
 
-def _on_released(session: Session, obj: dict[str, Any], now: datetime, payment_status: str,
-                 lesson_event: str) -> tuple[str, str]:
+def _on_released(
+    session: Session, obj: dict[str, Any], now: datetime, payment_status: str, lesson_event: str
+) -> tuple[str, str]:
     payment = _payment_for_session(session, obj, now)
     if payment is None:
         return _not_ours(obj)
     if payment.status in FINAL_PAYMENT_STATES:
-        return PROCESSED, (f"Payment {payment.checkout_session_id} is already {payment.status}; "
-                           f"a late '{payment_status}' changes nothing.")
+        return PROCESSED, (
+            f"Payment {payment.checkout_session_id} is already {payment.status}; "
+            f"a late '{payment_status}' changes nothing."
+        )
     if payment.status in (OPEN, PROCESSING):
         payment.status = payment_status
         payment.updated_at = now
@@ -430,16 +483,25 @@ def _on_refunded(session: Session, charge: dict[str, Any], now: datetime) -> tup
     if payment is None:
         return IGNORED, f"No Lesplanner payment has payment intent {intent or '(none)'}."
     if not charge.get("refunded"):
-        return IGNORED, (f"Partial refund of {charge.get('amount_refunded')} of {charge.get('amount')} "
-                         f"{charge.get('currency', '')}: payment {payment.checkout_session_id} stays {payment.status}.")
+        return IGNORED, (
+            f"Partial refund of {charge.get('amount_refunded')} of {charge.get('amount')} "
+            f"{charge.get('currency', '')}: payment {payment.checkout_session_id} stays {payment.status}."
+        )
     if payment.status == REFUNDED:
         return PROCESSED, f"Payment {payment.checkout_session_id} was already refunded; nothing changed."
     payment.status = REFUNDED
     payment.updated_at = now
     # A refund we started at the customer's cancel was announced with that cancel: one message.
     announced = payment.lesson_id is not None and queued_refund(session, payment.lesson_id) is not None
-    if not announced and payment.conversation_id and session.get(Conversation, payment.conversation_id) is not None:
-        queue_message(session, payment.conversation_id, "refund_issued",
-                      dedupe_key=f"refund_issued:{payment.checkout_session_id}")
+    if (
+        not announced
+        and payment.conversation_id
+        and session.get(Conversation, payment.conversation_id) is not None
+    ):
+        queue_message(
+            session,
+            payment.conversation_id,
+            "refund_issued",
+            dedupe_key=f"refund_issued:{payment.checkout_session_id}",
+        )
     return PROCESSED, f"Payment {payment.checkout_session_id} refunded."
-

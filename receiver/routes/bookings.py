@@ -16,10 +16,17 @@ router = APIRouter(tags=["bot"])
 def lesson_out(result: BookingResult, tutor: Tutor | None) -> LessonOut:
     lesson, payment = result.lesson, result.payment
     return LessonOut(
-        id=lesson.id, status=lesson.status, conversation_id=lesson.conversation_id,
-        contact_id=lesson.contact_id, start=local(lesson.start), end=local(lesson.end),
-        title=lesson.title, tutor=tutor.name if tutor else "", profile=lesson.profile_name,
-        calendar_event_id=lesson.calendar_event_id, calendar_sync=lesson.calendar_sync,
+        id=lesson.id,
+        status=lesson.status,
+        conversation_id=lesson.conversation_id,
+        contact_id=lesson.contact_id,
+        start=local(lesson.start),
+        end=local(lesson.end),
+        title=lesson.title,
+        tutor=tutor.name if tutor else "",
+        profile=lesson.profile_name,
+        calendar_event_id=lesson.calendar_event_id,
+        calendar_sync=lesson.calendar_sync,
         hold_expires_at=local(lesson.hold_expires_at),
         payment_url=result.payment_url if lesson.status == "held" else None,
         checkout_session_id=payment.checkout_session_id if payment else None,
@@ -27,14 +34,23 @@ def lesson_out(result: BookingResult, tutor: Tutor | None) -> LessonOut:
 
 
 @router.post(
-    "/bookings", status_code=201, response_model=LessonOut,
-    responses={200: {"model": LessonOut, "description": "The same booking again (idempotent repeat)"},
-               **error_responses(401, 404, 409, 413, 422, 503)},
+    "/bookings",
+    status_code=201,
+    response_model=LessonOut,
+    responses={
+        200: {"model": LessonOut, "description": "The same booking again (idempotent repeat)"},
+        **error_responses(401, 404, 409, 413, 422, 503),
+    },
 )
 def create_booking(body: BookingIn, response: Response, session: SessionDep) -> LessonOut:
     result = book_slot(
-        body.conversation_id, body.start, body.end, body.title, body.description,
-        contact_id=body.contact_id, profile_name=body.profile or None,
+        body.conversation_id,
+        body.start,
+        body.end,
+        body.title,
+        body.description,
+        contact_id=body.contact_id,
+        profile_name=body.profile or None,
         contact_info=body.contact.model_dump(exclude_none=True) if body.contact else None,
     )
     response.status_code = 201 if result.created else 200

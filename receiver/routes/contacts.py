@@ -17,12 +17,15 @@ from receiver.schemas import SafeId, SegmentOut, error_responses
 router = APIRouter(tags=["bot"])
 
 
-@router.get("/contacts/{contact_id}/segment", response_model=SegmentOut,
-            responses=error_responses(401, 404, 422, 503))
+@router.get(
+    "/contacts/{contact_id}/segment", response_model=SegmentOut, responses=error_responses(401, 404, 422, 503)
+)
 def get_segment(contact_id: Annotated[str, Path(), SafeId], session: SessionDep) -> SegmentOut:
     contact = session.get(Contact, contact_id)
     if contact is None:
         raise NotFound(f"Unknown contact '{contact_id}'.")
     decision = explain_segment(session, contact)
     profile = contact.profile_override or profile_for_segment(session, decision.segment)
-    return SegmentOut(contact_id=contact.id, segment=decision.segment, profile=profile, reason=decision.reason)
+    return SegmentOut(
+        contact_id=contact.id, segment=decision.segment, profile=profile, reason=decision.reason
+    )

@@ -33,26 +33,45 @@ LessonId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 def lesson_fields(lesson: Lesson, tutor_name: str) -> dict:
     return dict(
-        id=lesson.id, status=lesson.status, conversation_id=lesson.conversation_id,
-        contact_id=lesson.contact_id, start=local(lesson.start), end=local(lesson.end),
-        title=lesson.title, tutor=tutor_name, profile=lesson.profile_name,
-        calendar_event_id=lesson.calendar_event_id, calendar_sync=lesson.calendar_sync,
-        hold_expires_at=local(lesson.hold_expires_at), payment_url=None, checkout_session_id=None,
+        id=lesson.id,
+        status=lesson.status,
+        conversation_id=lesson.conversation_id,
+        contact_id=lesson.contact_id,
+        start=local(lesson.start),
+        end=local(lesson.end),
+        title=lesson.title,
+        tutor=tutor_name,
+        profile=lesson.profile_name,
+        calendar_event_id=lesson.calendar_event_id,
+        calendar_sync=lesson.calendar_sync,
+        hold_expires_at=local(lesson.hold_expires_at),
+        payment_url=None,
+        checkout_session_id=None,
     )
 
 
-@router.get("/conversations/{conversation_id}/lessons", response_model=CustomerLessonsOut,
-            responses=error_responses(401, 422, 503))
+@router.get(
+    "/conversations/{conversation_id}/lessons",
+    response_model=CustomerLessonsOut,
+    responses=error_responses(401, 422, 503),
+)
 def list_lessons(conversation_id: ConversationId) -> CustomerLessonsOut:
-    return CustomerLessonsOut(lessons=[
-        CustomerLessonOut(
-            **lesson_fields(view.lesson, view.tutor), payment_status=view.payment_status,
-            cancel_until=local(view.terms.cancel_until),
-            cancel_now=CancelNow(allowed=view.terms.allowed, consequence=view.terms.consequence,
-                                 amount=view.terms.amount, currency=view.terms.currency),
-        )
-        for view in conversation_lessons(conversation_id)
-    ])
+    return CustomerLessonsOut(
+        lessons=[
+            CustomerLessonOut(
+                **lesson_fields(view.lesson, view.tutor),
+                payment_status=view.payment_status,
+                cancel_until=local(view.terms.cancel_until),
+                cancel_now=CancelNow(
+                    allowed=view.terms.allowed,
+                    consequence=view.terms.consequence,
+                    amount=view.terms.amount,
+                    currency=view.terms.currency,
+                ),
+            )
+            for view in conversation_lessons(conversation_id)
+        ]
+    )
 
 
 def _tutor(session: SessionDep, lesson: Lesson) -> str:  # noqa: ANN001
@@ -60,18 +79,26 @@ def _tutor(session: SessionDep, lesson: Lesson) -> str:  # noqa: ANN001
     return tutor.name if tutor else ""
 
 
-@router.post("/lessons/{lesson_id}/cancel", response_model=CancelOut,
-             responses=error_responses(401, 404, 422, 503))
+@router.post(
+    "/lessons/{lesson_id}/cancel", response_model=CancelOut, responses=error_responses(401, 404, 422, 503)
+)
 def cancel(lesson_id: LessonId, body: CancelIn, session: SessionDep) -> CancelOut:
     outcome = customer_cancel(lesson_id, body.conversation_id, body.reason, dry_run=body.dry_run)
     terms = outcome.terms
-    return CancelOut(lesson=LessonOut(**lesson_fields(outcome.lesson, _tutor(session, outcome.lesson))),
-                     allowed=terms.allowed, consequence=Consequence(**terms.consequence_dict()),
-                     cancel_until=local(terms.cancel_until), dry_run=outcome.dry_run)
+    return CancelOut(
+        lesson=LessonOut(**lesson_fields(outcome.lesson, _tutor(session, outcome.lesson))),
+        allowed=terms.allowed,
+        consequence=Consequence(**terms.consequence_dict()),
+        cancel_until=local(terms.cancel_until),
+        dry_run=outcome.dry_run,
+    )
 
 
-@router.post("/lessons/{lesson_id}/reschedule", response_model=LessonOut,
-             responses=error_responses(401, 404, 409, 422, 503))
+@router.post(
+    "/lessons/{lesson_id}/reschedule",
+    response_model=LessonOut,
+    responses=error_responses(401, 404, 409, 422, 503),
+)
 def reschedule(lesson_id: LessonId, body: RescheduleIn, session: SessionDep) -> LessonOut:
     lesson = customer_reschedule(lesson_id, body.conversation_id, body.start, body.end)
     return LessonOut(**lesson_fields(lesson, _tutor(session, lesson)))

@@ -18,16 +18,26 @@ MessageId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # an INTEGER column; large
 
 
 def message_out(message: OutboxMessage) -> MessageOut:
-    return MessageOut(id=message.id, key=message.key, locale=message.locale, text=message.text,
-                      status=message.status, created_at=local(message.created_at),
-                      sent_at=local(message.sent_at))
+    return MessageOut(
+        id=message.id,
+        key=message.key,
+        locale=message.locale,
+        text=message.text,
+        status=message.status,
+        created_at=local(message.created_at),
+        sent_at=local(message.sent_at),
+    )
 
 
 @router.get("", response_model=list[MessageOut], responses=error_responses(401, 404, 422, 503))
-def list_messages(conversation_id: ConversationId, status: StatusFilter = Query("pending")) -> list[MessageOut]:
+def list_messages(
+    conversation_id: ConversationId, status: StatusFilter = Query("pending")
+) -> list[MessageOut]:
     return [message_out(m) for m in conversation_messages(conversation_id, status)]
 
 
-@router.post("/{message_id}/ack", response_model=MessageOut, responses=error_responses(401, 404, 409, 422, 503))
+@router.post(
+    "/{message_id}/ack", response_model=MessageOut, responses=error_responses(401, 404, 409, 422, 503)
+)
 def ack_message(conversation_id: ConversationId, message_id: MessageId) -> MessageOut:
     return message_out(mark_delivered_by_bot(conversation_id, message_id))

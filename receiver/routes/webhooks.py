@@ -17,14 +17,28 @@ from receiver.schemas import WebhookAck, error_responses
 
 router = APIRouter(tags=["webhooks"])
 
-_RAW_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "description": "A Stripe event, exactly as Stripe sent it.",
-    "example": {"id": "evt_1", "type": "checkout.session.completed", "data": {"object": {}}},
-}}}}}
+_RAW_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "A Stripe event, exactly as Stripe sent it.",
+                    "example": {"id": "evt_1", "type": "checkout.session.completed", "data": {"object": {}}},
+                }
+            }
+        },
+    }
+}
 
 
-@router.post("/webhooks/stripe", response_model=WebhookAck, openapi_extra=_RAW_BODY,
-             responses=error_responses(400, 413, 422, 500, 503))
+@router.post(
+    "/webhooks/stripe",
+    response_model=WebhookAck,
+    openapi_extra=_RAW_BODY,
+    responses=error_responses(400, 413, 422, 500, 503),
+)
 async def stripe_webhook(
     request: Request, stripe_signature: Annotated[str | None, Header()] = None
 ) -> WebhookAck:

@@ -16,8 +16,9 @@ class LocalHTTPServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         # A short poll interval: shutdown() waits up to one interval, once per test.
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True, name=name)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name=name
+        )
         self._thread.start()
 
     def start(self) -> Any:  # each fake builds its handler and calls _serve

@@ -57,8 +57,9 @@ class FakeChatwoot(LocalHTTPServer):
     """State, HTTP server and fault controls. Use as a context manager or start()/stop().
     `now` is the fake's clock in seconds since the epoch (tests pass one following core.clock)."""
 
-    def __init__(self, token: str = "cw-test-token-123", account_id: str = "7", *,
-                 now: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, token: str = "cw-test-token-123", account_id: str = "7", *, now: Callable[[], float] = time.time
+    ) -> None:
         self.token = token
         self.account_id = account_id
         self.now = now
@@ -85,12 +86,15 @@ class FakeChatwoot(LocalHTTPServer):
 
     # -- test controls -----------------------------------------------------------------------
 
-    def fail_next(self, status: int, times: int = 1, *, retry_after: int | str | None = None,
-                  match: str | None = None) -> None:
+    def fail_next(
+        self, status: int, times: int = 1, *, retry_after: int | str | None = None, match: str | None = None
+    ) -> None:
         """The next `times` requests (whose path contains `match`, if given) answer `status`."""
         with self._lock:
             for _ in range(times):
-                self._faults.append(_Fault(status, 0.0, None if retry_after is None else str(retry_after), match))
+                self._faults.append(
+                    _Fault(status, 0.0, None if retry_after is None else str(retry_after), match)
+                )
 
     def slow_next(self, seconds: float, times: int = 1, *, match: str | None = None) -> None:
         """The next `times` requests wait `seconds`, then are handled normally."""
@@ -105,13 +109,20 @@ class FakeChatwoot(LocalHTTPServer):
     def sent(self, conversation_id: str) -> list[str]:
         """The contents of the outgoing, public messages stored for the conversation."""
         with self._lock:
-            return [m["content"] for m in self.messages.get(str(conversation_id), [])
-                    if m["message_type"] == 1 and not m["private"]]
+            return [
+                m["content"]
+                for m in self.messages.get(str(conversation_id), [])
+                if m["message_type"] == 1 and not m["private"]
+            ]
 
     def all_sent(self) -> list[tuple[str, str]]:
         with self._lock:
-            return [(cid, m["content"]) for cid, ms in self.messages.items() for m in ms
-                    if m["message_type"] == 1 and not m["private"]]
+            return [
+                (cid, m["content"])
+                for cid, ms in self.messages.items()
+                for m in ms
+                if m["message_type"] == 1 and not m["private"]
+            ]
 
     def requests_to(self, method: str, contains: str = "") -> list[RecordedRequest]:
         with self._lock:
@@ -130,8 +141,11 @@ class FakeChatwoot(LocalHTTPServer):
     def handle(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, dict, Any]:
         if headers.get("api_access_token") != self.token:
             return 401, {}, {"errors": ["You need to sign in or sign up before continuing."]}
-        for pattern, handler in ((_MESSAGES, self._messages), (_CONV_ATTRS, self._conversation_attributes),
-                                 (_CONTACT, self._contact)):
+        for pattern, handler in (
+            (_MESSAGES, self._messages),
+            (_CONV_ATTRS, self._conversation_attributes),
+            (_CONTACT, self._contact),
+        ):
             found = pattern.match(path)
             if found:
                 account, ident = unquote(found.group(1)), unquote(found.group(2))
@@ -146,18 +160,28 @@ class FakeChatwoot(LocalHTTPServer):
         with self._lock:
             stored = self.messages.setdefault(conversation_id, [])
             if method == "GET":
-                return 200, {}, {"meta": {"labels": [], "additional_attributes": {}},
-                                 "payload": [dict(m) for m in stored[-20:]]}
+                return (
+                    200,
+                    {},
+                    {
+                        "meta": {"labels": [], "additional_attributes": {}},
+                        "payload": [dict(m) for m in stored[-20:]],
+                    },
+                )
             if method != "POST":
                 return 405, {}, {"error": "method not allowed"}
             if not isinstance(body, dict) or not str(body.get("content") or "").strip():
                 return 422, {}, {"message": "Content can't be blank"}
             kind = body.get("message_type", "outgoing")
             message = {
-                "id": self._next_id, "content": body["content"],
+                "id": self._next_id,
+                "content": body["content"],
                 "message_type": MESSAGE_TYPES.get(kind, kind) if isinstance(kind, str) else kind,
-                "private": bool(body.get("private", False)), "conversation_id": conversation_id,
-                "account_id": self.account_id, "content_type": "text", "status": "sent",
+                "private": bool(body.get("private", False)),
+                "conversation_id": conversation_id,
+                "account_id": self.account_id,
+                "content_type": "text",
+                "status": "sent",
                 "created_at": int(self.now()),
             }
             self._next_id += 1

@@ -80,16 +80,25 @@ _ERRORS: dict[tuple[int, str], tuple[str, str]] = {
     (500, "backendError"): ("global", "Backend Error"),
     (503, "backendError"): ("global", "The service is currently unavailable."),
 }
-_DEFAULT_REASON = {400: "badRequest", 401: "authError", 403: "rateLimitExceeded", 404: "notFound",
-                   409: "duplicate", 410: "deleted", 429: "rateLimitExceeded", 500: "backendError",
-                   503: "backendError"}
+_DEFAULT_REASON = {
+    400: "badRequest",
+    401: "authError",
+    403: "rateLimitExceeded",
+    404: "notFound",
+    409: "duplicate",
+    410: "deleted",
+    429: "rateLimitExceeded",
+    500: "backendError",
+    503: "backendError",
+}
 
 
 class ApiError(Exception):
     """Raised inside the fake to answer with Google's error JSON."""
 
-    def __init__(self, status: int, reason: str | None = None, message: str | None = None,
-                 **location: str) -> None:
+    def __init__(
+        self, status: int, reason: str | None = None, message: str | None = None, **location: str
+    ) -> None:
         reason = reason or _DEFAULT_REASON.get(status, "backendError")
         domain, default_message = _ERRORS.get((status, reason), ("global", reason))
         self.status = status
@@ -161,8 +170,9 @@ def _rsa_key(slot: int) -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def make_service_account_info(token_uri: str, client_email: str = DEFAULT_CLIENT_EMAIL,
-                              key: rsa.RSAPrivateKey | None = None) -> dict[str, str]:
+def make_service_account_info(
+    token_uri: str, client_email: str = DEFAULT_CLIENT_EMAIL, key: rsa.RSAPrivateKey | None = None
+) -> dict[str, str]:
     """A service-account key file's content, shaped like the JSON the Cloud console downloads."""
     key = key or _rsa_key(0)
     pem = key.private_bytes(
@@ -280,8 +290,9 @@ class FakeGoogleCalendar(LocalHTTPServer):
 
     # -- credentials --------------------------------------------------------------------------
 
-    def service_account_info(self, client_email: str = DEFAULT_CLIENT_EMAIL, *,
-                             registered: bool = True, key_slot: int = 0) -> dict[str, str]:
+    def service_account_info(
+        self, client_email: str = DEFAULT_CLIENT_EMAIL, *, registered: bool = True, key_slot: int = 0
+    ) -> dict[str, str]:
         """A service-account JSON whose token_uri is this fake.
 
         registered=False gives a well-formed key this fake does not know (a deleted key): the
@@ -302,16 +313,25 @@ class FakeGoogleCalendar(LocalHTTPServer):
 
     # -- calendars and events -----------------------------------------------------------------
 
-    def add_calendar(self, calendar_id: str, *, time_zone: str | None = None,
-                     access_role: str | None = "writer", summary: str | None = None,
-                     in_calendar_list: bool = False) -> None:
+    def add_calendar(
+        self,
+        calendar_id: str,
+        *,
+        time_zone: str | None = None,
+        access_role: str | None = "writer",
+        summary: str | None = None,
+        in_calendar_list: bool = False,
+    ) -> None:
         with self._lock:
             self._missing.discard(calendar_id)
             cal = self._calendars.get(calendar_id)
             if cal is None:
                 self._calendars[calendar_id] = _Calendar(
-                    calendar_id, time_zone or self.default_time_zone, summary or calendar_id,
-                    access_role, in_calendar_list,
+                    calendar_id,
+                    time_zone or self.default_time_zone,
+                    summary or calendar_id,
+                    access_role,
+                    in_calendar_list,
                 )
             else:
                 cal.time_zone = time_zone or cal.time_zone
@@ -329,9 +349,17 @@ class FakeGoogleCalendar(LocalHTTPServer):
         with self._lock:
             self._calendar_for_setup(calendar_id).access_role = role
 
-    def add_event(self, calendar_id: str, start: datetime | date, end: datetime | date, *,
-                  transparent: bool = False, all_day: bool = False, summary: str = "Busy",
-                  event_id: str | None = None) -> str:
+    def add_event(
+        self,
+        calendar_id: str,
+        start: datetime | date,
+        end: datetime | date,
+        *,
+        transparent: bool = False,
+        all_day: bool = False,
+        summary: str = "Busy",
+        event_id: str | None = None,
+    ) -> str:
         """Put an event in a calendar as if the tutor made it in Google Calendar."""
         if all_day:
             s = start.date() if isinstance(start, datetime) else start
@@ -344,8 +372,12 @@ class FakeGoogleCalendar(LocalHTTPServer):
             assert isinstance(end, datetime)
             start_obj = {"dateTime": start.isoformat()}
             end_obj = {"dateTime": end.isoformat()}
-        body: dict[str, Any] = {"id": event_id or secrets.token_hex(13), "summary": summary,
-                                "start": start_obj, "end": end_obj}
+        body: dict[str, Any] = {
+            "id": event_id or secrets.token_hex(13),
+            "summary": summary,
+            "start": start_obj,
+            "end": end_obj,
+        }
         if transparent:
             body["transparency"] = "transparent"
         with self._lock:
@@ -360,8 +392,7 @@ class FakeGoogleCalendar(LocalHTTPServer):
             if cal is None:
                 return []
             return [
-                _public(e) for e in cal.events.values()
-                if include_cancelled or e["status"] != "cancelled"
+                _public(e) for e in cal.events.values() if include_cancelled or e["status"] != "cancelled"
             ]
 
     def event(self, calendar_id: str, event_id: str) -> dict[str, Any] | None:
@@ -372,8 +403,9 @@ class FakeGoogleCalendar(LocalHTTPServer):
 
     # -- faults -------------------------------------------------------------------------------
 
-    def fail_next(self, status: int, count: int = 1, reason: str | None = None, *,
-                  match: str | None = None) -> None:
+    def fail_next(
+        self, status: int, count: int = 1, reason: str | None = None, *, match: str | None = None
+    ) -> None:
         """The next `count` API requests (optionally only `match`, e.g. "events.insert") answer
         `status` with Google's error JSON; 502/504 answer an HTML page like Google's front end."""
         with self._lock:
@@ -384,8 +416,7 @@ class FakeGoogleCalendar(LocalHTTPServer):
         with self._lock:
             self._faults.append(_Fault("slow", count, seconds=seconds, match=match))
 
-    def drop_next(self, count: int = 1, *, match: str | None = None,
-                  after_processing: bool = True) -> None:
+    def drop_next(self, count: int = 1, *, match: str | None = None, after_processing: bool = True) -> None:
         """Close the connection without an answer; by default after doing the work (a lost
         response: the event exists but the client never heard so)."""
         with self._lock:
@@ -423,8 +454,12 @@ class FakeGoogleCalendar(LocalHTTPServer):
     def _resolve(self, calendar_id: str, token: _Token) -> str:
         return token.identity if calendar_id == "primary" else calendar_id
 
-    def _calendar(self, calendar_id: str, token: _Token, need: str | None = "reader",
-                  ) -> _Calendar:
+    def _calendar(
+        self,
+        calendar_id: str,
+        token: _Token,
+        need: str | None = "reader",
+    ) -> _Calendar:
         """The calendar as this caller may see it; 404 when it is missing or not shared."""
         cid = self._resolve(calendar_id, token)
         cal = self._calendars.get(cid)
@@ -447,26 +482,27 @@ class FakeGoogleCalendar(LocalHTTPServer):
     def _role(self, cal: _Calendar, token: _Token) -> str:
         return "owner" if cal.id == token.identity else (cal.access_role or "none")
 
-    def dispatch(self, method: str, path: str, query: dict[str, str], headers: Any,
-                 body: bytes) -> tuple[int, Any, str]:
+    def dispatch(
+        self, method: str, path: str, query: dict[str, str], headers: Any, body: bytes
+    ) -> tuple[int, Any, str]:
         """Answer one request: (status, JSON-able body or bytes, operation name)."""
         if path == "/token" and method == "POST":
             return (*self._token_endpoint(body), "token")
         prefix = "/calendar/v3/"
         if not path.startswith(prefix):
             return 404, {"error": {"code": 404, "message": "Not Found"}}, "unknown"
-        parts = [urllib.parse.unquote(p) for p in path[len(prefix):].split("/")]
+        parts = [urllib.parse.unquote(p) for p in path[len(prefix) :].split("/")]
         operation, args = _route(method, parts)
         if operation is None:
             return 404, ApiError(404, "notFound").body(), "unknown"
         return (*self._api(operation, args, query, headers, body), operation)
 
-    def _api(self, operation: str, args: list[str], query: dict[str, str], headers: Any,
-             raw: bytes) -> tuple[int, Any]:
+    def _api(
+        self, operation: str, args: list[str], query: dict[str, str], headers: Any, raw: bytes
+    ) -> tuple[int, Any]:
         token = self._authenticate(headers)
         if token is None:
-            return 401, ApiError(401, "authError", location="Authorization",
-                                 locationType="header").body()
+            return 401, ApiError(401, "authError", location="Authorization", locationType="header").body()
         try:
             payload = json.loads(raw) if raw else None
         except ValueError:
@@ -483,7 +519,7 @@ class FakeGoogleCalendar(LocalHTTPServer):
         if not auth.startswith("Bearer "):
             return None
         with self._lock:
-            token = self._tokens.get(auth[len("Bearer "):].strip())
+            token = self._tokens.get(auth[len("Bearer ") :].strip())
         if token is None or token.expires_at < time.time():
             return None
         return token
@@ -493,8 +529,10 @@ class FakeGoogleCalendar(LocalHTTPServer):
     def _token_endpoint(self, raw: bytes) -> tuple[int, Any]:
         form = dict(urllib.parse.parse_qsl(raw.decode()))
         if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
-            return 400, {"error": "unsupported_grant_type",
-                         "error_description": "Invalid grant_type: " + form.get("grant_type", "")}
+            return 400, {
+                "error": "unsupported_grant_type",
+                "error_description": "Invalid grant_type: " + form.get("grant_type", ""),
+            }
         try:
             header_b64, payload_b64, sig_b64 = form.get("assertion", "").split(".")
             header = json.loads(_b64url_decode(header_b64))
@@ -506,13 +544,19 @@ class FakeGoogleCalendar(LocalHTTPServer):
             public_key = self._public_keys.get(issuer)
         if self.verify_jwt:
             if public_key is None:
-                return 400, {"error": "invalid_grant",
-                             "error_description": "Invalid grant: account not found"}
+                return 400, {
+                    "error": "invalid_grant",
+                    "error_description": "Invalid grant: account not found",
+                }
             if header.get("alg") != "RS256":
                 return 400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
             try:
-                public_key.verify(_b64url_decode(sig_b64), f"{header_b64}.{payload_b64}".encode(),
-                                  padding.PKCS1v15(), hashes.SHA256())
+                public_key.verify(
+                    _b64url_decode(sig_b64),
+                    f"{header_b64}.{payload_b64}".encode(),
+                    padding.PKCS1v15(),
+                    hashes.SHA256(),
+                )
             except InvalidSignature:
                 return 400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
             now = time.time()
@@ -520,21 +564,27 @@ class FakeGoogleCalendar(LocalHTTPServer):
             if claims.get("aud") not in (GOOGLE_TOKEN_AUDIENCE, self.token_uri):
                 return 400, {"error": "invalid_grant", "error_description": "Invalid JWT: aud."}
             if not (claims.get("iat", 0) - 300 <= now <= claims.get("exp", 0) + 300):
-                return 400, {"error": "invalid_grant",
-                             "error_description": "Invalid JWT: Token must be a short-lived "
-                             "token (60 minutes) and in a reasonable timeframe. Check your iat "
-                             "and exp values in the JWT claim."}
+                return 400, {
+                    "error": "invalid_grant",
+                    "error_description": "Invalid JWT: Token must be a short-lived "
+                    "token (60 minutes) and in a reasonable timeframe. Check your iat "
+                    "and exp values in the JWT claim.",
+                }
             if CALENDAR_SCOPE not in str(claims.get("scope", "")).split():
-                return 400, {"error": "invalid_scope",
-                             "error_description": "Invalid OAuth scope or ID token audience provided."}
+                return 400, {
+                    "error": "invalid_scope",
+                    "error_description": "Invalid OAuth scope or ID token audience provided.",
+                }
         subject = claims.get("sub") or None
         if subject == issuer:
             subject = None
         if subject and not self.delegation_enabled:
-            return 401, {"error": "unauthorized_client",
-                         "error_description": "Client is unauthorized to retrieve access tokens "
-                         "using this method, or client not authorized for any of the scopes "
-                         "requested."}
+            return 401, {
+                "error": "unauthorized_client",
+                "error_description": "Client is unauthorized to retrieve access tokens "
+                "using this method, or client not authorized for any of the scopes "
+                "requested.",
+            }
         access_token = "ya29.fake-" + secrets.token_urlsafe(24)
         with self._lock:
             self._tokens[access_token] = _Token(issuer, subject, time.time() + 3599)
@@ -542,8 +592,9 @@ class FakeGoogleCalendar(LocalHTTPServer):
 
     # -- API operations (called under self._lock) ---------------------------------------------
 
-    def _op_freebusy_query(self, token: _Token, args: list[str], query: dict[str, str],
-                           body: Any) -> tuple[int, Any]:
+    def _op_freebusy_query(
+        self, token: _Token, args: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
         body = body or {}
         try:
             time_min = _parse_rfc3339(body["timeMin"])
@@ -562,14 +613,15 @@ class FakeGoogleCalendar(LocalHTTPServer):
         for index, item in enumerate(body.get("items") or []):
             cid = item.get("id", "")
             if index >= FREEBUSY_MAX_ITEMS:
-                calendars[cid] = {"errors": [{"domain": "calendar",
-                                              "reason": "tooManyCalendarsRequested"}], "busy": []}
+                calendars[cid] = {
+                    "errors": [{"domain": "calendar", "reason": "tooManyCalendarsRequested"}],
+                    "busy": [],
+                }
                 continue
             try:
                 cal = self._calendar(cid, token, need="freeBusyReader")
             except ApiError:
-                calendars[cid] = {"errors": [{"domain": "global", "reason": "notFound"}],
-                                  "busy": []}
+                calendars[cid] = {"errors": [{"domain": "global", "reason": "notFound"}], "busy": []}
                 continue
             intervals = []
             for event in cal.events.values():
@@ -585,42 +637,63 @@ class FakeGoogleCalendar(LocalHTTPServer):
                     merged[-1][1] = max(merged[-1][1], end)
                 else:
                     merged.append([start, end])
-            calendars[cid] = {"busy": [
-                {"start": _fmt_in(s, zone), "end": _fmt_in(e, zone)} for s, e in merged
-            ]}
-        return 200, {"kind": "calendar#freeBusy", "timeMin": _utc_z(time_min),
-                     "timeMax": _utc_z(time_max), "calendars": calendars}
+            calendars[cid] = {
+                "busy": [{"start": _fmt_in(s, zone), "end": _fmt_in(e, zone)} for s, e in merged]
+            }
+        return 200, {
+            "kind": "calendar#freeBusy",
+            "timeMin": _utc_z(time_min),
+            "timeMax": _utc_z(time_max),
+            "calendars": calendars,
+        }
 
-    def _op_calendars_get(self, token: _Token, args: list[str], query: dict[str, str],
-                          body: Any) -> tuple[int, Any]:
+    def _op_calendars_get(
+        self, token: _Token, args: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
         cal = self._calendar(args[0], token)
-        return 200, {"kind": "calendar#calendar", "etag": '"' + secrets.token_hex(8) + '"',
-                     "id": cal.id, "summary": cal.summary, "timeZone": cal.time_zone}
+        return 200, {
+            "kind": "calendar#calendar",
+            "etag": '"' + secrets.token_hex(8) + '"',
+            "id": cal.id,
+            "summary": cal.summary,
+            "timeZone": cal.time_zone,
+        }
 
-    def _op_calendarList_get(self, token: _Token, args: list[str], query: dict[str, str],
-                             body: Any) -> tuple[int, Any]:
+    def _op_calendarList_get(
+        self, token: _Token, args: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
         cid = self._resolve(args[0], token)
         cal = self._calendar(cid, token, need="freeBusyReader")
         if not (cal.in_calendar_list or cal.id == token.identity):
             raise ApiError(404, "notFound")
         return 200, self._list_entry(cal, token)
 
-    def _op_calendarList_list(self, token: _Token, args: list[str], query: dict[str, str],
-                              body: Any) -> tuple[int, Any]:
+    def _op_calendarList_list(
+        self, token: _Token, args: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
         self._calendar("primary", token, need=None)  # make sure the own calendar exists
-        items = [self._list_entry(c, token) for c in self._calendars.values()
-                 if c.id == token.identity or (c.in_calendar_list and c.access_role)]
+        items = [
+            self._list_entry(c, token)
+            for c in self._calendars.values()
+            if c.id == token.identity or (c.in_calendar_list and c.access_role)
+        ]
         return 200, {"kind": "calendar#calendarList", "etag": '"p33k"', "items": items}
 
     def _list_entry(self, cal: _Calendar, token: _Token) -> dict[str, Any]:
-        entry = {"kind": "calendar#calendarListEntry", "id": cal.id, "summary": cal.summary,
-                 "timeZone": cal.time_zone, "accessRole": self._role(cal, token)}
+        entry = {
+            "kind": "calendar#calendarListEntry",
+            "id": cal.id,
+            "summary": cal.summary,
+            "timeZone": cal.time_zone,
+            "accessRole": self._role(cal, token),
+        }
         if cal.id == token.identity:
             entry["primary"] = True
         return entry
 
-    def _op_events_list(self, token: _Token, args: list[str], query: dict[str, str],
-                        body: Any) -> tuple[int, Any]:
+    def _op_events_list(
+        self, token: _Token, args: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
         cal = self._calendar(args[0], token, need="freeBusyReader")
         role = self._role(cal, token)
         show_deleted = query.get("showDeleted") == "true"
@@ -646,16 +719,24 @@ class FakeGoogleCalendar(LocalHTTPServer):
             items.append(public)
         max_results = int(query.get("maxResults", 250))
         offset = int(query.get("pageToken", "0") or 0)
-        page = items[offset:offset + max_results]
-        answer: dict[str, Any] = {"kind": "calendar#events", "etag": '"p3"', "summary": cal.summary,
-                                  "updated": _now_rfc3339(), "timeZone": cal.time_zone,
-                                  "accessRole": role, "defaultReminders": [], "items": page}
+        page = items[offset : offset + max_results]
+        answer: dict[str, Any] = {
+            "kind": "calendar#events",
+            "etag": '"p3"',
+            "summary": cal.summary,
+            "updated": _now_rfc3339(),
+            "timeZone": cal.time_zone,
+            "accessRole": role,
+            "defaultReminders": [],
+            "items": page,
+        }
         if offset + max_results < len(items):
             answer["nextPageToken"] = str(offset + max_results)
         return 200, answer
 
-    def _op_events_get(self, token: _Token, args: list[str], query: dict[str, str],
-                       body: Any) -> tuple[int, Any]:
+    def _op_events_get(
+        self, token: _Token, args: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
         cal = self._calendar(args[0], token)
         event = cal.events.get(args[1])
         if event is None:
@@ -663,8 +744,9 @@ class FakeGoogleCalendar(LocalHTTPServer):
         # "The get method always returns them" (deleted events, status "cancelled").
         return 200, _public(event)
 
-    def _op_events_insert(self, token: _Token, args: list[str], query: dict[str, str],
-                          body: Any) -> tuple[int, Any]:
+    def _op_events_insert(
+        self, token: _Token, args: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
         cal = self._calendar(args[0], token, need="writer")
         body = dict(body or {})
         event_id = body.get("id")
@@ -678,8 +760,9 @@ class FakeGoogleCalendar(LocalHTTPServer):
         self._invite(cal, event, query)
         return 200, _public(event)
 
-    def _op_events_update(self, token: _Token, args: list[str], query: dict[str, str],
-                          body: Any) -> tuple[int, Any]:
+    def _op_events_update(
+        self, token: _Token, args: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
         cal = self._calendar(args[0], token, need="writer")
         old = cal.events.get(args[1])
         if old is None:
@@ -695,8 +778,9 @@ class FakeGoogleCalendar(LocalHTTPServer):
         self._invite(cal, event, query)
         return 200, _public(event)
 
-    def _op_events_delete(self, token: _Token, args: list[str], query: dict[str, str],
-                          body: Any) -> tuple[int, Any]:
+    def _op_events_delete(
+        self, token: _Token, args: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
         cal = self._calendar(args[0], token, need="writer")
         event = cal.events.get(args[1])
         if event is None:
@@ -745,14 +829,20 @@ class FakeGoogleCalendar(LocalHTTPServer):
             "_start_utc": start_utc,
             "_end_utc": end_utc,
         }
-        for key in ("description", "location", "transparency", "visibility",
-                    "extendedProperties"):
+        for key in ("description", "location", "transparency", "visibility", "extendedProperties"):
             if key in body:
                 event[key] = body[key]
         if body.get("attendees"):
             event["attendees"] = [
-                {k: v for k, v in {"email": a.get("email"), "displayName": a.get("displayName"),
-                                   "responseStatus": "needsAction"}.items() if v}
+                {
+                    k: v
+                    for k, v in {
+                        "email": a.get("email"),
+                        "displayName": a.get("displayName"),
+                        "responseStatus": "needsAction",
+                    }.items()
+                    if v
+                }
                 for a in body["attendees"]
             ]
         return event
@@ -776,8 +866,7 @@ class FakeGoogleCalendar(LocalHTTPServer):
             try:
                 zone = ZoneInfo(tz_name)
             except (ZoneInfoNotFoundError, ValueError):
-                raise ApiError(400, "invalid", f"Invalid time zone definition for {which} time."
-                               ) from None
+                raise ApiError(400, "invalid", f"Invalid time zone definition for {which} time.") from None
         try:
             parsed = datetime.fromisoformat(value["dateTime"])
         except ValueError:
@@ -829,10 +918,10 @@ def _route(method: str, parts: list[str]) -> tuple[str | None, list[str]]:
 
 _HTML_ERRORS = {
     502: "<!DOCTYPE html><html lang=en><title>Error 502 (Server Error)!!1</title>"
-         "<p><b>502.</b> <ins>That's an error.</ins><p>The server encountered a temporary error "
-         "and could not complete your request.<p>Please try again in 30 seconds.</html>",
+    "<p><b>502.</b> <ins>That's an error.</ins><p>The server encountered a temporary error "
+    "and could not complete your request.<p>Please try again in 30 seconds.</html>",
     504: "<!DOCTYPE html><html lang=en><title>Error 504 (Gateway Timeout)!!1</title>"
-         "<p><b>504.</b> <ins>That's an error.</ins></html>",
+    "<p><b>504.</b> <ins>That's an error.</ins></html>",
 }
 
 
@@ -942,6 +1031,5 @@ def _operation_name(method: str, path: str) -> str:
     prefix = "/calendar/v3/"
     if not path.startswith(prefix):
         return "unknown"
-    parts = [urllib.parse.unquote(p) for p in path[len(prefix):].split("/")]
+    parts = [urllib.parse.unquote(p) for p in path[len(prefix) :].split("/")]
     return _route(method, parts)[0] or "unknown"
-

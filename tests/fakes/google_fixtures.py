@@ -64,8 +64,13 @@ def make_google_backend(
 ) -> Iterator[Callable[..., GoogleCalendarBackend]]:
     made: list[GoogleCalendarBackend] = []
 
-    def make(settings: Settings | None = None, *, retry_base_delay: float = FAST_RETRY,
-             sleep: Callable[[float], None] | None = None, **overrides: Any) -> GoogleCalendarBackend:
+    def make(
+        settings: Settings | None = None,
+        *,
+        retry_base_delay: float = FAST_RETRY,
+        sleep: Callable[[float], None] | None = None,
+        **overrides: Any,
+    ) -> GoogleCalendarBackend:
         kwargs: dict[str, Any] = {"retry_base_delay": retry_base_delay}
         if sleep is not None:
             kwargs["sleep"] = sleep
@@ -79,8 +84,9 @@ def make_google_backend(
 
 
 @pytest.fixture
-def google_backend(google_settings: Settings,
-                   make_google_backend: Callable[..., GoogleCalendarBackend]) -> GoogleCalendarBackend:
+def google_backend(
+    google_settings: Settings, make_google_backend: Callable[..., GoogleCalendarBackend]
+) -> GoogleCalendarBackend:
     backend = make_google_backend(google_settings)
     set_backend(backend)
     return backend

@@ -52,15 +52,68 @@ API_VERSION = _ApiVersion.CURRENT
 MIN_EXPIRY_SECONDS = 30 * 60
 MAX_EXPIRY_SECONDS = 24 * 60 * 60
 VALID_LOCALES = {
-    "auto", "bg", "cs", "da", "de", "el", "en", "en-GB", "es", "es-419", "et", "fi", "fil", "fr",
-    "fr-CA", "hr", "hu", "id", "it", "ja", "ko", "lt", "lv", "ms", "mt", "nb", "nl", "pl", "pt",
-    "pt-BR", "ro", "ru", "sk", "sl", "sv", "th", "tr", "vi", "zh", "zh-HK", "zh-TW",
+    "auto",
+    "bg",
+    "cs",
+    "da",
+    "de",
+    "el",
+    "en",
+    "en-GB",
+    "es",
+    "es-419",
+    "et",
+    "fi",
+    "fil",
+    "fr",
+    "fr-CA",
+    "hr",
+    "hu",
+    "id",
+    "it",
+    "ja",
+    "ko",
+    "lt",
+    "lv",
+    "ms",
+    "mt",
+    "nb",
+    "nl",
+    "pl",
+    "pt",
+    "pt-BR",
+    "ro",
+    "ru",
+    "sk",
+    "sl",
+    "sv",
+    "th",
+    "tr",
+    "vi",
+    "zh",
+    "zh-HK",
+    "zh-TW",
 }
 SESSION_CREATE_PARAMS = {
-    "mode", "line_items", "success_url", "cancel_url", "client_reference_id", "metadata",
-    "payment_intent_data", "locale", "expires_at", "customer", "customer_email",
-    "payment_method_types", "expand", "ui_mode", "currency", "allow_promotion_codes",
-    "billing_address_collection", "submit_type", "custom_text",
+    "mode",
+    "line_items",
+    "success_url",
+    "cancel_url",
+    "client_reference_id",
+    "metadata",
+    "payment_intent_data",
+    "locale",
+    "expires_at",
+    "customer",
+    "customer_email",
+    "payment_method_types",
+    "expand",
+    "ui_mode",
+    "currency",
+    "allow_promotion_codes",
+    "billing_address_collection",
+    "submit_type",
+    "custom_text",
 }
 
 
@@ -102,8 +155,15 @@ def parse_form(body: str) -> dict[str, Any]:
 class StripeApiError(Exception):
     """An answer in Stripe's error shape."""
 
-    def __init__(self, status: int, type_: str, message: str, code: str | None = None,
-                 param: str | None = None, saved: bool = False) -> None:
+    def __init__(
+        self,
+        status: int,
+        type_: str,
+        message: str,
+        code: str | None = None,
+        param: str | None = None,
+        saved: bool = False,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.body: dict[str, Any] = {"error": {"type": type_, "message": message}}
@@ -115,14 +175,16 @@ class StripeApiError(Exception):
         self.saved = saved  # whether an idempotent replay should return this answer
 
 
-def _invalid(message: str, param: str | None = None, code: str | None = "parameter_invalid",
-             status: int = 400) -> StripeApiError:
+def _invalid(
+    message: str, param: str | None = None, code: str | None = "parameter_invalid", status: int = 400
+) -> StripeApiError:
     return StripeApiError(status, "invalid_request_error", message, code=code, param=param)
 
 
 def _missing(kind: str, ident: str, param: str) -> StripeApiError:
-    return StripeApiError(404, "invalid_request_error", f"No such {kind}: '{ident}'",
-                          code="resource_missing", param=param)
+    return StripeApiError(
+        404, "invalid_request_error", f"No such {kind}: '{ident}'", code="resource_missing", param=param
+    )
 
 
 @dataclass
@@ -162,8 +224,13 @@ class FakeStripe(LocalHTTPServer):
     since the epoch); tests pass one that follows `core.clock` so `expires_at` checks agree.
     """
 
-    def __init__(self, api_key: str = "sk_test_fake_lesplanner", *,
-                 now: Callable[[], float] = time.time, account_id: str = "acct_1FakeLesplanner") -> None:
+    def __init__(
+        self,
+        api_key: str = "sk_test_fake_lesplanner",
+        *,
+        now: Callable[[], float] = time.time,
+        account_id: str = "acct_1FakeLesplanner",
+    ) -> None:
         self.api_keys = {api_key}
         self.api_key = api_key
         self.account_id = account_id
@@ -194,22 +261,41 @@ class FakeStripe(LocalHTTPServer):
 
     # -- test controls: catalogue and faults ------------------------------------------------
 
-    def add_price(self, price_id: str, unit_amount: int, currency: str = "eur", *,
-                  active: bool = True, nickname: str | None = None) -> dict[str, Any]:
+    def add_price(
+        self,
+        price_id: str,
+        unit_amount: int,
+        currency: str = "eur",
+        *,
+        active: bool = True,
+        nickname: str | None = None,
+    ) -> dict[str, Any]:
         with self._lock:
             price = {
-                "id": price_id, "object": "price", "active": active, "billing_scheme": "per_unit",
-                "created": int(self.now()), "currency": currency, "custom_unit_amount": None,
-                "livemode": False, "lookup_key": None, "metadata": {}, "nickname": nickname,
-                "product": f"prod_{_rand(14)}", "recurring": None, "tax_behavior": "unspecified",
-                "tiers_mode": None, "transform_quantity": None, "type": "one_time",
-                "unit_amount": unit_amount, "unit_amount_decimal": str(unit_amount),
+                "id": price_id,
+                "object": "price",
+                "active": active,
+                "billing_scheme": "per_unit",
+                "created": int(self.now()),
+                "currency": currency,
+                "custom_unit_amount": None,
+                "livemode": False,
+                "lookup_key": None,
+                "metadata": {},
+                "nickname": nickname,
+                "product": f"prod_{_rand(14)}",
+                "recurring": None,
+                "tax_behavior": "unspecified",
+                "tiers_mode": None,
+                "transform_quantity": None,
+                "type": "one_time",
+                "unit_amount": unit_amount,
+                "unit_amount_decimal": str(unit_amount),
             }
             self.prices[price_id] = price
             return copy.deepcopy(price)
 
-    def fail_next(self, kind: str, times: int = 1, *, path: str | None = None,
-                  delay: float = 0.0) -> None:
+    def fail_next(self, kind: str, times: int = 1, *, path: str | None = None, delay: float = 0.0) -> None:
         """The next `times` requests (optionally only those under `path`) answer with a fault:
         "429" (rate limited), "500"/"503" (Stripe error), "slow" (wait `delay` seconds, then
         answer normally) or "drop" (close the connection without an answer)."""
@@ -225,8 +311,7 @@ class FakeStripe(LocalHTTPServer):
 
     def requests_to(self, method: str, path_prefix: str) -> list[RecordedRequest]:
         with self._lock:
-            return [r for r in self.requests
-                    if r.method == method and r.path.startswith(path_prefix)]
+            return [r for r in self.requests if r.method == method and r.path.startswith(path_prefix)]
 
     # -- test controls: what customers do on the Checkout page -----------------------------
 
@@ -238,11 +323,19 @@ class FakeStripe(LocalHTTPServer):
             if session["status"] != "open":
                 raise ValueError(f"session {session_id} is {session['status']}, not open")
             pi = self._create_payment_intent(session, succeeded=paid)
-            session.update(status="complete", payment_status="paid" if paid else "unpaid",
-                           payment_intent=pi["id"], url=None)
+            session.update(
+                status="complete",
+                payment_status="paid" if paid else "unpaid",
+                payment_intent=pi["id"],
+                url=None,
+            )
             session["customer_details"] = {
-                "address": None, "email": "klant@example.test", "name": "Test Klant",
-                "phone": None, "tax_exempt": "none", "tax_ids": [],
+                "address": None,
+                "email": "klant@example.test",
+                "name": "Test Klant",
+                "phone": None,
+                "tax_exempt": "none",
+                "tax_ids": [],
             }
             return self._event("checkout.session.completed", session)
 
@@ -275,11 +368,17 @@ class FakeStripe(LocalHTTPServer):
         """Refund a paid session's charge; returns the charge.refunded event."""
         with self._lock:
             session = self._session(session_id)
-            refund = self._create_refund({"payment_intent": session["payment_intent"],
-                                          **({"amount": amount} if amount is not None else {})})
-            return next(e for e in reversed(self.events)
-                        if e["type"] == "charge.refunded"
-                        and e["data"]["object"]["id"] == refund["charge"])
+            refund = self._create_refund(
+                {
+                    "payment_intent": session["payment_intent"],
+                    **({"amount": amount} if amount is not None else {}),
+                }
+            )
+            return next(
+                e
+                for e in reversed(self.events)
+                if e["type"] == "charge.refunded" and e["data"]["object"]["id"] == refund["charge"]
+            )
 
     def event(self, type_: str, obj: dict[str, Any]) -> dict[str, Any]:
         """Any event around an object (e.g. types Lesplanner does not handle)."""
@@ -294,16 +393,26 @@ class FakeStripe(LocalHTTPServer):
         return json.dumps(event, indent=2).encode("utf-8")
 
     @classmethod
-    def signed(cls, event: dict[str, Any], secret: str, *, timestamp: int | None = None,
-               body: bytes | None = None) -> tuple[bytes, str]:
+    def signed(
+        cls, event: dict[str, Any], secret: str, *, timestamp: int | None = None, body: bytes | None = None
+    ) -> tuple[bytes, str]:
         """The body and `Stripe-Signature` header Stripe would send for `event`."""
         body = cls.payload(event) if body is None else body
         header = stripe.WebhookSignature.generate_signature_header(
-            body.decode("utf-8"), secret, timestamp=timestamp)
+            body.decode("utf-8"), secret, timestamp=timestamp
+        )
         return body, header
 
-    def deliver(self, event: dict[str, Any], url: str, secret: str, *, retries: int = 3,
-                delay: float = 0.0, timeout: float = 10.0) -> Delivery:
+    def deliver(
+        self,
+        event: dict[str, Any],
+        url: str,
+        secret: str,
+        *,
+        retries: int = 3,
+        delay: float = 0.0,
+        timeout: float = 10.0,
+    ) -> Delivery:
         """POST the event like Stripe: signed afresh per attempt, retried on any non-2xx
         answer or network error, at most `retries` extra attempts `delay` seconds apart."""
         body = self.payload(event)
@@ -312,11 +421,16 @@ class FakeStripe(LocalHTTPServer):
             if attempt and delay:
                 time.sleep(delay)
             _, header = self.signed(event, secret, body=body)
-            request = urllib.request.Request(url, data=body, method="POST", headers={
-                "Content-Type": "application/json; charset=utf-8",
-                "Stripe-Signature": header,
-                "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-            })
+            request = urllib.request.Request(
+                url,
+                data=body,
+                method="POST",
+                headers={
+                    "Content-Type": "application/json; charset=utf-8",
+                    "Stripe-Signature": header,
+                    "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+                },
+            )
             try:
                 with urllib.request.urlopen(request, timeout=timeout) as response:
                     status, text = response.status, response.read().decode("utf-8", "replace")
@@ -334,8 +448,9 @@ class FakeStripe(LocalHTTPServer):
 
     # -- the API --------------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, params: dict[str, Any],
-               headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def handle(
+        self, method: str, path: str, params: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
         """One API request after faults; returns (status, extra headers, body)."""
         record = RecordedRequest(method, path, params, headers)
         with self._lock:
@@ -344,32 +459,40 @@ class FakeStripe(LocalHTTPServer):
             record.status = status
             return status, extra, body
 
-    def _handle_locked(self, method: str, path: str, params: dict[str, Any],
-                       headers: dict[str, str], record: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+    def _handle_locked(
+        self, method: str, path: str, params: dict[str, Any], headers: dict[str, str], record: RecordedRequest
+    ) -> tuple[int, dict[str, str], bytes]:
         auth = headers.get("authorization", "")
-        key = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
+        key = auth[len("Bearer ") :] if auth.startswith("Bearer ") else ""
         if not key:
-            return self._error(_invalid(
-                "You did not provide an API key. You need to provide your API key in the "
-                "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
-                code=None, status=401))
+            return self._error(
+                _invalid(
+                    "You did not provide an API key. You need to provide your API key in the "
+                    "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+                    code=None,
+                    status=401,
+                )
+            )
         if key not in self.api_keys:
             masked = key[:8] + "*" * max(len(key) - 12, 0) + key[-4:]
             return self._error(_invalid(f"Invalid API Key provided: {masked}", code=None, status=401))
 
         idem_key = headers.get("idempotency-key") if method == "POST" else None
-        fingerprint = hashlib.sha256(
-            json.dumps([method, path, params], sort_keys=True).encode()).hexdigest()
+        fingerprint = hashlib.sha256(json.dumps([method, path, params], sort_keys=True).encode()).hexdigest()
         if idem_key:
             saved = self._idempotency.get((key, idem_key))
             if saved is not None:
                 saved_fp, saved_path, status, body = saved
                 if saved_fp != fingerprint:
-                    return self._error(StripeApiError(
-                        400, "idempotency_error",
-                        "Keys for idempotent requests can only be used with the same parameters "
-                        "they were first used with. Try using a key other than "
-                        f"'{idem_key}' if you meant to execute a different request."))
+                    return self._error(
+                        StripeApiError(
+                            400,
+                            "idempotency_error",
+                            "Keys for idempotent requests can only be used with the same parameters "
+                            "they were first used with. Try using a key other than "
+                            f"'{idem_key}' if you meant to execute a different request.",
+                        )
+                    )
                 record.replayed = True
                 return status, {"Idempotent-Replayed": "true", "Idempotency-Key": idem_key}, body
 
@@ -411,9 +534,10 @@ class FakeStripe(LocalHTTPServer):
                 session = self._session(rest[2])
                 if session["status"] != "open":
                     raise _invalid(
-                        "Only Checkout Sessions with a status in [\"open\"] can be expired. "
-                        f"This Checkout Session has a status of \"{session['status']}\".",
-                        code=None)
+                        'Only Checkout Sessions with a status in ["open"] can be expired. '
+                        f'This Checkout Session has a status of "{session["status"]}".',
+                        code=None,
+                    )
                 self.expire_session(rest[2])
                 return 200, copy.deepcopy(session)
         if method == "POST" and rest == ["refunds"]:
@@ -423,14 +547,20 @@ class FakeStripe(LocalHTTPServer):
             if pi is None:
                 raise _missing("payment_intent", rest[1], "intent")
             return 200, copy.deepcopy(pi)
-        raise _invalid(f"Unrecognized request URL ({method}: {path}). Please see "
-                       "https://stripe.com/docs or we can help at https://support.stripe.com/.",
-                       code=None, status=404)
+        raise _invalid(
+            f"Unrecognized request URL ({method}: {path}). Please see "
+            "https://stripe.com/docs or we can help at https://support.stripe.com/.",
+            code=None,
+            status=404,
+        )
 
     def _balance(self) -> dict[str, Any]:
-        return {"object": "balance", "livemode": False,
-                "available": [{"amount": 0, "currency": "eur", "source_types": {"card": 0}}],
-                "pending": [{"amount": 0, "currency": "eur", "source_types": {"card": 0}}]}
+        return {
+            "object": "balance",
+            "livemode": False,
+            "available": [{"amount": 0, "currency": "eur", "source_types": {"card": 0}}],
+            "pending": [{"amount": 0, "currency": "eur", "source_types": {"card": 0}}],
+        }
 
     # -- checkout sessions ----------------------------------------------------------------
 
@@ -459,21 +589,31 @@ class FakeStripe(LocalHTTPServer):
             raise _invalid("This fake only implements mode=payment.", param="mode")
         line_items = params.get("line_items")
         if not isinstance(line_items, list) or not line_items:
-            raise _invalid("You must provide at least one line item.", param="line_items",
-                           code="parameter_missing")
+            raise _invalid(
+                "You must provide at least one line item.", param="line_items", code="parameter_missing"
+            )
         amount, currency = 0, None
         for i, item in enumerate(line_items):
             if not isinstance(item, dict) or not item.get("price"):
-                raise _invalid(f"Missing required param: line_items[{i}][price].",
-                               param=f"line_items[{i}][price]", code="parameter_missing")
+                raise _invalid(
+                    f"Missing required param: line_items[{i}][price].",
+                    param=f"line_items[{i}][price]",
+                    code="parameter_missing",
+                )
             price = self.prices.get(item["price"])
             if price is None:
-                raise StripeApiError(400, "invalid_request_error",
-                                     f"No such price: '{item['price']}'", code="resource_missing",
-                                     param=f"line_items[{i}][price]")
+                raise StripeApiError(
+                    400,
+                    "invalid_request_error",
+                    f"No such price: '{item['price']}'",
+                    code="resource_missing",
+                    param=f"line_items[{i}][price]",
+                )
             if not price["active"]:
-                raise _invalid("The price specified is inactive. This field only accepts active prices.",
-                               param=f"line_items[{i}][price]")
+                raise _invalid(
+                    "The price specified is inactive. This field only accepts active prices.",
+                    param=f"line_items[{i}][price]",
+                )
             quantity = _int(item.get("quantity"), f"line_items[{i}][quantity]")
             if quantity is None or quantity < 1:
                 raise _invalid("Quantity must be at least 1.", param=f"line_items[{i}][quantity]")
@@ -482,8 +622,9 @@ class FakeStripe(LocalHTTPServer):
             currency = price["currency"]
             amount += price["unit_amount"] * quantity
         if not params.get("success_url"):
-            raise _invalid("Missing required param: success_url.", param="success_url",
-                           code="parameter_missing")
+            raise _invalid(
+                "Missing required param: success_url.", param="success_url", code="parameter_missing"
+            )
         for url_param in ("success_url", "cancel_url"):
             value = params.get(url_param)
             if value is not None and not str(value).startswith(("http://", "https://")):
@@ -496,46 +637,87 @@ class FakeStripe(LocalHTTPServer):
         if expires_at is None:
             expires_at = created + MAX_EXPIRY_SECONDS
         elif expires_at - created < MIN_EXPIRY_SECONDS:
-            raise _invalid("The `expires_at` timestamp must be at least 30 minutes from "
-                           "Checkout Session creation.", param="expires_at")
+            raise _invalid(
+                "The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.",
+                param="expires_at",
+            )
         elif expires_at - created > MAX_EXPIRY_SECONDS:
-            raise _invalid("The `expires_at` timestamp must be less than 24 hours from "
-                           "Checkout Session creation.", param="expires_at")
+            raise _invalid(
+                "The `expires_at` timestamp must be less than 24 hours from Checkout Session creation.",
+                param="expires_at",
+            )
         metadata = _metadata(params.get("metadata"), "metadata")
         pi_data = params.get("payment_intent_data") or {}
         if not isinstance(pi_data, dict):
             raise _invalid("Invalid hash", param="payment_intent_data")
         for name in pi_data:
-            if name not in {"metadata", "description", "statement_descriptor",
-                            "statement_descriptor_suffix", "receipt_email", "capture_method"}:
-                raise _invalid(f"Received unknown parameter: payment_intent_data[{name}]",
-                               param=f"payment_intent_data[{name}]")
+            if name not in {
+                "metadata",
+                "description",
+                "statement_descriptor",
+                "statement_descriptor_suffix",
+                "receipt_email",
+                "capture_method",
+            }:
+                raise _invalid(
+                    f"Received unknown parameter: payment_intent_data[{name}]",
+                    param=f"payment_intent_data[{name}]",
+                )
         pi_metadata = _metadata(pi_data.get("metadata"), "payment_intent_data[metadata]")
         client_reference_id = params.get("client_reference_id")
         if client_reference_id is not None and len(client_reference_id) > 200:
-            raise _invalid("client_reference_id must be at most 200 characters.",
-                           param="client_reference_id")
+            raise _invalid("client_reference_id must be at most 200 characters.", param="client_reference_id")
 
         session_id = f"cs_test_a1{_rand(56)}"
         session = {
-            "id": session_id, "object": "checkout.session", "adaptive_pricing": {"enabled": False},
-            "after_expiration": None, "allow_promotion_codes": None, "amount_subtotal": amount,
-            "amount_total": amount, "automatic_tax": {"enabled": False, "liability": None,
-                                                      "status": None},
-            "billing_address_collection": None, "cancel_url": params.get("cancel_url"),
-            "client_reference_id": client_reference_id, "client_secret": None, "consent": None,
-            "consent_collection": None, "created": created, "currency": currency,
-            "custom_fields": [], "custom_text": {"after_submit": None, "shipping_address": None,
-                                                 "submit": None, "terms_of_service_acceptance": None},
-            "customer": None, "customer_creation": "if_required", "customer_details": None,
-            "customer_email": params.get("customer_email"), "expires_at": expires_at,
-            "invoice": None, "livemode": False, "locale": locale, "metadata": metadata,
-            "mode": mode, "payment_intent": None, "payment_link": None,
-            "payment_method_collection": "if_required", "payment_method_options": {},
-            "payment_method_types": ["card", "ideal"], "payment_status": "unpaid",
-            "phone_number_collection": {"enabled": False}, "recovered_from": None,
-            "setup_intent": None, "shipping_address_collection": None, "shipping_cost": None,
-            "shipping_options": [], "status": "open", "submit_type": None, "subscription": None,
+            "id": session_id,
+            "object": "checkout.session",
+            "adaptive_pricing": {"enabled": False},
+            "after_expiration": None,
+            "allow_promotion_codes": None,
+            "amount_subtotal": amount,
+            "amount_total": amount,
+            "automatic_tax": {"enabled": False, "liability": None, "status": None},
+            "billing_address_collection": None,
+            "cancel_url": params.get("cancel_url"),
+            "client_reference_id": client_reference_id,
+            "client_secret": None,
+            "consent": None,
+            "consent_collection": None,
+            "created": created,
+            "currency": currency,
+            "custom_fields": [],
+            "custom_text": {
+                "after_submit": None,
+                "shipping_address": None,
+                "submit": None,
+                "terms_of_service_acceptance": None,
+            },
+            "customer": None,
+            "customer_creation": "if_required",
+            "customer_details": None,
+            "customer_email": params.get("customer_email"),
+            "expires_at": expires_at,
+            "invoice": None,
+            "livemode": False,
+            "locale": locale,
+            "metadata": metadata,
+            "mode": mode,
+            "payment_intent": None,
+            "payment_link": None,
+            "payment_method_collection": "if_required",
+            "payment_method_options": {},
+            "payment_method_types": ["card", "ideal"],
+            "payment_status": "unpaid",
+            "phone_number_collection": {"enabled": False},
+            "recovered_from": None,
+            "setup_intent": None,
+            "shipping_address_collection": None,
+            "shipping_cost": None,
+            "shipping_options": [],
+            "status": "open",
+            "submit_type": None,
+            "subscription": None,
             "success_url": params.get("success_url"),
             "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
             "ui_mode": "hosted",
@@ -548,8 +730,16 @@ class FakeStripe(LocalHTTPServer):
 
     def _list_sessions(self, params: dict[str, Any]) -> dict[str, Any]:
         for name in params:
-            if name not in {"created", "limit", "starting_after", "ending_before", "status",
-                            "payment_intent", "customer", "expand"}:
+            if name not in {
+                "created",
+                "limit",
+                "starting_after",
+                "ending_before",
+                "status",
+                "payment_intent",
+                "customer",
+                "expand",
+            }:
                 raise _invalid(f"Received unknown parameter: {name}", param=name)
         limit = _int(params.get("limit"), "limit") or 10
         if not 1 <= limit <= 100:
@@ -562,8 +752,11 @@ class FakeStripe(LocalHTTPServer):
 
         def keep(s: dict[str, Any]) -> bool:
             c = s["created"]
-            return all({"gte": c >= v, "gt": c > v, "lte": c <= v, "lt": c < v, "eq": c == v}[op]
-                       for op, v in bounds.items() if v is not None)
+            return all(
+                {"gte": c >= v, "gt": c > v, "lte": c <= v, "lt": c < v, "eq": c == v}[op]
+                for op, v in bounds.items()
+                if v is not None
+            )
 
         items = [s for s in items if keep(s)]
         if params.get("status"):
@@ -575,21 +768,30 @@ class FakeStripe(LocalHTTPServer):
             ids = [s["id"] for s in items]
             if after not in self.sessions:
                 raise _missing("checkout.session", after, "starting_after")
-            items = items[ids.index(after) + 1:] if after in ids else []
+            items = items[ids.index(after) + 1 :] if after in ids else []
         page = items[:limit]
-        return {"object": "list", "data": copy.deepcopy(page), "has_more": len(items) > limit,
-                "url": "/v1/checkout/sessions"}
+        return {
+            "object": "list",
+            "data": copy.deepcopy(page),
+            "has_more": len(items) > limit,
+            "url": "/v1/checkout/sessions",
+        }
 
     # -- payment intents, charges, refunds ------------------------------------------------
 
     def _create_payment_intent(self, session: dict[str, Any], succeeded: bool) -> dict[str, Any]:
         pi_id = f"pi_3{_rand(23)}"
         pi = {
-            "id": pi_id, "object": "payment_intent", "amount": session["amount_total"],
+            "id": pi_id,
+            "object": "payment_intent",
+            "amount": session["amount_total"],
             "amount_received": session["amount_total"] if succeeded else 0,
-            "currency": session["currency"], "created": int(self.now()), "livemode": False,
+            "currency": session["currency"],
+            "created": int(self.now()),
+            "livemode": False,
             "metadata": dict(self._pi_data.get(session["id"], {}).get("metadata", {})),
-            "status": "succeeded" if succeeded else "processing", "latest_charge": None,
+            "status": "succeeded" if succeeded else "processing",
+            "latest_charge": None,
         }
         self.payment_intents[pi_id] = pi
         if succeeded:
@@ -599,14 +801,28 @@ class FakeStripe(LocalHTTPServer):
     def _create_charge(self, pi: dict[str, Any]) -> dict[str, Any]:
         charge_id = f"ch_3{_rand(23)}"
         charge = {
-            "id": charge_id, "object": "charge", "amount": pi["amount"],
-            "amount_captured": pi["amount"], "amount_refunded": 0, "captured": True,
-            "created": int(self.now()), "currency": pi["currency"], "livemode": False,
+            "id": charge_id,
+            "object": "charge",
+            "amount": pi["amount"],
+            "amount_captured": pi["amount"],
+            "amount_refunded": 0,
+            "captured": True,
+            "created": int(self.now()),
+            "currency": pi["currency"],
+            "livemode": False,
             # Stripe does not copy the PaymentIntent's metadata onto its charges.
-            "metadata": {}, "paid": True, "payment_intent": pi["id"], "refunded": False,
+            "metadata": {},
+            "paid": True,
+            "payment_intent": pi["id"],
+            "refunded": False,
             "status": "succeeded",
-            "refunds": {"object": "list", "data": [], "has_more": False, "total_count": 0,
-                        "url": f"/v1/charges/{charge_id}/refunds"},
+            "refunds": {
+                "object": "list",
+                "data": [],
+                "has_more": False,
+                "total_count": 0,
+                "url": f"/v1/charges/{charge_id}/refunds",
+            },
         }
         self.charges[charge_id] = charge
         pi["latest_charge"] = charge_id
@@ -626,26 +842,40 @@ class FakeStripe(LocalHTTPServer):
             if pi is None:
                 raise _missing("payment_intent", params["payment_intent"], "payment_intent")
             if not pi.get("latest_charge"):
-                raise _invalid("This PaymentIntent does not have a successful charge to refund.",
-                               param="payment_intent", code="charge_not_refundable")
+                raise _invalid(
+                    "This PaymentIntent does not have a successful charge to refund.",
+                    param="payment_intent",
+                    code="charge_not_refundable",
+                )
             charge = self.charges[pi["latest_charge"]]
         else:
-            raise _invalid("One of the following params should be provided for this request: "
-                           "payment_intent or charge.", code="parameter_missing")
+            raise _invalid(
+                "One of the following params should be provided for this request: payment_intent or charge.",
+                code="parameter_missing",
+            )
         remaining = charge["amount"] - charge["amount_refunded"]
         amount = _int(params.get("amount"), "amount")
         amount = remaining if amount is None else amount
         if remaining <= 0:
-            raise _invalid(f"Charge {charge['id']} has already been refunded.",
-                           code="charge_already_refunded")
+            raise _invalid(
+                f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded"
+            )
         if amount < 1 or amount > remaining:
-            raise _invalid(f"Refund amount ({amount}) is greater than unrefunded amount on "
-                           f"charge ({remaining})", param="amount", code="amount_too_large")
+            raise _invalid(
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
+                param="amount",
+                code="amount_too_large",
+            )
         refund = {
-            "id": f"re_3{_rand(23)}", "object": "refund", "amount": amount,
-            "charge": charge["id"], "created": int(self.now()), "currency": charge["currency"],
+            "id": f"re_3{_rand(23)}",
+            "object": "refund",
+            "amount": amount,
+            "charge": charge["id"],
+            "created": int(self.now()),
+            "currency": charge["currency"],
             "metadata": _metadata(params.get("metadata"), "metadata"),
-            "payment_intent": charge["payment_intent"], "reason": params.get("reason"),
+            "payment_intent": charge["payment_intent"],
+            "reason": params.get("reason"),
             "status": "succeeded",
         }
         self.refunds[refund["id"]] = refund
@@ -661,10 +891,15 @@ class FakeStripe(LocalHTTPServer):
 
     def _event(self, type_: str, obj: dict[str, Any]) -> dict[str, Any]:
         event = {
-            "id": f"evt_1{_rand(23)}", "object": "event", "api_version": API_VERSION,
-            "created": int(self.now()), "data": {"object": copy.deepcopy(obj)},
-            "livemode": False, "pending_webhooks": 1,
-            "request": {"id": None, "idempotency_key": None}, "type": type_,
+            "id": f"evt_1{_rand(23)}",
+            "object": "event",
+            "api_version": API_VERSION,
+            "created": int(self.now()),
+            "data": {"object": copy.deepcopy(obj)},
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "type": type_,
         }
         self.events.append(event)
         return copy.deepcopy(event)
@@ -691,13 +926,13 @@ def _metadata(value: Any, param: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for k, v in value.items():
         if len(k) > 40:
-            raise _invalid("Metadata keys can have a maximum length of 40 characters.",
-                           param=f"{param}[{k}]")
+            raise _invalid("Metadata keys can have a maximum length of 40 characters.", param=f"{param}[{k}]")
         if isinstance(v, (dict, list)):
             raise _invalid("Metadata values must be strings.", param=f"{param}[{k}]")
         if len(str(v)) > 500:
-            raise _invalid("Metadata values can have a maximum length of 500 characters.",
-                           param=f"{param}[{k}]")
+            raise _invalid(
+                "Metadata values can have a maximum length of 500 characters.", param=f"{param}[{k}]"
+            )
         if v != "":  # an empty value unsets the key
             out[k] = str(v)
     return out
@@ -749,17 +984,32 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(fault.delay)
             elif fault.kind == "429":
                 fake.requests.append(RecordedRequest(method, split.path, {}, headers, status=429))
-                self._send(429, {}, json.dumps({"error": {
-                    "code": "rate_limit", "doc_url": "https://stripe.com/docs/error-codes/rate-limit",
-                    "message": "Request rate limit exceeded. Learn more about rate limits here "
-                               "https://stripe.com/docs/rate-limits.",
-                    "type": "invalid_request_error"}}).encode())
+                self._send(
+                    429,
+                    {},
+                    json.dumps(
+                        {
+                            "error": {
+                                "code": "rate_limit",
+                                "doc_url": "https://stripe.com/docs/error-codes/rate-limit",
+                                "message": "Request rate limit exceeded. Learn more about rate limits here "
+                                "https://stripe.com/docs/rate-limits.",
+                                "type": "invalid_request_error",
+                            }
+                        }
+                    ).encode(),
+                )
                 return
             else:  # 500 / 503
                 status = int(fault.kind)
                 fake.requests.append(RecordedRequest(method, split.path, {}, headers, status=status))
-                self._send(status, {}, json.dumps({"error": {
-                    "message": "An unknown error occurred", "type": "api_error"}}).encode())
+                self._send(
+                    status,
+                    {},
+                    json.dumps(
+                        {"error": {"message": "An unknown error occurred", "type": "api_error"}}
+                    ).encode(),
+                )
                 return
 
         params = parse_form(raw if method == "POST" else split.query)
