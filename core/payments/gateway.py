@@ -178,9 +178,9 @@ class StripeGateway:
         try:
             session = self.client.v1.checkout.sessions.create(
                 # a plain dict: Stripe's SessionCreateParams TypedDict would repeat its whole API
-                params=params,
+                params=params,  # type: ignore[arg-type]
                 options={"idempotency_key": idempotency_key},
-            )  # type: ignore[arg-type]
+            )
         except stripe.IdempotencyError:
             raise
         except stripe.StripeError as exc:
