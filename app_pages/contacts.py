@@ -70,6 +70,14 @@ with guard():
                         ", ".join(f"{status_label(s)}: {n}" for s, n in detail["lesson_counts"].items())
                         or "—",
                     ),
+                    (
+                        tr("contacts.attendance"),
+                        tr(
+                            "contacts.attendance_counts",
+                            attended=detail["attended"],
+                            no_shows=detail["no_shows"],
+                        ),
+                    ),
                 )
             ],
             {"k": tr("col.detail"), "v": tr("col.value")},

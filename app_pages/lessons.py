@@ -6,8 +6,9 @@ with every action. core.booking.cancel_lesson / reschedule_lesson check the role
 
 import streamlit as st
 
-from core.booking import cancel_lesson, reschedule_lesson, reschedule_options
-from core.lesson_queries import LessonFilter, lesson_detail, lessons_export, lessons_page
+from core import clock
+from core.booking import cancel_lesson, mark_attendance, reschedule_lesson, reschedule_options
+from core.lesson_queries import LessonFilter, lesson_detail, lessons_export, lessons_page, unmarked_lessons
 from core.models import AWAITING_PAYMENT, CONFIRMED, HELD, LESSON_STATUSES, NEEDS_RESCHEDULE
 from core.profiles import profile_rows
 from core.tutors import list_tutors
@@ -138,6 +139,40 @@ else:
 
 if user.role == "finance":
     st.caption(tr("lessons.readonly"))
+
+# --- attendance: past lessons to mark, one click each -------------------------------------------
+if user.role in ("tutor", "admin"):
+    minute = clock.now().replace(second=0, microsecond=0)
+    unmarked = data.read(unmarked_lessons, minute, own_email=user.email if is_tutor else None)
+    if unmarked:
+        st.subheader(tr("lessons.attendance.title"))
+        st.caption(tr("lessons.attendance.help"))
+        for row in unmarked:
+            text, came, missed = st.columns([5, 1.2, 1.5], vertical_alignment="center")
+            text.markdown(
+                f"#{row['id']} · {fmt.fmt_range(row['start'], row['end'])} · "
+                f"{fmt.esc_md(row['contact_name'] or '')}"
+            )
+            if came.button(
+                tr("lessons.attendance.attended"), key=f"attended_{row['id']}", icon=":material/check:"
+            ):
+                run_action(
+                    mark_attendance,
+                    row["id"],
+                    user,
+                    "attended",
+                    success=tr("lessons.attendance.done", id=row["id"]),
+                )
+            if missed.button(
+                tr("lessons.attendance.no_show"), key=f"noshow_{row['id']}", icon=":material/person_off:"
+            ):
+                run_action(
+                    mark_attendance,
+                    row["id"],
+                    user,
+                    "no_show",
+                    success=tr("lessons.attendance.done", id=row["id"]),
+                )
 
 # --- one lesson --------------------------------------------------------------------------------
 if result.rows:

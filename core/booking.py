@@ -50,6 +50,7 @@ from core.models import (
     Contact,
     Conversation,
     Lesson,
+    LessonOutcome,
     Payment,
     PaymentStatus,
     PlanningProfile,
@@ -474,6 +475,33 @@ def cancel_lesson(lesson_id: int, actor: User | None, reason: str = "", *, notif
                 after={"status": CANCELLED, "reason": lesson.cancel_reason},
                 at=clock.now(),
             )
+        )
+    return lesson
+
+
+def mark_attendance(lesson_id: int, actor: User, outcome: str) -> Lesson:
+    """A tutor (their own lessons) or an admin marks a confirmed lesson that has ended as
+    attended or no-show; marking again corrects it. Audited."""
+    if outcome not in {o.value for o in LessonOutcome}:
+        raise ValidationFailed(f"Unknown outcome '{outcome}'; use attended or no_show.")
+    with write_session() as session:
+        who = current_actor(session, actor, "admin", "tutor")
+        lesson = session.get(Lesson, lesson_id)
+        if lesson is None:
+            raise NotFound(f"Lesson {lesson_id} does not exist.")
+        lock_lesson(session, lesson)
+        if not can_manage_lesson(session, who, lesson):
+            raise PermissionDenied("You may only mark your own lessons.")
+        before = lesson.outcome
+        lessons.mark_outcome(session, lesson, outcome)
+        audit(
+            session,
+            who,
+            "lesson.attendance",
+            "Lesson",
+            lesson.id,
+            {"outcome": before} if before else None,
+            {"outcome": outcome},
         )
     return lesson
 

@@ -83,6 +83,14 @@ def contact_detail(session: Session, contact_id: str) -> dict[str, Any]:
             .group_by(col(Lesson.status))
         ).all()
     )
+    outcome_counts = {
+        str(outcome): n
+        for outcome, n in session.exec(
+            select(Lesson.outcome, func.count(col(Lesson.id)))
+            .where(Lesson.contact_id == contact_id, col(Lesson.outcome).is_not(None))
+            .group_by(col(Lesson.outcome))
+        ).all()
+    }
     conversations = session.exec(
         select(Conversation.id)
         .where(Conversation.contact_id == contact_id)
@@ -95,6 +103,8 @@ def contact_detail(session: Session, contact_id: str) -> dict[str, Any]:
         "profile": profile_name,
         "profile_error": profile_error,
         "lesson_counts": lesson_counts,
+        "attended": outcome_counts.get("attended", 0),
+        "no_shows": outcome_counts.get("no_show", 0),
         "conversations": list(conversations),
     }
 

@@ -16,11 +16,11 @@ from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, or_
+from sqlalchemy import ColumnElement, Select, func, or_
 from sqlmodel import Session, col, select
 
 from core.errors import NotFound
-from core.models import HELD, NEEDS_RESCHEDULE, Contact, Lesson, Payment, Tutor
+from core.models import CONFIRMED, HELD, NEEDS_RESCHEDULE, Contact, Lesson, Payment, Tutor
 from core.paging import (
     DEFAULT_PAGE_SIZE,
     EXPORT_LIMIT,
@@ -198,6 +198,31 @@ def lesson_detail(session: Session, lesson_id: int) -> dict[str, Any]:
         "contact": contact.model_dump() if contact else None,
         "payments": [p.model_dump() for p in payments],
     }
+
+
+def unmarked_lessons(
+    session: Session, now: datetime, own_email: str | None = None, limit: int = 20
+) -> list[dict[str, Any]]:
+    """Confirmed lessons that ended without attendance marked, newest first; a tutor's own only
+    when `own_email` is given."""
+    conditions: list[ColumnElement[bool]] = [
+        col(Lesson.status) == CONFIRMED,
+        col(Lesson.end) <= now,
+        col(Lesson.outcome).is_(None),
+    ]
+    if own_email is not None:
+        conditions.append(col(Lesson.tutor_id).in_(tutor_ids_for_email(session, own_email) or [-1]))
+    rows = session.exec(
+        select(Lesson, Contact.name)
+        .join(Contact, col(Contact.id) == col(Lesson.contact_id), isouter=True)
+        .where(*conditions)
+        .order_by(col(Lesson.start).desc())
+        .limit(limit)
+    ).all()
+    return [
+        {"id": lesson.id, "start": lesson.start, "end": lesson.end, "contact_name": name}
+        for lesson, name in rows
+    ]
 
 
 def holds_expiring(

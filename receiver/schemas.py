@@ -356,6 +356,9 @@ class CancelNow(BaseModel):
 
 class CustomerLessonOut(LessonOut):
     payment_status: str | None = Field(None, description="The lesson's latest payment, if any.")
+    outcome: Literal["attended", "no_show"] | None = Field(
+        None, description="Marked by the tutor after the lesson: attended or no_show."
+    )
     cancel_until: datetime | None = Field(None, description="Until when the customer may cancel or move it.")
     cancel_now: CancelNow
 

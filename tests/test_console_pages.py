@@ -3,7 +3,7 @@ database (cancel a lesson, edit a profile, add a whitelist entry, ...), checked 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,15 +13,17 @@ from core import worker
 from core.booking import cancel_lesson
 from core.calendars import event_id_for_lesson, set_backend
 from core.calendars.local import LocalCalendarBackend
-from core.db import read_session
+from core.db import read_session, write_session
 from core.errors import CalendarUnavailable, PermissionDenied
 from core.models import (
+    AuditLog,
     BusyBlock,
     Contact,
     Lesson,
     OutboxMessage,
     Payment,
     PlanningProfile,
+    Tutor,
     User,
     WhitelistEntry,
 )
@@ -58,6 +60,11 @@ def ok(at) -> None:
 
 def click(at, label: str):
     next(b for b in at.button if b.label == label).click()
+    return at.run()
+
+
+def click_key(at, key: str):
+    next(b for b in at.button if b.key == key).click()
     return at.run()
 
 
@@ -101,6 +108,45 @@ def test_a_tutor_sees_only_their_own_lessons_and_cannot_cancel_another_tutors(wo
     with pytest.raises(PermissionDenied):  # and core refuses whatever the page shows
         cancel_lesson(world["other"], actor=anna, reason="x")
     assert lesson(world["other"]).status == "confirmed"
+
+
+def _past_lesson(contact: str = "c-2") -> int:
+    """A confirmed lesson of Anna's that ended yesterday afternoon."""
+    with write_session() as s:
+        anna = s.exec(select(Tutor).where(Tutor.email == TUTOR)).one()
+        row = Lesson(
+            conversation_id=f"conv-{contact}",
+            contact_id=contact,
+            tutor_id=anna.id,
+            profile_name="existing",
+            start=datetime(2026, 11, 29, 14, 0, tzinfo=UTC),
+            end=datetime(2026, 11, 29, 15, 0, tzinfo=UTC),
+            title="Wiskunde",
+            status="confirmed",
+        )
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def test_a_tutor_marks_a_past_lesson_no_show_in_one_click(world):
+    lesson_id = _past_lesson()
+    at = page(TUTOR, "lessons")
+    ok(at)
+    assert any(f"#{lesson_id}" in m.value for m in at.markdown)
+
+    at = click_key(at, f"noshow_{lesson_id}")
+    ok(at)
+
+    assert lesson(lesson_id).outcome == "no_show"
+    assert not any(f"#{lesson_id}" in m.value for m in at.markdown)  # marked: off the list
+    with read_session() as s:
+        assert s.exec(select(AuditLog).where(AuditLog.action == "lesson.attendance")).one().after == {
+            "outcome": "no_show"
+        }
+    contacts = page(ADMIN, "contacts")
+    contacts.text_input(key="contacts_query").set_value("Daan").run()
+    assert "Niet verschenen: 1" in table_text(contacts) or "niet verschenen: 1" in table_text(contacts)
 
 
 def test_finance_reads_lessons_without_any_action(world):

@@ -213,3 +213,19 @@ def test_a_late_reschedule_is_422(client, paid):
     assert response.status_code == 422
     with read_session() as session:
         assert session.get(Lesson, paid["id"]).start == datetime.fromisoformat(FIRST_NEW_SLOT)
+
+
+def test_the_list_shows_what_the_tutor_marked_after_the_lesson(client, paid):
+    from core.booking import mark_attendance
+    from core.models import User
+
+    with write_session() as session:
+        session.add(User(email="admin@lesplanner.test", role="admin"))
+    with read_session() as session:
+        admin = session.exec(select(User)).one()
+    clock.set_now(datetime(2026, 12, 1, 12, 0, tzinfo=AMS))  # the lesson has ended
+    assert client.get("/api/v1/conversations/conv-1/lessons").json()["lessons"][0]["outcome"] is None
+
+    mark_attendance(paid["id"], admin, "no_show")
+
+    assert client.get("/api/v1/conversations/conv-1/lessons").json()["lessons"][0]["outcome"] == "no_show"

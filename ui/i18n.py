@@ -367,6 +367,20 @@ S: dict[str, tuple[str, str]] = {
     "contacts.profile_override": ("Profiel vastzetten", "Pin profile"),
     "contacts.save": ("Overrides opslaan", "Save overrides"),
     "contacts.details": ("Gegevens", "Details"),
+    "contacts.attendance": ("Aanwezigheid", "Attendance"),
+    "contacts.attendance_counts": (
+        "Aanwezig: {attended} · Niet verschenen: {no_shows}",
+        "Attended: {attended} · No-show: {no_shows}",
+    ),
+    "lessons.attendance.title": ("Nog te markeren: was de leerling er?", "To mark: did the pupil come?"),
+    "lessons.attendance.help": (
+        "Afgelopen lessen zonder aanwezigheid, nieuwste eerst. Eén klik per les.",
+        "Past lessons without attendance, newest first. One click per lesson.",
+    ),
+    "lessons.attendance.attended": ("Aanwezig", "Attended"),
+    "lessons.attendance.no_show": ("Niet verschenen", "No-show"),
+    "lessons.attendance.done": ("Les #{id} gemarkeerd.", "Lesson #{id} marked."),
+    "lessons.attendance.outcome": ("Aanwezigheid", "Attendance"),
     "contacts.details_help": (
         "Wat je hier opslaat beheert het team: de bot kan naam, e-mail en telefoon van dit contact daarna "
         "niet meer wijzigen. Een e-mailadres telt pas voor de whitelists als je het bevestigt.",

@@ -61,6 +61,7 @@ def list_lessons(conversation_id: ConversationId) -> CustomerLessonsOut:
             CustomerLessonOut(
                 **lesson_fields(view.lesson, view.tutor),
                 payment_status=view.payment_status,
+                outcome=view.lesson.outcome,
                 cancel_until=local(view.terms.cancel_until),
                 cancel_now=CancelNow(
                     allowed=view.terms.allowed,
