@@ -40,6 +40,11 @@ def main() -> int:
     parser.add_argument("--name", default="Demo Klant")
     parser.add_argument("--profile", default=None, help="planning profile (default: the segment decides)")
     parser.add_argument("--wait", type=float, default=120.0, help="seconds to poll for the confirmation")
+    parser.add_argument(
+        "--manage",
+        action="store_true",
+        help="once confirmed, look at the lessons, move this one, then ask what a cancel would do",
+    )
     args = parser.parse_args()
     if not args.token:
         parser.error("give --token or set BOT_API_TOKEN")
@@ -117,7 +122,7 @@ def main() -> int:
                 print(f"   → {message['key']}: {message['text']}")
                 api.post(f"/api/v1/conversations/{args.conversation}/messages/{message['id']}/ack")
             if any(m["key"] in ("payment_success_message", "booking_confirmed") for m in messages):
-                return 0
+                return manage(api, args.conversation, lesson, offer["slots"]) if args.manage else 0
             time.sleep(2)
         sent = api.get(
             f"/api/v1/conversations/{args.conversation}/messages", params={"status": "sent"}
@@ -126,6 +131,43 @@ def main() -> int:
             print(f"   {len(sent)} message(s) already delivered (Chatwoot): {[m['key'] for m in sent]}")
         else:
             print("   nothing yet: has the customer paid?")
+    return 0
+
+
+def manage(api: httpx.Client, conversation: str, lesson: dict, slots: list[dict]) -> int:
+    """6-8: what a customer may do afterwards: see their lessons, move one, cancel one."""
+    lessons = api.get(f"/api/v1/conversations/{conversation}/lessons").json()["lessons"]
+    for item in lessons:
+        terms = item["cancel_now"]
+        print(
+            f"6. Lesson {item['id']} {item['status']} at {item['start']}; cancel/move until {item['cancel_until']}"
+            f" (now: {'allowed' if terms['allowed'] else 'only staff'}, {terms['consequence']})"
+        )
+    other = next((s for s in slots if s["start"] != lesson["start"]), None)
+    if other is not None:
+        moved = api.post(
+            f"/api/v1/lessons/{lesson['id']}/reschedule",
+            json={"conversation_id": conversation, "start": other["start"], "end": other["end"]},
+        )
+        if moved.status_code != 200:
+            show_error(moved)
+        else:
+            print(
+                f"7. Moved to {moved.json()['start']} (same lesson, same payment, the calendar event moved)"
+            )
+    dry = api.post(
+        f"/api/v1/lessons/{lesson['id']}/cancel", json={"conversation_id": conversation, "dry_run": True}
+    )
+    if dry.status_code != 200:
+        show_error(dry)
+        return 1
+    consequence = dry.json()["consequence"]
+    money = (
+        f"{consequence['amount'] / 100:.2f} {consequence['currency'].upper()} back"
+        if consequence["kind"] == "refund"
+        else "nothing to refund"
+    )
+    print(f"8. A cancel now would give {money}; ask the customer before sending it without dry_run.")
     return 0
 
 
