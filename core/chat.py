@@ -136,12 +136,13 @@ class ChatwootClient:
     def _conversation(self, conversation_id: str, tail: str) -> str:
         return self._path("conversations", ("conversation", conversation_id), tail)
 
-    def send_message(self, conversation_id: str, text: str) -> None:
-        self._call(
-            "POST",
-            self._conversation(conversation_id, "messages"),
-            {"content": text, "message_type": "outgoing", "private": False},
-        )
+    def send_message(self, conversation_id: str, text: str, template: dict[str, Any] | None = None) -> None:
+        """Post an outgoing message; with `template`, as that WhatsApp template (Chatwoot's
+        `template_params`: name, category, language, processed_params), `text` as its content."""
+        body: dict[str, Any] = {"content": text, "message_type": "outgoing", "private": False}
+        if template:
+            body["template_params"] = template
+        self._call("POST", self._conversation(conversation_id, "messages"), body)
 
     def recent_messages(self, conversation_id: str) -> list[dict[str, Any]]:
         body = self._call("GET", self._conversation(conversation_id, "messages")).json()
@@ -194,6 +195,7 @@ class _Outgoing:
     status: str
     conversation_attributes: dict[str, Any]
     contact_attributes: dict[str, Any]
+    template: dict[str, Any] | None = None
 
 
 def _pick(attributes: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -219,6 +221,7 @@ def _load(message_id: int) -> _Outgoing | None:
                 conversation.attributes if conversation else None, CONVERSATION_ATTRIBUTES
             ),
             contact_attributes=_pick(contact.attributes if contact else None, CONTACT_ATTRIBUTES),
+            template=message.template,
         )
 
 
@@ -322,7 +325,7 @@ def send_job(ctx: jobs.JobContext) -> str:
             ctx.renew()
             _mirror_attributes(client, item)
             ctx.renew()
-            client.send_message(item.conversation_id, item.text)
+            client.send_message(item.conversation_id, item.text, item.template)
     except DeliveryError as exc:
         error = _scrub(str(exc))
         _note(

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     chatwoot_url: str | None = None
     chatwoot_account_id: str | None = None
     chatwoot_api_token: SecretStr | None = None
+    # Reminders outside WhatsApp's 24-hour window go out as this approved template (name), with
+    # the customer's name, the lesson's time and the tutor as parameters {{1}}, {{2}}, {{3}}.
+    chatwoot_reminder_template: str | None = None
+    chatwoot_reminder_template_language: str = "nl"
+    chatwoot_reminder_template_category: str = "UTILITY"
 
     # Background jobs (core/jobs.py): retries back off up to this many seconds, so a healed
     # service is used again within a minute.

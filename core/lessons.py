@@ -18,10 +18,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session, col, select
 
-from core import clock, jobs
+from core import clock, jobs, reminders
 from core.calendars import EventRequest, event_id_for_lesson, get_backend
 from core.config import get_settings
 from core.db import is_sqlite, read_session, write_session
@@ -202,7 +203,7 @@ def _calendar_job(session: Session, lesson: Lesson, kind: str, *, verify_slot: b
     )
 
 
-def _say(session: Session, lesson: Lesson, key: str, dedupe: str, **params: str) -> None:
+def _say(session: Session, lesson: Lesson, key: str, dedupe: str, **params: Any) -> None:
     queue_message(
         session,
         lesson.conversation_id,
@@ -270,6 +271,7 @@ def confirm(session: Session, lesson: Lesson, *, verify_slot: bool = False) -> N
 
 def _confirmed(session: Session, lesson: Lesson, *, verify_slot: bool) -> None:
     _calendar_job(session, lesson, "calendar.create", verify_slot=verify_slot)
+    reminders.plan(session, lesson)
     if not verify_slot:
         _say(session, lesson, "booking_confirmed", "booking_confirmed")
     # else the calendar job says it once it has seen the slot is still free: "your lesson is
@@ -386,6 +388,7 @@ def move(
     session.add(lesson)
     session.flush()
     _calendar_job(session, lesson, "calendar.create" if rebook else "calendar.update")
+    reminders.plan(session, lesson)
     # one message per new time, so moving twice tells the customer twice
     stamp = int(start.timestamp())
     queue_message(

@@ -79,6 +79,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "Your lesson on {when} has been cancelled. You will get {amount} back; it shows up "
         "in your account within a few working days.",
     },
+    "lesson_reminder": {
+        "nl": "Herinnering: je hebt les met {tutor} op {when}. Tot dan!",
+        "en": "Reminder: you have a lesson with {tutor} on {when}. See you then!",
+    },
     "refund_issued": {
         "nl": "We hebben je betaling terugbetaald. Het kan een paar dagen duren voordat je het "
         "bedrag terugziet.",
@@ -153,9 +157,12 @@ def queue_message(
     key: str,
     dedupe_key: str,
     locale: str = "nl",
+    template: dict[str, Any] | None = None,
     **params: Any,
 ) -> OutboxMessage | None:
     """Queue `key` for the conversation once per dedupe_key; returns None if already queued.
+    With `template` (Chatwoot's template_params) the chat platform sends that WhatsApp template;
+    the text stays the message as people read it.
 
     Runs inside the caller's transaction (a SAVEPOINT guards the unique insert), so a rollback
     of the caller also un-queues the message. Its delivery to the chat platform is a `chat.send`
@@ -170,6 +177,7 @@ def queue_message(
         key=key,
         locale=locale,
         text=t(key, locale, **params),
+        template=template,
         created_at=clock.now(),
     )
     try:

@@ -153,6 +153,11 @@ class PlanningProfile(SQLModel, table=True):
     # What a customer may do through the bot (core/self_service.py): cancel or move a lesson up
     # to this many hours before it starts; an on-time cancel of a paid lesson is refunded.
     cancel_notice_hours: int = Field(default=24, sa_column_kwargs={"server_default": "24"})
+    # Hours before the start at which a confirmed lesson is reminded (core/reminders.py).
+    reminder_hours: list[int] = Field(
+        default_factory=lambda: [24],
+        sa_column=Column(MutableList.as_mutable(JSON), nullable=False, server_default="[24]"),
+    )
     on_time_cancel: str = Field(
         default="refund", max_length=20, sa_column_kwargs={"server_default": "refund"}
     )
@@ -287,6 +292,8 @@ class OutboxMessage(SQLModel, table=True):
     key: str | None = None  # the catalog key the text came from
     locale: str = "nl"
     text: str
+    # A WhatsApp template to send instead of free text (Chatwoot's template_params), if any.
+    template: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     status: str = Field(default="pending", index=True, max_length=20)  # pending|sent|failed
     attempts: int = 0
     last_error: str | None = None

@@ -2,7 +2,9 @@
 
 core/chat.py talks to it over real HTTP (point CHATWOOT_URL at `fake.url`). It models:
 - `api_access_token` header auth: a missing or wrong token is a 401, another account a 404;
-- `POST /api/v1/accounts/{aid}/conversations/{cid}/messages` `{content, message_type, private}`;
+- `POST /api/v1/accounts/{aid}/conversations/{cid}/messages` `{content, message_type, private,
+  template_params?}` (a WhatsApp template: name and language required; kept in
+  `additional_attributes.template_params` as Chatwoot does);
 - `GET  /api/v1/accounts/{aid}/conversations/{cid}/messages` → `{"meta": ..., "payload": [...]}`,
   the latest 20 messages, `message_type` as Chatwoot's integer (1 = outgoing), `created_at` in
   seconds since the epoch;
@@ -115,6 +117,15 @@ class FakeChatwoot(LocalHTTPServer):
                 if m["message_type"] == 1 and not m["private"]
             ]
 
+    def templates(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The template_params of the template messages sent to the conversation (WhatsApp)."""
+        with self._lock:
+            return [
+                m["additional_attributes"]["template_params"]
+                for m in self.messages.get(str(conversation_id), [])
+                if m.get("additional_attributes", {}).get("template_params") is not None
+            ]
+
     def all_sent(self) -> list[tuple[str, str]]:
         with self._lock:
             return [
@@ -173,6 +184,11 @@ class FakeChatwoot(LocalHTTPServer):
             if not isinstance(body, dict) or not str(body.get("content") or "").strip():
                 return 422, {}, {"message": "Content can't be blank"}
             kind = body.get("message_type", "outgoing")
+            template = body.get("template_params")
+            if template is not None and (
+                not isinstance(template, dict) or not template.get("name") or not template.get("language")
+            ):
+                return 422, {}, {"message": "template_params needs name and language"}
             message = {
                 "id": self._next_id,
                 "content": body["content"],
@@ -183,6 +199,7 @@ class FakeChatwoot(LocalHTTPServer):
                 "content_type": "text",
                 "status": "sent",
                 "created_at": int(self.now()),
+                "additional_attributes": {"template_params": template} if template is not None else {},
             }
             self._next_id += 1
             stored.append(message)
