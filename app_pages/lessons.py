@@ -1,13 +1,13 @@
 """Lessons: filter, page through, inspect one lesson, cancel or reschedule it, export to CSV.
 
 Everyone signed in sees this page: tutors only their own lessons, finance read-only, admins all
-with every action. core.booking.cancel_lesson / reschedule_lesson check the role again.
+with every action. core.lesson_changes.cancel_lesson / reschedule_lesson check the role again.
 """
 
 import streamlit as st
 
 from core import clock
-from core.booking import cancel_lesson, mark_attendance, reschedule_lesson, reschedule_options
+from core.lesson_changes import cancel_lesson, mark_attendance, reschedule_lesson, reschedule_options
 from core.lesson_queries import LessonFilter, lesson_detail, lessons_export, lessons_page, unmarked_lessons
 from core.models import AWAITING_PAYMENT, CONFIRMED, HELD, LESSON_STATUSES, NEEDS_RESCHEDULE
 from core.profiles import profile_rows

@@ -22,9 +22,9 @@ from sqlmodel import Session, col, select
 
 from core import clock, lessons
 from core.audit import audit
-from core.booking import move_lesson
 from core.db import read_session, write_session
 from core.errors import NotFound, ValidationFailed
+from core.lesson_changes import move_lesson
 from core.messages import format_money, format_short, queue_message
 from core.models import (
     AWAITING_PAYMENT,

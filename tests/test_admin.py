@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from core import availability, booking, contacts, profiles, whitelists, worker
+from core import availability, booking, contacts, lesson_changes, profiles, whitelists, worker
 from core.calendars import event_id_for_lesson, set_backend
 from core.calendars.local import LocalCalendarBackend
 from core.csv_export import safe_cell, to_csv
@@ -321,7 +321,7 @@ def test_rescheduling_a_confirmed_lesson_keeps_its_payment_and_tells_the_custome
     new_start = datetime(2026, 12, 2, 11, tzinfo=AMS)
     lessons_before = _lessons_of("conv-c-1")
 
-    moved = booking.reschedule_lesson(ids["confirmed"], new_start, users[ADMIN], "docent ziek")
+    moved = lesson_changes.reschedule_lesson(ids["confirmed"], new_start, users[ADMIN], "docent ziek")
 
     assert moved.id == ids["confirmed"]
     with read_session() as s:
@@ -348,7 +348,7 @@ def test_a_paid_lesson_that_lost_its_slot_is_rescheduled_and_confirmed(world, ca
     ids, users = world
     new_start = datetime(2026, 12, 4, 13, tzinfo=AMS)
 
-    rebooked = booking.reschedule_lesson(ids["moved"], new_start, users[ADMIN])
+    rebooked = lesson_changes.reschedule_lesson(ids["moved"], new_start, users[ADMIN])
 
     assert rebooked.id == ids["moved"]
     with read_session() as s:
@@ -366,11 +366,15 @@ def test_a_paid_lesson_that_lost_its_slot_is_rescheduled_and_confirmed(world, ca
 def test_rescheduling_into_a_taken_or_busy_slot_is_refused(world):
     ids, users = world
     with pytest.raises(SlotTaken):  # Anna's held lesson (hold still running)
-        booking.reschedule_lesson(ids["confirmed"], datetime(2026, 12, 3, 14, tzinfo=AMS), users[ADMIN])
+        lesson_changes.reschedule_lesson(
+            ids["confirmed"], datetime(2026, 12, 3, 14, tzinfo=AMS), users[ADMIN]
+        )
     with pytest.raises(SlotTaken):  # Anna's time off
-        booking.reschedule_lesson(ids["confirmed"], datetime(2026, 12, 3, 10, tzinfo=AMS), users[ADMIN])
+        lesson_changes.reschedule_lesson(
+            ids["confirmed"], datetime(2026, 12, 3, 10, tzinfo=AMS), users[ADMIN]
+        )
     with pytest.raises(SlotNotOffered):  # 07:00 is before the profile's window
-        booking.reschedule_lesson(ids["confirmed"], datetime(2026, 12, 2, 7, tzinfo=AMS), users[ADMIN])
+        lesson_changes.reschedule_lesson(ids["confirmed"], datetime(2026, 12, 2, 7, tzinfo=AMS), users[ADMIN])
     with read_session() as s:
         lesson = s.get(Lesson, ids["confirmed"])
     assert lesson.status == "confirmed" and lesson.start == datetime(2026, 12, 2, 10, tzinfo=AMS)
@@ -382,17 +386,17 @@ def test_nobody_reschedules_a_lesson_they_do_not_manage(world):
     when = datetime(2026, 12, 2, 16, tzinfo=AMS)
     for who in (OTHER_TUTOR, FINANCE):
         with pytest.raises(PermissionDenied):
-            booking.reschedule_lesson(ids["confirmed"], when, users[who])
+            lesson_changes.reschedule_lesson(ids["confirmed"], when, users[who])
     with read_session() as s:
         assert s.get(Lesson, ids["confirmed"]).start == datetime(2026, 12, 2, 10, tzinfo=AMS)
-    moved = booking.reschedule_lesson(ids["confirmed"], when, users[TUTOR])
+    moved = lesson_changes.reschedule_lesson(ids["confirmed"], when, users[TUTOR])
     assert moved.id == ids["confirmed"] and moved.status == "confirmed" and moved.start == when
 
 
 def test_a_held_lesson_is_not_rescheduled_while_its_checkout_is_open(world):
     ids, users = world
     with pytest.raises(InvalidTransition):
-        booking.reschedule_lesson(ids["held"], datetime(2026, 12, 4, 16, tzinfo=AMS), users[ADMIN])
+        lesson_changes.reschedule_lesson(ids["held"], datetime(2026, 12, 4, 16, tzinfo=AMS), users[ADMIN])
     with read_session() as s:
         lesson = s.get(Lesson, ids["held"])
     assert lesson.status == "held" and lesson.start == datetime(2026, 12, 3, 14, tzinfo=AMS)
@@ -400,14 +404,14 @@ def test_a_held_lesson_is_not_rescheduled_while_its_checkout_is_open(world):
 
 def test_reschedule_options_leave_out_the_current_time_and_busy_time(world):
     ids, users = world
-    options = booking.reschedule_options(ids["confirmed"], users[ADMIN], limit=200)
+    options = lesson_changes.reschedule_options(ids["confirmed"], users[ADMIN], limit=200)
     starts = {o.start for o in options}
     assert datetime(2026, 12, 2, 10, tzinfo=AMS) not in starts
     assert datetime(2026, 12, 3, 10, tzinfo=AMS) not in starts  # time off
     assert datetime(2026, 12, 3, 14, tzinfo=AMS) not in starts  # Anna's held lesson
     assert datetime(2026, 12, 2, 11, tzinfo=AMS) in starts
     with pytest.raises(PermissionDenied):
-        booking.reschedule_options(ids["confirmed"], users[OTHER_TUTOR])
+        lesson_changes.reschedule_options(ids["confirmed"], users[OTHER_TUTOR])
 
 
 # --- rescheduling next to busy time around the lesson's own old time ------------------------------
@@ -428,11 +432,11 @@ def test_reschedule_options_offer_a_move_by_half_an_hour_into_the_lessons_own_ti
     ids, users = world
     half_hourly()
 
-    starts = {o.start for o in booking.reschedule_options(ids["confirmed"], users[ADMIN], limit=200)}
+    starts = {o.start for o in lesson_changes.reschedule_options(ids["confirmed"], users[ADMIN], limit=200)}
 
     assert {wed(9, 30), wed(10, 30)} <= starts  # its own old time does not block the move
     assert wed(10) not in starts
-    moved = booking.reschedule_lesson(ids["confirmed"], wed(10, 30), users[ADMIN])
+    moved = lesson_changes.reschedule_lesson(ids["confirmed"], wed(10, 30), users[ADMIN])
     assert moved.start == wed(10, 30)
 
 
@@ -456,7 +460,7 @@ def test_time_off_over_the_lessons_old_time_still_blocks_a_move_onto_it(world, o
     availability.add_busy_block(users[ADMIN], ids["anna"], off_from, off_until, "ziek")
 
     with pytest.raises(SlotTaken):
-        booking.reschedule_lesson(ids["confirmed"], wed(9, 30), users[ADMIN])
+        lesson_changes.reschedule_lesson(ids["confirmed"], wed(9, 30), users[ADMIN])
 
     with read_session() as s:
         lesson = s.get(Lesson, ids["confirmed"])
@@ -491,7 +495,7 @@ def test_a_move_overlapping_only_its_own_old_event_is_allowed_although_busy_time
     merging = MergingCalendar()
     set_backend(merging)
 
-    moved = booking.reschedule_lesson(ids["confirmed"], new_start, users[ADMIN], "eerder")
+    moved = lesson_changes.reschedule_lesson(ids["confirmed"], new_start, users[ADMIN], "eerder")
 
     assert moved.id == ids["confirmed"]
     assert moved.status == "confirmed" and moved.start == new_start
@@ -517,7 +521,7 @@ def test_a_move_overlapping_the_merged_neighbouring_event_is_still_refused(world
     set_backend(MergingCalendar())
 
     with pytest.raises(SlotTaken, match="busy in Anna"):
-        booking.reschedule_lesson(ids["confirmed"], new_start, users[ADMIN], "later")
+        lesson_changes.reschedule_lesson(ids["confirmed"], new_start, users[ADMIN], "later")
 
     with read_session() as s:
         lesson = s.get(Lesson, ids["confirmed"])

@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import col, select
 
 from core import clock, worker
-from core.booking import book_slot, cancel_lesson, expire_holds, slots_for_profile, suggest_slots
+from core.booking import book_slot, expire_holds, slots_for_profile, suggest_slots
 from core.calendars import CreatedEvent, event_id_for_lesson, set_backend
 from core.calendars.local import LocalCalendarBackend
 from core.db import read_session, write_session
@@ -26,6 +26,7 @@ from core.errors import (
     SlotTaken,
     ValidationFailed,
 )
+from core.lesson_changes import cancel_lesson
 from core.models import (
     BLOCKING_STATUSES,
     CANCELLED,

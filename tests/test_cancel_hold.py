@@ -11,8 +11,9 @@ import pytest
 from sqlmodel import select
 
 from core import worker
-from core.booking import book_slot, cancel_lesson
+from core.booking import book_slot
 from core.db import read_session, write_session
+from core.lesson_changes import cancel_lesson
 from core.models import CANCELLED, HELD, NEEDS_RESCHEDULE, Job, Lesson, OutboxMessage, Payment, Tutor
 from tests.fakes.stripe_fixtures import *  # noqa: F403
 

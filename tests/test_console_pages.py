@@ -10,11 +10,11 @@ import pytest
 from sqlmodel import select
 
 from core import worker
-from core.booking import cancel_lesson
 from core.calendars import event_id_for_lesson, set_backend
 from core.calendars.local import LocalCalendarBackend
 from core.db import read_session, write_session
 from core.errors import CalendarUnavailable, PermissionDenied
+from core.lesson_changes import cancel_lesson
 from core.models import (
     AuditLog,
     BusyBlock,

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from core import booking, lessons, worker
+from core import booking, lesson_changes, lessons, worker
 from core.calendars import event_id_for_lesson
 from core.db import read_session, write_session
 from core.errors import SlotTaken
@@ -139,7 +139,7 @@ def test_cancelling_removes_the_event_from_the_tutors_calendar(world, engine):
     worker.drain()
     assert [e["id"] for e in world.events(ANNA)] == [event_id_for_lesson(lesson.id)]
 
-    booking.cancel_lesson(lesson.id, actor=None, reason="ziek")
+    lesson_changes.cancel_lesson(lesson.id, actor=None, reason="ziek")
     worker.drain()
 
     assert world.events(ANNA) == []
@@ -214,7 +214,7 @@ def test_a_lesson_moves_into_its_own_old_time_although_google_merges_it_with_the
     set_buffer(buffer)
     assert google_backend.busy([ANNA], local(1, 8), local(1, 13))[ANNA] == [(local(1, 10), local(1, 12))]
 
-    moved = booking.reschedule_lesson(old.id, new_start, boss, "eerder")
+    moved = lesson_changes.reschedule_lesson(old.id, new_start, boss, "eerder")
 
     assert moved.id == old.id  # the same lesson, at its new time
     assert moved.status == CONFIRMED and moved.start == new_start
@@ -249,7 +249,7 @@ def test_a_move_that_overlaps_the_adjacent_event_is_still_refused(
     before = event_times(ANNA, world)
 
     with pytest.raises(SlotTaken):
-        booking.reschedule_lesson(old.id, new_start, boss, "later")
+        lesson_changes.reschedule_lesson(old.id, new_start, boss, "later")
     worker.drain()
 
     with read_session() as s:

@@ -317,7 +317,7 @@ def test_a_cancelled_lessons_event_is_removed_even_when_the_create_ran_after_the
     with write_session() as session:
         session.get(PlanningProfile, "new").requires_payment = False
     booked = world.book(slot=NOON).json()
-    from core.booking import cancel_lesson
+    from core.lesson_changes import cancel_lesson
 
     cancel_lesson(booked["id"], actor=None, reason="klant belde af")  # before the worker ran
     worker.drain()
@@ -370,8 +370,11 @@ def _settle(world, chat) -> None:  # noqa: ANN001
         later(seconds=61)
         worker.drain()
         with read_session() as session:
-            open_jobs = [j for j in session.exec(select(Job).where(Job.status != "done")).all()
-                         if not scheduled_later(j)]
+            open_jobs = [
+                j
+                for j in session.exec(select(Job).where(Job.status != "done")).all()
+                if not scheduled_later(j)
+            ]
         if not open_jobs:
             return
     raise AssertionError([(j.key, j.status, j.last_error) for j in open_jobs])
@@ -411,7 +414,7 @@ def test_every_outside_call_failing_in_every_way_loses_nothing_and_does_nothing_
     assert booked is not None, answers
     pay(world, booked)
     worker.drain()
-    from core.booking import cancel_lesson, reschedule_lesson
+    from core.lesson_changes import cancel_lesson, reschedule_lesson
     from core.models import User
 
     with write_session() as session:

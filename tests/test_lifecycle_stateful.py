@@ -33,12 +33,12 @@ from hypothesis.stateful import (
 from sqlmodel import SQLModel, select
 
 from core import clock, lessons, worker
-from core.booking import cancel_lesson, reschedule_lesson
 from core.calendars import event_id_for_lesson, set_backend
 from core.calendars.google import GoogleCalendarBackend
 from core.config import set_settings
 from core.db import get_engine, read_session, reset_engines, write_session
 from core.errors import LesplannerError
+from core.lesson_changes import cancel_lesson, reschedule_lesson
 from core.models import (
     BLOCKING_STATUSES,
     CANCELLED,
@@ -333,8 +333,11 @@ class Lifecycle(RuleBasedStateMachine):
             clock.set_now(clock.now() + timedelta(seconds=61))  # the backoff never exceeds a minute
             worker.drain()
             with read_session() as session:
-                open_jobs = [j for j in session.exec(select(Job).where(Job.status != JobStatus.DONE)).all()
-                             if not scheduled_later(j)]
+                open_jobs = [
+                    j
+                    for j in session.exec(select(Job).where(Job.status != JobStatus.DONE)).all()
+                    if not scheduled_later(j)
+                ]
             if not open_jobs:
                 break
         assert not open_jobs, [(j.key, j.status, j.last_error) for j in open_jobs]

@@ -28,11 +28,12 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from core import clock, worker
-from core.booking import book_slot, cancel_lesson
+from core.booking import book_slot
 from core.calendars import event_id_for_lesson, set_backend
 from core.calendars.google import GoogleCalendarBackend
 from core.config import set_settings
 from core.db import get_engine, read_session, write_session
+from core.lesson_changes import cancel_lesson
 from core.models import (
     BLOCKING_STATUSES,
     CANCELLED,

@@ -11,11 +11,12 @@ import pytest
 from sqlmodel import select
 
 from core import clock, worker
-from core.booking import book_slot, cancel_lesson, reschedule_lesson
+from core.booking import book_slot
 from core.calendars import set_backend
 from core.calendars.local import LocalCalendarBackend
 from core.config import set_settings
 from core.db import read_session, write_session
+from core.lesson_changes import cancel_lesson, reschedule_lesson
 from core.models import Contact, OutboxMessage, PlanningProfile, Tutor, User
 from tests.conftest import AMS, make_settings
 from tests.fakes.chatwoot import FakeChatwoot

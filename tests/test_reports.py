@@ -142,7 +142,7 @@ def test_finance_lists_holds_expiring_reschedules_and_failed_events(world):
 
 
 def test_a_paid_lesson_that_was_cancelled_is_listed_for_a_refund(world):
-    from core.booking import cancel_lesson
+    from core.lesson_changes import cancel_lesson
 
     with read_session() as s:
         assert payment_queries.paid_but_cancelled(s) == []

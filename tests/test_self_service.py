@@ -216,7 +216,7 @@ def test_a_late_reschedule_is_422(client, paid):
 
 
 def test_the_list_shows_what_the_tutor_marked_after_the_lesson(client, paid):
-    from core.booking import mark_attendance
+    from core.lesson_changes import mark_attendance
     from core.models import User
 
     with write_session() as session:

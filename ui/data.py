@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from core import booking, clock
+from core import clock, lesson_changes
 from core.config import get_settings
 from core.db import get_engine, read_session
 from core.models import Lesson
@@ -84,4 +84,4 @@ def can_manage_lesson(user: Any, lesson_id: int) -> bool:
     core checks it again when the button is pressed."""
     with read_session(engine()) as session:
         lesson = session.get(Lesson, lesson_id)
-        return lesson is not None and booking.can_manage_lesson(session, user, lesson)
+        return lesson is not None and lesson_changes.can_manage_lesson(session, user, lesson)

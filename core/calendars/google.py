@@ -22,14 +22,12 @@ What it guarantees:
 from __future__ import annotations
 
 import http.client
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -43,7 +41,6 @@ from googleapiclient.errors import HttpError
 from core import clock, integrations
 from core.calendars.base import Busy, CalendarCheck, CreatedEvent, EventRequest, merge_intervals
 from core.calendars.google_support import (
-    SCOPE,
     _ApiError,
     _chunks,
     _error_details,
@@ -51,6 +48,7 @@ from core.calendars.google_support import (
     _require_aware,
     _rfc3339,
     _same_times,
+    load_credentials,
     refresh_message,
 )
 from core.config import Settings
@@ -508,60 +506,7 @@ class GoogleCalendarBackend:
     # -- credentials --------------------------------------------------------------------------
 
     def _load_credentials(self) -> service_account.Credentials:
-        raw = self._settings.secret("gcal_service_account_json")
-        if not raw:
-            raise CalendarUnavailable(
-                "Google Calendar is not configured: set GCAL_SERVICE_ACCOUNT_JSON to the path of "
-                "the service account's JSON key file, or to the JSON text itself "
-                "(see docs/GOOGLE_CALENDAR.md)."
-            )
-        if raw.lstrip().startswith("{"):
-            text, source = raw, "The JSON text in GCAL_SERVICE_ACCOUNT_JSON"
-        else:
-            source = "The file named in GCAL_SERVICE_ACCOUNT_JSON"
-            try:
-                text = Path(raw).expanduser().read_text(encoding="utf-8")
-            except FileNotFoundError:
-                raise CalendarUnavailable(
-                    "GCAL_SERVICE_ACCOUNT_JSON names a file that does not exist. Set it to the "
-                    "path of the service account's JSON key (readable by this process) or to "
-                    "the JSON text itself."
-                ) from None
-            except (OSError, UnicodeDecodeError) as err:
-                kind = type(err).__name__
-                raise CalendarUnavailable(
-                    f"The file named in GCAL_SERVICE_ACCOUNT_JSON cannot be read ({kind}); make "
-                    "it readable by this process or put the JSON text in the setting."
-                ) from None
-        try:
-            info = json.loads(text)
-        except ValueError:
-            raise CalendarUnavailable(
-                f"{source} is not valid JSON. Download a new JSON key for the service account "
-                "(Google Cloud console > IAM > Service accounts > Keys) and use it unchanged."
-            ) from None
-        if not isinstance(info, dict) or info.get("type") != "service_account":
-            raise CalendarUnavailable(
-                f'{source} is not a service-account key (its "type" must be '
-                '"service_account"; OAuth client files and API keys do not work here).'
-            )
-        missing = [k for k in ("client_email", "private_key", "token_uri") if not info.get(k)]
-        if missing:
-            raise CalendarUnavailable(
-                f"{source} lacks {', '.join(missing)}; download a complete JSON key for the service account."
-            )
-        self._client_email = str(info["client_email"])
-        self._client_id = str(info.get("client_id") or "")
-        try:
-            credentials = service_account.Credentials.from_service_account_info(info, scopes=[SCOPE])
-        except (ValueError, TypeError, IndexError):
-            raise CalendarUnavailable(
-                f"The private_key of the service account {self._client_email} cannot be read; "
-                "download a new JSON key and set GCAL_SERVICE_ACCOUNT_JSON to it."
-            ) from None
-        delegated = (self._settings.gcal_delegated_user or "").strip()
-        if delegated:
-            credentials = credentials.with_subject(delegated)
+        credentials, self._client_email, self._client_id = load_credentials(self._settings)
         return credentials
 
     def _refresh_message(self, err: auth_exceptions.RefreshError) -> str:

@@ -7,11 +7,14 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from google.oauth2 import service_account
 from googleapiclient.errors import HttpError
 
 from core.calendars.base import EventRequest
+from core.config import Settings
 from core.errors import CalendarUnavailable, ValidationFailed
 
 SCOPE = "https://www.googleapis.com/auth/calendar"
@@ -127,3 +130,64 @@ def refresh_message(
             " Check GCAL_SERVICE_ACCOUNT_JSON (a current key of the service account) and GCAL_DELEGATED_USER."
         )
     return text
+
+
+def load_credentials(settings: Settings) -> tuple[service_account.Credentials, str, str]:
+    """The service account's credentials from GCAL_SERVICE_ACCOUNT_JSON (a path or the JSON text),
+    with its client e-mail and id; every way the key can be wrong is a CalendarUnavailable that
+    says how to fix it."""
+    raw = settings.secret("gcal_service_account_json")
+    if not raw:
+        raise CalendarUnavailable(
+            "Google Calendar is not configured: set GCAL_SERVICE_ACCOUNT_JSON to the path of "
+            "the service account's JSON key file, or to the JSON text itself "
+            "(see docs/GOOGLE_CALENDAR.md)."
+        )
+    if raw.lstrip().startswith("{"):
+        text, source = raw, "The JSON text in GCAL_SERVICE_ACCOUNT_JSON"
+    else:
+        source = "The file named in GCAL_SERVICE_ACCOUNT_JSON"
+        try:
+            text = Path(raw).expanduser().read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise CalendarUnavailable(
+                "GCAL_SERVICE_ACCOUNT_JSON names a file that does not exist. Set it to the "
+                "path of the service account's JSON key (readable by this process) or to "
+                "the JSON text itself."
+            ) from None
+        except (OSError, UnicodeDecodeError) as err:
+            kind = type(err).__name__
+            raise CalendarUnavailable(
+                f"The file named in GCAL_SERVICE_ACCOUNT_JSON cannot be read ({kind}); make "
+                "it readable by this process or put the JSON text in the setting."
+            ) from None
+    try:
+        info = json.loads(text)
+    except ValueError:
+        raise CalendarUnavailable(
+            f"{source} is not valid JSON. Download a new JSON key for the service account "
+            "(Google Cloud console > IAM > Service accounts > Keys) and use it unchanged."
+        ) from None
+    if not isinstance(info, dict) or info.get("type") != "service_account":
+        raise CalendarUnavailable(
+            f'{source} is not a service-account key (its "type" must be '
+            '"service_account"; OAuth client files and API keys do not work here).'
+        )
+    missing = [k for k in ("client_email", "private_key", "token_uri") if not info.get(k)]
+    if missing:
+        raise CalendarUnavailable(
+            f"{source} lacks {', '.join(missing)}; download a complete JSON key for the service account."
+        )
+    client_email = str(info["client_email"])
+    client_id = str(info.get("client_id") or "")
+    try:
+        credentials = service_account.Credentials.from_service_account_info(info, scopes=[SCOPE])
+    except (ValueError, TypeError, IndexError):
+        raise CalendarUnavailable(
+            f"The private_key of the service account {client_email} cannot be read; "
+            "download a new JSON key and set GCAL_SERVICE_ACCOUNT_JSON to it."
+        ) from None
+    delegated = (settings.gcal_delegated_user or "").strip()
+    if delegated:
+        credentials = credentials.with_subject(delegated)
+    return credentials, client_email, client_id
