@@ -20,6 +20,7 @@ from core.payments.queries import (
     payments_export,
     payments_page,
 )
+from core.payments.refunds import refund_payment
 from ui import auth, charts, data, fmt, widgets
 from ui.errors import run_action
 from ui.i18n import status_label, tr
@@ -145,6 +146,46 @@ else:
         "betalingen.csv",
         "payments_csv",
     )
+
+# --- refund a payment (finance, admin): full or partial, with a reason --------------------------
+refundable = {
+    p["id"]: p
+    for p in result.rows
+    if p["status"] in ("paid", "partially_refunded") and (p["amount"] or 0) > (p["refunded_amount"] or 0)
+}
+if refundable:
+    with st.expander(tr("pay.refund_form.title"), icon=":material/undo:"):
+        st.caption(tr("pay.refund_form.help"))
+        with st.form("refund_form"):
+            picked = st.selectbox(
+                tr("pay.refund_form.payment"),
+                list(refundable),
+                format_func=lambda i: (
+                    f"{refundable[i]['checkout_session_id']} · {fmt.fmt_money(refundable[i]['amount'], refundable[i]['currency'])}"
+                    f" · {fmt.fmt_dt(refundable[i]['paid_at'])}"
+                ),
+                key="refund_pick",
+            )
+            euros = st.number_input(
+                tr("pay.refund_form.amount"), min_value=0.01, step=1.0, format="%.2f", key="refund_amount"
+            )
+            why = st.text_input(tr("reason"), key="refund_reason")
+            sure = st.checkbox(tr("pay.refund_form.confirm"), key="refund_confirm")
+            go = st.form_submit_button(tr("pay.refund_form.submit"), type="primary")
+        if go:
+            if not sure:
+                st.warning(tr("pay.refund_form.need_confirm"))
+            else:
+                cents = round(euros * 100)
+                chosen = refundable[picked]
+                run_action(
+                    refund_payment,
+                    user,
+                    picked,
+                    cents,
+                    why,
+                    success=tr("pay.refund_form.done", amount=fmt.fmt_money(cents, chosen["currency"])),
+                )
 
 # --- holds, reschedules, failed events ---------------------------------------------------------
 now = data.now_minute()

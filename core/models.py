@@ -267,6 +267,7 @@ class Payment(SQLModel, table=True):
     amount: int | None = None  # cents
     currency: str | None = None
     status: str = Field(default="open", index=True, max_length=20)
+    refunded_amount: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # cents, as Stripe says
     url: str | None = None
     expires_at: datetime | None = _dt(default=None, nullable=True)
     paid_at: datetime | None = _dt(default=None, nullable=True)

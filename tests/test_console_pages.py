@@ -19,6 +19,7 @@ from core.models import (
     AuditLog,
     BusyBlock,
     Contact,
+    Job,
     Lesson,
     OutboxMessage,
     Payment,
@@ -343,6 +344,27 @@ def test_finance_sees_totals_holds_reschedules_and_failed_events(world):
     assert any("evt_failed_1" in m and "Lesson 2 is confirmed" in m for m in shown), shown
     assert lesson(world["held"]).status == "confirmed"  # the retried payment confirmed the hold
     assert "Geen mislukte Stripe-events" in " ".join(at.caption.values)
+
+
+def test_finance_refunds_half_a_payment_with_a_reason(world):
+    at = page(FINANCE, "payments")
+    with read_session() as s:
+        paid_id = s.exec(select(Payment).where(Payment.checkout_session_id == "cs_test_paid_1")).one().id
+    at.selectbox(key="refund_pick").set_value(paid_id).run()
+    at.number_input(key="refund_amount").set_value(22.50)
+    at.text_input(key="refund_reason").set_value("les half gegeven")
+    at.checkbox(key="refund_confirm").check()
+    at = click(at, "Terugbetalen")
+    ok(at)
+
+    with read_session() as s:
+        job = s.exec(select(Job).where(Job.kind == "stripe.refund")).one()
+    assert (job.payload["payment_id"], job.payload["amount"], job.payload["reason"]) == (
+        paid_id,
+        2250,
+        "les half gegeven",
+    )
+    assert any("22,50" in m.value for m in at.success)
 
 
 def test_integrations_run_the_calendar_check_on_request(world, engine):

@@ -440,20 +440,24 @@ def test_a_full_refund_marks_the_payment_refunded_and_tells_the_customer(fake_st
     assert messages().count("refund_issued") == 1
 
 
-def test_a_partial_refund_leaves_the_payment_paid_and_says_why(fake_stripe, held, signed_delivery):
+def test_a_partial_refund_records_the_amount_and_the_rest_completes_it(fake_stripe, held, signed_delivery):
+    """DESIGN: charge.refunded → refunded or partially_refunded with the amount."""
     session_id = held[1]
     signed_delivery(fake_stripe.complete_session(session_id))
 
     partial = signed_delivery(fake_stripe.refund(session_id, amount=1000))
 
-    assert partial.status == "ignored" and "Partial refund of 1000 of 4500" in partial.detail
-    assert payment(session_id).status == "paid"
+    assert partial.status == "processed"
+    assert (payment(session_id).status, payment(session_id).refunded_amount) == ("partially_refunded", 1000)
+    assert lesson(held[0]).status == CONFIRMED  # a partial refund only records the money
     assert "refund_issued" not in messages()
-    assert stored_event(partial.event_id).error == partial.detail
+    signed_delivery(fake_stripe.events[-1])  # the same event again changes nothing
+    assert payment(session_id).refunded_amount == 1000
 
     rest = signed_delivery(fake_stripe.refund(session_id))
 
-    assert rest.status == "processed" and payment(session_id).status == "refunded"
+    assert rest.status == "processed"
+    assert (payment(session_id).status, payment(session_id).refunded_amount) == ("refunded", 4500)
 
 
 def test_a_refund_of_a_payment_lesplanner_does_not_know_is_ignored(fake_stripe, signed_delivery):

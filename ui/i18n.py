@@ -521,6 +521,25 @@ S: dict[str, tuple[str, str]] = {
         "Geen betaalde lessen die verzet moeten worden.",
         "No paid lessons need rescheduling.",
     ),
+    "pay.refund_form.title": ("Terugbetalen", "Refund"),
+    "pay.refund_form.help": (
+        "Een betaling van deze pagina geheel of deels terugbetalen via Stripe. De status volgt zodra Stripe "
+        "het bevestigt; een volledige terugbetaling van een les die nog komt, annuleert die les.",
+        "Refund a payment on this page in full or in part through Stripe. The status follows once Stripe "
+        "confirms it; a full refund of a lesson still to come cancels that lesson.",
+    ),
+    "pay.refund_form.payment": ("Betaling", "Payment"),
+    "pay.refund_form.amount": ("Bedrag (€)", "Amount (€)"),
+    "pay.refund_form.confirm": ("Ja, dit bedrag terugbetalen", "Yes, refund this amount"),
+    "pay.refund_form.need_confirm": (
+        "Vink eerst aan dat je wilt terugbetalen.",
+        "Tick the box to confirm the refund first.",
+    ),
+    "pay.refund_form.submit": ("Terugbetalen", "Refund"),
+    "pay.refund_form.done": (
+        "Terugbetaling van {amount} staat klaar voor Stripe.",
+        "Refund of {amount} is on its way to Stripe.",
+    ),
     "pay.refund": (
         "Betaald, maar de les is geannuleerd (terugbetalen in Stripe?)",
         "Paid, but the lesson was cancelled (refund in Stripe?)",

@@ -76,6 +76,7 @@ _PAYMENT_COLUMNS = (
     Payment.contact_id,
     Payment.expires_at,
     Payment.paid_at,
+    Payment.refunded_amount,
 )
 
 

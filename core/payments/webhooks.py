@@ -36,12 +36,14 @@ from core.errors import (
 from core.integrations import scrub
 from core.messages import queue_message
 from core.models import (
+    CONFIRMED,
     NEEDS_RESCHEDULE,
     WAITING_FOR_PAYMENT,
     Contact,
     Conversation,
     Lesson,
     Payment,
+    PaymentStatus,
     StripeEvent,
 )
 from core.payments.gateway import (
@@ -482,15 +484,27 @@ def _on_refunded(session: Session, charge: dict[str, Any], now: datetime) -> tup
         payment = session.exec(select(Payment).where(Payment.payment_intent_id == intent)).first()
     if payment is None:
         return IGNORED, f"No Lesplanner payment has payment intent {intent or '(none)'}."
-    if not charge.get("refunded"):
-        return IGNORED, (
-            f"Partial refund of {charge.get('amount_refunded')} of {charge.get('amount')} "
-            f"{charge.get('currency', '')}: payment {payment.checkout_session_id} stays {payment.status}."
-        )
+    refunded = int(charge.get("amount_refunded") or 0)
     if payment.status == REFUNDED:
         return PROCESSED, f"Payment {payment.checkout_session_id} was already refunded; nothing changed."
+    if not charge.get("refunded"):
+        # Partial: only the money is recorded (events may arrive out of order: never go down).
+        if refunded <= payment.refunded_amount:
+            return PROCESSED, f"Payment {payment.checkout_session_id}: refund of {refunded} already recorded."
+        payment.refunded_amount = refunded
+        payment.status = PaymentStatus.PARTIALLY_REFUNDED
+        payment.updated_at = now
+        return PROCESSED, (
+            f"Payment {payment.checkout_session_id}: {refunded} of {charge.get('amount')} "
+            f"{charge.get('currency', '')} refunded."
+        )
     payment.status = REFUNDED
+    payment.refunded_amount = max(refunded, payment.amount or 0)
     payment.updated_at = now
+    # A full refund of a lesson still to come cancels it: its slot and calendar event are freed.
+    lesson = session.get(Lesson, payment.lesson_id) if payment.lesson_id is not None else None
+    if lesson is not None and lesson.status in (CONFIRMED, NEEDS_RESCHEDULE) and lesson.start > now:
+        lessons.cancel(session, lesson, "payment refunded in full", notify=False)
     # A refund we started at the customer's cancel was announced with that cancel: one message.
     announced = payment.lesson_id is not None and queued_refund(session, payment.lesson_id) is not None
     if (
