@@ -22,6 +22,7 @@ PARAMS = {
     "until": "09:30",
     "url": "https://checkout.stripe.test/c/pay/cs_test_1",
     "amount": "€ 45,00",
+    "tutor": "Anna",
     "alternatives": "woensdag 2 december om 11:00",
 }
 
