@@ -14,6 +14,7 @@ from core.payments import retry_failed_event, stripe_dashboard_url
 from core.payments.queries import (
     PaymentFilter,
     failed_events,
+    open_disputes,
     paid_but_cancelled,
     payment_status_counts,
     payment_totals,
@@ -242,6 +243,36 @@ with right:
         )
     else:
         st.caption(tr("pay.resched.empty"))
+
+st.subheader(tr("pay.disputes"))
+disputes = data.read(open_disputes)
+if disputes:
+    widgets.table(
+        [
+            {
+                "due_by": fmt.fmt_dt(d["due_by"]),
+                "status": d["dispute_status"] or "",
+                "amount": fmt.fmt_money(d["amount"], d["currency"]),
+                "lesson_id": "" if d["lesson_id"] is None else str(d["lesson_id"]),
+                "start": fmt.fmt_dt(d["lesson_start"]),
+                "lesson_status": status_label(d["lesson_status"]) if d["lesson_status"] else "",
+                "session": d["checkout_session_id"],
+            }
+            for d in disputes
+        ],
+        {
+            "due_by": tr("pay.disputes.due_by"),
+            "status": tr("pay.disputes.status"),
+            "amount": tr("col.amount"),
+            "lesson_id": tr("col.lesson"),
+            "start": tr("col.start"),
+            "lesson_status": tr("col.status"),
+            "session": tr("col.session"),
+        },
+    )
+    st.caption(tr("pay.disputes.help"))
+else:
+    st.caption(tr("pay.disputes.empty"))
 
 st.subheader(tr("pay.refund"))
 to_refund = data.read(paid_but_cancelled)

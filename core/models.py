@@ -268,6 +268,10 @@ class Payment(SQLModel, table=True):
     currency: str | None = None
     status: str = Field(default="open", index=True, max_length=20)
     refunded_amount: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # cents, as Stripe says
+    # A chargeback: Stripe's dispute status (needs_response, under_review, won, lost, ...) and
+    # the date the evidence is due; the payment stays `disputed` (DESIGN).
+    dispute_status: str | None = Field(default=None, max_length=40)
+    dispute_due_by: datetime | None = _dt(default=None, nullable=True)
     url: str | None = None
     expires_at: datetime | None = _dt(default=None, nullable=True)
     paid_at: datetime | None = _dt(default=None, nullable=True)

@@ -367,6 +367,18 @@ def test_finance_refunds_half_a_payment_with_a_reason(world):
     assert any("22,50" in m.value for m in at.success)
 
 
+def test_finance_sees_a_dispute_with_its_evidence_due_date(world):
+    with write_session() as s:
+        paid = s.exec(select(Payment).where(Payment.checkout_session_id == "cs_test_paid_1")).one()
+        paid.status, paid.dispute_status = "disputed", "needs_response"
+        paid.dispute_due_by = datetime(2026, 12, 10, 22, 59, tzinfo=UTC)
+    at = page(FINANCE, "payments")
+    ok(at)
+
+    text = table_text(at)
+    assert "needs_response" in text and "10 dec 2026" in text
+
+
 def test_integrations_run_the_calendar_check_on_request(world, engine):
     at = page(ADMIN, "integrations")
     ok(at)

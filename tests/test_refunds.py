@@ -100,3 +100,45 @@ def test_a_full_refund_of_a_lesson_still_to_come_cancels_it_and_frees_the_slot(
     with read_session() as session:
         lesson = session.get(Lesson, payment(paid).lesson_id)
         assert (lesson.status, lesson.cancel_reason) == ("cancelled", "payment refunded in full")
+
+
+# --- disputes (DESIGN: charge.dispute.* → disputed and a finance alert; the lesson stays) --------
+
+
+def dispute(fake_stripe, paid_id: int, status: str = "needs_response") -> dict:  # noqa: F811
+    with read_session() as session:
+        intent = session.get(Payment, paid_id).payment_intent_id
+    return {
+        "id": "dp_test_1",
+        "object": "dispute",
+        "amount": 4500,
+        "currency": "eur",
+        "charge": "ch_test_1",
+        "payment_intent": intent,
+        "reason": "fraudulent",
+        "status": status,
+        "evidence_details": {"due_by": int(datetime(2026, 12, 10, 23, 59, tzinfo=AMS).timestamp())},
+    }
+
+
+def test_a_dispute_marks_the_payment_and_tells_finance_when_evidence_is_due(
+    paid, fake_stripe, signed_delivery
+):  # noqa: F811
+    signed_delivery(fake_stripe.event("charge.dispute.created", dispute(fake_stripe, paid)))
+
+    disputed = payment(paid)
+    assert (disputed.status, disputed.dispute_status) == ("disputed", "needs_response")
+    assert disputed.dispute_due_by == datetime(2026, 12, 10, 23, 59, tzinfo=AMS)
+    with read_session() as session:
+        alert = session.exec(select(AuditLog).where(AuditLog.action == "finance.alert")).one()
+        lesson = session.get(Lesson, disputed.lesson_id)
+    assert "dispute" in alert.after["why"] and lesson.status == "confirmed"  # the lesson stays
+
+    signed_delivery(fake_stripe.event("charge.dispute.closed", dispute(fake_stripe, paid, status="won")))
+    closed = payment(paid)
+    assert (closed.status, closed.dispute_status) == ("disputed", "won")
+    from core.payments.queries import open_disputes
+
+    with read_session() as session:
+        rows = open_disputes(session)
+    assert [(r["payment_id"], r["dispute_status"]) for r in rows] == [(paid, "won")]

@@ -521,6 +521,14 @@ S: dict[str, tuple[str, str]] = {
         "Geen betaalde lessen die verzet moeten worden.",
         "No paid lessons need rescheduling.",
     ),
+    "pay.disputes": ("Geschillen (chargebacks)", "Disputes (chargebacks)"),
+    "pay.disputes.due_by": ("Bewijs uiterlijk", "Evidence due"),
+    "pay.disputes.status": ("Status bij Stripe", "Status at Stripe"),
+    "pay.disputes.help": (
+        "Reageer in het Stripe-dashboard vóór de datum; de les blijft staan.",
+        "Respond in the Stripe dashboard before the date; the lesson stays.",
+    ),
+    "pay.disputes.empty": ("Geen geschillen.", "No disputes."),
     "pay.refund_form.title": ("Terugbetalen", "Refund"),
     "pay.refund_form.help": (
         "Een betaling van deze pagina geheel of deels terugbetalen via Stripe. De status volgt zodra Stripe "

@@ -206,3 +206,28 @@ def failed_events(session: Session, limit: int = 100) -> list[dict[str, Any]]:
         .limit(limit)
     ).all()
     return [dict(r._mapping) for r in rows]
+
+
+def open_disputes(session: Session, limit: int = 100) -> list[dict[str, Any]]:
+    """Disputed payments with their lesson and evidence due date, soonest due first."""
+    rows = session.exec(
+        select(Payment, Lesson)
+        .join(Lesson, col(Lesson.id) == col(Payment.lesson_id), isouter=True)
+        .where(Payment.status == "disputed")
+        .order_by(col(Payment.dispute_due_by))
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "payment_id": p.id,
+            "checkout_session_id": p.checkout_session_id,
+            "amount": p.amount,
+            "currency": p.currency,
+            "dispute_status": p.dispute_status,
+            "due_by": p.dispute_due_by,
+            "lesson_id": p.lesson_id,
+            "lesson_start": lesson.start if lesson is not None else None,
+            "lesson_status": lesson.status if lesson is not None else None,
+        }
+        for p, lesson in rows
+    ]

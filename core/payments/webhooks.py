@@ -288,6 +288,8 @@ def _dispatch(session: Session, event: dict[str, Any], now: datetime) -> tuple[s
         return _on_released(session, obj, now, PAYMENT_EXPIRED, "hold_expired")
     if type_ == "charge.refunded":
         return _on_refunded(session, obj, now)
+    if type_ in ("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed"):
+        return _on_dispute(session, obj, now)
     return IGNORED, f"Lesplanner does not act on {type_ or 'untyped'} events."
 
 
@@ -519,3 +521,31 @@ def _on_refunded(session: Session, charge: dict[str, Any], now: datetime) -> tup
             dedupe_key=f"refund_issued:{payment.checkout_session_id}",
         )
     return PROCESSED, f"Payment {payment.checkout_session_id} refunded."
+
+
+def _on_dispute(session: Session, dispute: dict[str, Any], now: datetime) -> tuple[str, str]:
+    """A chargeback: the payment is `disputed` with Stripe's dispute status and the evidence due
+    date, finance gets an alert, and the lesson stays as it is (DESIGN)."""
+    intent = _id_of(dispute.get("payment_intent"))
+    payment = (
+        session.exec(select(Payment).where(Payment.payment_intent_id == intent)).first() if intent else None
+    )
+    if payment is None:
+        return IGNORED, f"No Lesplanner payment has payment intent {intent or '(none)'}."
+    status = str(dispute.get("status") or "unknown")[:40]
+    due = _ts((dispute.get("evidence_details") or {}).get("due_by"))
+    first = payment.status != PaymentStatus.DISPUTED
+    payment.status = PaymentStatus.DISPUTED
+    payment.dispute_status = status
+    payment.dispute_due_by = due or payment.dispute_due_by
+    payment.updated_at = now
+    lesson = session.get(Lesson, payment.lesson_id) if payment.lesson_id is not None else None
+    if first and lesson is not None:
+        lessons.finance_alert(
+            session,
+            lesson,
+            f"payment disputed ({dispute.get('reason') or 'no reason given'}); evidence due {due:%Y-%m-%d}"
+            if due
+            else f"payment disputed ({dispute.get('reason') or 'no reason given'})",
+        )
+    return PROCESSED, f"Payment {payment.checkout_session_id}: dispute {dispute.get('id')} is {status}."
