@@ -42,10 +42,22 @@ fields = [
     "active",
     "cancel_notice_hours",
     "on_time_cancel",
+    "reminder_hours",
 ]
 
 
+def _hours_list(text: str) -> list[int] | str:
+    """'48, 2' → [48, 2]; anything else goes to core's validation as typed, which names the field."""
+    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
+    try:
+        return [int(p) for p in parts]
+    except ValueError:
+        return text
+
+
 def _shown(field: str, value: object) -> str:
+    if field == "reminder_hours":
+        return ", ".join(str(h) for h in value or []) or "—"
     if field == "allowed_weekdays":
         return ", ".join(fmt.weekday_name(d)[:2] for d in value or []) or "—"
     if isinstance(value, bool):
@@ -142,6 +154,14 @@ with st.form(f"profile_form_{name}"):
             help=tr("prof.cancel_notice_help"),
             value=current["cancel_notice_hours"],
             key=f"pf_{name}_cancel_notice_hours",
+        ),
+        "reminder_hours": _hours_list(
+            a.text_input(
+                tr("field.reminder_hours"),
+                value=", ".join(str(h) for h in current["reminder_hours"] or []),
+                help=tr("prof.reminder_help"),
+                key=f"pf_{name}_reminder_hours",
+            )
         ),
     }
     values["allowed_weekdays"] = (

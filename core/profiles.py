@@ -83,6 +83,7 @@ EDITABLE_FIELDS = (
     "requires_payment",
     "active",
     "cancel_notice_hours",
+    "reminder_hours",
     "on_time_cancel",
 )
 ON_TIME_CANCEL = ("refund",)  # "credit" arrives with the credit ledger (issue 15)
@@ -137,6 +138,17 @@ def validate_profile(values: dict[str, Any]) -> dict[str, Any]:
         if any(isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= 6 for d in weekdays):
             raise InvalidProfile("allowed_weekdays", "weekdays are 0 (Monday) to 6 (Sunday)")
         v["allowed_weekdays"] = sorted(set(weekdays))
+    if "reminder_hours" in v:
+        hours = v["reminder_hours"]
+        if not isinstance(hours, list | tuple) or any(
+            isinstance(h, bool) or not isinstance(h, int) for h in hours
+        ):
+            raise InvalidProfile("reminder_hours", "give whole hours before the lesson, e.g. 24 or 48, 2")
+        if len(set(hours)) > 3 or any(not 1 <= h <= 14 * 24 for h in hours):
+            raise InvalidProfile(
+                "reminder_hours", "at most three reminders, each 1 to 336 hours before the lesson"
+            )
+        v["reminder_hours"] = sorted(set(hours))
     if "cancel_notice_hours" in v:
         _int(v, "cancel_notice_hours", 0, 14 * 24)
     if "on_time_cancel" in v and v["on_time_cancel"] not in ON_TIME_CANCEL:

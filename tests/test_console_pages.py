@@ -274,6 +274,16 @@ def test_a_profile_edit_is_previewed_then_saved_and_audited(world):
     assert "profile.update" in table_text(at)
 
 
+def test_an_admin_sets_a_profiles_reminder_hours(world):
+    at = page(ADMIN, "profiles")
+    at.text_input(key="pf_existing_reminder_hours").set_value("48, 2")
+    at = click(at, "Opslaan")
+    ok(at)
+
+    with read_session() as s:
+        assert s.get(PlanningProfile, "existing").reminder_hours == [2, 48]
+
+
 # --- contacts, whitelists ----------------------------------------------------------------------
 
 

@@ -66,6 +66,10 @@ VALID = {"name": "evening", **SEED_PROFILES["existing"]}
         pytest.param({"name": "bad name!"}, "name", id="name with spaces"),
         pytest.param({"name": ""}, "name", id="empty name"),
         pytest.param({"name": "x" * 41}, "name", id="name too long"),
+        pytest.param({"reminder_hours": [0]}, "reminder_hours", id="reminder at the start"),
+        pytest.param({"reminder_hours": [24, 24 * 15]}, "reminder_hours", id="reminder over two weeks ahead"),
+        pytest.param({"reminder_hours": [1, 2, 3, 4]}, "reminder_hours", id="four reminders"),
+        pytest.param({"reminder_hours": "24"}, "reminder_hours", id="reminder hours as text"),
     ],
 )
 def test_invalid_profile_is_refused_naming_the_field(overrides, field):
@@ -89,6 +93,8 @@ def test_duration_that_does_not_fit_says_which_window():
         pytest.param({"min_lead_minutes": 0, "days_ahead": 0}, id="today, no lead"),
         pytest.param({"max_per_day": None}, id="no daily cap"),
         pytest.param({"max_per_day": 3, "buffer_minutes": 15, "slot_step_minutes": 30}, id="all knobs"),
+        pytest.param({"reminder_hours": [2, 48]}, id="two reminders"),
+        pytest.param({"reminder_hours": []}, id="no reminders"),
     ],
 )
 def test_valid_profiles_pass(overrides):

@@ -484,6 +484,11 @@ S: dict[str, tuple[str, str]] = {
         "Cancel/move through the bot until (hours before)",
     ),
     "field.on_time_cancel": ("Op tijd geannuleerd", "Cancelled on time"),
+    "field.reminder_hours": ("Herinneringen (uren vooraf)", "Reminders (hours before)"),
+    "prof.reminder_help": (
+        "Hoeveel uur voor de les de klant een herinnering krijgt, bijvoorbeeld 24 of 48, 2. Leeg: geen herinneringen.",
+        "How many hours before the lesson the customer is reminded, e.g. 24 or 48, 2. Empty: no reminders.",
+    ),
     "prof.cancel_notice_help": (
         "Tot zoveel uur voor de les kan een klant zelf annuleren of verplaatsen via de bot; een betaalde les "
         "wordt dan volledig terugbetaald. Daarna kan alleen het team het nog regelen.",
