@@ -10,7 +10,7 @@ from core.audit import audit_page
 from core.booking import preview_profile
 from core.errors import LesplannerError
 from core.models import SEGMENTS
-from core.profiles import profile_rows, segment_mapping, set_segment_profile, update_profile
+from core.profiles import EDITABLE_FIELDS, profile_rows, segment_mapping, set_segment_profile, update_profile
 from ui import auth, data, fmt, widgets
 from ui.errors import run_action, show_error
 from ui.i18n import tr
@@ -25,25 +25,7 @@ if not profiles:
 by_name = {p["name"]: p for p in profiles}
 
 st.subheader(tr("prof.overview"))
-fields = [
-    "name",
-    "duration_minutes",
-    "earliest_hour",
-    "latest_hour",
-    "min_lead_minutes",
-    "days_ahead",
-    "exclude_weekends",
-    "allowed_weekdays",
-    "slot_step_minutes",
-    "max_suggestions",
-    "buffer_minutes",
-    "max_per_day",
-    "requires_payment",
-    "active",
-    "cancel_notice_hours",
-    "on_time_cancel",
-    "reminder_hours",
-]
+fields = ["name", *EDITABLE_FIELDS]
 
 
 def _hours_list(text: str) -> list[int] | str:

@@ -209,7 +209,8 @@ def suggest_slots(
 # --- booking ----------------------------------------------------------------------------------
 
 
-def _payment_for_lesson(session: Session, lesson_id: int) -> Payment | None:
+def payment_for_lesson(session: Session, lesson_id: int) -> Payment | None:
+    """The lesson's latest payment, if any."""
     return session.exec(
         select(Payment).where(Payment.lesson_id == lesson_id).order_by(col(Payment.id).desc())
     ).first()
@@ -235,7 +236,7 @@ def _movable_paid_lesson(
     ).all()
     price_now = price_for(segment, profile.duration_minutes)
     for lesson in candidates:
-        payment = _payment_for_lesson(session, stored_id(lesson))
+        payment = payment_for_lesson(session, stored_id(lesson))
         if payment is None or payment.status != PaymentStatus.PAID:
             continue
         if lesson.end - lesson.start != timedelta(minutes=profile.duration_minutes):
@@ -295,7 +296,7 @@ def book_slot(
         existing = _find_existing(session, conversation.id, start)
         if existing is not None:
             return BookingResult(
-                existing, created=False, payment=_payment_for_lesson(session, stored_id(existing))
+                existing, created=False, payment=payment_for_lesson(session, stored_id(existing))
             )
         tutors = tutors_for_profile(session, profile.name)
     duration = timedelta(minutes=profile.duration_minutes)
@@ -326,7 +327,7 @@ def book_slot(
             existing = _find_existing(session, conversation.id, start)
             if existing is not None:  # the same request raced itself
                 return BookingResult(
-                    existing, created=False, payment=_payment_for_lesson(session, stored_id(existing))
+                    existing, created=False, payment=payment_for_lesson(session, stored_id(existing))
                 )
             taken = lesson_busy(session, [stored_id(t) for t in free_in_calendar], lo, hi, now)
             free = [t for t in free_in_calendar if not taken[stored_id(t)]]
@@ -341,7 +342,7 @@ def book_slot(
                 if moved is not None:  # paid already: the same lesson, at its new time
                     lessons.move(session, moved, start, end, tutor_id=stored_id(tutor))
                     return BookingResult(
-                        moved, created=True, payment=_payment_for_lesson(session, stored_id(moved))
+                        moved, created=True, payment=payment_for_lesson(session, stored_id(moved))
                     )
                 needs_payment = profile.requires_payment
                 lesson = Lesson(

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from core import clock, lessons
 from core.audit import audit
+from core.booking import payment_for_lesson
 from core.db import read_session, write_session
 from core.errors import NotFound, ValidationFailed
 from core.lesson_changes import move_lesson
@@ -33,7 +34,6 @@ from core.models import (
     HELD,
     NEEDS_RESCHEDULE,
     Lesson,
-    Payment,
     PlanningProfile,
     Tutor,
     stored_id,
@@ -79,12 +79,6 @@ class CancelOutcome:
     dry_run: bool
 
 
-def _payment(session: Session, lesson_id: int) -> Payment | None:
-    return session.exec(
-        select(Payment).where(Payment.lesson_id == lesson_id).order_by(col(Payment.id).desc())
-    ).first()
-
-
 def _own_lesson(session: Session, lesson_id: int, conversation_id: str) -> Lesson:
     lesson = session.get(Lesson, lesson_id)
     if lesson is None or lesson.conversation_id != conversation_id:
@@ -100,7 +94,7 @@ def cancel_until(session: Session, lesson: Lesson) -> datetime:
 
 def cancel_terms(session: Session, lesson: Lesson, now: datetime) -> CancelTerms:
     until = cancel_until(session, lesson)
-    payment = _payment(session, stored_id(lesson))
+    payment = payment_for_lesson(session, stored_id(lesson))
     amount = refundable_amount(payment)
     currency = (payment.currency or "eur") if payment is not None else None
     if lesson.status in (HELD, AWAITING_PAYMENT):
@@ -122,7 +116,7 @@ def conversation_lessons(conversation_id: str, now: datetime | None = None) -> l
         views = []
         for lesson in [*upcoming, *past]:
             tutor = session.get(Tutor, lesson.tutor_id)
-            payment = _payment(session, stored_id(lesson))
+            payment = payment_for_lesson(session, stored_id(lesson))
             views.append(
                 LessonView(
                     lesson,
@@ -177,7 +171,7 @@ def customer_cancel(
         refund = terms.consequence == REFUND
         lessons.cancel(session, lesson, reason or "cancelled by the customer", notify=not refund)
         if refund:
-            payment = _payment(session, stored_id(lesson))
+            payment = payment_for_lesson(session, stored_id(lesson))
             if payment is None:  # cancel_terms found it a moment ago, in this transaction
                 raise RuntimeError(f"lesson {lesson.id} lost its payment")
             queue_refund(session, lesson, payment, terms.amount or 0, reason or "cancelled by the customer")

@@ -3,19 +3,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response
 
 from core.booking import BookingResult, book_slot
-from core.models import Tutor
+from core.models import Lesson, Tutor
 from receiver.deps import SessionDep
 from receiver.schemas import BookingIn, LessonOut, error_responses, local
 
 router = APIRouter(tags=["bot"])
 
 
-def lesson_out(result: BookingResult, tutor: Tutor | None) -> LessonOut:
-    lesson, payment = result.lesson, result.payment
-    return LessonOut(
+def lesson_fields(lesson: Lesson, tutor_name: str) -> dict[str, Any]:
+    """A lesson as the bot sees it (LessonOut's fields), without payment details."""
+    return dict(
         id=lesson.id,
         status=lesson.status,
         conversation_id=lesson.conversation_id,
@@ -23,13 +25,24 @@ def lesson_out(result: BookingResult, tutor: Tutor | None) -> LessonOut:
         start=local(lesson.start),
         end=local(lesson.end),
         title=lesson.title,
-        tutor=tutor.name if tutor else "",
+        tutor=tutor_name,
         profile=lesson.profile_name,
         calendar_event_id=lesson.calendar_event_id,
         calendar_sync=lesson.calendar_sync,
         hold_expires_at=local(lesson.hold_expires_at),
-        payment_url=result.payment_url if lesson.status == "held" else None,
-        checkout_session_id=payment.checkout_session_id if payment else None,
+        payment_url=None,
+        checkout_session_id=None,
+    )
+
+
+def lesson_out(result: BookingResult, tutor: Tutor | None) -> LessonOut:
+    lesson, payment = result.lesson, result.payment
+    return LessonOut(
+        **{
+            **lesson_fields(lesson, tutor.name if tutor else ""),
+            "payment_url": result.payment_url if lesson.status == "held" else None,
+            "checkout_session_id": payment.checkout_session_id if payment else None,
+        }
     )
 
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path
 from core.models import Lesson, Tutor
 from core.self_service import conversation_lessons, customer_cancel, customer_reschedule
 from receiver.deps import SessionDep
+from receiver.routes.bookings import lesson_fields
 from receiver.schemas import (
     CancelIn,
     CancelNow,
@@ -29,25 +30,6 @@ router = APIRouter(tags=["bot"])
 
 ConversationId = Annotated[str, Path(), SafeId]
 LessonId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-
-
-def lesson_fields(lesson: Lesson, tutor_name: str) -> dict:
-    return dict(
-        id=lesson.id,
-        status=lesson.status,
-        conversation_id=lesson.conversation_id,
-        contact_id=lesson.contact_id,
-        start=local(lesson.start),
-        end=local(lesson.end),
-        title=lesson.title,
-        tutor=tutor_name,
-        profile=lesson.profile_name,
-        calendar_event_id=lesson.calendar_event_id,
-        calendar_sync=lesson.calendar_sync,
-        hold_expires_at=local(lesson.hold_expires_at),
-        payment_url=None,
-        checkout_session_id=None,
-    )
 
 
 @router.get(
