@@ -272,11 +272,38 @@ class Payment(SQLModel, table=True):
     # the date the evidence is due; the payment stays `disputed` (DESIGN).
     dispute_status: str | None = Field(default=None, max_length=40)
     dispute_due_by: datetime | None = _dt(default=None, nullable=True)
+    # What the payment buys: one lesson, or a bundle of `quantity` prepaid lessons (credits).
+    kind: str = Field(default="lesson", max_length=20, sa_column_kwargs={"server_default": "lesson"})
+    quantity: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    # The receipt Stripe made when STRIPE_INVOICES is on: its id and hosted page.
+    invoice_id: str | None = Field(default=None, max_length=255, index=True)
+    invoice_url: str | None = None
     url: str | None = None
     expires_at: datetime | None = _dt(default=None, nullable=True)
     paid_at: datetime | None = _dt(default=None, nullable=True)
     created_at: datetime = _dt(default_factory=_now, index=True)
     updated_at: datetime = _dt(default_factory=_now)
+
+
+class CreditEntry(SQLModel, table=True):
+    """One line of a contact's prepaid-lesson ledger (core/credits.py): +n bought or granted,
+    -1 used by a lesson, +1 returned by an on-time cancel. The balance per lesson length is the
+    sum; it never goes below 0. `key` makes an automatic entry happen once (one use per lesson,
+    one return per lesson, one purchase per payment); manual corrections have none."""
+
+    __table_args__ = (Index("ix_creditentry_contact_minutes", "contact_id", "minutes"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: str = Field(foreign_key="contact.id")
+    minutes: int  # the lesson length the credit is for (60 or 90)
+    delta: int
+    kind: str = Field(max_length=20)  # purchase | use | return | grant | refund
+    reason: str = Field(default="", max_length=500)
+    key: str | None = Field(default=None, unique=True, max_length=120)
+    lesson_id: int | None = Field(default=None, foreign_key="lesson.id", index=True)
+    payment_id: int | None = Field(default=None, foreign_key="payment.id", index=True)
+    actor: str = Field(default="system", max_length=255)
+    created_at: datetime = _dt(default_factory=_now)
 
 
 class StripeEvent(SQLModel, table=True):
