@@ -7,7 +7,8 @@
   write transaction (BEGIN IMMEDIATE on SQLite, tutor row locks on Postgres), so two requests
   for one slot can never both win — not across threads, not across processes.
 - What happens to the lesson then is core/lessons.py's: held until paid, or confirmed at once
-  with its calendar event as a job. A paid lesson that lost its slot is rebooked as the same
+  with its calendar event as a job — also when the contact pays with a prepaid credit of the
+  lesson's length (core/credits.py), used in the same transaction as the claim. A paid lesson that lost its slot is rebooked as the same
   lesson (same payment) when the new booking has its duration and price.
 """
 
@@ -22,7 +23,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from core import clock, lessons
+from core import clock, credits, lessons
 from core.calendars import get_backend
 from core.config import get_settings
 from core.contacts import apply_bot_details, identity, restore_identity
@@ -345,6 +346,11 @@ def book_slot(
                         moved, created=True, payment=payment_for_lesson(session, stored_id(moved))
                     )
                 needs_payment = profile.requires_payment
+                # A prepaid credit of this length pays instead of a Checkout (DESIGN, step 4).
+                by_credit = needs_payment and credits.has_credit(
+                    session, contact.id, profile.duration_minutes
+                )
+                needs_payment = needs_payment and not by_credit
                 lesson = Lesson(
                     conversation_id=conversation.id,
                     contact_id=contact.id,
@@ -359,6 +365,11 @@ def book_slot(
                     now + timedelta(minutes=settings.checkout_expires_minutes) if needs_payment else None
                 )
                 lessons.book(session, lesson, hold_until=hold_until)
+                if (
+                    by_credit
+                    and credits.use_credit(session, contact, profile.duration_minutes, lesson) is None
+                ):
+                    raise RuntimeError("the credit checked under the contact lock is gone")
     if lesson is None:
         raise SlotTaken(
             f"{format_when(start, 'en', tz)} was just taken. Please choose another time.",
