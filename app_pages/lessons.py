@@ -7,7 +7,14 @@ with every action. core.lesson_changes.cancel_lesson / reschedule_lesson check t
 import streamlit as st
 
 from core import clock
-from core.lesson_changes import cancel_lesson, mark_attendance, reschedule_lesson, reschedule_options
+from core.lesson_changes import (
+    CANCEL_CONSEQUENCES,
+    cancel_lesson,
+    default_cancel_consequence,
+    mark_attendance,
+    reschedule_lesson,
+    reschedule_options,
+)
 from core.lesson_queries import LessonFilter, lesson_detail, lessons_export, lessons_page, unmarked_lessons
 from core.models import AWAITING_PAYMENT, CONFIRMED, HELD, LESSON_STATUSES, NEEDS_RESCHEDULE
 from core.profiles import profile_rows
@@ -261,6 +268,16 @@ if result.rows:
                 with left.form("cancel_form"):
                     st.markdown(f"**{tr('lessons.cancel.title')}**")
                     reason = st.text_input(tr("reason"), key="cancel_reason")
+                    default = data.read(default_cancel_consequence, lesson_id, data.now_minute())
+                    consequence = st.radio(
+                        tr("lessons.cancel.consequence"),
+                        CANCEL_CONSEQUENCES,
+                        index=CANCEL_CONSEQUENCES.index(default),
+                        format_func=lambda c: tr(f"lessons.cancel.{c}"),
+                        help=tr("lessons.cancel.consequence_help"),
+                        horizontal=True,
+                        key=f"cancel_consequence_{lesson_id}",
+                    )
                     confirmed = st.checkbox(tr("lessons.cancel.confirm"), key="cancel_confirm")
                     cancel = st.form_submit_button(tr("lessons.cancel.submit"), type="primary")
                 if cancel:
@@ -272,6 +289,7 @@ if result.rows:
                             lesson_id,
                             actor=user,
                             reason=reason,
+                            consequence=consequence,
                             success=tr("lessons.cancel.done", id=lesson_id),
                         )
                 if lesson["status"] != HELD:

@@ -10,7 +10,14 @@ from core.audit import audit_page
 from core.booking import preview_profile
 from core.errors import LesplannerError
 from core.models import SEGMENTS
-from core.profiles import EDITABLE_FIELDS, profile_rows, segment_mapping, set_segment_profile, update_profile
+from core.profiles import (
+    EDITABLE_FIELDS,
+    ON_TIME_CANCEL,
+    profile_rows,
+    segment_mapping,
+    set_segment_profile,
+    update_profile,
+)
 from ui import auth, data, fmt, widgets
 from ui.errors import run_action, show_error
 from ui.i18n import tr
@@ -136,6 +143,16 @@ with st.form(f"profile_form_{name}"):
             help=tr("prof.cancel_notice_help"),
             value=current["cancel_notice_hours"],
             key=f"pf_{name}_cancel_notice_hours",
+        ),
+        "on_time_cancel": d.selectbox(
+            tr("field.on_time_cancel"),
+            ON_TIME_CANCEL,
+            index=ON_TIME_CANCEL.index(current["on_time_cancel"])
+            if current["on_time_cancel"] in ON_TIME_CANCEL
+            else 0,
+            format_func=lambda v: tr(f"prof.on_time_cancel.{v}"),
+            help=tr("prof.on_time_cancel_help"),
+            key=f"pf_{name}_on_time_cancel",
         ),
         "reminder_hours": _hours_list(
             a.text_input(

@@ -9,14 +9,15 @@ and its audit row are core/lessons.py's steps in one transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
 
-from core import clock, lessons
+from core import clock, credits, lessons
 from core.audit import audit, current_actor
-from core.booking import slots_for_profile
+from core.booking import payment_for_lesson, slots_for_profile
 from core.calendars import get_backend
 from core.config import get_settings
 from core.db import read_session, write_session
@@ -29,21 +30,22 @@ from core.errors import (
     ValidationFailed,
 )
 from core.lessons import lesson_busy, lock_lesson
-from core.messages import format_when
+from core.messages import format_money, format_short, format_when, queue_message
 from core.models import (
     AWAITING_PAYMENT,
     CANCELLED,
     CONFIRMED,
     HELD,
     NEEDS_RESCHEDULE,
-    AuditLog,
     Lesson,
     LessonOutcome,
+    PaymentStatus,
     PlanningProfile,
     Tutor,
     User,
     stored_id,
 )
+from core.payments.refunds import left_to_refund, queue_refund, refundable_amount
 from core.slots import Slot, is_offered, require_aware, subtract_interval
 
 # --- cancelling ------------------------------------------------------------------------------
@@ -61,10 +63,138 @@ def can_manage_lesson(session: Session, user: User | None, lesson: Lesson) -> bo
     return False
 
 
-def cancel_lesson(lesson_id: int, actor: User | None, reason: str = "", *, notify: bool = True) -> Lesson:
+REFUND, CREDIT, NONE = "refund", "credit", "none"
+CANCEL_CONSEQUENCES = (REFUND, CREDIT, NONE)
+
+
+@dataclass(frozen=True)
+class CancelTerms:
+    """What cancelling now would do: allowed through the bot, until when, and the money: a
+    refund (with its amount), a credit (one lesson of `minutes` back in the ledger) or none."""
+
+    allowed: bool
+    cancel_until: datetime | None
+    consequence: str  # refund | credit | none
+    amount: int | None = None
+    currency: str | None = None
+    minutes: int | None = None
+
+    def consequence_dict(self) -> dict[str, Any]:
+        if self.consequence == REFUND:
+            return {"kind": REFUND, "amount": self.amount, "currency": self.currency}
+        if self.consequence == CREDIT:
+            return {"kind": CREDIT, "minutes": self.minutes}
+        return {"kind": NONE}
+
+
+def cancel_until(session: Session, lesson: Lesson) -> datetime:
+    profile = session.get(PlanningProfile, lesson.profile_name)
+    hours = profile.cancel_notice_hours if profile is not None else 24
+    return lesson.start - timedelta(hours=hours)
+
+
+def cancel_terms(session: Session, lesson: Lesson, now: datetime) -> CancelTerms:
+    """The profile's policy for a customer's cancel now. Waiting for payment: nothing to give
+    back. Confirmed, up to the notice: a lesson paid by credit gets its credit back (there is no
+    payment to refund); a paid one is refunded, or credited under `on_time_cancel = credit`.
+    A paid lesson that lost its slot (needs_reschedule): a refund, not the customer's doing."""
+    until = cancel_until(session, lesson)
+    if lesson.status in (HELD, AWAITING_PAYMENT):
+        return CancelTerms(True, until, NONE)
+    payment = payment_for_lesson(session, stored_id(lesson))
+    amount = refundable_amount(payment)
+    currency = (payment.currency or "eur") if payment is not None else None
+    minutes = credits.lesson_minutes(lesson)
+    by_credit = credits.paid_by_credit(session, stored_id(lesson))
+    profile = session.get(PlanningProfile, lesson.profile_name)
+    policy = profile.on_time_cancel if profile is not None else REFUND
+    if lesson.status == NEEDS_RESCHEDULE or (lesson.status == CONFIRMED and now <= until):
+        if by_credit:
+            return CancelTerms(True, until, CREDIT, minutes=minutes)
+        if amount and policy == CREDIT and lesson.status == CONFIRMED:
+            return CancelTerms(True, until, CREDIT, minutes=minutes)
+        return CancelTerms(True, until, REFUND if amount else NONE, amount or None, currency)
+    return CancelTerms(False, until, NONE)
+
+
+def cancel_with_consequence(
+    session: Session, lesson: Lesson, consequence: str, reason: str, actor: str, *, notify: bool = True
+) -> CancelTerms:
+    """Cancel `lesson` (locked by the caller) and give back what `consequence` says, in the
+    caller's transaction: `refund` queues the lesson's `stripe.refund` job for what is still
+    refundable, `credit` returns one lesson to the contact's ledger, `none` nothing. The
+    customer is told once, in the words that fit. Returns what was done."""
+    if consequence not in CANCEL_CONSEQUENCES:
+        raise ValidationFailed(
+            f"Choose what the cancel does: {', '.join(CANCEL_CONSEQUENCES)} (got {consequence!r}).",
+            field="consequence",
+        )
+    lesson_id = stored_id(lesson)
+    payment = payment_for_lesson(session, lesson_id)
+    by_credit = credits.paid_by_credit(session, lesson_id)
+    paid_money = payment is not None and payment.status in (
+        PaymentStatus.PAID,
+        PaymentStatus.PARTIALLY_REFUNDED,
+    )
+    until = cancel_until(session, lesson)
+    minutes = credits.lesson_minutes(lesson)
+    amount = left_to_refund(session, payment) if payment is not None and paid_money else 0
+    if consequence == REFUND and by_credit:
+        raise ValidationFailed(
+            f"Lesson {lesson_id} was paid with a credit; there is no payment to refund. Give the credit back.",
+            field="consequence",
+        )
+    if consequence == REFUND and amount <= 0:
+        raise ValidationFailed(f"Lesson {lesson_id} has no payment left to refund.", field="consequence")
+    if consequence == CREDIT and not (by_credit or paid_money):
+        raise ValidationFailed(
+            f"Lesson {lesson_id} was not paid; a credit for it would be a gift. "
+            "Grant one on Contacten instead, with a reason.",
+            field="consequence",
+        )
+    lessons.cancel(session, lesson, reason, notify=notify and consequence == NONE)
+    currency = (payment.currency or "eur") if payment is not None else "eur"
+    if consequence == REFUND:
+        assert payment is not None  # amount > 0 needs a payment
+        queue_refund(session, lesson, payment, amount, reason)
+        if notify:
+            queue_message(
+                session,
+                lesson.conversation_id,
+                "lesson_cancelled_refund",
+                dedupe_key=f"lesson_cancelled:{lesson_id}",
+                when=format_short(lesson.start),
+                amount=format_money(amount, currency),
+            )
+        return CancelTerms(True, until, REFUND, amount, currency)
+    if consequence == CREDIT:
+        credits.return_credit(session, lesson, reason, actor=actor, payment=None if by_credit else payment)
+        if notify:
+            queue_message(
+                session,
+                lesson.conversation_id,
+                "lesson_cancelled_credit",
+                dedupe_key=f"lesson_cancelled:{lesson_id}",
+                when=format_short(lesson.start),
+            )
+        return CancelTerms(True, until, CREDIT, minutes=minutes)
+    return CancelTerms(True, until, NONE)
+
+
+def cancel_lesson(
+    lesson_id: int,
+    actor: User | None,
+    reason: str = "",
+    *,
+    notify: bool = True,
+    consequence: str | None = None,
+) -> Lesson:
     """Cancel a lesson: its calendar event is removed and an open Checkout Session closed (as
     jobs, after commit), the slot is free at once, the customer is told once, and who did it
-    is audited."""
+    is audited with what the cancel gave back. Staff choose `consequence` (refund / credit /
+    none); by default what the profile's policy says for a customer's cancel now, and none
+    within the notice time."""
+    now = clock.now()
     with write_session() as session:
         lesson = session.get(Lesson, lesson_id)
         if lesson is None:
@@ -74,19 +204,38 @@ def cancel_lesson(lesson_id: int, actor: User | None, reason: str = "", *, notif
             raise PermissionDenied("You may only cancel your own lessons.")
         if lesson.status not in (HELD, AWAITING_PAYMENT, CONFIRMED, NEEDS_RESCHEDULE):
             raise InvalidTransition(f"Lesson {lesson_id} is already {lesson.status}.")
-        before = lessons.cancel(session, lesson, reason or "cancelled in the console", notify=notify)
-        session.add(
-            AuditLog(
-                actor=actor.email if actor else "system",
-                action="lesson.cancel",
-                entity="Lesson",
-                entity_id=str(lesson.id),
-                before={"status": before},
-                after={"status": CANCELLED, "reason": lesson.cancel_reason},
-                at=clock.now(),
-            )
+        before = lesson.status
+        if consequence is None:
+            terms = cancel_terms(session, lesson, now)
+            consequence = terms.consequence if terms.allowed else NONE
+        who = actor.email if actor else "system"
+        done = cancel_with_consequence(
+            session, lesson, consequence, reason or "cancelled in the console", who, notify=notify
+        )
+        audit(
+            session,
+            who,
+            "lesson.cancel",
+            "Lesson",
+            lesson.id,
+            {"status": before},
+            {
+                "status": CANCELLED,
+                "reason": lesson.cancel_reason,
+                "consequence": done.consequence,
+                **({"amount": done.amount} if done.amount else {}),
+            },
         )
     return lesson
+
+
+def default_cancel_consequence(session: Session, lesson_id: int, now: datetime) -> str:
+    """What a staff cancel of the lesson does by default at `now` (the console's preselection)."""
+    lesson = session.get(Lesson, lesson_id)
+    if lesson is None:
+        raise NotFound(f"Lesson {lesson_id} does not exist.")
+    terms = cancel_terms(session, lesson, now)
+    return terms.consequence if terms.allowed else NONE
 
 
 def mark_attendance(lesson_id: int, actor: User, outcome: str) -> Lesson:

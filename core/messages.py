@@ -79,6 +79,18 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "Your lesson on {when} has been cancelled. You will get {amount} back; it shows up "
         "in your account within a few working days.",
     },
+    "lesson_cancelled_credit": {
+        "nl": "Je les van {when} is geannuleerd. De les staat weer als tegoed voor je klaar: "
+        "je volgende boeking kost je niets.",
+        "en": "Your lesson on {when} has been cancelled. The lesson is back in your credit: "
+        "your next booking costs you nothing.",
+    },
+    "bundle_paid": {
+        "nl": "Bedankt voor je betaling! Je hebt nu {lessons} lessen van {minutes} minuten tegoed. "
+        "Boek je eerste les wanneer je wilt.",
+        "en": "Thank you for your payment! You now have {lessons} lessons of {minutes} minutes in "
+        "credit. Book your first lesson whenever you like.",
+    },
     "lesson_reminder": {
         "nl": "Herinnering: je hebt les met {tutor} op {when}. Tot dan!",
         "en": "Reminder: you have a lesson with {tutor} on {when}. See you then!",

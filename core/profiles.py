@@ -86,7 +86,7 @@ EDITABLE_FIELDS = (
     "reminder_hours",
     "on_time_cancel",
 )
-ON_TIME_CANCEL = ("refund",)  # "credit" arrives with the credit ledger (issue 15)
+ON_TIME_CANCEL = ("refund", "credit")  # money back, or the lesson back as a prepaid credit
 
 
 def _int(values: dict[str, Any], field: str, lo: int, hi: int, *, optional: bool = False) -> None:

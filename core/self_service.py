@@ -6,7 +6,8 @@ lessons, cancel, reschedule; the policies on PlanningProfile).
 - Up to `cancel_notice_hours` before the start a customer may cancel or move a lesson; after that
   only staff can (422 saying until when it was possible). An on-time cancel of a paid lesson is
   refunded in full (`on_time_cancel = refund`) through a `stripe.refund` job written in the same
-  transaction as the cancel. A lesson that waits for payment can always be cancelled (nothing
+  transaction as the cancel, or gives one prepaid credit back (`on_time_cancel = credit`); a
+  lesson paid by credit always gets its credit back (core/lesson_changes.py's cancel_terms). A lesson that waits for payment can always be cancelled (nothing
   was paid); a paid lesson that lost its slot (`needs_reschedule`) too, with a refund: not the
   customer's doing.
 - Repeating a cancel or a move is a no-op that answers like the first time.
@@ -15,53 +16,40 @@ lessons, cancel, reschedule; the policies on PlanningProfile).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, select
 
-from core import clock, lessons
+from core import clock, credits, lessons
 from core.audit import audit
 from core.booking import payment_for_lesson
 from core.db import read_session, write_session
 from core.errors import NotFound, ValidationFailed
-from core.lesson_changes import move_lesson
-from core.messages import format_money, format_short, queue_message
+from core.lesson_changes import (
+    CREDIT,
+    NONE,
+    REFUND,
+    CancelTerms,
+    cancel_terms,
+    cancel_until,
+    cancel_with_consequence,
+    move_lesson,
+)
+from core.messages import format_short
 from core.models import (
-    AWAITING_PAYMENT,
     CANCELLED,
     CONFIRMED,
-    HELD,
-    NEEDS_RESCHEDULE,
     Lesson,
-    PlanningProfile,
     Tutor,
     stored_id,
 )
-from core.payments.refunds import queue_refund, queued_refund, refundable_amount
+from core.payments.refunds import queued_refund
 from core.slots import require_aware
-
-REFUND, NONE = "refund", "none"
 
 
 class NoticePassed(ValidationFailed):
     """Too late for the customer to cancel or move this lesson through the bot."""
-
-
-@dataclass(frozen=True)
-class CancelTerms:
-    """What cancelling now would do: allowed through the bot, until when, and the money."""
-
-    allowed: bool
-    cancel_until: datetime | None
-    consequence: str  # refund | none
-    amount: int | None = None
-    currency: str | None = None
-
-    def consequence_dict(self) -> dict[str, Any]:
-        if self.consequence == REFUND:
-            return {"kind": REFUND, "amount": self.amount, "currency": self.currency}
-        return {"kind": NONE}
 
 
 @dataclass(frozen=True)
@@ -84,26 +72,6 @@ def _own_lesson(session: Session, lesson_id: int, conversation_id: str) -> Lesso
     if lesson is None or lesson.conversation_id != conversation_id:
         raise NotFound(f"Conversation '{conversation_id}' has no lesson {lesson_id}.")
     return lesson
-
-
-def cancel_until(session: Session, lesson: Lesson) -> datetime:
-    profile = session.get(PlanningProfile, lesson.profile_name)
-    hours = profile.cancel_notice_hours if profile is not None else 24
-    return lesson.start - timedelta(hours=hours)
-
-
-def cancel_terms(session: Session, lesson: Lesson, now: datetime) -> CancelTerms:
-    until = cancel_until(session, lesson)
-    payment = payment_for_lesson(session, stored_id(lesson))
-    amount = refundable_amount(payment)
-    currency = (payment.currency or "eur") if payment is not None else None
-    if lesson.status in (HELD, AWAITING_PAYMENT):
-        return CancelTerms(True, until, NONE)
-    if lesson.status == NEEDS_RESCHEDULE:
-        return CancelTerms(True, until, REFUND if amount else NONE, amount or None, currency)
-    if lesson.status == CONFIRMED and now <= until:
-        return CancelTerms(True, until, REFUND if amount else NONE, amount or None, currency)
-    return CancelTerms(False, until, NONE)
 
 
 def conversation_lessons(conversation_id: str, now: datetime | None = None) -> list[LessonView]:
@@ -168,21 +136,10 @@ def customer_cancel(
                 else ValidationFailed(f"Lesson {lesson_id} is {lesson.status}; it cannot be cancelled.")
             )
         before = lesson.status
-        refund = terms.consequence == REFUND
-        lessons.cancel(session, lesson, reason or "cancelled by the customer", notify=not refund)
-        if refund:
-            payment = payment_for_lesson(session, stored_id(lesson))
-            if payment is None:  # cancel_terms found it a moment ago, in this transaction
-                raise RuntimeError(f"lesson {lesson.id} lost its payment")
-            queue_refund(session, lesson, payment, terms.amount or 0, reason or "cancelled by the customer")
-            queue_message(
-                session,
-                conversation_id,
-                "lesson_cancelled_refund",
-                dedupe_key=f"lesson_cancelled:{lesson.id}",
-                when=format_short(lesson.start),
-                amount=format_money(terms.amount or 0, terms.currency or "eur"),
-            )
+        who = f"customer:{conversation_id}"
+        terms = cancel_with_consequence(
+            session, lesson, terms.consequence, reason or "cancelled by the customer", who
+        )
         audit(
             session,
             f"customer:{conversation_id}",
@@ -199,6 +156,10 @@ def _repeat_terms(session: Session, lesson: Lesson) -> CancelTerms | None:
     """For a lesson this conversation already cancelled: what that cancel did."""
     if lesson.status != CANCELLED:
         return None
+    if credits.returned(session, stored_id(lesson)) is not None:
+        return CancelTerms(
+            True, cancel_until(session, lesson), CREDIT, minutes=credits.lesson_minutes(lesson)
+        )
     refund = queued_refund(session, stored_id(lesson))
     if refund is not None:
         return CancelTerms(

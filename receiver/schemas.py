@@ -349,9 +349,12 @@ def error_responses(*codes: int) -> dict[int | str, dict]:
 
 class CancelNow(BaseModel):
     allowed: bool = Field(description="Whether the customer may cancel (or move) it through the bot now.")
-    consequence: Literal["refund", "none"]
+    consequence: Literal["refund", "credit", "none"]
     amount: int | None = Field(None, description="Cents refunded when the consequence is a refund.")
     currency: str | None = None
+    minutes: int | None = Field(
+        None, description="The length of the lesson credited back when the consequence is a credit."
+    )
 
 
 class CustomerLessonOut(LessonOut):
@@ -368,9 +371,13 @@ class CustomerLessonsOut(BaseModel):
 
 
 class Consequence(BaseModel):
-    kind: Literal["refund", "none"]
+    kind: Literal["refund", "credit", "none"] = Field(
+        description="refund: the amount goes back through Stripe; credit: one prepaid lesson of "
+        "`minutes` is added to the contact's credits; none: nothing is given back."
+    )
     amount: int | None = None
     currency: str | None = None
+    minutes: int | None = None
 
 
 class CancelIn(BaseModel):

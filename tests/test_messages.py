@@ -24,6 +24,8 @@ PARAMS = {
     "amount": "€ 45,00",
     "tutor": "Anna",
     "alternatives": "woensdag 2 december om 11:00",
+    "lessons": "5",
+    "minutes": "60",
 }
 
 

@@ -89,7 +89,13 @@ def events(outside):
 def test_a_conversation_lists_its_lessons_with_what_a_cancel_would_do_now(paid):
     assert paid["start"] == FIRST_NEW_SLOT
     assert paid["cancel_until"] == "2026-11-30T10:00:00+01:00"  # 24 h notice
-    assert paid["cancel_now"] == {"allowed": True, "consequence": "refund", "amount": 4500, "currency": "eur"}
+    assert paid["cancel_now"] == {
+        "allowed": True,
+        "consequence": "refund",
+        "amount": 4500,
+        "currency": "eur",
+        "minutes": None,
+    }
     assert paid["tutor"] == "Anna"
 
 
@@ -107,7 +113,7 @@ def test_a_dry_run_tells_the_consequence_and_changes_nothing(client, paid, fake_
 
     assert response.status_code == 200
     body = response.json()
-    assert body["consequence"] == {"kind": "refund", "amount": 4500, "currency": "eur"}
+    assert body["consequence"] == {"kind": "refund", "amount": 4500, "currency": "eur", "minutes": None}
     assert body["lesson"]["status"] == "confirmed" and body["dry_run"] is True
     worker.drain()
     assert fake_stripe.refunds == {}
@@ -122,7 +128,12 @@ def test_an_on_time_cancel_refunds_once_frees_the_slot_and_tells_the_customer_on
 
     assert response.status_code == 200
     assert response.json()["lesson"]["status"] == "cancelled"
-    assert response.json()["consequence"] == {"kind": "refund", "amount": 4500, "currency": "eur"}
+    assert response.json()["consequence"] == {
+        "kind": "refund",
+        "amount": 4500,
+        "currency": "eur",
+        "minutes": None,
+    }
     worker.drain()
     assert [r["amount"] for r in fake_stripe.refunds.values()] == [4500]
     refunded = next(e for e in reversed(fake_stripe.events) if e["type"] == "charge.refunded")

@@ -324,6 +324,14 @@ S: dict[str, tuple[str, str]] = {
         "Yes, cancel this lesson and tell the customer",
     ),
     "lessons.cancel.submit": ("Les annuleren", "Cancel lesson"),
+    "lessons.cancel.consequence": ("Wat krijgt de klant terug?", "What does the customer get back?"),
+    "lessons.cancel.consequence_help": (
+        "Standaard wat het profiel zegt; binnen de annuleringstermijn niets.",
+        "By default what the profile says; within the notice time nothing.",
+    ),
+    "lessons.cancel.refund": ("Geld terug", "Refund"),
+    "lessons.cancel.credit": ("Les als tegoed", "Lesson as credit"),
+    "lessons.cancel.none": ("Niets", "Nothing"),
     "lessons.cancel.need_confirm": (
         "Vink de bevestiging aan om te annuleren.",
         "Tick the confirmation to cancel.",
@@ -484,6 +492,14 @@ S: dict[str, tuple[str, str]] = {
         "Cancel/move through the bot until (hours before)",
     ),
     "field.on_time_cancel": ("Op tijd geannuleerd", "Cancelled on time"),
+    "prof.on_time_cancel.refund": ("Geld terug", "Refund"),
+    "prof.on_time_cancel.credit": ("Les als tegoed", "Lesson as credit"),
+    "prof.on_time_cancel_help": (
+        "Wat een klant krijgt die op tijd annuleert: het bedrag terug via Stripe, of de les als "
+        "tegoed voor een volgende boeking. Een les betaald met tegoed krijgt altijd tegoed terug.",
+        "What a customer who cancels on time gets: the money back through Stripe, or the lesson "
+        "as credit for a next booking. A lesson paid with credit always gets its credit back.",
+    ),
     "field.reminder_hours": ("Herinneringen (uren vooraf)", "Reminders (hours before)"),
     "prof.reminder_help": (
         "Hoeveel uur voor de les de klant een herinnering krijgt, bijvoorbeeld 24 of 48, 2. Leeg: geen herinneringen.",

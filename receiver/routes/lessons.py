@@ -50,6 +50,7 @@ def list_lessons(conversation_id: ConversationId) -> CustomerLessonsOut:
                     consequence=view.terms.consequence,
                     amount=view.terms.amount,
                     currency=view.terms.currency,
+                    minutes=view.terms.minutes,
                 ),
             )
             for view in conversation_lessons(conversation_id)
