@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     standard_price_id_90: str | None = None
     weekend_price_id_60: str | None = None
     weekend_price_id_90: str | None = None
+    # Bundles of prepaid lessons (credits): a one-time price per lesson, bought × the number.
+    bundle_price_id_60: str | None = None
+    bundle_price_id_90: str | None = None
+    # Ask Stripe for an invoice (a receipt with the business's BTW details) with every Checkout.
+    stripe_invoices: bool = False
     checkout_success_url: str | None = None
     checkout_cancel_url: str | None = None
     checkout_expires_minutes: int = 30  # Stripe accepts 30 minutes .. 24 hours

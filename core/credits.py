@@ -19,6 +19,7 @@ is the admin's unit of work. Lock order is the booking's: tutor, then lesson, th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
@@ -69,6 +70,45 @@ def balances(session: Session, contact_id: str) -> list[Balance]:
     ).all()
     found = {int(m): int(n or 0) for m, n in rows}
     return [Balance(m, found.get(m, 0)) for m in sorted(set(CREDIT_MINUTES) | set(found))]
+
+
+@dataclass(frozen=True)
+class Statement:
+    contact_id: str
+    balances: list[Balance]
+    entries: list[CreditEntry]
+
+    @property
+    def total(self) -> int:
+        return sum(b.lessons for b in self.balances)
+
+
+def statement(session: Session, contact_id: str, limit: int = 200) -> Statement:
+    """A contact's credits: the balance per lesson length and the ledger, newest first."""
+    if session.get(Contact, contact_id) is None:
+        raise NotFound(f"Unknown contact '{contact_id}'.")
+    return Statement(contact_id, balances(session, contact_id), entries(session, contact_id, limit))
+
+
+def credit_overview(session: Session, contact_id: str, limit: int = 200) -> dict[str, Any]:
+    """The console's view of a contact's credits: balance per length and the ledger as rows."""
+    found = statement(session, contact_id, limit)
+    return {
+        "balances": {b.minutes: b.lessons for b in found.balances},
+        "entries": [
+            {
+                "created_at": e.created_at,
+                "kind": e.kind,
+                "minutes": e.minutes,
+                "delta": e.delta,
+                "reason": e.reason,
+                "lesson_id": e.lesson_id,
+                "payment_id": e.payment_id,
+                "actor": e.actor,
+            }
+            for e in found.entries
+        ],
+    }
 
 
 def entries(session: Session, contact_id: str, limit: int = 200) -> list[CreditEntry]:

@@ -414,3 +414,80 @@ class RescheduleIn(BaseModel):
     conversation_id: Id
     start: InstantIn = Field(description="ISO 8601 with an offset, one of the offered slots.")
     end: InstantIn = Field(description="start + the lesson's length (a lesson keeps its length).")
+
+
+# --- bundles and credits (core/credits.py) ------------------------------------------------------
+
+
+class BundleIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"conversation_id": "conv-1001", "contact_id": "contact-42", "minutes": 60, "lessons": 5}
+            ]
+        }
+    )
+
+    conversation_id: Id
+    contact_id: Id | None = Field(None, description="Required the first time a conversation is seen.")
+    minutes: Literal[60, 90] = Field(description="The lesson length the credits are for.")
+    lessons: int = Field(ge=2, le=20, description="How many prepaid lessons (2-20).")
+
+
+class BundleOut(BaseModel):
+    url: str = Field(examples=["https://checkout.stripe.com/c/pay/cs_test_a1b2c3"])
+    checkout_session_id: str
+    expires_at: datetime | None
+    minutes: int
+    lessons: int
+    amount: int | None = Field(None, description="Cents, for all the lessons together.")
+    currency: str | None = None
+
+
+class CreditEntryOut(BaseModel):
+    at: datetime
+    kind: Literal["purchase", "use", "return", "grant", "refund"]
+    minutes: int
+    delta: int = Field(description="+n bought, granted or returned; -1 used; -n taken back.")
+    reason: str
+    lesson_id: int | None = None
+
+
+class CreditsOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "contact_id": "contact-42",
+                    "balance": {"60": 4, "90": 0},
+                    "total": 4,
+                    "entries": [
+                        {
+                            "at": "2026-12-01T10:05:00+01:00",
+                            "kind": "use",
+                            "minutes": 60,
+                            "delta": -1,
+                            "reason": "lesson 17",
+                            "lesson_id": 17,
+                        },
+                        {
+                            "at": "2026-11-30T09:00:00+01:00",
+                            "kind": "purchase",
+                            "minutes": 60,
+                            "delta": 5,
+                            "reason": "bundle of 5 paid",
+                            "lesson_id": None,
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
+    contact_id: str
+    balance: dict[str, int] = Field(
+        description="Prepaid lessons left per lesson length in minutes (a 60-minute credit "
+        "pays a 60-minute lesson only)."
+    )
+    total: int = Field(description="All prepaid lessons left, whatever their length.")
+    entries: list[CreditEntryOut] = Field(description="The ledger, newest first (at most 200).")

@@ -16,7 +16,7 @@ paid and refunded are final, and a late `expired` never undoes a payment.
 The modules, each importing only those above it:
 
 - `gateway`   StripeGateway and its retries, payment states, prices, status rows, check_stripe
-- `links`     create_payment_link, expire_checkout_for_lesson
+- `links`     create_payment_link, create_bundle_link, expire_checkout_for_lesson
 - `webhooks`  verify_webhook, handle_webhook, retry_failed_event and the event handlers
 - `reconcile` reconcile_payments
 - `refunds`   refunds we start ourselves: `stripe.refund` jobs, one per lesson
@@ -55,6 +55,7 @@ from core.payments.gateway import (
 from core.payments.links import (
     BOOKING_ORDER_PREFIX,
     METADATA_VALUE_MAX,
+    create_bundle_link,
     create_payment_link,
     expire_checkout_for_lesson,
 )
@@ -101,6 +102,7 @@ __all__ = [
     "WebhookHandlingFailed",
     "WebhookResult",
     "check_stripe",
+    "create_bundle_link",
     "create_payment_link",
     "expire_checkout_for_lesson",
     "get_gateway",

@@ -57,6 +57,9 @@ PRICE_SETTINGS = {
     ("weekend", 90): "WEEKEND_PRICE_ID_90",
 }
 
+# Bundles of prepaid lessons (optional: unset means the bot cannot sell bundles of that length).
+BUNDLE_PRICE_SETTINGS = {60: "BUNDLE_PRICE_ID_60", 90: "BUNDLE_PRICE_ID_90"}
+
 
 class StripeCheck(NamedTuple):
     """One line of `check-stripe` and the integrations page."""
@@ -339,10 +342,14 @@ def check_stripe() -> list[StripeCheck]:
         except LesplannerError as exc:
             checks.append(StripeCheck("STRIPE_API_KEY", False, exc.message))
             gateway = None
-    for var in PRICE_SETTINGS.values():
+    optional = set(BUNDLE_PRICE_SETTINGS.values())
+    for var in [*PRICE_SETTINGS.values(), *BUNDLE_PRICE_SETTINGS.values()]:
         price_id = getattr(settings, var.lower())
         if not price_id:
-            checks.append(StripeCheck(var, False, "not set; these lessons cannot be paid."))
+            if var in optional:
+                checks.append(StripeCheck(var, True, "not set; bundles of this length are not sold."))
+            else:
+                checks.append(StripeCheck(var, False, "not set; these lessons cannot be paid."))
             continue
         if gateway is None:
             checks.append(StripeCheck(var, False, f"'{price_id}' not checked: the API key does not work."))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -31,6 +32,7 @@ from core.errors import (
 from core.models import WAITING_FOR_PAYMENT, Conversation, Lesson, Payment
 from core.payments.gateway import (
     ALLOWED_MINUTES,
+    BUNDLE_PRICE_SETTINGS,
     FINAL_PAYMENT_STATES,
     OPEN,
     PAYMENT_EXPIRED,
@@ -46,6 +48,10 @@ log = logging.getLogger("lesplanner.payments")
 
 METADATA_VALUE_MAX = 500  # Stripe refuses longer metadata values
 BOOKING_ORDER_PREFIX = "lesson-"  # booking's own order ids: lesson-<id>
+BUNDLE_ORDER_PREFIX = "bundle-"  # bundles' own order ids: bundle-<random>
+RESERVED_ORDER_PREFIXES = (BOOKING_ORDER_PREFIX, BUNDLE_ORDER_PREFIX)
+LESSON, BUNDLE = "lesson", "bundle"  # Payment.kind: what the payment buys
+BUNDLE_MIN_LESSONS, BUNDLE_MAX_LESSONS = 2, 20
 # Every Checkout Session Lesplanner makes carries this in its metadata, so a session another
 # system made on the same Stripe account (the old bot used the same metadata keys) is never
 # taken for one of ours.
@@ -99,8 +105,12 @@ def create_payment_link(
     contact_id: str | None = None,
     lesson_id: int | None = None,
     internal: bool = False,
+    bundle_lessons: int | None = None,
 ) -> Payment:
-    """Create a Stripe Checkout Session for one lesson and store it as an open Payment.
+    """Create a Stripe Checkout Session for one lesson and store it as an open Payment; with
+    `bundle_lessons`, for a bundle of that many prepaid lessons (BUNDLE_PRICE_ID_<minutes> ×
+    the number; the paid webhook turns them into credits). With STRIPE_INVOICES on, Stripe is
+    asked for an invoice (the customer's receipt) too.
 
     An order id belongs to the conversation that created it: the same order id from the same
     conversation with the same parameters returns the stored Payment while its link is still
@@ -117,14 +127,22 @@ def create_payment_link(
         raise ValidationFailed(f"order_id {SAFE_ORDER_ID_RULE}.", field="order_id")
     if not conversation_id:
         raise ValidationFailed("conversation_id is required.", field="conversation_id")
-    if not internal and order_id.lower().startswith(BOOKING_ORDER_PREFIX):
+    if not internal and order_id.lower().startswith(RESERVED_ORDER_PREFIXES):
         raise ValidationFailed(
             f"order_id '{order_id}' is reserved: ids starting with '{BOOKING_ORDER_PREFIX}' belong "
-            "to bookings (POST /api/v1/bookings makes their payment links).",
+            f"to bookings (POST /api/v1/bookings makes their payment links) and ids starting with "
+            f"'{BUNDLE_ORDER_PREFIX}' to bundles (POST /api/v1/bundles).",
             field="order_id",
         )
+    quantity = 1 if bundle_lessons is None else bundle_lessons
+    kind = LESSON if bundle_lessons is None else BUNDLE
+    if bundle_lessons is not None and not BUNDLE_MIN_LESSONS <= bundle_lessons <= BUNDLE_MAX_LESSONS:
+        raise ValidationFailed(
+            f"A bundle has {BUNDLE_MIN_LESSONS} to {BUNDLE_MAX_LESSONS} lessons (got {bundle_lessons}).",
+            field="lessons",
+        )
 
-    price_var = price_setting_name(segment, minutes)
+    price_var = price_setting_name(segment, minutes) if kind == LESSON else BUNDLE_PRICE_SETTINGS[minutes]
     price_id = getattr(settings, price_var.lower())
     missing = [
         name
@@ -145,7 +163,7 @@ def create_payment_link(
     expiry_seconds = _expiry_seconds(settings)
     gateway = get_gateway(settings)
 
-    args = (order_id, conversation_id, contact_id, lesson_id, minutes, price_id)
+    args = (order_id, conversation_id, contact_id, lesson_id, minutes, price_id, quantity)
     with read_session() as read:
         known = read.get(Conversation, conversation_id) is not None
     # A conversation seen for the first time is registered with the Payment, once Stripe made
@@ -169,13 +187,15 @@ def create_payment_link(
             "program": program,
             "contact_id": contact_id,
             "lesson_id": lesson_id,
+            "kind": kind if kind != LESSON else None,
+            "lessons": quantity if kind != LESSON else None,
             CREATED_BY_KEY: CREATED_BY,
         }.items()
         if v is not None
     }
     params: dict[str, Any] = {
         "mode": "payment",
-        "line_items": [{"price": price_id, "quantity": 1}],
+        "line_items": [{"price": price_id, "quantity": quantity}],
         "client_reference_id": order_id,
         "metadata": metadata,
         "payment_intent_data": {"metadata": metadata},
@@ -184,6 +204,8 @@ def create_payment_link(
         "success_url": settings.checkout_success_url,
         "cancel_url": settings.checkout_cancel_url,
     }
+    if settings.stripe_invoices:  # a receipt with BTW details (docs/STRIPE.md); payment mode only
+        params["invoice_creation"] = {"enabled": True}
     key = _idempotency_key(order_id, attempt)
     try:
         try:
@@ -216,8 +238,58 @@ def create_payment_link(
         if not known:
             ensure_conversation(write, conversation_id, contact_id)
         return _store_new_payment(
-            write, checkout, order_id, conversation_id, contact_id, lesson_id, segment, minutes, price_id
+            write,
+            checkout,
+            order_id,
+            conversation_id,
+            contact_id,
+            lesson_id,
+            segment,
+            minutes,
+            price_id,
+            kind=kind,
+            quantity=quantity,
         )
+
+
+def create_bundle_link(
+    conversation_id: str, contact_id: str | None, minutes: int, lessons: int
+) -> tuple[Payment, bool]:
+    """A Checkout Session for a bundle of `lessons` prepaid lessons of `minutes`. Asking again
+    while the conversation's link for the same bundle is still open returns that link (a bot
+    that retries never makes two); otherwise a new order `bundle-<random>`. Returns the payment
+    and whether it is new. Raises like
+    create_payment_link (ValidationFailed, PaymentsNotConfigured naming BUNDLE_PRICE_ID_<n>,
+    PaymentProviderError)."""
+    minutes = _minutes(minutes)
+    if isinstance(lessons, bool) or not isinstance(lessons, int):
+        raise ValidationFailed("lessons must be a whole number.", field="lessons")
+    usable_until = clock.now() + timedelta(minutes=1)
+    with read_session() as session:
+        open_links = session.exec(
+            select(Payment)
+            .where(Payment.conversation_id == conversation_id, Payment.kind == BUNDLE)
+            .where(Payment.minutes == minutes, Payment.quantity == lessons, Payment.status == OPEN)
+            .order_by(col(Payment.id).desc())
+        ).all()
+    for payment in open_links:
+        same_contact = contact_id is None or payment.contact_id == contact_id
+        if same_contact and payment.url and payment.expires_at and payment.expires_at > usable_until:
+            return payment, False
+    made = create_payment_link(
+        "standard",
+        minutes,
+        f"{BUNDLE_ORDER_PREFIX}{uuid.uuid4().hex[:20]}",
+        conversation_id,
+        "",
+        "bundle",
+        "",
+        "",
+        contact_id=contact_id,
+        internal=True,
+        bundle_lessons=lessons,
+    )
+    return made, True
 
 
 def _prepare(
@@ -228,6 +300,7 @@ def _prepare(
     lesson_id: int | None,
     minutes: int,
     price_id: str,
+    quantity: int = 1,
 ) -> tuple[Payment | None, int, str | None]:
     """Before calling Stripe: an existing usable link for the order (returned as is), the
     attempt number for the idempotency key, and the conversation's contact."""
@@ -242,7 +315,12 @@ def _prepare(
             raise InvalidTransition(
                 f"Order '{order_id}' belongs to another conversation; use a new order_id."
             )
-        if (latest.minutes, latest.price_id, latest.lesson_id) != (minutes, price_id, lesson_id):
+        if (latest.minutes, latest.price_id, latest.lesson_id, latest.quantity) != (
+            minutes,
+            price_id,
+            lesson_id,
+            quantity,
+        ):
             raise InvalidTransition(
                 f"Order '{order_id}' was created for another lesson length, price or lesson; "
                 "use a new order_id."
@@ -281,6 +359,9 @@ def _store_new_payment(
     segment: str,
     minutes: int,
     price_id: str,
+    *,
+    kind: str = "lesson",
+    quantity: int = 1,
 ) -> Payment:
     session_id = checkout["id"]
     existing = session.exec(select(Payment).where(Payment.checkout_session_id == session_id)).first()
@@ -296,6 +377,8 @@ def _store_new_payment(
         segment=segment,
         minutes=minutes,
         price_id=price_id,
+        kind=kind,
+        quantity=quantity,
         amount=checkout.get("amount_total"),
         currency=checkout.get("currency"),
         status=OPEN,

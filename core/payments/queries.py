@@ -77,6 +77,9 @@ _PAYMENT_COLUMNS = (
     Payment.expires_at,
     Payment.paid_at,
     Payment.refunded_amount,
+    Payment.kind,
+    Payment.quantity,
+    Payment.invoice_url,
 )
 
 

@@ -23,7 +23,7 @@ import stripe
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from core import clock, lessons
+from core import clock, credits, lessons
 from core.config import get_settings
 from core.conversations import ensure_conversation
 from core.db import get_engine, is_sqlite, read_session, write_session
@@ -48,6 +48,7 @@ from core.models import (
 )
 from core.payments.gateway import (
     ALLOWED_MINUTES,
+    BUNDLE_PRICE_SETTINGS,
     FAILED,
     FINAL_PAYMENT_STATES,
     OPEN,
@@ -60,7 +61,7 @@ from core.payments.gateway import (
     _ts,
     price_setting_name,
 )
-from core.payments.links import made_by_lesplanner
+from core.payments.links import BUNDLE, made_by_lesplanner
 from core.payments.refunds import queued_refund
 
 log = logging.getLogger("lesplanner.payments")
@@ -290,6 +291,8 @@ def _dispatch(session: Session, event: dict[str, Any], now: datetime) -> tuple[s
         return _on_refunded(session, obj, now)
     if type_ in ("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed"):
         return _on_dispute(session, obj, now)
+    if type_ in ("invoice.finalized", "invoice.paid"):
+        return _on_invoice(session, obj, now)
     return IGNORED, f"Lesplanner does not act on {type_ or 'untyped'} events."
 
 
@@ -329,9 +332,11 @@ def _payment_for_session(session: Session, obj: dict[str, Any], now: datetime) -
         lesson_id = None
     minutes = int(md["minutes"]) if str(md.get("minutes", "")).isdigit() else 0
     segment = md.get("segment")
+    bundle = md.get("kind") == BUNDLE and str(md.get("lessons", "")).isdigit()
     price_id = "unknown"
     if minutes in ALLOWED_MINUTES:
-        price_id = getattr(get_settings(), price_setting_name(segment, minutes).lower()) or "unknown"
+        var = BUNDLE_PRICE_SETTINGS[minutes] if bundle else price_setting_name(segment, minutes)
+        price_id = getattr(get_settings(), var.lower()) or "unknown"
     payment = Payment(
         checkout_session_id=session_id,
         order_id=order_id,
@@ -341,6 +346,8 @@ def _payment_for_session(session: Session, obj: dict[str, Any], now: datetime) -
         segment=segment,
         minutes=minutes,
         price_id=price_id,
+        kind=BUNDLE if bundle else "lesson",
+        quantity=int(md["lessons"]) if bundle else 1,
         amount=obj.get("amount_total"),
         currency=obj.get("currency"),
         status=OPEN,
@@ -382,8 +389,13 @@ def _on_paid(session: Session, obj: dict[str, Any], now: datetime) -> tuple[str,
     if obj.get("amount_total") is not None:
         payment.amount = obj["amount_total"]
     payment.currency = obj.get("currency") or payment.currency
+    payment.invoice_id = _id_of(obj.get("invoice")) or payment.invoice_id
     payment.updated_at = now
     details = [f"Payment {payment.checkout_session_id} paid (was {previous})."]
+    if payment.kind == BUNDLE and payment.contact_id:
+        # Rows only, once per payment (the ledger's key): a repeated event adds nothing.
+        if credits.add_purchase(session, payment) is not None:
+            details.append(f"{payment.quantity} credits of {payment.minutes} minutes added.")
 
     lesson = session.get(Lesson, payment.lesson_id) if payment.lesson_id else None
     if lesson is not None:
@@ -414,7 +426,16 @@ def _on_paid(session: Session, obj: dict[str, Any], now: datetime) -> tuple[str,
         session.add(contact)
     # A lesson whose slot was lost gets the "slot_lost" message (payment received, pick a new
     # time) from booking; "your lesson is confirmed" would contradict it.
-    if conversation is not None and not (lesson is not None and lesson.status == NEEDS_RESCHEDULE):
+    if conversation is not None and payment.kind == BUNDLE:
+        queue_message(
+            session,
+            conversation.id,
+            "bundle_paid",
+            dedupe_key=f"bundle_paid:{payment.checkout_session_id}",
+            lessons=payment.quantity,
+            minutes=payment.minutes,
+        )
+    elif conversation is not None and not (lesson is not None and lesson.status == NEEDS_RESCHEDULE):
         queue_message(
             session,
             conversation.id,
@@ -503,6 +524,9 @@ def _on_refunded(session: Session, charge: dict[str, Any], now: datetime) -> tup
     payment.status = REFUNDED
     payment.refunded_amount = max(refunded, payment.amount or 0)
     payment.updated_at = now
+    if payment.kind == BUNDLE:
+        # What was not used yet is taken back; lessons already booked with it stay (DECISIONS).
+        credits.take_back_refunded_bundle(session, payment)
     # A full refund of a lesson still to come cancels it: its slot and calendar event are freed.
     lesson = session.get(Lesson, payment.lesson_id) if payment.lesson_id is not None else None
     if lesson is not None and lesson.status in (CONFIRMED, NEEDS_RESCHEDULE) and lesson.start > now:
@@ -549,3 +573,22 @@ def _on_dispute(session: Session, dispute: dict[str, Any], now: datetime) -> tup
             else f"payment disputed ({dispute.get('reason') or 'no reason given'})",
         )
     return PROCESSED, f"Payment {payment.checkout_session_id}: dispute {dispute.get('id')} is {status}."
+
+
+def _on_invoice(session: Session, invoice: dict[str, Any], now: datetime) -> tuple[str, str]:
+    """The receipt Stripe made for a Checkout (STRIPE_INVOICES): keep its hosted page's URL so
+    Betalingen can link to it. Found by invoice id (from checkout.session.completed) or by
+    its PaymentIntent; an invoice of something else is ignored."""
+    invoice_id = invoice.get("id")
+    payment = (
+        session.exec(select(Payment).where(Payment.invoice_id == invoice_id)).first() if invoice_id else None
+    )
+    intent = _id_of(invoice.get("payment_intent"))
+    if payment is None and intent:
+        payment = session.exec(select(Payment).where(Payment.payment_intent_id == intent)).first()
+    if payment is None:
+        return IGNORED, f"No Lesplanner payment has invoice {invoice_id or '(none)'}."
+    payment.invoice_id = invoice_id or payment.invoice_id
+    payment.invoice_url = invoice.get("hosted_invoice_url") or payment.invoice_url
+    payment.updated_at = now
+    return PROCESSED, f"Payment {payment.checkout_session_id}: invoice {invoice_id} recorded."

@@ -7,11 +7,21 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from receiver.deps import BotAuth
-from receiver.routes import bookings, contacts, health, lessons, messages, payments, slots, webhooks
+from receiver.routes import (
+    bookings,
+    contacts,
+    credits,
+    health,
+    lessons,
+    messages,
+    payments,
+    slots,
+    webhooks,
+)
 from receiver.schemas import error_responses
 
 api_router = APIRouter(prefix="/api/v1", dependencies=[BotAuth], responses=error_responses(429))
-for module in (slots, bookings, payments, contacts, messages, lessons):
+for module in (slots, bookings, payments, contacts, messages, lessons, credits):
     api_router.include_router(module.router)
 
 public_router = APIRouter()

@@ -114,6 +114,7 @@ SESSION_CREATE_PARAMS = {
     "billing_address_collection",
     "submit_type",
     "custom_text",
+    "invoice_creation",
 }
 
 
@@ -240,6 +241,7 @@ class FakeStripe(LocalHTTPServer):
         self.payment_intents: dict[str, dict[str, Any]] = {}
         self.charges: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
+        self.invoices: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
         self.requests: list[RecordedRequest] = []
         self._session_order: list[str] = []  # creation order, for newest-first lists
@@ -337,7 +339,27 @@ class FakeStripe(LocalHTTPServer):
                 "tax_exempt": "none",
                 "tax_ids": [],
             }
-            return self._event("checkout.session.completed", session)
+            invoice = None
+            if paid and session["invoice_creation"]["enabled"]:
+                # Stripe makes a paid invoice for the session (its receipt), after the session.
+                invoice_id = f"in_1{_rand(23)}"
+                invoice = {
+                    "id": invoice_id,
+                    "object": "invoice",
+                    "status": "paid",
+                    "amount_paid": session["amount_total"],
+                    "currency": session["currency"],
+                    "payment_intent": pi["id"],
+                    "hosted_invoice_url": f"https://invoice.stripe.com/i/{self.account_id}/test_{_rand(30)}",
+                    "invoice_pdf": f"https://pay.stripe.com/invoice/{self.account_id}/test_{_rand(30)}/pdf",
+                }
+                self.invoices[invoice_id] = invoice
+                session["invoice"] = invoice_id
+            completed = self._event("checkout.session.completed", session)
+            if invoice is not None:
+                self._event("invoice.finalized", invoice)
+                self._event("invoice.paid", invoice)
+            return completed
 
     def async_succeed(self, session_id: str) -> dict[str, Any]:
         with self._lock:
@@ -664,6 +686,15 @@ class FakeStripe(LocalHTTPServer):
                     param=f"payment_intent_data[{name}]",
                 )
         pi_metadata = _metadata(pi_data.get("metadata"), "payment_intent_data[metadata]")
+        invoice_creation = params.get("invoice_creation")
+        if invoice_creation is not None:
+            if not isinstance(invoice_creation, dict) or invoice_creation.get("enabled") not in (
+                "true",
+                "false",
+            ):
+                raise _invalid(
+                    "Invalid boolean: invoice_creation[enabled]", param="invoice_creation[enabled]"
+                )
         client_reference_id = params.get("client_reference_id")
         if client_reference_id is not None and len(client_reference_id) > 200:
             raise _invalid("client_reference_id must be at most 200 characters.", param="client_reference_id")
@@ -699,6 +730,10 @@ class FakeStripe(LocalHTTPServer):
             "customer_email": params.get("customer_email"),
             "expires_at": expires_at,
             "invoice": None,
+            "invoice_creation": {
+                "enabled": (invoice_creation or {}).get("enabled") == "true",
+                "invoice_data": {},
+            },
             "livemode": False,
             "locale": locale,
             "metadata": metadata,
