@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.contact_queries import contact_detail, search_contacts
 from core.contacts import set_contact_overrides, update_contact_details
+from core.credits import CREDIT_MINUTES, credit_overview, grant
 from core.models import SEGMENTS
 from core.profiles import profile_rows
 from ui import auth, data, fmt, widgets
@@ -151,3 +152,49 @@ with guard():
         save = st.form_submit_button(tr("contacts.save"), type="primary")
     if save:
         run_action(set_contact_overrides, user, contact_id, segment, profile, success=tr("saved"))
+
+    st.subheader(tr("credits.title"))
+    overview = data.read(credit_overview, contact_id)
+    st.markdown(" · ".join(tr("credits.balance", n=n, minutes=m) for m, n in overview["balances"].items()))
+    if overview["entries"]:
+        widgets.table(
+            [
+                {
+                    **e,
+                    "created_at": fmt.fmt_dt(e["created_at"]),
+                    "kind": tr(f"credits.kind.{e['kind']}"),
+                    "delta": f"{e['delta']:+d}",
+                    "lesson_id": "" if e["lesson_id"] is None else str(e["lesson_id"]),
+                }
+                for e in overview["entries"]
+            ],
+            {
+                "created_at": tr("col.created"),
+                "kind": tr("credits.kind"),
+                "minutes": tr("col.minutes"),
+                "delta": tr("credits.delta"),
+                "reason": tr("reason"),
+                "lesson_id": tr("col.lesson"),
+                "actor": tr("credits.actor"),
+            },
+        )
+    else:
+        st.caption(tr("credits.none"))
+    with st.form(f"credits_{contact_id}"):
+        st.caption(tr("credits.grant_help"))
+        a, b, c = st.columns([1, 1, 3])
+        minutes = a.selectbox(tr("col.minutes"), CREDIT_MINUTES, key=f"cr_min_{contact_id}")
+        delta = int(
+            b.number_input(
+                tr("credits.delta"),
+                min_value=-50,
+                max_value=50,
+                value=1,
+                step=1,
+                key=f"cr_delta_{contact_id}",
+            )
+        )
+        why = c.text_input(tr("reason"), key=f"cr_reason_{contact_id}")
+        change = st.form_submit_button(tr("credits.grant"), type="primary")
+    if change:
+        run_action(grant, user, contact_id, minutes, delta, why, success=tr("saved"))

@@ -94,12 +94,17 @@ else:
                 "status": status_label(p["status"]),
                 "amount": fmt.fmt_money(p["amount"], p["currency"]),
                 "minutes": p["minutes"],
+                "covers": tr("pay.covers.bundle", n=p["quantity"])
+                if p["kind"] == "bundle"
+                else tr("pay.covers.lesson"),
+                "quantity": p["quantity"],
                 "segment": p["segment"],
                 "order_id": p["order_id"],
                 "lesson_id": "" if p["lesson_id"] is None else str(p["lesson_id"]),
                 "paid_at": fmt.fmt_dt(p["paid_at"]),
                 "session": p["checkout_session_id"],
                 "link": link,
+                "invoice": p["invoice_url"],
             }
         )
     widgets.table(
@@ -109,16 +114,21 @@ else:
             "status": tr("col.status"),
             "amount": tr("col.amount"),
             "minutes": tr("col.minutes"),
+            "covers": tr("pay.covers"),
+            "quantity": tr("pay.quantity"),
             "segment": tr("col.segment"),
             "order_id": tr("col.order"),
             "lesson_id": tr("col.lesson"),
             "paid_at": tr("col.paid_at"),
             "session": tr("col.session"),
             "link": tr("col.stripe"),
+            "invoice": tr("pay.invoice"),
         },
         column_config={
             "link": st.column_config.LinkColumn(display_text="Stripe ↗", width="small"),
+            "invoice": st.column_config.LinkColumn(display_text=tr("pay.invoice_link"), width="small"),
             "minutes": st.column_config.NumberColumn(width="small"),
+            "quantity": st.column_config.NumberColumn(width="small"),
         },
     )
     widgets.pager(PAGE, result)
