@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     bundle_price_id_90: str | None = None
     # Ask Stripe for an invoice (a receipt with the business's BTW details) with every Checkout.
     stripe_invoices: bool = False
+    # A Stripe Tax Rate (e.g. 21% BTW, inclusive) put on every line item; unset for exempt tutoring.
+    stripe_tax_rate_id: str | None = None
     checkout_success_url: str | None = None
     checkout_cancel_url: str | None = None
     checkout_expires_minutes: int = 30  # Stripe accepts 30 minutes .. 24 hours

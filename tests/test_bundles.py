@@ -193,3 +193,11 @@ def test_lesson_checkouts_ask_for_an_invoice_only_when_enabled(
     assert "invoice_creation" not in first.params
     assert second.params["invoice_creation"] == {"enabled": "true"}
     worker.drain()
+
+
+def test_a_configured_tax_rate_goes_on_every_line_item(client, tutor, monday_morning, configure, fake_stripe):
+    configure(stripe_tax_rate_id="txr_btw_21_incl")
+    client.post("/api/v1/bundles", json=BUNDLE)
+    client.post("/api/v1/bookings", json=booking())
+    for request in fake_stripe.requests_to("POST", "/v1/checkout/sessions"):
+        assert request.params["line_items"][0]["tax_rates"] == ["txr_btw_21_incl"]

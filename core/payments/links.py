@@ -206,6 +206,8 @@ def create_payment_link(
     }
     if settings.stripe_invoices:  # a receipt with BTW details (docs/STRIPE.md); payment mode only
         params["invoice_creation"] = {"enabled": True}
+    if settings.stripe_tax_rate_id:  # BTW charged: the rate is shown on Checkout and the invoice
+        params["line_items"][0]["tax_rates"] = [settings.stripe_tax_rate_id]
     key = _idempotency_key(order_id, attempt)
     try:
         try:
