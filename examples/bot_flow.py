@@ -7,6 +7,10 @@ Run `make run` (or `uvicorn receiver.main:app`) with BOT_API_TOKEN set, then:
     .venv/bin/python examples/bot_flow.py --url http://127.0.0.1:8000 --token "$BOT_API_TOKEN" \
         --conversation 4242 --contact 501 --name "Sanne de Vries"
 
+With `--bundle 5` the customer first buys 5 prepaid lessons (60 minutes, `--minutes 90` for
+longer ones): the script prints the bundle's payment link, waits until the credits arrive, and
+the booking that follows is confirmed with a credit instead of a payment link.
+
 Each step prints what the bot would do with the answer. Without Chatwoot configured the
 confirmation waits in the outbox; this script shows it and acknowledges it, as a bot would
 after showing it to the customer.
@@ -45,6 +49,8 @@ def main() -> int:
         action="store_true",
         help="once confirmed, look at the lessons, move this one, then ask what a cancel would do",
     )
+    parser.add_argument("--bundle", type=int, default=0, help="first buy this many prepaid lessons (2-20)")
+    parser.add_argument("--minutes", type=int, default=60, help="lesson length of the bundle: 60 or 90")
     args = parser.parse_args()
     if not args.token:
         parser.error("give --token or set BOT_API_TOKEN")
@@ -61,6 +67,9 @@ def main() -> int:
             print("1. Segment: a new contact (registered with the first slot request)")
         else:
             show_error(response)
+            return 1
+
+        if args.bundle and buy_bundle(api, args) != 0:
             return 1
 
         # 2. Which times can we offer?
@@ -162,12 +171,38 @@ def manage(api: httpx.Client, conversation: str, lesson: dict, slots: list[dict]
         show_error(dry)
         return 1
     consequence = dry.json()["consequence"]
-    money = (
-        f"{consequence['amount'] / 100:.2f} {consequence['currency'].upper()} back"
-        if consequence["kind"] == "refund"
-        else "nothing to refund"
-    )
+    money = {
+        "refund": f"{(consequence['amount'] or 0) / 100:.2f} {(consequence['currency'] or '').upper()} back",
+        "credit": f"the lesson back as a credit ({consequence['minutes']} minutes)",
+    }.get(consequence["kind"], "nothing to refund")
     print(f"8. A cancel now would give {money}; ask the customer before sending it without dry_run.")
+    return 0
+
+
+def buy_bundle(api: httpx.Client, args: argparse.Namespace) -> int:
+    """1b. The customer buys a bundle; the bot waits until the credits are there."""
+    response = api.post(
+        "/api/v1/bundles",
+        json={
+            "conversation_id": args.conversation,
+            "contact_id": args.contact,
+            "minutes": args.minutes,
+            "lessons": args.bundle,
+        },
+    )
+    if response.status_code not in (200, 201):
+        show_error(response)
+        return 1
+    bundle = response.json()
+    print(f"1b. Bundle of {bundle['lessons']} × {bundle['minutes']} min: send the customer {bundle['url']}")
+    deadline = time.monotonic() + args.wait
+    while time.monotonic() < deadline:
+        credits = api.get(f"/api/v1/contacts/{args.contact}/credits").json()
+        if credits["balance"].get(str(args.minutes), 0) > 0:
+            print(f"    credits now: {credits['balance']} (total {credits['total']})")
+            return 0
+        time.sleep(2)
+    print("    no credits yet: has the customer paid? The booking below will ask for payment.")
     return 0
 
 
