@@ -253,8 +253,13 @@ if result.rows:
                         "paid_at": tr("col.paid_at"),
                     },
                 )
-            else:
+            elif not detail["paid_by_credit"]:
                 st.caption(tr("lessons.no_payment"))
+            if detail["paid_by_credit"]:
+                st.caption(
+                    tr("lessons.paid_by_credit")
+                    + (" " + tr("lessons.credit_returned") if detail["credit_returned"] else "")
+                )
 
             active = lesson["status"] in (HELD, AWAITING_PAYMENT, CONFIRMED, NEEDS_RESCHEDULE)
             if user.role == "finance":

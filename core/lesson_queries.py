@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, func, or_
 from sqlmodel import Session, col, select
 
+from core import credits
 from core.errors import NotFound
 from core.models import CONFIRMED, HELD, NEEDS_RESCHEDULE, Contact, Lesson, Payment, Tutor
 from core.paging import (
@@ -197,6 +198,8 @@ def lesson_detail(session: Session, lesson_id: int) -> dict[str, Any]:
         "tutor": tutor.model_dump() if tutor else None,
         "contact": contact.model_dump() if contact else None,
         "payments": [p.model_dump() for p in payments],
+        "paid_by_credit": credits.paid_by_credit(session, lesson_id),
+        "credit_returned": credits.returned(session, lesson_id) is not None,
     }
 
 

@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from core import credits
 from core.db import read_session, write_session
-from core.models import AuditLog, Payment
+from core.models import AuditLog, CreditEntry, Payment
 from tests.test_console_data import ADMIN, FINANCE, fast_passwords  # noqa: F401 - a fixture
 from tests.test_console_pages import click, lesson, ok, page, table_text, world  # noqa: F401
 
@@ -68,3 +68,22 @@ def test_staff_choose_credit_when_cancelling_on_lessen(world):  # noqa: F811
     with read_session() as s:
         log = s.exec(select(AuditLog).where(AuditLog.action == "lesson.cancel")).one()
     assert log.after["consequence"] == "none"
+
+
+def test_lessen_says_a_lesson_was_paid_with_a_credit(world):  # noqa: F811
+    with write_session() as s:
+        booked = lesson(world["confirmed"])
+        s.add(
+            CreditEntry(
+                contact_id=booked.contact_id,
+                minutes=60,
+                delta=-1,
+                kind="use",
+                key=f"use:lesson-{booked.id}",
+                lesson_id=booked.id,
+            )
+        )
+    at = page(ADMIN, "lessons")
+    at.selectbox(key="lessons_pick").set_value(world["confirmed"]).run()
+    ok(at)
+    assert "Betaald met lestegoed." in " ".join(at.caption.values)

@@ -318,6 +318,8 @@ S: dict[str, tuple[str, str]] = {
     "lessons.description": ("Omschrijving", "Description"),
     "lessons.payments": ("Betalingen bij deze les", "Payments of this lesson"),
     "lessons.no_payment": ("Geen betaling gekoppeld.", "No payment linked."),
+    "lessons.paid_by_credit": ("Betaald met lestegoed.", "Paid with a lesson credit."),
+    "lessons.credit_returned": ("Het tegoed is teruggegeven.", "The credit was given back."),
     "lessons.cancel.title": ("Les annuleren", "Cancel lesson"),
     "lessons.cancel.confirm": (
         "Ja, annuleer deze les en laat het de klant weten",
