@@ -47,6 +47,7 @@ from core.models import (
     Payment,
     PaymentStatus,
     PlanningProfile,
+    SlotOffer,
     Tutor,
     stored_id,
 )
@@ -196,11 +197,22 @@ def suggest_slots(
         _conversation, contact = ensure_conversation(session, conversation_id, contact_id, contact_info)
         profile, segment = resolve_profile(session, contact, profile_name)
         tutors = tutors_for_profile(session, profile.name)
+        offered_to = contact.id
     with read_session() as session:  # fresh: see busy_by_tutor on pooled connections
         slots = slots_for_profile(session, profile, tutors=tutors)
-    if register:
-        with write_session() as session:
+    with write_session() as session:
+        if register:
             ensure_conversation(session, conversation_id, contact_id, contact_info)
+        # What was offered, for the Insights funnel: one small insert with the registration.
+        session.add(
+            SlotOffer(
+                conversation_id=conversation_id,
+                contact_id=offered_to,
+                profile_name=profile.name,
+                segment=segment,
+                slots=len(slots),
+            )
+        )
     return SlotSuggestion(
         profile=profile.name, timezone=get_settings().timezone, segment=segment, slots=slots
     )

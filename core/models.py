@@ -279,6 +279,21 @@ class Payment(SQLModel, table=True):
     updated_at: datetime = _dt(default_factory=_now)
 
 
+class SlotOffer(SQLModel, table=True):
+    """One answer of the bot API's slot request: who was offered how many slots, when, in which
+    segment. The first step of the Insights funnel (offered → booked → paid → attended)."""
+
+    __table_args__ = (Index("ix_slotoffer_conversation_at", "conversation_id", "offered_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str = Field(foreign_key="conversation.id", max_length=120)
+    contact_id: str = Field(max_length=255)
+    profile_name: str = Field(max_length=80)
+    segment: str | None = Field(default=None, max_length=40)
+    slots: int
+    offered_at: datetime = _dt(default_factory=_now, index=True)
+
+
 class StripeEvent(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=255)
     type: str = Field(index=True)
