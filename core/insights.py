@@ -23,7 +23,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, func
@@ -115,7 +115,10 @@ def _first_offers(f: InsightsFilter, tz: ZoneInfo) -> Any:
     )
 
 
-def _in_segment(stmt: Select, conversation: Any, segment: str | None) -> Select:
+_Q = TypeVar("_Q", bound=Select)
+
+
+def _in_segment(stmt: _Q, conversation: Any, segment: str | None) -> _Q:
     """Only rows of conversations whose latest offer was in `segment` (all rows without one)."""
     if not segment:
         return stmt
@@ -176,9 +179,9 @@ def _cohorts(session: Session, f: InsightsFilter, tz: ZoneInfo) -> dict[str, _Co
         .where(col(Payment.paid_at).is_not(None), col(Payment.paid_at) >= first.c.first_at)
         .distinct()
     ).all()
-    for conversation_id in payers:
-        if conversation_id in cohorts:
-            cohorts[conversation_id].paid = True
+    for payer in payers:
+        if payer in cohorts:
+            cohorts[payer].paid = True
     return cohorts
 
 
@@ -240,6 +243,7 @@ def insights(session: Session, f: InsightsFilter, tz: ZoneInfo) -> Insights:
     )
     paid_total = refunded_total = 0
     for paid_at, amount, refunded in session.exec(payments).all():
+        assert paid_at is not None  # the WHERE clause bounds it
         paid_total += amount or 0
         refunded_total += refunded or 0
         week = week_monday(paid_at.astimezone(tz).date())
