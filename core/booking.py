@@ -23,7 +23,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from core import clock, lessons
-from core.calendars import get_backend
+from core.calendars import get_backend, mirror
 from core.config import get_settings
 from core.contacts import apply_bot_details, identity, restore_identity
 from core.conversations import ensure_conversation
@@ -107,13 +107,14 @@ def busy_by_tutor(
     now: datetime,
     exclude_lesson: int | None = None,
 ) -> dict[int, list[tuple[datetime, datetime]]]:
-    """Busy time per tutor id: the calendar backend's answer plus held/confirmed lessons.
+    """Busy time per tutor id: the calendar's (from the local mirror while it is fresh, else the
+    backend's live answer) plus held/confirmed lessons.
 
     The calendar is asked first: the local backend opens its own session, and if `session`
     already held a pooled connection, enough concurrent callers would each hold one while
     waiting for a second (a pool deadlock). Callers that can, pass a session not yet used."""
     calendar_ids = sorted({t.calendar_id for t in tutors})
-    calendar_busy = get_backend().busy(calendar_ids, start, end)
+    calendar_busy = mirror.calendar_busy(session, calendar_ids, start, end, now)
     lessons = lesson_busy(session, [stored_id(t) for t in tutors], start, end, now, exclude_lesson)
     return {stored_id(t): list(calendar_busy.get(t.calendar_id, [])) + lessons[stored_id(t)] for t in tutors}
 

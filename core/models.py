@@ -294,6 +294,34 @@ class SlotOffer(SQLModel, table=True):
     offered_at: datetime = _dt(default_factory=_now, index=True)
 
 
+class CalendarMirror(SQLModel, table=True):
+    """The sync state of one tutor calendar's local mirror (Google's incremental sync)."""
+
+    calendar_id: str = Field(primary_key=True, max_length=255)
+    sync_token: str | None = None  # Google's nextSyncToken; None = the next sync is a full one
+    synced_at: datetime | None = _dt(default=None, nullable=True)  # last successful sync
+    full_sync_at: datetime | None = _dt(default=None, nullable=True)
+    events: int = 0  # busy events mirrored after the last sync
+    last_error: str | None = None
+    last_error_at: datetime | None = _dt(default=None, nullable=True)
+
+
+class MirroredEvent(SQLModel, table=True):
+    """One busy event of a tutor calendar as the last sync saw it (opaque, not cancelled, not
+    declined); free ("transparent"), cancelled and declined events are not kept."""
+
+    __table_args__ = (
+        UniqueConstraint("calendar_id", "event_id", name="uq_mirroredevent_calendar_event"),
+        Index("ix_mirroredevent_calendar_start", "calendar_id", "start"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    calendar_id: str = Field(max_length=255)
+    event_id: str = Field(max_length=1024)
+    start: datetime = _dt()
+    end: datetime = _dt()
+
+
 class StripeEvent(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=255)
     type: str = Field(index=True)

@@ -76,10 +76,25 @@ _ERRORS: dict[tuple[int, str], tuple[str, str]] = {
     (404, "notFound"): ("global", "Not Found"),
     (409, "duplicate"): ("global", "The requested identifier already exists."),
     (410, "deleted"): ("global", "Resource has been deleted"),
+    (410, "fullSyncRequired"): ("calendar", "Sync token is no longer valid, a full sync is required."),
+    (400, "syncTokenWithRequestRestrictions"): (
+        "calendar",
+        "Sync token cannot be used with other request restrictions.",
+    ),
     (429, "rateLimitExceeded"): ("usageLimits", "Rate Limit Exceeded"),
     (500, "backendError"): ("global", "Backend Error"),
     (503, "backendError"): ("global", "The service is currently unavailable."),
 }
+_SYNC_RESTRICTIONS = (
+    "iCalUID",
+    "orderBy",
+    "privateExtendedProperty",
+    "q",
+    "sharedExtendedProperty",
+    "timeMin",
+    "timeMax",
+    "updatedMin",
+)
 _DEFAULT_REASON = {
     400: "badRequest",
     401: "authError",
@@ -147,6 +162,14 @@ class _Calendar:
     access_role: str | None  # role every caller has; None = not shared (invisible)
     in_calendar_list: bool = False
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Incremental sync: every change stamps the event with the next `seq`; a sync token names the
+    # (epoch, seq) it was issued at. Invalidating tokens starts a new epoch (→ 410 on old ones).
+    seq: int = 0
+    epoch: int = 1
+
+    def touch(self, event: dict[str, Any]) -> None:
+        self.seq += 1
+        event["_seq"] = self.seq
 
 
 @dataclass
@@ -383,8 +406,45 @@ class FakeGoogleCalendar(LocalHTTPServer):
         with self._lock:
             cal = self._calendar_for_setup(calendar_id)
             event = self._build_event(cal, body, organizer=calendar_id)
+            cal.touch(event)
             cal.events[event["id"]] = event
         return event["id"]
+
+    def move_event(self, calendar_id: str, event_id: str, start: datetime, end: datetime) -> None:
+        """The tutor drags an event to another time in Google Calendar."""
+        with self._lock:
+            cal = self._calendar_for_setup(calendar_id)
+            old = cal.events[event_id]
+            body = {k: v for k, v in _public(old).items() if k not in ("start", "end")}
+            body.update(start={"dateTime": start.isoformat()}, end={"dateTime": end.isoformat()})
+            event = self._build_event(cal, body, organizer=old.get("organizer", {}).get("email", calendar_id))
+            event["status"], event["created"] = old["status"], old["created"]
+            event["sequence"] = old["sequence"] + 1
+            cal.touch(event)
+            cal.events[event_id] = event
+
+    def cancel_event(self, calendar_id: str, event_id: str) -> None:
+        """The tutor deletes an event (Google keeps it as cancelled)."""
+        with self._lock:
+            cal = self._calendar_for_setup(calendar_id)
+            cal.events[event_id]["status"] = "cancelled"
+            cal.touch(cal.events[event_id])
+
+    def set_transparency(self, calendar_id: str, event_id: str, transparent: bool) -> None:
+        """The tutor switches an event between "Busy" and "Free"."""
+        with self._lock:
+            cal = self._calendar_for_setup(calendar_id)
+            event = cal.events[event_id]
+            if transparent:
+                event["transparency"] = "transparent"
+            else:
+                event.pop("transparency", None)
+            cal.touch(event)
+
+    def invalidate_sync_tokens(self, calendar_id: str) -> None:
+        """Google may invalidate sync tokens at any time: the next incremental list is 410."""
+        with self._lock:
+            self._calendar_for_setup(calendar_id).epoch += 1
 
     def events(self, calendar_id: str, *, include_cancelled: bool = False) -> list[dict[str, Any]]:
         with self._lock:
@@ -696,12 +756,21 @@ class FakeGoogleCalendar(LocalHTTPServer):
     ) -> tuple[int, Any]:
         cal = self._calendar(args[0], token, need="freeBusyReader")
         role = self._role(cal, token)
-        show_deleted = query.get("showDeleted") == "true"
+        sync_token = query.get("syncToken")
+        since: int | None = None
+        if sync_token is not None:
+            # "Sync tokens aren't compatible with most filters"; deleted events always come back.
+            if any(k in query for k in _SYNC_RESTRICTIONS) or query.get("showDeleted") == "false":
+                raise ApiError(400, "syncTokenWithRequestRestrictions", location="syncToken")
+            since = self._parse_sync_token(cal, sync_token)
+        show_deleted = query.get("showDeleted") == "true" or since is not None
         time_min = _parse_rfc3339(query["timeMin"]) if "timeMin" in query else None
         time_max = _parse_rfc3339(query["timeMax"]) if "timeMax" in query else None
         prop = query.get("privateExtendedProperty")
         items = []
         for event in sorted(cal.events.values(), key=lambda e: e["_start_utc"]):
+            if since is not None and event.get("_seq", 0) <= since:
+                continue
             if event["status"] == "cancelled" and not show_deleted:
                 continue
             if time_min and event["_end_utc"] <= time_min:
@@ -732,7 +801,25 @@ class FakeGoogleCalendar(LocalHTTPServer):
         }
         if offset + max_results < len(items):
             answer["nextPageToken"] = str(offset + max_results)
+        elif not prop:  # only the last page has one, and filtered lists cannot sync
+            answer["nextSyncToken"] = self._sync_token(cal)
         return 200, answer
+
+    @staticmethod
+    def _sync_token(cal: _Calendar) -> str:
+        return base64.urlsafe_b64encode(f"{cal.id}|{cal.epoch}|{cal.seq}".encode()).decode()
+
+    @staticmethod
+    def _parse_sync_token(cal: _Calendar, token: str) -> int:
+        try:
+            cal_id, epoch, seq = base64.urlsafe_b64decode(token.encode()).decode().rsplit("|", 2)
+            if cal_id != cal.id:
+                raise ValueError(cal_id)
+            if int(epoch) != cal.epoch:
+                raise ApiError(410, "fullSyncRequired")
+            return int(seq)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ApiError(400, "invalid", "Invalid sync token value.", location="syncToken") from err
 
     def _op_events_get(
         self, token: _Token, args: list[str], query: dict[str, str], body: Any
@@ -756,6 +843,7 @@ class FakeGoogleCalendar(LocalHTTPServer):
         event = self._build_event(cal, body, organizer=cal.id)
         if event["id"] in cal.events:  # deleted events keep their id: still a duplicate
             raise ApiError(409, "duplicate")
+        cal.touch(event)
         cal.events[event["id"]] = event
         self._invite(cal, event, query)
         return 200, _public(event)
@@ -774,6 +862,7 @@ class FakeGoogleCalendar(LocalHTTPServer):
         event["status"] = body.get("status", "confirmed")
         event["created"] = old["created"]
         event["sequence"] = old["sequence"] + 1
+        cal.touch(event)
         cal.events[event["id"]] = event
         self._invite(cal, event, query)
         return 200, _public(event)
@@ -789,6 +878,7 @@ class FakeGoogleCalendar(LocalHTTPServer):
             raise ApiError(410, "deleted")
         event["status"] = "cancelled"  # Google keeps deleted events (and their ids)
         event["updated"] = _now_rfc3339()
+        cal.touch(event)
         return 204, b""
 
     def _check_attendees(self, token: _Token, body: dict[str, Any]) -> None:

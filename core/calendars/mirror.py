@@ -1,0 +1,221 @@
+"""A local mirror of the tutors' Google calendars, so slot answers need no Google call.
+
+Each tutor calendar's busy events are kept in `MirroredEvent`, brought up to date by Google's
+incremental sync (`events.list` with the stored `syncToken`; a 410 means the token expired and the
+calendar is listed in full again). The worker syncs every calendar every `GCAL_SYNC_SECONDS` as a
+`calendar.sync` job (one key per calendar, so two workers never sync one calendar at once).
+
+The rules that keep it honest:
+- Slots (`calendar_busy`) read the mirror only for calendars synced within
+  `GCAL_MIRROR_MAX_AGE_SECONDS`; any other calendar is asked live (FreeBusy), and if Google cannot
+  answer that is `CalendarUnavailable` (the API's 503) — never slots from a stale mirror.
+- A booking never uses the mirror: `book_slot` asks Google for the exact interval.
+- A failed sync changes no mirrored event; it records why on the calendar's `CalendarMirror` row,
+  and the mirror simply ages until it is no longer used.
+- Free ("transparent"), cancelled and declined events are not busy, as in FreeBusy; all-day events
+  block their days in the calendar's own time zone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as _time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
+
+from core import clock, jobs
+from core.calendars import get_backend
+from core.calendars.base import Busy, merge_intervals
+from core.calendars.google_support import EventChanges, SyncTokenExpired, busy_interval
+from core.config import get_settings, scrub
+from core.db import read_session, write_session
+from core.errors import CalendarUnavailable
+from core.models import CalendarMirror, MirroredEvent, Tutor
+
+log = logging.getLogger("lesplanner.mirror")
+
+SYNC_JOB = "calendar.sync"
+FULL_SYNC_HISTORY = timedelta(days=1)  # a full sync lists events ending after now - this
+SCHEDULE_EVERY_SECONDS = 5.0  # how often a worker looks for calendars due a sync
+_last_schedule = 0.0
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    calendar_id: str
+    full: bool
+    changed: int
+    events: int
+
+
+def enabled() -> bool:
+    """Whether slots may come from the mirror: a backend that can sync, and a max age > 0."""
+    return get_settings().gcal_mirror_max_age_seconds > 0 and hasattr(get_backend(), "list_changes")
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def fresh_calendars(session: Session, calendar_ids: Sequence[str], now: datetime) -> set[str]:
+    """The calendars whose mirror is young enough to answer for them."""
+    if not calendar_ids or not enabled():
+        return set()
+    oldest = now - timedelta(seconds=get_settings().gcal_mirror_max_age_seconds)
+    rows = session.exec(
+        select(CalendarMirror.calendar_id).where(
+            col(CalendarMirror.calendar_id).in_(list(calendar_ids)),
+            col(CalendarMirror.synced_at).is_not(None),
+            col(CalendarMirror.synced_at) >= oldest,
+        )
+    ).all()
+    return set(rows)
+
+
+def mirrored_busy(
+    session: Session, calendar_ids: Sequence[str], start: datetime, end: datetime
+) -> dict[str, Busy]:
+    """Busy intervals per calendar in [start, end) from the mirror, merged and sorted."""
+    found: dict[str, list[tuple[datetime, datetime]]] = {cid: [] for cid in calendar_ids}
+    rows = session.exec(
+        select(MirroredEvent.calendar_id, MirroredEvent.start, MirroredEvent.end).where(
+            col(MirroredEvent.calendar_id).in_(list(calendar_ids)),
+            col(MirroredEvent.start) < end,
+            col(MirroredEvent.end) > start,
+        )
+    ).all()
+    for calendar_id, lo, hi in rows:
+        found[calendar_id].append((lo, hi))
+    return {cid: merge_intervals(intervals) for cid, intervals in found.items()}
+
+
+def calendar_busy(
+    session: Session, calendar_ids: Sequence[str], start: datetime, end: datetime, now: datetime | None = None
+) -> dict[str, Busy]:
+    """Busy time per calendar for slot suggestions: the mirror where it is fresh, Google live for
+    the rest (CalendarUnavailable when Google cannot answer)."""
+    now = now or clock.now()
+    ids = list(dict.fromkeys(calendar_ids))
+    fresh = fresh_calendars(session, ids, now)
+    stale = [cid for cid in ids if cid not in fresh]
+    answer: dict[str, Busy] = get_backend().busy(stale, start, end) if stale else {}
+    if fresh:
+        answer.update(mirrored_busy(session, sorted(fresh), start, end))
+    return answer
+
+
+# --- syncing ----------------------------------------------------------------------------------
+
+
+def sync_calendar(calendar_id: str) -> SyncResult:
+    """Bring one calendar's mirror up to date with Google (incremental when a token is stored,
+    in full otherwise or after a 410). Raises CalendarUnavailable, after recording it."""
+    backend = get_backend()
+    if not hasattr(backend, "list_changes"):
+        raise CalendarUnavailable("The calendar backend keeps no mirror (only Google Calendar does).")
+    with read_session() as session:
+        row = session.get(CalendarMirror, calendar_id)
+        token = row.sync_token if row else None
+    started = clock.now()
+    full = token is None
+    try:
+        try:
+            changes: EventChanges = backend.list_changes(calendar_id, token, started - FULL_SYNC_HISTORY)
+        except SyncTokenExpired:
+            log.info("Calendar %s: sync token expired (410), listing it in full again", calendar_id)
+            full = True
+            changes = backend.list_changes(calendar_id, None, started - FULL_SYNC_HISTORY)
+    except CalendarUnavailable as exc:
+        with write_session() as session:
+            row = session.get(CalendarMirror, calendar_id) or CalendarMirror(calendar_id=calendar_id)
+            row.last_error, row.last_error_at = scrub(exc.message)[:2000], clock.now()
+            session.add(row)
+        raise
+    with write_session() as session:
+        if full:
+            session.execute(delete(MirroredEvent).where(col(MirroredEvent.calendar_id) == calendar_id))
+        _apply(session, calendar_id, changes, full)
+        row = session.get(CalendarMirror, calendar_id) or CalendarMirror(calendar_id=calendar_id)
+        row.sync_token = changes.next_sync_token
+        row.synced_at = started  # what Google said as of this moment
+        row.full_sync_at = started if full else row.full_sync_at
+        row.last_error = None
+        session.add(row)
+        session.flush()
+        row.events = len(
+            session.exec(select(MirroredEvent.id).where(col(MirroredEvent.calendar_id) == calendar_id)).all()
+        )
+        result = SyncResult(calendar_id, full, len(changes.items), row.events)
+    return result
+
+
+def _apply(session: Session, calendar_id: str, changes: EventChanges, full: bool) -> None:
+    existing = (
+        {}
+        if full
+        else {
+            e.event_id: e
+            for e in session.exec(
+                select(MirroredEvent).where(
+                    col(MirroredEvent.calendar_id) == calendar_id,
+                    col(MirroredEvent.event_id).in_([i.get("id") for i in changes.items if i.get("id")]),
+                )
+            ).all()
+        }
+    )
+    for item in changes.items:
+        event_id = item.get("id")
+        if not event_id:
+            continue
+        interval = busy_interval(item, changes.time_zone)
+        row = existing.pop(event_id, None)
+        if interval is None:
+            if row is not None:
+                session.delete(row)
+        elif row is None:
+            session.add(
+                MirroredEvent(calendar_id=calendar_id, event_id=event_id, start=interval[0], end=interval[1])
+            )
+        else:
+            row.start, row.end = interval
+            session.add(row)
+
+
+def schedule_syncs(force: bool = False) -> int:
+    """Plan a `calendar.sync` job for every active tutor calendar not synced within
+    GCAL_SYNC_SECONDS (the worker calls this each round; it looks at most every few seconds)."""
+    global _last_schedule
+    if not force and _time.monotonic() - _last_schedule < SCHEDULE_EVERY_SECONDS:
+        return 0
+    _last_schedule = _time.monotonic()
+    if not enabled():
+        return 0
+    now = clock.now()
+    due_before = now - timedelta(seconds=get_settings().gcal_sync_seconds)
+    with read_session() as session:
+        calendars = set(session.exec(select(Tutor.calendar_id).where(col(Tutor.active))).all())
+        synced = {
+            cid
+            for cid, at in session.exec(select(CalendarMirror.calendar_id, CalendarMirror.synced_at)).all()
+            if at is not None and at > due_before
+        }
+    due = sorted(calendars - synced)
+    if due:
+        with write_session() as session:
+            for calendar_id in due:
+                jobs.enqueue(
+                    session, SYNC_JOB, f"{SYNC_JOB}:{calendar_id}", {"calendar_id": calendar_id}, rearm=True
+                )
+    return len(due)
+
+
+def sync_job(ctx: jobs.JobContext) -> str:
+    result = sync_calendar(ctx.payload["calendar_id"])
+    kind = "full" if result.full else "incremental"
+    return f"{kind} sync: {result.changed} changes, {result.events} busy events"
+
+
+jobs.register(SYNC_JOB, sync_job)
