@@ -173,3 +173,23 @@ def test_the_worker_polls_each_tutor_calendar_as_a_job(world, frozen_now):
     mirror.schedule_syncs(force=True)
     with read_session() as s:
         assert s.exec(select(Job).where(Job.kind == "calendar.sync")).one().status == "pending"
+
+
+def test_the_integrations_page_lists_each_calendars_sync_state_and_age(world, frozen_now):
+    with write_session() as s:
+        s.add(Tutor(name="Bram", email="bram@lesplanner.test", calendar_id="bram@lesplanner.test"))
+    world.add_event(ANNA, local(1, 9), local(1, 10))
+    mirror.sync_calendar(ANNA)
+    frozen_now(clock.now() + timedelta(seconds=20))
+    with read_session() as s:
+        states = {r.calendar_id: r for r in mirror.mirror_states(s, clock.now())}
+    anna, bram = states[ANNA], states["bram@lesplanner.test"]
+    assert (anna.state, anna.age_seconds, anna.events) == ("fresh", 20, 1)
+    assert (bram.state, bram.age_seconds) == ("never", None)
+    frozen_now(clock.now() + timedelta(seconds=60))
+    world.fail_next(503, count=50)
+    with pytest.raises(CalendarUnavailable):
+        mirror.sync_calendar(ANNA)
+    with read_session() as s:
+        anna = next(r for r in mirror.mirror_states(s, clock.now()) if r.calendar_id == ANNA)
+    assert anna.state == "stale" and anna.age_seconds == 80 and "not answering" in anna.last_error

@@ -620,6 +620,18 @@ S: dict[str, tuple[str, str]] = {
     # integrations
     "int.title": ("Integraties", "Integrations"),
     "int.backend": ("Agenda-backend: **{kind}**", "Calendar backend: **{kind}**"),
+    "int.mirror": (
+        "Lokale kopie van de agenda's: tijden voor de bot komen hieruit zolang ze jonger is dan {age} s "
+        "(anders wordt Google direct gevraagd); bijgewerkt elke {every} s.",
+        "Local copy of the calendars: the bot's times come from it while it is younger than {age} s "
+        "(otherwise Google is asked directly); updated every {every} s.",
+    ),
+    "int.mirror.fresh": ("bijgewerkt", "up to date"),
+    "int.mirror.stale": ("verouderd — Google direct", "stale — Google asked live"),
+    "int.mirror.never": ("nog niet gesynchroniseerd", "not synced yet"),
+    "int.mirror.age": ("Leeftijd", "Age"),
+    "int.mirror.events": ("Bezette afspraken", "Busy events"),
+    "int.mirror.error": ("Laatste fout", "Last error"),
     "int.calendars": ("Agenda's van docenten", "Tutor calendars"),
     "int.check_calendar": ("Agenda's controleren", "Check calendars"),
     "int.stripe": ("Stripe", "Stripe"),

@@ -219,3 +219,41 @@ def sync_job(ctx: jobs.JobContext) -> str:
 
 
 jobs.register(SYNC_JOB, sync_job)
+
+
+@dataclass(frozen=True)
+class MirrorState:
+    """One line of the Integrations page: how old a tutor calendar's mirror is."""
+
+    calendar_id: str
+    state: str  # fresh (slots come from it) | stale (Google is asked live) | never (not synced yet)
+    age_seconds: int | None
+    events: int
+    full_sync_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+
+
+def mirror_states(session: Session, now: datetime) -> list[MirrorState]:
+    """Every active tutor calendar's mirror, for the console."""
+    max_age = get_settings().gcal_mirror_max_age_seconds
+    calendars = sorted(set(session.exec(select(Tutor.calendar_id).where(col(Tutor.active))).all()))
+    rows = {r.calendar_id: r for r in session.exec(select(CalendarMirror)).all()}
+    states = []
+    for calendar_id in calendars:
+        row = rows.get(calendar_id)
+        synced = row.synced_at if row else None
+        age = None if synced is None else int((now - synced).total_seconds())
+        state = "never" if age is None else ("fresh" if age <= max_age else "stale")
+        states.append(
+            MirrorState(
+                calendar_id,
+                state,
+                age,
+                row.events if row else 0,
+                row.full_sync_at if row else None,
+                row.last_error if row else None,
+                row.last_error_at if row else None,
+            )
+        )
+    return states
