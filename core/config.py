@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # every GCAL_SYNC_SECONDS.
     gcal_mirror_max_age_seconds: int = 60
     gcal_sync_seconds: int = 30
+    # Where Google may push change notifications (events.watch), the receiver's public HTTPS base
+    # URL; /webhooks/google is appended. Unset: polling only.
+    gcal_public_webhook_url: str | None = None
 
     # Stripe
     stripe_api_key: SecretStr | None = None

@@ -304,6 +304,13 @@ class CalendarMirror(SQLModel, table=True):
     events: int = 0  # busy events mirrored after the last sync
     last_error: str | None = None
     last_error_at: datetime | None = _dt(default=None, nullable=True)
+    # Push notifications (events.watch), when GCAL_PUBLIC_WEBHOOK_URL is set: the open channel,
+    # the secret token Google echoes back, and when Google last said something changed.
+    channel_id: str | None = Field(default=None, max_length=64, index=True)
+    channel_token: str | None = Field(default=None, max_length=128)
+    channel_resource_id: str | None = Field(default=None, max_length=255)
+    channel_expires_at: datetime | None = _dt(default=None, nullable=True)
+    notified_at: datetime | None = _dt(default=None, nullable=True)
 
 
 class MirroredEvent(SQLModel, table=True):

@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from core import booking, clock, worker
 from core.calendars import mirror
+from core.config import get_settings, set_settings
 from core.db import read_session, write_session
 from core.errors import CalendarUnavailable, SlotTaken
 from core.models import CalendarMirror, Contact, Job, MirroredEvent, PlanningProfile, Tutor
@@ -193,3 +194,111 @@ def test_the_integrations_page_lists_each_calendars_sync_state_and_age(world, fr
     with read_session() as s:
         anna = next(r for r in mirror.mirror_states(s, clock.now()) if r.calendar_id == ANNA)
     assert anna.state == "stale" and anna.age_seconds == 80 and "not answering" in anna.last_error
+
+
+# --- push notifications (events.watch → POST /webhooks/google) ----------------------------------
+
+PUBLIC = "https://lesplanner.example"
+
+
+@pytest.fixture
+def pushed(world):
+    set_settings(get_settings().model_copy(update={"gcal_public_webhook_url": PUBLIC}))
+    mirror.sync_calendar(ANNA)
+    with read_session() as s:
+        row = s.get(CalendarMirror, ANNA)
+    return row
+
+
+def notify(client, row, state: str = "exists", token: str | None = None, channel: str | None = None):
+    return client.post(
+        "/webhooks/google",
+        headers={
+            "X-Goog-Channel-ID": channel or row.channel_id,
+            "X-Goog-Channel-Token": token if token is not None else row.channel_token,
+            "X-Goog-Resource-ID": row.channel_resource_id,
+            "X-Goog-Resource-State": state,
+            "X-Goog-Message-Number": "2",
+        },
+    )
+
+
+@pytest.fixture
+def client(pushed):
+    from fastapi.testclient import TestClient
+
+    from receiver.main import create_app
+
+    return TestClient(create_app(start_worker=False))
+
+
+def sync_jobs() -> list[Job]:
+    with read_session() as s:
+        return list(s.exec(select(Job).where(Job.kind == "calendar.sync")).all())
+
+
+def test_a_sync_opens_one_push_channel_to_the_receiver_with_a_secret_token(world, pushed):
+    channel = world.channels[pushed.channel_id]
+    assert channel.address == f"{PUBLIC}/webhooks/google" and channel.calendar_id == ANNA
+    assert pushed.channel_token and channel.token == pushed.channel_token and len(pushed.channel_token) >= 32
+    mirror.sync_calendar(ANNA)
+    assert len(world.channels) == 1  # still open: not opened again
+
+
+def test_a_channel_about_to_expire_is_replaced_and_the_old_one_stopped(world, pushed, frozen_now):
+    frozen_now(pushed.channel_expires_at - timedelta(minutes=30))
+    mirror.sync_calendar(ANNA)
+    with read_session() as s:
+        row = s.get(CalendarMirror, ANNA)
+    assert row.channel_id != pushed.channel_id and not world.channels[row.channel_id].stopped
+    assert world.channels[pushed.channel_id].stopped
+
+
+def test_a_notification_plans_a_sync_and_the_mirror_is_not_trusted_until_it_ran(
+    world, client, pushed, frozen_now
+):
+    frozen_now(clock.now() + timedelta(seconds=5))
+    world.add_event(ANNA, local(1, 9), local(1, 10))
+    answer = notify(client, pushed)
+    assert answer.status_code == 200, answer.text
+    assert [(j.key, j.status) for j in sync_jobs()] == [(f"calendar.sync:{ANNA}", "pending")]
+    before = freebusy_calls(world)
+    assert local(1, 9) not in starts()  # Google said something changed: asked live meanwhile
+    assert freebusy_calls(world) == before + 1
+    worker.drain()
+    before = freebusy_calls(world)
+    assert local(1, 9) not in starts()
+    assert freebusy_calls(world) == before  # synced: the mirror answers again
+
+
+def test_with_an_open_channel_a_quiet_mirror_stays_trusted_past_its_max_age(world, pushed, frozen_now):
+    frozen_now(clock.now() + timedelta(minutes=10))  # no notification: nothing changed in Google
+    before = freebusy_calls(world)
+    starts()
+    assert freebusy_calls(world) == before
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        ({"channel": "forged-channel"}, 404),  # a channel we never opened
+        ({"token": "not-the-token"}, 404),  # our channel id with the wrong token
+        ({"token": ""}, 404),
+    ],
+)
+def test_a_forged_or_unknown_notification_is_refused_and_changes_nothing(client, pushed, change, status):
+    answer = notify(client, pushed, **change)
+    assert answer.status_code == status and "detail" in answer.json()
+    assert sync_jobs() == []
+    with read_session() as s:
+        assert s.get(CalendarMirror, ANNA).notified_at is None
+
+
+def test_the_first_sync_message_of_a_channel_changes_nothing(client, pushed):
+    assert notify(client, pushed, state="sync").status_code == 200
+    assert sync_jobs() == []
+
+
+def test_a_notification_without_google_headers_is_a_400(client):
+    answer = client.post("/webhooks/google")
+    assert answer.status_code == 400 and "X-Goog-Channel-ID" in answer.json()["detail"]

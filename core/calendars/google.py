@@ -41,8 +41,6 @@ from googleapiclient.errors import HttpError
 from core import clock, integrations
 from core.calendars.base import Busy, CalendarCheck, CreatedEvent, EventRequest, merge_intervals
 from core.calendars.google_support import (
-    EventChanges,
-    SyncTokenExpired,
     _ApiError,
     _chunks,
     _error_details,
@@ -53,6 +51,7 @@ from core.calendars.google_support import (
     load_credentials,
     refresh_message,
 )
+from core.calendars.google_sync import GoogleSyncCalls
 from core.config import Settings
 from core.errors import CalendarUnavailable, ValidationFailed
 
@@ -72,8 +71,8 @@ QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
 _DOCS_HINT = "See docs/GOOGLE_CALENDAR.md, 'Connect Google Calendar'."
 
 
-class GoogleCalendarBackend:
-    """The `CalendarBackend` for Google Calendar. One instance per process is enough: the
+class GoogleCalendarBackend(GoogleSyncCalls):
+    """The `CalendarBackend` for Google Calendar (the mirror's sync calls are in google_sync.py). One instance per process is enough: the
     discovery-built service is shared, each thread gets its own HTTP connection (httplib2 is
     not thread-safe)."""
 
@@ -152,32 +151,6 @@ class GoogleCalendarBackend:
             except _ApiError as err:
                 if err.status not in (404, 410):  # 410 deleted before, 404 never existed
                     raise
-
-    def list_changes(self, calendar_id: str, sync_token: str | None, time_min: datetime) -> EventChanges:
-        """One sync of a calendar's mirror (Google's incremental sync): every event changed since
-        `sync_token`, deleted ones included, or with None every event ending after `time_min`;
-        all pages. Raises SyncTokenExpired when Google answers 410 (list it in full again)."""
-        items: list[dict] = []
-        params: dict[str, Any] = {"calendarId": calendar_id, "singleEvents": True, "maxResults": 2500}
-        if sync_token:
-            params["syncToken"] = sync_token  # Google refuses it together with timeMin
-        else:
-            params["timeMin"] = _rfc3339(time_min)
-        with self._tracked(calendar_id):
-            self._ensure_service()
-            self._refuse_bare_primary([calendar_id])
-            while True:
-                page = dict(params)
-                try:
-                    answer = self._call(lambda s: s.events().list(**page))  # noqa: B023 - called at once
-                except _ApiError as err:
-                    if err.status == 410:
-                        raise SyncTokenExpired(calendar_id) from None
-                    raise
-                items.extend(answer.get("items") or [])
-                if not answer.get("nextPageToken"):
-                    return EventChanges(items, answer.get("nextSyncToken"), answer.get("timeZone"))
-                params["pageToken"] = answer["nextPageToken"]
 
     def check(self, calendar_ids: Sequence[str]) -> list[CalendarCheck]:
         """Diagnose the credentials, then each calendar: visible to the service account and

@@ -18,11 +18,14 @@ The rules that keep it honest:
 
 from __future__ import annotations
 
+import hmac
 import logging
+import secrets
 import time as _time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
@@ -33,7 +36,7 @@ from core.calendars.base import Busy, merge_intervals
 from core.calendars.google_support import EventChanges, SyncTokenExpired, busy_interval
 from core.config import get_settings, scrub
 from core.db import read_session, write_session
-from core.errors import CalendarUnavailable
+from core.errors import CalendarUnavailable, NotFound
 from core.models import CalendarMirror, MirroredEvent, Tutor
 
 log = logging.getLogger("lesplanner.mirror")
@@ -41,6 +44,14 @@ log = logging.getLogger("lesplanner.mirror")
 SYNC_JOB = "calendar.sync"
 FULL_SYNC_HISTORY = timedelta(days=1)  # a full sync lists events ending after now - this
 SCHEDULE_EVERY_SECONDS = 5.0  # how often a worker looks for calendars due a sync
+# Push channels (events.watch): opened for a week, replaced an hour before they expire. With an
+# open channel, Google tells us about changes, so polling slows to PUSH_POLL_FACTOR x
+# GCAL_SYNC_SECONDS and a mirror without news stays trusted for PUSH_TRUST_FACTOR x that.
+CHANNEL_TTL_SECONDS = 7 * 24 * 3600
+CHANNEL_RENEW_BEFORE = timedelta(hours=1)
+PUSH_POLL_FACTOR = 10
+PUSH_TRUST_FACTOR = 3
+WEBHOOK_PATH = "/webhooks/google"
 _last_schedule = 0.0
 
 
@@ -64,15 +75,26 @@ def fresh_calendars(session: Session, calendar_ids: Sequence[str], now: datetime
     """The calendars whose mirror is young enough to answer for them."""
     if not calendar_ids or not enabled():
         return set()
-    oldest = now - timedelta(seconds=get_settings().gcal_mirror_max_age_seconds)
     rows = session.exec(
-        select(CalendarMirror.calendar_id).where(
-            col(CalendarMirror.calendar_id).in_(list(calendar_ids)),
-            col(CalendarMirror.synced_at).is_not(None),
-            col(CalendarMirror.synced_at) >= oldest,
-        )
+        select(CalendarMirror).where(col(CalendarMirror.calendar_id).in_(list(calendar_ids)))
     ).all()
-    return set(rows)
+    return {r.calendar_id for r in rows if _is_fresh(r, now)}
+
+
+def _is_fresh(row: CalendarMirror, now: datetime) -> bool:
+    """No news from Google since the last sync, and young enough: GCAL_MIRROR_MAX_AGE_SECONDS, or
+    with an open push channel a longer safety bound (in case a channel goes silent)."""
+    settings = get_settings()
+    if row.synced_at is None:
+        return False
+    if row.notified_at is not None and row.notified_at > row.synced_at:
+        return False  # Google said something changed since: not until the next sync
+    age = (now - row.synced_at).total_seconds()
+    if age <= settings.gcal_mirror_max_age_seconds:
+        return True
+    pushed = row.channel_expires_at is not None and row.channel_expires_at > now
+    trust = PUSH_POLL_FACTOR * PUSH_TRUST_FACTOR * settings.gcal_sync_seconds
+    return pushed and age <= trust
 
 
 def mirrored_busy(
@@ -149,7 +171,66 @@ def sync_calendar(calendar_id: str) -> SyncResult:
             session.exec(select(MirroredEvent.id).where(col(MirroredEvent.calendar_id) == calendar_id)).all()
         )
         result = SyncResult(calendar_id, full, len(changes.items), row.events)
+    if get_settings().gcal_public_webhook_url:
+        _ensure_channel(calendar_id)
     return result
+
+
+def _ensure_channel(calendar_id: str) -> None:
+    """Keep one open push channel per calendar: open it, or replace it before it expires.
+    A failure leaves polling in charge (logged, never raised: the sync itself succeeded)."""
+    settings = get_settings()
+    now = clock.now()
+    with read_session() as session:
+        row = session.get(CalendarMirror, calendar_id)
+        if row is None or (
+            row.channel_expires_at is not None and row.channel_expires_at - now > CHANNEL_RENEW_BEFORE
+        ):
+            return
+        old = (row.channel_id, row.channel_resource_id)
+    channel_id, token = secrets.token_hex(16), secrets.token_urlsafe(32)
+    address = str(settings.gcal_public_webhook_url).rstrip("/") + WEBHOOK_PATH
+    backend: Any = get_backend()
+    # Stored before Google is asked: Google's first message may arrive before watch() returns.
+    with write_session() as session:
+        row = session.get(CalendarMirror, calendar_id) or CalendarMirror(calendar_id=calendar_id)
+        row.channel_id, row.channel_token = channel_id, token
+        row.channel_resource_id = row.channel_expires_at = None
+        session.add(row)
+    try:
+        resource_id, expires = backend.watch(calendar_id, channel_id, token, address, CHANNEL_TTL_SECONDS)
+    except CalendarUnavailable as exc:
+        log.warning("Calendar %s: no push channel (%s); polling continues", calendar_id, scrub(exc.message))
+        return
+    with write_session() as session:
+        row = session.get(CalendarMirror, calendar_id) or CalendarMirror(calendar_id=calendar_id)
+        if row.channel_id == channel_id:
+            row.channel_resource_id = resource_id
+            row.channel_expires_at = min(expires, now + timedelta(seconds=CHANNEL_TTL_SECONDS))
+            session.add(row)
+    if old[0] and old[1]:
+        backend.stop_channel(old[0], old[1])
+
+
+def handle_notification(channel_id: str, token: str, state: str) -> str:
+    """A push notification from Google: plan a sync of that calendar (the answer must be fast;
+    the sync runs as a job). An unknown channel or a wrong token is NotFound and changes nothing."""
+    with read_session() as session:
+        row = session.exec(select(CalendarMirror).where(col(CalendarMirror.channel_id) == channel_id)).first()
+        known = row is not None and bool(row.channel_token) and bool(token)
+        if not known or row is None or not hmac.compare_digest(str(row.channel_token), token):
+            raise NotFound("No such notification channel.")
+        calendar_id = row.calendar_id
+    if state == "sync":  # the channel was just opened: nothing changed
+        return "channel open"
+    now = clock.now()
+    with write_session() as session:
+        row = session.get(CalendarMirror, calendar_id)
+        if row is not None:
+            row.notified_at = now
+            session.add(row)
+        jobs.enqueue(session, SYNC_JOB, f"{SYNC_JOB}:{calendar_id}", {"calendar_id": calendar_id}, rearm=True)
+    return "sync planned"
 
 
 def _apply(session: Session, calendar_id: str, changes: EventChanges, full: bool) -> None:
@@ -194,15 +275,11 @@ def schedule_syncs(force: bool = False) -> int:
     if not enabled():
         return 0
     now = clock.now()
-    due_before = now - timedelta(seconds=get_settings().gcal_sync_seconds)
+    every = get_settings().gcal_sync_seconds
     with read_session() as session:
         calendars = set(session.exec(select(Tutor.calendar_id).where(col(Tutor.active))).all())
-        synced = {
-            cid
-            for cid, at in session.exec(select(CalendarMirror.calendar_id, CalendarMirror.synced_at)).all()
-            if at is not None and at > due_before
-        }
-    due = sorted(calendars - synced)
+        rows = {r.calendar_id: r for r in session.exec(select(CalendarMirror)).all()}
+    due = sorted(cid for cid in calendars if _sync_due(rows.get(cid), now, every))
     if due:
         with write_session() as session:
             for calendar_id in due:
@@ -210,6 +287,15 @@ def schedule_syncs(force: bool = False) -> int:
                     session, SYNC_JOB, f"{SYNC_JOB}:{calendar_id}", {"calendar_id": calendar_id}, rearm=True
                 )
     return len(due)
+
+
+def _sync_due(row: CalendarMirror | None, now: datetime, every: int) -> bool:
+    if row is None or row.synced_at is None:
+        return True
+    if row.notified_at is not None and row.notified_at > row.synced_at:
+        return True
+    pushed = row.channel_expires_at is not None and row.channel_expires_at > now + CHANNEL_RENEW_BEFORE
+    return (now - row.synced_at).total_seconds() >= every * (PUSH_POLL_FACTOR if pushed else 1)
 
 
 def sync_job(ctx: jobs.JobContext) -> str:

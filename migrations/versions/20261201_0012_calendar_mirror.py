@@ -25,8 +25,15 @@ def upgrade() -> None:
         sa.Column('events', sa.Integer(), nullable=False),
         sa.Column('last_error', sa.String(), nullable=True),
         sa.Column('last_error_at', sa.DateTime(), nullable=True),
+        sa.Column('channel_id', sa.String(length=64), nullable=True),
+        sa.Column('channel_token', sa.String(length=128), nullable=True),
+        sa.Column('channel_resource_id', sa.String(length=255), nullable=True),
+        sa.Column('channel_expires_at', sa.DateTime(), nullable=True),
+        sa.Column('notified_at', sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint('calendar_id'),
     )
+    with op.batch_alter_table('calendarmirror', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_calendarmirror_channel_id'), ['channel_id'], unique=False)
     op.create_table(
         'mirroredevent',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -45,4 +52,6 @@ def downgrade() -> None:
     with op.batch_alter_table('mirroredevent', schema=None) as batch_op:
         batch_op.drop_index('ix_mirroredevent_calendar_start')
     op.drop_table('mirroredevent')
+    with op.batch_alter_table('calendarmirror', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_calendarmirror_channel_id'))
     op.drop_table('calendarmirror')

@@ -35,7 +35,9 @@ import secrets
 import socket
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -173,6 +175,27 @@ class _Calendar:
 
 
 @dataclass
+class Channel:
+    """An events.watch channel: Google POSTs to `address` when the calendar's events change."""
+
+    id: str
+    calendar_id: str
+    resource_id: str
+    address: str
+    token: str | None
+    expiration_ms: int
+    message_number: int = 0
+    stopped: bool = False
+
+
+@dataclass
+class Notification:
+    channel_id: str
+    state: str  # "sync" (the channel was made) or "exists" (something changed)
+    status: int | None  # what the receiver answered; None when it could not be reached
+
+
+@dataclass
 class _Token:
     client_email: str
     subject: str | None
@@ -268,6 +291,7 @@ class FakeGoogleCalendar(LocalHTTPServer):
         delegation_enabled: bool = True,
         auto_create_calendars: bool = True,
         verify_jwt: bool = True,
+        allow_http_webhooks: bool = True,
     ) -> None:
         self.default_time_zone = default_time_zone
         # cal.com observed "The requested time range is too long." beyond 90 days; clients
@@ -290,6 +314,10 @@ class FakeGoogleCalendar(LocalHTTPServer):
         self._faults: list[_Fault] = []
         self._tokens: dict[str, _Token] = {}
         self._public_keys: dict[str, Any] = {}  # client_email -> RSA public key
+        # Push notifications (events.watch): open channels, and every delivery made to them.
+        self.allow_http_webhooks = allow_http_webhooks
+        self.channels: dict[str, Channel] = {}
+        self.notifications: list[Notification] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -406,7 +434,7 @@ class FakeGoogleCalendar(LocalHTTPServer):
         with self._lock:
             cal = self._calendar_for_setup(calendar_id)
             event = self._build_event(cal, body, organizer=calendar_id)
-            cal.touch(event)
+            self._touch(cal, event)
             cal.events[event["id"]] = event
         return event["id"]
 
@@ -420,7 +448,7 @@ class FakeGoogleCalendar(LocalHTTPServer):
             event = self._build_event(cal, body, organizer=old.get("organizer", {}).get("email", calendar_id))
             event["status"], event["created"] = old["status"], old["created"]
             event["sequence"] = old["sequence"] + 1
-            cal.touch(event)
+            self._touch(cal, event)
             cal.events[event_id] = event
 
     def cancel_event(self, calendar_id: str, event_id: str) -> None:
@@ -428,7 +456,7 @@ class FakeGoogleCalendar(LocalHTTPServer):
         with self._lock:
             cal = self._calendar_for_setup(calendar_id)
             cal.events[event_id]["status"] = "cancelled"
-            cal.touch(cal.events[event_id])
+            self._touch(cal, cal.events[event_id])
 
     def set_transparency(self, calendar_id: str, event_id: str, transparent: bool) -> None:
         """The tutor switches an event between "Busy" and "Free"."""
@@ -439,7 +467,7 @@ class FakeGoogleCalendar(LocalHTTPServer):
                 event["transparency"] = "transparent"
             else:
                 event.pop("transparency", None)
-            cal.touch(event)
+            self._touch(cal, event)
 
     def invalidate_sync_tokens(self, calendar_id: str) -> None:
         """Google may invalidate sync tokens at any time: the next incremental list is 410."""
@@ -843,7 +871,7 @@ class FakeGoogleCalendar(LocalHTTPServer):
         event = self._build_event(cal, body, organizer=cal.id)
         if event["id"] in cal.events:  # deleted events keep their id: still a duplicate
             raise ApiError(409, "duplicate")
-        cal.touch(event)
+        self._touch(cal, event)
         cal.events[event["id"]] = event
         self._invite(cal, event, query)
         return 200, _public(event)
@@ -862,7 +890,7 @@ class FakeGoogleCalendar(LocalHTTPServer):
         event["status"] = body.get("status", "confirmed")
         event["created"] = old["created"]
         event["sequence"] = old["sequence"] + 1
-        cal.touch(event)
+        self._touch(cal, event)
         cal.events[event["id"]] = event
         self._invite(cal, event, query)
         return 200, _public(event)
@@ -878,8 +906,105 @@ class FakeGoogleCalendar(LocalHTTPServer):
             raise ApiError(410, "deleted")
         event["status"] = "cancelled"  # Google keeps deleted events (and their ids)
         event["updated"] = _now_rfc3339()
-        cal.touch(event)
+        self._touch(cal, event)
         return 204, b""
+
+    def _op_events_watch(
+        self, token: _Token, args: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
+        cal = self._calendar(args[0], token, need="reader")
+        body = dict(body or {})
+        address, channel_id = str(body.get("address") or ""), str(body.get("id") or "")
+        if not channel_id or body.get("type") not in ("web_hook", "webhook"):
+            raise ApiError(400, "required", "Required: id and type web_hook.")
+        if not address.startswith("https://") and not (
+            self.allow_http_webhooks and address.startswith("http://")
+        ):
+            raise ApiError(400, "push.webhookUrlNotHttps", "WebHook callback must be HTTPS: " + address)
+        if channel_id in self.channels:
+            raise ApiError(400, "channelIdNotUnique", "Channel id not unique")
+        ttl = int((body.get("params") or {}).get("ttl", 604800))
+        channel = Channel(
+            id=channel_id,
+            calendar_id=cal.id,
+            resource_id=secrets.token_hex(12),
+            address=address,
+            token=body.get("token"),
+            expiration_ms=int((time.time() + ttl) * 1000),
+        )
+        self.channels[channel_id] = channel
+        self._deliver(channel, "sync")
+        answer = {
+            "kind": "api#channel",
+            "id": channel.id,
+            "resourceId": channel.resource_id,
+            "resourceUri": f"{self.api_endpoint}calendars/{cal.id}/events",
+            "expiration": str(channel.expiration_ms),
+        }
+        if channel.token is not None:
+            answer["token"] = channel.token
+        return 200, answer
+
+    def _op_channels_stop(
+        self, token: _Token, args: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
+        body = dict(body or {})
+        channel = self.channels.get(str(body.get("id")))
+        if channel is None or channel.resource_id != body.get("resourceId"):
+            raise ApiError(404, "notFound", "Channel not found")
+        channel.stopped = True
+        return 204, b""
+
+    def _touch(self, cal: _Calendar, event: dict[str, Any]) -> None:
+        cal.touch(event)
+        for channel in self.channels.values():
+            if (
+                channel.calendar_id == cal.id
+                and not channel.stopped
+                and channel.expiration_ms > time.time() * 1000
+            ):
+                self._deliver(channel, "exists")
+
+    def _deliver(self, channel: Channel, state: str) -> None:
+        """POST a notification as Google does (headers only, no body), off the request thread."""
+        channel.message_number += 1
+        headers = {
+            "X-Goog-Channel-ID": channel.id,
+            "X-Goog-Channel-Expiration": time.strftime(
+                "%a, %d %b %Y %H:%M:%S GMT", time.gmtime(channel.expiration_ms / 1000)
+            ),
+            "X-Goog-Resource-ID": channel.resource_id,
+            "X-Goog-Resource-URI": f"{self.api_endpoint}calendars/{channel.calendar_id}/events",
+            "X-Goog-Resource-State": state,
+            "X-Goog-Message-Number": str(channel.message_number),
+            "Content-Length": "0",
+        }
+        if channel.token is not None:
+            headers["X-Goog-Channel-Token"] = channel.token
+
+        def post() -> None:
+            request = urllib.request.Request(channel.address, data=b"", headers=headers, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310 - the test's own URL
+                    status: int | None = answer.status
+            except urllib.error.HTTPError as err:
+                status = err.code
+            except OSError:
+                status = None
+            with self._lock:
+                self.notifications.append(Notification(channel.id, state, status))
+
+        threading.Thread(target=post, name="fake-google-push", daemon=True).start()
+
+    def wait_for_notifications(self, count: int, timeout: float = 10.0) -> list[Notification]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.notifications) >= count:
+                    return list(self.notifications)
+            time.sleep(0.02)
+        with self._lock:
+            return list(self.notifications)
 
     def _check_attendees(self, token: _Token, body: dict[str, Any]) -> None:
         if body.get("attendees") and self.attendees_need_delegation and token.subject is None:
@@ -1003,6 +1128,10 @@ def _route(method: str, parts: list[str]) -> tuple[str | None, list[str]]:
             return "events.update", [cid, eid]
         case ("DELETE", ["calendars", cid, "events", eid]):
             return "events.delete", [cid, eid]
+        case ("POST", ["calendars", cid, "events", "watch"]):
+            return "events.watch", [cid]
+        case ("POST", ["channels", "stop"]):
+            return "channels.stop", []
     return None, []
 
 
