@@ -302,6 +302,7 @@ class CalendarMirror(SQLModel, table=True):
     synced_at: datetime | None = _dt(default=None, nullable=True)  # last successful sync
     full_sync_at: datetime | None = _dt(default=None, nullable=True)
     events: int = 0  # busy events mirrored after the last sync
+    version: int = 0  # +1 per sync that changed something: processes cache the busy list per version
     last_error: str | None = None
     last_error_at: datetime | None = _dt(default=None, nullable=True)
     # Push notifications (events.watch), when GCAL_PUBLIC_WEBHOOK_URL is set: the open channel,

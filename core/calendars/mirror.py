@@ -21,13 +21,16 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+import threading
 import time as _time
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import takewhile
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func, insert
 from sqlmodel import Session, col, select
 
 from core import clock, jobs
@@ -71,14 +74,14 @@ def enabled() -> bool:
 # --- reading ----------------------------------------------------------------------------------
 
 
-def fresh_calendars(session: Session, calendar_ids: Sequence[str], now: datetime) -> set[str]:
-    """The calendars whose mirror is young enough to answer for them."""
+def fresh_calendars(session: Session, calendar_ids: Sequence[str], now: datetime) -> dict[str, int]:
+    """The calendars whose mirror may answer for them, with their mirror version."""
     if not calendar_ids or not enabled():
-        return set()
+        return {}
     rows = session.exec(
         select(CalendarMirror).where(col(CalendarMirror.calendar_id).in_(list(calendar_ids)))
     ).all()
-    return {r.calendar_id for r in rows if _is_fresh(r, now)}
+    return {r.calendar_id: r.version for r in rows if _is_fresh(r, now)}
 
 
 def _is_fresh(row: CalendarMirror, now: datetime) -> bool:
@@ -97,21 +100,35 @@ def _is_fresh(row: CalendarMirror, now: datetime) -> bool:
     return pushed and age <= trust
 
 
+# Per process: each calendar's merged busy list as of a mirror version. Reading 20,000 rows per
+# slot request would cost half a second; a sync that changes something bumps the version.
+_cache: dict[str, tuple[tuple[str, int], list[tuple[datetime, datetime]], list[datetime]]] = {}
+_cache_lock = threading.Lock()
+
+
 def mirrored_busy(
-    session: Session, calendar_ids: Sequence[str], start: datetime, end: datetime
+    session: Session, versions: dict[str, int], start: datetime, end: datetime
 ) -> dict[str, Busy]:
-    """Busy intervals per calendar in [start, end) from the mirror, merged and sorted."""
-    found: dict[str, list[tuple[datetime, datetime]]] = {cid: [] for cid in calendar_ids}
-    rows = session.exec(
-        select(MirroredEvent.calendar_id, MirroredEvent.start, MirroredEvent.end).where(
-            col(MirroredEvent.calendar_id).in_(list(calendar_ids)),
-            col(MirroredEvent.start) < end,
-            col(MirroredEvent.end) > start,
-        )
-    ).all()
-    for calendar_id, lo, hi in rows:
-        found[calendar_id].append((lo, hi))
-    return {cid: merge_intervals(intervals) for cid, intervals in found.items()}
+    """Busy intervals per calendar (id → mirror version) in [start, end), merged and sorted."""
+    url = str(session.get_bind().engine.url)
+    answer: dict[str, Busy] = {}
+    for calendar_id, version in versions.items():
+        with _cache_lock:
+            cached = _cache.get(calendar_id)
+        if cached is None or cached[0] != (url, version):
+            rows = session.exec(
+                select(MirroredEvent.start, MirroredEvent.end).where(
+                    col(MirroredEvent.calendar_id) == calendar_id
+                )
+            ).all()
+            merged = merge_intervals(rows)
+            cached = ((url, version), merged, [e for _, e in merged])
+            with _cache_lock:
+                _cache[calendar_id] = cached
+        _, merged, ends = cached
+        first = bisect_right(ends, start)  # the first interval ending after `start`
+        answer[calendar_id] = list(takewhile(lambda iv: iv[0] < end, merged[first:]))
+    return answer
 
 
 def calendar_busy(
@@ -125,7 +142,7 @@ def calendar_busy(
     stale = [cid for cid in ids if cid not in fresh]
     answer: dict[str, Busy] = get_backend().busy(stale, start, end) if stale else {}
     if fresh:
-        answer.update(mirrored_busy(session, sorted(fresh), start, end))
+        answer.update(mirrored_busy(session, fresh, start, end))
     return answer
 
 
@@ -161,15 +178,19 @@ def sync_calendar(calendar_id: str) -> SyncResult:
             session.execute(delete(MirroredEvent).where(col(MirroredEvent.calendar_id) == calendar_id))
         _apply(session, calendar_id, changes, full)
         row = session.get(CalendarMirror, calendar_id) or CalendarMirror(calendar_id=calendar_id)
+        if full or changes.items:
+            row.version = (row.version or 0) + 1
         row.sync_token = changes.next_sync_token
         row.synced_at = started  # what Google said as of this moment
         row.full_sync_at = started if full else row.full_sync_at
         row.last_error = None
         session.add(row)
         session.flush()
-        row.events = len(
-            session.exec(select(MirroredEvent.id).where(col(MirroredEvent.calendar_id) == calendar_id)).all()
-        )
+        row.events = session.exec(
+            select(func.count())
+            .select_from(MirroredEvent)
+            .where(col(MirroredEvent.calendar_id) == calendar_id)
+        ).one()
         result = SyncResult(calendar_id, full, len(changes.items), row.events)
     if get_settings().gcal_public_webhook_url:
         _ensure_channel(calendar_id)
@@ -234,6 +255,22 @@ def handle_notification(channel_id: str, token: str, state: str) -> str:
 
 
 def _apply(session: Session, calendar_id: str, changes: EventChanges, full: bool) -> None:
+    if full:  # the table was emptied for this calendar: one bulk insert
+        rows: dict[str, dict[str, Any]] = {}
+        for item in changes.items:
+            interval = busy_interval(item, changes.time_zone) if item.get("id") else None
+            if interval is None:
+                rows.pop(item.get("id") or "", None)
+            else:
+                rows[item["id"]] = {
+                    "calendar_id": calendar_id,
+                    "event_id": item["id"],
+                    "start": interval[0],
+                    "end": interval[1],
+                }
+        if rows:
+            session.execute(insert(MirroredEvent), list(rows.values()))
+        return
     existing = (
         {}
         if full

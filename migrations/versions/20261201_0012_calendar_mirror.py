@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column('synced_at', sa.DateTime(), nullable=True),
         sa.Column('full_sync_at', sa.DateTime(), nullable=True),
         sa.Column('events', sa.Integer(), nullable=False),
+        sa.Column('version', sa.Integer(), nullable=False),
         sa.Column('last_error', sa.String(), nullable=True),
         sa.Column('last_error_at', sa.DateTime(), nullable=True),
         sa.Column('channel_id', sa.String(length=64), nullable=True),
