@@ -8,6 +8,7 @@ import streamlit as st
 
 from core import jobs, messages, system_reports
 from core.calendars import get_backend
+from core.calendars.mirror import mirror_states
 from core.config import get_settings
 from core.errors import LesplannerError
 from core.payments import check_stripe
@@ -68,6 +69,38 @@ with google:
         widgets.table(
             tutors, {"name": tr("col.tutor"), "calendar_id": "calendar_id", "email": tr("col.email")}
         )
+    if settings.calendar_backend == "google":
+        st.caption(
+            tr("int.mirror", age=settings.gcal_mirror_max_age_seconds, every=settings.gcal_sync_seconds)
+        )
+        states = data.read(mirror_states, data.now_minute())
+        if states:
+            widgets.table(
+                [
+                    {
+                        "calendar_id": m.calendar_id,
+                        "state": tr(f"int.mirror.{m.state}"),
+                        "age": "—"
+                        if m.age_seconds is None
+                        else (
+                            f"{m.age_seconds} s"
+                            if m.age_seconds < 120
+                            else fmt.fmt_minutes(m.age_seconds / 60)
+                        ),
+                        "events": m.events,
+                        "error": m.last_error or "",
+                    }
+                    for m in states
+                ],
+                {
+                    "calendar_id": "calendar_id",
+                    "state": tr("col.status"),
+                    "age": tr("int.mirror.age"),
+                    "events": tr("int.mirror.events"),
+                    "error": tr("int.mirror.error"),
+                },
+                key="mirror_states",
+            )
     if st.button(tr("int.check_calendar"), key="check_calendar", icon=":material/event_available:"):
         with st.spinner(tr("loading")):
             try:

@@ -24,7 +24,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from core import clock, credits, lessons
-from core.calendars import get_backend
+from core.calendars import get_backend, mirror
 from core.config import get_settings
 from core.contacts import apply_bot_details, identity, restore_identity
 from core.conversations import ensure_conversation
@@ -48,6 +48,7 @@ from core.models import (
     Payment,
     PaymentStatus,
     PlanningProfile,
+    SlotOffer,
     Tutor,
     stored_id,
 )
@@ -107,13 +108,14 @@ def busy_by_tutor(
     now: datetime,
     exclude_lesson: int | None = None,
 ) -> dict[int, list[tuple[datetime, datetime]]]:
-    """Busy time per tutor id: the calendar backend's answer plus held/confirmed lessons.
+    """Busy time per tutor id: the calendar's (from the local mirror while it is fresh, else the
+    backend's live answer) plus held/confirmed lessons.
 
     The calendar is asked first: the local backend opens its own session, and if `session`
     already held a pooled connection, enough concurrent callers would each hold one while
     waiting for a second (a pool deadlock). Callers that can, pass a session not yet used."""
     calendar_ids = sorted({t.calendar_id for t in tutors})
-    calendar_busy = get_backend().busy(calendar_ids, start, end)
+    calendar_busy = mirror.calendar_busy(session, calendar_ids, start, end, now)
     lessons = lesson_busy(session, [stored_id(t) for t in tutors], start, end, now, exclude_lesson)
     return {stored_id(t): list(calendar_busy.get(t.calendar_id, [])) + lessons[stored_id(t)] for t in tutors}
 
@@ -197,11 +199,22 @@ def suggest_slots(
         _conversation, contact = ensure_conversation(session, conversation_id, contact_id, contact_info)
         profile, segment = resolve_profile(session, contact, profile_name)
         tutors = tutors_for_profile(session, profile.name)
+        offered_to = contact.id
     with read_session() as session:  # fresh: see busy_by_tutor on pooled connections
         slots = slots_for_profile(session, profile, tutors=tutors)
-    if register:
-        with write_session() as session:
+    with write_session() as session:
+        if register:
             ensure_conversation(session, conversation_id, contact_id, contact_info)
+        # What was offered, for the Insights funnel: one small insert with the registration.
+        session.add(
+            SlotOffer(
+                conversation_id=conversation_id,
+                contact_id=offered_to,
+                profile_name=profile.name,
+                segment=segment,
+                slots=len(slots),
+            )
+        )
     return SlotSuggestion(
         profile=profile.name, timezone=get_settings().timezone, segment=segment, slots=slots
     )

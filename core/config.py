@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     gcal_timeout_seconds: float = 5.0  # per HTTP request
     gcal_max_retries: int = 4
     gcal_call_budget_seconds: float = 12.0  # all attempts of one call, below SQLite's 15 s busy_timeout
+    # The local mirror (core/calendars/mirror.py): slots come from it while it is younger than
+    # GCAL_MIRROR_MAX_AGE_SECONDS (0 = never: always FreeBusy); the worker syncs each calendar
+    # every GCAL_SYNC_SECONDS.
+    gcal_mirror_max_age_seconds: int = 60
+    gcal_sync_seconds: int = 30
+    # Where Google may push change notifications (events.watch), the receiver's public HTTPS base
+    # URL; /webhooks/google is appended. Unset: polling only.
+    gcal_public_webhook_url: str | None = None
 
     # Stripe
     stripe_api_key: SecretStr | None = None

@@ -29,6 +29,7 @@ from core.models import (
     Conversation,
     Lesson,
     Payment,
+    SlotOffer,
     Tutor,
     stored_id,
 )
@@ -241,6 +242,7 @@ def seed_demo(seed: int = 7) -> list[tuple[str, str, str]]:
                 "paid",
             ),
         ]
+        booked_at: dict[int, datetime] = {}
         for n, (ci, tutor, day, hour, status, pay_status) in enumerate(plan):
             contact = contacts[ci]
             duration = 90 if ci == 29 else 60
@@ -267,6 +269,7 @@ def seed_demo(seed: int = 7) -> list[tuple[str, str, str]]:
                 lesson.cancel_reason = "Afgezegd door klant"
             s.add(lesson)
             s.flush()
+            booked_at.setdefault(ci, lesson.created_at)
             if status == CONFIRMED:
                 lesson.calendar_event_id = event_id_for_lesson(stored_id(lesson))
                 lesson.calendar_sync = "synced"
@@ -310,4 +313,24 @@ def seed_demo(seed: int = 7) -> list[tuple[str, str, str]]:
                     when=format_when(lesson.start),
                     alternatives="-",
                 )
+        # What the bot offered each conversation (the Insights funnel starts here): just before
+        # its booking, or on a day in the last eight weeks for those that did not book.
+        for ci, contact in enumerate(contacts):
+            segment = "new" if ci < 8 else ("weekend" if 18 <= ci <= 20 else "existing")
+            when = booked_at.get(ci)
+            when = (
+                min(when, now) - timedelta(minutes=rng.randrange(5, 240))
+                if when
+                else now - timedelta(days=rng.randrange(1, 56), hours=rng.randrange(0, 10))
+            )
+            s.add(
+                SlotOffer(
+                    conversation_id=f"conv-{5001 + ci}",
+                    contact_id=contact.id,
+                    profile_name="premium" if ci == 29 else segment,
+                    segment=segment,
+                    slots=6,
+                    offered_at=when,
+                )
+            )
     return accounts

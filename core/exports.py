@@ -17,16 +17,18 @@ from sqlmodel import Session
 from core.audit import current_actor
 from core.csv_export import to_csv
 from core.errors import PermissionDenied
+from core.insights import insights_export
 from core.lesson_queries import lessons_export
 from core.models import User
 from core.payments.queries import payments_export
 from core.whitelists import whitelist_export
 
-# Which roles may build which export (the pages that offer them: Lessen, Betalingen, Whitelists).
+# Which roles may build which export (the pages that offer them: Lessen, Betalingen, Whitelists, Inzichten).
 EXPORT_ROLES: dict[Callable[..., list[dict[str, Any]]], tuple[str, ...]] = {
     lessons_export: ("tutor", "admin", "finance"),
     payments_export: ("finance", "admin"),
     whitelist_export: ("admin",),
+    insights_export: ("admin", "finance"),
 }
 
 

@@ -306,6 +306,57 @@ class CreditEntry(SQLModel, table=True):
     created_at: datetime = _dt(default_factory=_now)
 
 
+class SlotOffer(SQLModel, table=True):
+    """One answer of the bot API's slot request: who was offered how many slots, when, in which
+    segment. The first step of the Insights funnel (offered → booked → paid → attended)."""
+
+    __table_args__ = (Index("ix_slotoffer_conversation_at", "conversation_id", "offered_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str = Field(foreign_key="conversation.id", max_length=120)
+    contact_id: str = Field(max_length=255)
+    profile_name: str = Field(max_length=80)
+    segment: str | None = Field(default=None, max_length=40)
+    slots: int
+    offered_at: datetime = _dt(default_factory=_now, index=True)
+
+
+class CalendarMirror(SQLModel, table=True):
+    """The sync state of one tutor calendar's local mirror (Google's incremental sync)."""
+
+    calendar_id: str = Field(primary_key=True, max_length=255)
+    sync_token: str | None = None  # Google's nextSyncToken; None = the next sync is a full one
+    synced_at: datetime | None = _dt(default=None, nullable=True)  # last successful sync
+    full_sync_at: datetime | None = _dt(default=None, nullable=True)
+    events: int = 0  # busy events mirrored after the last sync
+    version: int = 0  # +1 per sync that changed something: processes cache the busy list per version
+    last_error: str | None = None
+    last_error_at: datetime | None = _dt(default=None, nullable=True)
+    # Push notifications (events.watch), when GCAL_PUBLIC_WEBHOOK_URL is set: the open channel,
+    # the secret token Google echoes back, and when Google last said something changed.
+    channel_id: str | None = Field(default=None, max_length=64, index=True)
+    channel_token: str | None = Field(default=None, max_length=128)
+    channel_resource_id: str | None = Field(default=None, max_length=255)
+    channel_expires_at: datetime | None = _dt(default=None, nullable=True)
+    notified_at: datetime | None = _dt(default=None, nullable=True)
+
+
+class MirroredEvent(SQLModel, table=True):
+    """One busy event of a tutor calendar as the last sync saw it (opaque, not cancelled, not
+    declined); free ("transparent"), cancelled and declined events are not kept."""
+
+    __table_args__ = (
+        UniqueConstraint("calendar_id", "event_id", name="uq_mirroredevent_calendar_event"),
+        Index("ix_mirroredevent_calendar_start", "calendar_id", "start"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    calendar_id: str = Field(max_length=255)
+    event_id: str = Field(max_length=1024)
+    start: datetime = _dt()
+    end: datetime = _dt()
+
+
 class StripeEvent(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=255)
     type: str = Field(index=True)

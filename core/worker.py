@@ -12,6 +12,7 @@ import signal
 import threading
 
 # Importing the domain modules registers the job kinds they own.
+import core.calendars.mirror
 import core.chat
 import core.lessons
 import core.payments  # noqa: F401 - registers stripe.* job kinds
@@ -32,6 +33,10 @@ def tick(limit: int = 20, owner: str | None = None) -> jobs.RunReport | None:
         core.lessons.ensure_calendar_jobs()
     except Exception as exc:  # noqa: BLE001
         log.error("Checking calendar jobs failed: %s", scrub(repr(exc)))
+    try:
+        core.calendars.mirror.schedule_syncs()
+    except Exception as exc:  # noqa: BLE001
+        log.error("Planning calendar syncs failed: %s", scrub(repr(exc)))
     try:
         report = jobs.run_due(owner, limit=limit)
         core.chat.record_delivery(report)

@@ -27,11 +27,21 @@ from tests.test_console_data import (  # noqa: F401 - fast_passwords is a fixtur
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ("availability", "lessons", "profiles", "contacts", "whitelists", "payments", "integrations", "users")
+PAGES = (
+    "availability",
+    "lessons",
+    "profiles",
+    "contacts",
+    "whitelists",
+    "payments",
+    "insights",
+    "integrations",
+    "users",
+)
 ALLOWED = {
     "admin": set(PAGES),
     "tutor": {"availability", "lessons"},
-    "finance": {"payments", "lessons"},
+    "finance": {"payments", "lessons", "insights"},
 }
 START_TITLE = {"admin": "Lessen", "tutor": "Beschikbaarheid", "finance": "Betalingen"}
 EMAIL = {"admin": ADMIN, "tutor": TUTOR, "finance": FINANCE}
@@ -133,7 +143,13 @@ def test_each_role_can_open_its_pages_and_no_others(world, role):
 
 @pytest.mark.parametrize(
     ("role", "page"),
-    [("tutor", "payments"), ("tutor", "profiles"), ("finance", "users"), ("finance", "availability")],
+    [
+        ("tutor", "payments"),
+        ("tutor", "insights"),
+        ("tutor", "profiles"),
+        ("finance", "users"),
+        ("finance", "availability"),
+    ],
 )
 def test_a_page_refuses_a_role_that_may_not_see_it_even_when_run_directly(world, role, page):
     at = as_user(EMAIL[role], f"app_pages/{page}.py")

@@ -70,6 +70,9 @@ PAGES: dict[str, PageSpec] = {
     "payments": PageSpec(
         "app_pages/payments.py", "payments", ":material/payments:", ("finance", "admin"), "nav.finance"
     ),
+    "insights": PageSpec(
+        "app_pages/insights.py", "insights", ":material/insights:", ("admin", "finance"), "nav.finance"
+    ),
     "integrations": PageSpec(
         "app_pages/integrations.py", "integrations", ":material/hub:", ("admin",), "nav.admin"
     ),

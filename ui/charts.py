@@ -164,3 +164,49 @@ def payments_chart(totals: Sequence[Mapping[str, Any]], period: str) -> alt.Char
         )
         .properties(height=300)
     )
+
+
+FUNNEL_STAGES = ("offered", "booked", "paid", "attended")
+FUNNEL_COLOURS = ("#90caf9", "#1e88e5", "#43a047", "#2e7d32")
+
+
+def funnel_chart(weeks: Sequence[Any]) -> alt.Chart:
+    """Per week, four bars side by side: conversations offered, booked, paid and attended."""
+    labels = [tr(f"ins.{stage}") for stage in FUNNEL_STAGES]
+    frame = pd.DataFrame(
+        [
+            {
+                "week": f"{tr('col.week')} {w.week.isocalendar().week}",
+                "monday": fmt.fmt_date(w.week),
+                "sort": w.week.isoformat(),
+                "stage": label,
+                "order": i,
+                "count": getattr(w, stage),
+            }
+            for w in weeks
+            for i, (stage, label) in enumerate(zip(FUNNEL_STAGES, labels, strict=True))
+        ]
+    )
+    week_labels = list(dict.fromkeys(frame.sort_values("sort")["week"]))
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("week:N", sort=week_labels, title=None, axis=alt.Axis(labelAngle=0)),
+            xOffset=alt.XOffset("stage:N", sort=labels),
+            y=alt.Y("count:Q", title=tr("ins.count")),
+            color=alt.Color(
+                "stage:N",
+                title=tr("ins.stage"),
+                sort=labels,
+                scale=alt.Scale(domain=labels, range=FUNNEL_COLOURS),
+            ),
+            tooltip=[
+                alt.Tooltip("week:N", title=tr("col.week")),
+                alt.Tooltip("monday:N", title=tr("col.date")),
+                alt.Tooltip("stage:N", title=tr("ins.stage")),
+                alt.Tooltip("count:Q", title=tr("ins.count")),
+            ],
+        )
+        .properties(height=300)
+    )

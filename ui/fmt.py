@@ -73,3 +73,26 @@ def esc_md(value: Any) -> str:
     """Text from outside (names, descriptions) made inert for st.markdown: no links, no HTML,
     no emphasis. Prefer st.text or a dataframe; use this where markdown is unavoidable."""
     return _MD_SPECIAL.sub(r"\\\1", "" if value is None else str(value))
+
+
+def fmt_pct(rate: float | None) -> str:
+    """A share as '33,3%' (Dutch) / '33.3%'; '—' when there is nothing to divide by."""
+    if rate is None:
+        return "—"
+    text = f"{rate * 100:.1f}".removesuffix(".0")
+    return f"{text.replace('.', ',') if lang() != 'en' else text}%"
+
+
+def fmt_minutes(minutes: float | None) -> str:
+    """A duration people read: '45 min', '2 u 5 min' / '2 h 5 min', '3 d 4 u'; '—' for None."""
+    if minutes is None:
+        return "—"
+    total = round(minutes)
+    days, rest = divmod(total, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    h = "h" if lang() == "en" else "u"
+    if days:
+        return f"{days} d {hours} {h}" if hours else f"{days} d"
+    if hours:
+        return f"{hours} {h} {mins} min" if mins else f"{hours} {h}"
+    return f"{mins} min"

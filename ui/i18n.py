@@ -91,6 +91,56 @@ S: dict[str, tuple[str, str]] = {
     "page.payments": ("Betalingen", "Payments"),
     "page.integrations": ("Integraties", "Integrations"),
     "page.users": ("Gebruikers", "Users"),
+    "page.insights": ("Inzichten", "Insights"),
+    "ins.title": ("Inzichten", "Insights"),
+    "ins.caption": (
+        "Hoe de bot het doet: van gesprekken die tijden kregen aangeboden tot lessen die gevolgd zijn. "
+        "Een gesprek telt in de week van zijn eerste aanbod in de gekozen periode.",
+        "How the bot performs: from conversations that were offered times to lessons attended. "
+        "A conversation counts in the week of its first offer in the chosen period.",
+    ),
+    "ins.segment": ("Segment", "Segment"),
+    "ins.offered": ("Aangeboden", "Offered"),
+    "ins.booked": ("Geboekt", "Booked"),
+    "ins.paid": ("Betaald", "Paid"),
+    "ins.attended": ("Gevolgd", "Attended"),
+    "ins.of_offered": ("{pct} van aangeboden", "{pct} of offered"),
+    "ins.funnel": ("Trechter per week", "Funnel per week"),
+    "ins.by_segment": ("Per segment", "By segment"),
+    "ins.rates": ("Lessen en geld in deze periode", "Lessons and money in this period"),
+    "ins.cancel_rate": ("Geannuleerd", "Cancelled"),
+    "ins.cancel_help": (
+        "Geannuleerde lessen van alle bevestigde en geannuleerde lessen die in deze periode beginnen.",
+        "Cancelled lessons out of all confirmed and cancelled lessons starting in this period.",
+    ),
+    "ins.no_show_rate": ("Niet verschenen", "No-show"),
+    "ins.no_show_help": (
+        "Niet verschenen van de lessen in deze periode die de docent heeft gemarkeerd.",
+        "No-shows out of the lessons in this period that the tutor marked.",
+    ),
+    "ins.revenue": ("Omzet", "Revenue"),
+    "ins.revenue_help": (
+        "Betaald in deze periode min wat daarvan is terugbetaald.",
+        "Paid in this period minus what was refunded of it.",
+    ),
+    "ins.refunded": ("{amount} terugbetaald", "{amount} refunded"),
+    "ins.time_to_book": ("Tijd tot boeking", "Time to book"),
+    "ins.time_help": (
+        "Mediaan van de tijd tussen het eerste aanbod en de eerste boeking.",
+        "Median time from the first offer to the first booking.",
+    ),
+    "ins.lessons_n": ("{n} lessen", "{n} lessons"),
+    "ins.marked_n": ("{n} gemarkeerd", "{n} marked"),
+    "ins.empty": (
+        "Nog geen aanbod in deze periode. Elke keer dat de bot tijden aanbiedt (GET /api/v1/slots) telt "
+        "hier mee; kies een andere periode of wacht op de eerste gesprekken.",
+        "No offers in this period yet. Every time the bot offers times (GET /api/v1/slots) counts here; "
+        "pick another period or wait for the first conversations.",
+    ),
+    "ins.stage": ("Stap", "Step"),
+    "ins.count": ("Gesprekken", "Conversations"),
+    "ins.week_revenue": ("Omzet", "Revenue"),
+    "ins.none": ("—", "—"),
     "guard.denied": (
         "Je hebt geen toegang tot deze pagina ({role}).",
         "You have no access to this page ({role}).",
@@ -612,6 +662,18 @@ S: dict[str, tuple[str, str]] = {
     # integrations
     "int.title": ("Integraties", "Integrations"),
     "int.backend": ("Agenda-backend: **{kind}**", "Calendar backend: **{kind}**"),
+    "int.mirror": (
+        "Lokale kopie van de agenda's: tijden voor de bot komen hieruit zolang ze jonger is dan {age} s "
+        "(anders wordt Google direct gevraagd); bijgewerkt elke {every} s.",
+        "Local copy of the calendars: the bot's times come from it while it is younger than {age} s "
+        "(otherwise Google is asked directly); updated every {every} s.",
+    ),
+    "int.mirror.fresh": ("bijgewerkt", "up to date"),
+    "int.mirror.stale": ("verouderd — Google direct", "stale — Google asked live"),
+    "int.mirror.never": ("nog niet gesynchroniseerd", "not synced yet"),
+    "int.mirror.age": ("Leeftijd", "Age"),
+    "int.mirror.events": ("Bezette afspraken", "Busy events"),
+    "int.mirror.error": ("Laatste fout", "Last error"),
     "int.calendars": ("Agenda's van docenten", "Tutor calendars"),
     "int.check_calendar": ("Agenda's controleren", "Check calendars"),
     "int.stripe": ("Stripe", "Stripe"),

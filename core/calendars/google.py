@@ -51,6 +51,7 @@ from core.calendars.google_support import (
     load_credentials,
     refresh_message,
 )
+from core.calendars.google_sync import GoogleSyncCalls
 from core.config import Settings
 from core.errors import CalendarUnavailable, ValidationFailed
 
@@ -70,8 +71,8 @@ QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
 _DOCS_HINT = "See docs/GOOGLE_CALENDAR.md, 'Connect Google Calendar'."
 
 
-class GoogleCalendarBackend:
-    """The `CalendarBackend` for Google Calendar. One instance per process is enough: the
+class GoogleCalendarBackend(GoogleSyncCalls):
+    """The `CalendarBackend` for Google Calendar (the mirror's sync calls are in google_sync.py). One instance per process is enough: the
     discovery-built service is shared, each thread gets its own HTTP connection (httplib2 is
     not thread-safe)."""
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -191,3 +192,38 @@ def load_credentials(settings: Settings) -> tuple[service_account.Credentials, s
     if delegated:
         credentials = credentials.with_subject(delegated)
     return credentials, client_email, client_id
+
+
+class SyncTokenExpired(Exception):
+    """Google answered 410 Gone to an incremental list: the sync token is no longer valid and
+    the calendar must be listed in full again."""
+
+
+@dataclass(frozen=True)
+class EventChanges:
+    """One sync's answer: the events (changed since the token, or all), the token for the next
+    sync, and the calendar's time zone (for all-day events)."""
+
+    items: list[dict]
+    next_sync_token: str | None
+    time_zone: str | None
+
+
+def busy_interval(event: dict, calendar_zone: str | None) -> tuple[datetime, datetime] | None:
+    """The UTC interval an event blocks, as FreeBusy would count it; None when it blocks nothing
+    (cancelled, marked "Free", declined by the calendar's owner) or has no usable times.
+    An all-day event blocks from midnight to midnight in the calendar's own time zone."""
+    if event.get("status") == "cancelled" or event.get("transparency") == "transparent":
+        return None
+    if any(a.get("self") and a.get("responseStatus") == "declined" for a in event.get("attendees") or []):
+        return None
+    start, end = event.get("start") or {}, event.get("end") or {}
+    if start.get("date") and end.get("date"):
+        zone = ZoneInfo(calendar_zone or "UTC")
+        lo = datetime.combine(date.fromisoformat(start["date"]), time(0), tzinfo=zone).astimezone(UTC)
+        hi = datetime.combine(date.fromisoformat(end["date"]), time(0), tzinfo=zone).astimezone(UTC)
+    else:
+        lo, hi = _event_instant(start), _event_instant(end)  # type: ignore[assignment]
+    if lo is None or hi is None or hi <= lo:
+        return None
+    return lo, hi

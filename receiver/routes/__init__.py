@@ -1,6 +1,6 @@
 """The receiver's routes, one module per concern. `api_router` is the bot API under /api/v1,
 every route behind the bearer token and the rate limits (receiver/gate.py, which also documents
-the 429 here); health and the Stripe webhook are public."""
+the 429 here); health and the Stripe and Google webhooks are public (each checks its own signature or token)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from receiver.routes import (
     bookings,
     contacts,
     credits,
+    google,
     health,
     lessons,
     messages,
@@ -27,3 +28,4 @@ for module in (slots, bookings, payments, contacts, messages, lessons, credits):
 public_router = APIRouter()
 public_router.include_router(health.router)
 public_router.include_router(webhooks.router)
+public_router.include_router(google.router)

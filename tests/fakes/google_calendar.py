@@ -35,7 +35,9 @@ import secrets
 import socket
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -76,10 +78,25 @@ _ERRORS: dict[tuple[int, str], tuple[str, str]] = {
     (404, "notFound"): ("global", "Not Found"),
     (409, "duplicate"): ("global", "The requested identifier already exists."),
     (410, "deleted"): ("global", "Resource has been deleted"),
+    (410, "fullSyncRequired"): ("calendar", "Sync token is no longer valid, a full sync is required."),
+    (400, "syncTokenWithRequestRestrictions"): (
+        "calendar",
+        "Sync token cannot be used with other request restrictions.",
+    ),
     (429, "rateLimitExceeded"): ("usageLimits", "Rate Limit Exceeded"),
     (500, "backendError"): ("global", "Backend Error"),
     (503, "backendError"): ("global", "The service is currently unavailable."),
 }
+_SYNC_RESTRICTIONS = (
+    "iCalUID",
+    "orderBy",
+    "privateExtendedProperty",
+    "q",
+    "sharedExtendedProperty",
+    "timeMin",
+    "timeMax",
+    "updatedMin",
+)
 _DEFAULT_REASON = {
     400: "badRequest",
     401: "authError",
@@ -147,6 +164,35 @@ class _Calendar:
     access_role: str | None  # role every caller has; None = not shared (invisible)
     in_calendar_list: bool = False
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Incremental sync: every change stamps the event with the next `seq`; a sync token names the
+    # (epoch, seq) it was issued at. Invalidating tokens starts a new epoch (→ 410 on old ones).
+    seq: int = 0
+    epoch: int = 1
+
+    def touch(self, event: dict[str, Any]) -> None:
+        self.seq += 1
+        event["_seq"] = self.seq
+
+
+@dataclass
+class Channel:
+    """An events.watch channel: Google POSTs to `address` when the calendar's events change."""
+
+    id: str
+    calendar_id: str
+    resource_id: str
+    address: str
+    token: str | None
+    expiration_ms: int
+    message_number: int = 0
+    stopped: bool = False
+
+
+@dataclass
+class Notification:
+    channel_id: str
+    state: str  # "sync" (the channel was made) or "exists" (something changed)
+    status: int | None  # what the receiver answered; None when it could not be reached
 
 
 @dataclass
@@ -245,6 +291,7 @@ class FakeGoogleCalendar(LocalHTTPServer):
         delegation_enabled: bool = True,
         auto_create_calendars: bool = True,
         verify_jwt: bool = True,
+        allow_http_webhooks: bool = True,
     ) -> None:
         self.default_time_zone = default_time_zone
         # cal.com observed "The requested time range is too long." beyond 90 days; clients
@@ -267,6 +314,10 @@ class FakeGoogleCalendar(LocalHTTPServer):
         self._faults: list[_Fault] = []
         self._tokens: dict[str, _Token] = {}
         self._public_keys: dict[str, Any] = {}  # client_email -> RSA public key
+        # Push notifications (events.watch): open channels, and every delivery made to them.
+        self.allow_http_webhooks = allow_http_webhooks
+        self.channels: dict[str, Channel] = {}
+        self.notifications: list[Notification] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -383,8 +434,45 @@ class FakeGoogleCalendar(LocalHTTPServer):
         with self._lock:
             cal = self._calendar_for_setup(calendar_id)
             event = self._build_event(cal, body, organizer=calendar_id)
+            self._touch(cal, event)
             cal.events[event["id"]] = event
         return event["id"]
+
+    def move_event(self, calendar_id: str, event_id: str, start: datetime, end: datetime) -> None:
+        """The tutor drags an event to another time in Google Calendar."""
+        with self._lock:
+            cal = self._calendar_for_setup(calendar_id)
+            old = cal.events[event_id]
+            body = {k: v for k, v in _public(old).items() if k not in ("start", "end")}
+            body.update(start={"dateTime": start.isoformat()}, end={"dateTime": end.isoformat()})
+            event = self._build_event(cal, body, organizer=old.get("organizer", {}).get("email", calendar_id))
+            event["status"], event["created"] = old["status"], old["created"]
+            event["sequence"] = old["sequence"] + 1
+            self._touch(cal, event)
+            cal.events[event_id] = event
+
+    def cancel_event(self, calendar_id: str, event_id: str) -> None:
+        """The tutor deletes an event (Google keeps it as cancelled)."""
+        with self._lock:
+            cal = self._calendar_for_setup(calendar_id)
+            cal.events[event_id]["status"] = "cancelled"
+            self._touch(cal, cal.events[event_id])
+
+    def set_transparency(self, calendar_id: str, event_id: str, transparent: bool) -> None:
+        """The tutor switches an event between "Busy" and "Free"."""
+        with self._lock:
+            cal = self._calendar_for_setup(calendar_id)
+            event = cal.events[event_id]
+            if transparent:
+                event["transparency"] = "transparent"
+            else:
+                event.pop("transparency", None)
+            self._touch(cal, event)
+
+    def invalidate_sync_tokens(self, calendar_id: str) -> None:
+        """Google may invalidate sync tokens at any time: the next incremental list is 410."""
+        with self._lock:
+            self._calendar_for_setup(calendar_id).epoch += 1
 
     def events(self, calendar_id: str, *, include_cancelled: bool = False) -> list[dict[str, Any]]:
         with self._lock:
@@ -696,12 +784,21 @@ class FakeGoogleCalendar(LocalHTTPServer):
     ) -> tuple[int, Any]:
         cal = self._calendar(args[0], token, need="freeBusyReader")
         role = self._role(cal, token)
-        show_deleted = query.get("showDeleted") == "true"
+        sync_token = query.get("syncToken")
+        since: int | None = None
+        if sync_token is not None:
+            # "Sync tokens aren't compatible with most filters"; deleted events always come back.
+            if any(k in query for k in _SYNC_RESTRICTIONS) or query.get("showDeleted") == "false":
+                raise ApiError(400, "syncTokenWithRequestRestrictions", location="syncToken")
+            since = self._parse_sync_token(cal, sync_token)
+        show_deleted = query.get("showDeleted") == "true" or since is not None
         time_min = _parse_rfc3339(query["timeMin"]) if "timeMin" in query else None
         time_max = _parse_rfc3339(query["timeMax"]) if "timeMax" in query else None
         prop = query.get("privateExtendedProperty")
         items = []
         for event in sorted(cal.events.values(), key=lambda e: e["_start_utc"]):
+            if since is not None and event.get("_seq", 0) <= since:
+                continue
             if event["status"] == "cancelled" and not show_deleted:
                 continue
             if time_min and event["_end_utc"] <= time_min:
@@ -732,7 +829,25 @@ class FakeGoogleCalendar(LocalHTTPServer):
         }
         if offset + max_results < len(items):
             answer["nextPageToken"] = str(offset + max_results)
+        elif not prop:  # only the last page has one, and filtered lists cannot sync
+            answer["nextSyncToken"] = self._sync_token(cal)
         return 200, answer
+
+    @staticmethod
+    def _sync_token(cal: _Calendar) -> str:
+        return base64.urlsafe_b64encode(f"{cal.id}|{cal.epoch}|{cal.seq}".encode()).decode()
+
+    @staticmethod
+    def _parse_sync_token(cal: _Calendar, token: str) -> int:
+        try:
+            cal_id, epoch, seq = base64.urlsafe_b64decode(token.encode()).decode().rsplit("|", 2)
+            if cal_id != cal.id:
+                raise ValueError(cal_id)
+            if int(epoch) != cal.epoch:
+                raise ApiError(410, "fullSyncRequired")
+            return int(seq)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ApiError(400, "invalid", "Invalid sync token value.", location="syncToken") from err
 
     def _op_events_get(
         self, token: _Token, args: list[str], query: dict[str, str], body: Any
@@ -756,6 +871,7 @@ class FakeGoogleCalendar(LocalHTTPServer):
         event = self._build_event(cal, body, organizer=cal.id)
         if event["id"] in cal.events:  # deleted events keep their id: still a duplicate
             raise ApiError(409, "duplicate")
+        self._touch(cal, event)
         cal.events[event["id"]] = event
         self._invite(cal, event, query)
         return 200, _public(event)
@@ -774,6 +890,7 @@ class FakeGoogleCalendar(LocalHTTPServer):
         event["status"] = body.get("status", "confirmed")
         event["created"] = old["created"]
         event["sequence"] = old["sequence"] + 1
+        self._touch(cal, event)
         cal.events[event["id"]] = event
         self._invite(cal, event, query)
         return 200, _public(event)
@@ -789,7 +906,105 @@ class FakeGoogleCalendar(LocalHTTPServer):
             raise ApiError(410, "deleted")
         event["status"] = "cancelled"  # Google keeps deleted events (and their ids)
         event["updated"] = _now_rfc3339()
+        self._touch(cal, event)
         return 204, b""
+
+    def _op_events_watch(
+        self, token: _Token, args: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
+        cal = self._calendar(args[0], token, need="reader")
+        body = dict(body or {})
+        address, channel_id = str(body.get("address") or ""), str(body.get("id") or "")
+        if not channel_id or body.get("type") not in ("web_hook", "webhook"):
+            raise ApiError(400, "required", "Required: id and type web_hook.")
+        if not address.startswith("https://") and not (
+            self.allow_http_webhooks and address.startswith("http://")
+        ):
+            raise ApiError(400, "push.webhookUrlNotHttps", "WebHook callback must be HTTPS: " + address)
+        if channel_id in self.channels:
+            raise ApiError(400, "channelIdNotUnique", "Channel id not unique")
+        ttl = int((body.get("params") or {}).get("ttl", 604800))
+        channel = Channel(
+            id=channel_id,
+            calendar_id=cal.id,
+            resource_id=secrets.token_hex(12),
+            address=address,
+            token=body.get("token"),
+            expiration_ms=int((time.time() + ttl) * 1000),
+        )
+        self.channels[channel_id] = channel
+        self._deliver(channel, "sync")
+        answer = {
+            "kind": "api#channel",
+            "id": channel.id,
+            "resourceId": channel.resource_id,
+            "resourceUri": f"{self.api_endpoint}calendars/{cal.id}/events",
+            "expiration": str(channel.expiration_ms),
+        }
+        if channel.token is not None:
+            answer["token"] = channel.token
+        return 200, answer
+
+    def _op_channels_stop(
+        self, token: _Token, args: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
+        body = dict(body or {})
+        channel = self.channels.get(str(body.get("id")))
+        if channel is None or channel.resource_id != body.get("resourceId"):
+            raise ApiError(404, "notFound", "Channel not found")
+        channel.stopped = True
+        return 204, b""
+
+    def _touch(self, cal: _Calendar, event: dict[str, Any]) -> None:
+        cal.touch(event)
+        for channel in self.channels.values():
+            if (
+                channel.calendar_id == cal.id
+                and not channel.stopped
+                and channel.expiration_ms > time.time() * 1000
+            ):
+                self._deliver(channel, "exists")
+
+    def _deliver(self, channel: Channel, state: str) -> None:
+        """POST a notification as Google does (headers only, no body), off the request thread."""
+        channel.message_number += 1
+        headers = {
+            "X-Goog-Channel-ID": channel.id,
+            "X-Goog-Channel-Expiration": time.strftime(
+                "%a, %d %b %Y %H:%M:%S GMT", time.gmtime(channel.expiration_ms / 1000)
+            ),
+            "X-Goog-Resource-ID": channel.resource_id,
+            "X-Goog-Resource-URI": f"{self.api_endpoint}calendars/{channel.calendar_id}/events",
+            "X-Goog-Resource-State": state,
+            "X-Goog-Message-Number": str(channel.message_number),
+            "Content-Length": "0",
+        }
+        if channel.token is not None:
+            headers["X-Goog-Channel-Token"] = channel.token
+
+        def post() -> None:
+            request = urllib.request.Request(channel.address, data=b"", headers=headers, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310 - the test's own URL
+                    status: int | None = answer.status
+            except urllib.error.HTTPError as err:
+                status = err.code
+            except OSError:
+                status = None
+            with self._lock:
+                self.notifications.append(Notification(channel.id, state, status))
+
+        threading.Thread(target=post, name="fake-google-push", daemon=True).start()
+
+    def wait_for_notifications(self, count: int, timeout: float = 10.0) -> list[Notification]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.notifications) >= count:
+                    return list(self.notifications)
+            time.sleep(0.02)
+        with self._lock:
+            return list(self.notifications)
 
     def _check_attendees(self, token: _Token, body: dict[str, Any]) -> None:
         if body.get("attendees") and self.attendees_need_delegation and token.subject is None:
@@ -913,6 +1128,10 @@ def _route(method: str, parts: list[str]) -> tuple[str | None, list[str]]:
             return "events.update", [cid, eid]
         case ("DELETE", ["calendars", cid, "events", eid]):
             return "events.delete", [cid, eid]
+        case ("POST", ["calendars", cid, "events", "watch"]):
+            return "events.watch", [cid]
+        case ("POST", ["channels", "stop"]):
+            return "channels.stop", []
     return None, []
 
 

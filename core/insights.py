@@ -1,0 +1,287 @@
+"""Insights for admins and finance: how the bot performs (DESIGN → Roles: Insights).
+
+**The funnel** follows conversations, not events, so every step is a share of the one before:
+a conversation is *offered* in the week of its first slot answer with at least one slot in the
+period (a `SlotOffer`, recorded by `booking.suggest_slots`); it *booked* when a lesson was created
+for it after that offer; it *paid* when it booked and a payment of it was paid after the offer, or
+one of its lessons was confirmed without one (a free profile, a prepaid credit); it *attended* when
+it booked and one of its lessons was marked attended. The segment of a cohort row is the segment of
+that first offer.
+
+**Rates and money** are about the period itself: lessons *starting* in it (cancellation rate =
+cancelled / (cancelled + confirmed + needs a new time); expired holds were never lessons), marked
+lessons starting in it (no-show rate = no-shows / marked), and payments *paid* in it (revenue =
+paid − refunded so far, per week of payment). With a segment chosen, these count the conversations
+whose latest offer was in that segment.
+
+**Time to book** is the median of minutes from a cohort conversation's first offer to its first
+lesson. Everything is computed with a handful of indexed queries; nothing is stored twice.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, and_, func
+from sqlmodel import Session, col, select
+
+from core.models import CANCELLED, CONFIRMED, NEEDS_RESCHEDULE, Lesson, LessonOutcome, Payment, SlotOffer
+from core.paging import local_bounds, week_monday
+
+
+@dataclass(frozen=True)
+class InsightsFilter:
+    date_from: date  # local dates, inclusive
+    date_to: date
+    segment: str | None = None
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+@dataclass(frozen=True)
+class FunnelRow:
+    """One line of the funnel: a week (all segments), a segment (all weeks), both, or neither."""
+
+    week: date | None = None
+    segment: str | None = None
+    offered: int = 0
+    booked: int = 0
+    paid: int = 0
+    attended: int = 0
+    revenue: int = 0  # cents paid in this week minus what was refunded of it (week rows only)
+
+    @property
+    def booked_rate(self) -> float | None:
+        return _rate(self.booked, self.offered)
+
+    @property
+    def paid_rate(self) -> float | None:
+        return _rate(self.paid, self.offered)
+
+    @property
+    def attended_rate(self) -> float | None:
+        return _rate(self.attended, self.offered)
+
+
+@dataclass(frozen=True)
+class Insights:
+    weeks: list[FunnelRow] = field(default_factory=list)
+    segments: list[FunnelRow] = field(default_factory=list)
+    totals: FunnelRow = field(default_factory=FunnelRow)
+    cells: list[FunnelRow] = field(default_factory=list)  # per week and segment
+    lessons_confirmed: int = 0
+    lessons_cancelled: int = 0
+    attended: int = 0
+    no_shows: int = 0
+    paid_total: int = 0
+    refunded_total: int = 0
+    median_minutes_to_book: float | None = None
+
+    @property
+    def cancellation_rate(self) -> float | None:
+        return _rate(self.lessons_cancelled, self.lessons_cancelled + self.lessons_confirmed)
+
+    @property
+    def no_show_rate(self) -> float | None:
+        return _rate(self.no_shows, self.no_shows + self.attended)
+
+    @property
+    def revenue(self) -> int:
+        return self.paid_total - self.refunded_total
+
+
+@dataclass
+class _Cohort:
+    first_at: datetime
+    segment: str
+    booked_at: datetime | None = None
+    paid: bool = False
+    attended: bool = False
+
+
+def _first_offers(f: InsightsFilter, tz: ZoneInfo) -> Any:
+    lo, hi = local_bounds(f.date_from, f.date_to, tz)
+    return (
+        select(SlotOffer.conversation_id, func.min(SlotOffer.offered_at).label("first_at"))
+        .where(col(SlotOffer.offered_at) >= lo, col(SlotOffer.offered_at) < hi, col(SlotOffer.slots) > 0)
+        .group_by(col(SlotOffer.conversation_id))
+        .subquery()
+    )
+
+
+_Q = TypeVar("_Q", bound=Select)
+
+
+def _in_segment(stmt: _Q, conversation: Any, segment: str | None) -> _Q:
+    """Only rows of conversations whose latest offer was in `segment` (all rows without one)."""
+    if not segment:
+        return stmt
+    latest = (
+        select(SlotOffer.conversation_id, func.max(SlotOffer.offered_at).label("at"))
+        .group_by(col(SlotOffer.conversation_id))
+        .subquery()
+    )
+    in_segment = (
+        select(SlotOffer.conversation_id)
+        .join(
+            latest,
+            and_(
+                col(SlotOffer.conversation_id) == latest.c.conversation_id,
+                col(SlotOffer.offered_at) == latest.c.at,
+            ),
+        )
+        .where(col(SlotOffer.segment) == segment)
+    )
+    return stmt.where(conversation.in_(in_segment))
+
+
+def _cohorts(session: Session, f: InsightsFilter, tz: ZoneInfo) -> dict[str, _Cohort]:
+    first = _first_offers(f, tz)
+    rows = session.exec(
+        select(SlotOffer.conversation_id, SlotOffer.offered_at, SlotOffer.segment)
+        .join(
+            first,
+            and_(
+                col(SlotOffer.conversation_id) == first.c.conversation_id,
+                col(SlotOffer.offered_at) == first.c.first_at,
+            ),
+        )
+        .where(col(SlotOffer.slots) > 0)
+        .order_by(col(SlotOffer.id))
+    ).all()
+    cohorts: dict[str, _Cohort] = {}
+    for conversation_id, first_at, segment in rows:
+        if conversation_id not in cohorts and (not f.segment or segment == f.segment):
+            cohorts[conversation_id] = _Cohort(first_at, segment or "")
+    if not cohorts:
+        return cohorts
+    lessons = session.exec(
+        select(Lesson.conversation_id, Lesson.created_at, Lesson.status, Lesson.outcome)
+        .join(first, col(Lesson.conversation_id) == first.c.conversation_id)
+        .where(col(Lesson.created_at) >= first.c.first_at)
+    ).all()
+    for conversation_id, created_at, status, outcome in lessons:
+        c = cohorts.get(conversation_id)
+        if c is None:
+            continue
+        c.booked_at = created_at if c.booked_at is None else min(c.booked_at, created_at)
+        c.paid = c.paid or status in (CONFIRMED, NEEDS_RESCHEDULE) or outcome is not None
+        c.attended = c.attended or outcome == LessonOutcome.ATTENDED
+    payers = session.exec(
+        select(Payment.conversation_id)
+        .join(first, col(Payment.conversation_id) == first.c.conversation_id)
+        .where(col(Payment.paid_at).is_not(None), col(Payment.paid_at) >= first.c.first_at)
+        .distinct()
+    ).all()
+    for payer in payers:
+        if payer in cohorts:
+            cohorts[payer].paid = True
+    return cohorts
+
+
+def _add(row: FunnelRow, c: _Cohort) -> FunnelRow:
+    booked = c.booked_at is not None
+    return replace(
+        row,
+        offered=row.offered + 1,
+        booked=row.booked + booked,
+        paid=row.paid + (booked and c.paid),
+        attended=row.attended + (booked and c.attended),
+    )
+
+
+def insights(session: Session, f: InsightsFilter, tz: ZoneInfo) -> Insights:
+    """The funnel, rates and revenue of the local dates f.date_from..f.date_to."""
+    cohorts = _cohorts(session, f, tz)
+    weeks: dict[date, FunnelRow] = {}
+    segments: dict[str, FunnelRow] = {}
+    cells: dict[tuple[date, str], FunnelRow] = {}
+    totals = FunnelRow()
+    minutes: list[float] = []
+    for c in cohorts.values():
+        week = week_monday(c.first_at.astimezone(tz).date())
+        weeks[week] = _add(weeks.get(week, FunnelRow(week=week)), c)
+        segments[c.segment] = _add(segments.get(c.segment, FunnelRow(segment=c.segment)), c)
+        cells[(week, c.segment)] = _add(
+            cells.get((week, c.segment), FunnelRow(week=week, segment=c.segment)), c
+        )
+        totals = _add(totals, c)
+        if c.booked_at is not None:
+            minutes.append((c.booked_at - c.first_at).total_seconds() / 60)
+
+    lo, hi = local_bounds(f.date_from, f.date_to, tz)
+    lessons = _in_segment(
+        select(Lesson.status, Lesson.outcome, func.count())
+        .where(col(Lesson.start) >= lo, col(Lesson.start) < hi)
+        .group_by(col(Lesson.status), col(Lesson.outcome)),
+        col(Lesson.conversation_id),
+        f.segment,
+    )
+    confirmed = cancelled = attended = no_shows = 0
+    for status, outcome, n in session.exec(lessons).all():
+        if status == CANCELLED:
+            cancelled += n
+        elif status in (CONFIRMED, NEEDS_RESCHEDULE):
+            confirmed += n
+        if outcome == LessonOutcome.ATTENDED:
+            attended += n
+        elif outcome == LessonOutcome.NO_SHOW:
+            no_shows += n
+
+    payments = _in_segment(
+        select(Payment.paid_at, Payment.amount, Payment.refunded_amount).where(
+            col(Payment.paid_at) >= lo, col(Payment.paid_at) < hi
+        ),
+        col(Payment.conversation_id),
+        f.segment,
+    )
+    paid_total = refunded_total = 0
+    for paid_at, amount, refunded in session.exec(payments).all():
+        assert paid_at is not None  # the WHERE clause bounds it
+        paid_total += amount or 0
+        refunded_total += refunded or 0
+        week = week_monday(paid_at.astimezone(tz).date())
+        row = weeks.get(week, FunnelRow(week=week))
+        weeks[week] = replace(row, revenue=row.revenue + (amount or 0) - (refunded or 0))
+
+    return Insights(
+        weeks=[weeks[w] for w in sorted(weeks)],
+        segments=sorted(segments.values(), key=lambda r: (-r.offered, r.segment or "")),
+        totals=totals,
+        cells=[cells[k] for k in sorted(cells)],
+        lessons_confirmed=confirmed,
+        lessons_cancelled=cancelled,
+        attended=attended,
+        no_shows=no_shows,
+        paid_total=paid_total,
+        refunded_total=refunded_total,
+        median_minutes_to_book=statistics.median(minutes) if minutes else None,
+    )
+
+
+def _percent(rate: float | None) -> float | None:
+    return None if rate is None else round(rate * 100, 1)
+
+
+def insights_export(session: Session, f: InsightsFilter, tz: ZoneInfo) -> list[dict[str, Any]]:
+    """The funnel per week and segment, for the CSV export (rates in percent of offered)."""
+    return [
+        {
+            "week": row.week,
+            "segment": row.segment,
+            "offered": row.offered,
+            "booked": row.booked,
+            "paid": row.paid,
+            "attended": row.attended,
+            "booked_pct": _percent(row.booked_rate),
+            "paid_pct": _percent(row.paid_rate),
+            "attended_pct": _percent(row.attended_rate),
+        }
+        for row in insights(session, f, tz).cells
+    ]
