@@ -160,8 +160,6 @@ def week_calendar(
     lo, hi = _week_bounds(week_start, tz)
     busy = get_backend().busy([tutor.calendar_id], lo, hi).get(tutor.calendar_id, [])
     free = [
-        s
-        for s in slots_for_profile(session, profile, now, limit=10_000, tutors=[tutor])
-        if lo <= s.start < hi
+        s for s in slots_for_profile(session, profile, now, tutors=[tutor], every=True) if lo <= s.start < hi
     ]
     return {"busy": [(s, e) for s, e in busy], "free": [(s.start, s.end) for s in free]}

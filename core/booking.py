@@ -53,7 +53,7 @@ from core.models import (
 from core.payments import create_payment_link, price_for
 from core.profiles import get_profile, merged_profile_values, profile_for_segment
 from core.segments import explain_segment
-from core.slots import Slot, generate_slots, is_offered, require_aware, window_bounds
+from core.slots import Slot, generate_slots, is_offered, require_aware, spread_suggestions, window_bounds
 
 log = logging.getLogger(__name__)
 
@@ -124,23 +124,6 @@ def _overlaps(intervals: Sequence[tuple[datetime, datetime]], start: datetime, e
 # --- suggesting -------------------------------------------------------------------------------
 
 
-def _combine(per_tutor: Sequence[list[Slot]], profile: PlanningProfile, tz, limit: int) -> list[Slot]:  # noqa: ANN001
-    union = sorted(set().union(*per_tutor)) if per_tutor else []
-    if not profile.max_per_day:
-        return union[:limit]
-    out: list[Slot] = []
-    per_day: dict = {}
-    for slot in union:
-        day = slot.start.astimezone(tz).date()
-        if per_day.get(day, 0) >= profile.max_per_day:
-            continue
-        per_day[day] = per_day.get(day, 0) + 1
-        out.append(slot)
-        if len(out) >= limit:
-            break
-    return out
-
-
 def slots_for_profile(
     session: Session,
     profile: PlanningProfile,
@@ -149,19 +132,33 @@ def slots_for_profile(
     limit: int | None = None,
     tutors: Sequence[Tutor] | None = None,
     exclude_lesson: int | None = None,
+    every: bool = False,
 ) -> list[Slot]:
     """Free slots of `profile` over its tutors (a slot is offered when one tutor is free);
-    `exclude_lesson`'s own time does not count as busy (the lesson that is being moved)."""
+    `exclude_lesson`'s own time does not count as busy (the lesson that is being moved).
+
+    The suggestions (spread over days by `max_per_day`, then `max_suggestions` or `limit`), or
+    with `every` every free slot (the console's week view and staff moves), cut only by `limit`.
+    Spreading only chooses what is suggested: book_slot accepts any free slot the profile allows."""
     settings = get_settings()
     tz = settings.tz
     now = now or clock.now()
     tutors = list(tutors) if tutors is not None else tutors_for_profile(session, profile.name)
     start, end = window_bounds(profile, now, tz)
     busy = busy_by_tutor(session, tutors, start, end, now, exclude_lesson)
+    if len(tutors) == 1:
+        return generate_slots(profile, now, busy[stored_id(tutors[0])], tz, limit=limit, every=every)
+    if every or not profile.max_per_day:
+        cap = limit if limit is not None else (None if every else profile.max_suggestions)
+        per_tutor = [
+            generate_slots(profile, now, busy[stored_id(t)], tz, limit=cap, every=True) for t in tutors
+        ]
+        union = sorted(set().union(*per_tutor))
+        return union if cap is None else union[:cap]
+    # Spread over the union: a day's choice is made among every tutor's free slots of that day.
+    per_tutor = [generate_slots(profile, now, busy[stored_id(t)], tz, every=True) for t in tutors]
     cap = profile.max_suggestions if limit is None else limit
-    per_tutor_limit = cap if not profile.max_per_day else 100_000
-    per_tutor = [generate_slots(profile, now, busy[stored_id(t)], tz, limit=per_tutor_limit) for t in tutors]
-    return _combine(per_tutor, profile, tz, cap)
+    return spread_suggestions(sorted(set().union(*per_tutor)), profile, tz, cap)
 
 
 def preview_profile(

@@ -141,7 +141,7 @@ def reschedule_options(
         profile = session.get_one(PlanningProfile, lesson.profile_name)
         tutor = session.get_one(Tutor, lesson.tutor_id)
         slots = slots_for_profile(
-            session, profile, now, limit=limit + 1, tutors=[tutor], exclude_lesson=lesson.id
+            session, profile, now, limit=limit + 1, tutors=[tutor], exclude_lesson=lesson.id, every=True
         )
     return [s for s in slots if s.start != lesson.start][:limit]
 

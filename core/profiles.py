@@ -28,6 +28,7 @@ SEED_PROFILES: dict[str, dict[str, Any]] = {
         exclude_weekends=True,
         allowed_weekdays=None,
         max_suggestions=6,
+        max_per_day=2,
     ),
     "existing": dict(
         duration_minutes=60,
@@ -38,6 +39,7 @@ SEED_PROFILES: dict[str, dict[str, Any]] = {
         exclude_weekends=True,
         allowed_weekdays=None,
         max_suggestions=6,
+        max_per_day=2,
     ),
     "weekend": dict(
         duration_minutes=60,
@@ -48,6 +50,7 @@ SEED_PROFILES: dict[str, dict[str, Any]] = {
         exclude_weekends=False,
         allowed_weekdays=[5, 6],
         max_suggestions=6,
+        max_per_day=3,
     ),
     "premium": dict(
         duration_minutes=90,
@@ -58,6 +61,7 @@ SEED_PROFILES: dict[str, dict[str, Any]] = {
         exclude_weekends=False,
         allowed_weekdays=None,
         max_suggestions=15,
+        max_per_day=2,
     ),
 }
 

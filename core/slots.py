@@ -7,10 +7,16 @@ Lead time, durations and buffers are real elapsed minutes, computed in UTC.
 
 Busy time is sorted and merged once, then swept with one pointer, because candidates come out
 in increasing time order: O(busy log busy + candidates).
+
+What the customer is offered is a choice, not six hours of one afternoon: with `max_per_day`
+each local date gives its `max_per_day` free slots chosen by `choose_for_day` (different parts of
+the day, not back to back), so suggestions spread over days. The console's week view asks for
+`every` free slot instead; booking accepts any free slot the profile allows (`is_offered`).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -41,6 +47,12 @@ class Slot:
 
     def local(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
         return self.start.astimezone(tz), self.end.astimezone(tz)
+
+
+# Parts of the day (local minutes after midnight) a day's suggestions are spread over.
+PARTS_OF_DAY = ((0, 12 * 60), (12 * 60, 17 * 60), (17 * 60, 48 * 60))  # morning, afternoon, evening
+# Two suggestions of one day less than this apart are "adjacent" (back to back, or overlapping).
+ADJACENT_GAP = timedelta(hours=1)
 
 
 def require_aware(value: datetime, name: str = "datetime") -> datetime:
@@ -138,6 +150,63 @@ def window_bounds(profile: SlotProfile, now: datetime, tz: ZoneInfo) -> tuple[da
     return start, end
 
 
+def choose_for_day(free: list[Slot], k: int, tz: ZoneInfo) -> list[Slot]:
+    """Which `k` of one local date's free slots (sorted, all one duration) are suggested: first
+    the earliest slot of each part of the day (morning, afternoon, evening) that is not adjacent
+    to one already chosen, then in time order each slot adjacent to none chosen, and only then
+    adjacent ones. Deterministic: the same free slots give the same choice. Sorted by start."""
+    if len(free) <= k:
+        return list(free)
+    chosen: list[Slot] = []  # sorted by start
+
+    def adjacent(slot: Slot) -> bool:
+        i = bisect_left(chosen, slot)
+        if i < len(chosen) and chosen[i].start < slot.end + ADJACENT_GAP:
+            return True
+        return i > 0 and slot.start < chosen[i - 1].end + ADJACENT_GAP
+
+    def take(slot: Slot) -> bool:
+        insort(chosen, slot)
+        return len(chosen) >= k
+
+    for lo, hi in PARTS_OF_DAY:
+        for slot in free:
+            local = slot.start.astimezone(tz)
+            minutes = local.hour * 60 + local.minute
+            if lo <= minutes < hi and not adjacent(slot):
+                if take(slot):
+                    return chosen
+                break
+    for slot in free:
+        if not adjacent(slot) and take(slot):
+            return chosen
+    taken = set(chosen)
+    for slot in free:
+        if slot not in taken and take(slot):
+            return chosen
+    return chosen
+
+
+def spread_suggestions(free: Iterable[Slot], profile: SlotProfile, tz: ZoneInfo, limit: int) -> list[Slot]:
+    """The suggestions among `free` (sorted by start): per local date `choose_for_day` when the
+    profile has a `max_per_day`, then the first `limit`."""
+    if not profile.max_per_day:
+        return list(free)[:limit]
+    out: list[Slot] = []
+    day_slots: list[Slot] = []
+    current: date | None = None
+    for slot in free:
+        day = slot.start.astimezone(tz).date()
+        if day != current:
+            out.extend(choose_for_day(day_slots, profile.max_per_day, tz))
+            if len(out) >= limit:
+                return out[:limit]
+            day_slots, current = [], day
+        day_slots.append(slot)
+    out.extend(choose_for_day(day_slots, profile.max_per_day, tz))
+    return out[:limit]
+
+
 def generate_slots(
     profile: SlotProfile,
     now: datetime,
@@ -145,13 +214,20 @@ def generate_slots(
     tz: ZoneInfo,
     *,
     limit: int | None = None,
+    every: bool = False,
 ) -> list[Slot]:
-    """The slots `profile` offers at `now` around `busy`, ordered by start, at most
-    `max_suggestions` (or `limit` when given, e.g. the console's full week view)."""
+    """The slots `profile` suggests at `now` around `busy`, ordered by start: at most
+    `max_per_day` a date (spread by `choose_for_day`), then the first `max_suggestions` (or
+    `limit` when given). With `every`, every free slot instead (the console's week view), cut
+    only by `limit`."""
     now = require_aware(now, "now").astimezone(UTC)
-    max_count = profile.max_suggestions if limit is None else limit
+    if every:
+        max_count = 10**9 if limit is None else limit
+    else:
+        max_count = profile.max_suggestions if limit is None else limit
     if max_count <= 0:
         return []
+    per_day_cap = None if every else profile.max_per_day
     duration = timedelta(minutes=profile.duration_minutes)
     buffer = timedelta(minutes=profile.buffer_minutes or 0)
     step = max(int(profile.slot_step_minutes or 60), 1)
@@ -169,7 +245,7 @@ def generate_slots(
         if not allowed_weekday(profile, day):
             continue
         window_end = _window_end(day, profile.latest_hour, tz)
-        per_day = 0
+        day_free: list[Slot] = []
         minutes = day_start_minutes
         while minutes < day_end_minutes:
             start = local_wall_time(day, minutes, tz)
@@ -186,12 +262,16 @@ def generate_slots(
                 i += 1
             if i < n_busy and intervals[i][0] < hi:
                 continue
+            if per_day_cap:
+                day_free.append(Slot(start, end))
+                continue
             slots.append(Slot(start, end))
             if len(slots) >= max_count:
                 return slots
-            per_day += 1
-            if profile.max_per_day and per_day >= profile.max_per_day:
-                break
+        if per_day_cap and day_free:
+            slots.extend(choose_for_day(day_free, per_day_cap, tz))
+            if len(slots) >= max_count:
+                return slots[:max_count]
     return slots
 
 

@@ -146,10 +146,11 @@ def test_seed_defaults_are_the_seeds_profiles(
         p.allowed_weekdays,
         p.max_suggestions,
     ) == (duration, earliest, latest, lead, days, no_weekends, weekdays, suggestions)
+    # two a day spread the six suggestions over days; a weekend has two days, so three a day
     assert (p.slot_step_minutes, p.buffer_minutes, p.max_per_day, p.requires_payment, p.active) == (
         60,
         0,
-        None,
+        3 if name == "weekend" else 2,
         True,
         True,
     )
