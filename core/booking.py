@@ -23,6 +23,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from core import clock, lessons
+from core.availability import planning_busy, refuse_closed
 from core.calendars import get_backend
 from core.config import get_settings
 from core.contacts import apply_bot_details, identity, restore_identity
@@ -146,6 +147,8 @@ def slots_for_profile(
     tutors = list(tutors) if tutors is not None else tutors_for_profile(session, profile.name)
     start, end = window_bounds(profile, now, tz)
     busy = busy_by_tutor(session, tutors, start, end, now, exclude_lesson)
+    for tutor_id, intervals in planning_busy(session, profile, tutors, start, end, tz).items():
+        busy[tutor_id] = busy[tutor_id] + intervals  # closures, time outside working hours
     if len(tutors) == 1:
         return generate_slots(profile, now, busy[stored_id(tutors[0])], tz, limit=limit, every=every)
     if every or not profile.max_per_day:
@@ -309,6 +312,8 @@ def book_slot(
             f"(window {profile.earliest_hour}:00-{profile.latest_hour}:00, "
             f"at least {profile.min_lead_minutes} minutes ahead, up to {profile.days_ahead} days)."
         )
+    with read_session() as session:  # a closure, or nobody working then: not offered either
+        tutors = refuse_closed(session, profile, tutors, start, end, tz, format_when(start, "en", tz))
 
     buffer = timedelta(minutes=profile.buffer_minutes or 0)
     lo, hi = start - buffer, end + buffer

@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from core import clock, lessons
 from core.audit import audit, current_actor
+from core.availability import refuse_closed
 from core.booking import slots_for_profile
 from core.calendars import get_backend
 from core.config import get_settings
@@ -226,6 +227,8 @@ def move_lesson(
         raise SlotNotOffered(
             f"{format_when(start, 'en', tz)} is not a time the '{profile.name}' profile offers now."
         )
+    with read_session() as session:
+        refuse_closed(session, profile, [tutor], start, end, tz, format_when(start, "en", tz))
     buffer = timedelta(minutes=profile.buffer_minutes or 0)
     lo, hi = start - buffer, end + buffer
     backend = get_backend()

@@ -15,7 +15,7 @@ from core import clock
 from core.audit import audit, current_actor
 from core.db import write_session
 from core.errors import InvalidProfile, NotFound, UnknownProfile, ValidationFailed
-from core.models import PlanningProfile, SegmentProfile, User
+from core.models import SCHOOL_REGIONS, PlanningProfile, SegmentProfile, User
 from core.segments import validate_segment
 
 SEED_PROFILES: dict[str, dict[str, Any]] = {
@@ -89,6 +89,8 @@ EDITABLE_FIELDS = (
     "cancel_notice_hours",
     "reminder_hours",
     "on_time_cancel",
+    "public_holidays",
+    "school_holidays",
 )
 ON_TIME_CANCEL = ("refund",)  # "credit" arrives with the credit ledger (issue 15)
 
@@ -157,7 +159,12 @@ def validate_profile(values: dict[str, Any]) -> dict[str, Any]:
         _int(v, "cancel_notice_hours", 0, 14 * 24)
     if "on_time_cancel" in v and v["on_time_cancel"] not in ON_TIME_CANCEL:
         raise InvalidProfile("on_time_cancel", f"use one of: {', '.join(ON_TIME_CANCEL)}")
-    for flag in ("exclude_weekends", "requires_payment", "active"):
+    if "school_holidays" in v:
+        region = v["school_holidays"] or None
+        if region is not None and region not in SCHOOL_REGIONS:
+            raise InvalidProfile("school_holidays", f"use one of: {', '.join(SCHOOL_REGIONS)}, or none")
+        v["school_holidays"] = region
+    for flag in ("exclude_weekends", "requires_payment", "active", "public_holidays"):
         if flag in v and not isinstance(v[flag], bool):
             raise InvalidProfile(flag, "must be true or false")
     return v

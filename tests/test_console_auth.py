@@ -27,10 +27,21 @@ from tests.test_console_data import (  # noqa: F401 - fast_passwords is a fixtur
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ("availability", "lessons", "profiles", "contacts", "whitelists", "payments", "integrations", "users")
+PAGES = (
+    "availability",
+    "lessons",
+    "profiles",
+    "tutors",
+    "closures",
+    "contacts",
+    "whitelists",
+    "payments",
+    "integrations",
+    "users",
+)
 ALLOWED = {
     "admin": set(PAGES),
-    "tutor": {"availability", "lessons"},
+    "tutor": {"availability", "lessons", "tutors"},
     "finance": {"payments", "lessons"},
 }
 START_TITLE = {"admin": "Lessen", "tutor": "Beschikbaarheid", "finance": "Betalingen"}

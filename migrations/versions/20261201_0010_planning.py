@@ -1,4 +1,4 @@
-"""planning that matches real life: the seed profiles spread suggestions (max_per_day)
+"""planning that matches real life: spread suggestions (max_per_day), closures, tutor hours
 
 Revision ID: 0010
 Revises: 0008
@@ -21,6 +21,38 @@ SEED_CAPS = {"new": 2, "existing": 2, "weekend": 3, "premium": 2}
 
 
 def upgrade() -> None:
+    op.create_table(
+        'closure',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('start_date', sa.Date(), nullable=False),
+        sa.Column('end_date', sa.Date(), nullable=False),
+        sa.Column('name', sa.String(length=120), nullable=False),
+        sa.Column('source', sa.String(length=20), nullable=False),
+        sa.Column('region', sa.String(length=10), nullable=True),
+        sa.Column('active', sa.Boolean(), nullable=False),
+        sa.Column('created_by', sa.String(), nullable=True),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    with op.batch_alter_table('closure', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_closure_start_date'), ['start_date'], unique=False)
+        batch_op.create_index(batch_op.f('ix_closure_end_date'), ['end_date'], unique=False)
+    op.create_table(
+        'tutorhours',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('tutor_id', sa.Integer(), nullable=False),
+        sa.Column('weekday', sa.Integer(), nullable=False),
+        sa.Column('start_minute', sa.Integer(), nullable=False),
+        sa.Column('end_minute', sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(['tutor_id'], ['tutor.id']),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    with op.batch_alter_table('tutorhours', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_tutorhours_tutor_id'), ['tutor_id'], unique=False)
+    with op.batch_alter_table('planningprofile', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('public_holidays', sa.Boolean(), server_default=sa.true(), nullable=False))
+        batch_op.add_column(sa.Column('school_holidays', sa.String(length=10), nullable=True))
+
     profile = sa.table("planningprofile", sa.column("name", sa.String), sa.column("max_per_day", sa.Integer))
     for name, cap in SEED_CAPS.items():
         op.execute(
@@ -31,4 +63,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    pass  # a cap is a valid setting on its own; nothing to undo
+    # the seed profiles' caps stay: a cap is a valid setting on its own
+    with op.batch_alter_table('planningprofile', schema=None) as batch_op:
+        batch_op.drop_column('school_holidays')
+        batch_op.drop_column('public_holidays')
+    with op.batch_alter_table('tutorhours', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_tutorhours_tutor_id'))
+    op.drop_table('tutorhours')
+    with op.batch_alter_table('closure', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_closure_end_date'))
+        batch_op.drop_index(batch_op.f('ix_closure_start_date'))
+    op.drop_table('closure')
