@@ -5,8 +5,10 @@ so a 10:00 lesson is 10:00 on both sides of a DST change. A wall-clock time that
 (spring forward) is skipped; an ambiguous one (fall back) takes its first occurrence (fold=0).
 Lead time, durations and buffers are real elapsed minutes, computed in UTC.
 
-Busy time is sorted and merged once, then swept with one pointer, because candidates come out
-in increasing time order: O(busy log busy + candidates).
+Busy time is validated, sorted and merged once into a `BusyIndex` (POSIX seconds), and each
+candidate is checked with a bisect: O(busy log busy) to build, O(candidates log busy) to answer.
+Callers that ask often (the calendar mirror) build the index once per calendar version and pass
+it in, so a request costs only the candidates.
 
 What the customer is offered is a choice, not six hours of one afternoon: with `max_per_day`
 each local date gives its `max_per_day` free slots chosen by `choose_for_day` (different parts of
@@ -16,8 +18,8 @@ the day, not back to back), so suggestions spread over days. The console's week 
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
-from collections.abc import Iterable
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
@@ -130,11 +132,75 @@ def subtract_interval(
     return pieces
 
 
-def _merged(busy: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
-    return merge_intervals(
-        (require_aware(s, "busy start").astimezone(UTC), require_aware(e, "busy end").astimezone(UTC))
-        for s, e in busy
-    )
+def _layer(busy: Iterable[tuple[datetime, datetime]]) -> tuple[list[float], list[float]]:
+    """Busy time as merged, sorted (starts, ends) in POSIX seconds; naive times are refused."""
+    pairs: list[tuple[float, float]] = []
+    try:
+        for start, end in busy:
+            if (
+                start.tzinfo is None
+                or end.tzinfo is None
+                or start.utcoffset() is None
+                or end.utcoffset() is None
+            ):
+                raise ValidationFailed(
+                    "busy time has no time zone offset; send ISO 8601 with an offset, e.g. 2026-12-01T10:00:00+01:00"
+                )
+            pairs.append((start.timestamp(), end.timestamp()))
+    except (AttributeError, TypeError, ValueError) as err:
+        raise ValidationFailed("busy time must be pairs of dates and times") from err
+    return _merge_seconds(pairs)
+
+
+def _merge_seconds(pairs: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    pairs.sort()
+    starts: list[float] = []
+    ends: list[float] = []
+    for lo, hi in pairs:
+        if hi <= lo:
+            continue
+        if ends and lo <= ends[-1]:
+            if hi > ends[-1]:
+                ends[-1] = hi
+        else:
+            starts.append(lo)
+            ends.append(hi)
+    return starts, ends
+
+
+class BusyIndex:
+    """Busy time ready for the engine: validated, merged and sorted once, in POSIX seconds, so
+    whether a candidate overlaps it is one bisect — O(log busy) per candidate, not a pass over the
+    whole list per request. Build one per calendar version and reuse it (the calendar mirror does);
+    `plus(...)` adds a few intervals (lessons, closures) as another layer without copying.
+    Iterating gives the merged busy time as aware UTC pairs."""
+
+    __slots__ = ("layers",)
+
+    def __init__(self, busy: Iterable[tuple[datetime, datetime]] = ()) -> None:
+        self.layers: list[tuple[list[float], list[float]]] = [_layer(busy)]
+
+    def plus(self, busy: Iterable[tuple[datetime, datetime]]) -> BusyIndex:
+        extra = _layer(busy)
+        joined = BusyIndex.__new__(BusyIndex)
+        joined.layers = [*self.layers, extra] if extra[0] else list(self.layers)
+        return joined
+
+    def overlaps(self, lo: float, hi: float) -> bool:
+        """Whether [lo, hi) (POSIX seconds) meets any busy interval."""
+        for starts, ends in self.layers:
+            j = bisect_right(ends, lo)  # the first interval ending after lo
+            if j < len(starts) and starts[j] < hi:
+                return True
+        return False
+
+    def __iter__(self) -> Iterator[tuple[datetime, datetime]]:
+        starts, ends = _merge_seconds([pair for layer in self.layers for pair in zip(*layer, strict=True)])
+        for lo, hi in zip(starts, ends, strict=True):
+            yield datetime.fromtimestamp(lo, UTC), datetime.fromtimestamp(hi, UTC)
+
+    def __len__(self) -> int:
+        return sum(len(starts) for starts, _ in self.layers)
 
 
 def window_bounds(profile: SlotProfile, now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -210,7 +276,7 @@ def spread_suggestions(free: Iterable[Slot], profile: SlotProfile, tz: ZoneInfo,
 def generate_slots(
     profile: SlotProfile,
     now: datetime,
-    busy: Iterable[tuple[datetime, datetime]],
+    busy: Iterable[tuple[datetime, datetime]] | BusyIndex,
     tz: ZoneInfo,
     *,
     limit: int | None = None,
@@ -230,11 +296,12 @@ def generate_slots(
     per_day_cap = None if every else profile.max_per_day
     duration = timedelta(minutes=profile.duration_minutes)
     buffer = timedelta(minutes=profile.buffer_minutes or 0)
+    duration_s = duration.total_seconds()
     step = max(int(profile.slot_step_minutes or 60), 1)
     not_before = now + timedelta(minutes=profile.min_lead_minutes)
-    intervals = _merged(busy)
-    n_busy = len(intervals)
-    i = 0
+    index = busy if isinstance(busy, BusyIndex) else BusyIndex(busy)
+    overlaps = index.overlaps
+    buffer_s = buffer.total_seconds()
     slots: list[Slot] = []
     first_day = now.astimezone(tz).date()
     day_start_minutes = profile.earliest_hour * 60
@@ -257,10 +324,8 @@ def generate_slots(
                 break
             if start < not_before:
                 continue
-            lo, hi = start - buffer, end + buffer
-            while i < n_busy and intervals[i][1] <= lo:
-                i += 1
-            if i < n_busy and intervals[i][0] < hi:
+            start_s = start.timestamp()
+            if overlaps(start_s - buffer_s, start_s + duration_s + buffer_s):
                 continue
             if per_day_cap:
                 day_free.append(Slot(start, end))
