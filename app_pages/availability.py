@@ -10,7 +10,8 @@ from datetime import datetime, time, timedelta
 
 import streamlit as st
 
-from core.availability import add_busy_block, future_busy_blocks, remove_busy_block, week_calendar, week_items
+from core.availability import add_busy_block, future_busy_blocks, remove_busy_block, week_items
+from core.availability_queries import week_calendar
 from core.config import get_settings
 from core.contact_queries import offer_for_contact, search_contacts
 from core.errors import CalendarUnavailable, LesplannerError

@@ -9,7 +9,7 @@ import streamlit as st
 from core.audit import audit_page
 from core.booking import preview_profile
 from core.errors import LesplannerError
-from core.models import SEGMENTS
+from core.models import SCHOOL_REGIONS, SEGMENTS
 from core.profiles import (
     EDITABLE_FIELDS,
     ON_TIME_CANCEL,
@@ -182,6 +182,20 @@ with st.form(f"profile_form_{name}"):
         tr("field.requires_payment"), value=current["requires_payment"], key=f"pf_{name}_requires_payment"
     )
     values["active"] = d.checkbox(tr("field.active"), value=current["active"], key=f"pf_{name}_active")
+    values["public_holidays"] = d.checkbox(
+        tr("field.public_holidays"),
+        value=current["public_holidays"],
+        help=tr("prof.public_holidays_help"),
+        key=f"pf_{name}_public_holidays",
+    )
+    values["school_holidays"] = c.selectbox(
+        tr("field.school_holidays"),
+        [None, *SCHOOL_REGIONS],
+        index=[None, *SCHOOL_REGIONS].index(current["school_holidays"]),
+        format_func=lambda r: tr("prof.school_none") if r is None else tr(f"region.{r}"),
+        help=tr("prof.school_help"),
+        key=f"pf_{name}_school_holidays",
+    )
     left, right, _ = st.columns([1.3, 1.3, 5])
     preview = left.form_submit_button(tr("prof.preview"), icon=":material/visibility:")
     save = right.form_submit_button(tr("prof.save"), type="primary", icon=":material/save:")

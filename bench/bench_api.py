@@ -124,7 +124,7 @@ def bookable_starts(count: int) -> list[tuple[str, str]]:
                     )
                 )
             ]
-            for slot in generate_slots(profile, now, busy, tz, limit=10_000):
+            for slot in generate_slots(profile, now, busy, tz, every=True):
                 capacity[(slot.start, slot.end)] += 1
     pairs = [
         (s.astimezone(tz).isoformat(), e.astimezone(tz).isoformat())

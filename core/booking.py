@@ -24,6 +24,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from core import clock, credits, lessons
+from core.availability import planning_busy, refuse_closed
 from core.calendars import get_backend, mirror
 from core.config import get_settings
 from core.contacts import apply_bot_details, identity, restore_identity
@@ -55,7 +56,15 @@ from core.models import (
 from core.payments import create_payment_link, price_for
 from core.profiles import get_profile, merged_profile_values, profile_for_segment
 from core.segments import explain_segment
-from core.slots import Slot, generate_slots, is_offered, require_aware, window_bounds
+from core.slots import (
+    BusyIndex,
+    Slot,
+    generate_slots,
+    is_offered,
+    require_aware,
+    spread_suggestions,
+    window_bounds,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +116,8 @@ def busy_by_tutor(
     end: datetime,
     now: datetime,
     exclude_lesson: int | None = None,
-) -> dict[int, list[tuple[datetime, datetime]]]:
-    """Busy time per tutor id: the calendar's (from the local mirror while it is fresh, else the
+) -> dict[int, BusyIndex]:
+    """Busy time per tutor id, as the engine's index: the calendar's (from the local mirror while it is fresh, else the
     backend's live answer) plus held/confirmed lessons.
 
     The calendar is asked first: the local backend opens its own session, and if `session`
@@ -117,7 +126,15 @@ def busy_by_tutor(
     calendar_ids = sorted({t.calendar_id for t in tutors})
     calendar_busy = mirror.calendar_busy(session, calendar_ids, start, end, now)
     lessons = lesson_busy(session, [stored_id(t) for t in tutors], start, end, now, exclude_lesson)
-    return {stored_id(t): list(calendar_busy.get(t.calendar_id, [])) + lessons[stored_id(t)] for t in tutors}
+    busy: dict[int, BusyIndex] = {}
+    for t in tutors:
+        calendar = calendar_busy.get(t.calendar_id, [])
+        own = lessons[stored_id(t)]
+        # The mirror's index is shared and built once per version: the lessons are a layer on it.
+        busy[stored_id(t)] = (
+            calendar.plus(own) if isinstance(calendar, BusyIndex) else BusyIndex([*calendar, *own])
+        )
+    return busy
 
 
 def _overlaps(intervals: Sequence[tuple[datetime, datetime]], start: datetime, end: datetime) -> bool:
@@ -125,23 +142,6 @@ def _overlaps(intervals: Sequence[tuple[datetime, datetime]], start: datetime, e
 
 
 # --- suggesting -------------------------------------------------------------------------------
-
-
-def _combine(per_tutor: Sequence[list[Slot]], profile: PlanningProfile, tz, limit: int) -> list[Slot]:  # noqa: ANN001
-    union = sorted(set().union(*per_tutor)) if per_tutor else []
-    if not profile.max_per_day:
-        return union[:limit]
-    out: list[Slot] = []
-    per_day: dict = {}
-    for slot in union:
-        day = slot.start.astimezone(tz).date()
-        if per_day.get(day, 0) >= profile.max_per_day:
-            continue
-        per_day[day] = per_day.get(day, 0) + 1
-        out.append(slot)
-        if len(out) >= limit:
-            break
-    return out
 
 
 def slots_for_profile(
@@ -152,19 +152,35 @@ def slots_for_profile(
     limit: int | None = None,
     tutors: Sequence[Tutor] | None = None,
     exclude_lesson: int | None = None,
+    every: bool = False,
 ) -> list[Slot]:
     """Free slots of `profile` over its tutors (a slot is offered when one tutor is free);
-    `exclude_lesson`'s own time does not count as busy (the lesson that is being moved)."""
+    `exclude_lesson`'s own time does not count as busy (the lesson that is being moved).
+
+    The suggestions (spread over days by `max_per_day`, then `max_suggestions` or `limit`), or
+    with `every` every free slot (the console's week view and staff moves), cut only by `limit`.
+    Spreading only chooses what is suggested: book_slot accepts any free slot the profile allows."""
     settings = get_settings()
     tz = settings.tz
     now = now or clock.now()
     tutors = list(tutors) if tutors is not None else tutors_for_profile(session, profile.name)
     start, end = window_bounds(profile, now, tz)
     busy = busy_by_tutor(session, tutors, start, end, now, exclude_lesson)
+    for tutor_id, intervals in planning_busy(session, profile, tutors, start, end, tz).items():
+        busy[tutor_id] = busy[tutor_id].plus(intervals)  # closures, time outside working hours
+    if len(tutors) == 1:
+        return generate_slots(profile, now, busy[stored_id(tutors[0])], tz, limit=limit, every=every)
+    if every or not profile.max_per_day:
+        cap = limit if limit is not None else (None if every else profile.max_suggestions)
+        per_tutor = [
+            generate_slots(profile, now, busy[stored_id(t)], tz, limit=cap, every=True) for t in tutors
+        ]
+        union = sorted(set().union(*per_tutor))
+        return union if cap is None else union[:cap]
+    # Spread over the union: a day's choice is made among every tutor's free slots of that day.
+    per_tutor = [generate_slots(profile, now, busy[stored_id(t)], tz, every=True) for t in tutors]
     cap = profile.max_suggestions if limit is None else limit
-    per_tutor_limit = cap if not profile.max_per_day else 100_000
-    per_tutor = [generate_slots(profile, now, busy[stored_id(t)], tz, limit=per_tutor_limit) for t in tutors]
-    return _combine(per_tutor, profile, tz, cap)
+    return spread_suggestions(sorted(set().union(*per_tutor)), profile, tz, cap)
 
 
 def preview_profile(
@@ -326,6 +342,8 @@ def book_slot(
             f"(window {profile.earliest_hour}:00-{profile.latest_hour}:00, "
             f"at least {profile.min_lead_minutes} minutes ahead, up to {profile.days_ahead} days)."
         )
+    with read_session() as session:  # a closure, or nobody working then: not offered either
+        tutors = refuse_closed(session, profile, tutors, start, end, tz, format_when(start, "en", tz))
 
     buffer = timedelta(minutes=profile.buffer_minutes or 0)
     lo, hi = start - buffer, end + buffer

@@ -10,6 +10,7 @@ import json
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+import holidays
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -23,6 +24,9 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///data/lesplanner.db"
     timezone: str = "Europe/Amsterdam"
+    # Public holidays never offered (core/availability.py): the `holidays` package's country code;
+    # empty = none.
+    holidays_country: str = "NL"
 
     # Calendar
     calendar_backend: str = "local"  # local | google
@@ -102,6 +106,19 @@ class Settings(BaseSettings):
     @classmethod
     def _known_zone(cls, v: str) -> str:
         ZoneInfo(v)  # raises for an unknown zone name
+        return v
+
+    @field_validator("holidays_country")
+    @classmethod
+    def _known_country(cls, v: str) -> str:
+        v = v.strip().upper()
+        if v:
+            try:
+                holidays.country_holidays(v)
+            except NotImplementedError:
+                raise ValueError(
+                    f"HOLIDAYS_COUNTRY '{v}' is not a country the holidays package knows"
+                ) from None
         return v
 
     @field_validator("calendar_backend")

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from core import clock, credits, lessons
 from core.audit import audit, current_actor
+from core.availability import refuse_closed
 from core.booking import payment_for_lesson, slots_for_profile
 from core.calendars import get_backend
 from core.config import get_settings
@@ -290,7 +291,7 @@ def reschedule_options(
         profile = session.get_one(PlanningProfile, lesson.profile_name)
         tutor = session.get_one(Tutor, lesson.tutor_id)
         slots = slots_for_profile(
-            session, profile, now, limit=limit + 1, tutors=[tutor], exclude_lesson=lesson.id
+            session, profile, now, limit=limit + 1, tutors=[tutor], exclude_lesson=lesson.id, every=True
         )
     return [s for s in slots if s.start != lesson.start][:limit]
 
@@ -375,6 +376,8 @@ def move_lesson(
         raise SlotNotOffered(
             f"{format_when(start, 'en', tz)} is not a time the '{profile.name}' profile offers now."
         )
+    with read_session() as session:
+        refuse_closed(session, profile, [tutor], start, end, tz, format_when(start, "en", tz))
     buffer = timedelta(minutes=profile.buffer_minutes or 0)
     lo, hi = start - buffer, end + buffer
     backend = get_backend()

@@ -7,11 +7,11 @@ Names follow DESIGN.md and the seed's attribute names.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint, false
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint, false, true
 from sqlalchemy.ext.mutable import MutableDict, MutableList
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -161,6 +161,10 @@ class PlanningProfile(SQLModel, table=True):
     on_time_cancel: str = Field(
         default="refund", max_length=20, sa_column_kwargs={"server_default": "refund"}
     )
+    # Closures (core/availability.py): public holidays are never offered unless switched off;
+    # school holidays of one region (noord | midden | zuid) only when switched on.
+    public_holidays: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
+    school_holidays: str | None = Field(default=None, max_length=10)
     updated_at: datetime = _dt(default_factory=_now)
 
 
@@ -222,6 +226,37 @@ class BusyBlock(SQLModel, table=True):
     end: datetime = _dt(index=True)
     reason: str | None = None
     created_by: str | None = None
+
+
+CLOSURE_SOURCES = ("holidays", "import", "admin")
+SCHOOL_REGIONS = ("noord", "midden", "zuid")
+
+
+class Closure(SQLModel, table=True):
+    """Local dates (inclusive) when nobody teaches: a public holiday (source `holidays`: a row
+    only records an admin's "does not apply" for the package's holiday on `start_date`), a school
+    holiday of a region (`import`, editable), or a business closure (`admin`)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    start_date: date = Field(index=True)
+    end_date: date = Field(index=True)
+    name: str = Field(max_length=120)
+    source: str = Field(max_length=20)
+    region: str | None = Field(default=None, max_length=10)
+    active: bool = True
+    created_by: str | None = None
+    created_at: datetime = _dt(default_factory=_now)
+
+
+class TutorHours(SQLModel, table=True):
+    """A tutor's weekly working hours: local wall-clock minutes after midnight on `weekday`
+    (0 = Monday), [start_minute, end_minute); several blocks a day. No rows: the profile's window."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    tutor_id: int = Field(foreign_key="tutor.id", index=True)
+    weekday: int
+    start_minute: int
+    end_minute: int
 
 
 class Lesson(SQLModel, table=True):

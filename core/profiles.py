@@ -15,7 +15,7 @@ from core import clock
 from core.audit import audit, current_actor
 from core.db import write_session
 from core.errors import InvalidProfile, NotFound, UnknownProfile, ValidationFailed
-from core.models import PlanningProfile, SegmentProfile, User
+from core.models import SCHOOL_REGIONS, PlanningProfile, SegmentProfile, User
 from core.segments import validate_segment
 
 SEED_PROFILES: dict[str, dict[str, Any]] = {
@@ -28,6 +28,7 @@ SEED_PROFILES: dict[str, dict[str, Any]] = {
         exclude_weekends=True,
         allowed_weekdays=None,
         max_suggestions=6,
+        max_per_day=2,
     ),
     "existing": dict(
         duration_minutes=60,
@@ -38,6 +39,7 @@ SEED_PROFILES: dict[str, dict[str, Any]] = {
         exclude_weekends=True,
         allowed_weekdays=None,
         max_suggestions=6,
+        max_per_day=2,
     ),
     "weekend": dict(
         duration_minutes=60,
@@ -48,6 +50,7 @@ SEED_PROFILES: dict[str, dict[str, Any]] = {
         exclude_weekends=False,
         allowed_weekdays=[5, 6],
         max_suggestions=6,
+        max_per_day=3,
     ),
     "premium": dict(
         duration_minutes=90,
@@ -58,6 +61,7 @@ SEED_PROFILES: dict[str, dict[str, Any]] = {
         exclude_weekends=False,
         allowed_weekdays=None,
         max_suggestions=15,
+        max_per_day=2,
     ),
 }
 
@@ -85,6 +89,8 @@ EDITABLE_FIELDS = (
     "cancel_notice_hours",
     "reminder_hours",
     "on_time_cancel",
+    "public_holidays",
+    "school_holidays",
 )
 ON_TIME_CANCEL = ("refund", "credit")  # money back, or the lesson back as a prepaid credit
 
@@ -153,7 +159,12 @@ def validate_profile(values: dict[str, Any]) -> dict[str, Any]:
         _int(v, "cancel_notice_hours", 0, 14 * 24)
     if "on_time_cancel" in v and v["on_time_cancel"] not in ON_TIME_CANCEL:
         raise InvalidProfile("on_time_cancel", f"use one of: {', '.join(ON_TIME_CANCEL)}")
-    for flag in ("exclude_weekends", "requires_payment", "active"):
+    if "school_holidays" in v:
+        region = v["school_holidays"] or None
+        if region is not None and region not in SCHOOL_REGIONS:
+            raise InvalidProfile("school_holidays", f"use one of: {', '.join(SCHOOL_REGIONS)}, or none")
+        v["school_holidays"] = region
+    for flag in ("exclude_weekends", "requires_payment", "active", "public_holidays"):
         if flag in v and not isinstance(v[flag], bool):
             raise InvalidProfile(flag, "must be true or false")
     return v

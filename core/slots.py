@@ -5,13 +5,21 @@ so a 10:00 lesson is 10:00 on both sides of a DST change. A wall-clock time that
 (spring forward) is skipped; an ambiguous one (fall back) takes its first occurrence (fold=0).
 Lead time, durations and buffers are real elapsed minutes, computed in UTC.
 
-Busy time is sorted and merged once, then swept with one pointer, because candidates come out
-in increasing time order: O(busy log busy + candidates).
+Busy time is validated, sorted and merged once into a `BusyIndex` (POSIX seconds), and each
+candidate is checked with a bisect: O(busy log busy) to build, O(candidates log busy) to answer.
+Callers that ask often (the calendar mirror) build the index once per calendar version and pass
+it in, so a request costs only the candidates.
+
+What the customer is offered is a choice, not six hours of one afternoon: with `max_per_day`
+each local date gives its `max_per_day` free slots chosen by `choose_for_day` (different parts of
+the day, not back to back), so suggestions spread over days. The console's week view asks for
+`every` free slot instead; booking accepts any free slot the profile allows (`is_offered`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
@@ -41,6 +49,12 @@ class Slot:
 
     def local(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
         return self.start.astimezone(tz), self.end.astimezone(tz)
+
+
+# Parts of the day (local minutes after midnight) a day's suggestions are spread over.
+PARTS_OF_DAY = ((0, 12 * 60), (12 * 60, 17 * 60), (17 * 60, 48 * 60))  # morning, afternoon, evening
+# Two suggestions of one day less than this apart are "adjacent" (back to back, or overlapping).
+ADJACENT_GAP = timedelta(hours=1)
 
 
 def require_aware(value: datetime, name: str = "datetime") -> datetime:
@@ -118,11 +132,75 @@ def subtract_interval(
     return pieces
 
 
-def _merged(busy: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
-    return merge_intervals(
-        (require_aware(s, "busy start").astimezone(UTC), require_aware(e, "busy end").astimezone(UTC))
-        for s, e in busy
-    )
+def _layer(busy: Iterable[tuple[datetime, datetime]]) -> tuple[list[float], list[float]]:
+    """Busy time as merged, sorted (starts, ends) in POSIX seconds; naive times are refused."""
+    pairs: list[tuple[float, float]] = []
+    try:
+        for start, end in busy:
+            if (
+                start.tzinfo is None
+                or end.tzinfo is None
+                or start.utcoffset() is None
+                or end.utcoffset() is None
+            ):
+                raise ValidationFailed(
+                    "busy time has no time zone offset; send ISO 8601 with an offset, e.g. 2026-12-01T10:00:00+01:00"
+                )
+            pairs.append((start.timestamp(), end.timestamp()))
+    except (AttributeError, TypeError, ValueError) as err:
+        raise ValidationFailed("busy time must be pairs of dates and times") from err
+    return _merge_seconds(pairs)
+
+
+def _merge_seconds(pairs: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    pairs.sort()
+    starts: list[float] = []
+    ends: list[float] = []
+    for lo, hi in pairs:
+        if hi <= lo:
+            continue
+        if ends and lo <= ends[-1]:
+            if hi > ends[-1]:
+                ends[-1] = hi
+        else:
+            starts.append(lo)
+            ends.append(hi)
+    return starts, ends
+
+
+class BusyIndex:
+    """Busy time ready for the engine: validated, merged and sorted once, in POSIX seconds, so
+    whether a candidate overlaps it is one bisect — O(log busy) per candidate, not a pass over the
+    whole list per request. Build one per calendar version and reuse it (the calendar mirror does);
+    `plus(...)` adds a few intervals (lessons, closures) as another layer without copying.
+    Iterating gives the merged busy time as aware UTC pairs."""
+
+    __slots__ = ("layers",)
+
+    def __init__(self, busy: Iterable[tuple[datetime, datetime]] = ()) -> None:
+        self.layers: list[tuple[list[float], list[float]]] = [_layer(busy)]
+
+    def plus(self, busy: Iterable[tuple[datetime, datetime]]) -> BusyIndex:
+        extra = _layer(busy)
+        joined = BusyIndex.__new__(BusyIndex)
+        joined.layers = [*self.layers, extra] if extra[0] else list(self.layers)
+        return joined
+
+    def overlaps(self, lo: float, hi: float) -> bool:
+        """Whether [lo, hi) (POSIX seconds) meets any busy interval."""
+        for starts, ends in self.layers:
+            j = bisect_right(ends, lo)  # the first interval ending after lo
+            if j < len(starts) and starts[j] < hi:
+                return True
+        return False
+
+    def __iter__(self) -> Iterator[tuple[datetime, datetime]]:
+        starts, ends = _merge_seconds([pair for layer in self.layers for pair in zip(*layer, strict=True)])
+        for lo, hi in zip(starts, ends, strict=True):
+            yield datetime.fromtimestamp(lo, UTC), datetime.fromtimestamp(hi, UTC)
+
+    def __len__(self) -> int:
+        return sum(len(starts) for starts, _ in self.layers)
 
 
 def window_bounds(profile: SlotProfile, now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -138,27 +216,92 @@ def window_bounds(profile: SlotProfile, now: datetime, tz: ZoneInfo) -> tuple[da
     return start, end
 
 
+def choose_for_day(free: list[Slot], k: int, tz: ZoneInfo) -> list[Slot]:
+    """Which `k` of one local date's free slots (sorted, all one duration) are suggested: first
+    the earliest slot of each part of the day (morning, afternoon, evening) that is not adjacent
+    to one already chosen, then in time order each slot adjacent to none chosen, and only then
+    adjacent ones. Deterministic: the same free slots give the same choice. Sorted by start."""
+    if len(free) <= k:
+        return list(free)
+    chosen: list[Slot] = []  # sorted by start
+
+    def adjacent(slot: Slot) -> bool:
+        i = bisect_left(chosen, slot)
+        if i < len(chosen) and chosen[i].start < slot.end + ADJACENT_GAP:
+            return True
+        return i > 0 and slot.start < chosen[i - 1].end + ADJACENT_GAP
+
+    def take(slot: Slot) -> bool:
+        insort(chosen, slot)
+        return len(chosen) >= k
+
+    for lo, hi in PARTS_OF_DAY:
+        for slot in free:
+            local = slot.start.astimezone(tz)
+            minutes = local.hour * 60 + local.minute
+            if lo <= minutes < hi and not adjacent(slot):
+                if take(slot):
+                    return chosen
+                break
+    for slot in free:
+        if not adjacent(slot) and take(slot):
+            return chosen
+    taken = set(chosen)
+    for slot in free:
+        if slot not in taken and take(slot):
+            return chosen
+    return chosen
+
+
+def spread_suggestions(free: Iterable[Slot], profile: SlotProfile, tz: ZoneInfo, limit: int) -> list[Slot]:
+    """The suggestions among `free` (sorted by start): per local date `choose_for_day` when the
+    profile has a `max_per_day`, then the first `limit`."""
+    if not profile.max_per_day:
+        return list(free)[:limit]
+    out: list[Slot] = []
+    day_slots: list[Slot] = []
+    current: date | None = None
+    for slot in free:
+        day = slot.start.astimezone(tz).date()
+        if day != current:
+            out.extend(choose_for_day(day_slots, profile.max_per_day, tz))
+            if len(out) >= limit:
+                return out[:limit]
+            day_slots, current = [], day
+        day_slots.append(slot)
+    out.extend(choose_for_day(day_slots, profile.max_per_day, tz))
+    return out[:limit]
+
+
 def generate_slots(
     profile: SlotProfile,
     now: datetime,
-    busy: Iterable[tuple[datetime, datetime]],
+    busy: Iterable[tuple[datetime, datetime]] | BusyIndex,
     tz: ZoneInfo,
     *,
     limit: int | None = None,
+    every: bool = False,
 ) -> list[Slot]:
-    """The slots `profile` offers at `now` around `busy`, ordered by start, at most
-    `max_suggestions` (or `limit` when given, e.g. the console's full week view)."""
+    """The slots `profile` suggests at `now` around `busy`, ordered by start: at most
+    `max_per_day` a date (spread by `choose_for_day`), then the first `max_suggestions` (or
+    `limit` when given). With `every`, every free slot instead (the console's week view), cut
+    only by `limit`."""
     now = require_aware(now, "now").astimezone(UTC)
-    max_count = profile.max_suggestions if limit is None else limit
+    if every:
+        max_count = 10**9 if limit is None else limit
+    else:
+        max_count = profile.max_suggestions if limit is None else limit
     if max_count <= 0:
         return []
+    per_day_cap = None if every else profile.max_per_day
     duration = timedelta(minutes=profile.duration_minutes)
     buffer = timedelta(minutes=profile.buffer_minutes or 0)
+    duration_s = duration.total_seconds()
     step = max(int(profile.slot_step_minutes or 60), 1)
     not_before = now + timedelta(minutes=profile.min_lead_minutes)
-    intervals = _merged(busy)
-    n_busy = len(intervals)
-    i = 0
+    index = busy if isinstance(busy, BusyIndex) else BusyIndex(busy)
+    overlaps = index.overlaps
+    buffer_s = buffer.total_seconds()
     slots: list[Slot] = []
     first_day = now.astimezone(tz).date()
     day_start_minutes = profile.earliest_hour * 60
@@ -169,7 +312,7 @@ def generate_slots(
         if not allowed_weekday(profile, day):
             continue
         window_end = _window_end(day, profile.latest_hour, tz)
-        per_day = 0
+        day_free: list[Slot] = []
         minutes = day_start_minutes
         while minutes < day_end_minutes:
             start = local_wall_time(day, minutes, tz)
@@ -181,17 +324,19 @@ def generate_slots(
                 break
             if start < not_before:
                 continue
-            lo, hi = start - buffer, end + buffer
-            while i < n_busy and intervals[i][1] <= lo:
-                i += 1
-            if i < n_busy and intervals[i][0] < hi:
+            start_s = start.timestamp()
+            if overlaps(start_s - buffer_s, start_s + duration_s + buffer_s):
+                continue
+            if per_day_cap:
+                day_free.append(Slot(start, end))
                 continue
             slots.append(Slot(start, end))
             if len(slots) >= max_count:
                 return slots
-            per_day += 1
-            if profile.max_per_day and per_day >= profile.max_per_day:
-                break
+        if per_day_cap and day_free:
+            slots.extend(choose_for_day(day_free, per_day_cap, tz))
+            if len(slots) >= max_count:
+                return slots[:max_count]
     return slots
 
 

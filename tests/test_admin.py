@@ -123,10 +123,10 @@ def test_preview_shows_the_edited_profiles_slots_without_saving(world):
 
 def test_preview_leaves_out_busy_time(world):
     ids, _ = world
-    slots = booking.preview_profile("existing", {"max_suggestions": 200})
+    slots = booking.preview_profile("existing", {"max_suggestions": 200, "max_per_day": None})
     thursday_morning = datetime(2026, 12, 3, 10, tzinfo=AMS)  # Anna's dentist 9-12, Bram free
     assert any(s.start == thursday_morning for s in slots)  # Bram can still teach
-    only_anna = booking.preview_profile("existing", {"max_suggestions": 200})
+    only_anna = booking.preview_profile("existing", {"max_suggestions": 200, "max_per_day": None})
     assert only_anna == slots
 
 

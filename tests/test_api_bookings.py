@@ -29,13 +29,14 @@ def test_a_new_contact_gets_the_new_profiles_slots_in_local_time(client, tutor, 
     assert (body["profile"], body["segment"], body["timezone"]) == ("new", "new", "Europe/Amsterdam")
     assert len(body["slots"]) == 6
     assert body["slots"][0] == {"start": FIRST_NEW_SLOT, "end": "2026-12-01T11:00:00+01:00"}
-    assert [s["start"][11:16] for s in body["slots"]] == [
-        "10:00",
-        "11:00",
-        "12:00",
-        "13:00",
-        "14:00",
-        "15:00",
+    # two a day, morning and afternoon: a choice over three days, not six hours of one
+    assert [s["start"][5:16] for s in body["slots"]] == [
+        "12-01T10:00",
+        "12-01T12:00",
+        "12-02T10:00",
+        "12-02T12:00",
+        "12-03T10:00",
+        "12-03T12:00",
     ]
 
 

@@ -345,7 +345,7 @@ def change_new_profile(**changes) -> None:
 
 def all_offered() -> list[datetime]:
     with read_session() as session:
-        return starts(slots_for_profile(session, session.get(PlanningProfile, "new"), limit=10_000))
+        return starts(slots_for_profile(session, session.get(PlanningProfile, "new"), every=True))
 
 
 def time_off(anna: int, start: datetime) -> None:
@@ -495,7 +495,18 @@ def test_suggestions_leave_out_held_and_confirmed_lessons(anna):
 
     suggestion = suggest("conv-b")
     assert (suggestion.profile, suggestion.segment, suggestion.timezone) == ("new", "new", "Europe/Amsterdam")
-    assert [s.astimezone(AMS).hour for s in starts(suggestion.slots)] == [12, 13, 14, 15, 16, 17]
+    assert starts(suggestion.slots)[:2] == [at(1, 12), at(1, 17)]  # afternoon and evening
+    tuesday = [s for s in all_offered() if s.astimezone(AMS).date() == at(1, 0).date()]
+    assert [s.astimezone(AMS).hour for s in tuesday] == [12, 13, 14, 15, 16, 17, 18, 19]
+
+
+def test_a_free_slot_that_is_not_suggested_can_still_be_booked(anna, add_tutor):
+    add_tutor("Bram")
+    suggested = starts(suggest("conv-b").slots)
+    assert at(1, 11) not in suggested  # two a day, spread: 10:00 and 12:00 on Tuesday
+    assert at(1, 11) in all_offered()
+    for n, start in enumerate([at(1, 11), at(1, 13), at(1, 14)]):  # a third and more on one day
+        assert book(f"conv-{n}", start).lesson.status == CONFIRMED
 
 
 def test_suggestions_leave_out_time_off(anna):

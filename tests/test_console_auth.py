@@ -31,6 +31,8 @@ PAGES = (
     "availability",
     "lessons",
     "profiles",
+    "tutors",
+    "closures",
     "contacts",
     "whitelists",
     "payments",
@@ -40,7 +42,7 @@ PAGES = (
 )
 ALLOWED = {
     "admin": set(PAGES),
-    "tutor": {"availability", "lessons"},
+    "tutor": {"availability", "lessons", "tutors"},
     "finance": {"payments", "lessons", "insights"},
 }
 START_TITLE = {"admin": "Lessen", "tutor": "Beschikbaarheid", "finance": "Betalingen"}

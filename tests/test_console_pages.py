@@ -18,6 +18,7 @@ from core.lesson_changes import cancel_lesson
 from core.models import (
     AuditLog,
     BusyBlock,
+    Closure,
     Contact,
     Job,
     Lesson,
@@ -25,6 +26,7 @@ from core.models import (
     Payment,
     PlanningProfile,
     Tutor,
+    TutorHours,
     User,
     WhitelistEntry,
 )
@@ -419,3 +421,40 @@ def test_holds_list_is_relative_to_now(world, frozen_now):
     at = page(FINANCE, "payments")
     ok(at)
     assert "Geen openstaande holds" in " ".join(at.caption.values)
+
+
+# --- planning: closures and tutors' hours (issue 16) ---------------------------------------------
+
+
+def test_admin_imports_school_holidays_after_a_preview_and_adds_a_closure(world):
+    at = page(ADMIN, "closures")
+    ok(at)
+    assert "Eerste kerstdag" in table_text(at)  # the public holidays of the coming year
+    at.file_uploader[0].upload(
+        "vakanties.csv",
+        b"naam;regio;van;tot\nKerstvakantie;midden;19-12-2026;03-01-2027\nX;oost;1-1-2027;2-1-2027\n",
+        "text/csv",
+    )
+    at.run()
+    ok(at)
+    assert "1 nieuw, 0 al aanwezig of dubbel, 1 ongeldig" in "".join(m.value for m in at.markdown)
+    at = click(at, "Importeer 1 schoolvakanties")
+    ok(at)
+    at.text_input(key="clo_add_name").set_value("Teamuitje")
+    at = click(at, "Toevoegen")
+    ok(at)
+    with read_session() as s:
+        rows = {(c.name, c.source, c.region) for c in s.exec(select(Closure)).all()}
+    assert rows == {("Kerstvakantie", "import", "midden"), ("Teamuitje", "admin", None)}
+
+
+def test_a_tutor_sets_their_own_working_hours(world):
+    at = page(TUTOR, "tutors")
+    ok(at)
+    assert len(at.selectbox[0].options) == 1  # only their own
+    at.text_input(key=next(t.key for t in at.text_input if t.label == "dinsdag")).set_value("18:00-21:00")
+    at = click(at, "Werktijden opslaan")
+    ok(at)
+    with read_session() as s:
+        hours = s.exec(select(TutorHours)).all()
+    assert [(h.weekday, h.start_minute, h.end_minute) for h in hours] == [(1, 1080, 1260)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlmodel import SQLModel, select
 
 from core import cli
@@ -70,3 +70,41 @@ def test_first_admin_gets_a_random_password_printed_once(tmp_path, capsys):
     assert "password:" not in capsys.readouterr().out
     password = first.split("password:")[1].split()[0]
     assert len(password) >= 12 and password.lower() not in {"admin", "password", "changeme"}
+
+
+def _upgrade(engine, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config(str(cli.ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(cli.ROOT / "migrations"))
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+
+
+def test_planning_migration_caps_the_seed_profiles_left_without_a_daily_cap(tmp_path):
+    engine = _fresh(tmp_path)
+    _upgrade(engine, "0008")
+    with engine.begin() as conn:
+        for name, cap in [
+            ("new", None),
+            ("existing", None),
+            ("weekend", None),
+            ("premium", 4),
+            ("custom", None),
+        ]:
+            conn.execute(
+                text(
+                    "INSERT INTO planningprofile (name, duration_minutes, earliest_hour, latest_hour,"
+                    " min_lead_minutes, days_ahead, exclude_weekends, slot_step_minutes, max_suggestions,"
+                    " buffer_minutes, max_per_day, requires_payment, active, updated_at)"
+                    " VALUES (:n, 60, 9, 21, 360, 14, true, 60, 6, 0, :cap, true, true, '2026-11-30 08:00:00')"
+                ),
+                {"n": name, "cap": cap},
+            )
+    _upgrade(engine, "head")
+    with engine.connect() as conn:
+        caps = dict(conn.execute(text("SELECT name, max_per_day FROM planningprofile")).all())
+    # the seed's profiles get the new default; an admin's own choice (a cap or none) is kept
+    assert caps == {"new": 2, "existing": 2, "weekend": 3, "premium": 4, "custom": None}

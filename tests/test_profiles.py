@@ -70,6 +70,8 @@ VALID = {"name": "evening", **SEED_PROFILES["existing"]}
         pytest.param({"reminder_hours": [24, 24 * 15]}, "reminder_hours", id="reminder over two weeks ahead"),
         pytest.param({"reminder_hours": [1, 2, 3, 4]}, "reminder_hours", id="four reminders"),
         pytest.param({"reminder_hours": "24"}, "reminder_hours", id="reminder hours as text"),
+        pytest.param({"public_holidays": "yes"}, "public_holidays", id="public holidays text"),
+        pytest.param({"school_holidays": "oost"}, "school_holidays", id="unknown school region"),
     ],
 )
 def test_invalid_profile_is_refused_naming_the_field(overrides, field):
@@ -95,6 +97,7 @@ def test_duration_that_does_not_fit_says_which_window():
         pytest.param({"max_per_day": 3, "buffer_minutes": 15, "slot_step_minutes": 30}, id="all knobs"),
         pytest.param({"reminder_hours": [2, 48]}, id="two reminders"),
         pytest.param({"reminder_hours": []}, id="no reminders"),
+        pytest.param({"public_holidays": False, "school_holidays": "zuid"}, id="school holidays, not public"),
     ],
 )
 def test_valid_profiles_pass(overrides):
@@ -146,10 +149,11 @@ def test_seed_defaults_are_the_seeds_profiles(
         p.allowed_weekdays,
         p.max_suggestions,
     ) == (duration, earliest, latest, lead, days, no_weekends, weekdays, suggestions)
+    # two a day spread the six suggestions over days; a weekend has two days, so three a day
     assert (p.slot_step_minutes, p.buffer_minutes, p.max_per_day, p.requires_payment, p.active) == (
         60,
         0,
-        None,
+        3 if name == "weekend" else 2,
         True,
         True,
     )

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core import availability, contact_queries, lesson_queries, paging, system_reports
+from core import availability, availability_queries, contact_queries, lesson_queries, paging, system_reports
 from core.db import read_session, write_session
 from core.lesson_queries import LessonFilter
 from core.models import Contact, Conversation, Lesson, Payment, Tutor
@@ -188,7 +188,7 @@ def test_week_view_lists_the_tutors_lessons_free_slots_and_time_off(world):
     monday = date(2026, 11, 30)
     with read_session() as s:
         items = availability.week_items(s, world["anna"], monday, AMS)
-        calendar = availability.week_calendar(
+        calendar = availability_queries.week_calendar(
             s, "existing", world["anna"], monday, AMS, datetime(2026, 11, 30, 8, 0, tzinfo=AMS)
         )
     assert {lesson["status"] for lesson in items["lessons"]} == {"confirmed", "held", "needs_reschedule"}

@@ -36,7 +36,10 @@ def at(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> datetime:
     return datetime(y, m, d, hh, mm, tzinfo=AMS)
 
 
-def slots(profile, now=MONDAY_9, busy=(), limit=None) -> list[Slot]:
+def slots(profile, now=MONDAY_9, busy=(), limit=None, every=False) -> list[Slot]:
+    """The suggestions, or with `every` every free slot (the console's week view)."""
+    if every:
+        return generate_slots(profile, now, list(busy), AMS, limit=EVERYTHING, every=True)
     return generate_slots(profile, now, list(busy), AMS, limit=limit)
 
 
@@ -58,7 +61,7 @@ SEED_EXPECTATIONS = [
 @pytest.mark.parametrize(("name", "first", "last", "weekdays", "count"), SEED_EXPECTATIONS)
 def test_seed_profile_offers_its_window_lead_time_and_weekdays(name, first, last, weekdays, count):
     values = SEED_PROFILES[name]
-    result = slots(make_profile(name), limit=EVERYTHING)
+    result = slots(make_profile(name), every=True)
 
     starts = local_starts(result)
     assert starts[0] == first
@@ -75,20 +78,30 @@ def test_seed_profile_offers_its_window_lead_time_and_weekdays(name, first, last
 
 @pytest.mark.parametrize("name", list(SEED_PROFILES))
 def test_seed_profile_suggests_its_first_max_suggestions_slots(name):
-    everything = slots(make_profile(name), limit=EVERYTHING)
+    everything = slots(make_profile(name), every=True)
     suggested = slots(make_profile(name))
     assert len(suggested) == SEED_PROFILES[name]["max_suggestions"]
-    assert suggested == everything[: len(suggested)]
+    assert set(suggested) <= set(everything)
+    assert suggested == sorted(suggested)
+
+
+@pytest.mark.parametrize("name", list(SEED_PROFILES))
+def test_seed_profiles_cap_suggestions_per_day(name):
+    cap = 3 if name == "weekend" else 2  # one weekend of two days still gives six to choose from
+    assert SEED_PROFILES[name]["max_per_day"] == cap
+    per_day = Counter(local(s.start).date() for s in slots(make_profile(name)))
+    assert max(per_day.values()) == cap
+    assert len(per_day) == -(-SEED_PROFILES[name]["max_suggestions"] // cap)
 
 
 def test_weekend_profile_only_offers_saturday_and_sunday():
-    starts = local_starts(slots(make_profile("weekend"), limit=EVERYTHING))
+    starts = local_starts(slots(make_profile("weekend"), every=True))
     assert starts
     assert {s.strftime("%A") for s in starts} == {"Saturday", "Sunday"}
 
 
 def test_premium_lessons_last_ninety_minutes_and_end_by_22():
-    result = slots(make_profile("premium"), limit=EVERYTHING)
+    result = slots(make_profile("premium"), every=True)
     assert all(s.end - s.start == timedelta(minutes=90) for s in result)
     assert max(local(s.end).time() for s in result) == time(21, 30)  # 20:00 + 90 min; 21:00 won't fit
 
@@ -111,14 +124,14 @@ def test_lead_time_boundary_is_inclusive(now, first):
 
 def test_last_local_date_of_the_horizon_is_included_and_the_day_after_is_not():
     profile = make_profile("existing", days_ahead=14)  # Monday 30 Nov + 14 days = Monday 14 Dec
-    starts = local_starts(slots(profile, limit=EVERYTHING))
+    starts = local_starts(slots(profile, every=True))
     assert max(s.date() for s in starts) == date(2026, 12, 14)
     assert is_offered(profile, MONDAY_9, at(2026, 12, 14, 20), AMS)
     assert not is_offered(profile, MONDAY_9, at(2026, 12, 15, 9), AMS)
 
 
 def test_days_ahead_zero_offers_only_today():
-    starts = local_starts(slots(make_profile("existing", days_ahead=0), limit=EVERYTHING))
+    starts = local_starts(slots(make_profile("existing", days_ahead=0), every=True))
     assert {s.date() for s in starts} == {date(2026, 11, 30)}
 
 
@@ -139,7 +152,7 @@ def test_weekday_rules(exclude_weekends, allowed_weekdays, expected):
     profile = make_profile(
         "existing", exclude_weekends=exclude_weekends, allowed_weekdays=allowed_weekdays, days_ahead=13
     )
-    starts = local_starts(slots(profile, limit=EVERYTHING))
+    starts = local_starts(slots(profile, every=True))
     assert {s.weekday() for s in starts} == expected
 
 
@@ -153,9 +166,7 @@ def tue(hh: int, mm: int = 0) -> datetime:
 
 
 def tuesday_starts(profile, busy) -> list[time]:
-    return [
-        s.time() for s in local_starts(slots(profile, busy=busy, limit=EVERYTHING)) if s.date() == TUESDAY
-    ]
+    return [s.time() for s in local_starts(slots(profile, busy=busy, every=True)) if s.date() == TUESDAY]
 
 
 @pytest.mark.parametrize(
@@ -222,18 +233,86 @@ def test_an_empty_or_reversed_busy_interval_blocks_nothing():
 # --- caps ----------------------------------------------------------------------------------------
 
 
-def test_max_per_day_caps_each_local_date_with_its_earliest_slots():
+def test_max_per_day_caps_each_local_date_and_prefers_different_parts_of_the_day():
     profile = make_profile("existing", max_per_day=2)
-    result = slots(profile, limit=EVERYTHING)
+    result = slots(profile)
     per_day = Counter(local(s.start).date() for s in result)
     assert set(per_day.values()) == {2}
-    assert local_starts(result)[:4] == [at(2026, 11, 30, 15), at(2026, 11, 30, 16), tue(9), tue(10)]
+    # Monday from 15:00 (lead time): afternoon, then evening; Tuesday: morning, then afternoon
+    assert local_starts(result)[:4] == [at(2026, 11, 30, 15), at(2026, 11, 30, 17), tue(9), tue(12)]
 
 
 def test_max_per_day_skips_busy_slots_before_counting():
     profile = make_profile("existing", max_per_day=2)
-    starts = tuesday_starts(profile, [(tue(9), tue(11))])
-    assert starts == [time(11), time(12)]
+    starts = [s.time() for s in local_starts(slots(profile, busy=[(tue(9), tue(11))])) if s.date() == TUESDAY]
+    assert starts == [time(11), time(13)]
+
+
+# --- what the customer is offered: spread over days and parts of the day ----------------------
+
+WEEK_END = at(2026, 12, 15)
+
+
+def free_only(*windows: tuple[datetime, datetime]) -> list[tuple[datetime, datetime]]:
+    """Busy time covering the whole horizon except `windows` (sorted, local)."""
+    busy, cursor = [], MONDAY_9
+    for s, e in windows:
+        busy.append((cursor, s))
+        cursor = e
+    busy.append((cursor, WEEK_END))
+    return busy
+
+
+def test_six_suggestions_span_three_days_when_three_days_have_free_time():
+    busy = free_only(
+        (tue(9), tue(21)),
+        (at(2026, 12, 2, 14), at(2026, 12, 2, 16)),
+        (at(2026, 12, 3, 18), at(2026, 12, 3, 21)),
+    )
+    result = slots(make_profile("existing"), busy=busy)
+    assert len(result) == 6
+    assert len({local(s.start).date() for s in result}) >= 3
+
+
+def test_premium_fifteen_suggestions_spread_over_days_and_parts_of_the_day():
+    result = slots(make_profile("premium"))
+    assert len(result) == 15
+    days: dict[date, list[datetime]] = {}
+    for start in local_starts(result):
+        days.setdefault(start.date(), []).append(start)
+    assert len(days) >= 8
+    for starts in days.values():
+        parts = {0 if s.hour < 12 else 1 if s.hour < 17 else 2 for s in starts}
+        assert len(parts) == len(starts), starts
+
+
+def test_same_input_gives_the_same_suggestions():
+    busy = [(tue(10), tue(11)), (tue(14), tue(16)), (at(2026, 12, 2, 9), at(2026, 12, 2, 13))]
+    first = slots(make_profile("premium"), busy=busy)
+    again = slots(make_profile("premium"), busy=list(reversed(busy)))
+    assert first == again == slots(make_profile("premium"), busy=busy)
+
+
+@pytest.mark.parametrize(
+    ("free", "chosen"),
+    [
+        pytest.param([(9, 12)], [time(9), time(11)], id="morning only: not back to back"),
+        pytest.param([(9, 12), (15, 16)], [time(9), time(15)], id="morning and afternoon"),
+        pytest.param([(11, 13)], [time(11), time(12)], id="only two adjacent hours: both"),
+        pytest.param([(16, 19)], [time(16), time(18)], id="afternoon and evening, not back to back"),
+        pytest.param([(9, 10), (10, 11), (18, 21)], [time(9), time(18)], id="morning and evening"),
+    ],
+)
+def test_within_a_day_suggestions_are_not_adjacent_when_a_free_slot_further_away_exists(free, chosen):
+    busy = free_only(*[(tue(a), tue(b)) for a, b in free])
+    assert [local(s.start).time() for s in slots(make_profile("existing"), busy=busy)] == chosen
+
+
+def test_the_week_view_shows_every_free_slot_whatever_max_per_day_says():
+    profile = make_profile("existing", max_per_day=1)
+    every = slots(profile, every=True)
+    assert len([s for s in every if local(s.start).date() == TUESDAY]) == 12
+    assert set(slots(profile, limit=EVERYTHING)) <= set(every)
 
 
 @pytest.mark.parametrize("max_suggestions", [1, 3, 6, 15])
@@ -242,6 +321,7 @@ def test_never_more_than_max_suggestions(max_suggestions):
     result = slots(profile)
     assert len(result) == max_suggestions
     assert result == slots(profile, limit=EVERYTHING)[:max_suggestions]
+    assert set(result) <= set(slots(profile, every=True))
 
 
 def test_limit_overrides_max_suggestions_for_the_week_view():
@@ -252,7 +332,7 @@ def test_latest_hour_24_offers_a_slot_ending_at_midnight():
     profile = make_profile(
         "existing", earliest_hour=22, latest_hour=24, min_lead_minutes=0, days_ahead=1, exclude_weekends=False
     )
-    result = slots(profile, limit=EVERYTHING)
+    result = slots(profile, every=True)
     assert [(s.local(AMS)[0].isoformat(), s.local(AMS)[1].isoformat()) for s in result] == [
         ("2026-11-30T22:00:00+01:00", "2026-11-30T23:00:00+01:00"),
         ("2026-11-30T23:00:00+01:00", "2026-12-01T00:00:00+01:00"),
@@ -285,7 +365,7 @@ def every_day(**overrides) -> PlanningProfile:
 def test_ten_oclock_stays_ten_oclock_across_a_dst_change(change_day):
     profile = every_day(earliest_hour=10, latest_hour=11, days_ahead=3)
     now = datetime.combine(change_day - timedelta(days=2), time(0), tzinfo=AMS)
-    result = slots(profile, now=now, limit=EVERYTHING)
+    result = slots(profile, now=now, every=True)
 
     assert [local(s.start).time() for s in result] == [time(10)] * 4
     assert [local(s.start).date() for s in result] == [change_day + timedelta(days=d) for d in (-2, -1, 0, 1)]
@@ -314,7 +394,7 @@ def test_lead_time_counts_real_minutes_across_a_dst_change(change_day, first_loc
 def test_nonexistent_two_oclock_is_skipped_on_spring_forward_day(change_day):
     profile = every_day(earliest_hour=0, latest_hour=6, days_ahead=0)
     now = datetime.combine(change_day, time(0), tzinfo=AMS)
-    result = slots(profile, now=now, limit=EVERYTHING)
+    result = slots(profile, now=now, every=True)
     assert [local(s.start).strftime("%H:%M%z") for s in result] == [
         "00:00+0100",
         "01:00+0100",
@@ -331,7 +411,7 @@ def test_latest_hour_in_a_two_hour_dst_gap_closes_at_the_first_hour_that_exists(
     day = date(2026, 3, 29)
     profile = every_day(earliest_hour=0, latest_hour=1, days_ahead=0)
     now = datetime.combine(day, time(0), tzinfo=troll)
-    result = generate_slots(profile, now, [], troll, limit=EVERYTHING)
+    result = generate_slots(profile, now, [], troll, every=True)
     assert [s.start.astimezone(troll).strftime("%H:%M%z") for s in result] == ["00:00+0000"]
     assert result[0].end.astimezone(troll).strftime("%H:%M%z") == "03:00+0200"
     assert is_offered(profile, now, result[0].start, troll)
@@ -341,7 +421,7 @@ def test_latest_hour_in_a_two_hour_dst_gap_closes_at_the_first_hour_that_exists(
 def test_ambiguous_two_oclock_is_offered_once_at_its_first_occurrence_on_fall_back_day(change_day):
     profile = every_day(earliest_hour=0, latest_hour=6, days_ahead=0)
     now = datetime.combine(change_day, time(0), tzinfo=AMS)
-    result = slots(profile, now=now, limit=EVERYTHING)
+    result = slots(profile, now=now, every=True)
     assert [local(s.start).strftime("%H:%M%z") for s in result] == [
         "00:00+0200",
         "01:00+0200",
@@ -370,7 +450,7 @@ def test_durations_are_real_elapsed_minutes_through_the_change(change_day, durat
         earliest_hour=1, latest_hour=6, days_ahead=0, slot_step_minutes=30, duration_minutes=duration
     )
     now = datetime.combine(change_day, time(0), tzinfo=AMS)
-    result = slots(profile, now=now, limit=EVERYTHING)
+    result = slots(profile, now=now, every=True)
     half_past_one = next(s for s in result if local(s.start).time() == time(1, 30))
     assert half_past_one.end - half_past_one.start == timedelta(minutes=duration)
     assert local(half_past_one.end).strftime("%H:%M%z") == ends
@@ -423,7 +503,7 @@ def test_subtract_interval_compares_instants_not_wall_clocks():
 def test_window_bounds_reach_one_buffer_before_a_first_slot_at_midnight():
     profile = every_day(earliest_hour=0, latest_hour=8, min_lead_minutes=0, days_ahead=1, buffer_minutes=30)
     now = at(2026, 11, 30, 0, 0)
-    first = slots(profile, now=now, limit=EVERYTHING)[0]
+    first = slots(profile, now=now, every=True)[0]
     assert local(first.start) == at(2026, 11, 30, 0, 0)
 
     fetch_from, _ = window_bounds(profile, now, AMS)
@@ -433,7 +513,7 @@ def test_window_bounds_reach_one_buffer_before_a_first_slot_at_midnight():
 
 def test_window_bounds_reach_one_buffer_after_a_last_slot_ending_at_midnight():
     profile = every_day(earliest_hour=16, latest_hour=24, days_ahead=1, buffer_minutes=30)
-    last = slots(profile, limit=EVERYTHING)[-1]
+    last = slots(profile, every=True)[-1]
     assert local(last.end) == at(2026, 12, 2, 0, 0)  # Tuesday 23:00-24:00
 
     _, fetch_until = window_bounds(profile, MONDAY_9, AMS)
@@ -550,7 +630,7 @@ def oracle(profile: PlanningProfile, now: datetime, busy) -> list[Slot]:
         close = datetime.combine(
             day + timedelta(days=profile.latest_hour // 24), time(profile.latest_hour % 24), tzinfo=AMS
         ).astimezone(UTC)
-        per_day = 0
+        free: list[Slot] = []
         for minutes in range(profile.earliest_hour * 60, profile.latest_hour * 60, profile.slot_step_minutes):
             wall = datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=AMS)
             start = wall.astimezone(UTC)
@@ -562,11 +642,37 @@ def oracle(profile: PlanningProfile, now: datetime, busy) -> list[Slot]:
             pad = timedelta(minutes=profile.buffer_minutes)
             if any(b_start < end + pad and b_end > start - pad for b_start, b_end in busy):
                 continue
-            if profile.max_per_day and per_day >= profile.max_per_day:
-                continue
-            per_day += 1
-            out.append(Slot(start, end))
+            free.append(Slot(start, end))
+        out.extend(oracle_choice(free, profile.max_per_day) if profile.max_per_day else free)
     return out[: profile.max_suggestions]
+
+
+def oracle_choice(free: list[Slot], k: int) -> list[Slot]:
+    """What the customer is offered of one day's free slots, naively: first the earliest slot of
+    each part of the day (morning <12, afternoon 12-17, evening >=17) less than an hour away from
+    none chosen, then in time order every slot less than an hour away from none, then the rest."""
+
+    def part(slot: Slot) -> int:
+        h = slot.start.astimezone(AMS).hour
+        return 0 if h < 12 else 1 if h < 17 else 2
+
+    def near(slot: Slot, chosen: list[Slot]) -> bool:
+        hour = timedelta(hours=1)
+        return any(slot.start < c.end + hour and c.start < slot.end + hour for c in chosen)
+
+    chosen: list[Slot] = []
+    for p in (0, 1, 2):
+        for slot in free:
+            if len(chosen) < k and part(slot) == p and not near(slot, chosen):
+                chosen.append(slot)
+                break
+    for slot in free:
+        if len(chosen) < k and slot not in chosen and not near(slot, chosen):
+            chosen.append(slot)
+    for slot in free:
+        if len(chosen) < k and slot not in chosen:
+            chosen.append(slot)
+    return sorted(chosen)
 
 
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -622,14 +728,14 @@ def test_busy_time_outside_window_bounds_never_changes_the_slots(data, profile, 
 
     assert generate_slots(profile, now, fetched, AMS) == generate_slots(profile, now, busy, AMS)
     pad = timedelta(minutes=profile.buffer_minutes)
-    for slot in generate_slots(profile, now, [], AMS, limit=EVERYTHING):
+    for slot in generate_slots(profile, now, [], AMS, every=True):
         assert fetch_from <= slot.start - pad and slot.end + pad <= fetch_until, slot
 
 
 @PROPERTY_SETTINGS
 @given(profile=profiles(), now=nows)
 def test_every_generated_slot_is_offered_when_nothing_is_busy(profile, now):
-    result = generate_slots(profile, now, [], AMS, limit=EVERYTHING)
+    result = generate_slots(profile, now, [], AMS, every=True)
     assume(result)
     sample = result[:: max(1, len(result) // 40)] + result[-1:]
     assert all(is_offered(profile, now, s.start, AMS) for s in sample)

@@ -61,6 +61,12 @@ PAGES: dict[str, PageSpec] = {
         "app_pages/lessons.py", "lessons", ":material/school:", ("tutor", "admin", "finance"), "nav.planning"
     ),
     "profiles": PageSpec("app_pages/profiles.py", "profiles", ":material/tune:", ("admin",), "nav.planning"),
+    "tutors": PageSpec(
+        "app_pages/tutors.py", "tutors", ":material/schedule:", ("tutor", "admin"), "nav.planning"
+    ),
+    "closures": PageSpec(
+        "app_pages/closures.py", "closures", ":material/event_busy:", ("admin",), "nav.planning"
+    ),
     "contacts": PageSpec(
         "app_pages/contacts.py", "contacts", ":material/contacts:", ("admin",), "nav.customers"
     ),

@@ -18,6 +18,8 @@ from ui import data, fmt
 from ui.i18n import status_label, tr
 
 KIND_COLOURS = {
+    "off_hours": "#e0e0e0",  # outside the tutor's working hours: greyed out
+    "closed": "#8d6e63",  # a closure (public or school holiday, business closure), with its name
     "busy": "#9e9e9e",
     "free": "#66bb6a",
     "held": "#ffa726",
@@ -71,6 +73,10 @@ def week_chart(
                 )
 
     if calendar is not None:
+        for s, e in calendar.get("off_hours", []):
+            add("off_hours", s, e, "")
+        for closure in calendar.get("closures", []):
+            add("closed", closure["start"], closure["end"], closure["name"])
         for s, e in calendar["busy"]:
             add("busy", s, e, "")
         for s, e in calendar["free"]:
@@ -83,9 +89,16 @@ def week_chart(
             f"#{lesson['id']} {lesson['contact_name'] or ''} ({status_label(lesson['status'])})",
         )
 
-    frame = pd.DataFrame(rows, columns=["day", "y0", "y1", "kind", "label", "when", "text"])
-    lo = min([8.0, *frame["y0"].tolist()]) if len(frame) else 8.0
-    hi = max([20.0, *frame["y1"].tolist()]) if len(frame) else 20.0
+    # Whole days (closures, hours outside work) do not stretch the hours shown: they are clipped.
+    background = ("off_hours", "closed")
+    sized = [r for r in rows if r["kind"] not in background]
+    lo = min([8.0, *(r["y0"] for r in sized)])
+    hi = max([20.0, *(r["y1"] for r in sized)])
+    for r in rows:
+        if r["kind"] in background:
+            r["y0"], r["y1"] = max(r["y0"], float(int(lo))), min(r["y1"], float(int(hi + 0.99)))
+    rows = [{**r, "z": 0 if r["kind"] in background else 1} for r in rows if r["y0"] < r["y1"]]
+    frame = pd.DataFrame(rows, columns=["day", "y0", "y1", "kind", "label", "when", "text", "z"])
     kinds = list(KIND_COLOURS)
     legend_labels = [tr(f"avail.kind.{k}") for k in kinds]
     return (
@@ -112,7 +125,7 @@ def week_chart(
                 scale=alt.Scale(domain=legend_labels, range=[KIND_COLOURS[k] for k in kinds]),
                 legend=alt.Legend(orient="bottom"),
             ),
-            order=alt.Order("kind:N"),
+            order=alt.Order("z:Q"),  # the background (closures, hours off) under the rest
             tooltip=[
                 alt.Tooltip("label:N", title=tr("avail.legend")),
                 alt.Tooltip("when:N", title=tr("col.when")),

@@ -23,11 +23,9 @@ import logging
 import secrets
 import threading
 import time as _time
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import takewhile
 from typing import Any
 
 from sqlalchemy import delete, func, insert
@@ -35,12 +33,13 @@ from sqlmodel import Session, col, select
 
 from core import clock, jobs
 from core.calendars import get_backend
-from core.calendars.base import Busy, merge_intervals
+from core.calendars.base import Busy
 from core.calendars.google_support import EventChanges, SyncTokenExpired, busy_interval
 from core.config import get_settings, scrub
 from core.db import read_session, write_session
 from core.errors import CalendarUnavailable, NotFound
 from core.models import CalendarMirror, MirroredEvent, Tutor
+from core.slots import BusyIndex
 
 log = logging.getLogger("lesplanner.mirror")
 
@@ -100,18 +99,17 @@ def _is_fresh(row: CalendarMirror, now: datetime) -> bool:
     return pushed and age <= trust
 
 
-# Per process: each calendar's merged busy list as of a mirror version. Reading 20,000 rows per
-# slot request would cost half a second; a sync that changes something bumps the version.
-_cache: dict[str, tuple[tuple[str, int], list[tuple[datetime, datetime]], list[datetime]]] = {}
+# Per process: each calendar's busy time as a BusyIndex (validated, merged, sorted once) per mirror
+# version. Reading 20,000 rows per slot request would cost half a second; a sync that changes
+# something bumps the version, and the next request builds the index again.
+_cache: dict[str, tuple[tuple[str, int], BusyIndex]] = {}
 _cache_lock = threading.Lock()
 
 
-def mirrored_busy(
-    session: Session, versions: dict[str, int], start: datetime, end: datetime
-) -> dict[str, Busy]:
-    """Busy intervals per calendar (id → mirror version) in [start, end), merged and sorted."""
+def mirrored_busy(session: Session, versions: dict[str, int]) -> dict[str, BusyIndex]:
+    """The busy time of each calendar (id → mirror version) as the engine's index."""
     url = str(session.get_bind().engine.url)
-    answer: dict[str, Busy] = {}
+    answer: dict[str, BusyIndex] = {}
     for calendar_id, version in versions.items():
         with _cache_lock:
             cached = _cache.get(calendar_id)
@@ -121,28 +119,25 @@ def mirrored_busy(
                     col(MirroredEvent.calendar_id) == calendar_id
                 )
             ).all()
-            merged = merge_intervals(rows)
-            cached = ((url, version), merged, [e for _, e in merged])
+            cached = ((url, version), BusyIndex(rows))
             with _cache_lock:
                 _cache[calendar_id] = cached
-        _, merged, ends = cached
-        first = bisect_right(ends, start)  # the first interval ending after `start`
-        answer[calendar_id] = list(takewhile(lambda iv: iv[0] < end, merged[first:]))
+        answer[calendar_id] = cached[1]
     return answer
 
 
 def calendar_busy(
     session: Session, calendar_ids: Sequence[str], start: datetime, end: datetime, now: datetime | None = None
-) -> dict[str, Busy]:
+) -> dict[str, Busy | BusyIndex]:
     """Busy time per calendar for slot suggestions: the mirror where it is fresh, Google live for
     the rest (CalendarUnavailable when Google cannot answer)."""
     now = now or clock.now()
     ids = list(dict.fromkeys(calendar_ids))
     fresh = fresh_calendars(session, ids, now)
     stale = [cid for cid in ids if cid not in fresh]
-    answer: dict[str, Busy] = get_backend().busy(stale, start, end) if stale else {}
+    answer: dict[str, Busy | BusyIndex] = dict(get_backend().busy(stale, start, end)) if stale else {}
     if fresh:
-        answer.update(mirrored_busy(session, fresh, start, end))
+        answer.update(mirrored_busy(session, fresh))
     return answer
 
 
