@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from core import worker
+from core import clock, worker
 from core.calendars import set_backend
 from core.calendars.local import LocalCalendarBackend
 from core.db import read_session, write_session
@@ -98,8 +98,6 @@ def test_busy_time_is_not_offered(client, tutor, monday_morning):
 
 
 def test_summer_slots_carry_the_summer_offset(client, tutor):
-    from core import clock
-
     clock.set_now(datetime(2027, 6, 7, 8, 0, tzinfo=AMS))
 
     body = client.get("/api/v1/slots", params={"conversation_id": "c", "contact_id": "p"}).json()
@@ -291,3 +289,13 @@ def test_a_body_that_is_not_utf8_is_422_like_any_invalid_json(client):
 
     assert response.status_code == 422
     assert response.json()["detail"] == "The request body is not valid JSON (it is not UTF-8 text)."
+
+
+def test_a_public_holiday_is_never_offered_and_booking_it_is_422_naming_it(client, tutor, no_payment):
+    clock.set_now(datetime(2026, 12, 21, 8, 0, tzinfo=AMS))  # Monday before Christmas
+    slots = client.get("/api/v1/slots", params={"conversation_id": "conv-1", "contact_id": "contact-1"})
+    assert slots.status_code == 200
+    assert not [s for s in slots.json()["slots"] if s["start"][:10] in ("2026-12-25", "2026-12-26")]
+    response = client.post("/api/v1/bookings", json=booking("2026-12-25T10:00:00+01:00"))
+    assert response.status_code == 422
+    assert "Eerste kerstdag" in response.json()["detail"]

@@ -236,7 +236,7 @@ def test_a_wrong_password_is_refused(console, page):
 def test_tutor_sees_availability_and_own_lessons_only(console, page):
     sign_in(page, console, TUTOR, "payments")  # a deep link to a page the tutor may not open
     heading(page, "Beschikbaarheid")  # the tutor's start page instead
-    assert nav_links(page) == ["Beschikbaarheid", "Lessen"]
+    assert nav_links(page) == ["Beschikbaarheid", "Lessen", "Docenten"]
     assert page.get_by_role("heading", name="Betalingen").count() == 0
     page.locator("[data-testid='stVegaLiteChart'], .vega-embed").first.wait_for()
     shot(page, "tutor_availability")
@@ -266,7 +266,7 @@ def test_admin_pages_and_one_edit_each(console, page, database):
     engine = _db(database)
     sign_in(page, console, ADMIN)
     heading(page, "Lessen")
-    assert len(nav_links(page)) == 9
+    assert len(nav_links(page)) == 11
 
     # Lessons: cancel the needs_reschedule lesson after confirming.
     choose(page, "Les", f"#{ids['moved']} ")
