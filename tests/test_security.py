@@ -59,7 +59,17 @@ STRIPE_KEY = "sk_test_51SecretStripeKeyDoNotLeak0123456789"  # a key the fake St
 WEBHOOK_SECRET = "whsec_SecretWebhookDoNotLeak0123456789"
 CHATWOOT_TOKEN = "cw-SecretChatwootDoNotLeak-0123456789"  # Chatwoot expects another one
 CALENDAR = "tutor@lesplanner.test"
-PUBLIC_PATHS = {"/healthz", "/webhooks/stripe", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+# Public on purpose: health, and the two webhooks that check their own proof (Stripe's signature;
+# Google's channel id and secret token, see tests/test_calendar_mirror.py); the API docs.
+PUBLIC_PATHS = {
+    "/healthz",
+    "/webhooks/stripe",
+    "/webhooks/google",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/openapi.json",
+}
 PATH_VALUES = {"contact_id": "p1", "conversation_id": "c1", "message_id": "1"}
 
 
