@@ -16,6 +16,7 @@ from core.db import read_session, write_session
 from core.errors import CalendarUnavailable, PermissionDenied
 from core.lesson_changes import cancel_lesson
 from core.models import (
+    PAYMENT_STATUSES,
     AuditLog,
     BusyBlock,
     Contact,
@@ -38,6 +39,7 @@ from tests.test_console_data import (  # noqa: F401 - fast_passwords is a fixtur
     build_console_data,
     fast_passwords,
 )
+from ui.charts import PAYMENT_COLOURS
 
 AMS = ZoneInfo("Europe/Amsterdam")
 pytestmark = pytest.mark.usefixtures("fast_passwords")
@@ -419,3 +421,9 @@ def test_holds_list_is_relative_to_now(world, frozen_now):
     at = page(FINANCE, "payments")
     ok(at)
     assert "Geen openstaande holds" in " ".join(at.caption.values)
+
+
+def test_the_payments_chart_has_a_colour_for_every_payment_status():
+    # A status without a colour falls outside the chart's colour scale and its bar disappears
+    # (a partly refunded payment did, issue 14).
+    assert set(PAYMENT_COLOURS) == set(PAYMENT_STATUSES)
