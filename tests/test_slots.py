@@ -6,7 +6,7 @@ The reference moment for most tests is Monday 30 November 2026, 09:00 in Amsterd
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,7 +16,15 @@ from hypothesis import strategies as st
 from core.errors import ValidationFailed
 from core.models import PlanningProfile
 from core.profiles import SEED_PROFILES, validate_profile
-from core.slots import Slot, generate_slots, is_offered, merge_intervals, subtract_interval, window_bounds
+from core.slots import (
+    Slot,
+    generate_slots,
+    is_offered,
+    merge_intervals,
+    require_aware,
+    subtract_interval,
+    window_bounds,
+)
 
 AMS = ZoneInfo("Europe/Amsterdam")
 MONDAY_9 = datetime(2026, 11, 30, 9, 0, tzinfo=AMS)
@@ -242,6 +250,11 @@ def test_never_more_than_max_suggestions(max_suggestions):
     result = slots(profile)
     assert len(result) == max_suggestions
     assert result == slots(profile, limit=EVERYTHING)[:max_suggestions]
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+def test_a_limit_of_nothing_offers_nothing(limit):
+    assert slots(make_profile("premium"), limit=limit) == []
 
 
 def test_limit_overrides_max_suggestions_for_the_week_view():
@@ -487,6 +500,27 @@ def test_naive_datetimes_are_refused(now, busy, field):
     # The message names what was naive: it ends up in an API answer or a calendar error.
     with pytest.raises(ValidationFailed, match=f"^{field} has no time zone offset"):
         generate_slots(make_profile("existing"), now, busy, AMS)
+
+
+class _NoOffset(tzinfo):
+    """A time zone that cannot say its offset: as good as none."""
+
+    def utcoffset(self, dt):  # noqa: ANN001, ANN202
+        return None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param("2026-12-01T10:00", "^datetime must be a date and time$", id="text"),
+        pytest.param(
+            datetime(2026, 12, 1, 10, tzinfo=_NoOffset()), "^datetime has no time zone offset", id="no offset"
+        ),
+    ],
+)
+def test_require_aware_refuses_anything_but_a_datetime_with_an_offset(value, message):
+    with pytest.raises(ValidationFailed, match=message):
+        require_aware(value)
 
 
 def test_is_offered_refuses_a_naive_start():
