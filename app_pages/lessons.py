@@ -230,6 +230,13 @@ if result.rows:
                 (tr("lessons.invite"), invite),
                 (tr("lessons.note"), lesson["calendar_note"] or "—"),
                 (tr("lessons.cancel_reason"), lesson["cancel_reason"] or "—"),
+                (
+                    tr("lessons.attendance.outcome"),
+                    {
+                        "attended": tr("lessons.attendance.attended"),
+                        "no_show": tr("lessons.attendance.no_show"),
+                    }.get(lesson["outcome"] or "", "—"),
+                ),
             ]
             widgets.table([{"k": k, "v": v} for k, v in facts], {"k": tr("col.detail"), "v": tr("col.value")})
             st.markdown(f"**{tr('lessons.payments')}**")

@@ -17,7 +17,7 @@ from core import clock
 from core.calendars import event_id_for_lesson
 from core.config import get_settings
 from core.db import write_session
-from core.messages import format_when, queue_message
+from core.messages import format_short, queue_message
 from core.models import (
     CANCELLED,
     CONFIRMED,
@@ -310,7 +310,7 @@ def seed_demo(seed: int = 7) -> list[tuple[str, str, str]]:
                     lesson.conversation_id,
                     key,
                     dedupe_key=f"demo:{key}:{lesson.id}",
-                    when=format_when(lesson.start),
+                    when=format_short(lesson.start),
                     alternatives="-",
                 )
         # What the bot offered each conversation (the Insights funnel starts here): just before

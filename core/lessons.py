@@ -27,7 +27,7 @@ from core.calendars import EventRequest, event_id_for_lesson, get_backend
 from core.config import get_settings
 from core.db import is_sqlite, read_session, write_session
 from core.errors import InvalidTransition, ValidationFailed
-from core.messages import format_when, queue_message
+from core.messages import format_short, queue_message
 from core.models import (
     AWAITING_PAYMENT,
     BLOCKING_STATUSES,
@@ -209,7 +209,7 @@ def _say(session: Session, lesson: Lesson, key: str, dedupe: str, **params: Any)
         lesson.conversation_id,
         key,
         dedupe_key=f"{dedupe}:{lesson.id}",
-        when=format_when(lesson.start),
+        when=format_short(lesson.start),
         **params,
     )
 
@@ -345,7 +345,7 @@ def release(session: Session, lesson: Lesson, event: str) -> bool:
         lesson.conversation_id,
         message,
         dedupe_key=f"hold_released:{lesson.id}",
-        when=format_when(lesson.start),
+        when=format_short(lesson.start),
     )
     return True
 
@@ -396,7 +396,7 @@ def move(
         lesson.conversation_id,
         "booking_confirmed" if rebook else "lesson_rescheduled",
         dedupe_key=f"lesson_moved:{lesson.id}:{stamp}",
-        when=format_when(start),
+        when=format_short(start),
     )
 
 

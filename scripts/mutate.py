@@ -1,4 +1,5 @@
-"""Mutation testing of the modules that guard money and time (`make mutate`).
+"""Hand-written mutants of the rules that guard money and time (`make mutate-quick`); mutmut's
+broad sweep over slots, lessons and webhooks is `make mutate` (scripts/mutation.py).
 
 Each mutant is a small, deliberate break of one rule in core (a boundary flipped, a guard
 dropped, an effect not written). The mutant is applied to the working tree, the tests that

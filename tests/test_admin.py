@@ -333,6 +333,7 @@ def test_rescheduling_a_confirmed_lesson_keeps_its_payment_and_tells_the_custome
     assert [row.id for row in _lessons_of("conv-c-1")] == [row.id for row in lessons_before]  # no new lesson
     [message] = _messages("lesson_rescheduled")
     assert message.conversation_id == "conv-c-1"
+    assert message.text == "Je les is verplaatst naar wo 2 dec om 11:00."
     assert message.dedupe_key == f"lesson_moved:{lesson.id}:{int(new_start.timestamp())}"
     assert not _messages("lesson_cancelled")
     [entry] = _audit("lesson.reschedule")

@@ -150,7 +150,7 @@ def test_the_bot_fetches_pending_messages_and_acknowledges_them(client, tutor, m
     assert (
         message["key"] == "booking_confirmed" and message["locale"] == "nl" and message["status"] == "pending"
     )
-    assert message["text"] == "Je les is ingepland op dinsdag 1 december om 10:00. Tot dan!"
+    assert message["text"] == "Je les is ingepland op di 1 dec om 10:00. Tot dan!"
     assert message["created_at"] == "2026-11-30T08:00:00+01:00"
 
     acked = client.post(f"/api/v1/conversations/conv-1/messages/{message['id']}/ack")

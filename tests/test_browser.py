@@ -15,13 +15,19 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
-from core.db import make_engine, read_session
-from core.models import AuditLog, BusyBlock, Contact, Lesson, PlanningProfile, User, WhitelistEntry
+from core import clock, jobs, payments
+from core.config import set_settings
+from core.db import make_engine, read_session, reset_engines, write_session
+from core.models import AuditLog, BusyBlock, Contact, Lesson, Payment, PlanningProfile, User, WhitelistEntry
+from tests.conftest import make_settings
+from tests.fakes.stripe_fixtures import WEBHOOK_SECRET, _stripe_values
+from tests.fakes.stripe_server import FakeStripe
 from tests.procs import free_port
 from tests.test_console_data import ADMIN, FINANCE, PASSWORD, TUTOR, build_console_data
 
@@ -370,3 +376,105 @@ def test_english_is_one_click_away(console, page):
     heading(page, "Lessons")
     settle(page)
     shot(page, "admin_lessons_english")
+
+
+def test_finance_refunds_half_a_payment_and_sees_it_partially_refunded(console, page, database, tmp_path):
+    """The console runs in its own process without Stripe settings; the stripe.refund job and the
+    charge.refunded webhook it leads to run here, in-process, against the same database and a fake
+    Stripe that knows the demo payment's PaymentIntent."""
+    url, _ = database
+    engine = _db(database)
+    with FakeStripe() as fake:
+        intent = fake.add_paid_intent(4500, "eur")
+        with write_session(engine) as s:
+            paid = s.exec(select(Payment).where(Payment.checkout_session_id == "cs_test_paid_1")).one()
+            paid.payment_intent_id = intent["id"]
+            s.add(paid)
+            payment_id = paid.id
+
+        sign_in(page, console, FINANCE, "payments")
+        heading(page, "Betalingen")
+        page.locator("[data-testid='stExpander'] summary").filter(has_text="Terugbetalen").click()
+        choose(page, "Betaling", "cs_test_paid_1")
+        form = page.get_by_test_id("stForm")  # the page's charts label their axes "Bedrag (€)" too
+        form.get_by_label("Bedrag (€)", exact=True).fill("22.50")
+        form.get_by_label("Reden", exact=True).fill("les half gegeven")
+        form.get_by_label("Reden", exact=True).press("Tab")
+        form.get_by_text("Ja, dit bedrag terugbetalen").click()
+        form.get_by_role("button", name="Terugbetalen").click()
+        page.get_by_text("Terugbetaling van € 22,50 staat klaar voor Stripe.").wait_for()
+        settle(page)
+        shot(page, "finance_refund_asked")
+        with read_session(engine) as s:
+            assert s.get(Payment, payment_id).status == "paid"  # until Stripe confirms
+
+        # The worker's part and Stripe's answer, in this process on the console's database.
+        set_settings(make_settings(tmp_path, database_url=url, **_stripe_values(fake)))
+        reset_engines()
+        try:
+            report = jobs.run_until_idle(kinds=["stripe.refund"])
+            assert report.done == 1, report
+            [event] = [e for e in fake.events if e["type"] == "charge.refunded"]
+            body, header = fake.signed(event, WEBHOOK_SECRET)
+            assert payments.handle_webhook(body, header).status == "processed"
+        finally:
+            reset_engines()
+        assert [r["amount"] for r in fake.refunds.values()] == [2250]
+
+    with read_session(engine) as s:
+        refunded = s.get(Payment, payment_id)
+        assert (refunded.status, refunded.refunded_amount) == ("partially_refunded", 2250)
+    engine.dispose()
+    # The console reads through a 30-second cache: look again until the new status shows.
+    deadline = time.monotonic() + 45
+    while "deels terugbetaald" not in grid_text(page, "cs_test_paid_1") and time.monotonic() < deadline:
+        page.wait_for_timeout(3000)
+        sign_in(page, console, FINANCE, "payments")  # a reload is a new session: sign in again
+        heading(page, "Betalingen")
+    assert "deels terugbetaald" in grid_text(page, "cs_test_paid_1", "deels terugbetaald")
+    shot(page, "finance_refund_partial")
+
+
+def test_tutor_marks_a_past_lesson_no_show(console, page, database):
+    ids = database[1]
+    engine = _db(database)
+    now = clock.now().replace(minute=0, second=0, microsecond=0)
+    with write_session(engine) as s:
+        past = Lesson(
+            conversation_id="conv-c-1",
+            contact_id="c-1",
+            tutor_id=ids["anna"],
+            profile_name="existing",
+            start=now - timedelta(days=1, hours=1),
+            end=now - timedelta(days=1),
+            title="Les c-1",
+            status="confirmed",
+            created_at=now - timedelta(days=2),
+            updated_at=now - timedelta(days=2),
+        )
+        s.add(past)
+        s.flush()
+        lesson_id = past.id
+
+    sign_in(page, console, TUTOR, "lessons")
+    heading(page, "Lessen")
+    # The console reads through a 30-second cache: look again until the new lesson is there to mark.
+    deadline = time.monotonic() + 45
+    while not page.locator(f".st-key-noshow_{lesson_id} button").count() and time.monotonic() < deadline:
+        page.wait_for_timeout(3000)
+        sign_in(page, console, TUTOR, "lessons")  # a reload is a new session: sign in again
+        heading(page, "Lessen")
+    page.get_by_text("Nog te markeren: was de leerling er?").wait_for()
+    shot(page, "tutor_lessons_to_mark")
+    page.locator(f".st-key-noshow_{lesson_id} button").click()
+    page.get_by_text(f"Les #{lesson_id} gemarkeerd.").wait_for()
+    settle(page)
+    assert page.locator(f".st-key-noshow_{lesson_id} button").count() == 0
+    with read_session(engine) as s:
+        assert s.get(Lesson, lesson_id).outcome == "no_show"
+
+    choose(page, "Les", f"#{lesson_id} ")
+    text = grid_text(page, "Aanwezigheid", "Niet verschenen")
+    assert "Aanwezigheid" in text and "Niet verschenen" in text
+    shot(page, "tutor_lesson_no_show")
+    engine.dispose()

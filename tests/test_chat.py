@@ -23,7 +23,7 @@ from tests.conftest import make_settings
 from tests.fakes.chatwoot import FakeChatwoot
 
 CHAT = ["chat.send"]
-CONFIRMED = "Je les is ingepland op dinsdag 1 december om 10:00. Tot dan!"
+CONFIRMED = "Je les is ingepland op di 1 dec om 10:00. Tot dan!"
 
 
 class MovableClock:
@@ -92,7 +92,7 @@ def queue(
             conversation_id,
             key,
             dedupe_key=dedupe or f"{key}:{conversation_id}:{time.monotonic_ns()}",
-            when="dinsdag 1 december om 10:00",
+            when="di 1 dec om 10:00",
             **params,
         )
         return message.id

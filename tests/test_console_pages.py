@@ -16,6 +16,7 @@ from core.db import read_session, write_session
 from core.errors import CalendarUnavailable, PermissionDenied
 from core.lesson_changes import cancel_lesson
 from core.models import (
+    PAYMENT_STATUSES,
     AuditLog,
     BusyBlock,
     Closure,
@@ -40,6 +41,7 @@ from tests.test_console_data import (  # noqa: F401 - fast_passwords is a fixtur
     build_console_data,
     fast_passwords,
 )
+from ui.charts import PAYMENT_COLOURS
 
 AMS = ZoneInfo("Europe/Amsterdam")
 pytestmark = pytest.mark.usefixtures("fast_passwords")
@@ -458,3 +460,9 @@ def test_a_tutor_sets_their_own_working_hours(world):
     with read_session() as s:
         hours = s.exec(select(TutorHours)).all()
     assert [(h.weekday, h.start_minute, h.end_minute) for h in hours] == [(1, 1080, 1260)]
+
+
+def test_the_payments_chart_has_a_colour_for_every_payment_status():
+    # A status without a colour falls outside the chart's colour scale and its bar disappears
+    # (a partly refunded payment did, issue 14).
+    assert set(PAYMENT_COLOURS) == set(PAYMENT_STATUSES)

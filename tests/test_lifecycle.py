@@ -24,12 +24,15 @@ from core.models import (
     EXPIRED,
     HELD,
     NEEDS_RESCHEDULE,
+    Contact,
+    Conversation,
     Job,
     Lesson,
     LessonStatus,
     OutboxMessage,
     Payment,
     PlanningProfile,
+    Tutor,
 )
 from receiver.errors import status_for
 from tests.conftest import AMS
@@ -459,3 +462,125 @@ def test_every_outside_call_failing_in_every_way_loses_nothing_and_does_nothing_
     # the event was made once (the insert's answer may have been lost: adopted, not duplicated)
     inserts = [r for r in world.google.calls("events.insert") if r.status == 200]
     assert len(inserts) <= 1
+
+
+# --- each step's own promises, one at a time (found by `make mutate`, docs/TESTING.md) -------------
+
+TUE_10 = datetime(2026, 12, 1, 10, 0, tzinfo=AMS)
+
+
+def _stored(status: str, start: datetime = TUE_10, **fields) -> int:
+    """A lesson written straight into the database (conv-1 / contact-1, tutor Anna)."""
+    with write_session() as session:
+        tutor = session.exec(select(Tutor).where(Tutor.name == "Anna")).first()
+        if tutor is None:
+            tutor = Tutor(name="Anna", calendar_id="anna-calendar")
+            session.add_all(
+                [tutor, Contact(id="contact-1"), Conversation(id="conv-1", contact_id="contact-1")]
+            )
+            session.flush()
+        row = Lesson(
+            conversation_id="conv-1",
+            contact_id="contact-1",
+            tutor_id=tutor.id,
+            profile_name="existing",
+            start=start,
+            end=start + timedelta(hours=1),
+            title="Les",
+            status=status,
+            created_at=clock.now(),
+            updated_at=clock.now(),
+            **fields,
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def _jobs(kind: str) -> list[Job]:
+    with read_session() as session:
+        return list(session.exec(select(Job).where(Job.kind == kind)).all())
+
+
+def _step(function, lesson_id: int, *args, **kwargs):  # noqa: ANN001, ANN202
+    with write_session() as session:
+        return function(session, session.get(Lesson, lesson_id), *args, **kwargs)
+
+
+def test_an_expired_hold_closes_its_checkout_and_says_why(engine, frozen_now):
+    frozen_now(2026, 11, 30, 9, 0)
+    held = _stored(HELD, hold_expires_at=clock.now())
+
+    assert _step(lessons.release, held, "hold_expired") is True
+
+    [job] = _jobs("stripe.expire_checkout")
+    assert (job.key, job.payload, job.subject) == (
+        f"stripe.expire_checkout:lesson-{held}",
+        {"lesson_id": held},
+        f"checkout-lesson-{held}",
+    )
+    assert lesson(held).cancel_reason == "hold_expired"
+    assert message_keys() == ["hold_expired"]
+    assert _step(lessons.release, held, "hold_expired") is False  # nothing changed the second time
+
+
+def test_a_failed_payment_says_so_and_leaves_the_checkout_alone(engine, frozen_now):
+    frozen_now(2026, 11, 30, 9, 0)
+    waiting = _stored(AWAITING_PAYMENT)
+
+    assert _step(lessons.release, waiting, "payment_failed") is True
+
+    assert lesson(waiting).cancel_reason == "payment_failed"
+    assert message_keys() == ["payment_failed"]
+    assert _jobs("stripe.expire_checkout") == []  # Stripe closed that session itself
+
+
+def test_a_move_keeps_the_length_and_clears_the_cancel_reason(engine, frozen_now):
+    frozen_now(2026, 11, 30, 9, 0)
+    lost = _stored(NEEDS_RESCHEDULE, cancel_reason="slot_lost")
+    new = TUE_10 + timedelta(hours=3)
+
+    with pytest.raises(LesplannerError, match="^A lesson keeps its length when it moves.$"):
+        _step(lessons.move, lost, new, new + timedelta(minutes=90))
+    _step(lessons.move, lost, new, new + timedelta(hours=1))
+
+    moved = lesson(lost)
+    assert (moved.status, moved.start, moved.cancel_reason) == (CONFIRMED, new, None)
+
+
+def test_a_move_to_another_tutor_takes_the_tutor_along_unless_an_event_exists(engine, frozen_now):
+    frozen_now(2026, 11, 30, 9, 0)
+    plain = _stored(CONFIRMED)
+    with_event = _stored(CONFIRMED, start=TUE_10 + timedelta(hours=1), calendar_event_id="lesplanner00000009")
+    with write_session() as session:
+        bram = Tutor(name="Bram", calendar_id="bram-calendar")
+        session.add(bram)
+        session.flush()
+        bram_id = bram.id
+    new = TUE_10 + timedelta(days=1)
+
+    _step(lessons.move, plain, new, new + timedelta(hours=1), tutor_id=bram_id)
+    assert lesson(plain).tutor_id == bram_id
+    with pytest.raises(
+        InvalidTransition, match="^A lesson with a calendar event keeps its tutor when it moves.$"
+    ):
+        _step(lessons.move, with_event, new, new + timedelta(hours=1), tutor_id=bram_id)
+    anna = lesson(with_event).tutor_id
+    _step(
+        lessons.move, with_event, new, new + timedelta(hours=1), tutor_id=anna
+    )  # the same tutor is no change
+    assert lesson(with_event).start == new
+
+
+def test_a_lesson_is_marked_from_the_moment_it_ends_and_only_when_confirmed(engine, frozen_now):
+    done = _stored(CONFIRMED)
+    held = _stored(HELD, start=TUE_10 + timedelta(hours=2))
+    frozen_now(TUE_10 + timedelta(minutes=59))
+    with pytest.raises(InvalidTransition, match="^A lesson can be marked once it has ended.$"):
+        _step(lessons.mark_outcome, done, "attended")
+    with pytest.raises(InvalidTransition, match="^Only a confirmed lesson can be marked; this one is held.$"):
+        _step(lessons.mark_outcome, held, "attended")
+
+    frozen_now(TUE_10 + timedelta(hours=1))  # the very end of the lesson
+    _step(lessons.mark_outcome, done, "no_show")
+    assert lesson(done).outcome == "no_show"

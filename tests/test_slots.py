@@ -6,7 +6,7 @@ The reference moment for most tests is Monday 30 November 2026, 09:00 in Amsterd
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,7 +16,15 @@ from hypothesis import strategies as st
 from core.errors import ValidationFailed
 from core.models import PlanningProfile
 from core.profiles import SEED_PROFILES, validate_profile
-from core.slots import Slot, generate_slots, is_offered, subtract_interval, window_bounds
+from core.slots import (
+    Slot,
+    generate_slots,
+    is_offered,
+    merge_intervals,
+    require_aware,
+    subtract_interval,
+    window_bounds,
+)
 
 AMS = ZoneInfo("Europe/Amsterdam")
 MONDAY_9 = datetime(2026, 11, 30, 9, 0, tzinfo=AMS)
@@ -324,6 +332,11 @@ def test_never_more_than_max_suggestions(max_suggestions):
     assert set(result) <= set(slots(profile, every=True))
 
 
+@pytest.mark.parametrize("limit", [0, -1])
+def test_a_limit_of_nothing_offers_nothing(limit):
+    assert slots(make_profile("premium"), limit=limit) == []
+
+
 def test_limit_overrides_max_suggestions_for_the_week_view():
     assert len(slots(make_profile("existing"), limit=20)) == 20
 
@@ -484,10 +497,36 @@ def test_durations_are_real_elapsed_minutes_through_the_change(change_day, durat
         ),
         pytest.param((tue(10), tue(12)), (tue(11), tue(11)), [(tue(10), tue(12))], id="empty cut"),
         pytest.param((tue(10), tue(10)), (tue(9), tue(11)), [], id="empty interval"),
+        pytest.param((tue(10), tue(10)), (tue(13), tue(14)), [], id="empty interval, cut elsewhere"),
     ],
 )
 def test_subtract_interval_leaves_the_parts_outside_the_cut(interval, cut, pieces):
     assert subtract_interval(interval, cut) == pieces
+
+
+@pytest.mark.parametrize(
+    ("intervals", "merged"),
+    [
+        pytest.param(
+            [(tue(10), tue(11)), (tue(11), tue(12))], [(tue(10), tue(12))], id="touching ones merge"
+        ),
+        pytest.param(
+            [(tue(10), tue(12)), (tue(11), tue(13))], [(tue(10), tue(13))], id="overlapping ones merge"
+        ),
+        pytest.param([(tue(10), tue(13)), (tue(11), tue(12))], [(tue(10), tue(13))], id="one inside another"),
+        pytest.param(
+            [(tue(9), tue(9)), (tue(11), tue(12)), (tue(13), tue(12))],
+            [(tue(11), tue(12))],
+            id="empty and reversed ones are dropped, the rest kept",
+        ),
+        pytest.param(
+            [(tue(13), tue(14)), (tue(10), tue(11))], [(tue(10), tue(11)), (tue(13), tue(14))], id="sorted"
+        ),
+    ],
+)
+def test_merge_intervals_sorts_and_merges_busy_time(intervals, merged):
+    # The calendar backends hand their busy time through this (core/calendars/base.py).
+    assert merge_intervals(intervals) == merged
 
 
 def test_subtract_interval_compares_instants_not_wall_clocks():
@@ -530,20 +569,43 @@ def test_window_bounds_without_a_buffer_are_the_local_days_of_the_horizon():
 
 
 @pytest.mark.parametrize(
-    ("now", "busy"),
+    ("now", "busy", "field"),
     [
-        pytest.param(datetime(2026, 11, 30, 9), [], id="naive now"),
-        pytest.param(MONDAY_9, [(datetime(2026, 12, 1, 10), tue(11))], id="naive busy start"),
-        pytest.param(MONDAY_9, [(tue(10), datetime(2026, 12, 1, 11))], id="naive busy end"),
+        pytest.param(datetime(2026, 11, 30, 9), [], "now", id="naive now"),
+        pytest.param(MONDAY_9, [(datetime(2026, 12, 1, 10), tue(11))], "busy start", id="naive busy start"),
+        pytest.param(MONDAY_9, [(tue(10), datetime(2026, 12, 1, 11))], "busy end", id="naive busy end"),
     ],
 )
-def test_naive_datetimes_are_refused(now, busy):
-    with pytest.raises(ValidationFailed, match="time zone"):
+def test_naive_datetimes_are_refused(now, busy, field):
+    # The message names what was naive: it ends up in an API answer or a calendar error.
+    with pytest.raises(ValidationFailed, match=f"^{field} has no time zone offset"):
         generate_slots(make_profile("existing"), now, busy, AMS)
 
 
+class _NoOffset(tzinfo):
+    """A time zone that cannot say its offset: as good as none."""
+
+    def utcoffset(self, dt):  # noqa: ANN001, ANN202
+        return None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param("2026-12-01T10:00", "^datetime must be a date and time$", id="text"),
+        pytest.param(
+            datetime(2026, 12, 1, 10, tzinfo=_NoOffset()), "^datetime has no time zone offset", id="no offset"
+        ),
+    ],
+)
+def test_require_aware_refuses_anything_but_a_datetime_with_an_offset(value, message):
+    with pytest.raises(ValidationFailed, match=message):
+        require_aware(value)
+
+
 def test_is_offered_refuses_a_naive_start():
-    with pytest.raises(ValidationFailed):
+    # The message names the field: the bot API passes it on as the 422's detail.
+    with pytest.raises(ValidationFailed, match="^start has no time zone offset"):
         is_offered(make_profile("existing"), MONDAY_9, datetime(2026, 12, 1, 10), AMS)
 
 
@@ -562,6 +624,35 @@ def test_is_offered_refuses_a_naive_start():
 )
 def test_is_offered_for_the_existing_profile(start, offered):
     assert is_offered(make_profile("existing"), MONDAY_9, start, AMS) is offered
+
+
+@pytest.mark.parametrize(
+    ("start", "offered"),
+    [
+        pytest.param(tue(20), True, id="ends at 21:30, inside the window"),
+        pytest.param(tue(21), False, id="on the grid, but would end at 22:30"),
+    ],
+)
+def test_is_offered_checks_that_a_long_lesson_ends_by_latest_hour_local_time(start, offered):
+    # Premium: 90 minutes, ending by 22:00 in Amsterdam (not 22:00 UTC, an hour later).
+    assert is_offered(make_profile("premium"), MONDAY_9, start, AMS) is offered
+
+
+@pytest.mark.parametrize(
+    ("step", "start", "offered"),
+    [
+        pytest.param(0, tue(10), True, id="no step: the hourly grid"),
+        pytest.param(0, tue(10, 30), False, id="no step: not between the hours"),
+        pytest.param(1, tue(10, 1), True, id="a one-minute step offers every minute"),
+    ],
+)
+def test_is_offered_follows_the_same_grid_as_generate_slots(step, start, offered):
+    profile = make_profile("existing", slot_step_minutes=step)
+    assert is_offered(profile, MONDAY_9, start, AMS) is offered
+    assert (
+        Slot(start.astimezone(UTC), start.astimezone(UTC) + timedelta(hours=1))
+        in slots(profile, limit=EVERYTHING)
+    ) is offered
 
 
 # --- properties -----------------------------------------------------------------------------------

@@ -26,12 +26,16 @@ KIND_COLOURS = {
     "confirmed": "#1e88e5",
     "needs_reschedule": "#e53935",
 }
+# One colour per payment status (a status missing here would drop out of the chart).
 PAYMENT_COLOURS = {
     "paid": "#43a047",
     "open": "#1e88e5",
+    "processing": "#90caf9",
     "expired": "#bdbdbd",
     "failed": "#e53935",
     "refunded": "#8e24aa",
+    "partially_refunded": "#ce93d8",
+    "disputed": "#fb8c00",
 }
 
 

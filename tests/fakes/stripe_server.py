@@ -386,6 +386,13 @@ class FakeStripe(LocalHTTPServer):
             session.update(status="expired", url=None)
             return self._event("checkout.session.expired", session)
 
+    def add_paid_intent(self, amount: int, currency: str = "eur") -> dict[str, Any]:
+        """A succeeded PaymentIntent with its charge, for a payment the test database already
+        holds (demo rows made without a Checkout Session here); returns the PaymentIntent."""
+        with self._lock:
+            shell = {"id": f"cs_test_{_rand(24)}", "amount_total": amount, "currency": currency}
+            return copy.deepcopy(self._create_payment_intent(shell, succeeded=True))
+
     def refund(self, session_id: str, amount: int | None = None) -> dict[str, Any]:
         """Refund a paid session's charge; returns the charge.refunded event."""
         with self._lock:

@@ -1,0 +1,162 @@
+"""Mutation testing with mutmut over the modules that guard money and time (`make mutate`).
+
+mutmut changes the code one small step at a time (a `<` becomes `<=`, a constant moves by one, a
+call loses an argument, a return value becomes None) and runs the tests against each change: a
+change no test notices *survives*, and is either a missing test or an equivalent change that
+docs/TESTING.md lists with its reason.
+
+mutmut reads one configuration per project, so each module here gets its own working folder
+(.mutmut/<module>/) with links to the project and a pyproject.toml of its own, which points that
+module at the tests that specify it. That keeps each run short and each score honest: a mutant
+in core/slots.py must be killed by tests/test_slots.py, not by a booking test that happens to
+pass through it. mutmut remembers its results in that folder and resumes where it stopped.
+
+    python scripts/mutation.py                  # slots, then lessons, then webhooks
+    python scripts/mutation.py slots            # one module
+    python scripts/mutation.py --results slots  # the scores and survivors, without running
+    python scripts/mutation.py --fresh slots    # forget earlier results first
+
+Extra arguments after `--` go to `mutmut run`, e.g. `-- "core.lessons.x_expire_holds*"`.
+Exit code 0 when no mutant survived in the modules asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".mutmut"
+MUTMUT = Path(sys.executable).parent / "mutmut"
+# What the tests need next to the mutated package (mutmut copies them into its mutants/ folder).
+LINKS = ["core", "tests", "receiver", "migrations", "alembic.ini", "ui", "app_pages", "app.py", "examples"]
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    path: str
+    tests: tuple[str, ...]
+
+
+# The lifecycle's fault matrix (every outside call failing in every way, about a minute) checks
+# the job queue more than the lesson rules; it stays out so that a survivor costs seconds.
+# Booking and self-service specify the steps the lifecycle tests do not reach (await_payment,
+# slot_free_in_database, mark_outcome, buffer_of).
+MODULES = [
+    Module("slots", "core/slots.py", ("tests/test_slots.py",)),
+    Module(
+        "lessons",
+        "core/lessons.py",
+        (
+            "tests/test_lifecycle.py",
+            "tests/test_booking.py",
+            "tests/test_self_service.py",
+            "-k",
+            "not every_outside_call",
+        ),
+    ),
+    Module("webhooks", "core/payments/webhooks.py", ("tests/test_webhooks.py", "tests/test_refunds.py")),
+]
+
+
+def _toml_list(values: list[str] | tuple[str, ...]) -> str:
+    return "[" + ", ".join(f'"{v}"' for v in values) + "]"
+
+
+def prepare(module: Module, fresh: bool) -> Path:
+    folder = WORK / module.name
+    if fresh and folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in LINKS:
+        link = folder / name
+        if not link.is_symlink():
+            link.symlink_to(ROOT / name)
+    # pytest's own settings (markers, warnings) come along; mutmut's are this module's.
+    pytest_options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    pytest_lines = [
+        f"{key} = {_toml_list(value) if isinstance(value, list) else repr(value)}"
+        for key, value in pytest_options.items()
+        if key != "addopts"
+    ]
+    (folder / "pyproject.toml").write_text(
+        "\n".join(
+            [
+                "# Written by scripts/mutation.py for one module; edit MODULES there instead.",
+                "[tool.pytest.ini_options]",
+                *pytest_lines,
+                "",
+                "[tool.mutmut]",
+                'source_paths = ["core"]',
+                f"only_mutate = {_toml_list([module.path])}",
+                f"also_copy = {_toml_list([n for n in LINKS if n not in ('core', 'tests')])}",
+                'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:xdist"]',
+                f"pytest_add_cli_args_test_selection = {_toml_list(module.tests)}",
+                "use_git_change_detection = false",
+                "",
+            ]
+        )
+    )
+    return folder
+
+
+def run(module: Module, folder: Path, extra: list[str]) -> None:
+    print(f"==> mutmut over {module.path} with {' '.join(module.tests)}", flush=True)
+    subprocess.run([str(MUTMUT), "run", "--max-children", "1", *extra], cwd=folder, check=False)
+
+
+def results(module: Module, folder: Path) -> tuple[Counter[str], list[str]]:
+    """Each mutant's status (killed, survived, timeout, no tests, ...) and the survivors' names."""
+    out = subprocess.run(
+        [str(MUTMUT), "results", "--all", "true"], cwd=folder, capture_output=True, text=True, check=False
+    ).stdout
+    counts: Counter[str] = Counter()
+    survivors = []
+    for line in out.splitlines():
+        name, _, status = line.strip().rpartition(": ")
+        if not name.startswith("core."):
+            continue
+        counts[status] += 1
+        if status == "survived":
+            survivors.append(name)
+    return counts, survivors
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("modules", nargs="*", help=", ".join(m.name for m in MODULES) + " (default: all)")
+    parser.add_argument("--results", action="store_true", help="only show the scores and survivors")
+    parser.add_argument("--fresh", action="store_true", help="forget earlier results first")
+    args, extra = parser.parse_known_args()
+    extra = [a for a in extra if a != "--"]
+    unknown = set(args.modules) - {m.name for m in MODULES}
+    if unknown:
+        parser.error(f"unknown module(s): {', '.join(sorted(unknown))}")
+    chosen = [m for m in MODULES if not args.modules or m.name in args.modules]
+    survived = 0
+    for module in chosen:
+        folder = prepare(module, args.fresh)
+        if not args.results:
+            run(module, folder, extra)
+        counts, survivors = results(module, folder)
+        total = sum(counts.values())
+        killed = counts.get("killed", 0)
+        rest = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if s != "killed")
+        print(f"{module.path}: {killed}/{total} killed" + (f" ({rest})" if rest else ""))
+        for name in survivors:
+            print(f"    survived: {name}")
+        survived += len(survivors)
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
