@@ -68,7 +68,7 @@ class BodyTooLarge(HTTPException):
 
 
 # Every error family's HTTP answer, in one place: core knows nothing of HTTP. A class not listed
-# answers like its nearest listed parent (MRO order); tests/test_architecture.py checks that
+# answers like its nearest listed parent (MRO order); tests/project/test_architecture.py checks that
 # every direct subclass of LesplannerError is listed, so a new family decides its status.
 HTTP_STATUS: dict[type[LesplannerError], int] = {
     LesplannerError: 400,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-LIFECYCLE = ["tests/test_lifecycle.py", "tests/test_webhooks.py", "tests/test_jobs.py"]
+LIFECYCLE = ["tests/unit/test_lifecycle.py", "tests/unit/test_webhooks.py", "tests/unit/test_jobs.py"]
 
 
 @dataclass(frozen=True)
@@ -42,14 +42,14 @@ MUTANTS = [
         "core/lessons.py",
         "col(Lesson.hold_expires_at) <= now",
         "col(Lesson.hold_expires_at) < now",
-        ("tests/test_lifecycle.py",),
+        ("tests/unit/test_lifecycle.py",),
     ),
     Mutant(
         "hold expiry < in lesson_busy",
         "core/lessons.py",
         "hold_until is not None and hold_until <= now",
         "hold_until is not None and hold_until < now",
-        ("tests/test_lifecycle.py", "tests/test_booking.py"),
+        ("tests/unit/test_lifecycle.py", "tests/unit/test_booking.py"),
     ),
     Mutant(
         "_abandon does nothing",
@@ -57,14 +57,14 @@ MUTANTS = [
         """        if lesson is not None and lesson.status == HELD:
             lessons.cancel(session, lesson, f"booking failed: {why}", notify=False)""",
         """        pass""",
-        ("tests/test_faults.py", "tests/test_booking.py"),
+        ("tests/reliability/test_faults.py", "tests/unit/test_booking.py"),
     ),
     Mutant(
         "a paid lesson that lost its slot is not moved",
         "core/booking.py",
         "moved = _movable_paid_lesson(session, conversation.id, profile, segment)",
         "moved = None",
-        ("tests/test_lifecycle.py",),
+        ("tests/unit/test_lifecycle.py",),
     ),
     Mutant(
         "paid-confirm guard removed",
@@ -80,14 +80,14 @@ MUTANTS = [
         "core/chat.py",
         "        ctx.hold(session)  # also locks",
         "        pass  # also locks",
-        ("tests/test_chat.py",),
+        ("tests/unit/test_chat.py",),
     ),
     Mutant(
         "chat sends again without reading back",
         "core/chat.py",
         "            if ctx.attempts > 1:\n",
         "            if False:\n",
-        ("tests/test_chat.py", "tests/test_lifecycle.py"),
+        ("tests/unit/test_chat.py", "tests/unit/test_lifecycle.py"),
     ),
     # -- jobs: leases, fencing, backoff ---------------------------------------------------------------
     Mutant(
@@ -96,35 +96,35 @@ MUTANTS = [
         "            .where(col(Job.id) == self.id, col(Job.lease_owner) == self.owner,\n"
         "                   col(Job.attempts) == self.attempts, col(Job.status) == JobStatus.RUNNING)",
         "            .where(col(Job.id) == self.id)",
-        ("tests/test_jobs.py", "tests/test_chat.py"),
+        ("tests/unit/test_jobs.py", "tests/unit/test_chat.py"),
     ),
     Mutant(
         "holding a job is checked by worker name only",
         "core/jobs.py",
         "                   col(Job.attempts) == self.attempts, col(Job.status) == JobStatus.RUNNING)",
         "                   col(Job.status) == JobStatus.RUNNING)",
-        ("tests/test_jobs.py",),
+        ("tests/unit/test_jobs.py",),
     ),
     Mutant(
         "backoff not capped",
         "core/jobs.py",
         "2 ** min(max(attempts - 1, 0), 30), cap)",
         "2 ** min(max(attempts - 1, 0), 30), cap * 100)",
-        ("tests/test_jobs.py",),
+        ("tests/unit/test_jobs.py",),
     ),
     Mutant(
         "jobs of one subject run at once",
         "core/jobs.py",
         "                busy_subjects.add(job.subject)\n",
         "",
-        ("tests/test_jobs.py",),
+        ("tests/unit/test_jobs.py",),
     ),
     Mutant(
         "a job is stored twice per key",
         "core/jobs.py",
         'on_conflict_do_nothing(index_elements=["key"])',
         'on_conflict_do_nothing(index_elements=["id"])',
-        ("tests/test_jobs.py",),
+        ("tests/unit/test_jobs.py",),
     ),
     # -- money first ------------------------------------------------------------------------------------
     Mutant(
@@ -132,28 +132,28 @@ MUTANTS = [
         "core/payments/webhooks.py",
         "        lessons.paid(session, lesson)\n",
         "",
-        ("tests/test_webhooks.py",),
+        ("tests/unit/test_webhooks.py",),
     ),
     Mutant(
         "delayed payment keeps the checkout's short hold",
         "core/lessons.py",
         "timedelta(hours=get_settings().async_payment_hold_hours)",
         "timedelta(minutes=get_settings().checkout_expires_minutes)",
-        ("tests/test_webhooks.py",),
+        ("tests/unit/test_webhooks.py",),
     ),
     Mutant(
         "the calendar check after payment never finds a conflict",
         "core/lessons.py",
         "        if _overlaps(busy, request.start, request.end):",
         "        if False:",
-        ("tests/test_webhooks.py", "tests/test_google_booking.py"),
+        ("tests/unit/test_webhooks.py", "tests/unit/test_google_booking.py"),
     ),
     Mutant(
         "a cancel leaves the calendar event",
         "core/lessons.py",
         """        _calendar_job(session, lesson, "calendar.delete")""",
         """        pass""",
-        ("tests/test_lifecycle.py", "tests/test_google_booking.py", "tests/test_reliability_booking.py"),
+        ("tests/unit/test_lifecycle.py", "tests/unit/test_google_booking.py", "tests/reliability/test_reliability_booking.py"),
     ),
     Mutant(
         "an expired hold leaves its checkout open",
@@ -161,7 +161,7 @@ MUTANTS = [
         """    if event == "hold_expired":
         _expire_checkout(session, lesson)""",
         """    pass""",
-        ("tests/test_lifecycle.py", "tests/test_lifecycle_stateful.py"),
+        ("tests/unit/test_lifecycle.py", "tests/reliability/test_lifecycle_stateful.py"),
     ),
     Mutant(
         "a cancelled hold leaves its checkout open",
@@ -169,7 +169,7 @@ MUTANTS = [
         """    if before in WAITING_FOR_PAYMENT:
         _expire_checkout(session, lesson)""",
         """    pass""",
-        ("tests/test_cancel_hold.py",),
+        ("tests/unit/test_cancel_hold.py",),
     ),
     Mutant(
         "a cancelled lesson paid later is revived",
@@ -178,35 +178,35 @@ MUTANTS = [
         slot_lost(""",
         """    if False:
         slot_lost(""",
-        ("tests/test_cancel_hold.py", "tests/test_reliability_booking.py"),
+        ("tests/unit/test_cancel_hold.py", "tests/reliability/test_reliability_booking.py"),
     ),
     Mutant(
         "paid late is confirmed although another lesson has the slot",
         "core/lessons.py",
         "    if slot_free_in_database(session, lesson, now):",
         "    if True:",
-        ("tests/test_webhooks.py",),
+        ("tests/unit/test_webhooks.py",),
     ),
     Mutant(
         "a paid lesson is rebooked at another length",
         "core/booking.py",
         "        if lesson.end - lesson.start != timedelta(minutes=profile.duration_minutes):\n            continue\n",
         "",
-        ("tests/test_lifecycle.py",),
+        ("tests/unit/test_lifecycle.py",),
     ),
     Mutant(
         "order ids are not scoped to their conversation",
         "core/payments/links.py",
         "if any(p.conversation_id != conversation_id for p in payments):",
         "if False:",
-        ("tests/test_api_resources.py",),
+        ("tests/api/test_api_resources.py",),
     ),
     Mutant(
         "the bot may use booking's order ids",
         "core/payments/links.py",
         "if not internal and order_id.lower().startswith(BOOKING_ORDER_PREFIX):",
         "if False:",
-        ("tests/test_api_resources.py",),
+        ("tests/api/test_api_resources.py",),
     ),
     # -- time -------------------------------------------------------------------------------------------
     Mutant(
@@ -214,14 +214,14 @@ MUTANTS = [
         "core/slots.py",
         "time(0), tzinfo=tz).astimezone(UTC) - buffer",
         "time(0), tzinfo=tz).astimezone(UTC)",
-        ("tests/test_slots.py", "tests/test_booking.py"),
+        ("tests/unit/test_slots.py", "tests/unit/test_booking.py"),
     ),
     Mutant(
         "reschedule does not cut its own event out of merged busy time",
         "core/booking.py",
         "pieces = subtract_interval(interval, own) if own is not None else [interval]",
         "pieces = [interval]",
-        ("tests/test_admin.py", "tests/test_google_booking.py"),
+        ("tests/unit/test_admin.py", "tests/unit/test_google_booking.py"),
     ),
 ]
 

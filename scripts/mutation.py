@@ -8,7 +8,7 @@ docs/TESTING.md lists with its reason.
 mutmut reads one configuration per project, so each module here gets its own working folder
 (.mutmut/<module>/) with links to the project and a pyproject.toml of its own, which points that
 module at the tests that specify it. That keeps each run short and each score honest: a mutant
-in core/slots.py must be killed by tests/test_slots.py, not by a booking test that happens to
+in core/slots.py must be killed by tests/unit/test_slots.py, not by a booking test that happens to
 pass through it. mutmut remembers its results in that folder and resumes where it stopped.
 
     python scripts/mutation.py                  # slots, then lessons, then webhooks
@@ -50,19 +50,19 @@ class Module:
 # Booking and self-service specify the steps the lifecycle tests do not reach (await_payment,
 # slot_free_in_database, mark_outcome, buffer_of).
 MODULES = [
-    Module("slots", "core/slots.py", ("tests/test_slots.py",)),
+    Module("slots", "core/slots.py", ("tests/unit/test_slots.py",)),
     Module(
         "lessons",
         "core/lessons.py",
         (
-            "tests/test_lifecycle.py",
-            "tests/test_booking.py",
-            "tests/test_self_service.py",
+            "tests/unit/test_lifecycle.py",
+            "tests/unit/test_booking.py",
+            "tests/api/test_self_service.py",
             "-k",
             "not every_outside_call",
         ),
     ),
-    Module("webhooks", "core/payments/webhooks.py", ("tests/test_webhooks.py", "tests/test_refunds.py")),
+    Module("webhooks", "core/payments/webhooks.py", ("tests/unit/test_webhooks.py", "tests/unit/test_refunds.py")),
 ]
 
 

@@ -55,7 +55,7 @@ def test_database_url(tmp_path, kind: str | None = None) -> str:
 
 
 def make_settings(tmp_path, **overrides) -> Settings:
-    # The bot API's rate limits are off unless a test sets them (tests/test_api_gate.py does):
+    # The bot API's rate limits are off unless a test sets them (tests/api/test_api_gate.py does):
     # a test's hundreds of requests from one test client are no flood.
     values = dict(
         database_url=test_database_url(tmp_path), bot_rate_limit_per_token=0, bot_rate_limit_per_address=0

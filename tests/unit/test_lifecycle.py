@@ -1,0 +1,586 @@
+"""The lesson lifecycle across systems (core/lessons.py, core/jobs.py): the state machine's
+table, and the failures between systems that used to lose a customer's money or slot (issue 11,
+"Reproduced failures"), each as its own named test.
+
+The world is test_faults' one: the receiver's API over a real Google Calendar client against
+the Google fake and the real Stripe client against the Stripe fake. Monday 30 November 2026,
+08:00 in Amsterdam; the tutor has an appointment on Tuesday 10:00-11:00.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from core import clock, lessons, worker
+from core.calendars import event_id_for_lesson
+from core.db import read_session, write_session
+from core.errors import InvalidTransition, LesplannerError
+from core.models import (
+    AWAITING_PAYMENT,
+    CONFIRMED,
+    EXPIRED,
+    HELD,
+    NEEDS_RESCHEDULE,
+    Contact,
+    Conversation,
+    Job,
+    Lesson,
+    LessonStatus,
+    OutboxMessage,
+    Payment,
+    PlanningProfile,
+    Tutor,
+)
+from receiver.errors import status_for
+from tests.conftest import AMS
+from tests.procs import WEBHOOK_SECRET
+from tests.support.services import CALENDAR, open_world
+
+NOON = {"start": "2026-12-01T12:00:00+01:00", "end": "2026-12-01T13:00:00+01:00"}
+TWO = {"start": "2026-12-01T14:00:00+01:00", "end": "2026-12-01T15:00:00+01:00"}
+
+
+def scheduled_later(job: Job) -> bool:
+    """A reminder planned for later is not an unfinished job: it cannot have run yet."""
+    return job.kind == "reminder" and job.status == "pending" and job.run_after > clock.now()
+
+
+def lesson(lesson_id: int) -> Lesson:
+    with read_session() as session:
+        return session.get(Lesson, lesson_id)
+
+
+def message_keys(conversation: str = "conv-1") -> list[str]:
+    with read_session() as session:
+        return [
+            m.key
+            for m in session.exec(
+                select(OutboxMessage)
+                .where(OutboxMessage.conversation_id == conversation)
+                .order_by(OutboxMessage.id)
+            ).all()
+        ]
+
+
+def later(**delta: float) -> None:
+    clock.set_now(clock.now() + timedelta(**delta))
+
+
+def pay(world, lesson_json: dict) -> None:  # noqa: ANN001
+    event = world.stripe.complete_session(lesson_json["checkout_session_id"])
+    body, header = world.stripe.signed(event, WEBHOOK_SECRET)
+    answer = world.client.post("/webhooks/stripe", content=body, headers={"Stripe-Signature": header})
+    assert answer.status_code == 200, answer.text
+
+
+def live_events(world) -> list[dict]:  # noqa: ANN001
+    """Live events Lesplanner made (the tutor's own appointment is not one of them)."""
+    return [e for e in world.google.events(CALENDAR) if e["id"].startswith("lesplanner")]
+
+
+@pytest.fixture
+def world(tmp_path, engine, monkeypatch):
+    yield from open_world(tmp_path, monkeypatch)
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+EVENTS = sorted({t.event for t in lessons.TRANSITIONS})
+
+
+@pytest.mark.parametrize("status", [None, *LessonStatus])
+@pytest.mark.parametrize("event", EVENTS)
+def test_every_status_change_is_in_the_table_and_nothing_else_is_allowed(status, event):
+    allowed = {(s, t.event): t.target for t in lessons.TRANSITIONS for s in t.sources}
+    if (status, event) in allowed:
+        assert lessons.target_of(status, event) == allowed[(status, event)]
+    else:
+        with pytest.raises(InvalidTransition):
+            lessons.target_of(status, event)
+
+
+def test_the_table_is_designs_table():
+    rows = {(tuple(sorted(str(s) for s in t.sources)), t.event, str(t.target)) for t in lessons.TRANSITIONS}
+    assert rows == {
+        (("None",), "book_with_payment", "held"),
+        (("None", "awaiting_payment", "held"), "confirm", "confirmed"),
+        (("held",), "checkout_completed_unpaid", "awaiting_payment"),
+        (("awaiting_payment", "held"), "hold_expired", "expired"),
+        (("awaiting_payment", "held"), "payment_failed", "cancelled"),
+        (("expired",), "paid_late", "confirmed"),
+        (("awaiting_payment", "cancelled", "confirmed", "expired", "held"), "slot_lost", "needs_reschedule"),
+        (("awaiting_payment", "confirmed", "held", "needs_reschedule"), "cancel", "cancelled"),
+        (("confirmed",), "reschedule", "confirmed"),
+        (("needs_reschedule",), "rebook", "confirmed"),
+    }
+
+
+def test_a_hold_stops_blocking_at_the_very_moment_it_expires(engine):
+    until = datetime(2026, 12, 1, 9, 30, tzinfo=AMS)
+    assert lessons.blocks(HELD, until, until - timedelta(microseconds=1)) is True
+    assert lessons.blocks(HELD, until, until) is False
+    assert lessons.blocks(AWAITING_PAYMENT, until, until) is False
+    assert lessons.blocks(CONFIRMED, None, until) is True
+    assert lessons.blocks(NEEDS_RESCHEDULE, None, until) is False
+
+
+def test_expire_holds_releases_a_hold_at_exactly_its_expiry(world):
+    booked = world.book(slot=NOON).json()
+    clock.set_now(lesson(booked["id"]).hold_expires_at - timedelta(microseconds=1))
+    assert lessons.expire_holds() == 0
+    clock.set_now(lesson(booked["id"]).hold_expires_at)
+    assert lessons.expire_holds() == 1
+    assert lesson(booked["id"]).status == EXPIRED
+
+
+def test_a_held_lesson_blocks_its_slot_until_its_expiry_and_not_a_moment_longer(world):
+    booked = world.book(slot=NOON).json()
+    until = lesson(booked["id"]).hold_expires_at
+    start = datetime.fromisoformat(NOON["start"])
+    with read_session() as session:
+        assert lessons.lesson_busy(
+            session, [1], start, start + timedelta(hours=1), until - timedelta(seconds=1)
+        )[1]
+        assert lessons.lesson_busy(session, [1], start, start + timedelta(hours=1), until)[1] == []
+
+
+# --- reproductions ---------------------------------------------------------------------------------
+
+
+def test_repro_1_a_free_booking_while_google_refuses_the_event_is_confirmed_not_a_500(world):
+    """Used to answer 500 (the rollback detached the lesson, so it was never released), keep the
+    slot held for 10 minutes, answer a retry with 200 'held', and then tell the customer their
+    *payment* window expired although nothing was to be paid."""
+    with write_session() as session:
+        session.get(PlanningProfile, "new").requires_payment = False
+    world.google.fail_next(500, count=10_000, match="events.insert")
+
+    first = world.book(slot=NOON)
+    again = world.book(slot=NOON)
+
+    assert first.status_code == 201, first.text
+    assert (first.json()["status"], first.json()["calendar_sync"]) == ("confirmed", "pending")
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    later(minutes=31)
+    worker.drain()
+    assert lesson(first.json()["id"]).status == CONFIRMED
+    assert "hold_expired" not in message_keys()
+    world.google.clear_faults()
+    later(seconds=60)
+    worker.drain()
+    assert lesson(first.json()["id"]).calendar_sync == "synced"
+    assert [e["id"] for e in live_events(world)] == [event_id_for_lesson(first.json()["id"])]
+
+
+def _paid_lesson_that_lost_its_slot(world) -> dict:  # noqa: ANN001
+    booked = world.book(slot=NOON).json()
+    world.google.add_event(
+        CALENDAR, datetime(2026, 12, 1, 12, 0, tzinfo=AMS), datetime(2026, 12, 1, 12, 30, tzinfo=AMS)
+    )  # the tutor's dentist
+    pay(world, booked)
+    worker.drain()
+    assert lesson(booked["id"]).status == NEEDS_RESCHEDULE
+    return booked
+
+
+def test_repro_2_rebooking_a_paid_lesson_while_the_calendar_fails_keeps_the_money_on_a_confirmed_lesson(
+    world,
+):
+    """Used to cancel the old lesson and move the paid payment onto a new *held* lesson that then
+    expired: the money was stranded and the next booking asked the customer to pay again."""
+    booked = _paid_lesson_that_lost_its_slot(world)
+    checkouts = world.checkout_calls()
+    world.google.fail_next(500, count=10_000, match="events.insert")
+
+    rebooked = world.book(slot=TWO)
+
+    assert rebooked.status_code == 201, rebooked.text
+    body = rebooked.json()
+    assert body["id"] == booked["id"]  # the same lesson, at its new time
+    assert (body["status"], body["calendar_sync"], body["payment_url"]) == ("confirmed", "pending", None)
+    assert world.checkout_calls() == checkouts  # nothing to pay again
+    later(hours=2)
+    worker.drain()
+    moved = lesson(booked["id"])
+    assert moved.status == CONFIRMED and moved.start == datetime.fromisoformat(TWO["start"])
+    with read_session() as session:
+        assert [(p.lesson_id, p.status) for p in session.exec(select(Payment)).all()] == [
+            (booked["id"], "paid")
+        ]
+    world.google.clear_faults()
+    later(seconds=60)
+    worker.drain()
+    assert lesson(booked["id"]).calendar_sync == "synced"
+    assert [
+        datetime.fromisoformat(e["start"]["dateTime"])
+        for e in live_events(world)
+        if e["id"] == event_id_for_lesson(booked["id"])
+    ] == [datetime.fromisoformat(TWO["start"])]
+
+
+def test_repro_7_a_paid_60_minute_lesson_is_not_rebooked_as_a_90_minute_one(world):
+    """Used to confirm a premium 90-minute lesson for the price of the 60-minute one."""
+    booked = _paid_lesson_that_lost_its_slot(world)
+    slot = {"start": "2026-12-02T14:00:00+01:00", "end": "2026-12-02T15:30:00+01:00"}
+
+    response = world.client.post(
+        "/api/v1/bookings", json={"conversation_id": "conv-1", "contact_id": "contact-1", **slot}
+    )
+    assert response.status_code == 422  # the contact's profile is 60 minutes
+    with write_session() as session:
+        from core.models import Contact
+
+        session.get(Contact, "contact-1").profile_override = "premium"
+    response = world.client.post(
+        "/api/v1/bookings", json={"conversation_id": "conv-1", "contact_id": "contact-1", **slot}
+    )
+
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["id"] != booked["id"] and body["status"] == "held" and body["payment_url"]
+    assert lesson(booked["id"]).status == NEEDS_RESCHEDULE  # its payment stays for a 60-minute lesson
+
+
+def test_a_paid_lesson_keeps_its_length_even_when_both_lengths_share_one_price(world):
+    """A set-up with one Stripe price for 60 and 90 minutes must still not turn a paid
+    60-minute lesson into a 90-minute one."""
+    from core.config import get_settings, set_settings
+
+    booked = _paid_lesson_that_lost_its_slot(world)
+    settings = get_settings()
+    set_settings(settings.model_copy(update={"standard_price_id_90": settings.standard_price_id_60}))
+    with write_session() as session:
+        from core.models import Contact
+
+        session.get(Contact, "contact-1").profile_override = "premium"
+
+    response = world.client.post(
+        "/api/v1/bookings",
+        json={
+            "conversation_id": "conv-1",
+            "contact_id": "contact-1",
+            "start": "2026-12-02T14:00:00+01:00",
+            "end": "2026-12-02T15:30:00+01:00",
+        },
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["id"] != booked["id"] and response.json()["status"] == "held"
+    assert lesson(booked["id"]).status == NEEDS_RESCHEDULE
+
+
+def test_a_paid_lesson_is_rebooked_without_paying_again_for_the_same_length_and_price(world):
+    booked = _paid_lesson_that_lost_its_slot(world)
+
+    rebooked = world.book(slot=TWO).json()
+    worker.drain()
+
+    assert rebooked["id"] == booked["id"] and rebooked["status"] == "confirmed"
+    assert lesson(booked["id"]).calendar_sync == "synced"
+    keys = message_keys()
+    assert keys.count("slot_lost") == 1 and keys[-1] == "booking_confirmed"
+
+
+def test_a_second_paid_checkout_for_a_confirmed_lesson_changes_nothing_twice(world):
+    """The guard in lessons.paid: a confirmed lesson stays as it is when more money arrives."""
+    booked = world.book(slot=NOON).json()
+    from core.payments import create_payment_link
+
+    second = create_payment_link(
+        "new",
+        60,
+        f"lesson-{booked['id']}-again",
+        "conv-1",
+        "",
+        "new",
+        "new",
+        "new",
+        lesson_id=booked["id"],
+        internal=True,
+    )
+    pay(world, booked)
+    worker.drain()
+    event = world.stripe.complete_session(second.checkout_session_id)
+    body, header = world.stripe.signed(event, WEBHOOK_SECRET)
+
+    answer = world.client.post("/webhooks/stripe", content=body, headers={"Stripe-Signature": header})
+
+    assert answer.status_code == 200 and answer.json()["status"] == "processed"
+    assert lesson(booked["id"]).status == CONFIRMED
+    with read_session() as session:
+        jobs_ = session.exec(select(Job).where(Job.kind == "calendar.create")).all()
+    assert [j.status for j in jobs_] == ["done"]
+    assert message_keys().count("booking_confirmed") == 1
+
+
+def test_a_cancelled_lessons_event_is_removed_even_when_the_create_ran_after_the_cancel(world):
+    with write_session() as session:
+        session.get(PlanningProfile, "new").requires_payment = False
+    booked = world.book(slot=NOON).json()
+    from core.lesson_changes import cancel_lesson
+
+    cancel_lesson(booked["id"], actor=None, reason="klant belde af")  # before the worker ran
+    worker.drain()
+
+    assert live_events(world) == []
+    assert lesson(booked["id"]).status == "cancelled"
+
+
+# --- the fault matrix: every outside call x every fault, through a whole lifecycle -------------
+
+# (service, what the fault matches): Google operations, Stripe path prefixes, Chatwoot paths.
+CALLS = {
+    "freebusy": ("google", "freebusy.query"),
+    "event create": ("google", "events.insert"),
+    "event update": ("google", "events.update"),
+    "event delete": ("google", "events.delete"),
+    "checkout create/expire": ("stripe", "/v1/checkout/sessions"),
+    "chat send": ("chat", "/messages"),
+}
+FAULTS = ("500", "429", "timeout", "dropped")
+TIMES = 6  # more than one call's own retries (4 for Google, 3 for Stripe): jobs must take over
+
+
+def _inject(world, chat, call: str, fault: str) -> None:  # noqa: ANN001
+    service, where = CALLS[call]
+    if service == "google":
+        if fault == "timeout":
+            world.google.slow_next(0.4, count=TIMES, match=where)  # past GCAL_TIMEOUT
+        elif fault == "dropped":
+            world.google.drop_next(TIMES, match=where, after_processing=True)
+        else:
+            world.google.fail_next(int(fault), count=TIMES, match=where)
+    elif service == "stripe":
+        kind = {"timeout": "slow", "dropped": "drop"}.get(fault, fault)
+        world.stripe.fail_next(kind, times=TIMES, path=where, delay=0.5)  # past STRIPE_TIMEOUT
+    elif fault == "timeout":
+        chat.slow_next(0.5, times=TIMES, match=where)  # past the chat timeout set below
+    else:  # Chatwoot drops are a 502 from its proxy
+        chat.fail_next(
+            {"dropped": 502}.get(fault, int(fault) if fault != "dropped" else 502), times=TIMES, match=where
+        )
+
+
+def _settle(world, chat) -> None:  # noqa: ANN001
+    """Heal everything; within a minute per round every job must finish."""
+    world.google.clear_faults()
+    world.stripe.clear_faults()
+    chat.clear_faults()
+    for _ in range(30):
+        later(seconds=61)
+        worker.drain()
+        with read_session() as session:
+            open_jobs = [
+                j
+                for j in session.exec(select(Job).where(Job.status != "done")).all()
+                if not scheduled_later(j)
+            ]
+        if not open_jobs:
+            return
+    raise AssertionError([(j.key, j.status, j.last_error) for j in open_jobs])
+
+
+@pytest.fixture
+def chat_world(tmp_path, engine, monkeypatch):
+    from core import chat as chat_module
+    from tests.fakes.chatwoot import FakeChatwoot
+
+    monkeypatch.setattr(chat_module, "TIMEOUT_SECONDS", 0.3)
+    with FakeChatwoot(now=lambda: clock.now().timestamp()) as chatwoot:
+        for world_ in open_world(tmp_path, monkeypatch, chatwoot=chatwoot):
+            yield world_, chatwoot
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("call", list(CALLS))
+def test_every_outside_call_failing_in_every_way_loses_nothing_and_does_nothing_twice(
+    chat_world, call, fault
+):
+    """Book, pay, let the worker run, move, cancel, and let a second hold expire, with `call`
+    failing as `fault` from the start. No caller gets a 500; once the service heals every job
+    finishes; then the calendar, Stripe and the chat match the database exactly."""
+    world, chat = chat_world
+    _inject(world, chat, call, fault)
+    answers = []
+
+    booked = None
+    for _ in range(3):  # a booking refused with a clear 503 is simply asked again
+        response = world.book(slot=NOON)
+        answers.append(response.status_code)
+        if response.status_code == 201:
+            booked = response.json()
+            break
+        later(seconds=61)
+    assert booked is not None, answers
+    pay(world, booked)
+    worker.drain()
+    from core.lesson_changes import cancel_lesson, reschedule_lesson
+    from core.models import User
+
+    with write_session() as session:
+        admin = User(email="admin@lesplanner.test", role="admin")
+        session.add(admin)
+        session.flush()
+        admin = User(id=admin.id, email=admin.email, role="admin", active=True)
+    for _ in range(3):
+        try:
+            reschedule_lesson(booked["id"], datetime.fromisoformat(TWO["start"]), admin, "ruil")
+            break
+        except LesplannerError as exc:
+            assert status_for(exc) in (409, 503), exc.message  # a clear refusal, nothing changed
+            later(seconds=61)
+    worker.drain()
+    cancel_lesson(booked["id"], admin, "docent ziek")
+    second = world.book(
+        "conv-2", slot={"start": "2026-12-02T12:00:00+01:00", "end": "2026-12-02T13:00:00+01:00"}
+    )
+    answers.append(second.status_code)
+    later(minutes=31)  # the second hold runs out: released, its checkout expired by a job
+    worker.drain()
+
+    assert 500 not in answers
+    _settle(world, chat)
+
+    with read_session() as session:
+        all_lessons = session.exec(select(Lesson)).all()
+        payments_ = session.exec(select(Payment)).all()
+        messages = session.exec(select(OutboxMessage)).all()
+    assert lesson(booked["id"]).status == "cancelled"
+    assert live_events(world) == []  # confirmed, moved, cancelled: no event left behind
+    for row in all_lessons:
+        assert row.status not in ("held", "awaiting_payment")  # every hold ended
+    for payment in payments_:
+        session_state = world.stripe.sessions[payment.checkout_session_id]["status"]
+        assert session_state != "open", f"{payment.checkout_session_id} can still be paid"
+    for message in messages:  # each message reached Chatwoot, once
+        assert message.status == "sent", (message.key, message.status, message.last_error)
+        sent = chat.sent(message.conversation_id)
+        assert sent.count(message.text) == 1, (message.key, sent)
+    # the event was made once (the insert's answer may have been lost: adopted, not duplicated)
+    inserts = [r for r in world.google.calls("events.insert") if r.status == 200]
+    assert len(inserts) <= 1
+
+
+# --- each step's own promises, one at a time (found by `make mutate`, docs/TESTING.md) -------------
+
+TUE_10 = datetime(2026, 12, 1, 10, 0, tzinfo=AMS)
+
+
+def _stored(status: str, start: datetime = TUE_10, **fields) -> int:
+    """A lesson written straight into the database (conv-1 / contact-1, tutor Anna)."""
+    with write_session() as session:
+        tutor = session.exec(select(Tutor).where(Tutor.name == "Anna")).first()
+        if tutor is None:
+            tutor = Tutor(name="Anna", calendar_id="anna-calendar")
+            session.add_all(
+                [tutor, Contact(id="contact-1"), Conversation(id="conv-1", contact_id="contact-1")]
+            )
+            session.flush()
+        row = Lesson(
+            conversation_id="conv-1",
+            contact_id="contact-1",
+            tutor_id=tutor.id,
+            profile_name="existing",
+            start=start,
+            end=start + timedelta(hours=1),
+            title="Les",
+            status=status,
+            created_at=clock.now(),
+            updated_at=clock.now(),
+            **fields,
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def _jobs(kind: str) -> list[Job]:
+    with read_session() as session:
+        return list(session.exec(select(Job).where(Job.kind == kind)).all())
+
+
+def _step(function, lesson_id: int, *args, **kwargs):  # noqa: ANN001, ANN202
+    with write_session() as session:
+        return function(session, session.get(Lesson, lesson_id), *args, **kwargs)
+
+
+def test_an_expired_hold_closes_its_checkout_and_says_why(engine, frozen_now):
+    frozen_now(2026, 11, 30, 9, 0)
+    held = _stored(HELD, hold_expires_at=clock.now())
+
+    assert _step(lessons.release, held, "hold_expired") is True
+
+    [job] = _jobs("stripe.expire_checkout")
+    assert (job.key, job.payload, job.subject) == (
+        f"stripe.expire_checkout:lesson-{held}",
+        {"lesson_id": held},
+        f"checkout-lesson-{held}",
+    )
+    assert lesson(held).cancel_reason == "hold_expired"
+    assert message_keys() == ["hold_expired"]
+    assert _step(lessons.release, held, "hold_expired") is False  # nothing changed the second time
+
+
+def test_a_failed_payment_says_so_and_leaves_the_checkout_alone(engine, frozen_now):
+    frozen_now(2026, 11, 30, 9, 0)
+    waiting = _stored(AWAITING_PAYMENT)
+
+    assert _step(lessons.release, waiting, "payment_failed") is True
+
+    assert lesson(waiting).cancel_reason == "payment_failed"
+    assert message_keys() == ["payment_failed"]
+    assert _jobs("stripe.expire_checkout") == []  # Stripe closed that session itself
+
+
+def test_a_move_keeps_the_length_and_clears_the_cancel_reason(engine, frozen_now):
+    frozen_now(2026, 11, 30, 9, 0)
+    lost = _stored(NEEDS_RESCHEDULE, cancel_reason="slot_lost")
+    new = TUE_10 + timedelta(hours=3)
+
+    with pytest.raises(LesplannerError, match="^A lesson keeps its length when it moves.$"):
+        _step(lessons.move, lost, new, new + timedelta(minutes=90))
+    _step(lessons.move, lost, new, new + timedelta(hours=1))
+
+    moved = lesson(lost)
+    assert (moved.status, moved.start, moved.cancel_reason) == (CONFIRMED, new, None)
+
+
+def test_a_move_to_another_tutor_takes_the_tutor_along_unless_an_event_exists(engine, frozen_now):
+    frozen_now(2026, 11, 30, 9, 0)
+    plain = _stored(CONFIRMED)
+    with_event = _stored(CONFIRMED, start=TUE_10 + timedelta(hours=1), calendar_event_id="lesplanner00000009")
+    with write_session() as session:
+        bram = Tutor(name="Bram", calendar_id="bram-calendar")
+        session.add(bram)
+        session.flush()
+        bram_id = bram.id
+    new = TUE_10 + timedelta(days=1)
+
+    _step(lessons.move, plain, new, new + timedelta(hours=1), tutor_id=bram_id)
+    assert lesson(plain).tutor_id == bram_id
+    with pytest.raises(
+        InvalidTransition, match="^A lesson with a calendar event keeps its tutor when it moves.$"
+    ):
+        _step(lessons.move, with_event, new, new + timedelta(hours=1), tutor_id=bram_id)
+    anna = lesson(with_event).tutor_id
+    _step(
+        lessons.move, with_event, new, new + timedelta(hours=1), tutor_id=anna
+    )  # the same tutor is no change
+    assert lesson(with_event).start == new
+
+
+def test_a_lesson_is_marked_from_the_moment_it_ends_and_only_when_confirmed(engine, frozen_now):
+    done = _stored(CONFIRMED)
+    held = _stored(HELD, start=TUE_10 + timedelta(hours=2))
+    frozen_now(TUE_10 + timedelta(minutes=59))
+    with pytest.raises(InvalidTransition, match="^A lesson can be marked once it has ended.$"):
+        _step(lessons.mark_outcome, done, "attended")
+    with pytest.raises(InvalidTransition, match="^Only a confirmed lesson can be marked; this one is held.$"):
+        _step(lessons.mark_outcome, held, "attended")
+
+    frozen_now(TUE_10 + timedelta(hours=1))  # the very end of the lesson
+    _step(lessons.mark_outcome, done, "no_show")
+    assert lesson(done).outcome == "no_show"

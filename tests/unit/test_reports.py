@@ -1,0 +1,216 @@
+"""Specs of the console's read queries (core.lesson_queries, core.payments.queries,
+core.contact_queries, core.availability): local-date filters, a tutor's own lessons only,
+pagination, totals per local day and week, and the lists finance watches."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from core import availability, availability_queries, contact_queries, lesson_queries, paging, system_reports
+from core.db import read_session, write_session
+from core.lesson_queries import LessonFilter
+from core.models import Contact, Conversation, Lesson, Payment, Tutor
+from core.payments import queries as payment_queries
+from core.payments.queries import PaymentFilter
+from tests.conftest import AMS
+from tests.support.console import (  # noqa: F401 - fast_passwords is a fixture
+    OTHER_TUTOR,
+    TUTOR,
+    build_console_data,
+    fast_passwords,
+)
+
+pytestmark = pytest.mark.usefixtures("fast_passwords")
+
+
+@pytest.fixture
+def world(engine, frozen_now):
+    frozen_now(2026, 11, 30, 8, 0)
+    return build_console_data(engine)
+
+
+def _lessons(f: LessonFilter, **kw) -> paging.PageResult:
+    with read_session() as s:
+        return lesson_queries.lessons_page(s, f, AMS, **kw)
+
+
+def test_date_filters_are_local_days(engine):
+    with write_session(engine) as s:
+        s.add(Tutor(name="T", calendar_id="t"))
+        s.add(Contact(id="c"))
+        s.flush()
+        s.add(Conversation(id="v", contact_id="c"))
+        s.flush()
+        # 00:30 in Amsterdam on 2 December is still 1 December in UTC.
+        for start in (datetime(2026, 12, 2, 0, 30, tzinfo=AMS), datetime(2026, 12, 1, 23, 30, tzinfo=AMS)):
+            s.add(
+                Lesson(
+                    conversation_id="v",
+                    contact_id="c",
+                    tutor_id=1,
+                    profile_name="new",
+                    start=start,
+                    end=start + timedelta(hours=1),
+                    status="confirmed",
+                )
+            )
+    page = _lessons(LessonFilter(date_from=date(2026, 12, 2), date_to=date(2026, 12, 2)))
+    assert [r["start"].astimezone(AMS).hour for r in page.rows] == [0]
+
+
+def test_a_tutor_sees_only_their_own_lessons(world):
+    own = _lessons(LessonFilter(own_email=TUTOR.upper()))
+    assert own.total == 4 and {r["tutor_name"] for r in own.rows} == {"Anna de Vries"}
+    other = _lessons(LessonFilter(own_email=OTHER_TUTOR))
+    assert {r["tutor_name"] for r in other.rows} == {"Bram Jansen"}
+    assert _lessons(LessonFilter(own_email="nobody@example.nl")).total == 0
+
+
+def test_lessons_carry_their_newest_payment_and_filter_by_status_profile_and_contact(world):
+    page = _lessons(LessonFilter(statuses=("confirmed",)))
+    assert page.total == 2
+    paid = next(r for r in page.rows if r["id"] == world["confirmed"])
+    assert (paid["payment_status"], paid["amount"]) == ("paid", 4500)
+    assert _lessons(LessonFilter(query="sanne")).total == 2
+    assert _lessons(LessonFilter(query="%")).total == 0  # LIKE wildcards are literal
+    assert _lessons(LessonFilter(profile="premium")).total == 0
+
+
+def test_pages_count_everything_and_a_page_past_the_end_becomes_the_last(world):
+    first = _lessons(LessonFilter(), page=1, page_size=2)
+    assert (first.total, first.pages, len(first.rows)) == (5, 3, 2)
+    beyond = _lessons(LessonFilter(), page=99, page_size=2)
+    assert beyond.page == 3 and len(beyond.rows) == 1
+    starts = [r["start"] for r in _lessons(LessonFilter(), page_size=50).rows]
+    assert starts == sorted(starts)
+
+
+def test_payment_totals_group_by_local_day_and_iso_week(engine):
+    with write_session(engine) as s:
+        for i, (when, status, amount) in enumerate(
+            [
+                (datetime(2026, 12, 1, 23, 30, tzinfo=AMS), "paid", 4500),  # 22:30 UTC, still 1 Dec locally
+                (datetime(2026, 12, 2, 0, 30, tzinfo=AMS), "paid", 4500),  # 23:30 UTC on 1 Dec, 2 Dec locally
+                (datetime(2026, 12, 2, 9, 0, tzinfo=AMS), "expired", 3500),
+                (datetime(2026, 12, 7, 9, 0, tzinfo=AMS), "paid", 6750),  # the next week
+            ]
+        ):
+            s.add(
+                Payment(
+                    checkout_session_id=f"cs_{i}",
+                    order_id=f"o{i}",
+                    minutes=60,
+                    price_id="p",
+                    amount=amount,
+                    currency="eur",
+                    status=status,
+                    created_at=when,
+                )
+            )
+    f = PaymentFilter(date_from=date(2026, 11, 30), date_to=date(2026, 12, 13))
+    with read_session() as s:
+        days = payment_queries.payment_totals(s, f, AMS, "day")
+        weeks = payment_queries.payment_totals(s, f, AMS, "week")
+        counts = payment_queries.payment_status_counts(s, PaymentFilter(statuses=("paid",)), AMS)
+    assert [(d["period"], d["status"], d["amount"]) for d in days] == [
+        (date(2026, 12, 1), "paid", 4500),
+        (date(2026, 12, 2), "expired", 3500),
+        (date(2026, 12, 2), "paid", 4500),
+        (date(2026, 12, 7), "paid", 6750),
+    ]
+    assert [(w["period"], w["status"], w["count"]) for w in weeks] == [
+        (date(2026, 11, 30), "expired", 1),
+        (date(2026, 11, 30), "paid", 2),
+        (date(2026, 12, 7), "paid", 1),
+    ]
+    assert counts == {"paid": {"count": 3, "amount": 15750}}
+
+
+def test_finance_lists_holds_expiring_reschedules_and_failed_events(world):
+    now = datetime(2026, 11, 30, 8, 0, tzinfo=AMS)
+    with read_session() as s:
+        holds = lesson_queries.holds_expiring(s, now, timedelta(minutes=30))
+        none_yet = lesson_queries.holds_expiring(s, now, timedelta(minutes=5))
+        cases = lesson_queries.needs_reschedule(s)
+        failed = payment_queries.failed_events(s)
+    assert [h["id"] for h in holds] == [world["held"]] and none_yet == []
+    assert [c["id"] for c in cases] == [world["moved"]] and cases[0]["payment_status"] == "paid"
+    assert failed[0]["id"] == "evt_failed_1" and "payload" not in failed[0]
+
+
+def test_a_paid_lesson_that_was_cancelled_is_listed_for_a_refund(world):
+    from core.lesson_changes import cancel_lesson
+
+    with read_session() as s:
+        assert payment_queries.paid_but_cancelled(s) == []
+    cancel_lesson(world["confirmed"], actor=None, reason="ziek")
+    with read_session() as s:
+        listed = payment_queries.paid_but_cancelled(s)
+    assert [(r["lesson_id"], r["checkout_session_id"]) for r in listed] == [
+        (world["confirmed"], "cs_test_paid_1")
+    ]
+
+
+def test_contacts_are_found_by_a_phone_number_in_any_dutch_notation(world):
+    with read_session() as s:
+        assert [c["id"] for c in contact_queries.search_contacts(s, "06 1234 5678").rows] == ["c-1"]
+        assert contact_queries.search_contacts(s, "").total == 4
+        detail = contact_queries.contact_detail(s, "c-4")
+    assert detail["segment"] == "weekend" and "whitelist" in detail["segment_reason"]
+    assert detail["profile"] == "weekend"
+
+
+def test_the_database_url_is_shown_without_its_password():
+    shown = system_reports.safe_database_url("postgresql://app:s3cret@db:5432/lesplanner")
+    assert "s3cret" not in shown and "db:5432/lesplanner" in shown
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://app@db:5432/lesplanner?password=s3cretpw&sslmode=require",
+        "postgresql+psycopg://app@db:5432/lesplanner?sslmode=require&sslpassword=s3cretpw",
+        "postgresql+psycopg://app:s3cretpw@db:5432/lesplanner?sslmode=require&passwd=s3cretpw",
+    ],
+)
+def test_a_password_in_the_query_string_is_not_shown_either(url):
+    """Issue 12, item 8: libpq also takes the password (and the client key's) as query
+    parameters; the Integrations page showed them."""
+    shown = system_reports.safe_database_url(url)
+    assert "s3cretpw" not in shown
+    assert "db:5432/lesplanner" in shown and "sslmode=require" in shown
+
+
+def test_week_view_lists_the_tutors_lessons_free_slots_and_time_off(world):
+    monday = date(2026, 11, 30)
+    with read_session() as s:
+        items = availability.week_items(s, world["anna"], monday, AMS)
+        calendar = availability_queries.week_calendar(
+            s, "existing", world["anna"], monday, AMS, datetime(2026, 11, 30, 8, 0, tzinfo=AMS)
+        )
+    assert {lesson["status"] for lesson in items["lessons"]} == {"confirmed", "held", "needs_reschedule"}
+    assert [b["reason"] for b in items["busy_blocks"]] == ["tandarts"]
+    thursday_10 = datetime(2026, 12, 3, 10, tzinfo=AMS)
+    assert all(not (s <= thursday_10 < e) for s, e in calendar["free"])  # the dentist
+    assert any(s <= thursday_10 < e for s, e in calendar["busy"])
+    assert all(s.astimezone(AMS).date() >= monday for s, _ in calendar["free"])
+
+
+def test_the_contact_list_shows_the_segment_the_bot_detects_now(engine):
+    from core.contact_queries import search_contacts
+    from core.models import Contact
+    from core.segments import add_to_whitelist
+
+    with write_session(engine) as s:
+        s.add(Contact(id="k-new", name="Nieuw"))
+        s.add(Contact(id="k-paid", name="Betaald", attributes={"has_paid_lesson": True}))
+        s.add(Contact(id="k-weekend", name="Weekend", phone="+31612345678"))
+        s.flush()
+        add_to_whitelist(s, "weekend", "06 12345678")
+
+    with read_session(engine) as s:
+        rows = {r["id"]: r["segment"] for r in search_contacts(s, "").rows}
+
+    assert rows == {"k-new": "new", "k-paid": "existing", "k-weekend": "weekend"}
