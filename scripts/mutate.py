@@ -153,7 +153,11 @@ MUTANTS = [
         "core/lessons.py",
         """        _calendar_job(session, lesson, "calendar.delete")""",
         """        pass""",
-        ("tests/unit/test_lifecycle.py", "tests/unit/test_google_booking.py", "tests/reliability/test_reliability_booking.py"),
+        (
+            "tests/unit/test_lifecycle.py",
+            "tests/unit/test_google_booking.py",
+            "tests/reliability/test_reliability_booking.py",
+        ),
     ),
     Mutant(
         "an expired hold leaves its checkout open",

@@ -62,7 +62,9 @@ MODULES = [
             "not every_outside_call",
         ),
     ),
-    Module("webhooks", "core/payments/webhooks.py", ("tests/unit/test_webhooks.py", "tests/unit/test_refunds.py")),
+    Module(
+        "webhooks", "core/payments/webhooks.py", ("tests/unit/test_webhooks.py", "tests/unit/test_refunds.py")
+    ),
 ]
 
 
