@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import streamlit as st
 
-from core.availability import (
+from core.closures import (
     add_closure,
     closure_list,
     import_closures,
@@ -130,18 +130,7 @@ if upload is not None:
     except LesplannerError as exc:
         show_error(exc)
         st.stop()
-    st.markdown(
-        tr(
-            "wl.import.summary",
-            valid=len(preview.valid),
-            dupes=len(preview.duplicates),
-            invalid=len(preview.invalid),
-        )
-    )
-    if preview.truncated:
-        st.warning(
-            tr("wl.import.truncated", n=len(preview.valid) + len(preview.duplicates) + len(preview.invalid))
-        )
+    widgets.import_summary(preview)
     shown = {"row": tr("col.row"), "when": tr("col.when"), "name": tr("clo.name"), "region": tr("clo.region")}
 
     def _rows(records: list[dict]) -> list[dict]:

@@ -3,7 +3,7 @@ outside them is never offered; a tutor without hours works the profile's whole w
 
 import streamlit as st
 
-from core.availability import set_tutor_week, tutor_week
+from core.tutor_hours import set_tutor_week, tutor_week
 from core.tutors import list_tutors
 from ui import auth, data, fmt, widgets
 from ui.errors import run_action

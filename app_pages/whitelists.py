@@ -99,18 +99,7 @@ if upload is not None:
     except LesplannerError as exc:
         show_error(exc)
         st.stop()
-    st.markdown(
-        tr(
-            "wl.import.summary",
-            valid=len(preview.valid),
-            dupes=len(preview.duplicates),
-            invalid=len(preview.invalid),
-        )
-    )
-    if preview.truncated:
-        st.warning(
-            tr("wl.import.truncated", n=len(preview.valid) + len(preview.duplicates) + len(preview.invalid))
-        )
+    widgets.import_summary(preview)
     columns = {
         "row": tr("col.row"),
         "raw": tr("col.value"),

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from core.audit import current_actor
+from core.errors import NotFound, PermissionDenied
 from core.models import Tutor, User
 
 
@@ -33,3 +35,15 @@ def tutor_ids_for_email(session: Session, email: str) -> list[int]:
 def is_own_tutor(actor: User, tutor: Tutor) -> bool:
     """Whether `tutor` is the account's own calendar (same e-mail, case-insensitive)."""
     return bool(tutor.email and tutor.email.strip().lower() == actor.email.strip().lower())
+
+
+def managed_tutor(session: Session, actor: User, tutor_id: int, refusal: str) -> tuple[User, Tutor]:
+    """The acting account (re-read: admin or tutor) and the tutor it may change: admins any,
+    tutors only their own (else PermissionDenied with `refusal`)."""
+    who = current_actor(session, actor, "admin", "tutor")
+    tutor = session.get(Tutor, tutor_id)
+    if tutor is None:
+        raise NotFound("That tutor does not exist.")
+    if who.role != "admin" and not is_own_tutor(who, tutor):
+        raise PermissionDenied(refusal)
+    return who, tutor

@@ -138,3 +138,20 @@ def csv_download(
 def default_range(days_back: int, days_ahead: int) -> tuple[date, date]:
     today = data.now_minute().astimezone(data.tz()).date()
     return today - timedelta(days=days_back), today + timedelta(days=days_ahead)
+
+
+def import_summary(preview: Any) -> None:
+    """What a CSV import would do (new, already there or twice, invalid) and whether the file was
+    cut at the row limit: the same words for every import with a preview (whitelists, closures)."""
+    st.markdown(
+        tr(
+            "wl.import.summary",
+            valid=len(preview.valid),
+            dupes=len(preview.duplicates),
+            invalid=len(preview.invalid),
+        )
+    )
+    if preview.truncated:
+        st.warning(
+            tr("wl.import.truncated", n=len(preview.valid) + len(preview.duplicates) + len(preview.invalid))
+        )

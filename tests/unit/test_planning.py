@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from core import availability
+from core import availability, closures, tutor_hours
 from core.availability_queries import week_calendar
 from core.booking import book_slot, slots_for_profile
 from core.db import read_session, write_session
@@ -101,10 +101,10 @@ def test_a_profile_may_switch_public_holidays_off():
 
 
 def test_an_admin_may_mark_a_public_holiday_as_not_applying():
-    availability.set_public_holiday(user("admin@lesplanner.test"), date(2026, 12, 26), applies=False)
+    closures.set_public_holiday(user("admin@lesplanner.test"), date(2026, 12, 26), applies=False)
     free = days(every_free("premium"))
     assert date(2026, 12, 26) in free and date(2026, 12, 25) not in free
-    availability.set_public_holiday(user("admin@lesplanner.test"), date(2026, 12, 26), applies=True)
+    closures.set_public_holiday(user("admin@lesplanner.test"), date(2026, 12, 26), applies=True)
     assert date(2026, 12, 26) not in days(every_free("premium"))
 
 
@@ -125,7 +125,7 @@ SCHOOL_CSV = (
 
 
 def test_a_school_holiday_import_previews_then_blocks_its_dates_only_for_profiles_that_switched_it_on():
-    preview = availability.parse_closures_csv(SCHOOL_CSV.encode())
+    preview = closures.parse_closures_csv(SCHOOL_CSV.encode())
     assert [(r["name"], r["region"], r["start_date"], r["end_date"]) for r in preview.valid] == [
         ("Voorjaarsvakantie", "noord", date(2027, 2, 20), date(2027, 2, 28)),
         ("Kerstvakantie", "midden", date(2026, 12, 19), date(2027, 1, 3)),
@@ -134,8 +134,8 @@ def test_a_school_holiday_import_previews_then_blocks_its_dates_only_for_profile
     with read_session() as session:
         assert session.exec(select(Closure)).all() == []  # a preview writes nothing
 
-    assert availability.import_closures(user("admin@lesplanner.test"), preview.valid) == 2
-    assert availability.import_closures(user("admin@lesplanner.test"), preview.valid) == 0  # again: none new
+    assert closures.import_closures(user("admin@lesplanner.test"), preview.valid) == 2
+    assert closures.import_closures(user("admin@lesplanner.test"), preview.valid) == 0  # again: none new
 
     on = days(every_free("premium", school_holidays="midden"))
     assert not on & {date(2026, 12, 21), date(2026, 12, 28), date(2027, 1, 3)}
@@ -147,14 +147,14 @@ def test_a_school_holiday_import_previews_then_blocks_its_dates_only_for_profile
 
 def test_school_holidays_are_editable_and_can_be_switched_off():
     admin = user("admin@lesplanner.test")
-    preview = availability.parse_closures_csv(SCHOOL_CSV.encode())
-    availability.import_closures(admin, preview.valid)
+    preview = closures.parse_closures_csv(SCHOOL_CSV.encode())
+    closures.import_closures(admin, preview.valid)
     with read_session() as session:
         christmas = session.exec(select(Closure).where(Closure.name == "Kerstvakantie")).one()
-    availability.update_closure(admin, christmas.id, end_date=date(2026, 12, 27))
+    closures.update_closure(admin, christmas.id, end_date=date(2026, 12, 27))
     free = days(every_free("premium", school_holidays="midden"))
     assert date(2026, 12, 23) not in free and date(2026, 12, 28) in free
-    availability.update_closure(admin, christmas.id, active=False)
+    closures.update_closure(admin, christmas.id, active=False)
     assert date(2026, 12, 23) in days(every_free("premium"))
 
 
@@ -163,7 +163,7 @@ def test_school_holidays_are_editable_and_can_be_switched_off():
 
 def test_a_business_closure_blocks_every_profile_and_refuses_a_booking_with_its_name():
     admin = user("admin@lesplanner.test")
-    availability.add_closure(admin, date(2026, 12, 29), date(2026, 12, 30), "Teamuitje")
+    closures.add_closure(admin, date(2026, 12, 29), date(2026, 12, 30), "Teamuitje")
     for name in ("premium", "existing"):
         assert not days(every_free(name)) & {date(2026, 12, 29), date(2026, 12, 30)}
     with pytest.raises(SlotNotOffered, match="Teamuitje"):
@@ -174,13 +174,13 @@ def test_a_business_closure_blocks_every_profile_and_refuses_a_booking_with_its_
 
 def test_only_admins_enter_closures_and_bad_ranges_are_refused():
     with pytest.raises(PermissionDenied):
-        availability.add_closure(user("anna@lesplanner.test"), date(2026, 12, 29), date(2026, 12, 29), "Vrij")
+        closures.add_closure(user("anna@lesplanner.test"), date(2026, 12, 29), date(2026, 12, 29), "Vrij")
     with pytest.raises(ValidationFailed):
-        availability.add_closure(
+        closures.add_closure(
             user("admin@lesplanner.test"), date(2026, 12, 30), date(2026, 12, 29), "Omgekeerd"
         )
     with pytest.raises(ValidationFailed):
-        availability.add_closure(user("admin@lesplanner.test"), date(2026, 12, 29), date(2026, 12, 29), " ")
+        closures.add_closure(user("admin@lesplanner.test"), date(2026, 12, 29), date(2026, 12, 29), " ")
 
 
 def test_a_lesson_cannot_be_moved_onto_a_closure():
@@ -200,7 +200,7 @@ def only_anna(profile_name: str = "premium") -> None:
 def test_a_tutor_with_only_tuesday_evening_is_offered_only_then_across_dst(frozen_now):
     frozen_now(2027, 3, 20, 9, 0)  # Saturday; summer time starts Sunday 28 March
     only_anna()
-    availability.set_tutor_hours(user("admin@lesplanner.test"), tutor_id("Anna"), [(1, 18 * 60, 21 * 60)])
+    tutor_hours.set_tutor_hours(user("admin@lesplanner.test"), tutor_id("Anna"), [(1, 18 * 60, 21 * 60)])
     free = every_free("premium")  # 90-minute lessons, hourly: 18:00 and 19:00
     assert free
     assert {(s.weekday(), s.hour, s.minute) for s in free} == {(1, 18, 0), (1, 19, 0)}
@@ -213,7 +213,7 @@ def test_a_tutor_with_only_tuesday_evening_is_offered_only_then_across_dst(froze
 
 
 def test_no_hours_means_the_profile_window_and_another_tutor_fills_the_gap():
-    availability.set_tutor_hours(user("admin@lesplanner.test"), tutor_id("Anna"), [(1, 18 * 60, 21 * 60)])
+    tutor_hours.set_tutor_hours(user("admin@lesplanner.test"), tutor_id("Anna"), [(1, 18 * 60, 21 * 60)])
     free = every_free("premium")
     assert at(2026, 12, 21, 10) in free  # Bram has no hours set: the whole window
     lesson = book(at(2026, 12, 21, 10)).lesson
@@ -222,14 +222,14 @@ def test_no_hours_means_the_profile_window_and_another_tutor_fills_the_gap():
 
 def test_tutor_hours_ignore_the_buffer_but_lessons_do_not():
     only_anna()
-    availability.set_tutor_hours(user("admin@lesplanner.test"), tutor_id("Anna"), [(1, 18 * 60, 21 * 60)])
+    tutor_hours.set_tutor_hours(user("admin@lesplanner.test"), tutor_id("Anna"), [(1, 18 * 60, 21 * 60)])
     free = every_free("premium", buffer_minutes=15)
     assert at(2026, 12, 22, 18) in free  # the buffer is room between lessons, not before work
 
 
 def test_tutors_set_their_own_hours_only_and_hours_are_validated():
     anna, bram = tutor_id("Anna"), tutor_id("Bram")
-    availability.set_tutor_hours(
+    tutor_hours.set_tutor_hours(
         user("anna@lesplanner.test"), anna, [(0, 9 * 60, 12 * 60), (0, 13 * 60, 17 * 60)]
     )
     with read_session() as session:
@@ -240,35 +240,35 @@ def test_tutors_set_their_own_hours_only_and_hours_are_validated():
             (0, 780, 1020),
         ]
     with pytest.raises(PermissionDenied):
-        availability.set_tutor_hours(user("anna@lesplanner.test"), bram, [(0, 540, 720)])
+        tutor_hours.set_tutor_hours(user("anna@lesplanner.test"), bram, [(0, 540, 720)])
     for bad in ([(7, 540, 720)], [(0, 720, 540)], [(0, 540, 1500)], [(0, 540, 720), (0, 700, 800)]):
         with pytest.raises(ValidationFailed):
-            availability.set_tutor_hours(user("admin@lesplanner.test"), anna, bad)
-    availability.set_tutor_hours(user("admin@lesplanner.test"), anna, [])  # back to the window
+            tutor_hours.set_tutor_hours(user("admin@lesplanner.test"), anna, bad)
+    tutor_hours.set_tutor_hours(user("admin@lesplanner.test"), anna, [])  # back to the window
     with read_session() as session:
         assert availability.tutor_hours(session, anna) == []
 
 
 def test_the_consoles_hours_text_is_parsed_per_weekday():
-    assert availability.parse_hours_text("9:00-12:00, 13-17") == [(540, 720), (780, 1020)]
-    assert availability.parse_hours_text(" ") == []
-    assert availability.hours_text([(540, 720), (1080, 1440)]) == "09:00-12:00, 18:00-24:00"
+    assert tutor_hours.parse_hours_text("9:00-12:00, 13-17") == [(540, 720), (780, 1020)]
+    assert tutor_hours.parse_hours_text(" ") == []
+    assert tutor_hours.hours_text([(540, 720), (1080, 1440)]) == "09:00-12:00, 18:00-24:00"
     for bad in ("9-", "12:00-09:00", "9:75-10:00", "25-26"):
         with pytest.raises(ValidationFailed):
-            availability.parse_hours_text(bad)
+            tutor_hours.parse_hours_text(bad)
     anna = tutor_id("Anna")
-    availability.set_tutor_week(user("anna@lesplanner.test"), anna, {1: "18:00-21:00", 3: ""})
+    tutor_hours.set_tutor_week(user("anna@lesplanner.test"), anna, {1: "18:00-21:00", 3: ""})
     with read_session() as session:
         assert [
             (h.weekday, h.start_minute, h.end_minute) for h in availability.tutor_hours(session, anna)
         ] == [(1, 1080, 1260)]
     with pytest.raises(ValidationFailed, match="Wednesday"):
-        availability.set_tutor_week(user("anna@lesplanner.test"), anna, {2: "avond"})
+        tutor_hours.set_tutor_week(user("anna@lesplanner.test"), anna, {2: "avond"})
 
 
 def test_the_week_view_names_closures_and_shows_the_hours_outside_work():
     anna = tutor_id("Anna")
-    availability.set_tutor_hours(user("admin@lesplanner.test"), anna, [(1, 18 * 60, 21 * 60)])
+    tutor_hours.set_tutor_hours(user("admin@lesplanner.test"), anna, [(1, 18 * 60, 21 * 60)])
     with read_session() as session:
         week = week_calendar(session, "premium", anna, date(2026, 12, 21), AMS, at(2026, 12, 20, 9))
     assert [(c["name"], c["start"], c["end"]) for c in week["closures"]] == [
