@@ -133,22 +133,17 @@ def subtract_interval(
 
 
 def _layer(busy: Iterable[tuple[datetime, datetime]]) -> tuple[list[float], list[float]]:
-    """Busy time as merged, sorted (starts, ends) in POSIX seconds; naive times are refused."""
+    """Busy time as merged, sorted (starts, ends) in POSIX seconds; naive times are refused,
+    naming which end of an interval was naive."""
     pairs: list[tuple[float, float]] = []
-    try:
-        for start, end in busy:
-            if (
-                start.tzinfo is None
-                or end.tzinfo is None
-                or start.utcoffset() is None
-                or end.utcoffset() is None
-            ):
-                raise ValidationFailed(
-                    "busy time has no time zone offset; send ISO 8601 with an offset, e.g. 2026-12-01T10:00:00+01:00"
-                )
-            pairs.append((start.timestamp(), end.timestamp()))
-    except (AttributeError, TypeError, ValueError) as err:
-        raise ValidationFailed("busy time must be pairs of dates and times") from err
+    for start, end in busy:
+        if not isinstance(start, datetime) or start.tzinfo is None or start.utcoffset() is None:
+            require_aware(start, "busy start")
+            raise ValidationFailed("busy start must be a date and time with a time zone offset")
+        if not isinstance(end, datetime) or end.tzinfo is None or end.utcoffset() is None:
+            require_aware(end, "busy end")
+            raise ValidationFailed("busy end must be a date and time with a time zone offset")
+        pairs.append((start.timestamp(), end.timestamp()))
     return _merge_seconds(pairs)
 
 
