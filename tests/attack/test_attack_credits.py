@@ -117,3 +117,42 @@ def test_a_credit_paid_lesson_that_lost_its_slot_is_rebooked_without_a_second_cr
     assert again.status_code == 201, again.text
     assert again.json()["id"] == first["id"], "a new lesson was made for the rebooking"
     assert balance() == 4, "the rebooking spent a second credit"
+
+
+def test_a_disputed_bundle_alerts_finance(
+    client,
+    bundle,
+    fake_stripe,
+    signed_delivery,  # noqa: F811
+):
+    """DESIGN: `charge.dispute.created` → `disputed` and a finance alert. A bundle has no lesson,
+    so _on_dispute writes no alert, and its 5 credits stay spendable while the money is clawed
+    back (a lost dispute never takes the unused credits back either)."""
+    from core.models import AuditLog
+
+    signed_delivery(fake_stripe.complete_session(bundle["checkout_session_id"]))
+    with read_session() as session:
+        intent = session.exec(select(Payment)).one().payment_intent_id
+    assert intent and balance() == 5
+    dispute = {
+        "id": "dp_attack_1",
+        "object": "dispute",
+        "payment_intent": intent,
+        "status": "needs_response",
+        "reason": "fraudulent",
+        "amount": 20000,
+    }
+    event = {
+        "id": "evt_attack_dispute",
+        "object": "event",
+        "type": "charge.dispute.created",
+        "created": 1764576000,
+        "data": {"object": dispute},
+    }
+    fake_stripe.events.append(event)
+    signed_delivery(event)
+
+    with read_session() as session:
+        assert session.exec(select(Payment)).one().status == "disputed"
+        alerts = session.exec(select(AuditLog).where(AuditLog.action == "finance.alert")).all()
+    assert alerts, "a disputed bundle raises no finance alert"
