@@ -156,3 +156,30 @@ def test_a_disputed_bundle_alerts_finance(
         assert session.exec(select(Payment)).one().status == "disputed"
         alerts = session.exec(select(AuditLog).where(AuditLog.action == "finance.alert")).all()
     assert alerts, "a disputed bundle raises no finance alert"
+
+
+def test_a_refund_after_the_credit_was_spent_alerts_finance(
+    client,
+    tutor,
+    monday_morning,
+    configure,
+    fake_stripe,
+    signed_delivery,  # noqa: F811
+):
+    """As above, but the customer already booked another lesson with that credit: nothing can be
+    taken back, so finance must at least be told the customer has both."""
+    from core.models import AuditLog
+
+    with write_session() as session:
+        session.get_one(PlanningProfile, "new").on_time_cancel = "credit"
+    held = client.post("/api/v1/bookings", json=booking()).json()
+    signed_delivery(fake_stripe.complete_session(held["checkout_session_id"]))
+    client.post(f"/api/v1/lessons/{held['id']}/cancel", json={"conversation_id": "conv-1"})
+    again = client.post("/api/v1/bookings", json=booking("2026-12-01T14:00:00+01:00"))
+    assert again.status_code == 201 and again.json()["status"] == "confirmed"
+    assert balance() == 0
+
+    signed_delivery(fake_stripe.refund(held["checkout_session_id"]))
+    with read_session() as session:
+        alerts = session.exec(select(AuditLog).where(AuditLog.action == "finance.alert")).all()
+    assert [a.entity_id for a in alerts] == [str(held["id"])]
