@@ -183,3 +183,30 @@ def test_a_refund_after_the_credit_was_spent_alerts_finance(
     with read_session() as session:
         alerts = session.exec(select(AuditLog).where(AuditLog.action == "finance.alert")).all()
     assert [a.entity_id for a in alerts] == [str(held["id"])]
+
+
+def test_a_partly_refunded_lesson_does_not_become_a_whole_credit(
+    client,
+    tutor,
+    monday_morning,
+    configure,
+    fake_stripe,
+    signed_delivery,  # noqa: F811
+):
+    """Finance refunded half of a paid lesson (goodwill). Cancelled on time under `on_time_cancel
+    = credit`, the customer gets a whole prepaid lesson for half its price; under `refund` the
+    same cancel refunds only what is left (left_to_refund). The credit ignores the refund."""
+    with write_session() as session:
+        session.get_one(PlanningProfile, "new").on_time_cancel = "credit"
+    held = client.post("/api/v1/bookings", json=booking()).json()
+    signed_delivery(fake_stripe.complete_session(held["checkout_session_id"]))
+    with read_session() as session:
+        amount = session.exec(select(Payment)).one().amount
+    signed_delivery(fake_stripe.refund(held["checkout_session_id"], amount // 2))
+    with read_session() as session:
+        assert session.exec(select(Payment)).one().status == "partially_refunded"
+
+    cancelled = client.post(f"/api/v1/lessons/{held['id']}/cancel", json={"conversation_id": "conv-1"})
+    assert cancelled.status_code == 200, cancelled.text
+    consequence = cancelled.json()
+    assert balance() == 0 or "refund" in str(consequence), f"a whole credit for half a payment: {consequence}"
