@@ -258,7 +258,8 @@ def _movable_paid_lesson(
     session: Session, conversation_id: str, profile: PlanningProfile, segment: str
 ) -> Lesson | None:
     """The conversation's paid lesson that lost its slot and may take this booking's place:
-    only for a lesson of the same duration and price (anything else is a new booking)."""
+    only for a lesson of the same duration and price, or of the same profile when a prepaid
+    credit paid it (anything else is a new booking)."""
     candidates = session.exec(
         select(Lesson)
         .where(Lesson.conversation_id == conversation_id, Lesson.status == NEEDS_RESCHEDULE)
@@ -266,10 +267,14 @@ def _movable_paid_lesson(
     ).all()
     price_now = price_for(segment, profile.duration_minutes)
     for lesson in candidates:
+        if lesson.end - lesson.start != timedelta(minutes=profile.duration_minutes):
+            continue
+        if credits.paid_by_credit(session, stored_id(lesson)):
+            if lesson.profile_name == profile.name:
+                return lesson
+            continue
         payment = payment_for_lesson(session, stored_id(lesson))
         if payment is None or payment.status != PaymentStatus.PAID:
-            continue
-        if lesson.end - lesson.start != timedelta(minutes=profile.duration_minutes):
             continue
         same_price = (payment.price_id == price_now) if price_now else lesson.profile_name == profile.name
         if same_price:

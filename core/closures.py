@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -37,6 +38,8 @@ def _check_range(start_date: date, end_date: date, name: str) -> str:
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("Give the closure a name (it is shown on the availability grid).")
+    if any(unicodedata.category(ch) == "Cc" for ch in name):  # PostgreSQL refuses NUL in text
+        raise ValidationFailed("A closure's name may not contain control characters.")
     return name[:120]
 
 
@@ -195,7 +198,10 @@ def parse_closures_csv(data: bytes | str) -> ClosurePreview:
         dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    rows = list(csv.reader(io.StringIO(text), dialect))
+    try:  # newline=None: old Mac files end lines with a bare CR
+        rows = list(csv.reader(io.StringIO(text, newline=None), dialect))
+    except csv.Error as exc:  # e.g. a cell over the csv module's field limit
+        raise ValidationFailed(f"The file could not be read as CSV: {exc}.") from None
     preview = ClosurePreview()
     if not rows:
         return preview

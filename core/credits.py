@@ -250,6 +250,31 @@ def take_back_refunded_bundle(session: Session, payment: Payment) -> int:
     return unused if entry is not None else 0
 
 
+def take_back_credit_of_refunded_payment(session: Session, payment: Payment) -> CreditEntry | None:
+    """A lesson payment refunded in full after the lesson's cancel gave a credit for that money
+    (`on_time_cancel = credit`, or staff's choice): the credit is taken back, never below 0.
+    None when there is nothing to take back (then the customer has both: the caller alerts)."""
+    given = returned(session, payment.lesson_id) if payment.lesson_id is not None else None
+    if given is None or given.payment_id != payment.id:
+        return None
+    lock_contact(session, given.contact_id)
+    if balance(session, given.contact_id, given.minutes) < 1:
+        return None
+    return _add(
+        session,
+        CreditEntry(
+            contact_id=given.contact_id,
+            minutes=given.minutes,
+            delta=-1,
+            kind=REFUND,
+            reason=f"lesson {payment.lesson_id} refunded after its cancel gave this credit",
+            key=f"{REFUND}:payment-{payment.id}",
+            lesson_id=payment.lesson_id,
+            payment_id=payment.id,
+        ),
+    )
+
+
 def grant(actor: User, contact_id: str, minutes: int, delta: int, reason: str) -> CreditEntry:
     """An admin grants (delta > 0) or corrects (delta < 0) a contact's credits of `minutes`, with
     a reason; audited. A correction that would take the balance below 0 is refused."""

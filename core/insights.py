@@ -1,8 +1,8 @@
 """Insights for admins and finance: how the bot performs (DESIGN → Roles: Insights).
 
 **The funnel** follows conversations, not events, so every step is a share of the one before:
-a conversation is *offered* in the week of its first slot answer with at least one slot in the
-period (a `SlotOffer`, recorded by `booking.suggest_slots`); it *booked* when a lesson was created
+a conversation is *offered* in the week of its first slot answer with at least one slot ever (a
+`SlotOffer`, recorded by `booking.suggest_slots`), counted when that answer is in the period; it *booked* when a lesson was created
 for it after that offer; it *paid* when it booked and a payment of it was paid after the offer, or
 one of its lessons was confirmed without one (a free profile, a prepaid credit); it *attended* when
 it booked and one of its lessons was marked attended. The segment of a cohort row is the segment of
@@ -106,11 +106,15 @@ class _Cohort:
 
 
 def _first_offers(f: InsightsFilter, tz: ZoneInfo) -> Any:
+    """Each conversation's first offer ever, for those whose first offer is in the period: a
+    conversation offered before the period belongs to an earlier cohort, whatever the period."""
     lo, hi = local_bounds(f.date_from, f.date_to, tz)
+    first_at = func.min(SlotOffer.offered_at)
     return (
-        select(SlotOffer.conversation_id, func.min(SlotOffer.offered_at).label("first_at"))
-        .where(col(SlotOffer.offered_at) >= lo, col(SlotOffer.offered_at) < hi, col(SlotOffer.slots) > 0)
+        select(SlotOffer.conversation_id, first_at.label("first_at"))
+        .where(col(SlotOffer.slots) > 0)
         .group_by(col(SlotOffer.conversation_id))
+        .having(and_(first_at >= lo, first_at < hi))
         .subquery()
     )
 

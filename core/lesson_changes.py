@@ -112,7 +112,9 @@ def cancel_terms(session: Session, lesson: Lesson, now: datetime) -> CancelTerms
     if lesson.status == NEEDS_RESCHEDULE or (lesson.status == CONFIRMED and now <= until):
         if by_credit:
             return CancelTerms(True, until, CREDIT, minutes=minutes)
-        if amount and policy == CREDIT and lesson.status == CONFIRMED:
+        # A whole lesson back only for a whole payment: partly refunded, the rest is refunded.
+        whole = payment is not None and payment.status == PaymentStatus.PAID
+        if amount and whole and policy == CREDIT and lesson.status == CONFIRMED:
             return CancelTerms(True, until, CREDIT, minutes=minutes)
         return CancelTerms(True, until, REFUND if amount else NONE, amount or None, currency)
     return CancelTerms(False, until, NONE)

@@ -529,6 +529,13 @@ def _on_refunded(session: Session, charge: dict[str, Any], now: datetime) -> tup
         credits.take_back_refunded_bundle(session, payment)
     # A full refund of a lesson still to come cancels it: its slot and calendar event are freed.
     lesson = session.get(Lesson, payment.lesson_id) if payment.lesson_id is not None else None
+    given = credits.returned(session, payment.lesson_id) if payment.lesson_id is not None else None
+    if lesson is not None and given is not None and given.payment_id == payment.id:
+        # Its cancel gave a credit for this money: the refund takes it back, or finance looks.
+        if credits.take_back_credit_of_refunded_payment(session, payment) is None:
+            lessons.finance_alert(
+                session, lesson, "refunded in full; the credit its cancel gave is already used"
+            )
     if lesson is not None and lesson.status in (CONFIRMED, NEEDS_RESCHEDULE) and lesson.start > now:
         lessons.cancel(session, lesson, "payment refunded in full", notify=False)
     # A refund we started at the customer's cancel was announced with that cancel: one message.
