@@ -46,6 +46,7 @@ from core.models import (
     PaymentStatus,
     StripeEvent,
 )
+from core.payments.after_payment import IGNORED, PROCESSED, on_dispute, on_invoice
 from core.payments.gateway import (
     ALLOWED_MINUTES,
     BUNDLE_PRICE_SETTINGS,
@@ -69,7 +70,7 @@ log = logging.getLogger("lesplanner.payments")
 WEBHOOK_TOLERANCE_SECONDS = 300
 
 # StripeEvent states (DESIGN.md) and the extra answer for a repeat
-PROCESSED, IGNORED, EVENT_FAILED, DUPLICATE = "processed", "ignored", "failed", "duplicate"
+EVENT_FAILED, DUPLICATE = "failed", "duplicate"
 
 # How many webhook transactions may run at once in this process. On SQLite writes are
 # serialised anyway, and writers queueing inside SQLite wait in its busy handler, which sleeps in
@@ -290,9 +291,9 @@ def _dispatch(session: Session, event: dict[str, Any], now: datetime) -> tuple[s
     if type_ == "charge.refunded":
         return _on_refunded(session, obj, now)
     if type_ in ("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed"):
-        return _on_dispute(session, obj, now)
+        return on_dispute(session, obj, now)
     if type_ in ("invoice.finalized", "invoice.paid"):
-        return _on_invoice(session, obj, now)
+        return on_invoice(session, obj, now)
     return IGNORED, f"Lesplanner does not act on {type_ or 'untyped'} events."
 
 
@@ -552,50 +553,3 @@ def _on_refunded(session: Session, charge: dict[str, Any], now: datetime) -> tup
             dedupe_key=f"refund_issued:{payment.checkout_session_id}",
         )
     return PROCESSED, f"Payment {payment.checkout_session_id} refunded."
-
-
-def _on_dispute(session: Session, dispute: dict[str, Any], now: datetime) -> tuple[str, str]:
-    """A chargeback: the payment is `disputed` with Stripe's dispute status and the evidence due
-    date, finance gets an alert, and the lesson stays as it is (DESIGN)."""
-    intent = _id_of(dispute.get("payment_intent"))
-    payment = (
-        session.exec(select(Payment).where(Payment.payment_intent_id == intent)).first() if intent else None
-    )
-    if payment is None:
-        return IGNORED, f"No Lesplanner payment has payment intent {intent or '(none)'}."
-    status = str(dispute.get("status") or "unknown")[:40]
-    due = _ts((dispute.get("evidence_details") or {}).get("due_by"))
-    first = payment.status != PaymentStatus.DISPUTED
-    payment.status = PaymentStatus.DISPUTED
-    payment.dispute_status = status
-    payment.dispute_due_by = due or payment.dispute_due_by
-    payment.updated_at = now
-    lesson = session.get(Lesson, payment.lesson_id) if payment.lesson_id is not None else None
-    if first and lesson is not None:
-        lessons.finance_alert(
-            session,
-            lesson,
-            f"payment disputed ({dispute.get('reason') or 'no reason given'}); evidence due {due:%Y-%m-%d}"
-            if due
-            else f"payment disputed ({dispute.get('reason') or 'no reason given'})",
-        )
-    return PROCESSED, f"Payment {payment.checkout_session_id}: dispute {dispute.get('id')} is {status}."
-
-
-def _on_invoice(session: Session, invoice: dict[str, Any], now: datetime) -> tuple[str, str]:
-    """The receipt Stripe made for a Checkout (STRIPE_INVOICES): keep its hosted page's URL so
-    Betalingen can link to it. Found by invoice id (from checkout.session.completed) or by
-    its PaymentIntent; an invoice of something else is ignored."""
-    invoice_id = invoice.get("id")
-    payment = (
-        session.exec(select(Payment).where(Payment.invoice_id == invoice_id)).first() if invoice_id else None
-    )
-    intent = _id_of(invoice.get("payment_intent"))
-    if payment is None and intent:
-        payment = session.exec(select(Payment).where(Payment.payment_intent_id == intent)).first()
-    if payment is None:
-        return IGNORED, f"No Lesplanner payment has invoice {invoice_id or '(none)'}."
-    payment.invoice_id = invoice_id or payment.invoice_id
-    payment.invoice_url = invoice.get("hosted_invoice_url") or payment.invoice_url
-    payment.updated_at = now
-    return PROCESSED, f"Payment {payment.checkout_session_id}: invoice {invoice_id} recorded."
