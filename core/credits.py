@@ -33,6 +33,7 @@ from core.models import Contact, CreditEntry, Lesson, Payment, User, stored_id
 
 CREDIT_MINUTES = (60, 90)
 PURCHASE, USE, RETURN, GRANT, REFUND = "purchase", "use", "return", "grant", "refund"
+CREDIT_RETURNABLE = ("confirmed", "needs_reschedule")  # lesson states whose credit a cancel may return
 MAX_GRANT = 50
 
 
@@ -233,6 +234,7 @@ def take_back_refunded_bundle(session: Session, payment: Payment) -> int:
         return 0
     lock_contact(session, payment.contact_id)
     unused = min(payment.quantity, balance(session, payment.contact_id, payment.minutes))
+    _close_returns_of_refunded_bundle(session, payment, payment.quantity - max(unused, 0))
     if unused <= 0:
         return 0
     entry = _add(
@@ -248,6 +250,52 @@ def take_back_refunded_bundle(session: Session, payment: Payment) -> int:
         ),
     )
     return unused if entry is not None else 0
+
+
+def _close_returns_of_refunded_bundle(session: Session, payment: Payment, used: int) -> None:
+    """The bundle's credits already spent on lessons still to come: their money is back, so a
+    later cancel must not return them as credit. The latest `used` such lessons of the contact
+    (credit-paid since the purchase, not cancelled, no return yet) get a zero return entry that
+    takes the lesson's one return (its key) and says why."""
+    if used <= 0 or not payment.contact_id:
+        return
+    purchase = _entry_by_key(session, f"{PURCHASE}:payment-{payment.id}")
+    uses = session.exec(
+        select(CreditEntry)
+        .where(
+            CreditEntry.contact_id == payment.contact_id,
+            CreditEntry.minutes == payment.minutes,
+            CreditEntry.kind == USE,
+            col(CreditEntry.id) > (purchase.id if purchase is not None else 0),
+        )
+        .order_by(col(CreditEntry.id).desc())
+    ).all()
+    closed = 0
+    for use in uses:
+        if closed >= used:
+            break
+        lesson = session.get(Lesson, use.lesson_id) if use.lesson_id is not None else None
+        if lesson is None or lesson.status not in CREDIT_RETURNABLE or returned(session, stored_id(lesson)):
+            continue
+        if _add(
+            session,
+            CreditEntry(
+                contact_id=payment.contact_id,
+                minutes=payment.minutes,
+                delta=0,
+                kind=REFUND,
+                reason=f"bundle refunded: lesson {lesson.id}'s credit is not given back when it is cancelled",
+                key=f"{RETURN}:lesson-{lesson.id}",
+                lesson_id=lesson.id,
+                payment_id=payment.id,
+            ),
+        ):
+            closed += 1
+
+
+def credit_returnable(session: Session, lesson_id: int) -> bool:
+    """Paid with a credit and that credit not yet given back (nor closed by a bundle refund)."""
+    return paid_by_credit(session, lesson_id) and returned(session, lesson_id) is None
 
 
 def take_back_credit_of_refunded_payment(session: Session, payment: Payment) -> CreditEntry | None:

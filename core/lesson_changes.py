@@ -107,11 +107,14 @@ def cancel_terms(session: Session, lesson: Lesson, now: datetime) -> CancelTerms
     currency = (payment.currency or "eur") if payment is not None else None
     minutes = credits.lesson_minutes(lesson)
     by_credit = credits.paid_by_credit(session, stored_id(lesson))
+    returnable = credits.credit_returnable(session, stored_id(lesson))
     profile = session.get(PlanningProfile, lesson.profile_name)
     policy = profile.on_time_cancel if profile is not None else REFUND
     if lesson.status == NEEDS_RESCHEDULE or (lesson.status == CONFIRMED and now <= until):
-        if by_credit:
-            return CancelTerms(True, until, CREDIT, minutes=minutes)
+        if by_credit:  # its credit back, unless a refund of its bundle already paid it out
+            return CancelTerms(
+                True, until, CREDIT if returnable else NONE, minutes=minutes if returnable else None
+            )
         # A whole lesson back only for a whole payment: partly refunded, the rest is refunded.
         whole = payment is not None and payment.status == PaymentStatus.PAID
         if amount and whole and policy == CREDIT and lesson.status == CONFIRMED:

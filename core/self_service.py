@@ -156,7 +156,8 @@ def _repeat_terms(session: Session, lesson: Lesson) -> CancelTerms | None:
     """For a lesson this conversation already cancelled: what that cancel did."""
     if lesson.status != CANCELLED:
         return None
-    if credits.returned(session, stored_id(lesson)) is not None:
+    given = credits.returned(session, stored_id(lesson))
+    if given is not None and given.delta > 0:
         return CancelTerms(
             True, cancel_until(session, lesson), CREDIT, minutes=credits.lesson_minutes(lesson)
         )

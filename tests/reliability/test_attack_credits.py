@@ -50,11 +50,6 @@ def balance(minutes: int = 60) -> int:
         return credits.balance(session, "contact-1", minutes)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (issue 15): the ledger does not record which bundle a credit came from, so a cancel after a "
-    "full bundle refund still gives a credit back; needs a design choice (see the closing note)",
-)
 def test_a_lesson_booked_with_a_refunded_bundle_gives_no_credit_back_when_cancelled(
     client,
     bundle,
