@@ -373,7 +373,7 @@ def move_lesson(
         profile = session.get_one(PlanningProfile, lesson.profile_name)
         tutor = session.get_one(Tutor, lesson.tutor_id)
         old_start, old_end, status = lesson.start, lesson.end, lesson.status
-        has_event = bool(lesson.calendar_event_id)
+        event_id = lesson.calendar_event_id
     end = start + (old_end - old_start)
     if start == old_start and status == CONFIRMED:
         raise ValidationFailed("The lesson already starts at that time.")
@@ -390,10 +390,21 @@ def move_lesson(
     # (Google); elsewhere all of it is someone else's, e.g. time off, and none may be ignored.
     own_busy = (
         (old_start, old_end)
-        if status == CONFIRMED and has_event and getattr(backend, "busy_includes_lesson_events", False)
+        if status == CONFIRMED and event_id and getattr(backend, "busy_includes_lesson_events", False)
         else None
     )
     busy = backend.busy([tutor.calendar_id], lo, hi).get(tutor.calendar_id, [])
+    busy_without = getattr(backend, "busy_without", None)
+    if (
+        own_busy is not None
+        and event_id
+        and busy_without is not None
+        and own_busy[0] < hi
+        and own_busy[1] > lo
+    ):
+        # Moving within its old time: merged free/busy cannot tell the lesson's own event from an
+        # appointment lying inside it, so the events of the window are listed without our own.
+        busy, own_busy = busy_without(tutor.calendar_id, lo, hi, event_id), None
     if _calendar_busy_except(busy, own_busy, lo, hi):
         raise SlotTaken(f"{format_when(start, 'en', tz)} is busy in {tutor.name}'s calendar.")
 

@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from core.calendars.google_support import EventChanges, SyncTokenExpired, _ApiError, _rfc3339
+from core.calendars.google_support import EventChanges, SyncTokenExpired, _ApiError, _rfc3339, busy_interval
 from core.errors import CalendarUnavailable
 
 
@@ -56,6 +56,32 @@ class GoogleSyncCalls:
             if not answer.get("nextPageToken"):
                 return
             params["pageToken"] = answer["nextPageToken"]
+
+    def busy_without(
+        self, calendar_id: str, start: datetime, end: datetime, event_id: str
+    ) -> list[tuple[datetime, datetime]]:
+        """Busy time of the calendar's events in [start, end) except the event `event_id` (a
+        lesson's own, when it moves within its old time: merged free/busy cannot tell it from an
+        event lying inside it)."""
+        params: dict[str, Any] = {
+            "calendarId": calendar_id,
+            "singleEvents": True,
+            "maxResults": 2500,
+            "timeMin": _rfc3339(start),
+            "timeMax": _rfc3339(end),
+        }
+        found: list[tuple[datetime, datetime]] = []
+        with self._tracked(calendar_id):
+            self._ensure_service()
+            self._refuse_bare_primary([calendar_id])
+            for answer in self._pages(params):
+                for item in answer.get("items") or []:
+                    interval = (
+                        None if item.get("id") == event_id else busy_interval(item, answer.get("timeZone"))
+                    )
+                    if interval is not None:
+                        found.append(interval)
+        return found
 
     def watch(
         self, calendar_id: str, channel_id: str, token: str, address: str, ttl_seconds: int

@@ -42,11 +42,6 @@ def lesson_with_a_private_event_inside(engine, google_backend, fake_google, froz
         return s.get_one(Lesson, lesson.id), s.exec(select(User)).one()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (issue 17): a move removes the lesson's own old time from Google's merged busy time, which also "
-    "hides another event lying inside it; the fix lists the events of the window and skips only the lesson's own",
-)
 def test_a_move_onto_a_private_event_inside_the_old_lesson_time_is_refused(
     google_backend, lesson_with_a_private_event_inside
 ):
