@@ -100,6 +100,15 @@ def create_database(server_url: str) -> str:
     return server_url.rsplit("/", 1)[0] + "/" + name
 
 
+def recreate_from_template(url: str, template: str) -> None:
+    """The database at `url`, dropped and made again as a copy of the database `template`."""
+    server = url.rsplit("/", 1)[0] + "/postgres"
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(admin_dsn(server), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+
+
 def drop_database(url: str) -> None:
     server = url.rsplit("/", 1)[0] + "/postgres"
     name = url.rsplit("/", 1)[1]

@@ -57,17 +57,16 @@ def prepare_database(
 ) -> None:
     """Tables, seed profiles and one tutor teaching every profile, in a database of its own
     engine (the test process's settings are not touched)."""
-    from sqlmodel import Session, SQLModel, select
+    from sqlmodel import Session, select
 
     import core.models  # noqa: F401  (registers the tables)
     from core.db import get_engine
     from core.models import PlanningProfile, Tutor
-    from core.profiles import seed_defaults
+    from tests.conftest import fresh_schema
 
+    fresh_schema(url)
     engine = get_engine(url)
-    SQLModel.metadata.create_all(engine)
     with Session(engine) as session:
-        seed_defaults(session)
         if requires_payment is not None:
             for profile in session.exec(select(PlanningProfile)).all():
                 profile.requires_payment = requires_payment

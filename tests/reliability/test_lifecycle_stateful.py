@@ -30,13 +30,13 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlmodel import SQLModel, select
+from sqlmodel import select
 
 from core import clock, lessons, worker
 from core.calendars import event_id_for_lesson, set_backend
 from core.calendars.google import GoogleCalendarBackend
 from core.config import set_settings
-from core.db import get_engine, read_session, reset_engines, write_session
+from core.db import read_session, reset_engines, write_session
 from core.errors import LesplannerError
 from core.lesson_changes import cancel_lesson, reschedule_lesson
 from core.models import (
@@ -54,9 +54,8 @@ from core.models import (
     User,
 )
 from core.payments import gateway
-from core.profiles import seed_defaults
 from receiver.main import create_app
-from tests.conftest import AMS, make_settings
+from tests.conftest import AMS, fresh_schema, make_settings
 from tests.fakes.chatwoot import FakeChatwoot
 from tests.fakes.google_calendar import FakeGoogleCalendar
 from tests.fakes.stripe_server import FakeStripe
@@ -113,9 +112,8 @@ class Lifecycle(RuleBasedStateMachine):
         )
         set_settings(self.settings)
         reset_engines()
-        SQLModel.metadata.create_all(get_engine())
+        fresh_schema(self.settings.database_url)
         with write_session() as session:
-            seed_defaults(session)
             session.add(Tutor(name="Anna", email="anna@lesplanner.test", calendar_id=self.calendar))
             admin = User(email="admin@lesplanner.test", name="Beheerder", role="admin")
             session.add(admin)
