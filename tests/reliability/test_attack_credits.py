@@ -3,46 +3,17 @@ currently does not (hostile review of issue 15)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import pytest
 from sqlmodel import select
 
 from core import credits, lessons
-from core.config import set_settings
 from core.db import read_session, write_session
 from core.models import Lesson, Payment, PlanningProfile
-from tests.conftest import make_settings
 from tests.support.api import (
-    TOKEN,
     booking,
     signed_delivery,  # noqa: F401
-    stripe_values,
 )
 
 pytest_plugins = ["tests.support.api"]
-
-BUNDLE = {"conversation_id": "conv-1", "contact_id": "contact-1", "minutes": 60, "lessons": 5}
-
-
-@pytest.fixture
-def configure(tmp_path, api_settings, fake_stripe):
-    fake_stripe.add_price("price_bundle_60", 4000)
-    set_settings(
-        make_settings(
-            tmp_path,
-            bot_api_token=TOKEN,
-            **stripe_values(fake_stripe),
-            bundle_price_id_60="price_bundle_60",
-        )
-    )
-
-
-@pytest.fixture
-def bundle(client, tutor, monday_morning, configure) -> dict[str, Any]:
-    response = client.post("/api/v1/bundles", json=BUNDLE)
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def balance(minutes: int = 60) -> int:
