@@ -46,7 +46,7 @@ def test_a_credit_given_for_a_cancelled_paid_lesson_is_not_also_refunded(
     client,
     tutor,
     monday_morning,
-    configure,
+    stripe_api,
     fake_stripe,
     signed_delivery,  # noqa: F811
 ):
@@ -133,7 +133,7 @@ def test_a_refund_after_the_credit_was_spent_alerts_finance(
     client,
     tutor,
     monday_morning,
-    configure,
+    stripe_api,
     fake_stripe,
     signed_delivery,  # noqa: F811
 ):
@@ -160,7 +160,7 @@ def test_a_partly_refunded_lesson_does_not_become_a_whole_credit(
     client,
     tutor,
     monday_morning,
-    configure,
+    stripe_api,
     fake_stripe,
     signed_delivery,  # noqa: F811
 ):

@@ -184,7 +184,7 @@ BUNDLE = {"conversation_id": "conv-1", "contact_id": "contact-1", "minutes": 60,
 
 
 @pytest.fixture
-def configure(tmp_path: Any, api_settings: Settings, fake_stripe: FakeStripe) -> Callable[..., None]:
+def stripe_api(tmp_path: Any, api_settings: Settings, fake_stripe: FakeStripe) -> Callable[..., None]:
     """Stripe (the fake) with a 60-minute bundle price of € 40,00; call it with setting overrides."""
     fake_stripe.add_price("price_bundle_60", 4000)
 
@@ -203,7 +203,7 @@ def configure(tmp_path: Any, api_settings: Settings, fake_stripe: FakeStripe) ->
 
 
 @pytest.fixture
-def bundle(client: TestClient, tutor: int, monday_morning: datetime, configure: Any) -> dict[str, Any]:
+def bundle(client: TestClient, tutor: int, monday_morning: datetime, stripe_api: Any) -> dict[str, Any]:
     """A payment link for a bundle of five 60-minute lessons (BUNDLE), not paid yet."""
     response = client.post("/api/v1/bundles", json=BUNDLE)
     assert response.status_code == 201, response.text
