@@ -96,9 +96,8 @@ def test_a_disputed_bundle_alerts_finance(
     fake_stripe,
     signed_delivery,  # noqa: F811
 ):
-    """DESIGN: `charge.dispute.created` → `disputed` and a finance alert. A bundle has no lesson,
-    so _on_dispute writes no alert, and its 5 credits stay spendable while the money is clawed
-    back (a lost dispute never takes the unused credits back either)."""
+    """DESIGN: `charge.dispute.created` → `disputed` and a finance alert, also for a bundle, which
+    has no lesson to name (the alert names the payment)."""
     from core.models import AuditLog
 
     signed_delivery(fake_stripe.complete_session(bundle["checkout_session_id"]))
@@ -127,6 +126,73 @@ def test_a_disputed_bundle_alerts_finance(
         assert session.exec(select(Payment)).one().status == "disputed"
         alerts = session.exec(select(AuditLog).where(AuditLog.action == "finance.alert")).all()
     assert alerts, "a disputed bundle raises no finance alert"
+
+
+def _dispute_event(intent: str, status: str, kind: str, number: int) -> dict:
+    dispute = {
+        "id": "dp_attack_2",
+        "object": "dispute",
+        "payment_intent": intent,
+        "status": status,
+        "reason": "fraudulent",
+        "amount": 20000,
+    }
+    return {
+        "id": f"evt_attack_dispute_{number}",
+        "object": "event",
+        "type": kind,
+        "created": 1764576000 + number,
+        "data": {"object": dispute},
+    }
+
+
+def test_a_lost_dispute_of_a_bundle_takes_back_its_unused_credits(
+    client,
+    bundle,
+    fake_stripe,
+    signed_delivery,  # noqa: F811
+):
+    """A lost dispute gives the customer's bank the money back, like a full refund: the bundle's
+    unused credits go (never below 0), the lesson already booked with one stays, and cancelling
+    it later returns no credit. A won dispute changes nothing."""
+    signed_delivery(fake_stripe.complete_session(bundle["checkout_session_id"]))
+    booked = client.post("/api/v1/bookings", json=booking())
+    assert booked.status_code == 201 and booked.json()["status"] == "confirmed"
+    with read_session() as session:
+        intent = session.exec(select(Payment)).one().payment_intent_id
+    assert intent and balance() == 4
+    for number, (kind, status) in enumerate(
+        [("charge.dispute.created", "needs_response"), ("charge.dispute.closed", "lost")]
+    ):
+        event = _dispute_event(intent, status, kind, number)
+        fake_stripe.events.append(event)
+        signed_delivery(event)
+        if status == "needs_response":
+            assert balance() == 4  # an open dispute may still be won
+    assert balance() == 0, "the bank gave the money back and the customer kept 4 credits"
+    with read_session() as session:
+        assert session.exec(select(Payment)).one().dispute_status == "lost"
+
+    cancelled = client.post(
+        f"/api/v1/lessons/{booked.json()['id']}/cancel", json={"conversation_id": "conv-1"}
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    assert balance() == 0, "the lost money came back as a prepaid credit"
+
+
+def test_a_won_dispute_of_a_bundle_keeps_its_credits(
+    client,
+    bundle,
+    fake_stripe,
+    signed_delivery,  # noqa: F811
+):
+    signed_delivery(fake_stripe.complete_session(bundle["checkout_session_id"]))
+    with read_session() as session:
+        intent = session.exec(select(Payment)).one().payment_intent_id
+    event = _dispute_event(intent, "won", "charge.dispute.closed", 5)
+    fake_stripe.events.append(event)
+    signed_delivery(event)
+    assert balance() == 5
 
 
 def test_a_refund_after_the_credit_was_spent_alerts_finance(
