@@ -4,8 +4,6 @@ whitelists) and which public holidays apply. core/availability.py turns them int
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -17,6 +15,7 @@ from sqlmodel import Session, select
 
 from core.audit import audit, current_actor
 from core.availability import closure_rows, public_holidays
+from core.csv_import import read_rows
 from core.db import read_session, write_session
 from core.errors import NotFound, ValidationFailed
 from core.models import (
@@ -193,15 +192,7 @@ def parse_closures_csv(data: bytes | str) -> ClosurePreview:
     columns naam, regio, van, tot (or name, region, start, end); region noord, midden or zuid, or
     empty for all regions; dates as 2027-02-20 or 20-02-2027, both days included. Nothing is
     written: the console shows this preview, then `import_closures` adds the valid rows."""
-    text = data if isinstance(data, str) else _decode(data)
-    try:
-        dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    try:  # newline=None: old Mac files end lines with a bare CR
-        rows = list(csv.reader(io.StringIO(text, newline=None), dialect))
-    except csv.Error as exc:  # e.g. a cell over the csv module's field limit
-        raise ValidationFailed(f"The file could not be read as CSV: {exc}.") from None
+    rows = read_rows(data)
     preview = ClosurePreview()
     if not rows:
         return preview
@@ -249,15 +240,6 @@ def parse_closures_csv(data: bytes | str) -> ClosurePreview:
         seen.add(key)
         preview.valid.append(record)
     return preview
-
-
-def _decode(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "cp1252"):  # Excel on Windows saves CSV as cp1252
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")
 
 
 def _existing_imports() -> set[tuple[Any, ...]]:

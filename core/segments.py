@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core import clock
+from core.csv_import import clean_text
 from core.db import read_session
 from core.errors import NotFound, ValidationFailed
 from core.models import SEGMENTS, WHITELISTS, Contact, WhitelistEntry
@@ -148,6 +149,9 @@ def detect_segment(contact_id: str) -> str:
         return explain_segment(session, contact).segment
 
 
+NOTE_LENGTH = 500  # a whitelist entry's note: who it is, why they are on the list
+
+
 def add_to_whitelist(
     session: Session, list_name: str, identifier: str, *, note: str | None = None, added_by: str | None = None
 ) -> WhitelistEntry | None:
@@ -161,7 +165,11 @@ def add_to_whitelist(
     if existing is not None:
         return None
     entry = WhitelistEntry(
-        list=list_name, identifier=value, note=note, added_by=added_by, added_at=clock.now()
+        list=list_name,
+        identifier=value,
+        note=clean_text(note, NOTE_LENGTH),
+        added_by=added_by,
+        added_at=clock.now(),
     )
     try:
         with session.begin_nested():

@@ -6,8 +6,6 @@ contact's segment, and how identifiers are normalised, is in core/segments.py.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,11 +14,12 @@ from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
 from core.audit import audit, current_actor
+from core.csv_import import clean_text, read_rows
 from core.db import read_session, write_session
 from core.errors import NotFound, ValidationFailed
 from core.models import WHITELISTS, User, WhitelistEntry
 from core.paging import DEFAULT_PAGE_SIZE, EXPORT_LIMIT, PageResult, clamp_page, like_pattern, page_bounds
-from core.segments import add_to_whitelist, normalise_identifier
+from core.segments import NOTE_LENGTH, add_to_whitelist, normalise_identifier
 
 MAX_IMPORT_ROWS = 10_000
 
@@ -105,33 +104,13 @@ class ImportPreview:
         return [r["identifier"] for r in self.valid]
 
 
-def _decode(data: bytes | str) -> str:
-    if isinstance(data, str):
-        return data
-    for encoding in ("utf-8-sig", "cp1252"):  # Excel on Windows saves CSV as cp1252
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")
-
-
-def _read_rows(text: str) -> list[list[str]]:
-    sample = text[:4096]
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    return list(csv.reader(io.StringIO(text), dialect))
-
-
 def parse_whitelist_csv(data: bytes | str, list_name: str) -> ImportPreview:
     """Read a spreadsheet export (CSV with `,`, `;` or TAB) of phone numbers, e-mail addresses or
     contact ids. A header row naming the column (phone, telefoon, email, ...) is optional; without
     one the first column is used and any kind of identifier is accepted. Under a phone or e-mail
     header every row must be one. Nothing is written."""
     _check_list(list_name)
-    rows = _read_rows(_decode(data))
+    rows = read_rows(data)
     preview = ImportPreview()
     column, note_column, first, expected = 0, None, 0, None
     if rows:
@@ -150,7 +129,11 @@ def parse_whitelist_csv(data: bytes | str, list_name: str) -> ImportPreview:
             preview.truncated = True
             break
         raw = row[column].strip() if column < len(row) else ""
-        note = row[note_column].strip() if note_column is not None and note_column < len(row) else None
+        note = (
+            clean_text(row[note_column], NOTE_LENGTH)
+            if note_column is not None and note_column < len(row)
+            else None
+        )
         try:
             kind, identifier = normalise_identifier(raw)
         except ValidationFailed as exc:

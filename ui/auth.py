@@ -270,6 +270,13 @@ def sidebar_account(user: User) -> None:
         st.caption(tr("signed_in_as"))
         st.text(f"{user.name or user.email}\n{user.email} · {tr(f'role.{user.role}')}")
         st.button(tr("signout"), on_click=sign_out, icon=":material/logout:", key="signout")
+        st.button(
+            tr("refresh"),
+            on_click=data.clear,
+            icon=":material/refresh:",
+            key="refresh",
+            help=tr("refresh.help"),
+        )
 
 
 def require_page(page_key: str) -> User:

@@ -75,6 +75,11 @@ S: dict[str, tuple[str, str]] = {
         "`python -m core.cli create-user --role admin --email ...`.",
     ),
     "signout": ("Uitloggen", "Sign out"),
+    "refresh": ("Vernieuwen", "Refresh"),
+    "refresh.help": (
+        "Haalt alles opnieuw op. Zonder dit zijn gegevens tot 30 seconden oud.",
+        "Reads everything again. Otherwise data may be up to 30 seconds old.",
+    ),
     "signed_in_as": ("Ingelogd als", "Signed in as"),
     "role.tutor": ("docent", "tutor"),
     "role.admin": ("beheerder", "admin"),

@@ -1,6 +1,7 @@
 """What Stripe tells after a payment that is neither money in nor money back: chargebacks
 (`charge.dispute.*`: the payment is `disputed` with Stripe's status and the evidence due date,
-finance gets an alert, the lesson stays, as DESIGN says) and receipts (`invoice.finalized` /
+finance gets an alert, the lesson stays, as DESIGN says; a lost dispute of a bundle takes back its
+unused credits like a full refund, DECISIONS) and receipts (`invoice.finalized` /
 `invoice.paid` with STRIPE_INVOICES: the hosted invoice page Betalingen links to). Called by
 core/payments/webhooks.py inside its event transaction.
 """
@@ -12,7 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from core import lessons
+from core import credits, lessons
 from core.models import AuditLog, Lesson, Payment, PaymentStatus
 from core.payments.gateway import _id_of, _ts
 
@@ -52,6 +53,9 @@ def on_dispute(session: Session, dispute: dict[str, Any], now: datetime) -> tupl
                 at=now,
             )
         )
+    if status == "lost" and payment.kind == "bundle":
+        # The bank gave the money back: what was not used yet is taken back, once per payment.
+        credits.take_back_refunded_bundle(session, payment)
     return PROCESSED, f"Payment {payment.checkout_session_id}: dispute {dispute.get('id')} is {status}."
 
 

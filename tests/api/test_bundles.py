@@ -5,51 +5,19 @@ customer; GET /api/v1/contacts/{id}/credits shows them; a booking then uses one.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from sqlmodel import select
 
 from core import credits, worker
-from core.config import set_settings
 from core.db import read_session
 from core.models import OutboxMessage, Payment
-from tests.conftest import make_settings
 from tests.support.api import (
-    TOKEN,
+    BUNDLE,
     booking,
     signed_delivery,  # noqa: F401
-    stripe_values,
 )
 
 pytest_plugins = ["tests.support.api"]
-
-BUNDLE = {"conversation_id": "conv-1", "contact_id": "contact-1", "minutes": 60, "lessons": 5}
-
-
-@pytest.fixture
-def configure(tmp_path, api_settings, fake_stripe):
-    fake_stripe.add_price("price_bundle_60", 4000)
-
-    def apply(**overrides: Any) -> None:
-        set_settings(
-            make_settings(
-                tmp_path,
-                bot_api_token=TOKEN,
-                **stripe_values(fake_stripe),
-                **{"bundle_price_id_60": "price_bundle_60", **overrides},
-            )
-        )
-
-    apply()
-    return apply
-
-
-@pytest.fixture
-def bundle(client, tutor, monday_morning, configure) -> dict[str, Any]:
-    response = client.post("/api/v1/bundles", json=BUNDLE)
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def payment() -> Payment:
@@ -90,12 +58,12 @@ def test_asking_again_gives_the_same_open_link(client, bundle):
 @pytest.mark.parametrize(
     "change", [{"lessons": 1}, {"lessons": 21}, {"minutes": 45}, {"conversation_id": "../x"}]
 )
-def test_a_bundle_out_of_bounds_is_a_422(client, tutor, monday_morning, configure, change):
+def test_a_bundle_out_of_bounds_is_a_422(client, tutor, monday_morning, stripe_api, change):
     response = client.post("/api/v1/bundles", json={**BUNDLE, **change})
     assert response.status_code == 422, response.text
 
 
-def test_an_unconfigured_bundle_price_is_a_clear_503(client, tutor, monday_morning, configure):
+def test_an_unconfigured_bundle_price_is_a_clear_503(client, tutor, monday_morning, stripe_api):
     response = client.post("/api/v1/bundles", json={**BUNDLE, "minutes": 90})
     assert response.status_code == 503
     assert "BUNDLE_PRICE_ID_90" in response.json()["detail"]
@@ -159,7 +127,7 @@ def test_a_refunded_bundle_takes_back_only_the_unused_credits(
     assert balance() == 0  # 4 unused taken back; the lesson already booked stays
 
 
-def test_the_credits_of_an_unknown_contact_are_a_404(client, tutor, configure):
+def test_the_credits_of_an_unknown_contact_are_a_404(client, tutor, stripe_api):
     assert client.get("/api/v1/contacts/nobody/credits").status_code == 404
 
 
@@ -170,11 +138,11 @@ def test_with_stripe_invoices_checkout_asks_for_an_invoice_and_betalingen_gets_i
     client,
     tutor,
     monday_morning,
-    configure,
+    stripe_api,
     fake_stripe,
     signed_delivery,  # noqa: F811
 ):
-    configure(stripe_invoices=True)
+    stripe_api(stripe_invoices=True)
     made = client.post("/api/v1/bundles", json=BUNDLE).json()
     [request] = fake_stripe.requests_to("POST", "/v1/checkout/sessions")
     assert request.params["invoice_creation"] == {"enabled": "true"}
@@ -188,10 +156,10 @@ def test_with_stripe_invoices_checkout_asks_for_an_invoice_and_betalingen_gets_i
 
 
 def test_lesson_checkouts_ask_for_an_invoice_only_when_enabled(
-    client, tutor, monday_morning, configure, fake_stripe
+    client, tutor, monday_morning, stripe_api, fake_stripe
 ):
     client.post("/api/v1/bookings", json=booking())
-    configure(stripe_invoices=True)
+    stripe_api(stripe_invoices=True)
     client.post("/api/v1/bookings", json=booking(start="2026-12-01T11:00:00+01:00", conversation_id="conv-2"))
     first, second = fake_stripe.requests_to("POST", "/v1/checkout/sessions")
     assert "invoice_creation" not in first.params
@@ -199,8 +167,10 @@ def test_lesson_checkouts_ask_for_an_invoice_only_when_enabled(
     worker.drain()
 
 
-def test_a_configured_tax_rate_goes_on_every_line_item(client, tutor, monday_morning, configure, fake_stripe):
-    configure(stripe_tax_rate_id="txr_btw_21_incl")
+def test_a_configured_tax_rate_goes_on_every_line_item(
+    client, tutor, monday_morning, stripe_api, fake_stripe
+):
+    stripe_api(stripe_tax_rate_id="txr_btw_21_incl")
     client.post("/api/v1/bundles", json=BUNDLE)
     client.post("/api/v1/bookings", json=booking())
     for request in fake_stripe.requests_to("POST", "/v1/checkout/sessions"):

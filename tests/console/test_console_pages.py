@@ -437,3 +437,18 @@ def test_the_payments_chart_has_a_colour_for_every_payment_status():
     # A status without a colour falls outside the chart's colour scale and its bar disappears
     # (a partly refunded payment did, issue 14).
     assert set(PAYMENT_COLOURS) == set(PAYMENT_STATUSES)
+
+
+def test_refresh_in_the_sidebar_shows_a_change_made_elsewhere_at_once(world):
+    """Reads are cached for 30 s; a webhook or another user may change a row meanwhile. The
+    sidebar's refresh button forgets the cached reads, so the page shows the change at once."""
+    at = page(FINANCE, "payments")
+    ok(at)
+    with write_session() as s:
+        paid = s.exec(select(Payment).where(Payment.checkout_session_id == "cs_test_paid_1")).one()
+        paid.status, paid.dispute_status = "disputed", "needs_response"
+    at.run()
+    assert "needs_response" not in table_text(at)  # still the cached read
+    at = click_key(at, "refresh")
+    ok(at)
+    assert "needs_response" in table_text(at)

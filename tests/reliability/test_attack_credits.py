@@ -3,46 +3,17 @@ currently does not (hostile review of issue 15)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import pytest
 from sqlmodel import select
 
 from core import credits, lessons
-from core.config import set_settings
 from core.db import read_session, write_session
 from core.models import Lesson, Payment, PlanningProfile
-from tests.conftest import make_settings
 from tests.support.api import (
-    TOKEN,
     booking,
     signed_delivery,  # noqa: F401
-    stripe_values,
 )
 
 pytest_plugins = ["tests.support.api"]
-
-BUNDLE = {"conversation_id": "conv-1", "contact_id": "contact-1", "minutes": 60, "lessons": 5}
-
-
-@pytest.fixture
-def configure(tmp_path, api_settings, fake_stripe):
-    fake_stripe.add_price("price_bundle_60", 4000)
-    set_settings(
-        make_settings(
-            tmp_path,
-            bot_api_token=TOKEN,
-            **stripe_values(fake_stripe),
-            bundle_price_id_60="price_bundle_60",
-        )
-    )
-
-
-@pytest.fixture
-def bundle(client, tutor, monday_morning, configure) -> dict[str, Any]:
-    response = client.post("/api/v1/bundles", json=BUNDLE)
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def balance(minutes: int = 60) -> int:
@@ -75,7 +46,7 @@ def test_a_credit_given_for_a_cancelled_paid_lesson_is_not_also_refunded(
     client,
     tutor,
     monday_morning,
-    configure,
+    stripe_api,
     fake_stripe,
     signed_delivery,  # noqa: F811
 ):
@@ -125,9 +96,8 @@ def test_a_disputed_bundle_alerts_finance(
     fake_stripe,
     signed_delivery,  # noqa: F811
 ):
-    """DESIGN: `charge.dispute.created` → `disputed` and a finance alert. A bundle has no lesson,
-    so _on_dispute writes no alert, and its 5 credits stay spendable while the money is clawed
-    back (a lost dispute never takes the unused credits back either)."""
+    """DESIGN: `charge.dispute.created` → `disputed` and a finance alert, also for a bundle, which
+    has no lesson to name (the alert names the payment)."""
     from core.models import AuditLog
 
     signed_delivery(fake_stripe.complete_session(bundle["checkout_session_id"]))
@@ -158,11 +128,78 @@ def test_a_disputed_bundle_alerts_finance(
     assert alerts, "a disputed bundle raises no finance alert"
 
 
+def _dispute_event(intent: str, status: str, kind: str, number: int) -> dict:
+    dispute = {
+        "id": "dp_attack_2",
+        "object": "dispute",
+        "payment_intent": intent,
+        "status": status,
+        "reason": "fraudulent",
+        "amount": 20000,
+    }
+    return {
+        "id": f"evt_attack_dispute_{number}",
+        "object": "event",
+        "type": kind,
+        "created": 1764576000 + number,
+        "data": {"object": dispute},
+    }
+
+
+def test_a_lost_dispute_of_a_bundle_takes_back_its_unused_credits(
+    client,
+    bundle,
+    fake_stripe,
+    signed_delivery,  # noqa: F811
+):
+    """A lost dispute gives the customer's bank the money back, like a full refund: the bundle's
+    unused credits go (never below 0), the lesson already booked with one stays, and cancelling
+    it later returns no credit. A won dispute changes nothing."""
+    signed_delivery(fake_stripe.complete_session(bundle["checkout_session_id"]))
+    booked = client.post("/api/v1/bookings", json=booking())
+    assert booked.status_code == 201 and booked.json()["status"] == "confirmed"
+    with read_session() as session:
+        intent = session.exec(select(Payment)).one().payment_intent_id
+    assert intent and balance() == 4
+    for number, (kind, status) in enumerate(
+        [("charge.dispute.created", "needs_response"), ("charge.dispute.closed", "lost")]
+    ):
+        event = _dispute_event(intent, status, kind, number)
+        fake_stripe.events.append(event)
+        signed_delivery(event)
+        if status == "needs_response":
+            assert balance() == 4  # an open dispute may still be won
+    assert balance() == 0, "the bank gave the money back and the customer kept 4 credits"
+    with read_session() as session:
+        assert session.exec(select(Payment)).one().dispute_status == "lost"
+
+    cancelled = client.post(
+        f"/api/v1/lessons/{booked.json()['id']}/cancel", json={"conversation_id": "conv-1"}
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    assert balance() == 0, "the lost money came back as a prepaid credit"
+
+
+def test_a_won_dispute_of_a_bundle_keeps_its_credits(
+    client,
+    bundle,
+    fake_stripe,
+    signed_delivery,  # noqa: F811
+):
+    signed_delivery(fake_stripe.complete_session(bundle["checkout_session_id"]))
+    with read_session() as session:
+        intent = session.exec(select(Payment)).one().payment_intent_id
+    event = _dispute_event(intent, "won", "charge.dispute.closed", 5)
+    fake_stripe.events.append(event)
+    signed_delivery(event)
+    assert balance() == 5
+
+
 def test_a_refund_after_the_credit_was_spent_alerts_finance(
     client,
     tutor,
     monday_morning,
-    configure,
+    stripe_api,
     fake_stripe,
     signed_delivery,  # noqa: F811
 ):
@@ -189,7 +226,7 @@ def test_a_partly_refunded_lesson_does_not_become_a_whole_credit(
     client,
     tutor,
     monday_morning,
-    configure,
+    stripe_api,
     fake_stripe,
     signed_delivery,  # noqa: F811
 ):

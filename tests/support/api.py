@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -176,3 +176,35 @@ def messages(conversation_id: str = "conv-1") -> list[str]:
             .order_by(OutboxMessage.id)
         ).all()
     return [m.key for m in rows]
+
+
+# --- prepaid bundles (tests/api/test_bundles.py, tests/reliability/test_attack_credits.py) ----------
+
+BUNDLE = {"conversation_id": "conv-1", "contact_id": "contact-1", "minutes": 60, "lessons": 5}
+
+
+@pytest.fixture
+def stripe_api(tmp_path: Any, api_settings: Settings, fake_stripe: FakeStripe) -> Callable[..., None]:
+    """Stripe (the fake) with a 60-minute bundle price of € 40,00; call it with setting overrides."""
+    fake_stripe.add_price("price_bundle_60", 4000)
+
+    def apply(**overrides: Any) -> None:
+        set_settings(
+            make_settings(
+                tmp_path,
+                bot_api_token=TOKEN,
+                **stripe_values(fake_stripe),
+                **{"bundle_price_id_60": "price_bundle_60", **overrides},
+            )
+        )
+
+    apply()
+    return apply
+
+
+@pytest.fixture
+def bundle(client: TestClient, tutor: int, monday_morning: datetime, stripe_api: Any) -> dict[str, Any]:
+    """A payment link for a bundle of five 60-minute lessons (BUNDLE), not paid yet."""
+    response = client.post("/api/v1/bundles", json=BUNDLE)
+    assert response.status_code == 201, response.text
+    return response.json()
