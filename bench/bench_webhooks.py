@@ -90,6 +90,7 @@ def setup(fake: FakeStripe, paid: int, expired: int) -> tuple[list[str], list[st
             "wiskunde",
             contact_id=f"contact-{i}",
             lesson_id=lesson_id,
+            internal=True,  # booking's own order ids (lesson-<id>), as core.booking makes them
         )
         session_ids.append(payment.checkout_session_id)
     return session_ids[:paid], session_ids[paid:]

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, String, cast, func, or_
+from sqlalchemy import Select, String, cast, func, literal, or_
 from sqlmodel import Session, col, select
 
 from core.config import get_settings
@@ -125,10 +125,14 @@ def _from_rollup(f: PaymentFilter, tz: ZoneInfo) -> bool:
     return not (f.query and f.query.strip()) and getattr(tz, "key", None) == get_settings().timezone
 
 
-def _rollup_rows(session: Session, f: PaymentFilter) -> list[tuple[date, str, str, int, int]]:
-    """(day, status, currency, count, amount) from PaymentDaily, shards summed, empty rows left out."""
+def _rollup_rows(
+    session: Session, f: PaymentFilter, *, by_day: bool = True
+) -> list[tuple[Any, str, str, int, int]]:
+    """(day, status, currency, count, amount) from PaymentDaily, shards summed, empty rows left
+    out; without `by_day` one row per status and currency (day None)."""
+    day = col(PaymentDaily.day) if by_day else literal(None)
     stmt = select(
-        PaymentDaily.day,
+        day,
         PaymentDaily.status,
         PaymentDaily.currency,
         func.sum(col(PaymentDaily.count)),
@@ -140,14 +144,15 @@ def _rollup_rows(session: Session, f: PaymentFilter) -> list[tuple[date, str, st
         stmt = stmt.where(col(PaymentDaily.day) <= f.date_to)
     if f.statuses:
         stmt = stmt.where(col(PaymentDaily.status).in_(list(f.statuses)))
-    stmt = stmt.group_by(col(PaymentDaily.day), col(PaymentDaily.status), col(PaymentDaily.currency))
+    groups = [col(PaymentDaily.status), col(PaymentDaily.currency)]
+    stmt = stmt.group_by(*([col(PaymentDaily.day)] if by_day else []), *groups)
     return [(d, s, c, int(n), int(a or 0)) for d, s, c, n, a in session.exec(stmt).all() if n]
 
 
 def payment_count(session: Session, f: PaymentFilter, tz: ZoneInfo) -> int:
     """How many payments match: from the rollup when it can answer, else COUNT(*)."""
     if _from_rollup(f, tz):
-        return sum(row[3] for row in _rollup_rows(session, f))
+        return sum(row[3] for row in _rollup_rows(session, f, by_day=False))
     return session.exec(_payment_where(select(func.count(col(Payment.id))), f, tz)).one()
 
 
@@ -202,7 +207,7 @@ def _hourly_totals(session: Session, f: PaymentFilter, tz: ZoneInfo) -> list[Any
 def payment_status_counts(session: Session, f: PaymentFilter, tz: ZoneInfo) -> dict[str, dict[str, int]]:
     if _from_rollup(f, tz):
         counts: dict[str, dict[str, int]] = {}
-        for _, status, _, count, amount in _rollup_rows(session, f):
+        for _, status, _, count, amount in _rollup_rows(session, f, by_day=False):
             entry = counts.setdefault(status, {"count": 0, "amount": 0})
             entry["count"] += count
             entry["amount"] += amount

@@ -117,23 +117,26 @@ def _record_changes(session: Session, flush: UOWTransaction) -> None:
 
 
 def add(connection: Connection, deltas: dict[Key, list[int]]) -> None:
-    """Add (count, amount) deltas to rollup rows, creating them as needed: one upsert per row,
-    in key order so two transactions lock shared rows in the same order."""
+    """Add (count, amount) deltas to rollup rows, creating them as needed: one multi-row upsert
+    (a payment's move is two rows), in key order so two transactions lock shared rows in the
+    same order."""
     table = PaymentDaily.__table__  # type: ignore[attr-defined]
     insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    for (day, status, currency, shard), (count, amount) in sorted(deltas.items()):
-        stmt = insert(table).values(
-            day=day, status=status, currency=currency, shard=shard, count=count, amount=amount
+    stmt = insert(table).values(
+        [
+            {"day": day, "status": status, "currency": currency, "shard": shard, "count": n, "amount": a}
+            for (day, status, currency, shard), (n, a) in sorted(deltas.items())
+        ]
+    )
+    connection.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["day", "status", "currency", "shard"],
+            set_={
+                "count": table.c.count + stmt.excluded.count,
+                "amount": table.c.amount + stmt.excluded.amount,
+            },
         )
-        connection.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["day", "status", "currency", "shard"],
-                set_={
-                    "count": table.c.count + stmt.excluded.count,
-                    "amount": table.c.amount + stmt.excluded.amount,
-                },
-            )
-        )
+    )
 
 
 def _hour_bucket(connection: Connection, column: Any) -> Any:
