@@ -32,7 +32,7 @@ from core.demo import seed_demo
 from core.errors import LesplannerError
 from core.lessons import expire_holds
 from core.models import Contact, Lesson, Tutor
-from core.payments import check_stripe, reconcile_payments
+from core.payments import check_stripe, reconcile_payments, rollup
 from core.profiles import seed_defaults
 from core.users import create_user, user_count
 
@@ -66,6 +66,13 @@ def ensure_default_tutor(session) -> None:  # noqa: ANN001
 def _cmd_migrate(args: argparse.Namespace) -> int:
     revision = migrate()
     print(f"Database is at revision {revision}.")
+    return 0
+
+
+def _cmd_rebuild_payment_totals(args: argparse.Namespace) -> int:
+    with get_engine().begin() as connection:
+        rows = rollup.rebuild(connection)
+    print(f"Payment totals rebuilt: {rows} rows (day, status, currency) in {get_settings().timezone}.")
     return 0
 
 
@@ -203,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ensure-admin", help="create the first admin if there are no accounts")
     p.add_argument("--email", default="admin@lesplanner.local")
     p.set_defaults(func=_cmd_ensure_admin)
+    sub.add_parser(
+        "rebuild-payment-totals", help="recompute the daily payment totals (after a TIMEZONE change)"
+    ).set_defaults(func=_cmd_rebuild_payment_totals)
     sub.add_parser("expire-holds").set_defaults(func=_cmd_expire_holds)
     sub.add_parser("deliver-messages").set_defaults(func=_cmd_deliver)
     p = sub.add_parser("jobs", help="list open jobs (failed first), run the due ones, or retry one")

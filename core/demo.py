@@ -33,6 +33,7 @@ from core.models import (
     Tutor,
     stored_id,
 )
+from core.payments import rollup  # noqa: F401 - the demo's payments count in the daily totals
 from core.profiles import seed_defaults
 from core.segments import add_to_whitelist
 from core.users import create_user

@@ -320,6 +320,21 @@ class Payment(SQLModel, table=True):
     updated_at: datetime = _dt(default_factory=_now)
 
 
+class PaymentDaily(SQLModel, table=True):
+    """The console's payment totals, kept up to date instead of recomputed per view: count and
+    amount of the payments created on one local day (business zone) per status and currency.
+    Every change of a payment moves it from one row to another in the same transaction
+    (core/payments/rollup.py). `shard` (payment id mod a few) spreads concurrent webhooks of one
+    day over several rows so they do not queue on one row lock; readers sum the shards."""
+
+    day: date = Field(primary_key=True)
+    status: str = Field(primary_key=True, max_length=20)
+    currency: str = Field(primary_key=True, max_length=10)
+    shard: int = Field(default=0, primary_key=True)
+    count: int = 0
+    amount: int = 0  # cents
+
+
 class CreditEntry(SQLModel, table=True):
     """One line of a contact's prepaid-lesson ledger (core/credits.py): +n bought or granted,
     -1 used by a lesson, +1 returned by an on-time cancel. The balance per lesson length is the

@@ -10,6 +10,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import core.models  # noqa: F401 - registers the tables on SQLModel.metadata
+from core.config import get_settings
 from core.db import get_engine
 from core.models import UTCDateTime
 
@@ -26,6 +27,8 @@ def render_item(type_, obj, autogen_context):  # noqa: ANN001
 
 
 def run_migrations_online() -> None:
+    # Data migrations that fold times into local days (0013's payment rollup) need the zone.
+    context.config.attributes.setdefault("timezone", get_settings().timezone)
     connectable = context.config.attributes.get("connection") or get_engine()
     if hasattr(connectable, "connect"):
         with connectable.connect() as connection:

@@ -1,8 +1,9 @@
 """Reads of payments for the console: filtered, paginated and totalled in SQL, plus what needs
 finance's attention (paid payments whose lesson is gone, Stripe events whose handling failed).
 
-The console must stay fast with 50,000 payments: filters become WHERE clauses on indexed columns,
-pages use LIMIT/OFFSET with a separate COUNT, totals are GROUP BY queries. Dates in filters are
+The console must stay fast with 500,000 payments: filters become WHERE clauses on indexed columns,
+pages use LIMIT/OFFSET on the (created_at, id) order; counts and totals come from the daily
+rollup (PaymentDaily) unless a text search asks for what only the payment rows know. Dates in filters are
 local dates in the business zone. Every function takes the caller's session; none of them writes.
 """
 
@@ -14,10 +15,11 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, String, cast, func, or_
+from sqlalchemy import Select, String, cast, func, literal, or_
 from sqlmodel import Session, col, select
 
-from core.models import Contact, Lesson, Payment, StripeEvent
+from core.config import get_settings
+from core.models import Contact, Lesson, Payment, PaymentDaily, StripeEvent
 from core.paging import (
     DEFAULT_PAGE_SIZE,
     EXPORT_LIMIT,
@@ -88,7 +90,7 @@ def payments_page(
 ) -> PageResult:
     """One page of payments, newest first."""
     page, page_size = page_bounds(page, page_size)
-    total = session.exec(_payment_where(select(func.count(col(Payment.id))), f, tz)).one()
+    total = payment_count(session, f, tz)
     page = clamp_page(page, page_size, total)
     rows = session.execute(
         # sqlmodel's select() is typed for at most four columns
@@ -118,19 +120,77 @@ def _hour_bucket(session: Session, column: Any) -> Any:
     return cast(func.to_char(func.date_trunc("hour", column), "YYYY-MM-DD HH24"), String)
 
 
+def _from_rollup(f: PaymentFilter, tz: ZoneInfo) -> bool:
+    """The rollup answers every filter but a text search, for the business zone it is kept in."""
+    return not (f.query and f.query.strip()) and getattr(tz, "key", None) == get_settings().timezone
+
+
+def _rollup_rows(
+    session: Session, f: PaymentFilter, *, by_day: bool = True
+) -> list[tuple[Any, str, str, int, int]]:
+    """(day, status, currency, count, amount) from PaymentDaily, shards summed, empty rows left
+    out; without `by_day` one row per status and currency (day None)."""
+    day = col(PaymentDaily.day) if by_day else literal(None)
+    stmt = select(
+        day,
+        PaymentDaily.status,
+        PaymentDaily.currency,
+        func.sum(col(PaymentDaily.count)),
+        func.sum(col(PaymentDaily.amount)),  # type: ignore[call-overload]
+    )
+    if f.date_from is not None:
+        stmt = stmt.where(col(PaymentDaily.day) >= f.date_from)
+    if f.date_to is not None:
+        stmt = stmt.where(col(PaymentDaily.day) <= f.date_to)
+    if f.statuses:
+        stmt = stmt.where(col(PaymentDaily.status).in_(list(f.statuses)))
+    groups = [col(PaymentDaily.status), col(PaymentDaily.currency)]
+    stmt = stmt.group_by(*([col(PaymentDaily.day)] if by_day else []), *groups)
+    return [(d, s, c, int(n), int(a or 0)) for d, s, c, n, a in session.exec(stmt).all() if n]
+
+
+def payment_count(session: Session, f: PaymentFilter, tz: ZoneInfo) -> int:
+    """How many payments match: from the rollup when it can answer, else COUNT(*)."""
+    if _from_rollup(f, tz):
+        return sum(row[3] for row in _rollup_rows(session, f, by_day=False))
+    return session.exec(_payment_where(select(func.count(col(Payment.id))), f, tz)).one()
+
+
 def payment_totals(
     session: Session, f: PaymentFilter, tz: ZoneInfo, period: str = "day"
 ) -> list[dict[str, Any]]:
     """Count and amount per local day (or ISO week, Monday) and status, by creation time.
 
-    SQL groups by UTC hour (at most 24 groups per day, whatever the number of payments); the
-    hours are folded into local days here because SQLite knows no time zones. Hours are exact for
-    every zone with whole-hour offsets, which includes the business zone. Creation time is used
-    because a Checkout Session lives at most a day, and it is the indexed column.
+    Read from the daily rollup (PaymentDaily, core/payments/rollup.py): a few rows per day,
+    whatever the number of payments. A text search cannot use it; then SQL groups the matching
+    payments by UTC hour (at most 24 groups per day) and the hours are folded into local days
+    here because SQLite knows no time zones (exact for whole-hour offsets, which includes the
+    business zone). Creation time is used because a Checkout Session lives at most a day.
     """
+    totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    if _from_rollup(f, tz):
+        for day, status, currency, count, amount in _rollup_rows(session, f):
+            key_day = week_monday(day) if period == "week" else day
+            entry = totals[(key_day, status, currency)]
+            entry[0] += count
+            entry[1] += amount
+    else:
+        for hour, status, currency, count, amount in _hourly_totals(session, f, tz):
+            local_day = datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(tz).date()
+            key_day = week_monday(local_day) if period == "week" else local_day
+            entry = totals[(key_day, status, (currency or "eur").lower())]
+            entry[0] += count
+            entry[1] += int(amount or 0)
+    return [
+        {"period": day, "status": status, "currency": currency, "count": c, "amount": a}
+        for (day, status, currency), (c, a) in sorted(totals.items())
+    ]
+
+
+def _hourly_totals(session: Session, f: PaymentFilter, tz: ZoneInfo) -> list[Any]:
     bucket = _hour_bucket(session, col(Payment.created_at)).label("bucket")
     stmt = _payment_where(
-        # sqlmodel's select() is typed for at most four columns; the rows are unpacked below.
+        # sqlmodel's select() is typed for at most four columns; the rows are unpacked by the caller.
         select(
             bucket,
             Payment.status,
@@ -141,22 +201,17 @@ def payment_totals(
         f,
         tz,
     ).group_by(bucket, col(Payment.status), col(Payment.currency))
-    totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    for hour, status, currency, count, amount in session.exec(stmt).all():
-        if hour is None:
-            continue
-        local_day = datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(tz).date()
-        key_day = week_monday(local_day) if period == "week" else local_day
-        entry = totals[(key_day, status, (currency or "eur").lower())]
-        entry[0] += count
-        entry[1] += int(amount or 0)
-    return [
-        {"period": day, "status": status, "currency": currency, "count": c, "amount": a}
-        for (day, status, currency), (c, a) in sorted(totals.items())
-    ]
+    return [row for row in session.exec(stmt).all() if row[0] is not None]
 
 
 def payment_status_counts(session: Session, f: PaymentFilter, tz: ZoneInfo) -> dict[str, dict[str, int]]:
+    if _from_rollup(f, tz):
+        counts: dict[str, dict[str, int]] = {}
+        for _, status, _, count, amount in _rollup_rows(session, f, by_day=False):
+            entry = counts.setdefault(status, {"count": 0, "amount": 0})
+            entry["count"] += count
+            entry["amount"] += amount
+        return counts
     stmt = _payment_where(
         select(Payment.status, func.count(col(Payment.id)), func.coalesce(func.sum(col(Payment.amount)), 0)),
         f,

@@ -20,7 +20,8 @@ from datetime import datetime
 from typing import Any
 
 import stripe
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from core import clock, credits, lessons
@@ -207,12 +208,13 @@ def _process_event(event: dict[str, Any], payload: str, *, retry_ignored: bool =
     with _webhook_slots():
         try:
             with write_session() as session:
-                row = session.get(StripeEvent, event_id)
+                now = clock.now()
+                claimed = _claim_event(session, event_id, type_, payload, now)
+                row = claimed or session.get(StripeEvent, event_id)
                 done = (PROCESSED,) if retry_ignored else (PROCESSED, IGNORED)
                 if row is not None and row.status in done:
                     return WebhookResult(event_id, type_, DUPLICATE, f"already {row.status}")
-                now = clock.now()
-                if row is None:
+                if row is None:  # SQLite (BEGIN IMMEDIATE: nobody else can insert it meanwhile)
                     row = StripeEvent(
                         id=event_id,
                         type=type_[:255],
@@ -221,17 +223,8 @@ def _process_event(event: dict[str, Any], payload: str, *, retry_ignored: bool =
                         status=EVENT_FAILED,
                         attempts=1,
                     )
-                    if is_sqlite(session.get_bind()):
-                        session.add(row)  # BEGIN IMMEDIATE: nobody else can insert it meanwhile
-                    else:
-                        try:
-                            with session.begin_nested():
-                                session.add(row)
-                        except IntegrityError:  # a concurrent delivery stored it first
-                            return WebhookResult(
-                                event_id, type_, DUPLICATE, "handled by a concurrent delivery"
-                            )
-                else:
+                    session.add(row)
+                elif claimed is None:
                     row.attempts += 1
                 status, detail = _dispatch(session, event, now)
                 row.status = status
@@ -247,6 +240,30 @@ def _process_event(event: dict[str, Any], payload: str, *, retry_ignored: bool =
                 f"Stripe event {event_id} ({type_}) could not be handled and is stored as failed; "
                 f"Stripe will retry it. Cause: {message}"
             ) from exc
+
+
+def _claim_event(
+    session: Session, event_id: str, type_: str, payload: str, now: datetime
+) -> StripeEvent | None:
+    """On Postgres, store a new event in one statement (INSERT ... ON CONFLICT DO NOTHING, which
+    waits for a concurrent delivery of the same id to commit): returns the row, attached to the
+    session without reading it back, or None when it was there already. SQLite: None (the caller
+    reads it; BEGIN IMMEDIATE already serialises deliveries)."""
+    if is_sqlite(session.get_bind()):
+        return None
+    values: dict[str, Any] = dict(
+        id=event_id, type=type_[:255], payload=payload, received_at=now, status=EVENT_FAILED, attempts=1
+    )
+    table = StripeEvent.__table__  # type: ignore[attr-defined]
+    inserted = session.execute(
+        pg_insert(table).values(**values).on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)
+    ).first()
+    if inserted is None:
+        return None
+    row = StripeEvent(**values, processed_at=None, error=None)
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
 
 
 def _store_failure(event_id: str, type_: str, payload: str, message: str) -> None:

@@ -108,3 +108,46 @@ def test_planning_migration_caps_the_seed_profiles_left_without_a_daily_cap(tmp_
         caps = dict(conn.execute(text("SELECT name, max_per_day FROM planningprofile")).all())
     # the seed's profiles get the new default; an admin's own choice (a cap or none) is kept
     assert caps == {"new": 2, "existing": 2, "weekend": 3, "premium": 4, "custom": None}
+
+
+def test_the_payment_rollup_migration_backfills_the_existing_payments(tmp_path):
+    from tests.support.rollup import assert_rollup_matches
+
+    engine = _fresh(tmp_path)
+    _upgrade(engine, "0012")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO contact (id, name, attributes, created_at, updated_at) VALUES ('c1', 'K', '{}', '2026-11-01 08:00:00', '2026-11-01 08:00:00')"
+            )
+        )
+        for i, (created, status, amount) in enumerate(
+            [
+                ("2026-11-30 23:30:00", "paid", 4500),  # 00:30 on 1 December in Amsterdam
+                ("2026-11-30 12:00:00", "paid", 6500),
+                ("2026-11-30 12:10:00", "expired", 4500),
+                ("2026-12-01 09:00:00", "refunded", 5500),
+                ("2026-12-01 09:00:00", "open", None),
+            ]
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO payment (checkout_session_id, order_id, contact_id, minutes, price_id, amount,"
+                    " currency, status, refunded_amount, kind, quantity, created_at, updated_at)"
+                    " VALUES (:cs, :o, 'c1', 60, 'price', :a, 'eur', :s, 0, 'lesson', 1, :t, :t)"
+                ),
+                {"cs": f"cs_{i}", "o": f"o{i}", "a": amount, "s": status, "t": created},
+            )
+    _upgrade(engine, "head")
+    assert_rollup_matches()
+    with engine.connect() as conn:
+        days = conn.execute(
+            text("SELECT day, status, count, amount FROM paymentdaily ORDER BY day, status")
+        ).all()
+    assert [(str(d), s, n, a) for d, s, n, a in days] == [
+        ("2026-11-30", "expired", 1, 4500),
+        ("2026-11-30", "paid", 1, 6500),
+        ("2026-12-01", "open", 1, 0),
+        ("2026-12-01", "paid", 1, 4500),
+        ("2026-12-01", "refunded", 1, 5500),
+    ]

@@ -60,6 +60,7 @@ from tests.fakes.chatwoot import FakeChatwoot
 from tests.fakes.google_calendar import FakeGoogleCalendar
 from tests.fakes.stripe_server import FakeStripe
 from tests.procs import BOT_TOKEN, WEBHOOK_SECRET, add_prices, stripe_settings
+from tests.support.rollup import assert_rollup_matches
 
 EXAMPLES = int(os.environ.get("LIFECYCLE_EXAMPLES", "20"))
 STEPS = int(os.environ.get("LIFECYCLE_STEPS", "30"))
@@ -312,6 +313,11 @@ class Lifecycle(RuleBasedStateMachine):
                 assert sent.count(text) <= sum(
                     1 for m in queued if m.conversation_id == conversation and m.text == text
                 ), f"sent twice: {text!r}"
+
+    @invariant()
+    def payment_rollup_matches_the_payments(self) -> None:
+        """The console's daily totals (PaymentDaily) equal a recomputation from the payments."""
+        assert_rollup_matches()
 
     # -- once everything heals ---------------------------------------------------------------------
 
