@@ -42,6 +42,7 @@ from core.models import (
     Contact,
     Conversation,
     Lesson,
+    LessonSeries,
     Payment,
     PaymentStatus,
     StripeEvent,
@@ -341,6 +342,8 @@ def _payment_for_session(session: Session, obj: dict[str, Any], now: datetime) -
     segment = md.get("segment")
     bundle = md.get("kind") == BUNDLE and str(md.get("lessons", "")).isdigit()
     series_id = int(md["series_id"]) if str(md.get("series_id", "")).isdigit() else None
+    if series_id is not None and session.get(LessonSeries, series_id) is None:
+        series_id = None
     series = md.get("kind") == SERIES and series_id is not None and str(md.get("lessons", "")).isdigit()
     price_id = "unknown"
     if minutes in ALLOWED_MINUTES:

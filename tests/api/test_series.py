@@ -431,3 +431,20 @@ def test_without_payment_the_series_is_confirmed_at_once(client, tutor, monday_m
     with read_session() as s:
         assert s.exec(select(func.count()).select_from(Payment)).one() == 0
         assert s.get(PlanningProfile, "new").requires_payment is False
+
+
+def test_a_series_payment_whose_row_was_lost_is_rebuilt_from_its_metadata(held, fake_stripe, signed_delivery):
+    with write_session() as session:  # the answer to the create call never got stored
+        session.delete(session.exec(select(Payment)).one())
+
+    signed_delivery(fake_stripe.complete_session(held["checkout_session_id"]))
+
+    with read_session() as session:
+        payment = session.exec(select(Payment)).one()
+    assert (payment.kind, payment.quantity, payment.series_id, payment.status) == (
+        "series",
+        5,
+        held["series_id"],
+        "paid",
+    )
+    assert {r.status for r in rows()} == {"confirmed"}
