@@ -92,6 +92,9 @@ else:
                 "tutor": r["tutor_name"],
                 "contact": r["contact_name"] or r["contact_id"],
                 "profile": r["profile_name"],
+                "series": tr("lessons.series_label", i=r["series_pos"], n=r["series_total"])
+                if r.get("series_pos")
+                else "",
                 "payment": " ".join(
                     x
                     for x in (status_label(r["payment_status"]), fmt.fmt_money(r["amount"], r["currency"]))
@@ -109,6 +112,7 @@ else:
             "tutor": tr("col.tutor"),
             "contact": tr("col.contact"),
             "profile": tr("col.profile"),
+            "series": tr("col.series"),
             "payment": tr("col.payment"),
         },
         column_config={
@@ -131,6 +135,7 @@ else:
             "contact_name",
             "contact_id",
             "profile_name",
+            "series_id",
             "payment_status",
             "amount",
             "currency",
@@ -262,6 +267,21 @@ if result.rows:
                 )
             elif not detail["paid_by_credit"]:
                 st.caption(tr("lessons.no_payment"))
+            if detail["series"]:
+                title = tr("lessons.series.title", id=lesson["series_id"], n=len(detail["series"]))
+                with st.expander(title, icon=":material/event_repeat:"):
+                    st.caption(tr("lessons.series.help"))
+                    widgets.table(
+                        [
+                            {
+                                "id": s["id"],
+                                "start": fmt.fmt_range(s["start"], s["end"]),
+                                "status": status_label(s["status"]),
+                            }
+                            for s in detail["series"]
+                        ],
+                        {"id": tr("col.id"), "start": tr("col.start"), "status": tr("col.status")},
+                    )
             if detail["paid_by_credit"]:
                 st.caption(
                     tr("lessons.paid_by_credit")

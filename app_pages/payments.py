@@ -94,8 +94,8 @@ else:
                 "status": status_label(p["status"]),
                 "amount": fmt.fmt_money(p["amount"], p["currency"]),
                 "minutes": p["minutes"],
-                "covers": tr("pay.covers.bundle", n=p["quantity"])
-                if p["kind"] == "bundle"
+                "covers": tr(f"pay.covers.{p['kind']}", n=p["quantity"])
+                if p["kind"] in ("bundle", "series")
                 else tr("pay.covers.lesson"),
                 "quantity": p["quantity"],
                 "segment": p["segment"],

@@ -137,7 +137,7 @@ def busy_by_tutor(
     return busy
 
 
-def _overlaps(intervals: Sequence[tuple[datetime, datetime]], start: datetime, end: datetime) -> bool:
+def busy_overlaps(intervals: Sequence[tuple[datetime, datetime]], start: datetime, end: datetime) -> bool:
     return any(s < end and e > start for s, e in intervals)
 
 
@@ -240,9 +240,15 @@ def suggest_slots(
 
 
 def payment_for_lesson(session: Session, lesson_id: int) -> Payment | None:
-    """The lesson's latest payment, if any."""
-    return session.exec(
+    """The lesson's latest payment, if any: its own, or the one payment of its weekly series."""
+    own = session.exec(
         select(Payment).where(Payment.lesson_id == lesson_id).order_by(col(Payment.id).desc())
+    ).first()
+    lesson = session.get(Lesson, lesson_id) if own is None else None
+    if lesson is None or lesson.series_id is None:
+        return own
+    return session.exec(
+        select(Payment).where(Payment.series_id == lesson.series_id).order_by(col(Payment.id).desc())
     ).first()
 
 
@@ -354,7 +360,7 @@ def book_slot(
     lo, hi = start - buffer, end + buffer
     # Fresh from the calendar (never cached): who is free for exactly this interval?
     calendar_busy = get_backend().busy(sorted({t.calendar_id for t in tutors}), lo, hi)
-    free_in_calendar = [t for t in tutors if not _overlaps(calendar_busy.get(t.calendar_id, []), lo, hi)]
+    free_in_calendar = [t for t in tutors if not busy_overlaps(calendar_busy.get(t.calendar_id, []), lo, hi)]
 
     lesson: Lesson | None = None
     needs_payment = False
@@ -439,7 +445,7 @@ def _hold_with_payment(
             internal=True,
         )
     except Exception:
-        _abandon(lesson_id, "no payment link could be created", contact.id, details)
+        abandon_hold(lesson_id, "no payment link could be created", contact.id, details)
         raise
     with write_session() as session:
         lesson = session.get_one(Lesson, lesson_id)
@@ -449,7 +455,7 @@ def _hold_with_payment(
     return BookingResult(lesson, created=True, payment=payment)
 
 
-def _abandon(
+def abandon_hold(
     lesson_id: int, why: str, contact_id: str, details: tuple[dict[str, Any], dict[str, Any]]
 ) -> None:
     """Release a hold we could not finish (no payment link), so it does not block its slot, and

@@ -46,7 +46,7 @@ from core.models import (
     User,
     stored_id,
 )
-from core.payments.refunds import left_to_refund, queue_refund, refundable_amount
+from core.payments.refunds import left_to_refund, lesson_share, queue_refund, refundable_amount
 from core.slots import Slot, is_offered, require_aware, subtract_interval
 
 # --- cancelling ------------------------------------------------------------------------------
@@ -103,7 +103,7 @@ def cancel_terms(session: Session, lesson: Lesson, now: datetime) -> CancelTerms
     if lesson.status in (HELD, AWAITING_PAYMENT):
         return CancelTerms(True, until, NONE)
     payment = payment_for_lesson(session, stored_id(lesson))
-    amount = refundable_amount(payment)
+    amount = lesson_share(payment, refundable_amount(payment)) if payment is not None else 0
     currency = (payment.currency or "eur") if payment is not None else None
     minutes = credits.lesson_minutes(lesson)
     by_credit = credits.paid_by_credit(session, stored_id(lesson))
@@ -144,7 +144,10 @@ def cancel_with_consequence(
     )
     until = cancel_until(session, lesson)
     minutes = credits.lesson_minutes(lesson)
-    amount = left_to_refund(session, payment) if payment is not None and paid_money else 0
+    # A series lesson gets its share of the one payment back (core/payments/refunds.py).
+    amount = (
+        lesson_share(payment, left_to_refund(session, payment)) if payment is not None and paid_money else 0
+    )
     if consequence == REFUND and by_credit:
         raise ValidationFailed(
             f"Lesson {lesson_id} was paid with a credit; there is no payment to refund. Give the credit back.",

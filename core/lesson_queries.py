@@ -93,6 +93,7 @@ _LESSON_COLUMNS: tuple[Any, ...] = (
     Lesson.calendar_sync,
     Lesson.invite_sent,
     Lesson.cancel_reason,
+    Lesson.series_id,
     col(Tutor.name).label("tutor_name"),
     col(Contact.name).label("contact_name"),
 )
@@ -151,7 +152,40 @@ def _lesson_rows(session: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
     }
     for d in dicts:
         d.update(payments.get(d["id"], empty))
+    _add_series_positions(session, dicts)
     return dicts
+
+
+def _add_series_positions(session: Session, rows: list[dict[str, Any]]) -> None:
+    """A weekly series' lessons get `series_pos` / `series_total` ("reeks 2/5") and, having no
+    payment of their own, the series' one payment; in two IN (...) queries for the page."""
+    series_ids = sorted({r["series_id"] for r in rows if r.get("series_id") is not None})
+    if not series_ids:
+        return
+    order: dict[int, list[int]] = {}
+    for lesson_id, series_id in session.exec(
+        select(Lesson.id, Lesson.series_id)
+        .where(col(Lesson.series_id).in_(series_ids))
+        .order_by(col(Lesson.start), col(Lesson.id))
+    ).all():
+        order.setdefault(int(series_id or 0), []).append(int(lesson_id or 0))
+    paid = session.exec(
+        select(Payment).where(col(Payment.series_id).in_(series_ids)).order_by(col(Payment.id))
+    ).all()
+    by_series = {p.series_id: p for p in paid}  # the newest wins
+    for r in rows:
+        ids = order.get(r.get("series_id") or -1)
+        if ids and r["id"] in ids:
+            r["series_pos"], r["series_total"] = ids.index(r["id"]) + 1, len(ids)
+        p = by_series.get(r.get("series_id"))
+        if p is not None and r.get("payment_id") is None:
+            r.update(
+                payment_id=p.id,
+                payment_status=p.status,
+                amount=p.amount,
+                currency=p.currency,
+                checkout_session_id=p.checkout_session_id,
+            )
 
 
 def lessons_page(
@@ -190,10 +224,21 @@ def lesson_detail(session: Session, lesson_id: int) -> dict[str, Any]:
         raise NotFound(f"Lesson {lesson_id} does not exist.")
     tutor = session.get(Tutor, lesson.tutor_id)
     contact = session.get(Contact, lesson.contact_id)
-    payments = session.exec(
-        select(Payment).where(Payment.lesson_id == lesson_id).order_by(col(Payment.id))
-    ).all()
+    whose = col(Payment.lesson_id) == lesson_id
+    if lesson.series_id is not None:  # a series lesson is paid by the series' one payment
+        whose = or_(whose, col(Payment.series_id) == lesson.series_id)
+    payments = session.exec(select(Payment).where(whose).order_by(col(Payment.id))).all()
+    series = (
+        session.exec(
+            select(Lesson)
+            .where(Lesson.series_id == lesson.series_id)
+            .order_by(col(Lesson.start), col(Lesson.id))
+        ).all()
+        if lesson.series_id is not None
+        else []
+    )
     return {
+        "series": [{"id": s.id, "start": s.start, "end": s.end, "status": s.status} for s in series],
         "lesson": lesson.model_dump(),
         "tutor": tutor.model_dump() if tutor else None,
         "contact": contact.model_dump() if contact else None,

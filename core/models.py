@@ -259,6 +259,24 @@ class TutorHours(SQLModel, table=True):
     end_minute: int
 
 
+class LessonSeries(SQLModel, table=True):
+    """A weekly series booked in one request (core/series.py): its lessons carry `series_id`, and
+    so does the one Payment that pays them all. `start` is the first week's start as asked (the
+    repeat of the same request finds the series by it); `weeks` how many weeks it spans, of which
+    `lessons` were booked (the weeks the customer skipped are not)."""
+
+    __table_args__ = (Index("ix_lessonseries_conversation_start", "conversation_id", "start"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str = Field(foreign_key="conversation.id")
+    contact_id: str = Field(foreign_key="contact.id")
+    profile_name: str = Field(foreign_key="planningprofile.name")
+    start: datetime = _dt()
+    weeks: int
+    lessons: int
+    created_at: datetime = _dt(default_factory=_now)
+
+
 class Lesson(SQLModel, table=True):
     __table_args__ = (
         Index("ix_lesson_tutor_status_start", "tutor_id", "status", "start"),
@@ -284,6 +302,8 @@ class Lesson(SQLModel, table=True):
     # Whether the tutor's calendar matches this lesson yet (None: nothing to sync, e.g. held).
     calendar_sync: str | None = Field(default=None, index=True, max_length=20)
     outcome: str | None = Field(default=None, max_length=20)
+    # One of a weekly series (LessonSeries), paid together; null for a single booking.
+    series_id: int | None = Field(default=None, foreign_key="lessonseries.id", index=True)
     created_at: datetime = _dt(default_factory=_now)
     updated_at: datetime = _dt(default_factory=_now)
 
@@ -307,7 +327,9 @@ class Payment(SQLModel, table=True):
     # the date the evidence is due; the payment stays `disputed` (DESIGN).
     dispute_status: str | None = Field(default=None, max_length=40)
     dispute_due_by: datetime | None = _dt(default=None, nullable=True)
-    # What the payment buys: one lesson, or a bundle of `quantity` prepaid lessons (credits).
+    # What the payment buys: one lesson, a bundle of `quantity` prepaid lessons (credits), or the
+    # `quantity` lessons of a weekly series (`series_id`; `lesson_id` is then null).
+    series_id: int | None = Field(default=None, foreign_key="lessonseries.id", index=True)
     kind: str = Field(default="lesson", max_length=20, sa_column_kwargs={"server_default": "lesson"})
     quantity: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     # The receipt Stripe made when STRIPE_INVOICES is on: its id and hosted page.

@@ -11,6 +11,10 @@ With `--bundle 5` the customer first buys 5 prepaid lessons (60 minutes, `--minu
 longer ones): the script prints the bundle's payment link, waits until the credits arrive, and
 the booking that follows is confirmed with a credit instead of a payment link.
 
+With `--series 6` the customer books the first offered slot every week for 6 weeks: the script
+asks the dry run first, shows which weeks are free or taken (with alternatives), then books the
+free weeks (`skip` = the taken ones) with one payment link for all of them.
+
 Each step prints what the bot would do with the answer. Without Chatwoot configured the
 confirmation waits in the outbox; this script shows it and acknowledges it, as a bot would
 after showing it to the customer.
@@ -51,6 +55,9 @@ def main() -> int:
     )
     parser.add_argument("--bundle", type=int, default=0, help="first buy this many prepaid lessons (2-20)")
     parser.add_argument("--minutes", type=int, default=60, help="lesson length of the bundle: 60 or 90")
+    parser.add_argument(
+        "--series", type=int, default=0, help="book the first slot weekly for this many weeks (2-12)"
+    )
     args = parser.parse_args()
     if not args.token:
         parser.error("give --token or set BOT_API_TOKEN")
@@ -90,6 +97,8 @@ def main() -> int:
 
         # 3. The customer picks the first one.
         slot = offer["slots"][0]
+        if args.series:
+            return book_series(api, args, slot)
         booking = {
             "conversation_id": args.conversation,
             "contact_id": args.contact,
@@ -176,6 +185,54 @@ def manage(api: httpx.Client, conversation: str, lesson: dict, slots: list[dict]
         "credit": f"the lesson back as a credit ({consequence['minutes']} minutes)",
     }.get(consequence["kind"], "nothing to refund")
     print(f"8. A cancel now would give {money}; ask the customer before sending it without dry_run.")
+    return 0
+
+
+def book_series(api: httpx.Client, args: argparse.Namespace, slot: dict) -> int:
+    """3-4 for a weekly series: ask which weeks are free, book those with one payment link."""
+    request = {
+        "conversation_id": args.conversation,
+        "contact_id": args.contact,
+        "start": slot["start"],
+        "end": slot["end"],
+        "weeks": args.series,
+        "title": f"Les {args.name}",
+    }
+    if args.profile:
+        request["profile"] = args.profile
+    response = api.post("/api/v1/series", json={**request, "dry_run": True})
+    if response.status_code != 200:
+        show_error(response)
+        return 1
+    taken = []
+    print(f"3. A series of {args.series} weeks from {slot['start']}:")
+    for week in response.json()["weeks"]:
+        line = f"   week {week['week']}: {week['start']} {week['status']}"
+        if week["status"] == "taken":
+            taken.append(week["week"])
+            line += f" ({week['reason']}); instead: {[a['start'] for a in week['alternatives'][:3]]}"
+        print(line)
+    if args.series - len(taken) < 2:
+        print("   fewer than 2 weeks free: offer single lessons instead")
+        return 0
+    response = api.post("/api/v1/series", json={**request, "skip": taken})
+    if response.status_code == 409:  # a week was taken since the dry run: nothing was booked
+        print(f"4. {response.json()['detail']} Ask again.")
+        return 0
+    if response.status_code not in (200, 201):
+        show_error(response)
+        return 1
+    booked = response.json()
+    print(
+        f"4. Series {booked['series_id']}: {len(booked['lessons'])} lessons, skipped weeks {taken or 'none'}"
+    )
+    if booked["payment_url"]:
+        amount = (booked["amount"] or 0) / 100
+        print(f"   one payment of {amount:.2f} {(booked['currency'] or '').upper()} for all of them:")
+        print(f"   {booked['payment_url']} (held until {booked['hold_expires_at']})")
+    else:
+        print("   no payment needed; every lesson is confirmed")
+    print("   each lesson can later be moved or cancelled on its own (GET .../lessons)")
     return 0
 
 

@@ -491,3 +491,75 @@ class CreditsOut(BaseModel):
     )
     total: int = Field(description="All prepaid lessons left, whatever their length.")
     entries: list[CreditEntryOut] = Field(description="The ledger, newest first (at most 200).")
+
+
+# --- weekly series (core/series.py) -------------------------------------------------------------
+
+
+class SeriesIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "conversation_id": "conv-1001",
+                    "contact_id": "contact-42",
+                    "start": "2026-12-01T16:00:00+01:00",
+                    "end": "2026-12-01T17:00:00+01:00",
+                    "weeks": 6,
+                    "skip": [3],
+                    "title": "Bijles wiskunde",
+                    "dry_run": False,
+                }
+            ]
+        }
+    )
+
+    conversation_id: Id
+    contact_id: Id | None = Field(None, description="Required the first time a conversation is seen.")
+    start: InstantIn = Field(description="The first week's start: one of the offered slots.")
+    end: InstantIn = Field(description="start + the profile's lesson duration.")
+    weeks: int = Field(ge=2, le=12, description="How many weeks the series spans (2-12), the first included.")
+    skip: list[int] = Field(
+        default_factory=list,
+        max_length=12,
+        description="Week numbers (1 = the first week) not to book, e.g. the taken ones of the dry run.",
+    )
+    title: Text = Field("", max_length=200)
+    description: Text = Field("", max_length=4000)
+    profile: Text | None = Field(
+        None,
+        max_length=40,
+        description="Planning profile; the segment decides when omitted (a contact's profile override always wins).",
+    )
+    dry_run: bool = Field(False, description="Only tell per week whether it is free; book nothing.")
+
+
+class SeriesWeekOut(BaseModel):
+    week: int = Field(description="1 = the first week.")
+    start: datetime | None = Field(description="Same weekday and local time as the first week.")
+    end: datetime | None
+    status: Literal["free", "taken", "booked", "skipped"] = Field(
+        description="Dry run: free or taken. Booked: booked, or skipped (left out with skip)."
+    )
+    reason: str | None = Field(None, description="Why a week is taken (busy, a closure, ...).")
+    tutor: str | None = None
+    lesson_id: int | None = None
+    alternatives: list[SlotOut] = Field(
+        default_factory=list, description="For a taken week: free slots in that week, nearest first."
+    )
+
+
+class SeriesOut(BaseModel):
+    series_id: int | None = Field(description="null for a dry run.")
+    profile: str
+    timezone: str
+    dry_run: bool
+    weeks: list[SeriesWeekOut]
+    lessons: list[LessonOut] = Field(default_factory=list, description="The lessons booked, by start.")
+    payment_url: str | None = Field(
+        None, description="One Stripe Checkout for all the lessons, while they are held."
+    )
+    checkout_session_id: str | None = None
+    amount: int | None = Field(None, description="Cents, for all the lessons together.")
+    currency: str | None = None
+    hold_expires_at: datetime | None = None

@@ -52,7 +52,7 @@ MUTANTS = [
         ("tests/unit/test_lifecycle.py", "tests/unit/test_booking.py"),
     ),
     Mutant(
-        "_abandon does nothing",
+        "abandon_hold does nothing",
         "core/booking.py",
         """        if lesson is not None and lesson.status == HELD:
             lessons.cancel(session, lesson, f"booking failed: {why}", notify=False)""",

@@ -272,6 +272,7 @@ S: dict[str, tuple[str, str]] = {
     "col.tutor": ("Docent", "Tutor"),
     "col.contact": ("Contact", "Contact"),
     "col.profile": ("Profiel", "Profile"),
+    "col.series": ("Reeks", "Series"),
     "col.payment": ("Betaling", "Payment"),
     "col.amount": ("Bedrag", "Amount"),
     "col.count": ("Aantal", "Count"),
@@ -418,6 +419,14 @@ S: dict[str, tuple[str, str]] = {
     "lessons.payments": ("Betalingen bij deze les", "Payments of this lesson"),
     "lessons.no_payment": ("Geen betaling gekoppeld.", "No payment linked."),
     "lessons.paid_by_credit": ("Betaald met lestegoed.", "Paid with a lesson credit."),
+    "lessons.series_label": ("reeks {i}/{n}", "series {i}/{n}"),
+    "lessons.series.title": ("Reeks #{id}: {n} lessen", "Series #{id}: {n} lessons"),
+    "lessons.series.help": (
+        "Wekelijkse reeks, samen betaald. Elke les wordt los geannuleerd of verzet; een tijdige "
+        "annulering geeft het deel van die les terug.",
+        "Weekly series, paid together. Each lesson is cancelled or moved on its own; an on-time "
+        "cancel gives back that lesson's share.",
+    ),
     "lessons.credit_returned": ("Het tegoed is teruggegeven.", "The credit was given back."),
     "lessons.cancel.title": ("Les annuleren", "Cancel lesson"),
     "lessons.cancel.confirm": (
@@ -664,6 +673,7 @@ S: dict[str, tuple[str, str]] = {
     "pay.covers": ("Voor", "Covers"),
     "pay.covers.lesson": ("Les", "Lesson"),
     "pay.covers.bundle": ("Bundel van {n} lessen", "Bundle of {n} lessons"),
+    "pay.covers.series": ("{n} lessen (reeks)", "{n} lessons (series)"),
     "pay.quantity": ("Aantal", "Quantity"),
     "pay.invoice": ("Factuur", "Invoice"),
     "pay.invoice_link": ("Factuur ↗", "Invoice ↗"),

@@ -11,13 +11,43 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core import credits, lessons
 from core.models import AuditLog, Lesson, Payment, PaymentStatus
 from core.payments.gateway import _id_of, _ts
+from core.payments.refunds import queued_refund
 
 PROCESSED, IGNORED = "processed", "ignored"
+
+
+def lessons_paid_by(session: Session, payment: Payment) -> list[Lesson]:
+    """The lessons a payment pays: its one lesson, or every lesson of its weekly series (by
+    start), their tutors locked in booking's order (by id) before any lesson is changed."""
+    if payment.lesson_id is not None:
+        lesson = session.get(Lesson, payment.lesson_id)
+        return [lesson] if lesson is not None else []
+    if payment.series_id is None:
+        return []
+    found = list(
+        session.exec(
+            select(Lesson)
+            .where(Lesson.series_id == payment.series_id)
+            .order_by(col(Lesson.start), col(Lesson.id))
+        ).all()
+    )
+    lessons.lock_tutors(session, sorted({lesson.tutor_id for lesson in found}))
+    return found
+
+
+def refund_announced(session: Session, payment: Payment, paid_for: list[Lesson]) -> bool:
+    """Whether the customer was already told about this refund: it is the refund we started at
+    their cancel (a series: the refunds of its lessons' cancels add up to the whole payment)."""
+    if payment.lesson_id is not None:
+        return queued_refund(session, payment.lesson_id) is not None
+    asked = [queued_refund(session, lesson.id) for lesson in paid_for if lesson.id is not None]
+    total = sum(int(r["amount"]) for r in asked if r is not None)
+    return bool(paid_for) and total >= (payment.amount or 0)
 
 
 def on_dispute(session: Session, dispute: dict[str, Any], now: datetime) -> tuple[str, str]:

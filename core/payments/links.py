@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import stripe
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from core import clock, jobs
@@ -49,8 +50,9 @@ log = logging.getLogger("lesplanner.payments")
 METADATA_VALUE_MAX = 500  # Stripe refuses longer metadata values
 BOOKING_ORDER_PREFIX = "lesson-"  # booking's own order ids: lesson-<id>
 BUNDLE_ORDER_PREFIX = "bundle-"  # bundles' own order ids: bundle-<random>
-RESERVED_ORDER_PREFIXES = (BOOKING_ORDER_PREFIX, BUNDLE_ORDER_PREFIX)
-LESSON, BUNDLE = "lesson", "bundle"  # Payment.kind: what the payment buys
+SERIES_ORDER_PREFIX = "series-"  # weekly series' own order ids: series-<id>
+RESERVED_ORDER_PREFIXES = (BOOKING_ORDER_PREFIX, BUNDLE_ORDER_PREFIX, SERIES_ORDER_PREFIX)
+LESSON, BUNDLE, SERIES = "lesson", "bundle", "series"  # Payment.kind: what the payment buys
 BUNDLE_MIN_LESSONS, BUNDLE_MAX_LESSONS = 2, 20
 # Every Checkout Session Lesplanner makes carries this in its metadata, so a session another
 # system made on the same Stripe account (the old bot used the same metadata keys) is never
@@ -106,10 +108,12 @@ def create_payment_link(
     lesson_id: int | None = None,
     internal: bool = False,
     bundle_lessons: int | None = None,
+    series: tuple[int, int] | None = None,
 ) -> Payment:
     """Create a Stripe Checkout Session for one lesson and store it as an open Payment; with
     `bundle_lessons`, for a bundle of that many prepaid lessons (BUNDLE_PRICE_ID_<minutes> ×
-    the number; the paid webhook turns them into credits). With STRIPE_INVOICES on, Stripe is
+    the number; the paid webhook turns them into credits); with `series` (series id, lessons),
+    for the lessons of a weekly series (the lesson price × the number, core/series.py). With STRIPE_INVOICES on, Stripe is
     asked for an invoice (the customer's receipt) too.
 
     An order id belongs to the conversation that created it: the same order id from the same
@@ -130,19 +134,23 @@ def create_payment_link(
     if not internal and order_id.lower().startswith(RESERVED_ORDER_PREFIXES):
         raise ValidationFailed(
             f"order_id '{order_id}' is reserved: ids starting with '{BOOKING_ORDER_PREFIX}' belong "
-            f"to bookings (POST /api/v1/bookings makes their payment links) and ids starting with "
-            f"'{BUNDLE_ORDER_PREFIX}' to bundles (POST /api/v1/bundles).",
+            f"to bookings (POST /api/v1/bookings makes their payment links), ids starting with "
+            f"'{BUNDLE_ORDER_PREFIX}' to bundles (POST /api/v1/bundles) and ids starting with "
+            f"'{SERIES_ORDER_PREFIX}' to weekly series (POST /api/v1/series).",
             field="order_id",
         )
     quantity = 1 if bundle_lessons is None else bundle_lessons
     kind = LESSON if bundle_lessons is None else BUNDLE
+    series_id = None
+    if series is not None:
+        series_id, quantity, kind = series[0], series[1], SERIES
     if bundle_lessons is not None and not BUNDLE_MIN_LESSONS <= bundle_lessons <= BUNDLE_MAX_LESSONS:
         raise ValidationFailed(
             f"A bundle has {BUNDLE_MIN_LESSONS} to {BUNDLE_MAX_LESSONS} lessons (got {bundle_lessons}).",
             field="lessons",
         )
 
-    price_var = price_setting_name(segment, minutes) if kind == LESSON else BUNDLE_PRICE_SETTINGS[minutes]
+    price_var = price_setting_name(segment, minutes) if kind != BUNDLE else BUNDLE_PRICE_SETTINGS[minutes]
     price_id = getattr(settings, price_var.lower())
     missing = [
         name
@@ -189,6 +197,7 @@ def create_payment_link(
             "lesson_id": lesson_id,
             "kind": kind if kind != LESSON else None,
             "lessons": quantity if kind != LESSON else None,
+            "series_id": series_id,
             CREATED_BY_KEY: CREATED_BY,
         }.items()
         if v is not None
@@ -251,6 +260,7 @@ def create_payment_link(
             price_id,
             kind=kind,
             quantity=quantity,
+            series_id=series_id,
         )
 
 
@@ -364,6 +374,7 @@ def _store_new_payment(
     *,
     kind: str = "lesson",
     quantity: int = 1,
+    series_id: int | None = None,
 ) -> Payment:
     session_id = checkout["id"]
     existing = session.exec(select(Payment).where(Payment.checkout_session_id == session_id)).first()
@@ -381,6 +392,7 @@ def _store_new_payment(
         price_id=price_id,
         kind=kind,
         quantity=quantity,
+        series_id=series_id,
         amount=checkout.get("amount_total"),
         currency=checkout.get("currency"),
         status=OPEN,
@@ -403,8 +415,21 @@ def expire_checkout_job(ctx: jobs.JobContext) -> str:
         lesson = session.get(Lesson, lesson_id)
         if lesson is not None and lesson.status in WAITING_FOR_PAYMENT:
             return f"lesson {lesson_id} waits for payment again; its checkout stays open"
+        if lesson is not None and lesson.series_id is not None and _series_waits(session, lesson.series_id):
+            return f"other lessons of series {lesson.series_id} wait for payment; its checkout stays open"
     expired = expire_checkout_for_lesson(lesson_id, before_call=ctx.renew)
     return f"expired {', '.join(expired)}" if expired else "no open Checkout Session"
+
+
+def _series_waits(session: Session, series_id: int) -> bool:
+    return (
+        session.exec(
+            select(Lesson.id).where(
+                Lesson.series_id == series_id, col(Lesson.status).in_(WAITING_FOR_PAYMENT)
+            )
+        ).first()
+        is not None
+    )
 
 
 jobs.register("stripe.expire_checkout", expire_checkout_job)
@@ -417,11 +442,14 @@ def expire_checkout_for_lesson(lesson_id: int, before_call: Callable[[], None] |
     then needs a new time and finance sees it). Demo rows, which Stripe never issued, are skipped.
     """
     with read_session() as session:
+        lesson = session.get(Lesson, lesson_id)
+        series_id = lesson.series_id if lesson is not None else None
+        whose = col(Payment.lesson_id) == lesson_id
+        if series_id is not None:  # a series is paid as one: its payment is the lesson's too
+            whose = or_(whose, col(Payment.series_id) == series_id)
         open_ids = [
             p.checkout_session_id
-            for p in session.exec(
-                select(Payment).where(Payment.lesson_id == lesson_id, Payment.status == OPEN)
-            ).all()
+            for p in session.exec(select(Payment).where(whose, Payment.status == OPEN)).all()
             if p.checkout_session_id.startswith(("cs_test_", "cs_live_"))
         ]
     if not open_ids:

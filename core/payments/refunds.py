@@ -34,6 +34,14 @@ def refund_key(lesson_id: int) -> str:
     return f"{REFUND_JOB}:lesson-{lesson_id}"
 
 
+def lesson_share(payment: Payment, amount: int) -> int:
+    """What of `amount` (still refundable on the payment) one lesson may get back: all of it for
+    a payment of one lesson; for a weekly series its 1/quantity of the amount paid, at most."""
+    if payment.kind == "series" and payment.quantity > 1:
+        return min(amount, (payment.amount or 0) // payment.quantity)
+    return amount
+
+
 def refundable_amount(payment: Payment | None) -> int:
     """Cents that can still be refunded on a paid payment, as Stripe last told us (0 for a
     payment that is not paid)."""

@@ -43,11 +43,19 @@ from core.models import (
     Contact,
     Conversation,
     Lesson,
+    LessonSeries,
     Payment,
     PaymentStatus,
     StripeEvent,
 )
-from core.payments.after_payment import IGNORED, PROCESSED, on_dispute, on_invoice
+from core.payments.after_payment import (
+    IGNORED,
+    PROCESSED,
+    lessons_paid_by,
+    on_dispute,
+    on_invoice,
+    refund_announced,
+)
 from core.payments.gateway import (
     ALLOWED_MINUTES,
     BUNDLE_PRICE_SETTINGS,
@@ -63,8 +71,7 @@ from core.payments.gateway import (
     _ts,
     price_setting_name,
 )
-from core.payments.links import BUNDLE, made_by_lesplanner
-from core.payments.refunds import queued_refund
+from core.payments.links import BUNDLE, SERIES, made_by_lesplanner
 
 log = logging.getLogger("lesplanner.payments")
 
@@ -351,6 +358,10 @@ def _payment_for_session(session: Session, obj: dict[str, Any], now: datetime) -
     minutes = int(md["minutes"]) if str(md.get("minutes", "")).isdigit() else 0
     segment = md.get("segment")
     bundle = md.get("kind") == BUNDLE and str(md.get("lessons", "")).isdigit()
+    series_id = int(md["series_id"]) if str(md.get("series_id", "")).isdigit() else None
+    if series_id is not None and session.get(LessonSeries, series_id) is None:
+        series_id = None
+    series = md.get("kind") == SERIES and series_id is not None and str(md.get("lessons", "")).isdigit()
     price_id = "unknown"
     if minutes in ALLOWED_MINUTES:
         var = BUNDLE_PRICE_SETTINGS[minutes] if bundle else price_setting_name(segment, minutes)
@@ -364,8 +375,9 @@ def _payment_for_session(session: Session, obj: dict[str, Any], now: datetime) -
         segment=segment,
         minutes=minutes,
         price_id=price_id,
-        kind=BUNDLE if bundle else "lesson",
-        quantity=int(md["lessons"]) if bundle else 1,
+        kind=BUNDLE if bundle else SERIES if series else "lesson",
+        quantity=int(md["lessons"]) if bundle or series else 1,
+        series_id=series_id if series else None,
         amount=obj.get("amount_total"),
         currency=obj.get("currency"),
         status=OPEN,
@@ -415,8 +427,8 @@ def _on_paid(session: Session, obj: dict[str, Any], now: datetime) -> tuple[str,
         if credits.add_purchase(session, payment) is not None:
             details.append(f"{payment.quantity} credits of {payment.minutes} minutes added.")
 
-    lesson = session.get(Lesson, payment.lesson_id) if payment.lesson_id else None
-    if lesson is not None:
+    paid_for = lessons_paid_by(session, payment)  # one lesson, or a series' lessons
+    for lesson in paid_for:
         # Rows and jobs only: the calendar event is made after commit, so an unreachable
         # calendar can never roll this payment back.
         lessons.paid(session, lesson)
@@ -453,7 +465,9 @@ def _on_paid(session: Session, obj: dict[str, Any], now: datetime) -> tuple[str,
             lessons=payment.quantity,
             minutes=payment.minutes,
         )
-    elif conversation is not None and not (lesson is not None and lesson.status == NEEDS_RESCHEDULE):
+    elif conversation is not None and not (
+        paid_for and all(lesson.status == NEEDS_RESCHEDULE for lesson in paid_for)
+    ):
         queue_message(
             session,
             conversation.id,
@@ -476,16 +490,18 @@ def _on_awaiting_payment(session: Session, obj: dict[str, Any], now: datetime) -
         f"{obj.get('payment_status')}); waiting for checkout.session.async_payment_succeeded "
         "or _failed."
     ]
-    lesson = session.get(Lesson, payment.lesson_id) if payment.lesson_id else None
-    if lesson is not None and lessons.await_payment(session, lesson):
-        until = lesson.hold_expires_at
-        assert until is not None  # await_payment set it
-        details.append(f"Lesson {lesson.id} keeps its slot until {until.isoformat()}.")
+    for lesson in lessons_paid_by(session, payment):
+        if lessons.await_payment(session, lesson):
+            until = lesson.hold_expires_at
+            assert until is not None  # await_payment set it
+            details.append(f"Lesson {lesson.id} keeps its slot until {until.isoformat()}.")
     return PROCESSED, " ".join(details)
 
 
 def _other_live_payment(session: Session, payment: Payment, now: datetime) -> bool:
     """Does the lesson have another payment that still counts (paid, or an open link)?"""
+    if payment.lesson_id is None:  # a series has one payment
+        return False
     others = session.exec(
         select(Payment)
         .where(Payment.lesson_id == payment.lesson_id, Payment.id != payment.id)
@@ -509,8 +525,9 @@ def _on_released(
         payment.status = payment_status
         payment.updated_at = now
     details = [f"Payment {payment.checkout_session_id} is {payment.status}."]
-    lesson = session.get(Lesson, payment.lesson_id) if payment.lesson_id else None
-    if lesson is not None and lesson.status in WAITING_FOR_PAYMENT:
+    for lesson in lessons_paid_by(session, payment):
+        if lesson.status not in WAITING_FOR_PAYMENT:
+            continue
         if _other_live_payment(session, payment, now):
             details.append(f"Lesson {lesson.id} stays held: it has another payment link.")
         elif lessons.release(session, lesson, lesson_event):
@@ -554,10 +571,13 @@ def _on_refunded(session: Session, charge: dict[str, Any], now: datetime) -> tup
             lessons.finance_alert(
                 session, lesson, "refunded in full; the credit its cancel gave is already used"
             )
-    if lesson is not None and lesson.status in (CONFIRMED, NEEDS_RESCHEDULE) and lesson.start > now:
-        lessons.cancel(session, lesson, "payment refunded in full", notify=False)
+    # Every lesson it paid (one, or a series' lessons) that is still to come is cancelled.
+    paid_for = lessons_paid_by(session, payment)
+    for planned in paid_for:
+        if planned.status in (CONFIRMED, NEEDS_RESCHEDULE) and planned.start > now:
+            lessons.cancel(session, planned, "payment refunded in full", notify=False)
     # A refund we started at the customer's cancel was announced with that cancel: one message.
-    announced = payment.lesson_id is not None and queued_refund(session, payment.lesson_id) is not None
+    announced = refund_announced(session, payment, paid_for)
     if (
         not announced
         and payment.conversation_id

@@ -16,13 +16,14 @@ from receiver.routes import (
     lessons,
     messages,
     payments,
+    series,
     slots,
     webhooks,
 )
 from receiver.schemas import error_responses
 
 api_router = APIRouter(prefix="/api/v1", dependencies=[BotAuth], responses=error_responses(429))
-for module in (slots, bookings, payments, contacts, messages, lessons, credits):
+for module in (slots, bookings, series, payments, contacts, messages, lessons, credits):
     api_router.include_router(module.router)
 
 public_router = APIRouter()

@@ -151,3 +151,50 @@ def test_the_payment_rollup_migration_backfills_the_existing_payments(tmp_path):
         ("2026-12-01", "paid", 1, 4500),
         ("2026-12-01", "refunded", 1, 5500),
     ]
+
+
+def test_series_migration_keeps_existing_lessons_and_payments_as_single_ones(tmp_path):
+    engine = _fresh(tmp_path)
+    _upgrade(engine, "0012")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO planningprofile (name, duration_minutes, earliest_hour, latest_hour,"
+                " min_lead_minutes, days_ahead, exclude_weekends, slot_step_minutes, max_suggestions,"
+                " buffer_minutes, max_per_day, requires_payment, active, updated_at)"
+                " VALUES ('new', 60, 9, 21, 360, 14, true, 60, 6, 0, 2, true, true, '2026-11-30 08:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO contact (id, attributes, created_at, updated_at) VALUES ('c', '{}', '2026-11-30 08:00:00', '2026-11-30 08:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO conversation (id, contact_id, attributes, created_at) VALUES ('v', 'c', '{}', '2026-11-30 08:00:00')"
+            )
+        )
+        conn.execute(
+            text("INSERT INTO tutor (id, name, calendar_id, active) VALUES (1, 'Anna', 'anna', true)")
+        )
+        conn.execute(
+            text(
+                'INSERT INTO lesson (conversation_id, contact_id, tutor_id, profile_name, start, "end",'
+                " title, description, status, created_at, updated_at) VALUES ('v', 'c', 1, 'new',"
+                " '2026-12-01 09:00:00', '2026-12-01 10:00:00', '', '', 'confirmed',"
+                " '2026-11-30 08:00:00', '2026-11-30 08:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO payment (checkout_session_id, order_id, minutes, price_id, status, kind,"
+                " quantity, refunded_amount, created_at, updated_at) VALUES ('cs_1', 'lesson-1', 60,"
+                " 'price', 'paid', 'lesson', 1, 0, '2026-11-30 08:00:00', '2026-11-30 08:00:00')"
+            )
+        )
+    _upgrade(engine, "head")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT series_id FROM lesson")).all() == [(None,)]
+        assert conn.execute(text("SELECT series_id, kind FROM payment")).all() == [(None, "lesson")]
+        assert conn.execute(text("SELECT count(*) FROM lessonseries")).scalar() == 0

@@ -1,0 +1,450 @@
+"""Weekly series (issue 15, the last part): POST /api/v1/series, over HTTP against the Stripe and
+Google fakes. A series is 2-12 weeks on the same weekday and local time; a dry run tells per
+week whether it is free (or taken, with alternatives); the chosen weeks are claimed in one
+transaction (all or nothing) and paid with one Checkout Session whose quantity is the number of
+lessons. Paid → every lesson confirmed with its calendar event; expired → every hold released;
+each lesson is cancelled (or moved) on its own, an on-time cancel refunding its share."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import func, select
+
+from core import clock, worker
+from core.calendars import get_backend, set_backend
+from core.db import read_session, write_session
+from core.models import (
+    BusyBlock,
+    Closure,
+    Contact,
+    Conversation,
+    Lesson,
+    LessonSeries,
+    Payment,
+    PlanningProfile,
+    SlotOffer,
+    TutorHours,
+)
+from tests.conftest import AMS
+from tests.support.api import ANNA, messages
+
+pytest_plugins = ["tests.support.api", "tests.fakes.google_fixtures"]
+
+FIRST = datetime(2026, 12, 1, 16, 0, tzinfo=AMS)  # Tuesday; "new" offers it on Monday 30 Nov
+WEEK = timedelta(days=7)
+
+
+def series(weeks: int = 6, start: datetime = FIRST, **extra: Any) -> dict[str, Any]:
+    return {
+        "conversation_id": "conv-1",
+        "contact_id": "contact-1",
+        "start": start.isoformat(),
+        "end": (start + timedelta(hours=1)).isoformat(),
+        "weeks": weeks,
+        **extra,
+    }
+
+
+def week(n: int, first: datetime = FIRST) -> datetime:
+    """Week n (1 = the first) at the same local wall-clock time."""
+    local = first.astimezone(AMS)
+    return datetime.combine(local.date() + (n - 1) * WEEK, local.time(), tzinfo=AMS)
+
+
+def take(start: datetime, tutor_id: int, conversation: str = "conv-other") -> int:
+    """Another customer's confirmed lesson at `start` (the slot is taken)."""
+    with write_session() as session:
+        if session.get(Contact, "contact-other") is None:
+            session.add(Contact(id="contact-other", name="Ander"))
+            session.flush()
+            session.add(Conversation(id=conversation, contact_id="contact-other"))
+            session.flush()
+        lesson = Lesson(
+            conversation_id=conversation,
+            contact_id="contact-other",
+            tutor_id=tutor_id,
+            profile_name="new",
+            start=start,
+            end=start + timedelta(hours=1),
+            status="confirmed",
+        )
+        session.add(lesson)
+        session.flush()
+        return lesson.id
+
+
+def counts() -> dict[str, int]:
+    with read_session() as session:
+        return {
+            model.__name__: session.exec(select(func.count()).select_from(model)).one()
+            for model in (Lesson, LessonSeries, Payment, Conversation, SlotOffer)
+        }
+
+
+def rows() -> list[Lesson]:
+    with read_session() as session:
+        return list(
+            session.exec(select(Lesson).where(Lesson.conversation_id == "conv-1").order_by(Lesson.start))
+        )
+
+
+@pytest.fixture
+def held(client, tutor, monday_morning, outside) -> dict[str, Any]:
+    """Weeks 1, 2, 4, 5 and 6 of six booked (week 3 is someone else's), waiting for payment."""
+    take(week(3), tutor)
+    response = client.post("/api/v1/series", json=series(skip=[3]))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture
+def paid(held, fake_stripe, signed_delivery) -> dict[str, Any]:
+    signed_delivery(fake_stripe.complete_session(held["checkout_session_id"]))
+    worker.drain()
+    return held
+
+
+# --- dry run ------------------------------------------------------------------------------------
+
+
+def test_a_dry_run_names_the_taken_week_with_alternatives_and_stores_nothing(client, tutor, monday_morning):
+    take(week(3), tutor)
+    before = counts()
+
+    response = client.post("/api/v1/series", json=series(dry_run=True))
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["dry_run"] is True and body["series_id"] is None and body["payment_url"] is None
+    assert [w["week"] for w in body["weeks"]] == [1, 2, 3, 4, 5, 6]
+    assert [w["status"] for w in body["weeks"]] == ["free", "free", "taken", "free", "free", "free"]
+    assert [w["start"] for w in body["weeks"]] == [week(n).isoformat() for n in range(1, 7)]
+    third = body["weeks"][2]
+    assert third["alternatives"], "a taken week comes with other times"
+    assert week(3).isoformat() not in [a["start"] for a in third["alternatives"]]
+    for alternative in third["alternatives"]:  # around that week, not next to today
+        assert abs(datetime.fromisoformat(alternative["start"]) - week(3)) <= timedelta(days=7)
+    assert all(w["alternatives"] == [] for w in body["weeks"] if w["status"] == "free")
+    assert {w["tutor"] for w in body["weeks"] if w["status"] == "free"} == {"Anna"}
+    assert counts() == before
+
+
+def test_closures_tutor_time_off_and_working_hours_block_weeks_like_bookings(client, tutor, monday_morning):
+    with write_session() as session:
+        session.add(
+            Closure(
+                start_date=date(2026, 12, 22), end_date=date(2026, 12, 22), name="Studiedag", source="admin"
+            )
+        )
+        session.add(BusyBlock(tutor_id=tutor, start=week(2), end=week(2) + timedelta(minutes=30)))  # time off
+    body = client.post("/api/v1/series", json=series(weeks=5, dry_run=True)).json()
+    assert [w["status"] for w in body["weeks"]] == ["free", "taken", "free", "taken", "free"]
+    assert "Studiedag" in body["weeks"][3]["reason"]
+
+    # Working hours are weekly, so they decide the first week already: not offered → 422, as a
+    # booking of that start would be.
+    with write_session() as session:
+        session.add(TutorHours(tutor_id=tutor, weekday=1, start_minute=9 * 60, end_minute=15 * 60))
+    response = client.post("/api/v1/series", json=series(weeks=2, dry_run=True))
+    assert response.status_code == 422
+    assert "working hours" in response.json()["detail"]
+
+
+def test_a_series_crossing_the_end_of_summer_time_keeps_its_local_time(client, tutor, frozen_now):
+    frozen_now(2026, 10, 19, 8, 0)
+    first = datetime(2026, 10, 20, 16, 0, tzinfo=AMS)  # +02:00; clocks go back on Sunday 25 Oct
+
+    body = client.post("/api/v1/series", json=series(weeks=3, start=first, dry_run=True)).json()
+
+    assert [w["start"] for w in body["weeks"]] == [
+        "2026-10-20T16:00:00+02:00",
+        "2026-10-27T16:00:00+01:00",
+        "2026-11-03T16:00:00+01:00",
+    ]
+    assert [w["status"] for w in body["weeks"]] == ["free"] * 3
+
+
+def test_a_series_crossing_the_start_of_summer_time_keeps_its_local_time(
+    client, tutor, frozen_now, fake_stripe, stripe_settings
+):
+    frozen_now(2027, 3, 22, 8, 0)
+    first = datetime(2027, 3, 23, 16, 0, tzinfo=AMS)  # +01:00; clocks go forward on Sunday 28 Mar
+
+    response = client.post("/api/v1/series", json=series(weeks=3, start=first))
+
+    assert response.status_code == 201, response.text
+    assert [lesson["start"] for lesson in response.json()["lessons"]] == [
+        "2027-03-23T16:00:00+01:00",
+        "2027-03-30T16:00:00+02:00",
+        "2027-04-06T16:00:00+02:00",
+    ]
+    assert [(r.end - r.start) for r in rows()] == [timedelta(hours=1)] * 3
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"weeks": 1}, "weeks"),
+        ({"weeks": 13}, "weeks"),
+        ({"end": "2026-12-01T15:00:00+01:00"}, "end"),
+        ({"profile": "nope"}, "Unknown planning profile"),
+        ({"start": "2026-12-01T07:00:00+01:00", "end": "2026-12-01T08:00:00+01:00"}, "not a time"),
+        ({"start": "2026-12-05T16:00:00+01:00", "end": "2026-12-05T17:00:00+01:00"}, "not a time"),
+        ({"end": "2026-12-01T18:00:00+01:00"}, "60 minutes"),
+        ({"skip": [1, 2, 3, 4, 5]}, "at least 2"),
+        ({"skip": [7]}, "skip"),
+    ],
+)
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_bad_input_is_a_422_with_a_sentence_and_writes_nothing(
+    client, tutor, monday_morning, stripe_settings, change, words, dry_run
+):
+    response = client.post("/api/v1/series", json={**series(dry_run=dry_run), **change})
+
+    assert response.status_code == 422, response.text
+    assert words in response.json()["detail"]
+    assert counts() == dict.fromkeys(counts(), 0)
+
+
+# --- booking ------------------------------------------------------------------------------------
+
+
+def test_the_chosen_weeks_are_held_with_one_checkout_session_for_all_lessons(held, tutor, fake_stripe):
+    [request] = fake_stripe.requests_to("POST", "/v1/checkout/sessions")
+    assert request.params["line_items"] == [{"price": "price_std_60", "quantity": "5"}]
+    session = fake_stripe.sessions[held["checkout_session_id"]]
+    assert session["amount_total"] == 5 * 4500
+    assert session["metadata"]["kind"] == "series" and session["metadata"]["lessons"] == "5"
+    assert held["payment_url"].startswith("https://checkout.stripe.com/")
+    assert (held["amount"], held["currency"]) == (22500, "eur")
+
+    assert [w["status"] for w in held["weeks"]] == [
+        "booked",
+        "booked",
+        "skipped",
+        "booked",
+        "booked",
+        "booked",
+    ]
+    assert [lesson["start"] for lesson in held["lessons"]] == [week(n).isoformat() for n in (1, 2, 4, 5, 6)]
+    assert {lesson["status"] for lesson in held["lessons"]} == {"held"}
+    lessons = rows()
+    assert len(lessons) == 5 and {r.series_id for r in lessons} == {held["series_id"]}
+    with read_session() as s:
+        payment = s.exec(select(Payment)).one()
+    assert (payment.kind, payment.quantity, payment.amount, payment.series_id, payment.lesson_id) == (
+        "series",
+        5,
+        22500,
+        held["series_id"],
+        None,
+    )
+    assert {r.hold_expires_at for r in lessons} == {payment.expires_at}
+
+
+def test_asking_again_answers_200_with_the_same_series_and_link(client, held, fake_stripe):
+    again = client.post("/api/v1/series", json=series(skip=[3]))
+
+    assert again.status_code == 200
+    assert again.json()["series_id"] == held["series_id"]
+    assert again.json()["checkout_session_id"] == held["checkout_session_id"]
+    assert len(fake_stripe.requests_to("POST", "/v1/checkout/sessions")) == 1
+    assert len(rows()) == 5
+
+
+def test_asking_for_a_taken_week_is_a_409_naming_it_and_nothing_is_held(
+    client, tutor, monday_morning, outside
+):
+    take(week(3), tutor)
+    before = counts()
+
+    response = client.post("/api/v1/series", json=series())
+
+    assert response.status_code == 409
+    assert "week 3" in response.json()["detail"]
+    assert response.json()["alternatives"]
+    assert counts() == before
+
+
+def test_a_week_taken_between_the_dry_run_and_the_claim_books_nothing(client, tutor, monday_morning, outside):
+    assert client.post("/api/v1/series", json=series(dry_run=True)).json()["weeks"][3]["status"] == "free"
+    before = counts()
+    backend = get_backend()
+
+    class Racing:
+        """The calendar answers; meanwhile another customer claims week 4 in the database."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(backend, name)
+
+        def busy(self, *args: Any, **kwargs: Any) -> Any:
+            answer = backend.busy(*args, **kwargs)
+            if not rows_of_other():
+                take(week(4), tutor)
+            return answer
+
+    set_backend(Racing())  # type: ignore[arg-type]
+    response = client.post("/api/v1/series", json=series())
+
+    assert response.status_code == 409, response.text
+    assert "week 4" in response.json()["detail"]
+    # only the other customer's lesson (and conversation) were added
+    assert counts() == {**before, "Lesson": before["Lesson"] + 1, "Conversation": before["Conversation"] + 1}
+    assert rows() == []
+
+
+def rows_of_other() -> list[Lesson]:
+    with read_session() as session:
+        return list(session.exec(select(Lesson).where(Lesson.conversation_id == "conv-other")))
+
+
+def test_paid_confirms_every_lesson_and_the_jobs_make_their_calendar_events(
+    paid, client, outside, signed_delivery, fake_stripe
+):
+    lessons = client.get("/api/v1/conversations/conv-1/lessons").json()["lessons"]
+    assert [(lesson["status"], lesson["payment_status"]) for lesson in lessons] == [("confirmed", "paid")] * 5
+    starts = sorted(datetime.fromisoformat(e["start"]["dateTime"]) for e in outside.events(ANNA))
+    assert starts == [week(n) for n in (1, 2, 4, 5, 6)]
+    assert {r.calendar_sync for r in rows()} == {"synced"}
+    assert messages().count("payment_success_message") == 1
+
+    signed_delivery(next(e for e in fake_stripe.events if e["type"] == "checkout.session.completed"))
+    worker.drain()
+    assert len(outside.events(ANNA)) == 5  # a repeated event changes nothing
+
+
+def test_a_delayed_payment_keeps_every_week_claimed_until_the_money_is_in(held, fake_stripe, signed_delivery):
+    signed_delivery(fake_stripe.complete_session(held["checkout_session_id"], paid=False))
+    assert {r.status for r in rows()} == {"awaiting_payment"}
+    signed_delivery(fake_stripe.async_succeed(held["checkout_session_id"]))
+    assert {r.status for r in rows()} == {"confirmed"}
+
+
+def test_an_expired_checkout_releases_every_week(held, client, fake_stripe, signed_delivery, outside):
+    signed_delivery(fake_stripe.expire_session(held["checkout_session_id"]))
+    worker.drain()
+
+    assert {r.status for r in rows()} == {"expired"}
+    assert outside.events(ANNA) == []
+    again = client.post(
+        "/api/v1/series", json={**series(skip=[3]), "conversation_id": "conv-2", "contact_id": "contact-2"}
+    )
+    assert again.status_code == 201, again.text  # the weeks are free again
+
+
+def test_holds_that_run_out_release_every_week_and_close_the_checkout(held, fake_stripe):
+    clock.set_now(clock.now() + timedelta(hours=2))
+    worker.drain()
+
+    assert {r.status for r in rows()} == {"expired"}
+    assert fake_stripe.sessions[held["checkout_session_id"]]["status"] == "expired"
+
+
+# --- each lesson on its own -------------------------------------------------------------------
+
+
+def test_an_on_time_cancel_of_one_lesson_refunds_its_share_and_the_others_stay(
+    paid, client, fake_stripe, signed_delivery, outside
+):
+    first, *others = client.get("/api/v1/conversations/conv-1/lessons").json()["lessons"]
+    assert first["cancel_now"]["consequence"] == "refund" and first["cancel_now"]["amount"] == 4500
+
+    dry = client.post(
+        f"/api/v1/lessons/{first['id']}/cancel", json={"conversation_id": "conv-1", "dry_run": True}
+    )
+    assert dry.json()["consequence"]["amount"] == 4500
+    response = client.post(f"/api/v1/lessons/{first['id']}/cancel", json={"conversation_id": "conv-1"})
+    assert response.status_code == 200, response.text
+    assert response.json()["consequence"] == {
+        "kind": "refund",
+        "amount": 4500,
+        "currency": "eur",
+        "minutes": None,
+    }
+    worker.drain()
+
+    assert [r["amount"] for r in fake_stripe.refunds.values()] == [4500]
+    signed_delivery(next(e for e in reversed(fake_stripe.events) if e["type"] == "charge.refunded"))
+    with read_session() as s:
+        payment = s.exec(select(Payment)).one()
+    assert (payment.status, payment.refunded_amount) == ("partially_refunded", 4500)
+    statuses = {r.id: r.status for r in rows()}
+    assert statuses[first["id"]] == "cancelled"
+    assert [statuses[o["id"]] for o in others] == ["confirmed"] * 4
+    assert len(outside.events(ANNA)) == 4
+
+    second = others[0]
+    client.post(f"/api/v1/lessons/{second['id']}/cancel", json={"conversation_id": "conv-1"})
+    worker.drain()
+    assert sorted(r["amount"] for r in fake_stripe.refunds.values()) == [4500, 4500]
+
+
+def test_a_series_lesson_moves_on_its_own(paid, client, outside):
+    lessons = client.get("/api/v1/conversations/conv-1/lessons").json()["lessons"]
+    target = lessons[0]
+    new_start = datetime(2026, 12, 2, 16, 0, tzinfo=AMS)
+    response = client.post(
+        f"/api/v1/lessons/{target['id']}/reschedule",
+        json={
+            "conversation_id": "conv-1",
+            "start": new_start.isoformat(),
+            "end": (new_start + timedelta(hours=1)).isoformat(),
+        },
+    )
+    assert response.status_code == 200, response.text
+    moved = {r.id: r for r in rows()}
+    assert moved[target["id"]].start == new_start and moved[target["id"]].series_id == paid["series_id"]
+    assert [moved[o["id"]].start for o in lessons[1:]] == [week(n) for n in (2, 4, 5, 6)]
+
+
+def test_another_conversation_can_neither_see_nor_cancel_the_lessons(paid, client):
+    assert client.get("/api/v1/conversations/conv-2/lessons").json()["lessons"] == []
+    lesson = rows()[0]
+    response = client.post(f"/api/v1/lessons/{lesson.id}/cancel", json={"conversation_id": "conv-2"})
+    assert response.status_code == 404
+    assert {r.status for r in rows()} == {"confirmed"}
+
+
+def test_a_full_refund_of_the_series_payment_cancels_the_lessons_still_to_come(
+    paid, fake_stripe, signed_delivery, outside
+):
+    signed_delivery(fake_stripe.refund(paid["checkout_session_id"]))
+    worker.drain()
+
+    assert {r.status for r in rows()} == {"cancelled"}
+    assert outside.events(ANNA) == []
+    assert messages().count("refund_issued") == 1
+
+
+def test_without_payment_the_series_is_confirmed_at_once(client, tutor, monday_morning, no_payment):
+    response = client.post("/api/v1/series", json=series(weeks=3))
+
+    assert response.status_code == 201, response.text
+    assert response.json()["payment_url"] is None
+    assert {lesson["status"] for lesson in response.json()["lessons"]} == {"confirmed"}
+    with read_session() as s:
+        assert s.exec(select(func.count()).select_from(Payment)).one() == 0
+        assert s.get(PlanningProfile, "new").requires_payment is False
+
+
+def test_a_series_payment_whose_row_was_lost_is_rebuilt_from_its_metadata(held, fake_stripe, signed_delivery):
+    with write_session() as session:  # the answer to the create call never got stored
+        session.delete(session.exec(select(Payment)).one())
+
+    signed_delivery(fake_stripe.complete_session(held["checkout_session_id"]))
+
+    with read_session() as session:
+        payment = session.exec(select(Payment)).one()
+    assert (payment.kind, payment.quantity, payment.series_id, payment.status) == (
+        "series",
+        5,
+        held["series_id"],
+        "paid",
+    )
+    assert {r.status for r in rows()} == {"confirmed"}
