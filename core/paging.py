@@ -1,8 +1,9 @@
 """Paging and filter helpers shared by the console's reads (the `*_queries` modules and the reads
 in the domain modules): pages clamped in SQL, local dates turned into UTC bounds, LIKE patterns.
 
-Results are plain dicts and dataclasses (picklable, so the console can cache them with
-st.cache_data). Dates in filters are local dates in the business zone.
+Results are frozen dataclasses defined next to their read function (module-level, so they pickle
+and the console can cache them with st.cache_data): a page is a `PageResult[Row]`, so the type
+checker knows the fields of its rows. Dates in filters are local dates in the business zone.
 """
 
 from __future__ import annotations
@@ -10,16 +11,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 DEFAULT_PAGE_SIZE = 50
 EXPORT_LIMIT = 100_000  # a CSV larger than this is a job for the database, not the console
 
 
-@dataclass
-class PageResult:
-    rows: list[dict[str, Any]]
+RowT = TypeVar("RowT")
+
+
+@dataclass(frozen=True, slots=True)
+class PageResult(Generic[RowT]):
+    rows: list[RowT]
     total: int
     page: int
     page_size: int

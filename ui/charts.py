@@ -14,6 +14,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from core.payments.queries import PaymentTotal
 from ui import data, fmt
 from ui.i18n import status_label, tr
 
@@ -140,19 +141,18 @@ def week_chart(
     )
 
 
-def payments_chart(totals: Sequence[Mapping[str, Any]], period: str) -> alt.Chart:
+def payments_chart(totals: Sequence[PaymentTotal], period: str) -> alt.Chart:
     frame = pd.DataFrame(
         [
             {
-                "period": fmt.fmt_date(t["period"])
+                "period": fmt.fmt_date(t.period)
                 if period == "day"
-                else f"{tr('col.week')} "
-                f"{t['period'].isocalendar().week} ({fmt.fmt_date(t['period'], year=False)})",
-                "sort": t["period"].isoformat(),
-                "status": status_label(t["status"]),
-                "amount": t["amount"] / 100,
-                "count": t["count"],
-                "money": fmt.fmt_money(t["amount"], t["currency"]),
+                else f"{tr('col.week')} {t.period.isocalendar().week} ({fmt.fmt_date(t.period, year=False)})",
+                "sort": t.period.isoformat(),
+                "status": status_label(t.status),
+                "amount": t.amount / 100,
+                "count": t.count,
+                "money": fmt.fmt_money(t.amount, t.currency),
             }
             for t in totals
         ]

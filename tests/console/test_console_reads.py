@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from core.db import read_session
 from core.profiles import profile_rows
 from ui import data
 
@@ -42,4 +43,7 @@ def test_two_functions_with_the_same_arguments_never_share_an_answer(engine):
 
 def test_a_read_runs_the_core_function_in_a_session(engine):
     data.clear()
-    assert [p["name"] for p in data.read(profile_rows)] == [p["name"] for p in data.read_fresh(profile_rows)]
+    with read_session(engine) as session:
+        direct = profile_rows(session)
+    assert direct  # the seed profiles
+    assert data.read(profile_rows) == direct

@@ -4,6 +4,7 @@ pagination, totals per local day and week, and the lists finance watches."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from core.db import read_session, write_session
 from core.lesson_queries import LessonFilter
 from core.models import Contact, Conversation, Lesson, Payment, Tutor
 from core.payments import queries as payment_queries
-from core.payments.queries import PaymentFilter
+from core.payments.queries import PaymentFilter, StatusTotal
 from tests.conftest import AMS
 from tests.support.console import (  # noqa: F401 - fast_passwords is a fixture
     OTHER_TUTOR,
@@ -114,18 +115,18 @@ def test_payment_totals_group_by_local_day_and_iso_week(engine):
         days = payment_queries.payment_totals(s, f, AMS, "day")
         weeks = payment_queries.payment_totals(s, f, AMS, "week")
         counts = payment_queries.payment_status_counts(s, PaymentFilter(statuses=("paid",)), AMS)
-    assert [(d["period"], d["status"], d["amount"]) for d in days] == [
+    assert [(d.period, d.status, d.amount) for d in days] == [
         (date(2026, 12, 1), "paid", 4500),
         (date(2026, 12, 2), "expired", 3500),
         (date(2026, 12, 2), "paid", 4500),
         (date(2026, 12, 7), "paid", 6750),
     ]
-    assert [(w["period"], w["status"], w["count"]) for w in weeks] == [
+    assert [(w.period, w.status, w.count) for w in weeks] == [
         (date(2026, 11, 30), "expired", 1),
         (date(2026, 11, 30), "paid", 2),
         (date(2026, 12, 7), "paid", 1),
     ]
-    assert counts == {"paid": {"count": 3, "amount": 15750}}
+    assert counts == {"paid": StatusTotal(count=3, amount=15750)}
 
 
 def test_finance_lists_holds_expiring_reschedules_and_failed_events(world):
@@ -137,7 +138,7 @@ def test_finance_lists_holds_expiring_reschedules_and_failed_events(world):
         failed = payment_queries.failed_events(s)
     assert [h["id"] for h in holds] == [world["held"]] and none_yet == []
     assert [c["id"] for c in cases] == [world["moved"]] and cases[0]["payment_status"] == "paid"
-    assert failed[0]["id"] == "evt_failed_1" and "payload" not in failed[0]
+    assert failed[0].id == "evt_failed_1" and "payload" not in {f.name for f in fields(failed[0])}
 
 
 def test_a_paid_lesson_that_was_cancelled_is_listed_for_a_refund(world):
@@ -148,9 +149,7 @@ def test_a_paid_lesson_that_was_cancelled_is_listed_for_a_refund(world):
     cancel_lesson(world["confirmed"], actor=None, reason="ziek")
     with read_session() as s:
         listed = payment_queries.paid_but_cancelled(s)
-    assert [(r["lesson_id"], r["checkout_session_id"]) for r in listed] == [
-        (world["confirmed"], "cs_test_paid_1")
-    ]
+    assert [(r.lesson_id, r.checkout_session_id) for r in listed] == [(world["confirmed"], "cs_test_paid_1")]
 
 
 def test_contacts_are_found_by_a_phone_number_in_any_dutch_notation(world):
