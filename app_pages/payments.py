@@ -213,11 +213,11 @@ with left:
         widgets.table(
             [
                 {
-                    "id": h["id"],
-                    "expires": fmt.fmt_dt(h["hold_expires_at"]),
-                    "start": fmt.fmt_dt(h["start"]),
-                    "contact": h["contact_name"],
-                    "amount": fmt.fmt_money(h["amount"], h["currency"]),
+                    "id": h.id,
+                    "expires": fmt.fmt_dt(h.hold_expires_at),
+                    "start": fmt.fmt_dt(h.start),
+                    "contact": h.contact_name,
+                    "amount": fmt.fmt_money(h.amount, h.currency),
                 }
                 for h in holds
             ],
@@ -238,12 +238,12 @@ with right:
         widgets.table(
             [
                 {
-                    "id": c["id"],
-                    "start": fmt.fmt_dt(c["start"]),
-                    "contact": c["contact_name"],
-                    "tutor": c["tutor_name"],
-                    "payment": status_label(c["payment_status"]),
-                    "amount": fmt.fmt_money(c["amount"], c["currency"]),
+                    "id": c.id,
+                    "start": fmt.fmt_dt(c.start),
+                    "contact": c.contact_name,
+                    "tutor": c.tutor_name,
+                    "payment": status_label(c.payment_status),
+                    "amount": fmt.fmt_money(c.amount, c.currency),
                 }
                 for c in cases
             ],

@@ -58,22 +58,22 @@ def test_date_filters_are_local_days(engine):
                 )
             )
     page = _lessons(LessonFilter(date_from=date(2026, 12, 2), date_to=date(2026, 12, 2)))
-    assert [r["start"].astimezone(AMS).hour for r in page.rows] == [0]
+    assert [r.start.astimezone(AMS).hour for r in page.rows] == [0]
 
 
 def test_a_tutor_sees_only_their_own_lessons(world):
     own = _lessons(LessonFilter(own_email=TUTOR.upper()))
-    assert own.total == 4 and {r["tutor_name"] for r in own.rows} == {"Anna de Vries"}
+    assert own.total == 4 and {r.tutor_name for r in own.rows} == {"Anna de Vries"}
     other = _lessons(LessonFilter(own_email=OTHER_TUTOR))
-    assert {r["tutor_name"] for r in other.rows} == {"Bram Jansen"}
+    assert {r.tutor_name for r in other.rows} == {"Bram Jansen"}
     assert _lessons(LessonFilter(own_email="nobody@example.nl")).total == 0
 
 
 def test_lessons_carry_their_newest_payment_and_filter_by_status_profile_and_contact(world):
     page = _lessons(LessonFilter(statuses=("confirmed",)))
     assert page.total == 2
-    paid = next(r for r in page.rows if r["id"] == world["confirmed"])
-    assert (paid["payment_status"], paid["amount"]) == ("paid", 4500)
+    paid = next(r for r in page.rows if r.id == world["confirmed"])
+    assert (paid.payment_status, paid.amount) == ("paid", 4500)
     assert _lessons(LessonFilter(query="sanne")).total == 2
     assert _lessons(LessonFilter(query="%")).total == 0  # LIKE wildcards are literal
     assert _lessons(LessonFilter(profile="premium")).total == 0
@@ -84,7 +84,7 @@ def test_pages_count_everything_and_a_page_past_the_end_becomes_the_last(world):
     assert (first.total, first.pages, len(first.rows)) == (5, 3, 2)
     beyond = _lessons(LessonFilter(), page=99, page_size=2)
     assert beyond.page == 3 and len(beyond.rows) == 1
-    starts = [r["start"] for r in _lessons(LessonFilter(), page_size=50).rows]
+    starts = [r.start for r in _lessons(LessonFilter(), page_size=50).rows]
     assert starts == sorted(starts)
 
 
@@ -136,8 +136,8 @@ def test_finance_lists_holds_expiring_reschedules_and_failed_events(world):
         none_yet = lesson_queries.holds_expiring(s, now, timedelta(minutes=5))
         cases = lesson_queries.needs_reschedule(s)
         failed = payment_queries.failed_events(s)
-    assert [h["id"] for h in holds] == [world["held"]] and none_yet == []
-    assert [c["id"] for c in cases] == [world["moved"]] and cases[0]["payment_status"] == "paid"
+    assert [h.id for h in holds] == [world["held"]] and none_yet == []
+    assert [c.id for c in cases] == [world["moved"]] and cases[0].payment_status == "paid"
     assert failed[0].id == "evt_failed_1" and "payload" not in {f.name for f in fields(failed[0])}
 
 
