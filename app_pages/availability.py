@@ -124,9 +124,7 @@ else:
     if not found:
         st.info(tr("avail.bot.none_found"))
     else:
-        names = {
-            c["id"]: " · ".join(x for x in (c["name"], c["phone"], c["email"], c["id"]) if x) for c in found
-        }
+        names = {c.id: " · ".join(x for x in (c.name, c.phone, c.email, c.id) if x) for c in found}
         contact_id = st.selectbox(
             tr("avail.bot.pick"), list(names), format_func=names.get, key="avail_bot_contact"
         )
@@ -140,14 +138,14 @@ else:
             st.markdown(
                 tr(
                     "avail.bot.result",
-                    segment=fmt.esc_md(offer["segment"]),
-                    reason=fmt.esc_md(offer["reason"]),
-                    profile=fmt.esc_md(offer["profile"]),
+                    segment=fmt.esc_md(offer.segment),
+                    reason=fmt.esc_md(offer.reason),
+                    profile=fmt.esc_md(offer.profile),
                 )
             )
-            if offer["slots"]:
+            if offer.slots:
                 widgets.table(
-                    [{"when": fmt.fmt_range(s, e)} for s, e in offer["slots"]], {"when": tr("col.when")}
+                    [{"when": fmt.fmt_range(s, e)} for s, e in offer.slots], {"when": tr("col.when")}
                 )
             else:
                 st.info(tr("avail.bot.no_slots"))

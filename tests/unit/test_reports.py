@@ -154,11 +154,11 @@ def test_a_paid_lesson_that_was_cancelled_is_listed_for_a_refund(world):
 
 def test_contacts_are_found_by_a_phone_number_in_any_dutch_notation(world):
     with read_session() as s:
-        assert [c["id"] for c in contact_queries.search_contacts(s, "06 1234 5678").rows] == ["c-1"]
+        assert [c.id for c in contact_queries.search_contacts(s, "06 1234 5678").rows] == ["c-1"]
         assert contact_queries.search_contacts(s, "").total == 4
         detail = contact_queries.contact_detail(s, "c-4")
-    assert detail["segment"] == "weekend" and "whitelist" in detail["segment_reason"]
-    assert detail["profile"] == "weekend"
+    assert detail.segment == "weekend" and "whitelist" in detail.segment_reason
+    assert detail.profile == "weekend"
 
 
 def test_the_database_url_is_shown_without_its_password():
@@ -210,6 +210,6 @@ def test_the_contact_list_shows_the_segment_the_bot_detects_now(engine):
         add_to_whitelist(s, "weekend", "06 12345678")
 
     with read_session(engine) as s:
-        rows = {r["id"]: r["segment"] for r in search_contacts(s, "").rows}
+        rows = {r.id: r.segment for r in search_contacts(s, "").rows}
 
     assert rows == {"k-new": "new", "k-paid": "existing", "k-weekend": "weekend"}
