@@ -28,7 +28,7 @@ tz = data.tz()
 now = data.now_minute()
 today = now.astimezone(tz).date()
 
-profiles = [p["name"] for p in data.read(profile_rows, include_inactive=False)]
+profiles = [p.name for p in data.read(profile_rows, include_inactive=False)]
 all_tutors = data.read(list_tutors, email=user.email if user.role == "tutor" else None)
 if not profiles:
     st.info(tr("avail.no_profiles"))

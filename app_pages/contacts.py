@@ -120,7 +120,7 @@ with guard():
         )
 
     st.subheader(tr("contacts.overrides"))
-    profile_names = [p["name"] for p in data.read(profile_rows, include_inactive=False)]
+    profile_names = [p.name for p in data.read(profile_rows, include_inactive=False)]
     with st.form(f"overrides_{contact_id}"):
         a, b = st.columns(2)
         segment_options = [None, *SEGMENTS]

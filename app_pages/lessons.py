@@ -56,7 +56,7 @@ statuses = c_status.multiselect(
     on_change=reset,
     placeholder=tr("all"),
 )
-profile_names = [p["name"] for p in data.read(profile_rows)]
+profile_names = [p.name for p in data.read(profile_rows)]
 profile = c_profile.selectbox(
     tr("profile"), profile_names, index=None, placeholder=tr("all"), key="lessons_profile", on_change=reset
 )
