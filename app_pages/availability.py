@@ -63,8 +63,8 @@ profile = c_profile.selectbox(
     key="avail_profile",
     index=profiles.index("existing") if "existing" in profiles else 0,
 )
-tutors = {t["id"]: t["name"] for t in all_tutors if not t["profiles"] or profile in t["profiles"]} or {
-    t["id"]: t["name"] for t in all_tutors
+tutors = {t.id: t.name for t in all_tutors if not t.profiles or profile in t.profiles} or {
+    t.id: t.name for t in all_tutors
 }
 tutor_id = c_tutor.selectbox(tr("tutor"), list(tutors), format_func=tutors.get, key="avail_tutor")
 c_date.date_input(tr("avail.week_of"), key="avail_date", format="DD-MM-YYYY", on_change=_picked)
@@ -93,15 +93,15 @@ with st.spinner(tr("loading")):
     except LesplannerError as exc:
         show_error(exc)
 
-st.altair_chart(charts.week_chart(week, items["lessons"], calendar), width="stretch")
+st.altair_chart(charts.week_chart(week, items.lessons, calendar), width="stretch")
 
 st.subheader(tr("avail.free_slots"))
 if calendar is not None:
-    if calendar["free"]:
+    if calendar.free:
         widgets.table(
             [
                 {"date": fmt.fmt_date(s), "start": fmt.fmt_time(s), "end": fmt.fmt_time(e)}
-                for s, e in calendar["free"]
+                for s, e in calendar.free
             ],
             {"date": tr("col.date"), "start": tr("col.start"), "end": tr("col.end")},
             height=240,
@@ -182,12 +182,12 @@ if not blocks:
 else:
     widgets.table(
         [
-            {"when": fmt.fmt_range(b["start"], b["end"]), "reason": b["reason"] or "", "by": b["created_by"]}
+            {"when": fmt.fmt_range(b.start, b.end), "reason": b.reason or "", "by": b.created_by}
             for b in blocks
         ],
         {"when": tr("col.when"), "reason": tr("reason"), "by": tr("col.added_by")},
     )
-    labels = {b["id"]: f"{fmt.fmt_range(b['start'], b['end'])} {b['reason'] or ''}" for b in blocks}
+    labels = {b.id: f"{fmt.fmt_range(b.start, b.end)} {b.reason or ''}" for b in blocks}
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     block_id = left.selectbox(
         tr("avail.timeoff.remove_pick"), list(labels), format_func=labels.get, key="timeoff_remove_pick"

@@ -38,7 +38,7 @@ date_from, date_to = widgets.date_range(
 )
 tutor_id = None
 if not is_tutor:
-    tutors = {t["id"]: t["name"] for t in data.read(list_tutors, include_inactive=True)}
+    tutors = {t.id: t.name for t in data.read(list_tutors, include_inactive=True)}
     tutor_id = c_tutor.selectbox(
         tr("tutor"),
         list(tutors),

@@ -112,29 +112,9 @@ def test_the_pages_read_through_data_read():
     assert len(reads) >= 40, reads  # the parser still finds the pages' reads
 
 
-# Reads still returning dict rows, converted one domain per commit; this set only shrinks.
-PENDING = {
-    "core.availability.future_busy_blocks",
-    "core.availability.week_items",
-    "core.availability_queries.week_calendar",
-    "core.closures.closure_list",
-    "core.messages.outbox_page",
-    "core.system_reports.integration_statuses",
-    "core.system_reports.jobs_overview",
-    "core.system_reports.last_webhook",
-    "core.tutors.list_tutors",
-}
-
-
-def _name(function: Callable[..., object]) -> str:
-    return f"{function.__module__}.{function.__qualname__}"
-
-
 def test_every_console_read_returns_a_precise_type():
     problems = []
     for where, function in console_reads():
-        if _name(function) in PENDING:
-            continue
         hints = typing.get_type_hints(function)
         if "return" not in hints:
             problems.append(f"{where}: no return annotation")
@@ -142,18 +122,6 @@ def test_every_console_read_returns_a_precise_type():
         for part in untyped_parts(hints["return"], "the return type", set()):
             problems.append(f"{where}: {part}")
     assert not problems, "stringly-typed console reads:\n" + "\n".join(sorted(set(problems)))
-
-
-def test_the_pending_reads_are_still_pending():
-    """A converted read leaves PENDING in the same commit."""
-    typed = {
-        _name(function)
-        for _, function in console_reads()
-        if _name(function) in PENDING
-        and not list(untyped_parts(typing.get_type_hints(function)["return"], "r", set()))
-    }
-    assert not typed, f"typed now, remove from PENDING: {sorted(typed)}"
-    assert PENDING <= {_name(function) for _, function in console_reads()}
 
 
 _Row = typing.TypeVar("_Row")

@@ -189,12 +189,12 @@ def test_week_view_lists_the_tutors_lessons_free_slots_and_time_off(world):
         calendar = availability_queries.week_calendar(
             s, "existing", world["anna"], monday, AMS, datetime(2026, 11, 30, 8, 0, tzinfo=AMS)
         )
-    assert {lesson["status"] for lesson in items["lessons"]} == {"confirmed", "held", "needs_reschedule"}
-    assert [b["reason"] for b in items["busy_blocks"]] == ["tandarts"]
+    assert {lesson.status for lesson in items.lessons} == {"confirmed", "held", "needs_reschedule"}
+    assert [b.reason for b in items.busy_blocks] == ["tandarts"]
     thursday_10 = datetime(2026, 12, 3, 10, tzinfo=AMS)
-    assert all(not (s <= thursday_10 < e) for s, e in calendar["free"])  # the dentist
-    assert any(s <= thursday_10 < e for s, e in calendar["busy"])
-    assert all(s.astimezone(AMS).date() >= monday for s, _ in calendar["free"])
+    assert all(not (s <= thursday_10 < e) for s, e in calendar.free)  # the dentist
+    assert any(s <= thursday_10 < e for s, e in calendar.busy)
+    assert all(s.astimezone(AMS).date() >= monday for s, _ in calendar.free)
 
 
 def test_the_contact_list_shows_the_segment_the_bot_detects_now(engine):
