@@ -5,6 +5,7 @@ closures apply to everyone. All of them are never offered and never bookable."""
 
 import hashlib
 from datetime import date, timedelta
+from typing import Any
 
 import streamlit as st
 
@@ -70,7 +71,9 @@ public = [r for r in rows if r.source == "holidays"]
 if public:
     left, mid, right = st.columns([3, 1, 1], vertical_alignment="bottom")
     labels = {r.start_date: f"{fmt.fmt_date(r.start_date)} {r.name}" for r in public}
-    day = left.selectbox(tr("clo.public_pick"), list(labels), format_func=labels.get, key="clo_public")
+    day = left.selectbox(
+        tr("clo.public_pick"), list(labels), format_func=labels.__getitem__, key="clo_public"
+    )
     if mid.button(tr("clo.public_off"), key="clo_public_off"):
         run_action(set_public_holiday, user, day, applies=False, success=tr("clo.saved"))
     if right.button(tr("clo.public_on"), key="clo_public_on"):
@@ -95,15 +98,17 @@ if add:
 editable = [r for r in rows if r.id is not None]
 if editable:
     st.subheader(tr("clo.edit"))
-    labels = {r.id: f"{_when(r.start_date, r.end_date)} {r.name}" for r in editable}
-    closure_id = st.selectbox(tr("clo.edit_pick"), list(labels), format_func=labels.get, key="clo_edit_pick")
+    edit_labels = {r.id: f"{_when(r.start_date, r.end_date)} {r.name}" for r in editable}
+    closure_id = st.selectbox(
+        tr("clo.edit_pick"), list(edit_labels), format_func=edit_labels.__getitem__, key="clo_edit_pick"
+    )
     current = next(r for r in editable if r.id == closure_id)
     with st.form(f"clo_edit_{closure_id}"):
         a, b, c, d = st.columns([1, 1, 2, 1.2])
         first = a.date_input(tr("clo.first"), value=current.start_date, format="DD-MM-YYYY")
         last = b.date_input(tr("clo.last"), value=current.end_date, format="DD-MM-YYYY")
         name = c.text_input(tr("clo.name"), value=current.name)
-        changes = {"start_date": first, "end_date": last, "name": name}
+        changes: dict[str, Any] = {"start_date": first, "end_date": last, "name": name}
         if current.source == "import":
             changes["region"] = d.selectbox(
                 tr("clo.region"),

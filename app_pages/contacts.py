@@ -42,7 +42,9 @@ widgets.table(
 widgets.pager(PAGE, result)
 
 labels = {c.id: " · ".join(x for x in (c.name, c.phone, c.email, c.id) if x) for c in result.rows}
-contact_id = st.selectbox(tr("contacts.pick"), list(labels), format_func=labels.get, key="contacts_pick")
+contact_id = st.selectbox(
+    tr("contacts.pick"), list(labels), format_func=labels.__getitem__, key="contacts_pick"
+)
 
 with guard():
     detail = data.read(contact_detail, contact_id)

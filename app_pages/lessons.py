@@ -42,7 +42,7 @@ if not is_tutor:
     tutor_id = c_tutor.selectbox(
         tr("tutor"),
         list(tutors),
-        format_func=tutors.get,
+        format_func=tutors.__getitem__,
         index=None,
         placeholder=tr("all"),
         key="lessons_tutor",
@@ -188,7 +188,7 @@ if result.rows:
     lesson_id = st.selectbox(
         tr("lessons.pick"),
         list(labels),
-        format_func=labels.get,
+        format_func=labels.__getitem__,
         index=None,
         key="lessons_pick",
         placeholder=tr("lessons.pick_placeholder"),

@@ -46,10 +46,11 @@ def _hours_list(text: str) -> list[int] | str:
 
 
 def _shown(field: str, value: object) -> str:
+    items = value if isinstance(value, list) else []  # the list fields hold a list or None
     if field == "reminder_hours":
-        return ", ".join(str(h) for h in value or []) or "—"
+        return ", ".join(str(h) for h in items) or "—"
     if field == "allowed_weekdays":
-        return ", ".join(fmt.weekday_name(d)[:2] for d in value or []) or "—"
+        return ", ".join(fmt.weekday_name(d)[:2] for d in items) or "—"
     if isinstance(value, bool):
         return tr("yes") if value else tr("no")
     return "—" if value is None else str(value)
@@ -225,10 +226,10 @@ mapping = data.read(segment_mapping)
 active_names = [p.name for p in profiles if p.active]
 with st.form("segment_mapping"):
     columns = st.columns(len(SEGMENTS))
-    chosen = {}
+    chosen: dict[str, str | None] = {}
     for column, segment in zip(columns, SEGMENTS, strict=True):
-        options = (
-            active_names if mapping.get(segment) in active_names else [mapping.get(segment), *active_names]
+        options: list[str | None] = (
+            [*active_names] if mapping.get(segment) in active_names else [mapping.get(segment), *active_names]
         )
         chosen[segment] = column.selectbox(
             segment,
@@ -241,7 +242,7 @@ if save_mapping:
 
     def _save_mapping() -> None:
         for segment, profile_name in chosen.items():
-            if profile_name != mapping.get(segment):
+            if profile_name is not None and profile_name != mapping.get(segment):
                 set_segment_profile(user, segment, profile_name)
 
     run_action(_save_mapping, success=tr("prof.mapping.saved"))

@@ -17,7 +17,7 @@ if not tutors:
     st.info(tr("avail.no_tutor", email=user.email) if user.role == "tutor" else tr("avail.no_tutors"))
     st.stop()
 names = {t.id: t.name for t in tutors}
-tutor_id = st.selectbox(tr("tutor"), list(names), format_func=names.get, key="tutors_pick")
+tutor_id = st.selectbox(tr("tutor"), list(names), format_func=names.__getitem__, key="tutors_pick")
 
 
 week = data.read(tutor_week, tutor_id)

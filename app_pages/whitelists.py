@@ -71,7 +71,7 @@ else:
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     labels = {r.id: r.identifier for r in result.rows}
     entry_id = left.selectbox(
-        tr("wl.remove.pick"), list(labels), format_func=labels.get, key="wl_remove_pick"
+        tr("wl.remove.pick"), list(labels), format_func=labels.__getitem__, key="wl_remove_pick"
     )
     if right.button(tr("wl.remove.submit"), key="wl_remove", icon=":material/delete:"):
         run_action(whitelist_remove, user, entry_id, success=tr("wl.remove.done"))

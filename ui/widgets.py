@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 import streamlit as st
@@ -87,7 +87,7 @@ def table(
     rows: Sequence[DataclassInstance | Mapping[str, Any]] | pd.DataFrame,
     columns: Mapping[str, str],
     column_config: Mapping[str, Any] | None = None,
-    height: int | str | None = None,
+    height: int | Literal["stretch", "content", "auto"] | None = None,
     key: str | None = None,
     max_rows: int = 20,
 ) -> None:
