@@ -64,8 +64,8 @@ mutate-quick: $(VENV)/.dev
 migrate: $(VENV)/.runtime
 	@$(PY) -m core.cli migrate
 
-## make lint: ruff's rules, the ruff format check and mypy's types (core/ and receiver/, as
-## pyproject.toml sets out); `make test` starts with it. `make format` formats.
+## make lint: ruff's rules, the ruff format check and mypy's types (core/, receiver/ and the
+## console, as pyproject.toml sets out); `make test` starts with it. `make format` formats.
 lint: $(VENV)/.dev
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .

@@ -13,7 +13,7 @@ import streamlit as st
 from core.availability import add_busy_block, future_busy_blocks, remove_busy_block, week_items
 from core.availability_queries import week_calendar
 from core.config import get_settings
-from core.contact_queries import offer_for_contact, search_contacts
+from core.contact_queries import ContactOffer, offer_for_contact, search_contacts
 from core.errors import CalendarUnavailable, LesplannerError
 from core.paging import week_monday
 from core.profiles import profile_rows
@@ -28,7 +28,7 @@ tz = data.tz()
 now = data.now_minute()
 today = now.astimezone(tz).date()
 
-profiles = [p["name"] for p in data.read(profile_rows, include_inactive=False)]
+profiles = [p.name for p in data.read(profile_rows, include_inactive=False)]
 all_tutors = data.read(list_tutors, email=user.email if user.role == "tutor" else None)
 if not profiles:
     st.info(tr("avail.no_profiles"))
@@ -63,10 +63,10 @@ profile = c_profile.selectbox(
     key="avail_profile",
     index=profiles.index("existing") if "existing" in profiles else 0,
 )
-tutors = {t["id"]: t["name"] for t in all_tutors if not t["profiles"] or profile in t["profiles"]} or {
-    t["id"]: t["name"] for t in all_tutors
+tutors = {t.id: t.name for t in all_tutors if not t.profiles or profile in t.profiles} or {
+    t.id: t.name for t in all_tutors
 }
-tutor_id = c_tutor.selectbox(tr("tutor"), list(tutors), format_func=tutors.get, key="avail_tutor")
+tutor_id = c_tutor.selectbox(tr("tutor"), list(tutors), format_func=tutors.__getitem__, key="avail_tutor")
 c_date.date_input(tr("avail.week_of"), key="avail_date", format="DD-MM-YYYY", on_change=_picked)
 c_prev.button(tr("avail.prev"), on_click=_shift, args=(-7,), width="stretch")
 c_today.button(tr("avail.today"), on_click=_shift, args=(0,), width="stretch")
@@ -93,15 +93,15 @@ with st.spinner(tr("loading")):
     except LesplannerError as exc:
         show_error(exc)
 
-st.altair_chart(charts.week_chart(week, items["lessons"], calendar), width="stretch")
+st.altair_chart(charts.week_chart(week, items.lessons, calendar), width="stretch")
 
 st.subheader(tr("avail.free_slots"))
 if calendar is not None:
-    if calendar["free"]:
+    if calendar.free:
         widgets.table(
             [
                 {"date": fmt.fmt_date(s), "start": fmt.fmt_time(s), "end": fmt.fmt_time(e)}
-                for s, e in calendar["free"]
+                for s, e in calendar.free
             ],
             {"date": tr("col.date"), "start": tr("col.start"), "end": tr("col.end")},
             height=240,
@@ -112,7 +112,7 @@ if calendar is not None:
 # --- what the bot would offer (admins: it searches every customer) ------------------------------
 if user.role == "admin":
     st.subheader(tr("avail.bot.title"))
-    query = st.text_input(tr("avail.bot.search"), key="avail_bot_query")
+    query: str | None = st.text_input(tr("avail.bot.search"), key="avail_bot_query")
 else:
     query = None  # tutors do not browse the customer list (Contacts is admin-only too)
 if query is None:
@@ -124,12 +124,11 @@ else:
     if not found:
         st.info(tr("avail.bot.none_found"))
     else:
-        names = {
-            c["id"]: " · ".join(x for x in (c["name"], c["phone"], c["email"], c["id"]) if x) for c in found
-        }
+        names = {c.id: " · ".join(x for x in (c.name, c.phone, c.email, c.id) if x) for c in found}
         contact_id = st.selectbox(
-            tr("avail.bot.pick"), list(names), format_func=names.get, key="avail_bot_contact"
+            tr("avail.bot.pick"), list(names), format_func=names.__getitem__, key="avail_bot_contact"
         )
+        offer: ContactOffer | None
         with st.spinner(tr("loading")):
             try:
                 offer = data.read(offer_for_contact, contact_id, now)
@@ -140,14 +139,14 @@ else:
             st.markdown(
                 tr(
                     "avail.bot.result",
-                    segment=fmt.esc_md(offer["segment"]),
-                    reason=fmt.esc_md(offer["reason"]),
-                    profile=fmt.esc_md(offer["profile"]),
+                    segment=fmt.esc_md(offer.segment),
+                    reason=fmt.esc_md(offer.reason),
+                    profile=fmt.esc_md(offer.profile),
                 )
             )
-            if offer["slots"]:
+            if offer.slots:
                 widgets.table(
-                    [{"when": fmt.fmt_range(s, e)} for s, e in offer["slots"]], {"when": tr("col.when")}
+                    [{"when": fmt.fmt_range(s, e)} for s, e in offer.slots], {"when": tr("col.when")}
                 )
             else:
                 st.info(tr("avail.bot.no_slots"))
@@ -184,15 +183,18 @@ if not blocks:
 else:
     widgets.table(
         [
-            {"when": fmt.fmt_range(b["start"], b["end"]), "reason": b["reason"] or "", "by": b["created_by"]}
+            {"when": fmt.fmt_range(b.start, b.end), "reason": b.reason or "", "by": b.created_by}
             for b in blocks
         ],
         {"when": tr("col.when"), "reason": tr("reason"), "by": tr("col.added_by")},
     )
-    labels = {b["id"]: f"{fmt.fmt_range(b['start'], b['end'])} {b['reason'] or ''}" for b in blocks}
+    labels = {b.id: f"{fmt.fmt_range(b.start, b.end)} {b.reason or ''}" for b in blocks}
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     block_id = left.selectbox(
-        tr("avail.timeoff.remove_pick"), list(labels), format_func=labels.get, key="timeoff_remove_pick"
+        tr("avail.timeoff.remove_pick"),
+        list(labels),
+        format_func=labels.__getitem__,
+        key="timeoff_remove_pick",
     )
     if right.button(tr("avail.timeoff.remove"), key="timeoff_remove"):
         run_action(remove_busy_block, user, block_id, success=tr("avail.timeoff.removed"))

@@ -4,7 +4,8 @@
 closures apply to everyone. All of them are never offered and never bookable."""
 
 import hashlib
-from datetime import timedelta
+from datetime import date, timedelta
+from typing import Any
 
 import streamlit as st
 
@@ -32,10 +33,10 @@ def _region(region: str | None) -> str:
     return tr(f"region.{region}") if region else tr("clo.all_regions")
 
 
-def _when(row: dict) -> str:
-    if row["start_date"] == row["end_date"]:
-        return fmt.fmt_date(row["start_date"])
-    return f"{fmt.fmt_date(row['start_date'])} – {fmt.fmt_date(row['end_date'])}"
+def _when(start_date: date, end_date: date) -> str:
+    if start_date == end_date:
+        return fmt.fmt_date(start_date)
+    return f"{fmt.fmt_date(start_date)} – {fmt.fmt_date(end_date)}"
 
 
 # --- the coming year ---------------------------------------------------------------------------
@@ -47,11 +48,11 @@ else:
     widgets.table(
         [
             {
-                "when": _when(r),
-                "name": r["name"],
-                "kind": tr(f"clo.source.{r['source']}"),
-                "region": _region(r["region"]) if r["source"] == "import" else "",
-                "applies": tr("yes") if r["active"] else tr("no"),
+                "when": _when(r.start_date, r.end_date),
+                "name": r.name,
+                "kind": tr(f"clo.source.{r.source}"),
+                "region": _region(r.region) if r.source == "import" else "",
+                "applies": tr("yes") if r.active else tr("no"),
             }
             for r in rows
         ],
@@ -66,11 +67,13 @@ else:
     )
 
 # --- public holidays: applies or not -------------------------------------------------------------
-public = [r for r in rows if r["source"] == "holidays"]
+public = [r for r in rows if r.source == "holidays"]
 if public:
     left, mid, right = st.columns([3, 1, 1], vertical_alignment="bottom")
-    labels = {r["start_date"]: f"{fmt.fmt_date(r['start_date'])} {r['name']}" for r in public}
-    day = left.selectbox(tr("clo.public_pick"), list(labels), format_func=labels.get, key="clo_public")
+    labels = {r.start_date: f"{fmt.fmt_date(r.start_date)} {r.name}" for r in public}
+    day = left.selectbox(
+        tr("clo.public_pick"), list(labels), format_func=labels.__getitem__, key="clo_public"
+    )
     if mid.button(tr("clo.public_off"), key="clo_public_off"):
         run_action(set_public_holiday, user, day, applies=False, success=tr("clo.saved"))
     if right.button(tr("clo.public_on"), key="clo_public_on"):
@@ -92,26 +95,28 @@ if add:
     run_action(add_closure, user, first, last, name, region, source=kind, success=tr("clo.saved"))
 
 # --- edit or remove one -------------------------------------------------------------------------
-editable = [r for r in rows if r["id"] is not None]
+editable = [r for r in rows if r.id is not None]
 if editable:
     st.subheader(tr("clo.edit"))
-    labels = {r["id"]: f"{_when(r)} {r['name']}" for r in editable}
-    closure_id = st.selectbox(tr("clo.edit_pick"), list(labels), format_func=labels.get, key="clo_edit_pick")
-    current = next(r for r in editable if r["id"] == closure_id)
+    edit_labels = {r.id: f"{_when(r.start_date, r.end_date)} {r.name}" for r in editable}
+    closure_id = st.selectbox(
+        tr("clo.edit_pick"), list(edit_labels), format_func=edit_labels.__getitem__, key="clo_edit_pick"
+    )
+    current = next(r for r in editable if r.id == closure_id)
     with st.form(f"clo_edit_{closure_id}"):
         a, b, c, d = st.columns([1, 1, 2, 1.2])
-        first = a.date_input(tr("clo.first"), value=current["start_date"], format="DD-MM-YYYY")
-        last = b.date_input(tr("clo.last"), value=current["end_date"], format="DD-MM-YYYY")
-        name = c.text_input(tr("clo.name"), value=current["name"])
-        changes = {"start_date": first, "end_date": last, "name": name}
-        if current["source"] == "import":
+        first = a.date_input(tr("clo.first"), value=current.start_date, format="DD-MM-YYYY")
+        last = b.date_input(tr("clo.last"), value=current.end_date, format="DD-MM-YYYY")
+        name = c.text_input(tr("clo.name"), value=current.name)
+        changes: dict[str, Any] = {"start_date": first, "end_date": last, "name": name}
+        if current.source == "import":
             changes["region"] = d.selectbox(
                 tr("clo.region"),
                 [None, *SCHOOL_REGIONS],
-                index=[None, *SCHOOL_REGIONS].index(current["region"]),
+                index=[None, *SCHOOL_REGIONS].index(current.region),
                 format_func=_region,
             )
-        changes["active"] = st.checkbox(tr("clo.applies"), value=current["active"])
+        changes["active"] = st.checkbox(tr("clo.applies"), value=current.active)
         save = st.form_submit_button(tr("clo.save"), type="primary")
     if save:
         run_action(update_closure, user, closure_id, success=tr("clo.saved"), **changes)
@@ -134,7 +139,10 @@ if upload is not None:
     shown = {"row": tr("col.row"), "when": tr("col.when"), "name": tr("clo.name"), "region": tr("clo.region")}
 
     def _rows(records: list[dict]) -> list[dict]:
-        return [{**r, "when": _when(r), "region": _region(r["region"])} for r in records]
+        return [
+            {**r, "when": _when(r["start_date"], r["end_date"]), "region": _region(r["region"])}
+            for r in records
+        ]
 
     if preview.invalid:
         st.markdown(f"**{tr('wl.import.invalid')}**")

@@ -14,6 +14,7 @@ from core.profiles import profile_rows
 from ui import auth, data, fmt, widgets
 from ui.errors import guard, run_action
 from ui.i18n import status_label, tr
+from ui.tables import row_dict
 
 user = auth.require_page("contacts")
 widgets.title(tr("contacts.title"))
@@ -27,7 +28,7 @@ if not result.rows:
     st.stop()
 
 widgets.table(
-    [{**c, "updated_at": fmt.fmt_dt(c["updated_at"])} for c in result.rows],
+    [row_dict(c, updated_at=fmt.fmt_dt(c.updated_at)) for c in result.rows],
     {
         "id": tr("col.id"),
         "name": tr("col.name"),
@@ -40,44 +41,39 @@ widgets.table(
 )
 widgets.pager(PAGE, result)
 
-labels = {
-    c["id"]: " · ".join(x for x in (c["name"], c["phone"], c["email"], c["id"]) if x) for c in result.rows
-}
-contact_id = st.selectbox(tr("contacts.pick"), list(labels), format_func=labels.get, key="contacts_pick")
+labels = {c.id: " · ".join(x for x in (c.name, c.phone, c.email, c.id) if x) for c in result.rows}
+contact_id = st.selectbox(
+    tr("contacts.pick"), list(labels), format_func=labels.__getitem__, key="contacts_pick"
+)
 
 with guard():
     detail = data.read(contact_detail, contact_id)
-    contact = detail["contact"]
+    contact = detail.contact
     left, right = st.columns(2)
     with left:
         widgets.table(
             [
                 {"k": k, "v": v}
                 for k, v in (
-                    (tr("col.name"), contact["name"] or ""),
-                    (tr("col.phone"), contact["phone"] or ""),
-                    (tr("col.email"), contact["email"] or ""),
-                    (tr("contacts.email_state"), tr("yes") if contact["email_confirmed"] else tr("no")),
+                    (tr("col.name"), contact.name or ""),
+                    (tr("col.phone"), contact.phone or ""),
+                    (tr("col.email"), contact.email or ""),
+                    (tr("contacts.email_state"), tr("yes") if contact.email_confirmed else tr("no")),
                     (
                         tr("contacts.maintained_by"),
-                        tr("contacts.by_staff") if contact["staff_maintained"] else tr("contacts.by_bot"),
+                        tr("contacts.by_staff") if contact.staff_maintained else tr("contacts.by_bot"),
                     ),
-                    (tr("col.id"), contact["id"]),
-                    (tr("contacts.segment"), detail["segment"]),
-                    (tr("contacts.segment_reason"), detail["segment_reason"]),
-                    (tr("contacts.profile"), detail["profile"] or detail["profile_error"] or ""),
+                    (tr("col.id"), contact.id),
+                    (tr("contacts.segment"), detail.segment),
+                    (tr("contacts.segment_reason"), detail.segment_reason),
+                    (tr("contacts.profile"), detail.profile or detail.profile_error or ""),
                     (
                         tr("contacts.lessons"),
-                        ", ".join(f"{status_label(s)}: {n}" for s, n in detail["lesson_counts"].items())
-                        or "—",
+                        ", ".join(f"{status_label(s)}: {n}" for s, n in detail.lesson_counts.items()) or "—",
                     ),
                     (
                         tr("contacts.attendance"),
-                        tr(
-                            "contacts.attendance_counts",
-                            attended=detail["attended"],
-                            no_shows=detail["no_shows"],
-                        ),
+                        tr("contacts.attendance_counts", attended=detail.attended, no_shows=detail.no_shows),
                     ),
                 )
             ],
@@ -85,13 +81,13 @@ with guard():
         )
     with right:
         st.markdown(f"**{tr('contacts.attributes')}**")
-        if contact["attributes"]:
+        if contact.attributes:
             # A dataframe, not st.json: values are customer data and stay plain text.
             st.dataframe(
                 pd.DataFrame(
                     {
-                        tr("col.key"): list(contact["attributes"]),
-                        tr("col.value"): [str(v) for v in contact["attributes"].values()],
+                        tr("col.key"): list(contact.attributes),
+                        tr("col.value"): [str(v) for v in contact.attributes.values()],
                     }
                 ),
                 hide_index=True,
@@ -104,12 +100,12 @@ with guard():
     st.caption(tr("contacts.details_help"))
     with st.form(f"details_{contact_id}"):
         a, b, c = st.columns(3)
-        name = a.text_input(tr("col.name"), value=contact["name"] or "", key=f"cd_name_{contact_id}")
-        email = b.text_input(tr("col.email"), value=contact["email"] or "", key=f"cd_email_{contact_id}")
-        phone = c.text_input(tr("col.phone"), value=contact["phone"] or "", key=f"cd_phone_{contact_id}")
+        name = a.text_input(tr("col.name"), value=contact.name or "", key=f"cd_name_{contact_id}")
+        email = b.text_input(tr("col.email"), value=contact.email or "", key=f"cd_email_{contact_id}")
+        phone = c.text_input(tr("col.phone"), value=contact.phone or "", key=f"cd_phone_{contact_id}")
         confirmed = st.checkbox(
             tr("contacts.email_confirmed"),
-            value=bool(contact["email_confirmed"]),
+            value=contact.email_confirmed,
             key=f"cd_confirmed_{contact_id}",
         )
         save_details = st.form_submit_button(tr("contacts.save_details"), type="primary")
@@ -126,7 +122,7 @@ with guard():
         )
 
     st.subheader(tr("contacts.overrides"))
-    profile_names = [p["name"] for p in data.read(profile_rows, include_inactive=False)]
+    profile_names = [p.name for p in data.read(profile_rows, include_inactive=False)]
     with st.form(f"overrides_{contact_id}"):
         a, b = st.columns(2)
         segment_options = [None, *SEGMENTS]
@@ -134,8 +130,8 @@ with guard():
         segment = a.selectbox(
             tr("contacts.segment_override"),
             segment_options,
-            index=segment_options.index(contact["segment_override"])
-            if contact["segment_override"] in segment_options
+            index=segment_options.index(contact.segment_override)
+            if contact.segment_override in segment_options
             else 0,
             format_func=lambda s: tr("none") if s is None else s,
             key=f"ov_seg_{contact_id}",
@@ -143,8 +139,8 @@ with guard():
         profile = b.selectbox(
             tr("contacts.profile_override"),
             profile_options,
-            index=profile_options.index(contact["profile_override"])
-            if contact["profile_override"] in profile_options
+            index=profile_options.index(contact.profile_override)
+            if contact.profile_override in profile_options
             else 0,
             format_func=lambda p: tr("none") if p is None else p,
             key=f"ov_prof_{contact_id}",
@@ -155,18 +151,18 @@ with guard():
 
     st.subheader(tr("credits.title"))
     overview = data.read(credit_overview, contact_id)
-    st.markdown(" · ".join(tr("credits.balance", n=n, minutes=m) for m, n in overview["balances"].items()))
-    if overview["entries"]:
+    st.markdown(" · ".join(tr("credits.balance", n=n, minutes=m) for m, n in overview.balances.items()))
+    if overview.entries:
         widgets.table(
             [
-                {
-                    **e,
-                    "created_at": fmt.fmt_dt(e["created_at"]),
-                    "kind": tr(f"credits.kind.{e['kind']}"),
-                    "delta": f"{e['delta']:+d}",
-                    "lesson_id": "" if e["lesson_id"] is None else str(e["lesson_id"]),
-                }
-                for e in overview["entries"]
+                row_dict(
+                    e,
+                    created_at=fmt.fmt_dt(e.created_at),
+                    kind=tr(f"credits.kind.{e.kind}"),
+                    delta=f"{e.delta:+d}",
+                    lesson_id="" if e.lesson_id is None else str(e.lesson_id),
+                )
+                for e in overview.entries
             ],
             {
                 "created_at": tr("col.created"),

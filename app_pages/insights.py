@@ -58,7 +58,10 @@ else:
         widgets.table(
             [
                 {
-                    "week": f"{w.week.isocalendar().week} · {fmt.fmt_date(w.week, year=False)}",
+                    # Week rows always name their week (FunnelRow.week is None only in segment totals).
+                    "week": f"{w.week.isocalendar().week} · {fmt.fmt_date(w.week, year=False)}"
+                    if w.week
+                    else "",
                     "offered": w.offered,
                     "booked": w.booked,
                     "paid": w.paid,

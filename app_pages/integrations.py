@@ -16,6 +16,7 @@ from core.tutors import list_tutors
 from ui import auth, data, fmt, widgets
 from ui.errors import run_action, show_error
 from ui.i18n import status_label, tr
+from ui.tables import row_dict
 
 user = auth.require_page("integrations")
 widgets.title(tr("int.title"))
@@ -104,7 +105,7 @@ with google:
     if st.button(tr("int.check_calendar"), key="check_calendar", icon=":material/event_available:"):
         with st.spinner(tr("loading")):
             try:
-                checks = get_backend().check(sorted({t["calendar_id"] for t in tutors}))
+                checks = get_backend().check(sorted({t.calendar_id for t in tutors}))
                 st.session_state["calendar_checks"] = [
                     {"subject": c.subject, "ok": c.ok, "detail": c.detail, "fix": c.fix or ""} for c in checks
                 ]
@@ -140,10 +141,10 @@ with stripe_col:
         st.caption(
             tr(
                 "int.webhook",
-                type=last["type"],
-                id=last["id"],
-                when=fmt.fmt_dt(last["received_at"]),
-                status=status_label(last["status"]),
+                type=last.type,
+                id=last.id,
+                when=fmt.fmt_dt(last.received_at),
+                status=status_label(last.status),
             )
         )
     else:
@@ -201,12 +202,12 @@ else:
     widgets.table(
         [
             {
-                "name": s["name"],
-                "ok": s["ok"],
-                "detail": s["detail"] or "",
-                "last_ok": fmt.fmt_dt(s["last_ok_at"]),
-                "last_error_at": fmt.fmt_dt(s["last_error_at"]),
-                "last_error": s["last_error"] or "",
+                "name": s.name,
+                "ok": s.ok,
+                "detail": s.detail or "",
+                "last_ok": fmt.fmt_dt(s.last_ok_at),
+                "last_error_at": fmt.fmt_dt(s.last_error_at),
+                "last_error": s.last_error or "",
             }
             for s in statuses.values()
         ],
@@ -225,22 +226,22 @@ else:
 st.subheader(tr("int.jobs"))
 st.caption(tr("int.jobs.caption"))
 overview = data.read(system_reports.jobs_overview)
-job_counts = overview["counts"]
+job_counts = overview.counts
 if job_counts:
     st.caption(", ".join(f"{status_label(s)}: {n}" for s, n in sorted(job_counts.items())))
-if not overview["rows"]:
+if not overview.rows:
     st.success(tr("int.jobs.empty"))
 else:
     if job_counts.get("failed"):
         st.error(tr("int.jobs.failed", n=job_counts["failed"]))
     widgets.table(
         [
-            {
-                **j,
-                "status": status_label(j["status"]),
-                "run_after": fmt.fmt_dt(j["run_after"]) if j["status"] != "failed" else "—",
-            }
-            for j in overview["rows"]
+            row_dict(
+                j,
+                status=status_label(j.status),
+                run_after=fmt.fmt_dt(j.run_after) if j.status != "failed" else "—",
+            )
+            for j in overview.rows
         ],
         {
             "id": tr("col.id"),
@@ -256,15 +257,15 @@ else:
             "last_error": st.column_config.TextColumn(width="large"),
         },
     )
-    retryable = [j for j in overview["rows"] if j["status"] in ("failed", "pending")]
+    retryable = [j for j in overview.rows if j.status in ("failed", "pending")]
     if retryable:
         pick_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
         job_id = pick_col.selectbox(
             tr("int.jobs.pick"),
-            [j["id"] for j in retryable],
+            [j.id for j in retryable],
             key="job_pick",
             format_func=lambda i: next(
-                f"#{j['id']} {j['key']} ({status_label(j['status'])})" for j in retryable if j["id"] == i
+                f"#{j.id} {j.key} ({status_label(j.status)})" for j in retryable if j.id == i
             ),
         )
         if button_col.button(tr("int.jobs.retry"), key="job_retry", icon=":material/replay:"):
@@ -288,12 +289,12 @@ if not outbox.rows:
 else:
     widgets.table(
         [
-            {
-                **m,
-                "created_at": fmt.fmt_dt(m["created_at"]),
-                "sent_at": fmt.fmt_dt(m["sent_at"]),
-                "status": status_label(m["status"]),
-            }
+            row_dict(
+                m,
+                created_at=fmt.fmt_dt(m.created_at),
+                sent_at=fmt.fmt_dt(m.sent_at),
+                status=status_label(m.status),
+            )
             for m in outbox.rows
         ],
         {

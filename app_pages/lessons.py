@@ -22,6 +22,7 @@ from core.tutors import list_tutors
 from ui import auth, data, fmt, widgets
 from ui.errors import guard, run_action
 from ui.i18n import calendar_label, status_label, tr
+from ui.tables import row_dict
 
 user = auth.require_page("lessons")
 widgets.title(tr("lessons.title"))
@@ -37,11 +38,11 @@ date_from, date_to = widgets.date_range(
 )
 tutor_id = None
 if not is_tutor:
-    tutors = {t["id"]: t["name"] for t in data.read(list_tutors, include_inactive=True)}
+    tutors = {t.id: t.name for t in data.read(list_tutors, include_inactive=True)}
     tutor_id = c_tutor.selectbox(
         tr("tutor"),
         list(tutors),
-        format_func=tutors.get,
+        format_func=tutors.__getitem__,
         index=None,
         placeholder=tr("all"),
         key="lessons_tutor",
@@ -55,7 +56,7 @@ statuses = c_status.multiselect(
     on_change=reset,
     placeholder=tr("all"),
 )
-profile_names = [p["name"] for p in data.read(profile_rows)]
+profile_names = [p.name for p in data.read(profile_rows)]
 profile = c_profile.selectbox(
     tr("profile"), profile_names, index=None, placeholder=tr("all"), key="lessons_profile", on_change=reset
 )
@@ -78,27 +79,25 @@ with st.spinner(tr("loading")):
 if not result.rows:
     st.info(tr("lessons.empty"))
 else:
-    waiting = sum(1 for r in result.rows if r["calendar_sync"] in ("pending", "failed"))
+    waiting = sum(1 for r in result.rows if r.calendar_sync in ("pending", "failed"))
     if waiting:
         st.warning(tr("lessons.calendar_waiting", n=waiting), icon=":material/event_busy:")
     widgets.table(
         [
             {
-                "id": r["id"],
-                "start": fmt.fmt_dt(r["start"]),
-                "end": fmt.fmt_time(r["end"]),
-                "status": status_label(r["status"]),
-                "calendar": calendar_label(r["calendar_sync"]),
-                "tutor": r["tutor_name"],
-                "contact": r["contact_name"] or r["contact_id"],
-                "profile": r["profile_name"],
-                "series": tr("lessons.series_label", i=r["series_pos"], n=r["series_total"])
-                if r.get("series_pos")
+                "id": r.id,
+                "start": fmt.fmt_dt(r.start),
+                "end": fmt.fmt_time(r.end),
+                "status": status_label(r.status),
+                "calendar": calendar_label(r.calendar_sync),
+                "tutor": r.tutor_name,
+                "contact": r.contact_name or r.contact_id,
+                "profile": r.profile_name,
+                "series": tr("lessons.series_label", i=r.series_pos, n=r.series_total)
+                if r.series_pos
                 else "",
                 "payment": " ".join(
-                    x
-                    for x in (status_label(r["payment_status"]), fmt.fmt_money(r["amount"], r["currency"]))
-                    if x
+                    x for x in (status_label(r.payment_status), fmt.fmt_money(r.amount, r.currency)) if x
                 ),
             }
             for r in result.rows
@@ -162,41 +161,39 @@ if user.role in ("tutor", "admin"):
         for row in unmarked:
             text, came, missed = st.columns([5, 1.2, 1.5], vertical_alignment="center")
             text.markdown(
-                f"#{row['id']} · {fmt.fmt_range(row['start'], row['end'])} · "
-                f"{fmt.esc_md(row['contact_name'] or '')}"
+                f"#{row.id} · {fmt.fmt_range(row.start, row.end)} · {fmt.esc_md(row.contact_name or '')}"
             )
             if came.button(
-                tr("lessons.attendance.attended"), key=f"attended_{row['id']}", icon=":material/check:"
+                tr("lessons.attendance.attended"), key=f"attended_{row.id}", icon=":material/check:"
             ):
                 run_action(
                     mark_attendance,
-                    row["id"],
+                    row.id,
                     user,
                     "attended",
-                    success=tr("lessons.attendance.done", id=row["id"]),
+                    success=tr("lessons.attendance.done", id=row.id),
                 )
             if missed.button(
-                tr("lessons.attendance.no_show"), key=f"noshow_{row['id']}", icon=":material/person_off:"
+                tr("lessons.attendance.no_show"), key=f"noshow_{row.id}", icon=":material/person_off:"
             ):
                 run_action(
                     mark_attendance,
-                    row["id"],
+                    row.id,
                     user,
                     "no_show",
-                    success=tr("lessons.attendance.done", id=row["id"]),
+                    success=tr("lessons.attendance.done", id=row.id),
                 )
 
 # --- one lesson --------------------------------------------------------------------------------
 if result.rows:
     st.subheader(tr("lessons.detail"))
     labels = {
-        r["id"]: f"#{r['id']} · {fmt.fmt_dt(r['start'])} · {r['contact_name'] or r['contact_id']}"
-        for r in result.rows
+        r.id: f"#{r.id} · {fmt.fmt_dt(r.start)} · {r.contact_name or r.contact_id}" for r in result.rows
     }
     lesson_id = st.selectbox(
         tr("lessons.pick"),
         list(labels),
-        format_func=labels.get,
+        format_func=labels.__getitem__,
         index=None,
         key="lessons_pick",
         placeholder=tr("lessons.pick_placeholder"),
@@ -204,58 +201,58 @@ if result.rows:
     if lesson_id is not None:
         with guard():
             detail = data.read(lesson_detail, lesson_id)
-            lesson, contact = detail["lesson"], detail["contact"] or {}
+            lesson, contact = detail.lesson, detail.contact
             invite = {
                 None: tr("lessons.invite.none"),
                 True: tr("lessons.invite.sent"),
                 False: tr("lessons.invite.refused"),
-            }[lesson["invite_sent"]]
+            }[lesson.invite_sent]
             facts = [
-                (tr("col.status"), status_label(lesson["status"])),
-                (tr("col.start"), fmt.fmt_range(lesson["start"], lesson["end"])),
-                (tr("col.tutor"), (detail["tutor"] or {}).get("name", "")),
+                (tr("col.status"), status_label(lesson.status)),
+                (tr("col.start"), fmt.fmt_range(lesson.start, lesson.end)),
+                (tr("col.tutor"), detail.tutor_name or ""),
                 (
                     tr("col.contact"),
                     " · ".join(
                         x
                         for x in (
-                            contact.get("name"),
-                            contact.get("phone"),
-                            contact.get("email"),
-                            lesson["contact_id"],
+                            contact.name if contact else None,
+                            contact.phone if contact else None,
+                            contact.email if contact else None,
+                            lesson.contact_id,
                         )
                         if x
                     ),
                 ),
-                (tr("col.profile"), lesson["profile_name"]),
-                (tr("lessons.description"), lesson["description"] or lesson["title"]),
-                (tr("lessons.hold_until"), fmt.fmt_dt(lesson["hold_expires_at"])),
-                (tr("col.calendar"), calendar_label(lesson["calendar_sync"]) or "—"),
-                (tr("lessons.event"), lesson["calendar_event_id"] or "—"),
+                (tr("col.profile"), lesson.profile_name),
+                (tr("lessons.description"), lesson.description or lesson.title),
+                (tr("lessons.hold_until"), fmt.fmt_dt(lesson.hold_expires_at)),
+                (tr("col.calendar"), calendar_label(lesson.calendar_sync) or "—"),
+                (tr("lessons.event"), lesson.calendar_event_id or "—"),
                 (tr("lessons.invite"), invite),
-                (tr("lessons.note"), lesson["calendar_note"] or "—"),
-                (tr("lessons.cancel_reason"), lesson["cancel_reason"] or "—"),
+                (tr("lessons.note"), lesson.calendar_note or "—"),
+                (tr("lessons.cancel_reason"), lesson.cancel_reason or "—"),
                 (
                     tr("lessons.attendance.outcome"),
                     {
                         "attended": tr("lessons.attendance.attended"),
                         "no_show": tr("lessons.attendance.no_show"),
-                    }.get(lesson["outcome"] or "", "—"),
+                    }.get(lesson.outcome or "", "—"),
                 ),
             ]
             widgets.table([{"k": k, "v": v} for k, v in facts], {"k": tr("col.detail"), "v": tr("col.value")})
             st.markdown(f"**{tr('lessons.payments')}**")
-            if detail["payments"]:
+            if detail.payments:
                 widgets.table(
                     [
-                        {
-                            **p,
-                            "status": status_label(p["status"]),
-                            "amount": fmt.fmt_money(p["amount"], p["currency"]),
-                            "created_at": fmt.fmt_dt(p["created_at"]),
-                            "paid_at": fmt.fmt_dt(p["paid_at"]),
-                        }
-                        for p in detail["payments"]
+                        row_dict(
+                            p,
+                            status=status_label(p.status),
+                            amount=fmt.fmt_money(p.amount, p.currency),
+                            created_at=fmt.fmt_dt(p.created_at),
+                            paid_at=fmt.fmt_dt(p.paid_at),
+                        )
+                        for p in detail.payments
                     ],
                     {
                         "checkout_session_id": tr("col.session"),
@@ -265,34 +262,34 @@ if result.rows:
                         "paid_at": tr("col.paid_at"),
                     },
                 )
-            elif not detail["paid_by_credit"]:
+            elif not detail.paid_by_credit:
                 st.caption(tr("lessons.no_payment"))
-            if detail["series"]:
-                title = tr("lessons.series.title", id=lesson["series_id"], n=len(detail["series"]))
+            if detail.series:
+                title = tr("lessons.series.title", id=lesson.series_id, n=len(detail.series))
                 with st.expander(title, icon=":material/event_repeat:"):
                     st.caption(tr("lessons.series.help"))
                     widgets.table(
                         [
                             {
-                                "id": s["id"],
-                                "start": fmt.fmt_range(s["start"], s["end"]),
-                                "status": status_label(s["status"]),
+                                "id": s.id,
+                                "start": fmt.fmt_range(s.start, s.end),
+                                "status": status_label(s.status),
                             }
-                            for s in detail["series"]
+                            for s in detail.series
                         ],
                         {"id": tr("col.id"), "start": tr("col.start"), "status": tr("col.status")},
                     )
-            if detail["paid_by_credit"]:
+            if detail.paid_by_credit:
                 st.caption(
                     tr("lessons.paid_by_credit")
-                    + (" " + tr("lessons.credit_returned") if detail["credit_returned"] else "")
+                    + (" " + tr("lessons.credit_returned") if detail.credit_returned else "")
                 )
 
-            active = lesson["status"] in (HELD, AWAITING_PAYMENT, CONFIRMED, NEEDS_RESCHEDULE)
+            active = lesson.status in (HELD, AWAITING_PAYMENT, CONFIRMED, NEEDS_RESCHEDULE)
             if user.role == "finance":
                 pass
             elif not active:
-                st.caption(tr("lessons.not_active", status=status_label(lesson["status"])))
+                st.caption(tr("lessons.not_active", status=status_label(lesson.status)))
             elif not data.can_manage_lesson(user, lesson_id):
                 st.caption(tr("lessons.not_yours"))
             else:
@@ -324,7 +321,7 @@ if result.rows:
                             consequence=consequence,
                             success=tr("lessons.cancel.done", id=lesson_id),
                         )
-                if lesson["status"] != HELD:
+                if lesson.status != HELD:
                     with right:
                         st.markdown(f"**{tr('lessons.resched.title')}**")
                         if st.toggle(tr("lessons.resched.pick"), key=f"resched_open_{lesson_id}"):

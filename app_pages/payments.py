@@ -13,6 +13,7 @@ from core.models import PAYMENT_STATUSES
 from core.payments import retry_failed_event, stripe_dashboard_url
 from core.payments.queries import (
     PaymentFilter,
+    StatusTotal,
     failed_events,
     open_disputes,
     paid_but_cancelled,
@@ -25,6 +26,7 @@ from core.payments.refunds import refund_payment
 from ui import auth, charts, data, fmt, widgets
 from ui.errors import run_action
 from ui.i18n import status_label, tr
+from ui.tables import row_dict
 
 user = auth.require_page("payments")
 widgets.title(tr("pay.title"))
@@ -62,11 +64,11 @@ with st.spinner(tr("loading")):
 if counts:
     cols = st.columns(len(PAYMENT_STATUSES))
     for col, status in zip(cols, PAYMENT_STATUSES, strict=True):
-        entry = counts.get(status, {"count": 0, "amount": 0})
+        entry = counts.get(status, StatusTotal(count=0, amount=0))
         col.metric(
             status_label(status),
-            fmt.fmt_money(entry["amount"]),
-            tr("pay.count", n=f"{entry['count']:,}".replace(",", ".")),
+            fmt.fmt_money(entry.amount),
+            tr("pay.count", n=f"{entry.count:,}".replace(",", ".")),
             delta_color="off",
             delta_arrow="off",
             border=True,
@@ -87,24 +89,24 @@ if not result.rows:
 else:
     rows = []
     for p in result.rows:
-        link = stripe_dashboard_url(p["checkout_session_id"], payment_intent_id=p["payment_intent_id"])
+        link = stripe_dashboard_url(p.checkout_session_id, payment_intent_id=p.payment_intent_id)
         rows.append(
             {
-                "created_at": fmt.fmt_dt(p["created_at"]),
-                "status": status_label(p["status"]),
-                "amount": fmt.fmt_money(p["amount"], p["currency"]),
-                "minutes": p["minutes"],
-                "covers": tr(f"pay.covers.{p['kind']}", n=p["quantity"])
-                if p["kind"] in ("bundle", "series")
+                "created_at": fmt.fmt_dt(p.created_at),
+                "status": status_label(p.status),
+                "amount": fmt.fmt_money(p.amount, p.currency),
+                "minutes": p.minutes,
+                "covers": tr(f"pay.covers.{p.kind}", n=p.quantity)
+                if p.kind in ("bundle", "series")
                 else tr("pay.covers.lesson"),
-                "quantity": p["quantity"],
-                "segment": p["segment"],
-                "order_id": p["order_id"],
-                "lesson_id": "" if p["lesson_id"] is None else str(p["lesson_id"]),
-                "paid_at": fmt.fmt_dt(p["paid_at"]),
-                "session": p["checkout_session_id"],
+                "quantity": p.quantity,
+                "segment": p.segment,
+                "order_id": p.order_id,
+                "lesson_id": "" if p.lesson_id is None else str(p.lesson_id),
+                "paid_at": fmt.fmt_dt(p.paid_at),
+                "session": p.checkout_session_id,
                 "link": link,
-                "invoice": p["invoice_url"],
+                "invoice": p.invoice_url,
             }
         )
     widgets.table(
@@ -163,9 +165,9 @@ else:
 
 # --- refund a payment (finance, admin): full or partial, with a reason --------------------------
 refundable = {
-    p["id"]: p
+    p.id: p
     for p in result.rows
-    if p["status"] in ("paid", "partially_refunded") and (p["amount"] or 0) > (p["refunded_amount"] or 0)
+    if p.status in ("paid", "partially_refunded") and (p.amount or 0) > (p.refunded_amount or 0)
 }
 if refundable:
     with st.expander(tr("pay.refund_form.title"), icon=":material/undo:"):
@@ -175,8 +177,8 @@ if refundable:
                 tr("pay.refund_form.payment"),
                 list(refundable),
                 format_func=lambda i: (
-                    f"{refundable[i]['checkout_session_id']} · {fmt.fmt_money(refundable[i]['amount'], refundable[i]['currency'])}"
-                    f" · {fmt.fmt_dt(refundable[i]['paid_at'])}"
+                    f"{refundable[i].checkout_session_id} · {fmt.fmt_money(refundable[i].amount, refundable[i].currency)}"
+                    f" · {fmt.fmt_dt(refundable[i].paid_at)}"
                 ),
                 key="refund_pick",
             )
@@ -198,7 +200,7 @@ if refundable:
                     picked,
                     cents,
                     why,
-                    success=tr("pay.refund_form.done", amount=fmt.fmt_money(cents, chosen["currency"])),
+                    success=tr("pay.refund_form.done", amount=fmt.fmt_money(cents, chosen.currency)),
                 )
 
 # --- holds, reschedules, failed events ---------------------------------------------------------
@@ -211,11 +213,11 @@ with left:
         widgets.table(
             [
                 {
-                    "id": h["id"],
-                    "expires": fmt.fmt_dt(h["hold_expires_at"]),
-                    "start": fmt.fmt_dt(h["start"]),
-                    "contact": h["contact_name"],
-                    "amount": fmt.fmt_money(h["amount"], h["currency"]),
+                    "id": h.id,
+                    "expires": fmt.fmt_dt(h.hold_expires_at),
+                    "start": fmt.fmt_dt(h.start),
+                    "contact": h.contact_name,
+                    "amount": fmt.fmt_money(h.amount, h.currency),
                 }
                 for h in holds
             ],
@@ -236,12 +238,12 @@ with right:
         widgets.table(
             [
                 {
-                    "id": c["id"],
-                    "start": fmt.fmt_dt(c["start"]),
-                    "contact": c["contact_name"],
-                    "tutor": c["tutor_name"],
-                    "payment": status_label(c["payment_status"]),
-                    "amount": fmt.fmt_money(c["amount"], c["currency"]),
+                    "id": c.id,
+                    "start": fmt.fmt_dt(c.start),
+                    "contact": c.contact_name,
+                    "tutor": c.tutor_name,
+                    "payment": status_label(c.payment_status),
+                    "amount": fmt.fmt_money(c.amount, c.currency),
                 }
                 for c in cases
             ],
@@ -263,13 +265,13 @@ if disputes:
     widgets.table(
         [
             {
-                "due_by": fmt.fmt_dt(d["due_by"]),
-                "status": d["dispute_status"] or "",
-                "amount": fmt.fmt_money(d["amount"], d["currency"]),
-                "lesson_id": "" if d["lesson_id"] is None else str(d["lesson_id"]),
-                "start": fmt.fmt_dt(d["lesson_start"]),
-                "lesson_status": status_label(d["lesson_status"]) if d["lesson_status"] else "",
-                "session": d["checkout_session_id"],
+                "due_by": fmt.fmt_dt(d.due_by),
+                "status": d.dispute_status or "",
+                "amount": fmt.fmt_money(d.amount, d.currency),
+                "lesson_id": "" if d.lesson_id is None else str(d.lesson_id),
+                "start": fmt.fmt_dt(d.lesson_start),
+                "lesson_status": status_label(d.lesson_status) if d.lesson_status else "",
+                "session": d.checkout_session_id,
             }
             for d in disputes
         ],
@@ -293,13 +295,13 @@ if to_refund:
     widgets.table(
         [
             {
-                "lesson_id": r["lesson_id"],
-                "start": fmt.fmt_dt(r["start"]),
-                "contact": r["contact_name"],
-                "status": status_label(r["lesson_status"]),
-                "reason": r["cancel_reason"] or "",
-                "amount": fmt.fmt_money(r["amount"], r["currency"]),
-                "session": r["checkout_session_id"],
+                "lesson_id": r.lesson_id,
+                "start": fmt.fmt_dt(r.start),
+                "contact": r.contact_name,
+                "status": status_label(r.lesson_status),
+                "reason": r.cancel_reason or "",
+                "amount": fmt.fmt_money(r.amount, r.currency),
+                "session": r.checkout_session_id,
             }
             for r in to_refund
         ],
@@ -322,7 +324,7 @@ if not events:
     st.caption(tr("pay.failed.empty"))
 else:
     widgets.table(
-        [{**e, "received_at": fmt.fmt_dt(e["received_at"])} for e in events],
+        [row_dict(e, received_at=fmt.fmt_dt(e.received_at)) for e in events],
         {
             "id": tr("col.id"),
             "type": tr("col.type"),
@@ -332,7 +334,7 @@ else:
         },
     )
     pick_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
-    event_id = pick_col.selectbox(tr("pay.retry.pick"), [e["id"] for e in events], key="retry_pick")
+    event_id = pick_col.selectbox(tr("pay.retry.pick"), [e.id for e in events], key="retry_pick")
     if button_col.button(tr("pay.retry.submit"), key="retry_event", icon=":material/replay:"):
 
         def _retry(event: str):  # noqa: ANN202

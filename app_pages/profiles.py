@@ -21,6 +21,7 @@ from core.profiles import (
 from ui import auth, data, fmt, widgets
 from ui.errors import run_action, show_error
 from ui.i18n import tr
+from ui.tables import row_dict
 
 user = auth.require_page("profiles")
 widgets.title(tr("prof.title"))
@@ -29,7 +30,7 @@ profiles = data.read(profile_rows)
 if not profiles:
     st.info(tr("avail.no_profiles"))
     st.stop()
-by_name = {p["name"]: p for p in profiles}
+by_name = {p.name: p for p in profiles}
 
 st.subheader(tr("prof.overview"))
 fields = ["name", *EDITABLE_FIELDS]
@@ -45,10 +46,11 @@ def _hours_list(text: str) -> list[int] | str:
 
 
 def _shown(field: str, value: object) -> str:
+    items = value if isinstance(value, list) else []  # the list fields hold a list or None
     if field == "reminder_hours":
-        return ", ".join(str(h) for h in value or []) or "—"
+        return ", ".join(str(h) for h in items) or "—"
     if field == "allowed_weekdays":
-        return ", ".join(fmt.weekday_name(d)[:2] for d in value or []) or "—"
+        return ", ".join(fmt.weekday_name(d)[:2] for d in items) or "—"
     if isinstance(value, bool):
         return tr("yes") if value else tr("no")
     return "—" if value is None else str(value)
@@ -56,8 +58,8 @@ def _shown(field: str, value: object) -> str:
 
 # Transposed (a row per field, a column per profile): thirteen fields do not fit side by side.
 widgets.table(
-    [{"field": tr(f"field.{f}"), **{p["name"]: _shown(f, p[f]) for p in profiles}} for f in fields[1:]],
-    {"field": tr("prof.field"), **{p["name"]: p["name"] for p in profiles}},
+    [{"field": tr(f"field.{f}"), **{p.name: _shown(f, getattr(p, f)) for p in profiles}} for f in fields[1:]],
+    {"field": tr("prof.field"), **{p.name: p.name for p in profiles}},
 )
 
 # --- edit one profile --------------------------------------------------------------------------
@@ -72,7 +74,7 @@ with st.form(f"profile_form_{name}"):
             min_value=0,
             max_value=1440,
             step=15,
-            value=current["duration_minutes"],
+            value=current.duration_minutes,
             key=f"pf_{name}_duration_minutes",
         ),
         "earliest_hour": b.number_input(
@@ -80,7 +82,7 @@ with st.form(f"profile_form_{name}"):
             min_value=0,
             max_value=24,
             step=1,
-            value=current["earliest_hour"],
+            value=current.earliest_hour,
             key=f"pf_{name}_earliest_hour",
         ),
         "latest_hour": c.number_input(
@@ -88,42 +90,42 @@ with st.form(f"profile_form_{name}"):
             min_value=0,
             max_value=24,
             step=1,
-            value=current["latest_hour"],
+            value=current.latest_hour,
             key=f"pf_{name}_latest_hour",
         ),
         "min_lead_minutes": d.number_input(
             tr("field.min_lead_minutes"),
             min_value=0,
             step=30,
-            value=current["min_lead_minutes"],
+            value=current.min_lead_minutes,
             key=f"pf_{name}_min_lead_minutes",
         ),
         "days_ahead": a.number_input(
             tr("field.days_ahead"),
             min_value=0,
             step=1,
-            value=current["days_ahead"],
+            value=current.days_ahead,
             key=f"pf_{name}_days_ahead",
         ),
         "slot_step_minutes": b.number_input(
             tr("field.slot_step_minutes"),
             min_value=0,
             step=15,
-            value=current["slot_step_minutes"],
+            value=current.slot_step_minutes,
             key=f"pf_{name}_slot_step_minutes",
         ),
         "max_suggestions": c.number_input(
             tr("field.max_suggestions"),
             min_value=0,
             step=1,
-            value=current["max_suggestions"],
+            value=current.max_suggestions,
             key=f"pf_{name}_max_suggestions",
         ),
         "buffer_minutes": d.number_input(
             tr("field.buffer_minutes"),
             min_value=0,
             step=5,
-            value=current["buffer_minutes"],
+            value=current.buffer_minutes,
             key=f"pf_{name}_buffer_minutes",
         ),
         "max_per_day": a.number_input(
@@ -131,7 +133,7 @@ with st.form(f"profile_form_{name}"):
             min_value=0,
             step=1,
             help=tr("prof.max_per_day_help"),
-            value=current["max_per_day"] or 0,
+            value=current.max_per_day or 0,
             key=f"pf_{name}_max_per_day",
         )
         or None,
@@ -141,14 +143,14 @@ with st.form(f"profile_form_{name}"):
             max_value=336,
             step=1,
             help=tr("prof.cancel_notice_help"),
-            value=current["cancel_notice_hours"],
+            value=current.cancel_notice_hours,
             key=f"pf_{name}_cancel_notice_hours",
         ),
         "on_time_cancel": d.selectbox(
             tr("field.on_time_cancel"),
             ON_TIME_CANCEL,
-            index=ON_TIME_CANCEL.index(current["on_time_cancel"])
-            if current["on_time_cancel"] in ON_TIME_CANCEL
+            index=ON_TIME_CANCEL.index(current.on_time_cancel)
+            if current.on_time_cancel in ON_TIME_CANCEL
             else 0,
             format_func=lambda v: tr(f"prof.on_time_cancel.{v}"),
             help=tr("prof.on_time_cancel_help"),
@@ -157,7 +159,7 @@ with st.form(f"profile_form_{name}"):
         "reminder_hours": _hours_list(
             a.text_input(
                 tr("field.reminder_hours"),
-                value=", ".join(str(h) for h in current["reminder_hours"] or []),
+                value=", ".join(str(h) for h in current.reminder_hours or []),
                 help=tr("prof.reminder_help"),
                 key=f"pf_{name}_reminder_hours",
             )
@@ -167,7 +169,7 @@ with st.form(f"profile_form_{name}"):
         b.multiselect(
             tr("field.allowed_weekdays"),
             list(range(7)),
-            default=current["allowed_weekdays"] or [],
+            default=current.allowed_weekdays or [],
             format_func=fmt.weekday_name,
             help=tr("prof.weekdays_help"),
             key=f"pf_{name}_allowed_weekdays",
@@ -176,22 +178,22 @@ with st.form(f"profile_form_{name}"):
         or None
     )
     values["exclude_weekends"] = c.checkbox(
-        tr("field.exclude_weekends"), value=current["exclude_weekends"], key=f"pf_{name}_exclude_weekends"
+        tr("field.exclude_weekends"), value=current.exclude_weekends, key=f"pf_{name}_exclude_weekends"
     )
     values["requires_payment"] = c.checkbox(
-        tr("field.requires_payment"), value=current["requires_payment"], key=f"pf_{name}_requires_payment"
+        tr("field.requires_payment"), value=current.requires_payment, key=f"pf_{name}_requires_payment"
     )
-    values["active"] = d.checkbox(tr("field.active"), value=current["active"], key=f"pf_{name}_active")
+    values["active"] = d.checkbox(tr("field.active"), value=current.active, key=f"pf_{name}_active")
     values["public_holidays"] = d.checkbox(
         tr("field.public_holidays"),
-        value=current["public_holidays"],
+        value=current.public_holidays,
         help=tr("prof.public_holidays_help"),
         key=f"pf_{name}_public_holidays",
     )
     values["school_holidays"] = c.selectbox(
         tr("field.school_holidays"),
         [None, *SCHOOL_REGIONS],
-        index=[None, *SCHOOL_REGIONS].index(current["school_holidays"]),
+        index=[None, *SCHOOL_REGIONS].index(current.school_holidays),
         format_func=lambda r: tr("prof.school_none") if r is None else tr(f"region.{r}"),
         help=tr("prof.school_help"),
         key=f"pf_{name}_school_holidays",
@@ -221,13 +223,13 @@ if save:
 # --- segment -> profile ------------------------------------------------------------------------
 st.subheader(tr("prof.mapping"))
 mapping = data.read(segment_mapping)
-active_names = [p["name"] for p in profiles if p["active"]]
+active_names = [p.name for p in profiles if p.active]
 with st.form("segment_mapping"):
     columns = st.columns(len(SEGMENTS))
-    chosen = {}
+    chosen: dict[str, str | None] = {}
     for column, segment in zip(columns, SEGMENTS, strict=True):
-        options = (
-            active_names if mapping.get(segment) in active_names else [mapping.get(segment), *active_names]
+        options: list[str | None] = (
+            [*active_names] if mapping.get(segment) in active_names else [mapping.get(segment), *active_names]
         )
         chosen[segment] = column.selectbox(
             segment,
@@ -240,7 +242,7 @@ if save_mapping:
 
     def _save_mapping() -> None:
         for segment, profile_name in chosen.items():
-            if profile_name != mapping.get(segment):
+            if profile_name is not None and profile_name != mapping.get(segment):
                 set_segment_profile(user, segment, profile_name)
 
     run_action(_save_mapping, success=tr("prof.mapping.saved"))
@@ -253,12 +255,12 @@ if not audit.rows:
 else:
     widgets.table(
         [
-            {
-                **r,
-                "at": fmt.fmt_dt(r["at"]),
-                "before": json.dumps(r["before"], ensure_ascii=False) if r["before"] else "",
-                "after": json.dumps(r["after"], ensure_ascii=False) if r["after"] else "",
-            }
+            row_dict(
+                r,
+                at=fmt.fmt_dt(r.at),
+                before=json.dumps(r.before, ensure_ascii=False) if r.before else "",
+                after=json.dumps(r.after, ensure_ascii=False) if r.after else "",
+            )
             for r in audit.rows
         ],
         {

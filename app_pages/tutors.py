@@ -16,8 +16,8 @@ tutors = data.read(list_tutors, email=user.email if user.role == "tutor" else No
 if not tutors:
     st.info(tr("avail.no_tutor", email=user.email) if user.role == "tutor" else tr("avail.no_tutors"))
     st.stop()
-names = {t["id"]: t["name"] for t in tutors}
-tutor_id = st.selectbox(tr("tutor"), list(names), format_func=names.get, key="tutors_pick")
+names = {t.id: t.name for t in tutors}
+tutor_id = st.selectbox(tr("tutor"), list(names), format_func=names.__getitem__, key="tutors_pick")
 
 
 week = data.read(tutor_week, tutor_id)

@@ -8,6 +8,7 @@ from core.users import add_user, list_users, reset_password, set_user_active, se
 from ui import auth, data, fmt, widgets
 from ui.errors import run_action
 from ui.i18n import tr
+from ui.tables import row_dict
 
 user = auth.require_page("users")
 widgets.title(tr("users.title"))
@@ -21,13 +22,13 @@ if shown:
 accounts = data.read(list_users)
 widgets.table(
     [
-        {
-            **u,
-            "role": tr(f"role.{u['role']}"),
-            "active": tr("yes") if u["active"] else tr("no"),
-            "last_login_at": fmt.fmt_dt(u["last_login_at"]),
-            "created_at": fmt.fmt_dt(u["created_at"]),
-        }
+        row_dict(
+            u,
+            role=tr(f"role.{u.role}"),
+            active=tr("yes") if u.active else tr("no"),
+            last_login_at=fmt.fmt_dt(u.last_login_at),
+            created_at=fmt.fmt_dt(u.created_at),
+        )
         for u in accounts
     ],
     {
@@ -63,28 +64,28 @@ with left:
 
 with right:
     st.subheader(tr("users.manage"))
-    by_id = {u["id"]: u for u in accounts}
+    by_id = {u.id: u for u in accounts}
     picked = st.selectbox(
         tr("users.pick"),
         list(by_id),
         key="user_pick",
-        format_func=lambda i: f"{by_id[i]['email']} ({tr('role.' + by_id[i]['role'])})",
+        format_func=lambda i: f"{by_id[i].email} ({tr('role.' + by_id[i].role)})",
     )
     target = by_id[picked]
     new_role = st.selectbox(
         tr("col.role"),
         ROLES,
-        index=ROLES.index(target["role"]),
+        index=ROLES.index(target.role),
         key=f"user_role_{picked}",
         format_func=lambda r: tr(f"role.{r}"),
     )
     a, b, c = st.columns(3)
-    if a.button(tr("users.role_save"), key="user_role_save", disabled=new_role == target["role"]):
+    if a.button(tr("users.role_save"), key="user_role_save", disabled=new_role == target.role):
         run_action(set_user_role, user, picked, new_role, success=tr("users.done"))
-    if target["active"]:
+    if target.active:
         if b.button(tr("users.deactivate"), key="user_deactivate", icon=":material/block:"):
             run_action(set_user_active, user, picked, False, success=tr("users.done"))
     elif b.button(tr("users.activate"), key="user_activate", icon=":material/check_circle:"):
         run_action(set_user_active, user, picked, True, success=tr("users.done"))
     if c.button(tr("users.reset"), key="user_reset", icon=":material/key:"):
-        run_action(lambda: _remember_password(target["email"], reset_password(user, picked)))
+        run_action(lambda: _remember_password(target.email, reset_password(user, picked)))

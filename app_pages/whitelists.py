@@ -18,6 +18,7 @@ from core.whitelists import (
 from ui import auth, data, fmt, widgets
 from ui.errors import run_action, show_error
 from ui.i18n import tr
+from ui.tables import row_dict
 
 user = auth.require_page("whitelists")
 widgets.title(tr("wl.title"))
@@ -58,7 +59,7 @@ if not result.rows:
     st.info(tr("wl.empty"))
 else:
     widgets.table(
-        [{**r, "added_at": fmt.fmt_dt(r["added_at"])} for r in result.rows],
+        [row_dict(r, added_at=fmt.fmt_dt(r.added_at)) for r in result.rows],
         {
             "identifier": tr("col.identifier"),
             "note": tr("note"),
@@ -68,9 +69,9 @@ else:
     )
     widgets.pager(PAGE, result)
     left, right = st.columns([3, 1], vertical_alignment="bottom")
-    labels = {r["id"]: r["identifier"] for r in result.rows}
+    labels = {r.id: r.identifier for r in result.rows}
     entry_id = left.selectbox(
-        tr("wl.remove.pick"), list(labels), format_func=labels.get, key="wl_remove_pick"
+        tr("wl.remove.pick"), list(labels), format_func=labels.__getitem__, key="wl_remove_pick"
     )
     if right.button(tr("wl.remove.submit"), key="wl_remove", icon=":material/delete:"):
         run_action(whitelist_remove, user, entry_id, success=tr("wl.remove.done"))

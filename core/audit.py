@@ -3,6 +3,7 @@ with the right role), and AuditLog rows (before/after) for every change staff ma
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from core import clock
 from core.db import read_session
 from core.errors import PermissionDenied
 from core.models import AuditLog, User
-from core.paging import DEFAULT_PAGE_SIZE, PageResult, clamp_page, page_bounds
+from core.paging import DEFAULT_PAGE_SIZE, PageResult, clamp_page, page_bounds, row_from
 
 
 def current_actor(session: Session, actor: User | None, *roles: str) -> User:
@@ -64,9 +65,21 @@ def jsonable(values: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: v.isoformat() if isinstance(v, datetime | date) else v for k, v in values.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    id: int
+    actor: str
+    action: str  # e.g. profile.update, whitelist.add, lesson.cancel
+    entity: str
+    entity_id: str | None
+    before: dict[str, object] | None  # the changed values, as stored (JSON)
+    after: dict[str, object] | None
+    at: datetime
+
+
 def audit_page(
     session: Session, entity: str | None = None, page: int = 1, page_size: int = DEFAULT_PAGE_SIZE
-) -> PageResult:
+) -> PageResult[AuditRow]:
     page, page_size = page_bounds(page, page_size)
     where = [col(AuditLog.entity) == entity] if entity else []
     total = session.exec(select(func.count(col(AuditLog.id))).where(*where)).one()
@@ -78,4 +91,4 @@ def audit_page(
         .offset((page - 1) * page_size)
         .limit(page_size)
     ).all()
-    return PageResult([r.model_dump() for r in rows], total, page, page_size)
+    return PageResult([row_from(AuditRow, r) for r in rows], total, page, page_size)

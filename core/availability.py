@@ -20,7 +20,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -43,7 +42,7 @@ from core.models import (
     User,
     stored_id,
 )
-from core.paging import local_bounds
+from core.paging import local_bounds, row_from
 from core.slots import require_aware
 from core.tutors import is_own_tutor, managed_tutor
 
@@ -116,7 +115,38 @@ def week_bounds(week_start: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return lo, hi
 
 
-def week_items(session: Session, tutor_id: int, week_start: date, tz: ZoneInfo) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class WeekLesson:
+    id: int
+    start: datetime
+    end: datetime
+    status: str
+    title: str
+    profile_name: str
+    contact_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BusyBlockRow:
+    """Time off of a tutor (a BusyBlock)."""
+
+    id: int
+    tutor_id: int
+    start: datetime
+    end: datetime
+    reason: str | None
+    created_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WeekItems:
+    start: datetime  # UTC bounds of the local week
+    end: datetime
+    lessons: list[WeekLesson]
+    busy_blocks: list[BusyBlockRow]
+
+
+def week_items(session: Session, tutor_id: int, week_start: date, tz: ZoneInfo) -> WeekItems:
     """Lessons and time off (BusyBlock rows) of one tutor in the local week starting `week_start`."""
     lo, hi = week_bounds(week_start, tz)
     lessons = session.execute(
@@ -140,24 +170,24 @@ def week_items(session: Session, tutor_id: int, week_start: date, tz: ZoneInfo) 
         .where(BusyBlock.tutor_id == tutor_id, col(BusyBlock.start) < hi, col(BusyBlock.end) > lo)
         .order_by(col(BusyBlock.start))
     ).all()
-    return {
-        "start": lo,
-        "end": hi,
-        "lessons": [dict(r._mapping) for r in lessons],
-        "busy_blocks": [b.model_dump() for b in blocks],
-    }
+    return WeekItems(
+        start=lo,
+        end=hi,
+        lessons=[WeekLesson(**r._mapping) for r in lessons],
+        busy_blocks=[row_from(BusyBlockRow, b) for b in blocks],
+    )
 
 
 def future_busy_blocks(
     session: Session, tutor_id: int, now: datetime, limit: int = 200
-) -> list[dict[str, Any]]:
+) -> list[BusyBlockRow]:
     rows = session.exec(
         select(BusyBlock)
         .where(BusyBlock.tutor_id == tutor_id, col(BusyBlock.end) > now)
         .order_by(col(BusyBlock.start))
         .limit(limit)
     ).all()
-    return [b.model_dump() for b in rows]
+    return [row_from(BusyBlockRow, b) for b in rows]
 
 
 # --- closures and working hours as busy time ----------------------------------------------------

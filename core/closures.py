@@ -23,6 +23,7 @@ from core.models import (
     Closure,
     User,
 )
+from core.paging import row_from
 
 CLOSURE_MAX_DAYS = 120  # a closure longer than this is almost always a typo in the year
 
@@ -279,22 +280,27 @@ def import_closures(actor: User, records: Iterable[dict[str, Any]]) -> int:
     return added
 
 
-def closure_list(session: Session, first: date, last: date) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class ClosureRow:
+    id: int | None  # None for a public holiday (computed, not stored unless switched off)
+    start_date: date
+    end_date: date  # inclusive
+    name: str
+    source: str  # holidays | import | admin
+    region: str | None
+    active: bool  # whether it applies
+
+
+def closure_list(session: Session, first: date, last: date) -> list[ClosureRow]:
     """Every closure from `first` through `last` for the console: the public holidays (with
     whether they apply), school holidays and business closures (with their ids, editable)."""
     rows = closure_rows(session, first, last)
     off = {r.start_date for r in rows if r.source == "holidays" and not r.active}
-    out: list[dict[str, Any]] = [
-        {
-            "id": None,
-            "start_date": d,
-            "end_date": d,
-            "name": n,
-            "source": "holidays",
-            "region": None,
-            "active": d not in off,
-        }
+    out = [
+        ClosureRow(
+            id=None, start_date=d, end_date=d, name=n, source="holidays", region=None, active=d not in off
+        )
         for d, n in public_holidays(first, last)
     ]
-    out += [{"id": r.id, **_closure_dict(r)} for r in rows if r.source != "holidays"]
-    return sorted(out, key=lambda c: (c["start_date"], c["end_date"], c["name"]))
+    out += [row_from(ClosureRow, r) for r in rows if r.source != "holidays"]
+    return sorted(out, key=lambda c: (c.start_date, c.end_date, c.name))

@@ -3,13 +3,14 @@ profile the bot would use (and why), and what the bot would offer the contact no
 
 These need core/booking.py (the profile a contact resolves to, the slots it offers), and booking
 imports core/contacts.py (the contact writes), so the reads live here, above booking, and the
-writes stay below it.
+writes stay below it. They return frozen dataclasses (module-level, picklable for the console's
+cache).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import Session, col, select
@@ -21,9 +22,63 @@ from core.paging import DEFAULT_PAGE_SIZE, PageResult, clamp_page, like_pattern,
 from core.segments import explain_segment, normalise_phone
 
 
+@dataclass(frozen=True, slots=True)
+class ContactRow:
+    """A contact in the console's list, with the segment the bot detects now (derived, never stored)."""
+
+    id: str
+    name: str | None
+    email: str | None
+    phone: str | None
+    segment_override: str | None
+    profile_override: str | None
+    updated_at: datetime
+    segment: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRecord:
+    """The contact's own fields, as the console shows and edits them."""
+
+    id: str
+    name: str | None
+    email: str | None
+    phone: str | None
+    attributes: dict[str, object]  # what the bot sent; customer data, shown as plain text
+    segment_override: str | None
+    profile_override: str | None
+    email_confirmed: bool
+    staff_maintained: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ContactDetail:
+    contact: ContactRecord
+    segment: str
+    segment_reason: str
+    profile: str | None  # the profile the bot would use, or None with profile_error saying why
+    profile_error: str | None
+    lesson_counts: dict[str, int]  # lesson status → number of lessons
+    attended: int
+    no_shows: int
+    conversations: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ContactOffer:
+    """What the bot would offer a contact now."""
+
+    segment: str
+    reason: str
+    profile: str
+    slots: list[tuple[datetime, datetime]]
+
+
 def search_contacts(
     session: Session, query: str = "", page: int = 1, page_size: int = DEFAULT_PAGE_SIZE
-) -> PageResult:
+) -> PageResult[ContactRow]:
     """Contacts whose name, e-mail, phone or id contains `query` (case-insensitive)."""
     page, page_size = page_bounds(page, page_size)
     # sqlmodel's select() is typed for at most four columns (and mypy gives up on the unions)
@@ -55,17 +110,16 @@ def search_contacts(
     rows = session.execute(
         stmt.order_by(col(Contact.name), col(Contact.id)).offset((page - 1) * page_size).limit(page_size)
     ).all()
-    out = [dict(r._mapping) for r in rows]
+    found = [r._mapping for r in rows]
     # The segment as the bot sees it now (derived, never stored), for this page's rows only.
     contacts = {
-        c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_([r["id"] for r in out])))
+        c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_([r["id"] for r in found])))
     }
-    for row in out:
-        row["segment"] = explain_segment(session, contacts[row["id"]]).segment
+    out = [ContactRow(**r, segment=explain_segment(session, contacts[r["id"]]).segment) for r in found]
     return PageResult(out, total, page, page_size)
 
 
-def contact_detail(session: Session, contact_id: str) -> dict[str, Any]:
+def contact_detail(session: Session, contact_id: str) -> ContactDetail:
     """A contact with its detected segment (and why), the profile the bot would use, its lessons."""
     contact = session.get(Contact, contact_id)
     if contact is None:
@@ -96,20 +150,32 @@ def contact_detail(session: Session, contact_id: str) -> dict[str, Any]:
         .where(Conversation.contact_id == contact_id)
         .order_by(col(Conversation.created_at))
     ).all()
-    return {
-        "contact": contact.model_dump(),
-        "segment": decision.segment,
-        "segment_reason": decision.reason,
-        "profile": profile_name,
-        "profile_error": profile_error,
-        "lesson_counts": lesson_counts,
-        "attended": outcome_counts.get("attended", 0),
-        "no_shows": outcome_counts.get("no_show", 0),
-        "conversations": list(conversations),
-    }
+    return ContactDetail(
+        contact=ContactRecord(
+            id=contact.id,
+            name=contact.name,
+            email=contact.email,
+            phone=contact.phone,
+            attributes=dict(contact.attributes or {}),
+            segment_override=contact.segment_override,
+            profile_override=contact.profile_override,
+            email_confirmed=contact.email_confirmed,
+            staff_maintained=contact.staff_maintained,
+            created_at=contact.created_at,
+            updated_at=contact.updated_at,
+        ),
+        segment=decision.segment,
+        segment_reason=decision.reason,
+        profile=profile_name,
+        profile_error=profile_error,
+        lesson_counts=lesson_counts,
+        attended=outcome_counts.get("attended", 0),
+        no_shows=outcome_counts.get("no_show", 0),
+        conversations=list(conversations),
+    )
 
 
-def offer_for_contact(session: Session, contact_id: str, now: datetime) -> dict[str, Any]:
+def offer_for_contact(session: Session, contact_id: str, now: datetime) -> ContactOffer:
     """What the bot would offer this contact now: segment (and why), profile and slots."""
     contact = session.get(Contact, contact_id)
     if contact is None:
@@ -117,9 +183,6 @@ def offer_for_contact(session: Session, contact_id: str, now: datetime) -> dict[
     decision = explain_segment(session, contact)
     profile, segment = resolve_profile(session, contact)
     slots = slots_for_profile(session, profile, now)
-    return {
-        "segment": segment,
-        "reason": decision.reason,
-        "profile": profile.name,
-        "slots": [(s.start, s.end) for s in slots],
-    }
+    return ContactOffer(
+        segment=segment, reason=decision.reason, profile=profile.name, slots=[(s.start, s.end) for s in slots]
+    )

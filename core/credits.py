@@ -19,7 +19,7 @@ is the admin's unit of work. Lock order is the booking's: tutor, then lesson, th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
@@ -91,25 +91,45 @@ def statement(session: Session, contact_id: str, limit: int = 200) -> Statement:
     return Statement(contact_id, balances(session, contact_id), entries(session, contact_id, limit))
 
 
-def credit_overview(session: Session, contact_id: str, limit: int = 200) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class CreditRow:
+    """One ledger entry as the console shows it."""
+
+    created_at: datetime
+    kind: str  # purchase | use | return | grant | refund
+    minutes: int
+    delta: int
+    reason: str
+    lesson_id: int | None
+    payment_id: int | None
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreditOverview:
+    balances: dict[int, int]  # lesson length in minutes → lessons left
+    entries: list[CreditRow]  # newest first
+
+
+def credit_overview(session: Session, contact_id: str, limit: int = 200) -> CreditOverview:
     """The console's view of a contact's credits: balance per length and the ledger as rows."""
     found = statement(session, contact_id, limit)
-    return {
-        "balances": {b.minutes: b.lessons for b in found.balances},
-        "entries": [
-            {
-                "created_at": e.created_at,
-                "kind": e.kind,
-                "minutes": e.minutes,
-                "delta": e.delta,
-                "reason": e.reason,
-                "lesson_id": e.lesson_id,
-                "payment_id": e.payment_id,
-                "actor": e.actor,
-            }
+    return CreditOverview(
+        balances={b.minutes: b.lessons for b in found.balances},
+        entries=[
+            CreditRow(
+                created_at=e.created_at,
+                kind=e.kind,
+                minutes=e.minutes,
+                delta=e.delta,
+                reason=e.reason,
+                lesson_id=e.lesson_id,
+                payment_id=e.payment_id,
+                actor=e.actor,
+            )
             for e in found.entries
         ],
-    }
+    )
 
 
 def entries(session: Session, contact_id: str, limit: int = 200) -> list[CreditEntry]:

@@ -4,14 +4,15 @@ lessons that need staff attention (holds about to expire, paid lessons that lost
 
 The console must stay fast with 20,000 lessons, so nothing here loads a whole table into Python.
 Dates in filters are local dates in the business zone. Every function takes the caller's session;
-none of them writes. Kept apart from core/lessons.py (the lesson lifecycle), which would pass 600
-lines with them.
+none of them writes; they return frozen dataclasses whose fields are named like the columns they
+come from (the CSV export returns dicts keyed by those names). Kept apart from core/lessons.py (the
+lesson lifecycle), which would pass 600 lines with them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -21,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from core import credits
 from core.errors import NotFound
-from core.models import CONFIRMED, HELD, NEEDS_RESCHEDULE, Contact, Lesson, Payment, Tutor
+from core.models import CONFIRMED, HELD, NEEDS_RESCHEDULE, Contact, Lesson, Payment, Tutor, stored_id
 from core.paging import (
     DEFAULT_PAGE_SIZE,
     EXPORT_LIMIT,
@@ -34,6 +35,7 @@ from core.paging import (
 from core.tutors import tutor_ids_for_email
 
 _Q = TypeVar("_Q", bound=Select)
+_Row = TypeVar("_Row")
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,147 @@ def _lesson_where(session: Session, stmt: _Q, f: LessonFilter, tz: ZoneInfo) -> 
             )
         )
     return stmt
+
+
+@dataclass(frozen=True, slots=True)
+class LessonRow:
+    """A lesson in the console's table: the columns of _LESSON_COLUMNS and its newest payment."""
+
+    id: int
+    start: datetime
+    end: datetime
+    status: str
+    profile_name: str
+    tutor_id: int
+    contact_id: str
+    conversation_id: str
+    title: str
+    hold_expires_at: datetime | None
+    calendar_event_id: str | None
+    calendar_sync: str | None
+    invite_sent: bool | None
+    cancel_reason: str | None
+    tutor_name: str
+    contact_name: str | None
+    # The newest payment (None when the lesson has none).
+    payment_id: int | None
+    payment_status: str | None
+    amount: int | None
+    currency: str | None
+    checkout_session_id: str | None
+    # A weekly series' lesson: its series and place in it ("reeks 2/5"); its payment is the series'.
+    series_id: int | None = None
+    series_pos: int | None = None
+    series_total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HeldLesson:
+    """A held lesson waiting for payment, with its newest payment."""
+
+    id: int
+    start: datetime
+    hold_expires_at: datetime | None
+    profile_name: str
+    contact_name: str | None
+    tutor_name: str
+    payment_id: int | None
+    payment_status: str | None
+    amount: int | None
+    currency: str | None
+    checkout_session_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RescheduleCase:
+    """A paid lesson that lost its slot, with its newest payment."""
+
+    id: int
+    start: datetime
+    updated_at: datetime
+    profile_name: str
+    conversation_id: str
+    contact_name: str | None
+    tutor_name: str
+    payment_id: int | None
+    payment_status: str | None
+    amount: int | None
+    currency: str | None
+    checkout_session_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnmarkedLesson:
+    id: int
+    start: datetime
+    end: datetime
+    contact_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LessonFacts:
+    """The lesson itself, as the detail shows it."""
+
+    id: int
+    status: str
+    start: datetime
+    end: datetime
+    tutor_id: int
+    contact_id: str
+    conversation_id: str
+    profile_name: str
+    title: str
+    description: str
+    hold_expires_at: datetime | None
+    calendar_event_id: str | None
+    calendar_sync: str | None
+    invite_sent: bool | None  # None: no invite attempted; True: sent; False: refused
+    calendar_note: str | None
+    cancel_reason: str | None
+    outcome: str | None
+    series_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LessonContact:
+    id: str
+    name: str | None
+    phone: str | None
+    email: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LessonPayment:
+    id: int
+    checkout_session_id: str
+    status: str
+    amount: int | None
+    currency: str | None
+    created_at: datetime
+    paid_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesLesson:
+    """One lesson of the weekly series a lesson belongs to."""
+
+    id: int
+    start: datetime
+    end: datetime
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class LessonDetail:
+    """Everything the console shows about one lesson."""
+
+    lesson: LessonFacts
+    tutor_name: str | None
+    contact: LessonContact | None
+    payments: list[LessonPayment]
+    paid_by_credit: bool
+    credit_returned: bool
+    series: list[SeriesLesson]  # the lesson's weekly series, in order; empty for a single lesson
 
 
 _LESSON_COLUMNS: tuple[Any, ...] = (
@@ -140,25 +283,32 @@ def _latest_payments(session: Session, lesson_ids: Sequence[int]) -> dict[int, d
     return out
 
 
-def _lesson_rows(session: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
-    dicts = [dict(r._mapping) for r in rows]
-    payments = _latest_payments(session, [d["id"] for d in dicts])
-    empty = {
-        "payment_id": None,
-        "payment_status": None,
-        "amount": None,
-        "currency": None,
-        "checkout_session_id": None,
-    }
-    for d in dicts:
-        d.update(payments.get(d["id"], empty))
-    _add_series_positions(session, dicts)
-    return dicts
+_NO_PAYMENT: dict[str, Any] = {
+    "payment_id": None,
+    "payment_status": None,
+    "amount": None,
+    "currency": None,
+    "checkout_session_id": None,
+}
+
+
+def _lesson_rows(session: Session, rows: Sequence[Any], row_type: Callable[..., _Row]) -> list[_Row]:
+    """`rows` (selected columns, named like `row_type`'s fields) with the newest payment of each
+    and, when the series id was selected, the lesson's place in its series."""
+    columns = [dict(r._mapping) for r in rows]
+    payments = _latest_payments(session, [c["id"] for c in columns])
+    for c in columns:
+        c.update(payments.get(c["id"], _NO_PAYMENT))
+    _add_series_positions(session, columns)
+    return [row_type(**c) for c in columns]
 
 
 def _add_series_positions(session: Session, rows: list[dict[str, Any]]) -> None:
     """A weekly series' lessons get `series_pos` / `series_total` ("reeks 2/5") and, having no
     payment of their own, the series' one payment; in two IN (...) queries for the page."""
+    for r in rows:
+        if "series_id" in r:
+            r.update(series_pos=None, series_total=None)
     series_ids = sorted({r["series_id"] for r in rows if r.get("series_id") is not None})
     if not series_ids:
         return
@@ -190,7 +340,7 @@ def _add_series_positions(session: Session, rows: list[dict[str, Any]]) -> None:
 
 def lessons_page(
     session: Session, f: LessonFilter, tz: ZoneInfo, page: int = 1, page_size: int = DEFAULT_PAGE_SIZE
-) -> PageResult:
+) -> PageResult[LessonRow]:
     """One page of lessons (ordered by start) with tutor, contact and newest payment."""
     page, page_size = page_bounds(page, page_size)
     count_stmt = _lesson_where(session, _lesson_select(select(func.count(col(Lesson.id)))), f, tz)
@@ -204,7 +354,7 @@ def lessons_page(
     rows = session.execute(
         stmt.order_by(col(Lesson.start), col(Lesson.id)).offset((page - 1) * page_size).limit(page_size)
     ).all()
-    return PageResult(_lesson_rows(session, rows), total, page, page_size)
+    return PageResult(_lesson_rows(session, rows, LessonRow), total, page, page_size)
 
 
 def lessons_export(
@@ -214,10 +364,10 @@ def lessons_export(
     if stmt is None:
         return []
     rows = session.execute(stmt.order_by(col(Lesson.start), col(Lesson.id)).limit(limit)).all()
-    return _lesson_rows(session, rows)
+    return [asdict(row) for row in _lesson_rows(session, rows, LessonRow)]
 
 
-def lesson_detail(session: Session, lesson_id: int) -> dict[str, Any]:
+def lesson_detail(session: Session, lesson_id: int) -> LessonDetail:
     """Everything the console shows about one lesson: the lesson, its tutor, contact, payments."""
     lesson = session.get(Lesson, lesson_id)
     if lesson is None:
@@ -237,20 +387,50 @@ def lesson_detail(session: Session, lesson_id: int) -> dict[str, Any]:
         if lesson.series_id is not None
         else []
     )
-    return {
-        "series": [{"id": s.id, "start": s.start, "end": s.end, "status": s.status} for s in series],
-        "lesson": lesson.model_dump(),
-        "tutor": tutor.model_dump() if tutor else None,
-        "contact": contact.model_dump() if contact else None,
-        "payments": [p.model_dump() for p in payments],
-        "paid_by_credit": credits.paid_by_credit(session, lesson_id),
-        "credit_returned": credits.returned(session, lesson_id) is not None,
-    }
+    return LessonDetail(
+        lesson=LessonFacts(
+            id=stored_id(lesson),
+            status=lesson.status,
+            start=lesson.start,
+            end=lesson.end,
+            tutor_id=lesson.tutor_id,
+            contact_id=lesson.contact_id,
+            conversation_id=lesson.conversation_id,
+            profile_name=lesson.profile_name,
+            title=lesson.title,
+            description=lesson.description,
+            hold_expires_at=lesson.hold_expires_at,
+            calendar_event_id=lesson.calendar_event_id,
+            calendar_sync=lesson.calendar_sync,
+            invite_sent=lesson.invite_sent,
+            calendar_note=lesson.calendar_note,
+            cancel_reason=lesson.cancel_reason,
+            outcome=lesson.outcome,
+            series_id=lesson.series_id,
+        ),
+        tutor_name=tutor.name if tutor else None,
+        contact=LessonContact(contact.id, contact.name, contact.phone, contact.email) if contact else None,
+        payments=[
+            LessonPayment(
+                id=stored_id(p),
+                checkout_session_id=p.checkout_session_id,
+                status=p.status,
+                amount=p.amount,
+                currency=p.currency,
+                created_at=p.created_at,
+                paid_at=p.paid_at,
+            )
+            for p in payments
+        ],
+        paid_by_credit=credits.paid_by_credit(session, lesson_id),
+        credit_returned=credits.returned(session, lesson_id) is not None,
+        series=[SeriesLesson(stored_id(x), x.start, x.end, x.status) for x in series],
+    )
 
 
 def unmarked_lessons(
     session: Session, now: datetime, own_email: str | None = None, limit: int = 20
-) -> list[dict[str, Any]]:
+) -> list[UnmarkedLesson]:
     """Confirmed lessons that ended without attendance marked, newest first; a tutor's own only
     when `own_email` is given."""
     conditions: list[ColumnElement[bool]] = [
@@ -267,15 +447,12 @@ def unmarked_lessons(
         .order_by(col(Lesson.start).desc())
         .limit(limit)
     ).all()
-    return [
-        {"id": lesson.id, "start": lesson.start, "end": lesson.end, "contact_name": name}
-        for lesson, name in rows
-    ]
+    return [UnmarkedLesson(stored_id(lesson), lesson.start, lesson.end, name) for lesson, name in rows]
 
 
 def holds_expiring(
     session: Session, now: datetime, within: timedelta = timedelta(minutes=30), limit: int = 200
-) -> list[dict[str, Any]]:
+) -> list[HeldLesson]:
     """Held lessons whose hold ends within `within` (waiting for payment), soonest first."""
     rows = session.execute(
         # sqlmodel's select() is typed for at most four columns
@@ -293,10 +470,10 @@ def holds_expiring(
         .order_by(col(Lesson.hold_expires_at))
         .limit(limit)
     ).all()
-    return _lesson_rows(session, rows)
+    return _lesson_rows(session, rows, HeldLesson)
 
 
-def needs_reschedule(session: Session, limit: int = 200) -> list[dict[str, Any]]:
+def needs_reschedule(session: Session, limit: int = 200) -> list[RescheduleCase]:
     """Paid lessons whose slot was lost: the customer must pick a new time."""
     rows = session.execute(
         # sqlmodel's select() is typed for at most four columns
@@ -315,4 +492,4 @@ def needs_reschedule(session: Session, limit: int = 200) -> list[dict[str, Any]]
         .order_by(col(Lesson.updated_at))
         .limit(limit)
     ).all()
-    return _lesson_rows(session, rows)
+    return _lesson_rows(session, rows, RescheduleCase)

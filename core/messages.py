@@ -8,6 +8,8 @@ until then the bot can fetch pending messages through the API.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
@@ -221,9 +223,24 @@ def outbox_counts(session: Session) -> dict[str, int]:
     return {status: count for status, count in rows}
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """A message in the outbox, as the Integrations page lists it."""
+
+    id: int
+    created_at: datetime
+    conversation_id: str
+    key: str | None  # the catalog key the text came from
+    status: str  # pending | sent | failed
+    attempts: int
+    last_error: str | None
+    sent_at: datetime | None
+    text: str
+
+
 def outbox_page(
     session: Session, status: str | None = None, page: int = 1, page_size: int = DEFAULT_PAGE_SIZE
-) -> PageResult:
+) -> PageResult[OutboxRow]:
     page, page_size = page_bounds(page, page_size)
     where = [col(OutboxMessage.status) == status] if status else []
     total = session.exec(select(func.count(col(OutboxMessage.id))).where(*where)).one()
@@ -246,4 +263,4 @@ def outbox_page(
         .offset((page - 1) * page_size)
         .limit(page_size)
     ).all()
-    return PageResult([dict(r._mapping) for r in rows], total, page, page_size)
+    return PageResult([OutboxRow(**r._mapping) for r in rows], total, page, page_size)

@@ -1,25 +1,33 @@
 """Paging and filter helpers shared by the console's reads (the `*_queries` modules and the reads
 in the domain modules): pages clamped in SQL, local dates turned into UTC bounds, LIKE patterns.
 
-Results are plain dicts and dataclasses (picklable, so the console can cache them with
-st.cache_data). Dates in filters are local dates in the business zone.
+Results are frozen dataclasses defined next to their read function (module-level, so they pickle
+and the console can cache them with st.cache_data): a page is a `PageResult[Row]`, so the type
+checker knows the fields of its rows. Dates in filters are local dates in the business zone.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Generic, TypeVar
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 DEFAULT_PAGE_SIZE = 50
 EXPORT_LIMIT = 100_000  # a CSV larger than this is a job for the database, not the console
 
 
-@dataclass
-class PageResult:
-    rows: list[dict[str, Any]]
+RowT = TypeVar("RowT")
+_D = TypeVar("_D", bound="DataclassInstance")
+
+
+@dataclass(frozen=True, slots=True)
+class PageResult(Generic[RowT]):
+    rows: list[RowT]
     total: int
     page: int
     page_size: int
@@ -27,6 +35,13 @@ class PageResult:
     @property
     def pages(self) -> int:
         return max(1, math.ceil(self.total / self.page_size)) if self.page_size else 1
+
+
+def row_from(row_type: type[_D], source: object) -> _D:
+    """A `row_type` with each of its fields read from the attribute of that name on `source` (a
+    database row): a column renamed in the model fails here, a column added is not shown until the
+    row names it."""
+    return row_type(**{f.name: getattr(source, f.name) for f in fields(row_type)})
 
 
 def page_bounds(page: int, page_size: int) -> tuple[int, int]:

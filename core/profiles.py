@@ -7,6 +7,8 @@ the API can show it next to that field.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -16,6 +18,7 @@ from core.audit import audit, current_actor
 from core.db import write_session
 from core.errors import InvalidProfile, NotFound, UnknownProfile, ValidationFailed
 from core.models import SCHOOL_REGIONS, PlanningProfile, SegmentProfile, User
+from core.paging import row_from
 from core.segments import validate_segment
 
 SEED_PROFILES: dict[str, dict[str, Any]] = {
@@ -211,11 +214,37 @@ def profile_values(profile: PlanningProfile) -> dict[str, Any]:
 # --- console reads and writes (admins; each write audited) ----------------------------------
 
 
-def profile_rows(session: Session, *, include_inactive: bool = True) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class ProfileRow:
+    """A planning profile as the console shows and edits it (the columns of PlanningProfile)."""
+
+    name: str
+    duration_minutes: int
+    earliest_hour: int
+    latest_hour: int
+    min_lead_minutes: int
+    days_ahead: int
+    exclude_weekends: bool
+    allowed_weekdays: list[int] | None
+    slot_step_minutes: int
+    max_suggestions: int
+    buffer_minutes: int
+    max_per_day: int | None
+    requires_payment: bool
+    active: bool
+    cancel_notice_hours: int
+    reminder_hours: list[int]
+    on_time_cancel: str
+    public_holidays: bool
+    school_holidays: str | None
+    updated_at: datetime
+
+
+def profile_rows(session: Session, *, include_inactive: bool = True) -> list[ProfileRow]:
     stmt = select(PlanningProfile).order_by(col(PlanningProfile.name))
     if not include_inactive:
         stmt = stmt.where(PlanningProfile.active == True)  # noqa: E712
-    return [p.model_dump() for p in session.exec(stmt).all()]
+    return [row_from(ProfileRow, p) for p in session.exec(stmt).all()]
 
 
 def segment_mapping(session: Session) -> dict[str, str]:

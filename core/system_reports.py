@@ -6,7 +6,7 @@ background jobs. Kept apart from the business reads, which live with their domai
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import func, inspect, text
 from sqlalchemy.engine import make_url
@@ -15,7 +15,8 @@ from sqlmodel import Session, col, select
 from core import jobs
 from core.config import DATABASE_URL_SECRET_PARAMS
 from core.db import normalise_url
-from core.models import Contact, IntegrationStatus, Lesson, OutboxMessage, Payment, StripeEvent
+from core.models import Contact, IntegrationStatus, Lesson, OutboxMessage, Payment, StripeEvent, stored_id
+from core.paging import row_from
 
 
 @dataclass
@@ -25,6 +26,47 @@ class DatabaseInfo:
     revision: str | None  # Alembic revision, None when the schema was not made by migrations
     tables_ok: bool
     counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationRow:
+    """An outside service's last health (google | stripe | chat | webhook)."""
+
+    name: str
+    ok: bool
+    detail: str | None
+    last_ok_at: datetime | None
+    last_error_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRow:
+    """The last Stripe event received."""
+
+    id: str
+    type: str
+    received_at: datetime
+    status: str  # processed | failed | ignored
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    id: int
+    kind: str
+    key: str
+    status: str
+    attempts: int
+    run_after: datetime
+    last_error: str  # "" when none
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JobsOverview:
+    counts: dict[str, int]  # job status → number of jobs
+    rows: list[JobRow]  # the jobs not done: failed first, then the waiting ones
 
 
 def safe_database_url(url: str) -> str:
@@ -56,11 +98,11 @@ def database_info(session: Session, url: str) -> DatabaseInfo:
     )
 
 
-def integration_statuses(session: Session) -> dict[str, dict[str, Any]]:
-    return {row.name: row.model_dump() for row in session.exec(select(IntegrationStatus)).all()}
+def integration_statuses(session: Session) -> dict[str, IntegrationRow]:
+    return {row.name: row_from(IntegrationRow, row) for row in session.exec(select(IntegrationStatus)).all()}
 
 
-def last_webhook(session: Session) -> dict[str, Any] | None:
+def last_webhook(session: Session) -> WebhookRow | None:
     row = session.execute(
         # sqlmodel's select() is typed for at most four columns
         select(
@@ -73,7 +115,7 @@ def last_webhook(session: Session) -> dict[str, Any] | None:
         .order_by(col(StripeEvent.received_at).desc())
         .limit(1)
     ).first()
-    return dict(row._mapping) if row else None
+    return WebhookRow(**row._mapping) if row else None
 
 
 def stripe_event_counts(session: Session) -> dict[str, int]:
@@ -81,20 +123,20 @@ def stripe_event_counts(session: Session) -> dict[str, int]:
     return {status: n for status, n in rows}
 
 
-def jobs_overview(session: Session, limit: int = 200) -> dict[str, Any]:
+def jobs_overview(session: Session, limit: int = 200) -> JobsOverview:
     """Background jobs for the Integrations page: counts per status, and the ones not done
     (failed first, with their reason; then the waiting ones, soonest first)."""
     rows = [
-        {
-            "id": j.id,
-            "kind": j.kind,
-            "key": j.key,
-            "status": j.status,
-            "attempts": j.attempts,
-            "run_after": j.run_after,
-            "last_error": j.last_error or "",
-            "updated_at": j.updated_at,
-        }
+        JobRow(
+            id=stored_id(j),
+            kind=j.kind,
+            key=j.key,
+            status=j.status,
+            attempts=j.attempts,
+            run_after=j.run_after,
+            last_error=j.last_error or "",
+            updated_at=j.updated_at,
+        )
         for j in jobs.open_jobs(session, limit)
     ]
-    return {"counts": jobs.counts(session), "rows": rows}
+    return JobsOverview(counts=jobs.counts(session), rows=rows)

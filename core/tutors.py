@@ -3,7 +3,7 @@ only act on their own calendar: same e-mail address)."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -11,18 +11,29 @@ from sqlmodel import Session, col, select
 from core.audit import current_actor
 from core.errors import NotFound, PermissionDenied
 from core.models import Tutor, User
+from core.paging import row_from
+
+
+@dataclass(frozen=True, slots=True)
+class TutorRow:
+    id: int
+    name: str
+    email: str | None
+    calendar_id: str
+    profiles: list[str] | None  # the profiles the tutor teaches; None or empty: every profile
+    active: bool
 
 
 def list_tutors(
     session: Session, *, email: str | None = None, include_inactive: bool = False
-) -> list[dict[str, Any]]:
+) -> list[TutorRow]:
     """Tutors, or only those whose e-mail is `email` (a tutor's own calendar)."""
     stmt = select(Tutor).order_by(col(Tutor.name), col(Tutor.id))
     if not include_inactive:
         stmt = stmt.where(Tutor.active == True)  # noqa: E712
     if email is not None:
         stmt = stmt.where(func.lower(col(Tutor.email)) == email.strip().lower())
-    return [t.model_dump() for t in session.exec(stmt).all()]
+    return [row_from(TutorRow, t) for t in session.exec(stmt).all()]
 
 
 def tutor_ids_for_email(session: Session, email: str) -> list[int]:

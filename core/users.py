@@ -7,7 +7,8 @@ There is no default password anywhere: the first admin gets a random one that is
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -19,6 +20,7 @@ from core.audit import audit, current_actor
 from core.db import write_session
 from core.errors import NotFound, ValidationFailed
 from core.models import ROLES, AuditLog, User
+from core.paging import row_from
 
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 10
@@ -215,6 +217,20 @@ def reset_password(actor: User, user_id: int) -> str:
         return set_password(session, user, None, actor=who.email)
 
 
-def list_users(session: Session) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    """A staff account as the console lists it (never its password hash)."""
+
+    id: int
+    email: str
+    name: str
+    role: str
+    active: bool
+    created_at: datetime
+    last_login_at: datetime | None
+    session_version: int
+
+
+def list_users(session: Session) -> list[UserRow]:
     rows = session.exec(select(User).order_by(User.email)).all()
-    return [u.model_dump(exclude={"password_hash"}) for u in rows]
+    return [row_from(UserRow, u) for u in rows]

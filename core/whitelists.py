@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func
@@ -18,7 +19,15 @@ from core.csv_import import clean_text, read_rows
 from core.db import read_session, write_session
 from core.errors import NotFound, ValidationFailed
 from core.models import WHITELISTS, User, WhitelistEntry
-from core.paging import DEFAULT_PAGE_SIZE, EXPORT_LIMIT, PageResult, clamp_page, like_pattern, page_bounds
+from core.paging import (
+    DEFAULT_PAGE_SIZE,
+    EXPORT_LIMIT,
+    PageResult,
+    clamp_page,
+    like_pattern,
+    page_bounds,
+    row_from,
+)
 from core.segments import NOTE_LENGTH, add_to_whitelist, normalise_identifier
 
 MAX_IMPORT_ROWS = 10_000
@@ -215,9 +224,19 @@ def import_whitelist(
 # --- reads ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class WhitelistRow:
+    id: int
+    list: str  # the list's name: weekend | existing | ...
+    identifier: str
+    note: str | None
+    added_by: str | None
+    added_at: datetime
+
+
 def whitelist_page(
     session: Session, list_name: str, query: str = "", page: int = 1, page_size: int = DEFAULT_PAGE_SIZE
-) -> PageResult:
+) -> PageResult[WhitelistRow]:
     page, page_size = page_bounds(page, page_size)
     where: list[ColumnElement[bool]] = [col(WhitelistEntry.list) == list_name]
     if query and query.strip():
@@ -231,7 +250,7 @@ def whitelist_page(
         .offset((page - 1) * page_size)
         .limit(page_size)
     ).all()
-    return PageResult([r.model_dump() for r in rows], total, page, page_size)
+    return PageResult([row_from(WhitelistRow, r) for r in rows], total, page, page_size)
 
 
 def whitelist_export(session: Session, list_name: str) -> list[dict[str, Any]]:

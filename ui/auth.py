@@ -170,6 +170,7 @@ def current_user() -> User | None:
     if problem is not None:
         _end_session(problem)
         return None
+    assert user is not None  # session_problem ends a session whose account is gone
     st.session_state[ROLE_KEY] = user.role
     st.session_state[SEEN_KEY] = now
     return user

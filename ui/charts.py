@@ -7,13 +7,16 @@ same every week; labels are translated, tooltips carry text only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import altair as alt
 import pandas as pd
 
+from core.availability import WeekLesson
+from core.availability_queries import WeekCalendar
+from core.payments.queries import PaymentTotal
 from ui import data, fmt
 from ui.i18n import status_label, tr
 
@@ -54,7 +57,7 @@ def _split_by_day(start: datetime, end: datetime) -> list[tuple[date, float, flo
 
 
 def week_chart(
-    week_start: date, lessons: Sequence[Mapping[str, Any]], calendar: Mapping[str, Any] | None
+    week_start: date, lessons: Sequence[WeekLesson], calendar: WeekCalendar | None
 ) -> alt.LayerChart | alt.Chart:
     days = [week_start + timedelta(days=i) for i in range(7)]
     labels = [fmt.fmt_date(d, year=False) for d in days]
@@ -77,20 +80,20 @@ def week_chart(
                 )
 
     if calendar is not None:
-        for s, e in calendar.get("off_hours", []):
+        for s, e in calendar.off_hours:
             add("off_hours", s, e, "")
-        for closure in calendar.get("closures", []):
-            add("closed", closure["start"], closure["end"], closure["name"])
-        for s, e in calendar["busy"]:
+        for closure in calendar.closures:
+            add("closed", closure.start, closure.end, closure.name)
+        for s, e in calendar.busy:
             add("busy", s, e, "")
-        for s, e in calendar["free"]:
+        for s, e in calendar.free:
             add("free", s, e, "")
     for lesson in lessons:
         add(
-            lesson["status"],
-            lesson["start"],
-            lesson["end"],
-            f"#{lesson['id']} {lesson['contact_name'] or ''} ({status_label(lesson['status'])})",
+            lesson.status,
+            lesson.start,
+            lesson.end,
+            f"#{lesson.id} {lesson.contact_name or ''} ({status_label(lesson.status)})",
         )
 
     # Whole days (closures, hours outside work) do not stretch the hours shown: they are clipped.
@@ -140,19 +143,18 @@ def week_chart(
     )
 
 
-def payments_chart(totals: Sequence[Mapping[str, Any]], period: str) -> alt.Chart:
+def payments_chart(totals: Sequence[PaymentTotal], period: str) -> alt.Chart:
     frame = pd.DataFrame(
         [
             {
-                "period": fmt.fmt_date(t["period"])
+                "period": fmt.fmt_date(t.period)
                 if period == "day"
-                else f"{tr('col.week')} "
-                f"{t['period'].isocalendar().week} ({fmt.fmt_date(t['period'], year=False)})",
-                "sort": t["period"].isoformat(),
-                "status": status_label(t["status"]),
-                "amount": t["amount"] / 100,
-                "count": t["count"],
-                "money": fmt.fmt_money(t["amount"], t["currency"]),
+                else f"{tr('col.week')} {t.period.isocalendar().week} ({fmt.fmt_date(t.period, year=False)})",
+                "sort": t.period.isoformat(),
+                "status": status_label(t.status),
+                "amount": t.amount / 100,
+                "count": t.count,
+                "money": fmt.fmt_money(t.amount, t.currency),
             }
             for t in totals
         ]

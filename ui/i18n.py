@@ -831,4 +831,4 @@ def language_picker() -> None:
     if "lang" not in st.session_state:
         st.session_state["lang"] = DEFAULT_LANGUAGE
     # A fixed bilingual label: a label that changes with the language would make a new widget.
-    st.sidebar.selectbox("Taal / Language", list(LANGUAGES), format_func=LANGUAGES.get, key="lang")
+    st.sidebar.selectbox("Taal / Language", list(LANGUAGES), format_func=LANGUAGES.__getitem__, key="lang")

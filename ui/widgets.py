@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 import streamlit as st
@@ -20,6 +20,10 @@ from core.paging import PageResult
 from ui import data
 from ui.errors import show_flash
 from ui.i18n import tr
+from ui.tables import as_cells
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 ROW_PX = 35  # st.dataframe's row (and header) height
 
@@ -30,7 +34,7 @@ def title(text: str) -> None:
     show_flash()
 
 
-def pager(key: str, result: PageResult) -> None:
+def pager(key: str, result: PageResult[Any]) -> None:
     """'1–50 of 20,000' and a page number; the page is read from st.session_state[key]
     by the caller before querying, so the control is drawn after the table."""
     if result.total == 0:
@@ -80,16 +84,17 @@ def date_range(
 
 
 def table(
-    rows: Sequence[Mapping[str, Any]] | pd.DataFrame,
+    rows: Sequence[DataclassInstance | Mapping[str, Any]] | pd.DataFrame,
     columns: Mapping[str, str],
     column_config: Mapping[str, Any] | None = None,
-    height: int | str | None = None,
+    height: int | Literal["stretch", "content", "auto"] | None = None,
     key: str | None = None,
     max_rows: int = 20,
 ) -> None:
-    """Rows as a dataframe with translated headers; `columns` maps row keys to header labels.
-    Up to `max_rows` rows are shown without an inner scrollbar."""
-    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    """Rows (typed rows from core, or dicts a page built) as a dataframe with translated headers;
+    `columns` maps field names to header labels. Up to `max_rows` rows are shown without an inner
+    scrollbar."""
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame([as_cells(r) for r in rows])
     frame = frame.reindex(columns=list(columns))
     for name in frame.columns:
         # Missing text shows as an empty cell, not as "None".

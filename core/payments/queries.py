@@ -5,6 +5,8 @@ The console must stay fast with 500,000 payments: filters become WHERE clauses o
 pages use LIMIT/OFFSET on the (created_at, id) order; counts and totals come from the daily
 rollup (PaymentDaily) unless a text search asks for what only the payment rows know. Dates in filters are
 local dates in the business zone. Every function takes the caller's session; none of them writes.
+The console's reads return frozen dataclasses (their fields named like the columns they come from);
+the CSV export returns dicts keyed by column name.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy import Select, String, cast, func, literal, or_
 from sqlmodel import Session, col, select
 
 from core.config import get_settings
-from core.models import Contact, Lesson, Payment, PaymentDaily, StripeEvent
+from core.models import Contact, Lesson, Payment, PaymentDaily, StripeEvent, stored_id
 from core.paging import (
     DEFAULT_PAGE_SIZE,
     EXPORT_LIMIT,
@@ -63,6 +65,88 @@ def _payment_where(stmt: _Q, f: PaymentFilter, tz: ZoneInfo) -> _Q:
     return stmt
 
 
+@dataclass(frozen=True, slots=True)
+class PaymentRow:
+    """One payment in the console's table (the columns of _PAYMENT_COLUMNS)."""
+
+    id: int
+    created_at: datetime
+    status: str
+    amount: int | None  # cents
+    currency: str | None
+    minutes: int
+    segment: str | None
+    order_id: str
+    checkout_session_id: str
+    payment_intent_id: str | None
+    lesson_id: int | None
+    contact_id: str | None
+    expires_at: datetime | None
+    paid_at: datetime | None
+    refunded_amount: int  # cents
+    kind: str  # lesson | bundle
+    quantity: int
+    invoice_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentTotal:
+    """Count and amount of one status in one currency on one local day (or ISO week)."""
+
+    period: date  # the local day, or the Monday of the week
+    status: str
+    currency: str
+    count: int
+    amount: int  # cents
+
+
+@dataclass(frozen=True, slots=True)
+class StatusTotal:
+    count: int
+    amount: int  # cents
+
+
+@dataclass(frozen=True, slots=True)
+class RefundCase:
+    """A paid payment whose lesson was cancelled or expired."""
+
+    id: int  # the payment
+    checkout_session_id: str
+    payment_intent_id: str | None
+    amount: int | None
+    currency: str | None
+    paid_at: datetime | None
+    lesson_id: int
+    start: datetime
+    lesson_status: str
+    cancel_reason: str | None
+    contact_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FailedEvent:
+    """A Stripe event whose handling failed, without its raw payload."""
+
+    id: str
+    type: str
+    received_at: datetime
+    attempts: int
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenDispute:
+    payment_id: int
+    checkout_session_id: str
+    amount: int | None
+    currency: str | None
+    dispute_status: str | None
+    due_by: datetime | None
+    lesson_id: int | None
+    lesson_start: datetime | None
+    lesson_status: str | None
+
+
 _PAYMENT_COLUMNS = (
     Payment.id,
     Payment.created_at,
@@ -87,7 +171,7 @@ _PAYMENT_COLUMNS = (
 
 def payments_page(
     session: Session, f: PaymentFilter, tz: ZoneInfo, page: int = 1, page_size: int = DEFAULT_PAGE_SIZE
-) -> PageResult:
+) -> PageResult[PaymentRow]:
     """One page of payments, newest first."""
     page, page_size = page_bounds(page, page_size)
     total = payment_count(session, f, tz)
@@ -99,7 +183,7 @@ def payments_page(
         .offset((page - 1) * page_size)
         .limit(page_size)
     ).all()
-    return PageResult([dict(r._mapping) for r in rows], total, page, page_size)
+    return PageResult([PaymentRow(**r._mapping) for r in rows], total, page, page_size)
 
 
 def payments_export(
@@ -158,7 +242,7 @@ def payment_count(session: Session, f: PaymentFilter, tz: ZoneInfo) -> int:
 
 def payment_totals(
     session: Session, f: PaymentFilter, tz: ZoneInfo, period: str = "day"
-) -> list[dict[str, Any]]:
+) -> list[PaymentTotal]:
     """Count and amount per local day (or ISO week, Monday) and status, by creation time.
 
     Read from the daily rollup (PaymentDaily, core/payments/rollup.py): a few rows per day,
@@ -182,7 +266,7 @@ def payment_totals(
             entry[0] += count
             entry[1] += int(amount or 0)
     return [
-        {"period": day, "status": status, "currency": currency, "count": c, "amount": a}
+        PaymentTotal(period=day, status=status, currency=currency, count=c, amount=a)
         for (day, status, currency), (c, a) in sorted(totals.items())
     ]
 
@@ -204,23 +288,24 @@ def _hourly_totals(session: Session, f: PaymentFilter, tz: ZoneInfo) -> list[Any
     return [row for row in session.exec(stmt).all() if row[0] is not None]
 
 
-def payment_status_counts(session: Session, f: PaymentFilter, tz: ZoneInfo) -> dict[str, dict[str, int]]:
+def payment_status_counts(session: Session, f: PaymentFilter, tz: ZoneInfo) -> dict[str, StatusTotal]:
+    """Count and amount per status: from the rollup when it can answer, else GROUP BY."""
     if _from_rollup(f, tz):
-        counts: dict[str, dict[str, int]] = {}
+        counts: dict[str, list[int]] = {}
         for _, status, _, count, amount in _rollup_rows(session, f, by_day=False):
-            entry = counts.setdefault(status, {"count": 0, "amount": 0})
-            entry["count"] += count
-            entry["amount"] += amount
-        return counts
+            entry = counts.setdefault(status, [0, 0])
+            entry[0] += count
+            entry[1] += amount
+        return {status: StatusTotal(count=c, amount=a) for status, (c, a) in counts.items()}
     stmt = _payment_where(
         select(Payment.status, func.count(col(Payment.id)), func.coalesce(func.sum(col(Payment.amount)), 0)),
         f,
         tz,
     ).group_by(col(Payment.status))
-    return {status: {"count": c, "amount": int(a or 0)} for status, c, a in session.exec(stmt).all()}
+    return {status: StatusTotal(count=c, amount=int(a or 0)) for status, c, a in session.exec(stmt).all()}
 
 
-def paid_but_cancelled(session: Session, limit: int = 200) -> list[dict[str, Any]]:
+def paid_but_cancelled(session: Session, limit: int = 200) -> list[RefundCase]:
     """Paid payments whose lesson was cancelled or expired: money kept without a lesson, to be
     refunded in Stripe (the charge.refunded webhook then marks the payment refunded). A
     rescheduled lesson is not listed: its payment moved to the new lesson."""
@@ -245,10 +330,10 @@ def paid_but_cancelled(session: Session, limit: int = 200) -> list[dict[str, Any
         .order_by(col(Lesson.updated_at).desc())
         .limit(limit)
     ).all()
-    return [dict(r._mapping) for r in rows]
+    return [RefundCase(**r._mapping) for r in rows]
 
 
-def failed_events(session: Session, limit: int = 100) -> list[dict[str, Any]]:
+def failed_events(session: Session, limit: int = 100) -> list[FailedEvent]:
     """Stripe events whose handling failed (newest first), without their raw payload."""
     rows = session.execute(
         # sqlmodel's select() is typed for at most four columns
@@ -263,10 +348,10 @@ def failed_events(session: Session, limit: int = 100) -> list[dict[str, Any]]:
         .order_by(col(StripeEvent.received_at).desc())
         .limit(limit)
     ).all()
-    return [dict(r._mapping) for r in rows]
+    return [FailedEvent(**r._mapping) for r in rows]
 
 
-def open_disputes(session: Session, limit: int = 100) -> list[dict[str, Any]]:
+def open_disputes(session: Session, limit: int = 100) -> list[OpenDispute]:
     """Disputed payments with their lesson and evidence due date, soonest due first."""
     rows = session.exec(
         select(Payment, Lesson)
@@ -276,16 +361,16 @@ def open_disputes(session: Session, limit: int = 100) -> list[dict[str, Any]]:
         .limit(limit)
     ).all()
     return [
-        {
-            "payment_id": p.id,
-            "checkout_session_id": p.checkout_session_id,
-            "amount": p.amount,
-            "currency": p.currency,
-            "dispute_status": p.dispute_status,
-            "due_by": p.dispute_due_by,
-            "lesson_id": p.lesson_id,
-            "lesson_start": lesson.start if lesson is not None else None,
-            "lesson_status": lesson.status if lesson is not None else None,
-        }
+        OpenDispute(
+            payment_id=stored_id(p),
+            checkout_session_id=p.checkout_session_id,
+            amount=p.amount,
+            currency=p.currency,
+            dispute_status=p.dispute_status,
+            due_by=p.dispute_due_by,
+            lesson_id=p.lesson_id,
+            lesson_start=lesson.start if lesson is not None else None,
+            lesson_status=lesson.status if lesson is not None else None,
+        )
         for p, lesson in rows
     ]

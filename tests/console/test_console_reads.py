@@ -3,10 +3,17 @@ function's module and qualified name, the database URL and every argument."""
 
 from __future__ import annotations
 
+import pickle
+from datetime import UTC, datetime
+
 from sqlmodel import Session
 
+from core.db import read_session
+from core.paging import PageResult
+from core.payments.queries import FailedEvent
 from core.profiles import profile_rows
 from ui import data
+from ui.tables import as_cells, row_dict
 
 calls: list[tuple[str, tuple, dict]] = []
 
@@ -42,4 +49,23 @@ def test_two_functions_with_the_same_arguments_never_share_an_answer(engine):
 
 def test_a_read_runs_the_core_function_in_a_session(engine):
     data.clear()
-    assert [p["name"] for p in data.read(profile_rows)] == [p["name"] for p in data.read_fresh(profile_rows)]
+    with read_session(engine) as session:
+        direct = profile_rows(session)
+    assert direct  # the seed profiles
+    assert data.read(profile_rows) == direct
+
+
+def test_typed_rows_become_table_cells_and_survive_the_cache(engine):
+    when = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    event = FailedEvent(id="evt_1", type="charge.refunded", received_at=when, attempts=2, error=None)
+    assert row_dict(event, received_at="01-12 10:00", extra=1) == {
+        "id": "evt_1",
+        "type": "charge.refunded",
+        "received_at": "01-12 10:00",
+        "attempts": 2,
+        "error": None,
+        "extra": 1,
+    }
+    assert as_cells(event) == row_dict(event) and as_cells({"a": 1}) == {"a": 1}
+    page = PageResult([event], total=1, page=1, page_size=50)
+    assert pickle.loads(pickle.dumps(page)) == page  # st.cache_data pickles what a read returns

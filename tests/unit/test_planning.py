@@ -271,9 +271,9 @@ def test_the_week_view_names_closures_and_shows_the_hours_outside_work():
     tutor_hours.set_tutor_hours(user("admin@lesplanner.test"), anna, [(1, 18 * 60, 21 * 60)])
     with read_session() as session:
         week = week_calendar(session, "premium", anna, date(2026, 12, 21), AMS, at(2026, 12, 20, 9))
-    assert [(c["name"], c["start"], c["end"]) for c in week["closures"]] == [
+    assert [(c.name, c.start, c.end) for c in week.closures] == [
         ("Eerste kerstdag", at(2026, 12, 25), at(2026, 12, 26)),
         ("Tweede kerstdag", at(2026, 12, 26), at(2026, 12, 27)),
     ]
-    assert (at(2026, 12, 22, 0), at(2026, 12, 22, 18)) in week["off_hours"]
-    assert {s.astimezone(AMS).hour for s, _ in week["free"]} == {18, 19}
+    assert (at(2026, 12, 22, 0), at(2026, 12, 22, 18)) in week.off_hours
+    assert {s.astimezone(AMS).hour for s, _ in week.free} == {18, 19}

@@ -140,4 +140,4 @@ def test_a_dispute_marks_the_payment_and_tells_finance_when_evidence_is_due(
 
     with read_session() as session:
         rows = open_disputes(session)
-    assert [(r["payment_id"], r["dispute_status"]) for r in rows] == [(paid, "won")]
+    assert [(r.payment_id, r.dispute_status) for r in rows] == [(paid, "won")]

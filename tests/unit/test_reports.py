@@ -4,6 +4,7 @@ pagination, totals per local day and week, and the lists finance watches."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from core.db import read_session, write_session
 from core.lesson_queries import LessonFilter
 from core.models import Contact, Conversation, Lesson, Payment, Tutor
 from core.payments import queries as payment_queries
-from core.payments.queries import PaymentFilter
+from core.payments.queries import PaymentFilter, StatusTotal
 from tests.conftest import AMS
 from tests.support.console import (  # noqa: F401 - fast_passwords is a fixture
     OTHER_TUTOR,
@@ -57,22 +58,22 @@ def test_date_filters_are_local_days(engine):
                 )
             )
     page = _lessons(LessonFilter(date_from=date(2026, 12, 2), date_to=date(2026, 12, 2)))
-    assert [r["start"].astimezone(AMS).hour for r in page.rows] == [0]
+    assert [r.start.astimezone(AMS).hour for r in page.rows] == [0]
 
 
 def test_a_tutor_sees_only_their_own_lessons(world):
     own = _lessons(LessonFilter(own_email=TUTOR.upper()))
-    assert own.total == 4 and {r["tutor_name"] for r in own.rows} == {"Anna de Vries"}
+    assert own.total == 4 and {r.tutor_name for r in own.rows} == {"Anna de Vries"}
     other = _lessons(LessonFilter(own_email=OTHER_TUTOR))
-    assert {r["tutor_name"] for r in other.rows} == {"Bram Jansen"}
+    assert {r.tutor_name for r in other.rows} == {"Bram Jansen"}
     assert _lessons(LessonFilter(own_email="nobody@example.nl")).total == 0
 
 
 def test_lessons_carry_their_newest_payment_and_filter_by_status_profile_and_contact(world):
     page = _lessons(LessonFilter(statuses=("confirmed",)))
     assert page.total == 2
-    paid = next(r for r in page.rows if r["id"] == world["confirmed"])
-    assert (paid["payment_status"], paid["amount"]) == ("paid", 4500)
+    paid = next(r for r in page.rows if r.id == world["confirmed"])
+    assert (paid.payment_status, paid.amount) == ("paid", 4500)
     assert _lessons(LessonFilter(query="sanne")).total == 2
     assert _lessons(LessonFilter(query="%")).total == 0  # LIKE wildcards are literal
     assert _lessons(LessonFilter(profile="premium")).total == 0
@@ -83,7 +84,7 @@ def test_pages_count_everything_and_a_page_past_the_end_becomes_the_last(world):
     assert (first.total, first.pages, len(first.rows)) == (5, 3, 2)
     beyond = _lessons(LessonFilter(), page=99, page_size=2)
     assert beyond.page == 3 and len(beyond.rows) == 1
-    starts = [r["start"] for r in _lessons(LessonFilter(), page_size=50).rows]
+    starts = [r.start for r in _lessons(LessonFilter(), page_size=50).rows]
     assert starts == sorted(starts)
 
 
@@ -114,18 +115,18 @@ def test_payment_totals_group_by_local_day_and_iso_week(engine):
         days = payment_queries.payment_totals(s, f, AMS, "day")
         weeks = payment_queries.payment_totals(s, f, AMS, "week")
         counts = payment_queries.payment_status_counts(s, PaymentFilter(statuses=("paid",)), AMS)
-    assert [(d["period"], d["status"], d["amount"]) for d in days] == [
+    assert [(d.period, d.status, d.amount) for d in days] == [
         (date(2026, 12, 1), "paid", 4500),
         (date(2026, 12, 2), "expired", 3500),
         (date(2026, 12, 2), "paid", 4500),
         (date(2026, 12, 7), "paid", 6750),
     ]
-    assert [(w["period"], w["status"], w["count"]) for w in weeks] == [
+    assert [(w.period, w.status, w.count) for w in weeks] == [
         (date(2026, 11, 30), "expired", 1),
         (date(2026, 11, 30), "paid", 2),
         (date(2026, 12, 7), "paid", 1),
     ]
-    assert counts == {"paid": {"count": 3, "amount": 15750}}
+    assert counts == {"paid": StatusTotal(count=3, amount=15750)}
 
 
 def test_finance_lists_holds_expiring_reschedules_and_failed_events(world):
@@ -135,9 +136,9 @@ def test_finance_lists_holds_expiring_reschedules_and_failed_events(world):
         none_yet = lesson_queries.holds_expiring(s, now, timedelta(minutes=5))
         cases = lesson_queries.needs_reschedule(s)
         failed = payment_queries.failed_events(s)
-    assert [h["id"] for h in holds] == [world["held"]] and none_yet == []
-    assert [c["id"] for c in cases] == [world["moved"]] and cases[0]["payment_status"] == "paid"
-    assert failed[0]["id"] == "evt_failed_1" and "payload" not in failed[0]
+    assert [h.id for h in holds] == [world["held"]] and none_yet == []
+    assert [c.id for c in cases] == [world["moved"]] and cases[0].payment_status == "paid"
+    assert failed[0].id == "evt_failed_1" and "payload" not in {f.name for f in fields(failed[0])}
 
 
 def test_a_paid_lesson_that_was_cancelled_is_listed_for_a_refund(world):
@@ -148,18 +149,16 @@ def test_a_paid_lesson_that_was_cancelled_is_listed_for_a_refund(world):
     cancel_lesson(world["confirmed"], actor=None, reason="ziek")
     with read_session() as s:
         listed = payment_queries.paid_but_cancelled(s)
-    assert [(r["lesson_id"], r["checkout_session_id"]) for r in listed] == [
-        (world["confirmed"], "cs_test_paid_1")
-    ]
+    assert [(r.lesson_id, r.checkout_session_id) for r in listed] == [(world["confirmed"], "cs_test_paid_1")]
 
 
 def test_contacts_are_found_by_a_phone_number_in_any_dutch_notation(world):
     with read_session() as s:
-        assert [c["id"] for c in contact_queries.search_contacts(s, "06 1234 5678").rows] == ["c-1"]
+        assert [c.id for c in contact_queries.search_contacts(s, "06 1234 5678").rows] == ["c-1"]
         assert contact_queries.search_contacts(s, "").total == 4
         detail = contact_queries.contact_detail(s, "c-4")
-    assert detail["segment"] == "weekend" and "whitelist" in detail["segment_reason"]
-    assert detail["profile"] == "weekend"
+    assert detail.segment == "weekend" and "whitelist" in detail.segment_reason
+    assert detail.profile == "weekend"
 
 
 def test_the_database_url_is_shown_without_its_password():
@@ -190,12 +189,12 @@ def test_week_view_lists_the_tutors_lessons_free_slots_and_time_off(world):
         calendar = availability_queries.week_calendar(
             s, "existing", world["anna"], monday, AMS, datetime(2026, 11, 30, 8, 0, tzinfo=AMS)
         )
-    assert {lesson["status"] for lesson in items["lessons"]} == {"confirmed", "held", "needs_reschedule"}
-    assert [b["reason"] for b in items["busy_blocks"]] == ["tandarts"]
+    assert {lesson.status for lesson in items.lessons} == {"confirmed", "held", "needs_reschedule"}
+    assert [b.reason for b in items.busy_blocks] == ["tandarts"]
     thursday_10 = datetime(2026, 12, 3, 10, tzinfo=AMS)
-    assert all(not (s <= thursday_10 < e) for s, e in calendar["free"])  # the dentist
-    assert any(s <= thursday_10 < e for s, e in calendar["busy"])
-    assert all(s.astimezone(AMS).date() >= monday for s, _ in calendar["free"])
+    assert all(not (s <= thursday_10 < e) for s, e in calendar.free)  # the dentist
+    assert any(s <= thursday_10 < e for s, e in calendar.busy)
+    assert all(s.astimezone(AMS).date() >= monday for s, _ in calendar.free)
 
 
 def test_the_contact_list_shows_the_segment_the_bot_detects_now(engine):
@@ -211,6 +210,6 @@ def test_the_contact_list_shows_the_segment_the_bot_detects_now(engine):
         add_to_whitelist(s, "weekend", "06 12345678")
 
     with read_session(engine) as s:
-        rows = {r["id"]: r["segment"] for r in search_contacts(s, "").rows}
+        rows = {r.id: r.segment for r in search_contacts(s, "").rows}
 
     assert rows == {"k-new": "new", "k-paid": "existing", "k-weekend": "weekend"}
