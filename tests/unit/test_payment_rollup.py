@@ -176,8 +176,8 @@ def test_the_console_totals_read_from_the_rollup_agree_with_the_payments(world, 
         entry = by_status.setdefault(status, {"count": 0, "amount": 0})
         entry["count"] += count
         entry["amount"] += amount
-    assert counts == by_status
-    assert {(t["period"], t["status"], t["currency"]): (t["count"], t["amount"]) for t in totals} == expected
+    assert {status: {"count": c.count, "amount": c.amount} for status, c in counts.items()} == by_status
+    assert {(t.period, t.status, t.currency): (t.count, t.amount) for t in totals} == expected
 
 
 def test_a_rebuild_gives_the_same_totals(world, fake_stripe, signed_delivery):
