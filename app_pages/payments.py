@@ -61,18 +61,20 @@ payment_filter = PaymentFilter(date_from, date_to, tuple(statuses), query or Non
 with st.spinner(tr("loading")):
     counts = data.read(payment_status_counts, payment_filter, tz)
     totals = data.read(payment_totals, payment_filter, tz, period)
+CARDS_PER_ROW = 4  # eight cards in one row left no room for the amount: each showed "€ …"
 if counts:
-    cols = st.columns(len(PAYMENT_STATUSES))
-    for col, status in zip(cols, PAYMENT_STATUSES, strict=True):
-        entry = counts.get(status, StatusTotal(count=0, amount=0))
-        col.metric(
-            status_label(status),
-            fmt.fmt_money(entry.amount),
-            tr("pay.count", n=f"{entry.count:,}".replace(",", ".")),
-            delta_color="off",
-            delta_arrow="off",
-            border=True,
-        )
+    cards = [(status, counts.get(status, StatusTotal(count=0, amount=0))) for status in PAYMENT_STATUSES]
+    for first in range(0, len(cards), CARDS_PER_ROW):
+        row = cards[first : first + CARDS_PER_ROW]
+        for col, (status, entry) in zip(st.columns(CARDS_PER_ROW), row, strict=False):
+            col.metric(
+                status_label(status),
+                fmt.fmt_money(entry.amount),
+                tr("pay.count", n=f"{entry.count:,}".replace(",", ".")),
+                delta_color="off",
+                delta_arrow="off",
+                border=True,
+            )
 if totals:
     st.altair_chart(charts.payments_chart(totals, period), width="stretch")
 else:

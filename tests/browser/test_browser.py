@@ -252,12 +252,26 @@ def test_tutor_sees_availability_and_own_lessons_only(console, page):
     shot(page, "tutor_lessons")
 
 
-def test_finance_sees_payments_and_read_only_lessons(console, page):
+def test_finance_sees_payments_and_read_only_lessons(console, page, database):
+    engine = _db(database)
+    with write_session(engine) as s:  # a good month: the status cards must show it in full
+        paid = s.exec(select(Payment).where(Payment.checkout_session_id == "cs_test_paid_1")).one()
+        paid.amount = 12_345_678
+    engine.dispose()
     sign_in(page, console, FINANCE, "payments")  # a deep link survives signing in
     heading(page, "Betalingen")
     assert nav_links(page) == ["Lessen", "Betalingen", "Inzichten"]
     text = grid_text(page, "cs_test_paid_1", "evt_failed_1")
     assert "cs_test_paid_1" in text and "evt_failed_1" in text
+    values = page.get_by_test_id("stMetricValue")
+    assert values.count() >= 8
+    cut = values.evaluate_all(  # the value or the element inside it that ellipsis-cuts the text
+        "els => els.filter(e => [e, ...e.querySelectorAll('*')].some(x => x.scrollWidth > x.clientWidth))"
+        ".map(e => e.innerText)"
+    )
+    assert not cut, f"status cards cut their amounts: {cut}"
+    assert "€ 123.501,78" in values.all_inner_texts()  # with the other paid payment
+    shot(page, "finance_payments_cards")
     shot(page, "finance_payments")
     open_page(page, "Lessen")
     page.get_by_text("Alleen-lezen").wait_for()
