@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -87,6 +88,25 @@ class BookingResult:
     @property
     def payment_url(self) -> str | None:
         return self.payment.url if self.payment else None
+
+
+def check_requested_slot(
+    profile: PlanningProfile, now: datetime, start: datetime, end: datetime, tz: ZoneInfo, why: str = ""
+) -> None:
+    """A requested lesson lasts the profile's length and starts at a time the profile offers now;
+    else a 422 saying which rule it breaks (`why` ends the offered-time message)."""
+    if end - start != timedelta(minutes=profile.duration_minutes):
+        got = int((end - start).total_seconds() // 60)
+        raise ValidationFailed(
+            f"A '{profile.name}' lesson lasts {profile.duration_minutes} minutes; "
+            f"the requested one lasts {got} minutes."
+        )
+    if not is_offered(profile, now, start, tz):
+        raise SlotNotOffered(
+            f"{format_when(start, 'en', tz)} is not a time the '{profile.name}' profile offers now "
+            f"(window {profile.earliest_hour}:00-{profile.latest_hour}:00, "
+            f"at least {profile.min_lead_minutes} minutes ahead, up to {profile.days_ahead} days){why}."
+        )
 
 
 def resolve_profile(
@@ -340,19 +360,7 @@ def book_slot(
                 existing, created=False, payment=payment_for_lesson(session, stored_id(existing))
             )
         tutors = tutors_for_profile(session, profile.name)
-    duration = timedelta(minutes=profile.duration_minutes)
-    if end - start != duration:
-        got = int((end - start).total_seconds() // 60)
-        raise ValidationFailed(
-            f"A '{profile.name}' lesson lasts {profile.duration_minutes} minutes; "
-            f"the requested one lasts {got} minutes."
-        )
-    if not is_offered(profile, now, start, tz):
-        raise SlotNotOffered(
-            f"{format_when(start, 'en', tz)} is not a time the '{profile.name}' profile offers now "
-            f"(window {profile.earliest_hour}:00-{profile.latest_hour}:00, "
-            f"at least {profile.min_lead_minutes} minutes ahead, up to {profile.days_ahead} days)."
-        )
+    check_requested_slot(profile, now, start, end, tz)
     with read_session() as session:  # a closure, or nobody working then: not offered either
         tutors = refuse_closed(session, profile, tutors, start, end, tz, format_when(start, "en", tz))
 

@@ -31,7 +31,14 @@ from sqlmodel import Session, col, select
 
 from core import clock, lessons
 from core.availability import refuse_closed
-from core.booking import abandon_hold, busy_overlaps, resolve_profile, slots_for_profile, tutors_for_profile
+from core.booking import (
+    abandon_hold,
+    busy_overlaps,
+    check_requested_slot,
+    resolve_profile,
+    slots_for_profile,
+    tutors_for_profile,
+)
 from core.calendars import get_backend
 from core.config import get_settings
 from core.conversations import ensure_conversation
@@ -158,19 +165,7 @@ def book_series(
             if existing is not None:
                 return existing
         tutors = tutors_for_profile(session, profile.name)
-    if end - start != timedelta(minutes=profile.duration_minutes):
-        got = int((end - start).total_seconds() // 60)
-        raise ValidationFailed(
-            f"A '{profile.name}' lesson lasts {profile.duration_minutes} minutes; "
-            f"the requested one lasts {got} minutes."
-        )
-    if not is_offered(profile, now, start, tz):
-        raise SlotNotOffered(
-            f"{format_when(start, 'en', tz)} is not a time the '{profile.name}' profile offers now "
-            f"(window {profile.earliest_hour}:00-{profile.latest_hour}:00, at least "
-            f"{profile.min_lead_minutes} minutes ahead, up to {profile.days_ahead} days); "
-            "a series starts with an offered slot."
-        )
+    check_requested_slot(profile, now, start, end, tz, "; a series starts with an offered slot")
     with read_session() as session:  # the first week must be bookable: booking's 422s
         refuse_closed(session, profile, tutors, start, end, tz, format_when(start, "en", tz))
     # Later weeks lie beyond days_ahead: the same profile, looking as far as the series does.
