@@ -172,12 +172,18 @@ def sign_in(page, base: str, email: str, path: str = "") -> None:  # noqa: ANN00
 
 
 def choose(page, label: str, option: str) -> None:  # noqa: ANN001
-    """Pick an option of a selectbox by typing into its search box."""
+    """Pick an option of a selectbox by typing into its search box, and wait until the box shows
+    it: on a loaded machine a rerun can replace the list under the click, and a button pressed
+    next would then send the old value (seen in CI: "Opgeslagen." with nothing changed)."""
     box = page.get_by_label(label, exact=True)
-    box.click()
-    box.fill(option.strip())
-    page.get_by_role("option", name=re.compile(re.escape(option))).first.click()
-    settle(page)
+    for _ in range(3):
+        box.click()
+        box.fill(option.strip())
+        page.get_by_role("option", name=re.compile(re.escape(option))).first.click()
+        settle(page)
+        if option.strip() in box.input_value():  # the combobox shows the chosen option as its value
+            return
+    raise AssertionError(f"the selectbox {label!r} shows {box.input_value()!r}, not {option!r}")
 
 
 def open_page(page, title: str) -> None:  # noqa: ANN001
