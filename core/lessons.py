@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from core import clock, jobs, reminders
+from core import clock, jobs, reminders, series_messages
 from core.calendars import EventRequest, event_id_for_lesson, get_backend
 from core.config import get_settings
 from core.db import is_sqlite, read_session, write_session
@@ -272,7 +272,7 @@ def confirm(session: Session, lesson: Lesson, *, verify_slot: bool = False) -> N
 def _confirmed(session: Session, lesson: Lesson, *, verify_slot: bool) -> None:
     _calendar_job(session, lesson, "calendar.create", verify_slot=verify_slot)
     reminders.plan(session, lesson)
-    if not verify_slot:
+    if not verify_slot and lesson.series_id is None:  # a series is told once (core/series.py)
         _say(session, lesson, "booking_confirmed", "booking_confirmed")
     # else the calendar job says it once it has seen the slot is still free: "your lesson is
     # on Tuesday at 10:00" must never be followed by "sorry, that time was taken".
@@ -323,7 +323,10 @@ def await_payment(session: Session, lesson: Lesson) -> bool:
     _move(lesson, "checkout_completed_unpaid", now)
     lesson.hold_expires_at = now + timedelta(hours=get_settings().async_payment_hold_hours)
     session.add(lesson)
-    _say(session, lesson, "payment_processing", "payment_processing")
+    if lesson.series_id is not None:  # one message for the series
+        series_messages.waiting(session, lesson, "series_payment_processing", "series_payment_processing")
+    else:
+        _say(session, lesson, "payment_processing", "payment_processing")
     return True
 
 
@@ -340,13 +343,10 @@ def release(session: Session, lesson: Lesson, event: str) -> bool:
     session.add(lesson)
     if event == "hold_expired":
         _expire_checkout(session, lesson)
-    queue_message(
-        session,
-        lesson.conversation_id,
-        message,
-        dedupe_key=f"hold_released:{lesson.id}",
-        when=format_short(lesson.start),
-    )
+    if lesson.series_id is not None:  # one message for the series
+        series_messages.waiting(session, lesson, f"series_{message}", "series_released")
+    else:
+        _say(session, lesson, message, "hold_released")
     return True
 
 
@@ -526,21 +526,25 @@ def sync_calendar(ctx: jobs.JobContext) -> str:
                 if lesson.status == CONFIRMED and lesson.start == request.start:
                     slot_lost(session, lesson, "the tutor's calendar has another event at that time")
                     lesson.calendar_sync = None
+                    if lesson.series_id is not None:  # it may have been the last one to check
+                        series_messages.confirmed_when_checked(session, lesson.series_id)
                     return "slot taken in the calendar: lesson needs a new time"
             return "lesson changed meanwhile; nothing done"
         with write_session() as session:  # dedupe key: a second worker cannot say it twice
             lesson = session.get_one(Lesson, lesson_id)
-            if lesson.status == CONFIRMED and lesson.start == request.start:
+            if lesson.status == CONFIRMED and lesson.start == request.start and lesson.series_id:
+                series_messages.confirmed_when_checked(session, lesson.series_id, checked=lesson_id)
+            elif lesson.status == CONFIRMED and lesson.start == request.start:
                 _say(session, lesson, "booking_confirmed", "booking_confirmed")
         # Remember the check before creating: a retry after a lost answer would otherwise see
         # our own new event as busy.
         ctx.save(verified=slot_key)
     ctx.renew()
     created = backend.create_event(request)
-    return _record_sync(lesson_id, request, created)
+    return _record_sync(lesson_id, request, created, checked=bool(ctx.payload.get("verify_slot")))
 
 
-def _record_sync(lesson_id: int, request: EventRequest, created: object | None) -> str:
+def _record_sync(lesson_id: int, request: EventRequest, created: object | None, checked: bool = False) -> str:
     with write_session() as session:
         lesson = session.get(Lesson, lesson_id)
         if lesson is None:
@@ -559,6 +563,8 @@ def _record_sync(lesson_id: int, request: EventRequest, created: object | None) 
         lesson.calendar_sync = CalendarSync.SYNCED
         lesson.updated_at = clock.now()
         session.add(lesson)
+        if checked and lesson.series_id is not None:  # the last of the series tells it
+            series_messages.confirmed_when_checked(session, lesson.series_id)
     return f"event {created.event_id} in calendar {request.calendar_id}"  # type: ignore[attr-defined]
 
 
@@ -568,6 +574,8 @@ def _calendar_failed(session: Session, job: object, error: str) -> None:
         lesson.calendar_sync = CalendarSync.FAILED
         lesson.calendar_note = f"The calendar refused this lesson's event: {error}"[:500]
         session.add(lesson)
+        if job.payload.get("verify_slot") and lesson.series_id is not None:  # type: ignore[attr-defined]
+            series_messages.confirmed_when_checked(session, lesson.series_id)
 
 
 for _kind in ("calendar.create", "calendar.update", "calendar.delete"):

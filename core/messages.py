@@ -8,6 +8,7 @@ until then the bot can fetch pending messages through the API.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +34,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "nl": "Je les is ingepland op {when}. Tot dan!",
         "en": "Your lesson is booked for {when}. See you then!",
     },
+    "series_confirmed": {
+        "nl": "Je reeks van {lessons} lessen is ingepland: {dates}. Tot dan!",
+        "en": "Your series of {lessons} lessons is booked: {dates}. See you then!",
+    },
     "booking_held": {
         "nl": "We houden {when} voor je vast tot {until}. Rond je betaling af via {url}",
         "en": "We are holding {when} for you until {until}. Complete your payment at {url}",
@@ -42,6 +47,12 @@ CATALOG: dict[str, dict[str, str]] = {
         "tijdstip voor je vast en laten het je weten zodra het geld binnen is.",
         "en": "Thank you! Your payment for the lesson on {when} is still being processed. We "
         "keep the time for you and will let you know as soon as it has arrived.",
+    },
+    "series_payment_processing": {
+        "nl": "Bedankt! Je betaling voor je reeks van {lessons} lessen ({dates}) wordt nog verwerkt. "
+        "We houden de tijdstippen voor je vast en laten het je weten zodra het geld binnen is.",
+        "en": "Thank you! Your payment for your series of {lessons} lessons ({dates}) is still being "
+        "processed. We keep the times for you and will let you know as soon as it has arrived.",
     },
     "hold_expired": {
         "nl": "De betaaltermijn voor je les op {when} is verlopen, dus het tijdstip is weer "
@@ -54,6 +65,18 @@ CATALOG: dict[str, dict[str, str]] = {
         "vrijgegeven. Probeer het gerust opnieuw.",
         "en": "Your payment for the lesson on {when} did not go through, so the slot was "
         "released. Feel free to try again.",
+    },
+    "series_hold_expired": {
+        "nl": "De betaaltermijn voor je reeks van {lessons} lessen ({dates}) is verlopen, dus de "
+        "tijdstippen zijn weer vrijgegeven. Laat het weten als je nieuwe momenten wilt kiezen.",
+        "en": "The payment window for your series of {lessons} lessons ({dates}) has passed and the "
+        "times were released. Let us know if you would like to pick new times.",
+    },
+    "series_payment_failed": {
+        "nl": "Je betaling voor je reeks van {lessons} lessen ({dates}) is niet gelukt, dus de "
+        "tijdstippen zijn vrijgegeven. Probeer het gerust opnieuw.",
+        "en": "Your payment for your series of {lessons} lessons ({dates}) did not go through, so the "
+        "times were released. Feel free to try again.",
     },
     "slot_lost": {
         "nl": "Je betaling is ontvangen, maar het tijdstip {when} is helaas net bezet geraakt. "
@@ -151,9 +174,33 @@ DUTCH_MONTHS_SHORT = ["jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "s
 def format_short(start, locale: str = "nl", tz=None) -> str:  # noqa: ANN001
     """'ma 7 dec om 16:00' (or 'Mon 7 Dec at 16:00') in the business zone: chat-sized."""
     local = start.astimezone(tz or get_settings().tz)
+    at = "at" if locale == "en" else "om"
+    return f"{_short_day(local, locale)} {at} {local:%H:%M}"
+
+
+def _short_day(local: datetime, locale: str) -> str:
     if locale == "en":
-        return f"{EN_DAYS[local.weekday()][:3]} {local.day} {local:%b} at {local:%H:%M}"
-    return f"{DUTCH_DAYS_SHORT[local.weekday()]} {local.day} {DUTCH_MONTHS_SHORT[local.month - 1]} om {local:%H:%M}"
+        return f"{EN_DAYS[local.weekday()][:3]} {local.day} {local:%b}"
+    return f"{DUTCH_DAYS_SHORT[local.weekday()]} {local.day} {DUTCH_MONTHS_SHORT[local.month - 1]}"
+
+
+def format_dates(starts: Sequence[datetime], locale: str = "nl", tz=None) -> str:  # noqa: ANN001
+    """A series' lessons, chat-sized: 'ma 7 dec, ma 14 dec en ma 21 dec, steeds om 16:00' when
+    they share their time (a series does, unless a lesson was moved), else each with its time:
+    'ma 7 dec om 16:00, di 15 dec om 17:30 en ma 21 dec om 16:00'."""
+    local = [s.astimezone(tz or get_settings().tz) for s in starts]
+    times = {f"{x:%H:%M}" for x in local}
+    if len(local) > 1 and len(times) == 1:
+        items = [_short_day(x, locale) for x in local]
+        each = "each at" if locale == "en" else "steeds om"
+        return f"{_join(items, locale)}, {each} {times.pop()}"
+    return _join([format_short(x, locale) for x in local], locale)
+
+
+def _join(items: list[str], locale: str) -> str:
+    if len(items) < 2:
+        return "".join(items)
+    return ", ".join(items[:-1]) + (" and " if locale == "en" else " en ") + items[-1]
 
 
 def format_money(cents: int, currency: str = "eur", locale: str = "nl") -> str:

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from core import clock, lessons
+from core import clock, lessons, series_messages
 from core.availability import refuse_closed
 from core.booking import (
     abandon_hold,
@@ -217,6 +217,8 @@ def book_series(
                 )
                 lessons.book(session, w.lesson, hold_until=hold_until)
                 w.status = BOOKED
+            if hold_until is None:  # confirmed now: told in one message (core/series_messages.py)
+                series_messages.confirmed_at_once(session, stored_id(series))
             for w in plan:
                 if w.week in skipped:
                     w.status = SKIPPED

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlmodel import func, select
 
-from core import clock, worker
+from core import clock, jobs, worker
 from core.calendars import get_backend, set_backend
 from core.db import read_session, write_session
 from core.models import (
@@ -21,8 +21,10 @@ from core.models import (
     Closure,
     Contact,
     Conversation,
+    Job,
     Lesson,
     LessonSeries,
+    OutboxMessage,
     Payment,
     PlanningProfile,
     SlotOffer,
@@ -312,7 +314,7 @@ def test_paid_confirms_every_lesson_and_the_jobs_make_their_calendar_events(
     starts = sorted(datetime.fromisoformat(e["start"]["dateTime"]) for e in outside.events(ANNA))
     assert starts == [week(n) for n in (1, 2, 4, 5, 6)]
     assert {r.calendar_sync for r in rows()} == {"synced"}
-    assert messages().count("payment_success_message") == 1
+    assert messages() == ["payment_success_message", "series_confirmed"]  # one message per event
 
     signed_delivery(next(e for e in fake_stripe.events if e["type"] == "checkout.session.completed"))
     worker.drain()
@@ -448,3 +450,134 @@ def test_a_series_payment_whose_row_was_lost_is_rebuilt_from_its_metadata(held, 
         "paid",
     )
     assert {r.status for r in rows()} == {"confirmed"}
+
+
+# --- what the customer is told: one message per event for the whole series ------------------------
+
+DATES = "di 1 dec, di 8 dec, di 22 dec, di 29 dec en di 5 jan, steeds om 16:00"
+
+
+def outbox() -> list[tuple[str, str]]:
+    with read_session() as session:
+        found = session.exec(
+            select(OutboxMessage).where(OutboxMessage.conversation_id == "conv-1").order_by(OutboxMessage.id)
+        ).all()
+    return [(m.key or "", m.text) for m in found]
+
+
+def test_a_paid_series_is_confirmed_in_one_message_listing_every_date(paid, fake_stripe, signed_delivery):
+    assert outbox() == [
+        ("payment_success_message", outbox()[0][1]),
+        ("series_confirmed", f"Je reeks van 5 lessen is ingepland: {DATES}. Tot dan!"),
+    ]
+    before = outbox()
+
+    signed_delivery(next(e for e in fake_stripe.events if e["type"] == "checkout.session.completed"))
+    worker.drain()
+    with write_session() as session:  # every calendar job runs once more, as a second worker would
+        for lesson in rows():
+            job = session.exec(select(Job).where(Job.key == f"calendar:lesson-{lesson.id}")).one()
+            assert job.payload["verify_slot"] is True
+            jobs.enqueue(session, job.kind, job.key, job.payload, subject=job.subject, rearm=True)
+    worker.drain()
+
+    assert outbox() == before
+
+
+@pytest.mark.parametrize("lost", [4, 6])  # week 6's job runs last: its loss completes the series
+def test_a_week_taken_in_the_calendar_before_its_job_ran_is_left_out_of_the_summary(
+    held, fake_stripe, signed_delivery, outside, lost
+):
+    outside.add_event(ANNA, week(lost), week(lost) + timedelta(hours=1), summary="Tandarts")
+
+    signed_delivery(fake_stripe.complete_session(held["checkout_session_id"]))
+    worker.drain()
+
+    status = {r.start: r.status for r in rows()}
+    assert status[week(lost)] == "needs_reschedule"
+    assert [s for start, s in status.items() if start != week(lost)] == ["confirmed"] * 4
+    assert [key for key, _ in outbox()] == ["payment_success_message", "slot_lost", "series_confirmed"]
+    lost_date, kept = {
+        4: ("di 22 dec", "di 1 dec, di 8 dec, di 29 dec en di 5 jan"),
+        6: ("di 5 jan", "di 1 dec, di 8 dec, di 22 dec en di 29 dec"),
+    }[lost]
+    assert f"{lost_date} om 16:00" in outbox()[1][1]
+    assert outbox()[2][1] == f"Je reeks van 4 lessen is ingepland: {kept}, steeds om 16:00. Tot dan!"
+
+
+def test_the_summary_waits_for_a_lesson_whose_calendar_was_down(held, fake_stripe, signed_delivery, outside):
+    outside.fail_next(503, count=2, match="events.insert")  # the first lesson's event: retried later
+
+    signed_delivery(fake_stripe.complete_session(held["checkout_session_id"]))
+    worker.drain()
+    assert [r.calendar_sync for r in rows()] == ["pending"] + ["synced"] * 4
+    assert messages() == ["payment_success_message"]  # not yet: one lesson is still to be made
+
+    clock.set_now(clock.now() + timedelta(hours=1))
+    worker.drain()
+    assert {r.calendar_sync for r in rows()} == {"synced"}
+    assert outbox()[1] == ("series_confirmed", f"Je reeks van 5 lessen is ingepland: {DATES}. Tot dan!")
+
+
+def test_a_delayed_series_payment_is_one_processing_message(held, fake_stripe, signed_delivery):
+    completed = fake_stripe.complete_session(held["checkout_session_id"], paid=False)
+    signed_delivery(completed)
+    signed_delivery(completed)
+    worker.drain()
+
+    assert outbox() == [
+        (
+            "series_payment_processing",
+            f"Bedankt! Je betaling voor je reeks van 5 lessen ({DATES}) wordt nog verwerkt. We houden "
+            "de tijdstippen voor je vast en laten het je weten zodra het geld binnen is.",
+        )
+    ]
+
+    signed_delivery(fake_stripe.async_succeed(held["checkout_session_id"]))
+    worker.drain()
+    assert messages() == ["series_payment_processing", "payment_success_message", "series_confirmed"]
+
+
+def test_an_expired_series_checkout_is_one_message(held, fake_stripe, signed_delivery):
+    expired = fake_stripe.expire_session(held["checkout_session_id"])
+    signed_delivery(expired)
+    signed_delivery(expired)
+    worker.drain()
+
+    assert outbox() == [
+        (
+            "series_hold_expired",
+            f"De betaaltermijn voor je reeks van 5 lessen ({DATES}) is verlopen, dus de tijdstippen "
+            "zijn weer vrijgegeven. Laat het weten als je nieuwe momenten wilt kiezen.",
+        )
+    ]
+
+
+def test_holds_that_run_out_are_one_message_too(held, fake_stripe):
+    clock.set_now(clock.now() + timedelta(hours=2))
+    worker.drain()
+    worker.drain()
+
+    assert messages() == ["series_hold_expired"]
+
+
+def test_a_failed_series_payment_is_one_message(held, fake_stripe, signed_delivery):
+    signed_delivery(fake_stripe.complete_session(held["checkout_session_id"], paid=False))
+    signed_delivery(fake_stripe.async_fail(held["checkout_session_id"]))
+    worker.drain()
+
+    assert {r.status for r in rows()} == {"cancelled"}
+    assert messages() == ["series_payment_processing", "series_payment_failed"]
+    assert f"({DATES}) is niet gelukt" in outbox()[1][1]
+
+
+def test_a_series_without_payment_is_confirmed_in_one_message(client, tutor, monday_morning, no_payment):
+    assert client.post("/api/v1/series", json=series(weeks=3)).status_code == 201
+    worker.drain()
+
+    assert outbox() == [
+        (
+            "series_confirmed",
+            "Je reeks van 3 lessen is ingepland: di 1 dec, di 8 dec en di 15 dec, steeds om 16:00. Tot dan!",
+        )
+    ]

@@ -26,6 +26,7 @@ PARAMS = {
     "alternatives": "woensdag 2 december om 11:00",
     "lessons": "5",
     "minutes": "60",
+    "dates": "ma 7 dec en ma 14 dec, steeds om 16:00",
 }
 
 
@@ -77,6 +78,22 @@ def test_short_dates_and_money_read_naturally_in_dutch_and_english():
     assert format_short(monday, "en") == "Mon 7 Dec at 16:00"
     assert format_money(4500) == "€ 45,00" and format_money(123456) == "€ 1.234,56"
     assert format_money(4500, "eur", "en") == "€45.00"
+
+
+def test_a_series_lists_its_dates_and_says_the_time_once_when_they_share_it():
+    from datetime import datetime
+
+    from core.messages import format_dates
+
+    tz = ZoneInfo("Europe/Amsterdam")
+    mondays = [datetime(2026, 12, d, 16, 0, tzinfo=tz) for d in (7, 14, 21, 28)]
+    mondays.append(datetime(2027, 1, 4, 16, 0, tzinfo=tz))
+    assert format_dates(mondays) == "ma 7 dec, ma 14 dec, ma 21 dec, ma 28 dec en ma 4 jan, steeds om 16:00"
+    assert format_dates(mondays[:2], "en") == "Mon 7 Dec and Mon 14 Dec, each at 16:00"
+    moved = [mondays[0], datetime(2026, 12, 15, 17, 30, tzinfo=tz), mondays[2]]
+    assert format_dates(moved) == "ma 7 dec om 16:00, di 15 dec om 17:30 en ma 21 dec om 16:00"
+    assert format_dates(moved, "en") == "Mon 7 Dec at 16:00, Tue 15 Dec at 17:30 and Mon 21 Dec at 16:00"
+    assert format_dates(mondays[:1]) == "ma 7 dec om 16:00"
 
 
 def test_an_unknown_key_is_an_error():
