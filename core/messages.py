@@ -30,6 +30,11 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "Thank you for your payment, we have received it! "
         "The confirmation of your lesson follows shortly.",
     },
+    "series_payment_success": {
+        "nl": "Bedankt voor je betaling, we hebben hem ontvangen! Je krijgt zo de bevestiging van je lessen.",
+        "en": "Thank you for your payment, we have received it! "
+        "The confirmation of your lessons follows shortly.",
+    },
     "booking_confirmed": {
         "nl": "Je les is ingepland op {when}. Tot dan!",
         "en": "Your lesson is booked for {when}. See you then!",

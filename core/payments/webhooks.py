@@ -471,7 +471,7 @@ def _on_paid(session: Session, obj: dict[str, Any], now: datetime) -> tuple[str,
         queue_message(
             session,
             conversation.id,
-            "payment_success_message",
+            "series_payment_success" if payment.kind == SERIES else "payment_success_message",
             dedupe_key=f"payment_success:{payment.checkout_session_id}",
         )
     return PROCESSED, " ".join(details)

@@ -314,7 +314,7 @@ def test_paid_confirms_every_lesson_and_the_jobs_make_their_calendar_events(
     starts = sorted(datetime.fromisoformat(e["start"]["dateTime"]) for e in outside.events(ANNA))
     assert starts == [week(n) for n in (1, 2, 4, 5, 6)]
     assert {r.calendar_sync for r in rows()} == {"synced"}
-    assert messages() == ["payment_success_message", "series_confirmed"]  # one message per event
+    assert messages() == ["series_payment_success", "series_confirmed"]  # one message per event
 
     signed_delivery(next(e for e in fake_stripe.events if e["type"] == "checkout.session.completed"))
     worker.drain()
@@ -467,7 +467,10 @@ def outbox() -> list[tuple[str, str]]:
 
 def test_a_paid_series_is_confirmed_in_one_message_listing_every_date(paid, fake_stripe, signed_delivery):
     assert outbox() == [
-        ("payment_success_message", outbox()[0][1]),
+        (
+            "series_payment_success",
+            "Bedankt voor je betaling, we hebben hem ontvangen! Je krijgt zo de bevestiging van je lessen.",
+        ),
         ("series_confirmed", f"Je reeks van 5 lessen is ingepland: {DATES}. Tot dan!"),
     ]
     before = outbox()
@@ -496,7 +499,7 @@ def test_a_week_taken_in_the_calendar_before_its_job_ran_is_left_out_of_the_summ
     status = {r.start: r.status for r in rows()}
     assert status[week(lost)] == "needs_reschedule"
     assert [s for start, s in status.items() if start != week(lost)] == ["confirmed"] * 4
-    assert [key for key, _ in outbox()] == ["payment_success_message", "slot_lost", "series_confirmed"]
+    assert [key for key, _ in outbox()] == ["series_payment_success", "slot_lost", "series_confirmed"]
     lost_date, kept = {
         4: ("di 22 dec", "di 1 dec, di 8 dec, di 29 dec en di 5 jan"),
         6: ("di 5 jan", "di 1 dec, di 8 dec, di 22 dec en di 29 dec"),
@@ -511,7 +514,7 @@ def test_the_summary_waits_for_a_lesson_whose_calendar_was_down(held, fake_strip
     signed_delivery(fake_stripe.complete_session(held["checkout_session_id"]))
     worker.drain()
     assert [r.calendar_sync for r in rows()] == ["pending"] + ["synced"] * 4
-    assert messages() == ["payment_success_message"]  # not yet: one lesson is still to be made
+    assert messages() == ["series_payment_success"]  # not yet: one lesson is still to be made
 
     clock.set_now(clock.now() + timedelta(hours=1))
     worker.drain()
@@ -535,7 +538,7 @@ def test_a_delayed_series_payment_is_one_processing_message(held, fake_stripe, s
 
     signed_delivery(fake_stripe.async_succeed(held["checkout_session_id"]))
     worker.drain()
-    assert messages() == ["series_payment_processing", "payment_success_message", "series_confirmed"]
+    assert messages() == ["series_payment_processing", "series_payment_success", "series_confirmed"]
 
 
 def test_an_expired_series_checkout_is_one_message(held, fake_stripe, signed_delivery):
