@@ -18,7 +18,7 @@ from core.availability import WeekLesson
 from core.availability_queries import WeekCalendar
 from core.payments.queries import PaymentTotal
 from ui import data, fmt
-from ui.i18n import status_label, tr
+from ui.i18n import lang, status_label, tr
 
 KIND_COLOURS = {
     "off_hours": "#e0e0e0",  # outside the tutor's working hours: greyed out
@@ -143,7 +143,19 @@ def week_chart(
     )
 
 
-def payments_chart(totals: Sequence[PaymentTotal], period: str) -> alt.Chart:
+# Vega's number format for the axes and tooltips: Dutch groups thousands with a dot ("120.000").
+NUMBER_LOCALES = {
+    "nl": {"decimal": ",", "thousands": ".", "grouping": [3], "currency": ["€ ", ""]},
+    "en": {"decimal": ".", "thousands": ",", "grouping": [3], "currency": ["€", ""]},
+}
+
+
+def localised(chart: Any) -> Any:
+    """The chart with numbers written the way the console's language writes them."""
+    return chart.configure(locale={"number": NUMBER_LOCALES[lang()]})
+
+
+def payments_chart(totals: Sequence[PaymentTotal], period: str) -> Any:
     frame = pd.DataFrame(
         [
             {
@@ -161,7 +173,7 @@ def payments_chart(totals: Sequence[PaymentTotal], period: str) -> alt.Chart:
     )
     period_labels = list(dict.fromkeys(frame.sort_values("sort")["period"]))
     statuses = list(PAYMENT_COLOURS)
-    return (
+    chart = (
         alt.Chart(frame)
         .mark_bar()
         .encode(
@@ -183,13 +195,14 @@ def payments_chart(totals: Sequence[PaymentTotal], period: str) -> alt.Chart:
         )
         .properties(height=300)
     )
+    return localised(chart)
 
 
 FUNNEL_STAGES = ("offered", "booked", "paid", "attended")
 FUNNEL_COLOURS = ("#90caf9", "#1e88e5", "#43a047", "#2e7d32")
 
 
-def funnel_chart(weeks: Sequence[Any]) -> alt.Chart:
+def funnel_chart(weeks: Sequence[Any]) -> Any:
     """Per week, four bars side by side: conversations offered, booked, paid and attended."""
     labels = [tr(f"ins.{stage}") for stage in FUNNEL_STAGES]
     frame = pd.DataFrame(
@@ -207,7 +220,7 @@ def funnel_chart(weeks: Sequence[Any]) -> alt.Chart:
         ]
     )
     week_labels = list(dict.fromkeys(frame.sort_values("sort")["week"]))
-    return (
+    chart = (
         alt.Chart(frame)
         .mark_bar()
         .encode(
@@ -229,3 +242,4 @@ def funnel_chart(weeks: Sequence[Any]) -> alt.Chart:
         )
         .properties(height=300)
     )
+    return localised(chart)

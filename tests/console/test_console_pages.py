@@ -452,3 +452,16 @@ def test_refresh_in_the_sidebar_shows_a_change_made_elsewhere_at_once(world):
     at = click_key(at, "refresh")
     ok(at)
     assert "needs_response" in table_text(at)
+
+
+def test_the_payments_chart_writes_amounts_the_dutch_way():
+    """Axis ticks like "120,000" read as 120 euros to a Dutch reader: in Dutch the thousands are
+    grouped with a dot and decimals follow a comma ("120.000", "22,50")."""
+    from datetime import date
+
+    from core.payments.queries import PaymentTotal
+    from ui.charts import payments_chart
+
+    spec = payments_chart([PaymentTotal(date(2026, 12, 1), "paid", "eur", 3, 12_345_678)], "day").to_dict()
+    number = spec["config"]["locale"]["number"]
+    assert (number["decimal"], number["thousands"], number["grouping"]) == (",", ".", [3])
