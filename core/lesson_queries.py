@@ -467,7 +467,7 @@ def holds_expiring(
         .join(Tutor, col(Tutor.id) == col(Lesson.tutor_id))
         .join(Contact, col(Contact.id) == col(Lesson.contact_id), isouter=True)
         .where(Lesson.status == HELD, col(Lesson.hold_expires_at) <= now + within)
-        .order_by(col(Lesson.hold_expires_at))
+        .order_by(col(Lesson.hold_expires_at), col(Lesson.id))  # ties: the older booking first
         .limit(limit)
     ).all()
     return _lesson_rows(session, rows, HeldLesson)
@@ -489,7 +489,7 @@ def needs_reschedule(session: Session, limit: int = 200) -> list[RescheduleCase]
         .join(Tutor, col(Tutor.id) == col(Lesson.tutor_id))
         .join(Contact, col(Contact.id) == col(Lesson.contact_id), isouter=True)
         .where(Lesson.status == NEEDS_RESCHEDULE)
-        .order_by(col(Lesson.updated_at))
+        .order_by(col(Lesson.updated_at), col(Lesson.id))  # ix_lesson_status_updated_at, no sort
         .limit(limit)
     ).all()
     return _lesson_rows(session, rows, RescheduleCase)

@@ -281,6 +281,8 @@ class Lesson(SQLModel, table=True):
     __table_args__ = (
         Index("ix_lesson_tutor_status_start", "tutor_id", "status", "start"),
         Index("ix_lesson_conversation_start", "conversation_id", "start"),
+        # Lessons of a status by last change: paid-but-cancelled and needs-reschedule (console).
+        Index("ix_lesson_status_updated_at", "status", "updated_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -309,13 +311,18 @@ class Lesson(SQLModel, table=True):
 
 
 class Payment(SQLModel, table=True):
+    __table_args__ = (
+        # A lesson's payments (and, from the index alone, whether one is paid: paid-but-cancelled).
+        Index("ix_payment_lesson_id_status", "lesson_id", "status"),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     checkout_session_id: str = Field(unique=True, max_length=255)
     payment_intent_id: str | None = Field(default=None, index=True)
     order_id: str = Field(index=True, max_length=255)
     conversation_id: str | None = Field(default=None, foreign_key="conversation.id", index=True)
     contact_id: str | None = Field(default=None, foreign_key="contact.id")
-    lesson_id: int | None = Field(default=None, foreign_key="lesson.id", index=True)
+    lesson_id: int | None = Field(default=None, foreign_key="lesson.id")  # ix_payment_lesson_id_status
     segment: str | None = None
     minutes: int
     price_id: str

@@ -152,6 +152,73 @@ def test_a_paid_lesson_that_was_cancelled_is_listed_for_a_refund(world):
     assert [(r.lesson_id, r.checkout_session_id) for r in listed] == [(world["confirmed"], "cs_test_paid_1")]
 
 
+def test_refund_cases_are_the_newest_changed_lessons_of_both_statuses_with_a_paid_payment(engine):
+    """paid_but_cancelled reads the cancelled and the expired lessons newest change first and
+    stops at `limit`: the two statuses interleave by updated_at, a lesson without a paid payment
+    is skipped however new, a lesson with two paid payments is listed twice (payment id order),
+    and a confirmed lesson never shows."""
+    base = datetime(2026, 11, 1, 9, 0, tzinfo=AMS)
+    with write_session(engine) as s:
+        s.add(Tutor(name="T", calendar_id="t"))
+        s.add(Contact(id="c", name="Sanne"))
+        s.flush()
+        s.add(Conversation(id="v", contact_id="c"))
+        s.flush()
+        # (lesson status, hours after base it was last changed, statuses of its payments)
+        plan = [
+            ("cancelled", 1, ["paid"]),
+            ("expired", 2, ["paid"]),
+            ("cancelled", 3, ["expired"]),  # no paid payment: skipped
+            ("confirmed", 4, ["paid"]),  # not gone: skipped
+            ("expired", 5, ["paid", "paid"]),  # listed twice
+            ("cancelled", 6, ["refunded"]),  # refunded already: skipped
+            ("cancelled", 7, ["paid"]),
+            ("expired", 8, []),
+        ]
+        ids = []
+        for i, (status, hours, pays) in enumerate(plan):
+            changed = base + timedelta(hours=hours)
+            lesson = Lesson(
+                conversation_id="v",
+                contact_id="c",
+                tutor_id=1,
+                profile_name="new",
+                start=base + timedelta(days=i),
+                end=base + timedelta(days=i, hours=1),
+                status=status,
+                updated_at=changed,
+            )
+            s.add(lesson)
+            s.flush()
+            ids.append(lesson.id)
+            for j, pay in enumerate(pays):
+                s.add(
+                    Payment(
+                        checkout_session_id=f"cs_{i}_{j}",
+                        order_id=f"o{i}_{j}",
+                        minutes=60,
+                        price_id="p",
+                        amount=4500,
+                        currency="eur",
+                        status=pay,
+                        lesson_id=lesson.id,
+                    )
+                )
+    with read_session() as s:
+        every = payment_queries.paid_but_cancelled(s)
+        first3 = payment_queries.paid_but_cancelled(s, limit=3)
+    listed = [(r.lesson_id, r.checkout_session_id, r.lesson_status) for r in every]
+    assert listed == [
+        (ids[6], "cs_6_0", "cancelled"),
+        (ids[4], "cs_4_0", "expired"),
+        (ids[4], "cs_4_1", "expired"),
+        (ids[1], "cs_1_0", "expired"),
+        (ids[0], "cs_0_0", "cancelled"),
+    ]
+    assert [(r.lesson_id, r.checkout_session_id) for r in first3] == [x[:2] for x in listed[:3]]
+    assert every[0].contact_name == "Sanne" and every[0].amount == 4500
+
+
 def test_contacts_are_found_by_a_phone_number_in_any_dutch_notation(world):
     with read_session() as s:
         assert [c.id for c in contact_queries.search_contacts(s, "06 1234 5678").rows] == ["c-1"]
