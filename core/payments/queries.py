@@ -44,7 +44,7 @@ class PaymentFilter:
     query: str | None = None  # checkout session id, order id or payment intent id
 
 
-def _payment_where(stmt: _Q, f: PaymentFilter, tz: ZoneInfo) -> _Q:
+def _payment_where(stmt: _Q, f: PaymentFilter, tz: ZoneInfo, session: Session) -> _Q:
     lo, hi = local_bounds(f.date_from, f.date_to, tz)
     if lo is not None:
         stmt = stmt.where(col(Payment.created_at) >= lo)
@@ -53,13 +53,22 @@ def _payment_where(stmt: _Q, f: PaymentFilter, tz: ZoneInfo) -> _Q:
     if f.statuses:
         stmt = stmt.where(col(Payment.status).in_(list(f.statuses)))
     if f.query and f.query.strip():
+        # A substring of any of the ids, in any case (docs/DECISIONS.md, "Payment search"). SQLite's
+        # LIKE already ignores ASCII case, and its lower() folds nothing else, so lower() would only
+        # cost a function call per payment scanned; PostgreSQL's LIKE is case-sensitive.
+        sqlite = session.get_bind().dialect.name == "sqlite"
         pattern = like_pattern(f.query)
         stmt = stmt.where(
             or_(
-                func.lower(col(Payment.checkout_session_id)).like(pattern, escape="\\"),
-                func.lower(col(Payment.order_id)).like(pattern, escape="\\"),
-                func.lower(col(Payment.payment_intent_id)).like(pattern, escape="\\"),
-                func.lower(col(Payment.contact_id)).like(pattern, escape="\\"),
+                *(
+                    (column if sqlite else func.lower(column)).like(pattern, escape="\\")
+                    for column in (
+                        col(Payment.checkout_session_id),
+                        col(Payment.order_id),
+                        col(Payment.payment_intent_id),
+                        col(Payment.contact_id),
+                    )
+                )
             )
         )
     return stmt
@@ -178,7 +187,7 @@ def payments_page(
     page = clamp_page(page, page_size, total)
     rows = session.execute(
         # sqlmodel's select() is typed for at most four columns
-        _payment_where(select(*_PAYMENT_COLUMNS), f, tz)  # type: ignore[call-overload]
+        _payment_where(select(*_PAYMENT_COLUMNS), f, tz, session)  # type: ignore[call-overload]
         .order_by(col(Payment.created_at).desc(), col(Payment.id).desc())
         .offset((page - 1) * page_size)
         .limit(page_size)
@@ -191,7 +200,7 @@ def payments_export(
 ) -> list[dict[str, Any]]:
     rows = session.execute(
         # sqlmodel's select() is typed for at most four columns
-        _payment_where(select(*_PAYMENT_COLUMNS), f, tz)  # type: ignore[call-overload]
+        _payment_where(select(*_PAYMENT_COLUMNS), f, tz, session)  # type: ignore[call-overload]
         .order_by(col(Payment.created_at).desc(), col(Payment.id).desc())
         .limit(limit)
     ).all()
@@ -237,7 +246,7 @@ def payment_count(session: Session, f: PaymentFilter, tz: ZoneInfo) -> int:
     """How many payments match: from the rollup when it can answer, else COUNT(*)."""
     if _from_rollup(f, tz):
         return sum(row[3] for row in _rollup_rows(session, f, by_day=False))
-    return session.exec(_payment_where(select(func.count(col(Payment.id))), f, tz)).one()
+    return session.exec(_payment_where(select(func.count(col(Payment.id))), f, tz, session)).one()
 
 
 def payment_totals(
@@ -284,6 +293,7 @@ def _hourly_totals(session: Session, f: PaymentFilter, tz: ZoneInfo) -> list[Any
         ),
         f,
         tz,
+        session,
     ).group_by(bucket, col(Payment.status), col(Payment.currency))
     return [row for row in session.exec(stmt).all() if row[0] is not None]
 
@@ -301,6 +311,7 @@ def payment_status_counts(session: Session, f: PaymentFilter, tz: ZoneInfo) -> d
         select(Payment.status, func.count(col(Payment.id)), func.coalesce(func.sum(col(Payment.amount)), 0)),
         f,
         tz,
+        session,
     ).group_by(col(Payment.status))
     return {status: StatusTotal(count=c, amount=int(a or 0)) for status, c, a in session.exec(stmt).all()}
 

@@ -170,6 +170,56 @@ def test_payment_totals_group_by_local_day_and_iso_week(engine):
     assert counts == {"paid": StatusTotal(count=3, amount=15750)}
 
 
+def test_a_payment_text_search_finds_any_part_of_the_ids_in_any_case(engine):
+    """The search box matches a substring of the session, order, payment intent or contact id,
+    case-insensitively, with LIKE wildcards taken literally, in the counts, totals and pages."""
+    with write_session(engine) as s:
+        s.add(Contact(id="Contact-XY"))
+        s.flush()
+        for i, (session_id, order_id, intent_id, contact_id) in enumerate(
+            [
+                ("cs_live_AbC123", "order-1", "pi_1", None),
+                ("cs_live_2", "ORDER-77_x", None, None),
+                ("cs_live_3", "order-3", "pi_ZZtop", None),
+                ("cs_live_4", "order-4", None, "Contact-XY"),
+                ("cs_live_5", "order%5", None, None),
+            ]
+        ):
+            s.add(
+                Payment(
+                    checkout_session_id=session_id,
+                    order_id=order_id,
+                    payment_intent_id=intent_id,
+                    contact_id=contact_id,
+                    minutes=60,
+                    price_id="p",
+                    amount=1000 * (i + 1),
+                    currency="eur",
+                    status="paid",
+                    created_at=datetime(2026, 12, 2, 9, 0, tzinfo=AMS),
+                )
+            )
+
+    def found(query: str) -> list[str]:
+        f = PaymentFilter(date(2026, 12, 1), date(2026, 12, 3), (), query)
+        with read_session() as s:
+            page = payment_queries.payments_page(s, f, AMS)
+            counts = payment_queries.payment_status_counts(s, f, AMS)
+            totals = payment_queries.payment_totals(s, f, AMS)
+        assert page.total == len(page.rows) == sum(c.count for c in counts.values())
+        assert sum(t.count for t in totals) == page.total
+        return sorted(r.checkout_session_id for r in page.rows)
+
+    assert found("abc1") == ["cs_live_AbC123"]  # the middle of a session id, other case
+    assert found("  77_X ") == ["cs_live_2"]  # order id, trimmed, upper case typed
+    assert found("zztop") == ["cs_live_3"]  # payment intent id
+    assert found("tact-x") == ["cs_live_4"]  # contact id
+    assert found("order%") == ["cs_live_5"]  # % is literal
+    assert found("_x") == ["cs_live_2"]  # _ is literal
+    assert found("CS_LIVE") == ["cs_live_2", "cs_live_3", "cs_live_4", "cs_live_5", "cs_live_AbC123"]
+    assert found("nothing") == []
+
+
 def test_finance_lists_holds_expiring_reschedules_and_failed_events(world):
     now = datetime(2026, 11, 30, 8, 0, tzinfo=AMS)
     with read_session() as s:
