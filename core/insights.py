@@ -21,6 +21,7 @@ lesson. Everything is computed with a handful of indexed queries; nothing is sto
 from __future__ import annotations
 
 import statistics
+from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -246,13 +247,15 @@ def insights(session: Session, f: InsightsFilter, tz: ZoneInfo) -> Insights:
         f.segment,
     )
     paid_total = refunded_total = 0
+    revenue: dict[date, int] = defaultdict(int)  # summed per week first: one FunnelRow per week
     for paid_at, amount, refunded in session.exec(payments).all():
         assert paid_at is not None  # the WHERE clause bounds it
         paid_total += amount or 0
         refunded_total += refunded or 0
-        week = week_monday(paid_at.astimezone(tz).date())
+        revenue[week_monday(paid_at.astimezone(tz).date())] += (amount or 0) - (refunded or 0)
+    for week, cents in revenue.items():
         row = weeks.get(week, FunnelRow(week=week))
-        weeks[week] = replace(row, revenue=row.revenue + (amount or 0) - (refunded or 0))
+        weeks[week] = replace(row, revenue=row.revenue + cents)
 
     return Insights(
         weeks=[weeks[w] for w in sorted(weeks)],
