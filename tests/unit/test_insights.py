@@ -211,3 +211,44 @@ def test_a_slot_request_that_fails_records_no_offer(client, tutor, monday_mornin
     assert r.status_code in (404, 422), r.text
     with write_session() as s:
         assert s.exec(select(SlotOffer)).all() == []
+
+
+def test_revenue_goes_to_the_local_week_it_was_paid_in(engine):
+    """Revenue per week follows the local date of paid_at (Monday 00:00 Amsterdam, not UTC, even
+    across the end of summer time), subtracts refunds, counts a payment without an amount as 0,
+    and a week with only such payments still gets a row; the period's bounds are local too."""
+    from core.db import read_session
+
+    paid = [
+        (datetime(2026, 10, 18, 23, 30, tzinfo=AMS), 1000, 0),  # Sunday night: before the period
+        (datetime(2026, 10, 19, 0, 30, tzinfo=AMS), 2000, 500),  # Monday 00:30 local = Sunday UTC
+        (datetime(2026, 10, 25, 23, 59, tzinfo=AMS), 3000, 0),  # Sunday, summer time ended that day
+        (datetime(2026, 10, 26, 0, 0, tzinfo=AMS), 4000, 4000),  # the next Monday, fully refunded
+        (datetime(2026, 11, 2, 0, 1, tzinfo=AMS), None, 0),  # no amount: a row with revenue 0
+        (datetime(2026, 11, 15, 23, 59, tzinfo=AMS), 5000, 0),  # the last minute of the period
+        (datetime(2026, 11, 16, 0, 0, tzinfo=AMS), 6000, 0),  # after the period
+    ]
+    with write_session(engine) as s:
+        for i, (when, amount, refunded) in enumerate(paid):
+            s.add(
+                Payment(
+                    checkout_session_id=f"cs_{i}",
+                    order_id=f"o{i}",
+                    minutes=60,
+                    price_id="p",
+                    amount=amount,
+                    refunded_amount=refunded,
+                    currency="eur",
+                    status="paid",
+                    paid_at=when,
+                )
+            )
+    with read_session(engine) as s:
+        result = insights.insights(s, insights.InsightsFilter(date(2026, 10, 19), date(2026, 11, 15)), AMS)
+    assert [(r.week, r.revenue) for r in result.weeks] == [
+        (date(2026, 10, 19), 4500),
+        (date(2026, 10, 26), 0),
+        (date(2026, 11, 2), 0),
+        (date(2026, 11, 9), 5000),
+    ]
+    assert (result.paid_total, result.refunded_total) == (14000, 4500)
