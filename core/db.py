@@ -16,10 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session, create_engine
 
 from core.config import get_settings
+
+
+def _sqlite_from_hint(self: SQLiteCompiler, table: Any, text: str | None) -> str | None:
+    """`select.with_hint(Table, "INDEXED BY ix_...", "sqlite")` renders on SQLite, which
+    SQLAlchemy leaves out (its SQLite compiler knows no table hints). SQLite keeps no statistics
+    (no ANALYZE), so a query whose best index it cannot guess names it; other databases ignore
+    a hint given for "sqlite"."""
+    return text
+
+
+SQLiteCompiler.get_from_hint_text = _sqlite_from_hint  # type: ignore[method-assign, assignment]
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}

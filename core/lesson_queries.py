@@ -496,7 +496,7 @@ def needs_reschedule(session: Session, limit: int = 200) -> list[RescheduleCase]
         .join(Tutor, col(Tutor.id) == col(Lesson.tutor_id))
         .join(Contact, col(Contact.id) == col(Lesson.contact_id), isouter=True)
         .where(Lesson.status == NEEDS_RESCHEDULE)
-        .order_by(col(Lesson.updated_at), col(Lesson.id))  # ix_lesson_status_updated_at, no sort
+        .order_by(col(Lesson.updated_at), col(Lesson.id))  # ties: the older booking first
         .limit(limit)
     ).all()
     return _lesson_rows(session, rows, RescheduleCase)

@@ -281,8 +281,10 @@ class Lesson(SQLModel, table=True):
     __table_args__ = (
         Index("ix_lesson_tutor_status_start", "tutor_id", "status", "start"),
         Index("ix_lesson_conversation_start", "conversation_id", "start"),
-        # Lessons of a status by last change: paid-but-cancelled and needs-reschedule (console).
-        Index("ix_lesson_status_updated_at", "status", "updated_at"),
+        # Lessons by last change, the status read from the index: paid-but-cancelled (console).
+        # Not (status, updated_at): every "lessons in status X" query would then read the rows in
+        # updated_at order instead of ix_lesson_status's (rowid) order.
+        Index("ix_lesson_updated_at_status", "updated_at", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -1,10 +1,10 @@
-"""console reads at 500k payments: lesson(status, updated_at); payment(lesson_id, status) replaces
+"""console reads at 500k payments: lesson(updated_at, status); payment(lesson_id, status) replaces
 payment(lesson_id)
 
-"Paid but cancelled" and "needs reschedule" walk a status's lessons by last change
-(ix_lesson_status_updated_at); paid-but-cancelled then checks each lesson's payments for a paid
-one from the index alone (ix_payment_lesson_id_status, whose prefix serves every lookup of a
-lesson's payments that ix_payment_lesson_id served).
+"Paid but cancelled" walks the lessons newest change first, their status read from the index
+(ix_lesson_updated_at_status), and finds a paid payment of each cancelled or expired one from
+ix_payment_lesson_id_status alone (whose prefix serves every lookup of a lesson's payments that
+ix_payment_lesson_id served).
 
 Revision ID: 0015
 Revises: 0014
@@ -21,7 +21,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_lesson_status_updated_at', 'lesson', ['status', 'updated_at'], unique=False)
+    op.create_index('ix_lesson_updated_at_status', 'lesson', ['updated_at', 'status'], unique=False)
     op.create_index('ix_payment_lesson_id_status', 'payment', ['lesson_id', 'status'], unique=False)
     op.drop_index('ix_payment_lesson_id', table_name='payment')
 
@@ -29,4 +29,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.create_index('ix_payment_lesson_id', 'payment', ['lesson_id'], unique=False)
     op.drop_index('ix_payment_lesson_id_status', table_name='payment')
-    op.drop_index('ix_lesson_status_updated_at', table_name='lesson')
+    op.drop_index('ix_lesson_updated_at_status', table_name='lesson')
