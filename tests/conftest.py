@@ -114,12 +114,24 @@ def pytest_sessionfinish(session, exitstatus):
         _pg_server.stop()
 
 
+def _uses_a_database(item) -> bool:  # noqa: ANN001
+    """Every database a test gets is made under its `tmp_path` (the `settings` and `engine`
+    fixtures, `make_settings(tmp_path)`, `test_database_url(tmp_path)`); a test that makes one
+    elsewhere says so with the `database` marker."""
+    return "tmp_path" in getattr(item, "fixturenames", ()) or "database" in item.keywords
+
+
 def pytest_collection_modifyitems(config, items):
     if TEST_DB != "sqlite":
         skip = pytest.mark.skip(reason="SQLite-specific; this run is on " + TEST_DB)
+        # The second pass exists for the database: a test that uses none (the slot engine's
+        # properties, the architecture rules, message formatting) ran in the first pass already.
+        no_database = pytest.mark.skip(reason="uses no database; ran in the SQLite pass")
         for item in items:
             if "sqlite_only" in item.keywords:
                 item.add_marker(skip)
+            elif not _uses_a_database(item):
+                item.add_marker(no_database)
 
 
 @pytest.fixture

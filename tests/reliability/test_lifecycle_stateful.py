@@ -378,6 +378,7 @@ def quick_stripe_retries(monkeypatch):
     monkeypatch.setattr(gateway, "RETRY_MAX_DELAY", 0.002)
 
 
+@pytest.mark.database  # each example makes its own database (tempfile, not tmp_path)
 def test_the_lifecycle_holds_its_invariants_under_any_sequence_of_steps_and_faults(quick_stripe_retries):
     run_state_machine_as_test(
         Lifecycle,
