@@ -92,11 +92,11 @@ def admin_dsn(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
 
 
-def create_database(server_url: str) -> str:
-    """A fresh, empty database on the server; returns its SQLAlchemy URL."""
+def create_database(server_url: str, template: str | None = None) -> str:
+    """A fresh database on the server, empty or a copy of `template`; returns its SQLAlchemy URL."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin_dsn(server_url), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     return server_url.rsplit("/", 1)[0] + "/" + name
 
 
