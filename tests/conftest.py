@@ -50,8 +50,53 @@ def test_database_url(tmp_path, kind: str | None = None) -> str:
     if key not in _pg_databases:
         from tests.pg import create_database
 
-        _pg_databases[key] = create_database(pg_server_url())
+        if _running_wants_schema:
+            # The test will ask `engine` for the schema: give it a copy of the template at once
+            # (one an earlier test handed back, or a new one), instead of an empty database that
+            # `engine` then drops and makes again (~0.15 s a test, whatever settings fixture).
+            base = _reusable.pop() if _reusable else create_database(pg_server_url(), template=_pg_template())
+            # A URL of its own all the same (caches in the code are keyed by the database URL).
+            url = f"{base}?application_name=lesplanner-test-{len(_pg_databases)}"
+            _from_template.add(url)
+            _lent.append(url)
+        else:
+            url = create_database(pg_server_url())
+        _pg_databases[key] = url
     return _pg_databases[key]
+
+
+_running_wants_schema = False  # does the test being set up use the `engine` fixture?
+
+
+_reusable: list[str] = []  # template copies a finished test handed back, reset (tests/pg.py)
+_lent: list[str] = []  # template copies the running test got
+_template_copy = None  # what such a copy must look like again (tests.pg.TemplateCopy)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    global _running_wants_schema
+    _running_wants_schema = "engine" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(hookwrapper=True, trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After the test's fixtures are gone, its template copies go back to the pool if they can
+    be made like the template again (PostgreSQL; tests/pg.py TemplateCopy)."""
+    global _template_copy
+    yield
+    from tests.pg import TemplateCopy
+
+    while _lent:
+        url = _lent.pop()
+        if _template_copy is None:
+            _template_copy = TemplateCopy(pg_server_url().rsplit("/", 1)[0] + "/" + _pg_template())
+        try:
+            reusable = _template_copy.reset(url)
+        except Exception:  # noqa: BLE001 - a database we cannot reset is simply not reused
+            reusable = False
+        if reusable:
+            _reusable.append(url.split("?", 1)[0])
 
 
 _templates: dict[str, str] = {}  # kind -> this process's template (a SQLite file or a database name)
@@ -146,15 +191,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
-def settings(tmp_path, request):
-    if TEST_DB == "postgres" and "engine" in request.fixturenames and str(tmp_path) not in _pg_databases:
-        # The test will want the schema: make its database as a copy of the template at once,
-        # instead of an empty one that `engine` then drops and makes again (~0.15 s a test).
-        from tests.pg import create_database
-
-        url = create_database(pg_server_url(), template=_pg_template())
-        _pg_databases[str(tmp_path)] = url
-        _from_template.add(url)
+def settings(tmp_path):
     s = make_settings(tmp_path)
     set_settings(s)
     yield s
