@@ -318,16 +318,27 @@ def credit_returnable(session: Session, lesson_id: int) -> bool:
     return paid_by_credit(session, lesson_id) and returned(session, lesson_id) is None
 
 
-def take_back_credit_of_refunded_payment(session: Session, payment: Payment) -> CreditEntry | None:
-    """A lesson payment refunded in full after the lesson's cancel gave a credit for that money
-    (`on_time_cancel = credit`, or staff's choice): the credit is taken back, never below 0.
-    None when there is nothing to take back (then the customer has both: the caller alerts)."""
-    given = returned(session, payment.lesson_id) if payment.lesson_id is not None else None
-    if given is None or given.payment_id != payment.id:
+def credit_given_for(session: Session, payment: Payment, lesson: Lesson) -> CreditEntry | None:
+    """The credit `lesson`'s cancel gave for the money of `payment` (`on_time_cancel = credit`,
+    or staff's choice), if it did."""
+    given = returned(session, stored_id(lesson))
+    return given if given is not None and given.payment_id == payment.id else None
+
+
+def take_back_credit_of_refunded_payment(
+    session: Session, payment: Payment, lesson: Lesson
+) -> CreditEntry | None:
+    """A payment refunded in full after the cancel of `lesson` (its one lesson, or one of its
+    series) gave a credit for that money: the credit is taken back, never below 0. None when
+    there is nothing to take back (then the customer has both: the caller alerts)."""
+    given = credit_given_for(session, payment, lesson)
+    if given is None:
         return None
     lock_contact(session, given.contact_id)
     if balance(session, given.contact_id, given.minutes) < 1:
         return None
+    # One take-back per payment for a single lesson; a series' payment gives one per lesson.
+    key = f"{REFUND}:payment-{payment.id}" + ("" if payment.lesson_id is not None else f":lesson-{lesson.id}")
     return _add(
         session,
         CreditEntry(
@@ -335,9 +346,9 @@ def take_back_credit_of_refunded_payment(session: Session, payment: Payment) -> 
             minutes=given.minutes,
             delta=-1,
             kind=REFUND,
-            reason=f"lesson {payment.lesson_id} refunded after its cancel gave this credit",
-            key=f"{REFUND}:payment-{payment.id}",
-            lesson_id=payment.lesson_id,
+            reason=f"lesson {lesson.id} refunded after its cancel gave this credit",
+            key=key,
+            lesson_id=lesson.id,
             payment_id=payment.id,
         ),
     )

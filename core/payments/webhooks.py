@@ -562,17 +562,15 @@ def _on_refunded(session: Session, charge: dict[str, Any], now: datetime) -> tup
     if payment.kind == BUNDLE:
         # What was not used yet is taken back; lessons already booked with it stay (DECISIONS).
         credits.take_back_refunded_bundle(session, payment)
-    # A full refund of a lesson still to come cancels it: its slot and calendar event are freed.
-    lesson = session.get(Lesson, payment.lesson_id) if payment.lesson_id is not None else None
-    given = credits.returned(session, payment.lesson_id) if payment.lesson_id is not None else None
-    if lesson is not None and given is not None and given.payment_id == payment.id:
-        # Its cancel gave a credit for this money: the refund takes it back, or finance looks.
-        if credits.take_back_credit_of_refunded_payment(session, payment) is None:
-            lessons.finance_alert(
-                session, lesson, "refunded in full; the credit its cancel gave is already used"
-            )
-    # Every lesson it paid (one, or a series' lessons) that is still to come is cancelled.
-    paid_for = lessons_paid_by(session, payment)
+    paid_for = lessons_paid_by(session, payment)  # its one lesson, or a series' lessons
+    for lesson in paid_for:
+        # A cancel that gave a credit for this money: the refund takes it back, or finance looks.
+        if credits.credit_given_for(session, payment, lesson) is not None:
+            if credits.take_back_credit_of_refunded_payment(session, payment, lesson) is None:
+                lessons.finance_alert(
+                    session, lesson, "refunded in full; the credit its cancel gave is already used"
+                )
+    # A full refund of lessons still to come cancels them: their slots and events are freed.
     for planned in paid_for:
         if planned.status in (CONFIRMED, NEEDS_RESCHEDULE) and planned.start > now:
             lessons.cancel(session, planned, "payment refunded in full", notify=False)

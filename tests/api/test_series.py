@@ -424,6 +424,34 @@ def test_a_full_refund_of_the_series_payment_cancels_the_lessons_still_to_come(
     assert messages().count("refund_issued") == 1
 
 
+def test_a_full_refund_takes_back_the_credits_its_cancelled_lessons_gave(
+    paid, client, fake_stripe, signed_delivery
+):
+    """Under `on_time_cancel = credit` two lessons of a paid series are cancelled on time and
+    each becomes a credit. When the series payment is then refunded in full, the money of those
+    two lessons comes back too: both credits are taken back (the customer keeps neither)."""
+    with write_session() as session:
+        session.get_one(PlanningProfile, "new").on_time_cancel = "credit"
+    first, second, *_ = client.get("/api/v1/conversations/conv-1/lessons").json()["lessons"]
+    for lesson in (first, second):
+        response = client.post(f"/api/v1/lessons/{lesson['id']}/cancel", json={"conversation_id": "conv-1"})
+        assert response.status_code == 200 and response.json()["consequence"]["kind"] == "credit"
+    assert credit_balance() == 2
+
+    signed_delivery(fake_stripe.refund(paid["checkout_session_id"]))
+    worker.drain()
+
+    assert {r.status for r in rows()} == {"cancelled"}
+    assert credit_balance() == 0, "the customer kept credits for money that came back"
+
+
+def credit_balance() -> int:
+    from core.credits import balance
+
+    with read_session() as session:
+        return balance(session, "contact-1", 60)
+
+
 def test_without_payment_the_series_is_confirmed_at_once(client, tutor, monday_morning, no_payment):
     response = client.post("/api/v1/series", json=series(weeks=3))
 
