@@ -308,6 +308,9 @@ class Lesson(SQLModel, table=True):
     outcome: str | None = Field(default=None, max_length=20)
     # One of a weekly series (LessonSeries), paid together; null for a single booking.
     series_id: int | None = Field(default=None, foreign_key="lessonseries.id", index=True)
+    # Which week of its series (1 = the first), kept when the lesson is moved; null for a single
+    # booking and for series lessons booked before migration 0016 (found by their start then).
+    series_week: int | None = None
     created_at: datetime = _dt(default_factory=_now)
     updated_at: datetime = _dt(default_factory=_now)
 

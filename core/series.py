@@ -214,6 +214,7 @@ def book_series(
                     title=(title or "").strip()[:200] or f"Les {contact.name or contact.id}",
                     description=(description or "").strip()[:4000],
                     series_id=stored_id(series),
+                    series_week=w.week,
                 )
                 lessons.book(session, w.lesson, hold_until=hold_until)
                 w.status = BOOKED
@@ -422,20 +423,18 @@ def _existing(session: Session, conversation_id: str, start: datetime, tz: ZoneI
         payment = session.exec(
             select(Payment).where(Payment.series_id == series.id).order_by(col(Payment.id).desc())
         ).first()
-        by_start = {r.start: r for r in rows}
+        # A lesson knows its week (it keeps it when moved); older ones are found by their start.
+        by_week = {r.series_week: r for r in rows if r.series_week is not None}
+        by_start = {r.start: r for r in rows if r.series_week is None}
         duration = rows[0].end - rows[0].start
         plan = []
         for n, week_start in enumerate(week_starts(series.start, series.weeks, tz), start=1):
-            lesson = by_start.get(week_start) if week_start is not None else None
-            plan.append(
-                SeriesWeek(
-                    n,
-                    week_start,
-                    week_start + duration if week_start is not None else None,
-                    BOOKED if lesson is not None else SKIPPED,
-                    lesson=lesson,
-                )
-            )
+            lesson = by_week.get(n) or (by_start.get(week_start) if week_start is not None else None)
+            if lesson is not None:  # at its time now, moved or not
+                plan.append(SeriesWeek(n, lesson.start, lesson.end, BOOKED, lesson=lesson))
+            else:
+                end = week_start + duration if week_start is not None else None
+                plan.append(SeriesWeek(n, week_start, end, SKIPPED))
         names = {t.id: t.name for t in session.exec(select(Tutor)).all() if t.id is not None}
         return SeriesResult(
             series.profile_name,

@@ -536,7 +536,9 @@ class SeriesIn(BaseModel):
 
 class SeriesWeekOut(BaseModel):
     week: int = Field(description="1 = the first week.")
-    start: datetime | None = Field(description="Same weekday and local time as the first week.")
+    start: datetime | None = Field(
+        description="Same weekday and local time as the first week; a booked lesson moved since: its time now."
+    )
     end: datetime | None
     status: Literal["free", "taken", "booked", "skipped"] = Field(
         description="Dry run: free or taken. Booked: booked, or skipped (left out with skip)."

@@ -405,6 +405,31 @@ def test_a_series_lesson_moves_on_its_own(paid, client, outside):
     assert [moved[o["id"]].start for o in lessons[1:]] == [week(n) for n in (2, 4, 5, 6)]
 
 
+def test_asking_again_after_a_move_shows_the_moved_lesson_in_its_week(paid, client, outside):
+    """Week 1's lesson moved to Wednesday: a repeat of the series request still answers with
+    week 1 booked (at its new time), not "skipped" — the bot would tell the customer that week
+    has no lesson."""
+    target = client.get("/api/v1/conversations/conv-1/lessons").json()["lessons"][0]
+    new_start = datetime(2026, 12, 2, 16, 0, tzinfo=AMS)
+    moved = client.post(
+        f"/api/v1/lessons/{target['id']}/reschedule",
+        json={
+            "conversation_id": "conv-1",
+            "start": new_start.isoformat(),
+            "end": (new_start + timedelta(hours=1)).isoformat(),
+        },
+    )
+    assert moved.status_code == 200, moved.text
+
+    again = client.post("/api/v1/series", json=series(skip=[3]))
+
+    assert again.status_code == 200, again.text
+    weeks = again.json()["weeks"]
+    assert [w["status"] for w in weeks] == ["booked", "booked", "skipped", "booked", "booked", "booked"]
+    assert weeks[0]["lesson_id"] == target["id"]
+    assert datetime.fromisoformat(weeks[0]["start"]) == new_start
+
+
 def test_another_conversation_can_neither_see_nor_cancel_the_lessons(paid, client):
     assert client.get("/api/v1/conversations/conv-2/lessons").json()["lessons"] == []
     lesson = rows()[0]
