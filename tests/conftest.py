@@ -13,6 +13,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.pool import Pool
 from sqlmodel import SQLModel
 
 from core import clock, integrations
@@ -77,6 +79,8 @@ _template_copy = None  # what such a copy must look like again (tests.pg.Templat
 def pytest_runtest_setup(item):
     global _running_wants_schema
     _running_wants_schema = "engine" in getattr(item, "fixturenames", ())
+    _connections_before.clear()
+    _connections_before[item.nodeid] = _connections_opened
 
 
 @pytest.hookimpl(hookwrapper=True, trylast=True)
@@ -175,6 +179,41 @@ def _uses_a_database(item) -> bool:  # noqa: ANN001
     fixtures, `make_settings(tmp_path)`, `test_database_url(tmp_path)`); a test that makes one
     elsewhere says so with the `database` marker."""
     return "tmp_path" in getattr(item, "fixturenames", ()) or "database" in item.keywords
+
+
+_connections_opened = 0  # DBAPI connections opened by any engine in this process
+
+
+def _count_connection(dbapi_connection, connection_record):  # noqa: ANN001
+    global _connections_opened
+    _connections_opened += 1
+
+
+event.listen(Pool, "connect", _count_connection)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """The PostgreSQL pass skips the tests that use no database (`_uses_a_database`). So that a
+    test cannot use one unnoticed and never run on PostgreSQL, the SQLite pass fails any such
+    test that opens a database connection (in its fixtures or its body)."""
+    before = _connections_before.get(item.nodeid, _connections_opened)
+    result = yield
+    if (
+        TEST_DB == "sqlite"
+        and _connections_opened > before
+        and not _uses_a_database(item)
+        and "sqlite_only" not in item.keywords
+    ):
+        raise AssertionError(
+            "This test opened a database connection but has no tmp_path (where test databases are "
+            "made): the PostgreSQL pass would skip it. Make its database under tmp_path, or mark it "
+            "`database` (it makes its own) or `sqlite_only`."
+        )
+    return result
+
+
+_connections_before: dict[str, int] = {}
 
 
 def pytest_collection_modifyitems(config, items):
