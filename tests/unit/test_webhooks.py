@@ -15,7 +15,7 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -27,6 +27,7 @@ from core.booking import book_slot
 from core.db import read_session, write_session
 from core.errors import (
     LesplannerError,
+    NotFound,
     SlotTaken,
     WebhookNotConfigured,
     WebhookSignatureInvalid,
@@ -183,26 +184,49 @@ def fake_header(body: bytes, secret: str, timestamp: int | None = None) -> str:
     return stripe.WebhookSignature.generate_signature_header(body.decode(), secret, timestamp=timestamp)
 
 
+def _no_v1_signature(body, header):
+    return body, f"t={int(time.time())},v0=0123456789abcdef"
+
+
+MISMATCH = (
+    "The Stripe-Signature does not match the body: the body was changed, or "
+    "STRIPE_WEBHOOK_SECRET is not this endpoint's signing secret."
+)
+TOO_OLD = (
+    "The Stripe-Signature timestamp is more than 300 seconds old: a replayed or badly delayed "
+    "delivery (or this server's clock is wrong)."
+)
+AHEAD = (
+    "The Stripe-Signature timestamp is more than 300 seconds in the future: not a delivery Stripe "
+    "just made (or this server's clock is wrong)."
+)
+MISSING = "The Stripe-Signature header is missing; this endpoint only accepts webhooks signed by Stripe."
+MALFORMED = "The Stripe-Signature header is malformed (expected t=…,v1=…)."
+
+
 @pytest.mark.parametrize(
     ("spoil", "says"),
     [
-        (_wrong_secret, "does not match"),
-        (_tampered, "does not match"),
-        (_old, "more than 300 seconds old"),
-        (_future, "more than 300 seconds in the future"),
-        (_just_too_far_ahead, "more than 300 seconds in the future"),
-        (_missing, "missing"),
-        (_empty, "missing"),
-        (_garbled, "malformed"),
+        (_wrong_secret, MISMATCH),
+        (_tampered, MISMATCH),
+        (_old, TOO_OLD),
+        (_future, AHEAD),
+        (_just_too_far_ahead, AHEAD),
+        (_missing, MISSING),
+        (_empty, MISSING),
+        (_garbled, MALFORMED),
+        (_no_v1_signature, MALFORMED),
     ],
 )
 def test_a_bad_or_missing_signature_is_refused_and_nothing_is_stored(fake_stripe, held, spoil, says):
+    """Each refusal says what is wrong in the words finance reads on Integraties."""
     event = fake_stripe.complete_session(held[1])
     body, header = spoil(*fake_stripe.signed(event, WEBHOOK_SECRET))
 
-    with pytest.raises(WebhookSignatureInvalid, match=says) as info:
+    with pytest.raises(WebhookSignatureInvalid) as info:
         handle_webhook(body, header)
 
+    assert info.value.message == says
     assert status_for(info.value) == 400
     assert stored_event(event["id"]) is None
     assert payment(held[1]).status == "open"
@@ -353,7 +377,12 @@ def test_a_delayed_payment_method_keeps_the_hold_until_the_money_arrives(fake_st
 
     result = signed_delivery(fake_stripe.complete_session(session_id, paid=False))
 
-    assert result.status == "processed" and "processing" in result.detail
+    assert result.status == "processed"
+    assert result.detail == (
+        "Checkout completed but the payment is still processing (payment_status unpaid); waiting "
+        "for checkout.session.async_payment_succeeded or _failed. "
+        f"Lesson {lesson_id} keeps its slot until {(NOW + timedelta(hours=72)).astimezone(UTC).isoformat()}."
+    )
     waiting = payment(session_id)
     assert waiting.status == "processing" and waiting.payment_intent_id
     assert lesson(lesson_id).status == AWAITING_PAYMENT
@@ -428,6 +457,59 @@ def test_an_expired_checkout_releases_the_slot_for_someone_else(fake_stripe, hel
     assert (lesson(other_lesson).status, lesson(other_lesson).start) == (HELD, TUE_10)
 
 
+def second_link(lesson_id: int, status: str, expires_in: timedelta | None) -> None:
+    """Another payment for the same lesson (a new link made after the first one)."""
+    with write_session() as session:
+        first = session.exec(select(Payment).where(Payment.lesson_id == lesson_id)).first()
+        session.add(
+            Payment(
+                checkout_session_id="cs_test_second_link",
+                order_id=first.order_id + "-2",
+                conversation_id=first.conversation_id,
+                contact_id=first.contact_id,
+                lesson_id=lesson_id,
+                minutes=first.minutes,
+                price_id=first.price_id,
+                amount=first.amount,
+                currency=first.currency,
+                status=status,
+                expires_at=NOW + expires_in if expires_in is not None else None,
+            )
+        )
+
+
+@pytest.mark.parametrize(
+    ("status", "expires_in", "stays_held"),
+    [
+        ("open", timedelta(minutes=20), True),  # the customer may still pay the new link
+        ("open", None, True),  # a link without an expiry counts as live
+        ("processing", timedelta(minutes=-5), True),  # the money is on its way
+        ("paid", None, True),
+        ("open", timedelta(minutes=-1), False),  # that link ran out too
+        ("open", timedelta(0), False),  # ... at this very moment
+        ("failed", timedelta(minutes=20), False),
+        ("expired", timedelta(minutes=20), False),
+    ],
+)
+def test_a_first_link_that_expires_keeps_the_lesson_while_another_payment_counts(
+    fake_stripe, held, signed_delivery, status, expires_in, stays_held
+):
+    lesson_id, session_id = held
+    second_link(lesson_id, status, expires_in)
+
+    result = signed_delivery(fake_stripe.expire_session(session_id))
+
+    assert payment(session_id).status == "expired"
+    if stays_held:
+        assert lesson(lesson_id).status == HELD
+        assert result.detail == (
+            f"Payment {session_id} is expired. Lesson {lesson_id} stays held: it has another payment link."
+        )
+    else:
+        assert lesson(lesson_id).status == EXPIRED
+        assert result.detail == f"Payment {session_id} is expired. Lesson {lesson_id} released (expired)."
+
+
 def test_a_full_refund_marks_the_payment_refunded_and_tells_the_customer(fake_stripe, held, signed_delivery):
     session_id = held[1]
     signed_delivery(fake_stripe.complete_session(session_id))
@@ -447,11 +529,16 @@ def test_a_partial_refund_records_the_amount_and_the_rest_completes_it(fake_stri
     partial = signed_delivery(fake_stripe.refund(session_id, amount=1000))
 
     assert partial.status == "processed"
+    assert partial.detail == f"Payment {session_id}: 1000 of 4500 eur refunded."
     assert (payment(session_id).status, payment(session_id).refunded_amount) == ("partially_refunded", 1000)
     assert lesson(held[0]).status == CONFIRMED  # a partial refund only records the money
     assert "refund_issued" not in messages()
     signed_delivery(fake_stripe.events[-1])  # the same event again changes nothing
     assert payment(session_id).refunded_amount == 1000
+    # Another event saying the same total (Stripe sends charge.refunded and charge.updated-like
+    # snapshots out of order) records nothing new.
+    again = fake_stripe.event("charge.refunded", fake_stripe.events[-1]["data"]["object"])
+    assert signed_delivery(again).detail == f"Payment {session_id}: refund of 1000 already recorded."
 
     rest = signed_delivery(fake_stripe.refund(session_id))
 
@@ -472,7 +559,20 @@ def test_a_refund_of_a_payment_lesplanner_does_not_know_is_ignored(fake_stripe, 
 
     result = signed_delivery(fake_stripe.event("charge.refunded", charge))
 
-    assert result.status == "ignored" and "pi_other" in result.detail
+    assert (result.status, result.detail) == ("ignored", "No Lesplanner payment has payment intent pi_other.")
+    without = signed_delivery(fake_stripe.event("charge.refunded", {**charge, "payment_intent": None}))
+    assert without.detail == "No Lesplanner payment has payment intent (none)."
+
+
+def test_a_full_refund_without_an_amount_records_the_whole_payment(fake_stripe, held, signed_delivery):
+    session_id = held[1]
+    signed_delivery(fake_stripe.complete_session(session_id))
+    charge = dict(fake_stripe.refund(session_id)["data"]["object"])
+    del charge["amount_refunded"]
+
+    signed_delivery(fake_stripe.event("charge.refunded", charge))
+
+    assert (payment(session_id).status, payment(session_id).refunded_amount) == ("refunded", 4500)
 
 
 @pytest.mark.parametrize("type_", ["payment_intent.succeeded", "customer.created", "refund.created"])
@@ -743,6 +843,81 @@ def test_finance_can_retry_a_failed_event(fake_stripe, held, signed_delivery, cr
     assert result.status == "processed"
     assert payment(session_id).status == "paid"
     assert retry_failed_event(event["id"]).status == "duplicate"
+
+
+def test_a_verification_failure_stripe_words_otherwise_is_still_a_clear_refusal():
+    from core.payments.webhooks import _signature_problem
+
+    odd = stripe.SignatureVerificationError("Something new went wrong", "t=1,v1=x")
+    assert _signature_problem(odd) == "The Stripe-Signature header could not be verified."
+
+
+def test_finance_retrying_an_unknown_or_processed_event_is_told_why(fake_stripe, held, signed_delivery):
+    with pytest.raises(NotFound) as info:
+        retry_failed_event("evt_never_received")
+    assert info.value.message == "No Stripe event 'evt_never_received' has been received."
+
+    event = fake_stripe.complete_session(held[1])
+    signed_delivery(event)
+    result = retry_failed_event(event["id"])
+    assert (result.event_id, result.type, result.status, result.detail) == (
+        event["id"],
+        "checkout.session.completed",
+        "duplicate",
+        "already processed; nothing to retry",
+    )
+
+
+def test_finance_can_retry_an_ignored_event_and_it_is_handled_again(fake_stripe, held, signed_delivery):
+    """An event ignored on arrival (here: a payment event for a Checkout Session we had no row
+    for and that carries no Lesplanner marker) is handled again when finance retries it, not
+    answered 'duplicate' like a repeat from Stripe."""
+    event = fake_stripe.event(
+        "checkout.session.completed",
+        {"id": "cs_test_foreign", "object": "checkout.session", "payment_status": "paid", "metadata": {}},
+    )
+    assert signed_delivery(event).status == "ignored"
+    assert signed_delivery(event).status == "duplicate"  # Stripe's repeat
+
+    result = retry_failed_event(event["id"])
+
+    assert result.status == "ignored" and "cs_test_foreign was not created by Lesplanner" in result.detail
+    assert stored_event(event["id"]).attempts == 2  # Stripe's repeat was no attempt; the retry is
+
+
+def test_a_failure_of_a_new_event_stores_it_whole(fake_stripe, held, signed_delivery, crash_once):
+    """Stored on failure with its type, its payload, one attempt, the cause, and when it came."""
+    crash_once()
+    event = fake_stripe.complete_session(held[1])
+    with pytest.raises(WebhookHandlingFailed):
+        signed_delivery(event)
+
+    row = stored_event(event["id"])
+    assert (row.type, row.status, row.attempts, row.received_at) == (
+        "checkout.session.completed",
+        "failed",
+        1,
+        NOW,
+    )
+    assert json.loads(row.payload) == event and "database connection was lost" in row.error
+
+
+def test_an_event_type_longer_than_the_column_is_cut_to_255(fake_stripe, held, signed_delivery):
+    event = fake_stripe.event("x" * 300, {"id": "obj_1"})
+    assert signed_delivery(event).status == "ignored"
+    assert stored_event(event["id"]).type == "x" * 255
+
+
+def test_when_even_the_failure_cannot_be_stored_the_log_says_so(monkeypatch, caplog):
+    from core.payments import webhooks
+
+    def unavailable():
+        raise OSError("disk full")
+
+    monkeypatch.setattr(webhooks, "write_session", unavailable)
+    with caplog.at_level("ERROR", logger="lesplanner.payments"):
+        webhooks._store_failure("evt_1", "checkout.session.completed", "{}", "boom")
+    assert caplog.messages == ["could not store the failure of Stripe event 'evt_1': OSError"]
 
 
 def test_failing_again_counts_the_attempts(fake_stripe, held, signed_delivery, crash_once):
