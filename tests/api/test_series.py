@@ -340,6 +340,20 @@ def test_an_expired_checkout_releases_every_week(held, client, fake_stripe, sign
     assert again.status_code == 201, again.text  # the weeks are free again
 
 
+def test_an_expired_checkout_releases_the_weeks_after_one_cancelled_first(
+    held, client, fake_stripe, signed_delivery
+):
+    """The customer cancelled week 1 while paying was still open; the checkout then expires:
+    every other week is released too (the first lesson no longer waiting stops nothing)."""
+    first = rows()[0]
+    cancelled = client.post(f"/api/v1/lessons/{first.id}/cancel", json={"conversation_id": "conv-1"})
+    assert cancelled.status_code == 200, cancelled.text
+
+    signed_delivery(fake_stripe.expire_session(held["checkout_session_id"]))
+
+    assert [r.status for r in rows()] == ["cancelled", "expired", "expired", "expired", "expired"]
+
+
 def test_holds_that_run_out_release_every_week_and_close_the_checkout(held, fake_stripe):
     clock.set_now(clock.now() + timedelta(hours=2))
     worker.drain()

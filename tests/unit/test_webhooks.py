@@ -845,6 +845,32 @@ def test_finance_can_retry_a_failed_event(fake_stripe, held, signed_delivery, cr
     assert retry_failed_event(event["id"]).status == "duplicate"
 
 
+def test_paid_records_what_stripe_charged_and_says_what_changed(fake_stripe, held, signed_delivery):
+    """A promotion code in Checkout changes the amount: the payment keeps what was charged."""
+    lesson_id, session_id = held
+    event = fake_stripe.complete_session(session_id)
+    event["data"]["object"].update(amount_total=4000, currency="eur")
+
+    result = signed_delivery(event)
+
+    assert result.detail == f"Payment {session_id} paid (was open). Lesson {lesson_id} is confirmed."
+    assert (payment(session_id).amount, payment(session_id).currency) == (4000, "eur")
+
+
+def test_a_paid_event_without_amount_or_currency_keeps_the_stored_ones(fake_stripe, held, signed_delivery):
+    event = fake_stripe.complete_session(held[1])
+    for key in ("amount_total", "currency"):
+        del event["data"]["object"][key]
+
+    signed_delivery(event)
+
+    assert (payment(held[1]).status, payment(held[1]).amount, payment(held[1]).currency) == (
+        "paid",
+        4500,
+        "eur",
+    )
+
+
 def test_a_verification_failure_stripe_words_otherwise_is_still_a_clear_refusal():
     from core.payments.webhooks import _signature_problem
 
@@ -881,7 +907,11 @@ def test_finance_can_retry_an_ignored_event_and_it_is_handled_again(fake_stripe,
 
     result = retry_failed_event(event["id"])
 
-    assert result.status == "ignored" and "cs_test_foreign was not created by Lesplanner" in result.detail
+    assert result.status == "ignored"
+    assert result.detail == (
+        "Checkout Session cs_test_foreign was not created by Lesplanner (no Payment for it here, "
+        "and no Lesplanner marker in its metadata)."
+    )
     assert stored_event(event["id"]).attempts == 2  # Stripe's repeat was no attempt; the retry is
 
 
