@@ -50,7 +50,7 @@ class Module:
 # Booking and self-service specify the steps the lifecycle tests do not reach (await_payment,
 # slot_free_in_database, mark_outcome, buffer_of).
 MODULES = [
-    Module("slots", "core/slots.py", ("tests/unit/test_slots.py",)),
+    Module("slots", "core/slots.py", ("tests/unit/test_slots.py", "tests/unit/test_busy_index.py")),
     Module(
         "lessons",
         "core/lessons.py",

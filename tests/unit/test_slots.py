@@ -18,10 +18,12 @@ from core.models import PlanningProfile
 from core.profiles import SEED_PROFILES, validate_profile
 from core.slots import (
     Slot,
+    choose_for_day,
     generate_slots,
     is_offered,
     merge_intervals,
     require_aware,
+    spread_suggestions,
     subtract_interval,
     window_bounds,
 )
@@ -832,3 +834,45 @@ def test_every_generated_slot_is_offered_when_nothing_is_busy(profile, now):
     # and a start between two grid points is not
     off_grid = result[0].start + timedelta(minutes=1)
     assert not is_offered(profile, now, off_grid, AMS)
+
+
+# --- spread_suggestions: several tutors' free slots merged into one answer (core/booking.py) ------
+
+
+def hourly(first: datetime, count: int) -> list[Slot]:
+    return [Slot(first + timedelta(hours=i), first + timedelta(hours=i + 1)) for i in range(count)]
+
+
+def test_without_a_daily_cap_the_first_slots_up_to_the_limit_are_suggested():
+    free = hourly(MONDAY_9, 8) + hourly(MONDAY_9 + timedelta(days=1), 8)
+
+    assert spread_suggestions(free, make_profile(max_per_day=None), AMS, 5) == free[:5]
+    assert spread_suggestions(free, make_profile(max_per_day=0), AMS, 20) == free
+
+
+def test_with_a_daily_cap_each_local_day_gets_its_own_choice_in_day_order():
+    days = [hourly(MONDAY_9 + timedelta(days=d), 10) for d in range(3)]
+    free = [slot for day in days for slot in day]
+
+    chosen = spread_suggestions(free, make_profile(max_per_day=2), AMS, 100)
+
+    assert chosen == [slot for day in days for slot in choose_for_day(day, 2, AMS)]
+    assert Counter(local(s.start).date() for s in chosen) == {local(day[0].start).date(): 2 for day in days}
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 5])
+def test_with_a_daily_cap_the_limit_cuts_the_answer_wherever_it_falls(limit):
+    days = [hourly(MONDAY_9 + timedelta(days=d), 10) for d in range(3)]
+    free = [slot for day in days for slot in day]
+    every = spread_suggestions(free, make_profile(max_per_day=2), AMS, 100)
+
+    assert spread_suggestions(free, make_profile(max_per_day=2), AMS, limit) == every[:limit]
+
+
+def test_days_are_local_days_not_utc_days():
+    """23:30 and 00:30 Amsterdam time are two days here, though both fall on one UTC date."""
+    late = Slot(datetime(2026, 11, 30, 23, 0, tzinfo=AMS), datetime(2026, 12, 1, 0, 0, tzinfo=AMS))
+    early = Slot(datetime(2026, 12, 1, 0, 30, tzinfo=AMS), datetime(2026, 12, 1, 1, 30, tzinfo=AMS))
+    assert late.start.astimezone(UTC).date() == early.start.astimezone(UTC).date()
+
+    assert spread_suggestions([late, early], make_profile(max_per_day=1), AMS, 10) == [late, early]
