@@ -54,3 +54,10 @@ def test_naive_busy_time_is_refused_when_the_index_is_built():
         BusyIndex([]).plus([(NOW, datetime(2026, 12, 1, 11))])
     with pytest.raises(ValidationFailed):
         BusyIndex([("10:00", "11:00")])  # type: ignore[list-item]
+
+
+def test_touching_busy_time_is_one_interval():
+    t = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    index = BusyIndex([(t, t + timedelta(hours=1)), (t + timedelta(hours=1), t + timedelta(hours=2))])
+
+    assert list(index) == [(t, t + timedelta(hours=2))]

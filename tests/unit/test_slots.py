@@ -876,3 +876,38 @@ def test_days_are_local_days_not_utc_days():
     assert late.start.astimezone(UTC).date() == early.start.astimezone(UTC).date()
 
     assert spread_suggestions([late, early], make_profile(max_per_day=1), AMS, 10) == [late, early]
+
+
+def monday_slots(*hours_minutes: tuple[int, int]) -> list[Slot]:
+    """Hour-long slots on Monday 30 November at these local times."""
+    return [
+        Slot(
+            datetime(2026, 11, 30, h, m, tzinfo=AMS),
+            datetime(2026, 11, 30, h, m, tzinfo=AMS) + timedelta(hours=1),
+        )
+        for h, m in hours_minutes
+    ]
+
+
+def starts_of(slots: list[Slot]) -> list[tuple[int, int]]:
+    return [(local(s.start).hour, local(s.start).minute) for s in slots]
+
+
+def test_a_slot_at_noon_belongs_to_the_afternoon_not_the_morning():
+    # Morning has nothing, so noon is the afternoon's pick and 20:00 the evening's.
+    assert starts_of(choose_for_day(monday_slots((12, 0), (15, 0), (20, 0)), 2, AMS)) == [(12, 0), (20, 0)]
+
+
+def test_ten_to_twelve_is_still_morning():
+    # 08:00 is the morning's pick; 11:50 is morning too, so the afternoon's pick is 15:00.
+    assert starts_of(choose_for_day(monday_slots((8, 0), (11, 50), (15, 0)), 2, AMS)) == [(8, 0), (15, 0)]
+
+
+def test_a_slot_ending_an_hour_before_a_chosen_one_is_not_adjacent_to_it():
+    # Chosen by part: 08:00 and 12:00. 10:00-11:00 ends exactly an hour before 12:00 and starts
+    # an hour after 08:00 ended: adjacent to neither, so it comes before 14:00.
+    assert starts_of(choose_for_day(monday_slots((8, 0), (10, 0), (12, 0), (14, 0)), 3, AMS)) == [
+        (8, 0),
+        (10, 0),
+        (12, 0),
+    ]
