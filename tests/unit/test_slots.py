@@ -911,3 +911,39 @@ def test_a_slot_ending_an_hour_before_a_chosen_one_is_not_adjacent_to_it():
         (10, 0),
         (12, 0),
     ]
+
+
+@pytest.mark.parametrize(
+    ("busy", "message"),
+    [
+        pytest.param(
+            [(datetime(2026, 12, 1, 10, tzinfo=_NoOffset()), tue(11))],
+            "^busy start has no time zone offset",
+            id="start",
+        ),
+        pytest.param(
+            [(tue(10), datetime(2026, 12, 1, 11, tzinfo=_NoOffset()))],
+            "^busy end has no time zone offset",
+            id="end",
+        ),
+        pytest.param([(tue(10), "2026-12-01T11:00")], "^busy end must be a date and time$", id="end as text"),
+    ],
+)
+def test_busy_time_in_a_zone_without_an_offset_or_as_text_is_refused_by_name(busy, message):
+    with pytest.raises(ValidationFailed, match=message):
+        generate_slots(make_profile("existing"), MONDAY_9, busy, AMS)
+
+
+def test_every_free_slot_is_every_one_however_many_and_a_limit_still_cuts_it():
+    """The console's week view: every free slot of a 14-day window is far more than 90."""
+    profile = make_profile("existing", days_ahead=14)
+    every = generate_slots(profile, MONDAY_9, [], AMS, every=True)
+
+    assert len(every) > 100
+    assert generate_slots(profile, MONDAY_9, [], AMS, every=True, limit=5) == every[:5]
+
+
+@pytest.mark.parametrize("every", [False, True])
+def test_a_limit_of_zero_offers_nothing_without_a_daily_cap_too(every):
+    profile = make_profile("existing", max_per_day=None)
+    assert generate_slots(profile, MONDAY_9, [], AMS, limit=0, every=every) == []
