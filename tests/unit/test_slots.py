@@ -947,3 +947,15 @@ def test_every_free_slot_is_every_one_however_many_and_a_limit_still_cuts_it():
 def test_a_limit_of_zero_offers_nothing_without_a_daily_cap_too(every):
     profile = make_profile("existing", max_per_day=None)
     assert generate_slots(profile, MONDAY_9, [], AMS, limit=0, every=every) == []
+
+
+def test_is_offered_steps_over_the_hour_that_does_not_exist_in_spring():
+    """28 March 2027, Amsterdam: 02:00-03:00 does not exist. A profile whose hours span it still
+    offers 04:00 (the scan skips the missing 02:00 instead of comparing it)."""
+    night = make_profile(
+        "existing", earliest_hour=1, latest_hour=6, exclude_weekends=False, min_lead_minutes=0
+    )
+    now = datetime(2027, 3, 27, 12, 0, tzinfo=AMS)
+
+    assert is_offered(night, now, datetime(2027, 3, 28, 4, 0, tzinfo=AMS), AMS) is True
+    assert is_offered(night, now, datetime(2027, 3, 28, 3, 30, tzinfo=AMS), AMS) is False
