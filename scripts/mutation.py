@@ -15,6 +15,7 @@ pass through it. mutmut remembers its results in that folder and resumes where i
     python scripts/mutation.py slots            # one module
     python scripts/mutation.py --results slots  # the scores and survivors, without running
     python scripts/mutation.py --fresh slots    # forget earlier results first
+    python scripts/mutation.py --recheck slots  # the survivors against the tests as they are now
 
 Extra arguments after `--` go to `mutmut run`, e.g. `-- "core.lessons.x_expire_holds*"`.
 Exit code 0 when no mutant survived in the modules asked for.
@@ -23,12 +24,15 @@ Exit code 0 when no mutant survived in the modules asked for.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import subprocess
 import sys
 import tomllib
 from collections import Counter
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,6 +146,44 @@ def results(module: Module, folder: Path) -> tuple[Counter[str], list[str]]:
     return counts, survivors
 
 
+def recheck(module: Module, folder: Path, survivors: list[str], tests: list[str] | None = None) -> list[str]:
+    """Run the module's tests against each survivor again (mutmut's own resume does not re-test
+    a survivor with tests added since); record the ones that now fail as killed. Returns the
+    survivors left."""
+    # The tests as they are now (mutmut copied them when it last ran).
+    shutil.copytree(ROOT / "tests", folder / "mutants" / "tests", dirs_exist_ok=True)
+    meta_path = folder / "mutants" / (module.path + ".meta")
+    meta = json.loads(meta_path.read_text())
+    left = []
+    for name in survivors:
+        outcome = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-x",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-p",
+                "no:xdist",
+                *(tests or module.tests),
+            ],
+            cwd=folder / "mutants",
+            env={**os.environ, "MUTANT_UNDER_TEST": name},
+            capture_output=True,
+            check=False,
+        )
+        if outcome.returncode == 1:  # a test failed: killed
+            meta["exit_code_by_key"][name] = 1
+            meta_path.write_text(json.dumps(meta, indent=2))  # kept if stopped halfway
+            print(f"    killed now: {name}", flush=True)
+        else:
+            left.append(name)
+            print(f"    still survives: {name}", flush=True)
+    return left
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -149,8 +191,16 @@ def main() -> int:
     parser.add_argument("modules", nargs="*", help=", ".join(m.name for m in MODULES) + " (default: all)")
     parser.add_argument("--results", action="store_true", help="only show the scores and survivors")
     parser.add_argument("--fresh", action="store_true", help="forget earlier results first")
-    args, extra = parser.parse_known_args()
-    extra = [a for a in extra if a != "--"]
+    parser.add_argument(
+        "--recheck",
+        action="store_true",
+        help="run the tests again against each survivor (after adding tests)",
+    )
+    parser.add_argument("--tests", nargs="+", help="with --recheck: these test files instead of the module's")
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)  # what follows `--` is mutmut's
+    args, extra = parser.parse_known_args(argv[:cut])
+    extra += argv[cut + 1 :]
     unknown = set(args.modules) - {m.name for m in MODULES}
     if unknown:
         parser.error(f"unknown module(s): {', '.join(sorted(unknown))}")
@@ -158,7 +208,11 @@ def main() -> int:
     survived = 0
     for module in chosen:
         folder = prepare(module, args.fresh)
-        if not args.results:
+        if args.recheck:  # the survivors matching the patterns after `--` (default: all)
+            survivors = results(module, folder)[1]
+            chosen_survivors = [n for n in survivors if not extra or any(fnmatch(n, p) for p in extra)]
+            recheck(module, folder, chosen_survivors, args.tests)
+        elif not args.results:
             run(module, folder, extra)
         counts, survivors = results(module, folder)
         total = sum(counts.values())
