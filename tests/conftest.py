@@ -78,9 +78,9 @@ _template_copy = None  # what such a copy must look like again (tests.pg.Templat
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     global _running_wants_schema
+    global _connections_at_setup
     _running_wants_schema = "engine" in getattr(item, "fixturenames", ())
-    _connections_before.clear()
-    _connections_before[item.nodeid] = _connections_opened
+    _connections_at_setup = _connections_opened
 
 
 @pytest.hookimpl(hookwrapper=True, trylast=True)
@@ -89,11 +89,11 @@ def pytest_runtest_teardown(item, nextitem):
     be made like the template again (PostgreSQL; tests/pg.py TemplateCopy)."""
     global _template_copy
     yield
-    from tests.pg import TemplateCopy
-
     while _lent:
         url = _lent.pop()
         if _template_copy is None:
+            from tests.pg import TemplateCopy
+
             _template_copy = TemplateCopy(pg_server_url().rsplit("/", 1)[0] + "/" + _pg_template())
         try:
             reusable = _template_copy.reset(url)
@@ -197,11 +197,10 @@ def pytest_runtest_call(item):
     """The PostgreSQL pass skips the tests that use no database (`_uses_a_database`). So that a
     test cannot use one unnoticed and never run on PostgreSQL, the SQLite pass fails any such
     test that opens a database connection (in its fixtures or its body)."""
-    before = _connections_before.get(item.nodeid, _connections_opened)
     result = yield
     if (
         TEST_DB == "sqlite"
-        and _connections_opened > before
+        and _connections_opened > _connections_at_setup
         and not _uses_a_database(item)
         and "sqlite_only" not in item.keywords
     ):
@@ -213,7 +212,7 @@ def pytest_runtest_call(item):
     return result
 
 
-_connections_before: dict[str, int] = {}
+_connections_at_setup = 0  # _connections_opened when the running test's setup began
 
 
 def pytest_collection_modifyitems(config, items):
