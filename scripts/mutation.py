@@ -51,8 +51,9 @@ class Module:
 
 # The lifecycle's fault matrix (every outside call failing in every way, about a minute) checks
 # the job queue more than the lesson rules; it stays out so that a survivor costs seconds.
-# Booking and self-service specify the steps the lifecycle tests do not reach (await_payment,
-# slot_free_in_database, mark_outcome, buffer_of).
+# Booking and self-service specify the steps the lifecycle tests do not reach (slot_free_in_database,
+# mark_outcome, buffer_of); the webhook tests reach await_payment, the Google booking tests
+# _calendar_failed.
 MODULES = [
     Module("slots", "core/slots.py", ("tests/unit/test_slots.py", "tests/unit/test_busy_index.py")),
     Module(
@@ -62,6 +63,8 @@ MODULES = [
             "tests/unit/test_lifecycle.py",
             "tests/unit/test_booking.py",
             "tests/api/test_self_service.py",
+            "tests/unit/test_webhooks.py",
+            "tests/unit/test_google_booking.py",
             "-k",
             "not every_outside_call",
         ),
