@@ -15,9 +15,10 @@ import pytest
 from sqlmodel import select
 
 from core import clock, lessons, worker
-from core.calendars import event_id_for_lesson
+from core.calendars import CreatedEvent, EventRequest, event_id_for_lesson, set_backend
+from core.calendars.local import LocalCalendarBackend
 from core.db import read_session, write_session
-from core.errors import InvalidTransition, LesplannerError
+from core.errors import CalendarUnavailable, InvalidTransition, LesplannerError, ValidationFailed
 from core.models import (
     AWAITING_PAYMENT,
     CONFIRMED,
@@ -28,6 +29,7 @@ from core.models import (
     Conversation,
     Job,
     Lesson,
+    LessonSeries,
     LessonStatus,
     OutboxMessage,
     Payment,
@@ -584,3 +586,77 @@ def test_a_lesson_is_marked_from_the_moment_it_ends_and_only_when_confirmed(engi
     frozen_now(TUE_10 + timedelta(hours=1))  # the very end of the lesson
     _step(lessons.mark_outcome, done, "no_show")
     assert lesson(done).outcome == "no_show"
+
+
+def _series(status: str, weeks: int = 2, **fields) -> list[int]:
+    """A weekly series of `weeks` lessons from TUE_10 on, stored as `_stored` stores one."""
+    ids = [_stored(status, start=TUE_10 + timedelta(weeks=week), **fields) for week in range(weeks)]
+    with write_session() as session:
+        series = LessonSeries(
+            conversation_id="conv-1",
+            contact_id="contact-1",
+            profile_name="existing",
+            start=TUE_10,
+            weeks=weeks,
+            lessons=weeks,
+        )
+        session.add(series)
+        session.flush()
+        for lesson_id in ids:
+            session.get(Lesson, lesson_id).series_id = series.id
+    return ids
+
+
+class _RefusingCalendar(LocalCalendarBackend):
+    """The embedded calendar, except that it answers a lesson's event with the errors queued for
+    that lesson, one per attempt."""
+
+    def __init__(self, **errors: list[Exception]) -> None:
+        self.errors = {int(lesson_id): list(queue) for lesson_id, queue in errors.items()}
+
+    def create_event(self, request: EventRequest) -> CreatedEvent:
+        if self.errors.get(request.lesson_id):
+            raise self.errors[request.lesson_id].pop(0)
+        return super().create_event(request)
+
+
+def test_a_calendar_that_refuses_the_event_marks_the_lesson_failed_with_its_reason(engine, frozen_now):
+    frozen_now(2026, 11, 30, 9, 0)
+    held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
+    reason = "Anna's calendar is read-only. " * 20  # 600 characters
+    set_backend(_RefusingCalendar(**{str(held): [ValidationFailed(reason)]}))
+
+    _step(lessons.confirm, held, verify_slot=True)  # paid: the job checks the slot first
+    worker.drain()
+
+    refused = lesson(held)
+    assert (refused.status, refused.calendar_sync) == (CONFIRMED, "failed")
+    assert refused.calendar_note == f"The calendar refused this lesson's event: {reason}"[:500]
+    assert len(refused.calendar_note) == 500  # the note stays readable on the lesson page
+    assert message_keys() == ["booking_confirmed"]  # told once, when the slot was checked
+
+
+def test_a_series_is_told_once_its_last_lessons_event_is_refused_after_the_others_were_made(
+    engine, frozen_now
+):
+    """The first lesson's slot is checked, the calendar is down, the second lesson's event is
+    made, then the calendar refuses the first one for good: that refusal settles the series."""
+    frozen_now(2026, 11, 30, 9, 0)
+    first, second = _series(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
+    set_backend(
+        _RefusingCalendar(
+            **{str(first): [CalendarUnavailable("Google is not answering."), ValidationFailed("Refused.")]}
+        )
+    )
+    with write_session() as session:
+        for lesson_id in (first, second):
+            lessons.confirm(session, session.get(Lesson, lesson_id), verify_slot=True)
+
+    worker.drain()
+    assert (lesson(first).calendar_sync, lesson(second).calendar_sync) == ("pending", "synced")
+    assert message_keys() == []  # the first lesson is not settled yet
+    later(minutes=10)
+    worker.drain()
+
+    assert (lesson(first).calendar_sync, lesson(second).calendar_sync) == ("failed", "synced")
+    assert message_keys() == ["series_confirmed"]
