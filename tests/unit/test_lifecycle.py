@@ -21,6 +21,7 @@ from core.db import read_session, write_session
 from core.errors import CalendarUnavailable, InvalidTransition, LesplannerError, ValidationFailed
 from core.models import (
     AWAITING_PAYMENT,
+    CANCELLED,
     CONFIRMED,
     EXPIRED,
     HELD,
@@ -660,3 +661,58 @@ def test_a_series_is_told_once_its_last_lessons_event_is_refused_after_the_other
 
     assert (lesson(first).calendar_sync, lesson(second).calendar_sync) == ("failed", "synced")
     assert message_keys() == ["series_confirmed"]
+
+
+def test_cancelling_a_held_lesson_closes_its_checkout_and_tells_the_customer(engine, frozen_now):
+    frozen_now(2026, 11, 30, 9, 0)
+    held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
+
+    assert _step(lessons.cancel, held, "klant belde af") == HELD  # the status it had
+
+    cancelled = lesson(held)
+    assert (cancelled.status, cancelled.cancel_reason, cancelled.hold_expires_at) == (
+        CANCELLED,
+        "klant belde af",
+        None,
+    )
+    assert [j.key for j in _jobs("stripe.expire_checkout")] == [f"stripe.expire_checkout:lesson-{held}"]
+    assert _jobs("calendar.delete") == []  # it never had an event
+    assert message_keys() == ["lesson_cancelled"]
+
+
+def test_cancelling_a_confirmed_lesson_removes_its_event_and_leaves_stripe_alone(engine, frozen_now):
+    """Also when the event is still being made (calendar pending, no event id yet): the delete
+    job runs after the create job and removes what it made."""
+    frozen_now(2026, 11, 30, 9, 0)
+    made = _stored(CONFIRMED, calendar_event_id="lesplanner00000001", calendar_sync="synced")
+    being_made = _stored(CONFIRMED, start=TUE_10 + timedelta(hours=2), calendar_sync="pending")
+
+    assert _step(lessons.cancel, made, "docent ziek", notify=False) == CONFIRMED
+    assert _step(lessons.cancel, being_made, "docent ziek", notify=False) == CONFIRMED
+
+    assert sorted(j.key for j in _jobs("calendar.delete")) == sorted(
+        [f"calendar:lesson-{made}", f"calendar:lesson-{being_made}"]
+    )
+    assert lesson(made).calendar_sync == "synced"  # a delete leaves the sync state to its job
+    assert _jobs("stripe.expire_checkout") == []
+    assert message_keys() == []  # staff tell the customer themselves (notify=False)
+
+
+def test_a_lesson_paid_late_keeps_its_slot_only_outside_the_profiles_buffer(engine, frozen_now):
+    """With a 15-minute buffer, another lesson ending 10 minutes before or starting 10 minutes
+    after takes the slot; one ending exactly at its start without a buffer does not."""
+    frozen_now(2026, 11, 30, 9, 0)
+    with write_session() as session:
+        session.get(PlanningProfile, "existing").buffer_minutes = 15
+    before = _stored(EXPIRED, start=TUE_10)
+    _stored(CONFIRMED, start=TUE_10 - timedelta(minutes=70))
+    after = _stored(EXPIRED, start=TUE_10 + timedelta(days=1))
+    _stored(CONFIRMED, start=TUE_10 + timedelta(days=1, minutes=70))
+    touching = _stored(EXPIRED, start=TUE_10 + timedelta(days=2))
+    _stored(CONFIRMED, start=TUE_10 + timedelta(days=2, hours=-1))
+
+    assert _step(lessons.paid, before) == NEEDS_RESCHEDULE
+    assert _step(lessons.paid, after) == NEEDS_RESCHEDULE
+    with write_session() as session:
+        session.get(PlanningProfile, "existing").buffer_minutes = 0
+    assert _step(lessons.paid, touching) == CONFIRMED
