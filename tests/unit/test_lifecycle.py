@@ -716,3 +716,66 @@ def test_a_lesson_paid_late_keeps_its_slot_only_outside_the_profiles_buffer(engi
     with write_session() as session:
         session.get(PlanningProfile, "existing").buffer_minutes = 0
     assert _step(lessons.paid, touching) == CONFIRMED
+
+
+def _told() -> list[tuple[str, str]]:
+    """Each queued message as (key, dedupe key), oldest first."""
+    with read_session() as session:
+        return [
+            (m.key, m.dedupe_key)
+            for m in session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        ]
+
+
+def test_a_delayed_payment_keeps_a_series_slots_and_tells_the_series_once(engine, frozen_now):
+    from core.config import get_settings
+
+    now = frozen_now(2026, 11, 30, 9, 0)
+    first, second = _series(HELD, hold_expires_at=now + timedelta(minutes=30))
+    other = _stored(CONFIRMED, start=TUE_10 + timedelta(days=1))
+
+    assert _step(lessons.await_payment, first) is True
+    assert _step(lessons.await_payment, second) is True  # the same payment pays both
+    assert _step(lessons.await_payment, first) is False  # already waiting: nothing changes
+    assert _step(lessons.await_payment, other) is False  # not held: left alone
+
+    until = now + timedelta(hours=get_settings().async_payment_hold_hours)
+    assert [(lesson(i).status, lesson(i).hold_expires_at) for i in (first, second)] == [
+        (AWAITING_PAYMENT, until),
+        (AWAITING_PAYMENT, until),
+    ]
+    assert lesson(other).status == CONFIRMED
+    series_id = lesson(first).series_id
+    assert _told() == [("series_payment_processing", f"series_payment_processing:{series_id}")]
+    with read_session() as session:
+        assert "reeks van 2 lessen" in session.exec(select(OutboxMessage)).one().text
+
+
+def test_each_lifecycle_message_is_queued_once_per_lesson_under_its_events_key(engine, frozen_now):
+    """The dedupe keys are what a repeated webhook or a second worker is matched against, and
+    the cancellation terms queue their refund or credit message as lesson_cancelled:<id> so
+    that the customer hears of a cancellation once."""
+    now = frozen_now(2026, 11, 30, 9, 0)
+    waiting = _stored(HELD, hold_expires_at=now + timedelta(minutes=30))
+    expired = _stored(HELD, start=TUE_10 + timedelta(days=1), hold_expires_at=now)
+    failed = _stored(AWAITING_PAYMENT, start=TUE_10 + timedelta(days=2))
+    confirmed = _stored(HELD, start=TUE_10 + timedelta(days=3), hold_expires_at=now + timedelta(minutes=30))
+    _stored(CONFIRMED, start=TUE_10 + timedelta(days=1))  # takes the expired lesson's slot
+
+    _step(lessons.await_payment, waiting)
+    _step(lessons.cancel, waiting, "klant belde af")
+    _step(lessons.release, expired, "hold_expired")
+    _step(lessons.paid, expired)  # paid late, the slot is gone
+    _step(lessons.release, failed, "payment_failed")
+    _step(lessons.paid, failed)  # paid after all, but the lesson was cancelled
+    _step(lessons.confirm, confirmed)
+
+    assert _told() == [
+        ("payment_processing", f"payment_processing:{waiting}"),
+        ("lesson_cancelled", f"lesson_cancelled:{waiting}"),
+        ("hold_expired", f"hold_released:{expired}"),
+        ("slot_lost", f"slot_lost:{expired}"),
+        ("payment_failed", f"hold_released:{failed}"),
+        ("paid_after_cancel", f"slot_lost:{failed}"),
+        ("booking_confirmed", f"booking_confirmed:{confirmed}"),
+    ]
