@@ -779,3 +779,58 @@ def test_each_lifecycle_message_is_queued_once_per_lesson_under_its_events_key(e
         ("paid_after_cancel", f"slot_lost:{failed}"),
         ("booking_confirmed", f"booking_confirmed:{confirmed}"),
     ]
+
+
+def _texts() -> list[str]:
+    with read_session() as session:
+        return [m.text for m in session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()]
+
+
+def test_moving_a_lesson_twice_tells_the_customer_the_new_time_each_time(engine, frozen_now):
+    frozen_now(2026, 11, 30, 9, 0)
+    planned = _stored(CONFIRMED)
+    wednesday, thursday = TUE_10 + timedelta(days=1), TUE_10 + timedelta(days=2)
+
+    _step(lessons.move, planned, wednesday, wednesday + timedelta(hours=1))
+    _step(lessons.move, planned, thursday, thursday + timedelta(hours=1))
+
+    assert _texts() == [
+        "Je les is verplaatst naar wo 2 dec om 10:00.",
+        "Je les is verplaatst naar do 3 dec om 10:00.",
+    ]
+
+
+def test_a_rescheduled_lesson_updates_its_event_and_a_rebooked_one_creates_it(engine, frozen_now):
+    """DESIGN.md's table: reschedule → calendar.update, rebook → calendar.create. Either job
+    brings the tutor's calendar in line with the lesson's new time."""
+    frozen_now(2026, 11, 30, 9, 0)
+    planned = _stored(CONFIRMED)
+    lost = _stored(NEEDS_RESCHEDULE, start=TUE_10 + timedelta(hours=2))
+    wednesday = TUE_10 + timedelta(days=1)
+
+    _step(lessons.move, planned, wednesday, wednesday + timedelta(hours=1))
+    _step(lessons.move, lost, wednesday + timedelta(hours=2), wednesday + timedelta(hours=3))
+
+    assert [j.key for j in _jobs("calendar.update")] == [f"calendar:lesson-{planned}"]
+    assert [j.key for j in _jobs("calendar.create")] == [f"calendar:lesson-{lost}"]
+    worker.drain()
+    assert (lesson(planned).calendar_sync, lesson(lost).calendar_sync) == ("synced", "synced")
+    assert _texts()[-1] == "Je les is ingepland op wo 2 dec om 12:00. Tot dan!"
+
+
+def test_a_series_whose_hold_ran_out_is_told_once_and_so_is_one_whose_payment_failed(engine, frozen_now):
+    now = frozen_now(2026, 11, 30, 9, 0)
+    expired = _series(HELD, hold_expires_at=now)
+    failed = _series(AWAITING_PAYMENT, weeks=3)
+
+    assert lessons.expire_holds() == 2
+    for lesson_id in failed:
+        _step(lessons.release, lesson_id, "payment_failed")
+
+    expired_series, failed_series = lesson(expired[0]).series_id, lesson(failed[0]).series_id
+    assert _told() == [
+        ("series_hold_expired", f"series_released:{expired_series}"),
+        ("series_payment_failed", f"series_released:{failed_series}"),
+    ]
+    texts = _texts()
+    assert "reeks van 2 lessen" in texts[0] and "reeks van 3 lessen" in texts[1]
