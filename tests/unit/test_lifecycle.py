@@ -26,6 +26,7 @@ from core.models import (
     EXPIRED,
     HELD,
     NEEDS_RESCHEDULE,
+    AuditLog,
     Contact,
     Conversation,
     Job,
@@ -834,3 +835,22 @@ def test_a_series_whose_hold_ran_out_is_told_once_and_so_is_one_whose_payment_fa
     ]
     texts = _texts()
     assert "reeks van 2 lessen" in texts[0] and "reeks van 3 lessen" in texts[1]
+
+
+def test_a_lesson_paid_after_its_slot_was_taken_is_a_case_for_finance(engine, frozen_now):
+    now = frozen_now(2026, 11, 30, 9, 0)
+    late = _stored(EXPIRED)
+    _stored(CONFIRMED)  # took the slot while the hold was over
+
+    assert _step(lessons.paid, late) == NEEDS_RESCHEDULE
+
+    with read_session() as session:
+        [alert] = session.exec(select(AuditLog)).all()
+    assert (alert.actor, alert.action, alert.entity, alert.entity_id, alert.after, alert.at) == (
+        "system",
+        "finance.alert",
+        "Lesson",
+        str(late),
+        {"status": "needs_reschedule", "why": "paid after its hold ended; another lesson has the slot"},
+        now,
+    )
