@@ -132,13 +132,15 @@ def run(module: Module, folder: Path, extra: list[str]) -> None:
     subprocess.run([str(MUTMUT), "run", "--max-children", "1", *extra], cwd=folder, check=False)
 
 
-def results(module: Module, folder: Path) -> tuple[Counter[str], list[str]]:
-    """Each mutant's status (killed, survived, timeout, no tests, ...) and the survivors' names."""
+def results(module: Module, folder: Path) -> tuple[Counter[str], list[str], list[str]]:
+    """Each mutant's status (killed, survived, timeout, no tests, ...), the survivors' names and
+    the names of those no selected test reached."""
     out = subprocess.run(
         [str(MUTMUT), "results", "--all", "true"], cwd=folder, capture_output=True, text=True, check=False
     ).stdout
     counts: Counter[str] = Counter()
     survivors = []
+    untested = []
     for line in out.splitlines():
         name, _, status = line.strip().rpartition(": ")
         if not name.startswith("core."):
@@ -146,13 +148,15 @@ def results(module: Module, folder: Path) -> tuple[Counter[str], list[str]]:
         counts[status] += 1
         if status == "survived":
             survivors.append(name)
-    return counts, survivors
+        elif status == "no tests":
+            untested.append(name)
+    return counts, survivors, untested
 
 
 def recheck(module: Module, folder: Path, survivors: list[str], tests: list[str] | None = None) -> list[str]:
     """Run the module's tests against each survivor again (mutmut's own resume does not re-test
-    a survivor with tests added since); record the ones that now fail as killed. Returns the
-    survivors left."""
+    a survivor with tests added since); record the ones that now fail as killed, and a mutant that
+    had no tests and still passes them as survived. Returns the survivors left."""
     # The tests as they are now (mutmut copied them when it last ran).
     shutil.copytree(ROOT / "tests", folder / "mutants" / "tests", dirs_exist_ok=True)
     meta_path = folder / "mutants" / (module.path + ".meta")
@@ -182,6 +186,9 @@ def recheck(module: Module, folder: Path, survivors: list[str], tests: list[str]
             meta_path.write_text(json.dumps(meta, indent=2))  # kept if stopped halfway
             print(f"    killed now: {name}", flush=True)
         else:
+            if meta["exit_code_by_key"].get(name) == 33:  # "no tests" until now
+                meta["exit_code_by_key"][name] = 0
+                meta_path.write_text(json.dumps(meta, indent=2))
             left.append(name)
             print(f"    still survives: {name}", flush=True)
     return left
@@ -211,13 +218,15 @@ def main() -> int:
     survived = 0
     for module in chosen:
         folder = prepare(module, args.fresh)
-        if args.recheck:  # the survivors matching the patterns after `--` (default: all)
-            survivors = results(module, folder)[1]
-            chosen_survivors = [n for n in survivors if not extra or any(fnmatch(n, p) for p in extra)]
+        if args.recheck:  # the survivors (and untested) matching the patterns after `--` (default: all)
+            _, survivors, untested = results(module, folder)
+            chosen_survivors = [
+                n for n in survivors + untested if not extra or any(fnmatch(n, p) for p in extra)
+            ]
             recheck(module, folder, chosen_survivors, args.tests)
         elif not args.results:
             run(module, folder, extra)
-        counts, survivors = results(module, folder)
+        counts, survivors, _ = results(module, folder)
         total = sum(counts.values())
         killed = counts.get("killed", 0)
         rest = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if s != "killed")
