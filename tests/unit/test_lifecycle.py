@@ -854,3 +854,18 @@ def test_a_lesson_paid_after_its_slot_was_taken_is_a_case_for_finance(engine, fr
         {"status": "needs_reschedule", "why": "paid after its hold ended; another lesson has the slot"},
         now,
     )
+
+
+def test_a_paid_lesson_keeps_its_slot_when_the_tutors_appointments_only_touch_it(engine, frozen_now):
+    """Google's free/busy may report 09:00-10:00 and 11:00-12:00 for a 10:00-11:00 lesson."""
+    from tests.unit.test_booking import TouchingBusyCalendar
+
+    now = frozen_now(2026, 11, 30, 9, 0)
+    held = _stored(HELD, hold_expires_at=now + timedelta(minutes=30))
+    set_backend(TouchingBusyCalendar())
+
+    _step(lessons.confirm, held, verify_slot=True)  # paid: the job checks the slot first
+    worker.drain()
+
+    assert (lesson(held).status, lesson(held).calendar_sync) == (CONFIRMED, "synced")
+    assert message_keys() == ["booking_confirmed"]
