@@ -219,7 +219,9 @@ def test_a_refund_after_the_credit_was_spent_alerts_finance(
     signed_delivery(fake_stripe.refund(held["checkout_session_id"]))
     with read_session() as session:
         alerts = session.exec(select(AuditLog).where(AuditLog.action == "finance.alert")).all()
-    assert [a.entity_id for a in alerts] == [str(held["id"])]
+    assert [(a.entity_id, a.after["why"]) for a in alerts] == [
+        (str(held["id"]), "refunded in full; the credit its cancel gave is already used")
+    ]
 
 
 def test_a_partly_refunded_lesson_does_not_become_a_whole_credit(

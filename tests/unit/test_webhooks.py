@@ -510,15 +510,60 @@ def test_a_first_link_that_expires_keeps_the_lesson_while_another_payment_counts
         assert result.detail == f"Payment {session_id} is expired. Lesson {lesson_id} released (expired)."
 
 
-def test_a_full_refund_marks_the_payment_refunded_and_tells_the_customer(fake_stripe, held, signed_delivery):
-    session_id = held[1]
+def test_another_lessons_open_link_does_not_keep_an_expired_lesson_held(fake_stripe, held, signed_delivery):
+    lesson_id, session_id = held
+    book("conv-2", TUE_10 + timedelta(hours=2))  # someone else's lesson, its link still open
+
+    result = signed_delivery(fake_stripe.expire_session(session_id))
+
+    assert lesson(lesson_id).status == EXPIRED
+    assert result.detail == f"Payment {session_id} is expired. Lesson {lesson_id} released (expired)."
+
+
+@pytest.mark.parametrize("type_", ["checkout.session.expired", "checkout.session.async_payment_failed"])
+def test_an_expired_or_failed_checkout_not_made_by_lesplanner_is_ignored_with_the_reason(
+    fake_stripe, signed_delivery, type_
+):
+    foreign = {"id": "cs_test_foreign", "object": "checkout.session", "status": "expired", "metadata": {}}
+
+    result = signed_delivery(fake_stripe.event(type_, foreign))
+
+    assert (result.status, result.detail) == (
+        "ignored",
+        "Checkout Session cs_test_foreign was not created by Lesplanner (no Payment for it here, "
+        "and no Lesplanner marker in its metadata).",
+    )
+
+
+def test_a_full_refund_marks_the_payment_refunded_and_tells_the_customer_once(
+    fake_stripe, held, signed_delivery
+):
+    """The refund cancels the lesson still to come; the customer hears of the refund only, not
+    also of a cancellation."""
+    lesson_id, session_id = held
     signed_delivery(fake_stripe.complete_session(session_id))
 
     result = signed_delivery(fake_stripe.refund(session_id))
 
     assert result.status == "processed"
     assert payment(session_id).status == "refunded"
-    assert messages().count("refund_issued") == 1
+    assert lesson(lesson_id).status == CANCELLED
+    assert messages() == ["payment_success_message", "refund_issued"]
+
+
+def test_a_full_refund_once_the_lesson_has_begun_leaves_the_lesson_as_it_is(
+    fake_stripe, held, signed_delivery, frozen_now
+):
+    """Only lessons still to come are cancelled by a refund; one starting this very minute is
+    being given."""
+    lesson_id, session_id = held
+    signed_delivery(fake_stripe.complete_session(session_id))
+    frozen_now(TUE_10)
+
+    signed_delivery(fake_stripe.refund(session_id))
+
+    assert payment(session_id).status == "refunded"
+    assert lesson(lesson_id).status == CONFIRMED
 
 
 def test_a_partial_refund_records_the_amount_and_the_rest_completes_it(fake_stripe, held, signed_delivery):
@@ -573,6 +618,39 @@ def test_a_full_refund_without_an_amount_records_the_whole_payment(fake_stripe, 
     signed_delivery(fake_stripe.event("charge.refunded", charge))
 
     assert (payment(session_id).status, payment(session_id).refunded_amount) == ("refunded", 4500)
+
+
+def test_a_refund_event_without_an_amount_never_invents_one(fake_stripe, held, signed_delivery):
+    """A partial refund that says no amount records nothing; a full one of a payment whose amount
+    is unknown too records 0, not a made-up cent."""
+    session_id = held[1]
+    signed_delivery(fake_stripe.complete_session(session_id))
+    partial = dict(fake_stripe.refund(session_id, amount=1000)["data"]["object"])
+    del partial["amount_refunded"]
+
+    result = signed_delivery(fake_stripe.event("charge.refunded", partial))
+
+    assert result.detail == f"Payment {session_id}: refund of 0 already recorded."
+    assert (payment(session_id).status, payment(session_id).refunded_amount) == ("paid", 0)
+
+    with write_session() as session:  # as if recorded from metadata without amount_total
+        session.exec(select(Payment)).one().amount = None
+    signed_delivery(fake_stripe.event("charge.refunded", {**partial, "refunded": True}))
+
+    assert (payment(session_id).status, payment(session_id).refunded_amount) == ("refunded", 0)
+
+
+def test_a_partial_refund_without_a_currency_names_only_the_amounts(fake_stripe, held, signed_delivery):
+    """The detail finance reads on a retry says no 'None' for a currency Stripe left out."""
+    session_id = held[1]
+    signed_delivery(fake_stripe.complete_session(session_id))
+    charge = dict(fake_stripe.refund(session_id, amount=1000)["data"]["object"])
+    del charge["currency"]
+
+    result = signed_delivery(fake_stripe.event("charge.refunded", charge))
+
+    assert result.detail == f"Payment {session_id}: 1000 of 4500  refunded."
+    assert payment(session_id).refunded_amount == 1000
 
 
 @pytest.mark.parametrize("type_", ["payment_intent.succeeded", "customer.created", "refund.created"])
@@ -649,6 +727,26 @@ def test_a_session_of_ours_without_a_stored_payment_is_recorded_from_its_metadat
     )
     assert (recovered.minutes, recovered.price_id, recovered.amount) == (60, "price_standard_60", 4500)
     assert lesson(lesson_id).status == CONFIRMED
+
+
+@pytest.mark.parametrize(("stripe_says", "status"), [("unpaid", "processing"), ("expired", "expired")])
+def test_a_session_of_ours_recorded_from_an_event_without_a_creation_time_is_dated_now(
+    fake_stripe, held, signed_delivery, stripe_says, status
+):
+    """The Payment row was lost and the event that brings the session back (a delayed payment
+    method's completion, or the expiry) carries no `created`: the payment is dated when it came."""
+    session_id = held[1]
+    with write_session() as session:
+        session.delete(session.exec(select(Payment)).one())
+    if stripe_says == "unpaid":
+        event = fake_stripe.complete_session(session_id, paid=False)
+    else:
+        event = fake_stripe.expire_session(session_id)
+    del event["data"]["object"]["created"]
+
+    signed_delivery(event)
+
+    assert (payment(session_id).status, payment(session_id).created_at) == (status, NOW)
 
 
 def test_paid_after_the_slot_was_taken_needs_a_reschedule_not_a_confirmation(
@@ -936,6 +1034,52 @@ def test_an_event_type_longer_than_the_column_is_cut_to_255(fake_stripe, held, s
     event = fake_stripe.event("x" * 300, {"id": "obj_1"})
     assert signed_delivery(event).status == "ignored"
     assert stored_event(event["id"]).type == "x" * 255
+
+
+@pytest.fixture
+def handling_crashes(monkeypatch):
+    """From the call on, handling any event crashes inside its transaction."""
+    from core.payments import webhooks
+
+    def crash(*_args):  # noqa: ANN002, ANN202
+        raise RuntimeError("the database connection was lost (simulated)")
+
+    return lambda: monkeypatch.setattr(webhooks, "_dispatch", crash)
+
+
+def test_a_failing_event_with_a_type_longer_than_the_column_is_stored_cut_to_255(
+    fake_stripe, signed_delivery, handling_crashes
+):
+    handling_crashes()
+    event = fake_stripe.event("x" * 300, {"id": "obj_1"})
+
+    with pytest.raises(WebhookHandlingFailed):
+        signed_delivery(event)
+
+    assert (stored_event(event["id"]).status, stored_event(event["id"]).type) == ("failed", "x" * 255)
+
+
+def test_a_retried_ignored_event_that_fails_is_stored_as_failed_with_the_cause(
+    fake_stripe, signed_delivery, handling_crashes
+):
+    """Finance retries an event that was ignored on arrival, and handling it crashes now: it is
+    kept as failed, with this cause and the attempt counted, for Stripe or finance to retry."""
+    event = fake_stripe.event(
+        "checkout.session.completed",
+        {"id": "cs_test_foreign", "object": "checkout.session", "payment_status": "paid", "metadata": {}},
+    )
+    assert signed_delivery(event).status == "ignored"
+    handling_crashes()
+
+    with pytest.raises(WebhookHandlingFailed):
+        retry_failed_event(event["id"])
+
+    row = stored_event(event["id"])
+    assert (row.status, row.attempts, row.error) == (
+        "failed",
+        2,
+        "RuntimeError: the database connection was lost (simulated)",
+    )
 
 
 def test_when_even_the_failure_cannot_be_stored_the_log_says_so(monkeypatch, caplog):
