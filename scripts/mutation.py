@@ -132,31 +132,28 @@ def run(module: Module, folder: Path, extra: list[str]) -> None:
     subprocess.run([str(MUTMUT), "run", "--max-children", "1", *extra], cwd=folder, check=False)
 
 
-def results(module: Module, folder: Path) -> tuple[Counter[str], list[str], list[str]]:
-    """Each mutant's status (killed, survived, timeout, no tests, ...), the survivors' names and
-    the names of those no selected test reached."""
+def results(module: Module, folder: Path) -> tuple[Counter[str], dict[str, list[str]]]:
+    """How many mutants have each status (killed, survived, timeout, no tests, not checked, ...)
+    and their names by status."""
     out = subprocess.run(
         [str(MUTMUT), "results", "--all", "true"], cwd=folder, capture_output=True, text=True, check=False
     ).stdout
     counts: Counter[str] = Counter()
-    survivors = []
-    untested = []
+    names: dict[str, list[str]] = {}
     for line in out.splitlines():
         name, _, status = line.strip().rpartition(": ")
         if not name.startswith("core."):
             continue
         counts[status] += 1
-        if status == "survived":
-            survivors.append(name)
-        elif status == "no tests":
-            untested.append(name)
-    return counts, survivors, untested
+        names.setdefault(status, []).append(name)
+    return counts, names
 
 
 def recheck(module: Module, folder: Path, survivors: list[str], tests: list[str] | None = None) -> list[str]:
     """Run the module's tests against each survivor again (mutmut's own resume does not re-test
     a survivor with tests added since); record the ones that now fail as killed, and a mutant that
-    had no tests and still passes them as survived. Returns the survivors left."""
+    had no tests and still passes them as survived (one not run yet stays for the next run).
+    Returns the survivors left."""
     # The tests as they are now (mutmut copied them when it last ran).
     shutil.copytree(ROOT / "tests", folder / "mutants" / "tests", dirs_exist_ok=True)
     meta_path = folder / "mutants" / (module.path + ".meta")
@@ -207,6 +204,11 @@ def main() -> int:
         help="run the tests again against each survivor (after adding tests)",
     )
     parser.add_argument("--tests", nargs="+", help="with --recheck: these test files instead of the module's")
+    parser.add_argument(
+        "--unchecked",
+        action="store_true",
+        help="with --recheck: also the mutants not run yet (those the tests kill are recorded)",
+    )
     argv = sys.argv[1:]
     cut = argv.index("--") if "--" in argv else len(argv)  # what follows `--` is mutmut's
     args, extra = parser.parse_known_args(argv[:cut])
@@ -219,14 +221,16 @@ def main() -> int:
     for module in chosen:
         folder = prepare(module, args.fresh)
         if args.recheck:  # the survivors (and untested) matching the patterns after `--` (default: all)
-            _, survivors, untested = results(module, folder)
-            chosen_survivors = [
-                n for n in survivors + untested if not extra or any(fnmatch(n, p) for p in extra)
-            ]
+            by_status = results(module, folder)[1]
+            candidates = by_status.get("survived", []) + by_status.get("no tests", [])
+            if args.unchecked:  # a run stopped halfway: what the new tests kill need not wait for it
+                candidates += by_status.get("not checked", [])
+            chosen_survivors = [n for n in candidates if not extra or any(fnmatch(n, p) for p in extra)]
             recheck(module, folder, chosen_survivors, args.tests)
         elif not args.results:
             run(module, folder, extra)
-        counts, survivors, _ = results(module, folder)
+        counts, by_status = results(module, folder)
+        survivors = by_status.get("survived", [])
         total = sum(counts.values())
         killed = counts.get("killed", 0)
         rest = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if s != "killed")
