@@ -19,7 +19,7 @@ from core import clock, credits, worker
 from core.db import read_session, write_session
 from core.errors import ValidationFailed
 from core.lesson_changes import cancel_lesson
-from core.models import AuditLog, Contact, CreditEntry, Job, PlanningProfile, User
+from core.models import AuditLog, Contact, CreditEntry, Job, Payment, PlanningProfile, User
 from tests.conftest import AMS
 from tests.support.api import booking, messages, outside, paid, signed_delivery  # noqa: F401
 
@@ -136,6 +136,27 @@ def test_staff_default_refunds_under_the_refund_policy(client, paid):  # noqa: F
     assert job.payload["amount"] == 4500
     assert balance() == 0
     assert messages().count("lesson_cancelled_refund") == 1
+
+
+def test_the_refund_of_a_customers_cancel_is_announced_once_with_the_cancel(
+    client,
+    paid,  # noqa: F811
+    fake_stripe,
+    signed_delivery,  # noqa: F811
+):
+    """The cancel told the customer the money comes back; Stripe's charge.refunded for that
+    refund marks the payment refunded and sends no second message."""
+    done = client.post(f"/api/v1/lessons/{paid['id']}/cancel", json={"conversation_id": "conv-1"})
+    assert done.json()["consequence"]["kind"] == "refund"
+    worker.drain()
+
+    [refunded] = [e for e in fake_stripe.events if e["type"] == "charge.refunded"]
+    signed_delivery(refunded)
+
+    with read_session() as session:
+        assert session.exec(select(Payment)).one().status == "refunded"
+    assert messages().count("lesson_cancelled_refund") == 1
+    assert "refund_issued" not in messages()
 
 
 def test_staff_within_the_notice_default_to_nothing_but_may_refund(client, paid):  # noqa: F811
