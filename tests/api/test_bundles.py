@@ -96,6 +96,25 @@ def test_a_paid_bundle_becomes_credits_exactly_once_and_a_booking_uses_one(
     assert client.get("/api/v1/contacts/contact-1/credits").json()["entries"][0]["kind"] == "use"
 
 
+def test_a_paid_bundle_says_how_many_lessons_of_how_long_to_the_customer_and_in_its_detail(
+    bundle, fake_stripe
+):
+    """The customer's message, and the event's detail finance reads on a retry."""
+    from core.payments import handle_webhook
+    from tests.support.api import WEBHOOK_SECRET
+
+    event = fake_stripe.complete_session(bundle["checkout_session_id"])
+
+    result = handle_webhook(*fake_stripe.signed(event, WEBHOOK_SECRET))
+
+    assert result.detail == (
+        f"Payment {bundle['checkout_session_id']} paid (was open). 5 credits of 60 minutes added."
+    )
+    with read_session() as session:
+        [message] = session.exec(select(OutboxMessage).where(OutboxMessage.key == "bundle_paid")).all()
+    assert "5 lessen van 60 minuten" in message.text
+
+
 def test_a_bundle_paid_later_by_a_delayed_method_adds_the_credits_once(
     bundle,
     fake_stripe,

@@ -372,6 +372,59 @@ def test_customer_since_is_never_overwritten(fake_stripe, held, signed_delivery)
         assert session.get(Contact, "contact-1").attributes["customer_since"] == "2024-09-01T10:00:00+02:00"
 
 
+def test_a_payment_keeps_what_the_conversation_already_knew(fake_stripe, held, signed_delivery):
+    with write_session() as session:
+        session.get(Conversation, "conv-1").attributes = {"language": "en"}
+
+    signed_delivery(fake_stripe.complete_session(held[1]))
+
+    with read_session() as session:
+        attributes = session.get(Conversation, "conv-1").attributes
+    assert (attributes["language"], attributes["payment_completed"]) == ("en", True)
+
+
+def test_a_payment_without_a_contact_makes_the_conversations_contact_a_customer(
+    fake_stripe, held, signed_delivery
+):
+    with write_session() as session:  # e.g. recorded from metadata naming a contact we did not know
+        session.exec(select(Payment)).one().contact_id = None
+
+    signed_delivery(fake_stripe.complete_session(held[1]))
+
+    with read_session() as session:
+        assert session.get(Contact, "contact-1").attributes["has_paid_lesson"] is True
+
+
+def test_a_payment_of_no_conversation_or_contact_still_confirms_the_lesson_and_tells_no_one(
+    fake_stripe, held, signed_delivery
+):
+    lesson_id, session_id = held
+    with write_session() as session:  # recorded from metadata naming neither one we know
+        row = session.exec(select(Payment)).one()
+        row.conversation_id, row.contact_id = None, None
+
+    result = signed_delivery(fake_stripe.complete_session(session_id))
+
+    assert (result.status, payment(session_id).status, lesson(lesson_id).status) == (
+        "processed",
+        "paid",
+        CONFIRMED,
+    )
+    assert "payment_success_message" not in messages()
+
+
+def test_a_payment_in_another_currency_records_the_currency_stripe_charged(
+    fake_stripe, held, signed_delivery
+):
+    """Stripe's adaptive pricing may charge a visitor in their own currency."""
+    event = fake_stripe.complete_session(held[1])
+    event["data"]["object"].update(amount_total=5200, currency="usd")
+
+    signed_delivery(event)
+
+    assert (payment(held[1]).amount, payment(held[1]).currency) == (5200, "usd")
+
+
 def test_a_delayed_payment_method_keeps_the_hold_until_the_money_arrives(fake_stripe, held, signed_delivery):
     lesson_id, session_id = held
 
