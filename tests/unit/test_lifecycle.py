@@ -609,24 +609,33 @@ def _series(status: str, weeks: int = 2, **fields) -> list[int]:
     return ids
 
 
-class _RefusingCalendar(LocalCalendarBackend):
-    """The embedded calendar, except that it answers a lesson's event with the errors queued for
-    that lesson, one per attempt."""
+class _ScriptedCalendar(LocalCalendarBackend):
+    """The embedded calendar, recording what it is asked: it answers a lesson's event with the
+    errors queued for that lesson first (one per attempt), then makes it and invites the
+    customer when there is an address."""
 
     def __init__(self, **errors: list[Exception]) -> None:
         self.errors = {int(lesson_id): list(queue) for lesson_id, queue in errors.items()}
+        self.requests: list[EventRequest] = []
+        self.deleted: list[tuple[str, str]] = []
 
     def create_event(self, request: EventRequest) -> CreatedEvent:
+        self.requests.append(request)
         if self.errors.get(request.lesson_id):
             raise self.errors[request.lesson_id].pop(0)
-        return super().create_event(request)
+        if request.attendee_email is None:
+            return CreatedEvent(event_id=request.event_id)
+        return CreatedEvent(request.event_id, invite_sent=True, note=f"Invited {request.attendee_email}.")
+
+    def delete_event(self, calendar_id: str, event_id: str) -> None:
+        self.deleted.append((calendar_id, event_id))
 
 
 def test_a_calendar_that_refuses_the_event_marks_the_lesson_failed_with_its_reason(engine, frozen_now):
     frozen_now(2026, 11, 30, 9, 0)
     held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
     reason = "Anna's calendar is read-only. " * 20  # 600 characters
-    set_backend(_RefusingCalendar(**{str(held): [ValidationFailed(reason)]}))
+    set_backend(_ScriptedCalendar(**{str(held): [ValidationFailed(reason)]}))
 
     _step(lessons.confirm, held, verify_slot=True)  # paid: the job checks the slot first
     worker.drain()
@@ -638,18 +647,18 @@ def test_a_calendar_that_refuses_the_event_marks_the_lesson_failed_with_its_reas
     assert message_keys() == ["booking_confirmed"]  # told once, when the slot was checked
 
 
-def test_a_series_is_told_once_its_last_lessons_event_is_refused_after_the_others_were_made(
-    engine, frozen_now
+@pytest.mark.parametrize(("then", "settled"), [("refused", "failed"), ("made", "synced")])
+def test_a_series_is_told_once_its_last_lessons_event_is_settled_after_the_others_were_made(
+    engine, frozen_now, then, settled
 ):
     """The first lesson's slot is checked, the calendar is down, the second lesson's event is
-    made, then the calendar refuses the first one for good: that refusal settles the series."""
+    made, then the first one's is made too or refused for good: that settles the series."""
     frozen_now(2026, 11, 30, 9, 0)
     first, second = _series(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
-    set_backend(
-        _RefusingCalendar(
-            **{str(first): [CalendarUnavailable("Google is not answering."), ValidationFailed("Refused.")]}
-        )
-    )
+    errors: list[Exception] = [CalendarUnavailable("Google is not answering.")]
+    if then == "refused":
+        errors.append(ValidationFailed("Refused."))
+    set_backend(_ScriptedCalendar(**{str(first): errors}))
     with write_session() as session:
         for lesson_id in (first, second):
             lessons.confirm(session, session.get(Lesson, lesson_id), verify_slot=True)
@@ -660,7 +669,7 @@ def test_a_series_is_told_once_its_last_lessons_event_is_refused_after_the_other
     later(minutes=10)
     worker.drain()
 
-    assert (lesson(first).calendar_sync, lesson(second).calendar_sync) == ("failed", "synced")
+    assert (lesson(first).calendar_sync, lesson(second).calendar_sync) == (settled, "synced")
     assert message_keys() == ["series_confirmed"]
 
 
@@ -678,15 +687,17 @@ def test_cancelling_a_held_lesson_closes_its_checkout_and_tells_the_customer(eng
     )
     assert [j.key for j in _jobs("stripe.expire_checkout")] == [f"stripe.expire_checkout:lesson-{held}"]
     assert _jobs("calendar.delete") == []  # it never had an event
-    assert message_keys() == ["lesson_cancelled"]
+    assert _texts() == ["Je les op di 1 dec om 10:00 is geannuleerd."]
 
 
 def test_cancelling_a_confirmed_lesson_removes_its_event_and_leaves_stripe_alone(engine, frozen_now):
     """Also when the event is still being made (calendar pending, no event id yet): the delete
     job runs after the create job and removes what it made."""
     frozen_now(2026, 11, 30, 9, 0)
-    made = _stored(CONFIRMED, calendar_event_id="lesplanner00000001", calendar_sync="synced")
+    made = _stored(CONFIRMED, calendar_event_id=event_id_for_lesson(1), calendar_sync="synced")
     being_made = _stored(CONFIRMED, start=TUE_10 + timedelta(hours=2), calendar_sync="pending")
+    calendar = _ScriptedCalendar()
+    set_backend(calendar)
 
     assert _step(lessons.cancel, made, "docent ziek", notify=False) == CONFIRMED
     assert _step(lessons.cancel, being_made, "docent ziek", notify=False) == CONFIRMED
@@ -697,6 +708,13 @@ def test_cancelling_a_confirmed_lesson_removes_its_event_and_leaves_stripe_alone
     assert lesson(made).calendar_sync == "synced"  # a delete leaves the sync state to its job
     assert _jobs("stripe.expire_checkout") == []
     assert message_keys() == []  # staff tell the customer themselves (notify=False)
+    worker.drain()
+    assert calendar.deleted == [("anna-calendar", event_id_for_lesson(i)) for i in (made, being_made)]
+    assert [(j.status, j.result) for j in _jobs("calendar.delete")] == [
+        ("done", "lesson is cancelled; event removed")
+    ] * 2
+    for gone in (lesson(made), lesson(being_made)):
+        assert (gone.calendar_event_id, gone.calendar_sync) == (None, "synced")
 
 
 def test_a_lesson_paid_late_keeps_its_slot_only_outside_the_profiles_buffer(engine, frozen_now):
@@ -869,3 +887,149 @@ def test_a_paid_lesson_keeps_its_slot_when_the_tutors_appointments_only_touch_it
 
     assert (lesson(held).status, lesson(held).calendar_sync) == (CONFIRMED, "synced")
     assert message_keys() == ["booking_confirmed"]
+
+
+def test_a_refused_status_change_names_the_step_and_the_lessons_status():
+    with pytest.raises(InvalidTransition, match="^hold expired is not possible for a confirmed lesson.$"):
+        lessons.target_of(CONFIRMED, "hold_expired")
+    with pytest.raises(InvalidTransition, match="^paid late is not possible for a new lesson.$"):
+        lessons.target_of(None, "paid_late")
+
+
+def test_a_confirmed_lesson_gets_its_calendar_job_once_when_it_has_none(engine, frozen_now):
+    """Lessons from before jobs existed, or whose job finished while the calendar still waits:
+    the worker adds the job, once."""
+    now = frozen_now(2026, 11, 30, 9, 0)
+    assert lessons.ensure_calendar_jobs() == 0  # nothing at all
+    waiting = _stored(CONFIRMED, calendar_sync="pending")
+    _stored(CONFIRMED, start=TUE_10 + timedelta(hours=2), calendar_sync="synced")
+    _stored(HELD, start=TUE_10 + timedelta(hours=4), calendar_sync="pending", hold_expires_at=now)
+
+    assert lessons.ensure_calendar_jobs() == 1
+    [job] = _jobs("calendar.create")
+    assert (job.key, job.payload, job.subject, job.status) == (
+        f"calendar:lesson-{waiting}",
+        {"lesson_id": waiting, "verify_slot": False},
+        f"lesson-{waiting}",
+        "pending",
+    )
+    assert lessons.ensure_calendar_jobs() == 0  # it has one now
+    with write_session() as session:
+        session.get(Job, job.id).status = "done"
+    assert lessons.ensure_calendar_jobs() == 1
+    assert [j.status for j in _jobs("calendar.create")] == ["pending"]
+
+
+def test_a_tutors_busy_time_is_their_blocking_lessons_inside_the_window(engine, frozen_now):
+    """Window Tuesday 10:00-13:00: a lesson touching either edge, a cancelled one and a hold
+    that ran out leave it free; the lesson being moved can be left out."""
+    now = frozen_now(2026, 11, 30, 9, 0)
+    anna = _stored(CONFIRMED)  # 10-11
+    _stored(CONFIRMED, start=TUE_10 - timedelta(hours=1))  # 9-10
+    _stored(CONFIRMED, start=TUE_10 + timedelta(hours=3))  # 13-14
+    _stored(CANCELLED, start=TUE_10 + timedelta(hours=1))
+    _stored(HELD, start=TUE_10 + timedelta(hours=2), hold_expires_at=now)
+    bram = _stored(CONFIRMED, start=TUE_10 + timedelta(hours=1))
+    with write_session() as session:
+        tutor = Tutor(name="Bram", calendar_id="bram-calendar")
+        session.add(tutor)
+        session.flush()
+        session.get(Lesson, bram).tutor_id = bram_id = tutor.id
+        anna_id = session.get(Lesson, anna).tutor_id
+    window = (TUE_10, TUE_10 + timedelta(hours=3), now)
+
+    with read_session() as session:
+        assert lessons.lesson_busy(session, [anna_id], *window) == {
+            anna_id: [(TUE_10, TUE_10 + timedelta(hours=1))]
+        }
+        assert lessons.lesson_busy(session, [anna_id, bram_id], *window, exclude_lesson=anna) == {
+            anna_id: [],
+            bram_id: [(TUE_10 + timedelta(hours=1), TUE_10 + timedelta(hours=2))],
+        }
+
+
+def test_the_event_made_for_a_confirmed_lesson_is_recorded_on_it(engine, frozen_now):
+    frozen_now(2026, 11, 30, 9, 0)
+    held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30), description="Algebra")
+    with write_session() as session:
+        contact = session.get(Contact, "contact-1")
+        contact.email, contact.name = "sam@example.org", "Sam"
+    calendar = _ScriptedCalendar()
+    set_backend(calendar)
+
+    _step(lessons.confirm, held)
+    later(minutes=1)
+    worker.drain()
+
+    [request] = calendar.requests
+    assert (
+        request.lesson_id,
+        request.calendar_id,
+        request.start,
+        request.end,
+        request.summary,
+        request.description,
+        request.timezone,
+        request.attendee_email,
+        request.attendee_name,
+    ) == (
+        held,
+        "anna-calendar",
+        TUE_10,
+        TUE_10 + timedelta(hours=1),
+        "Les",
+        "Algebra",
+        "Europe/Amsterdam",
+        "sam@example.org",
+        "Sam",
+    )
+    made = lesson(held)
+    assert (
+        made.calendar_event_id,
+        made.calendar_sync,
+        made.invite_sent,
+        made.calendar_note,
+        made.updated_at,
+    ) == (
+        event_id_for_lesson(held),
+        "synced",
+        True,
+        "Invited sam@example.org.",
+        clock.now(),
+    )
+    [job] = _jobs("calendar.create")
+    assert job.result == f"event {event_id_for_lesson(held)} in calendar anna-calendar"
+
+
+class _MovedMeanwhile(_ScriptedCalendar):
+    """Staff move the lesson a day on while the calendar is making its first event."""
+
+    def create_event(self, request: EventRequest) -> CreatedEvent:
+        if not self.requests:
+            with write_session() as session:
+                moved = session.get(Lesson, request.lesson_id)
+                lessons.move(
+                    session, moved, request.start + timedelta(days=1), request.end + timedelta(days=1)
+                )
+        return super().create_event(request)
+
+
+def test_a_lesson_moved_while_its_event_is_being_made_gets_its_event_at_the_new_time(engine, frozen_now):
+    frozen_now(2026, 11, 30, 9, 0)
+    held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
+    calendar = _MovedMeanwhile()
+    set_backend(calendar)
+    _step(lessons.confirm, held)
+
+    worker.drain()
+    [job] = _jobs("calendar.create")
+    assert job.result == "lesson changed meanwhile; a newer job brings the calendar in line"
+    assert (lesson(held).calendar_event_id, lesson(held).calendar_sync) == (None, "pending")
+    later(minutes=1)
+    worker.drain()  # the worker sees a confirmed lesson waiting for its calendar without a job
+
+    assert [r.start for r in calendar.requests] == [TUE_10, TUE_10 + timedelta(days=1)]
+    assert (lesson(held).calendar_event_id, lesson(held).calendar_sync) == (
+        event_id_for_lesson(held),
+        "synced",
+    )
