@@ -727,7 +727,7 @@ def test_a_lesson_paid_late_keeps_its_slot_only_outside_the_profiles_buffer(engi
     _stored(CONFIRMED, start=TUE_10 - timedelta(minutes=70))
     after = _stored(EXPIRED, start=TUE_10 + timedelta(days=1))
     _stored(CONFIRMED, start=TUE_10 + timedelta(days=1, minutes=70))
-    touching = _stored(EXPIRED, start=TUE_10 + timedelta(days=2))
+    touching = _stored(EXPIRED, start=TUE_10 + timedelta(days=2), cancel_reason="hold_expired")
     _stored(CONFIRMED, start=TUE_10 + timedelta(days=2, hours=-1))
 
     assert _step(lessons.paid, before) == NEEDS_RESCHEDULE
@@ -735,6 +735,10 @@ def test_a_lesson_paid_late_keeps_its_slot_only_outside_the_profiles_buffer(engi
     with write_session() as session:
         session.get(PlanningProfile, "existing").buffer_minutes = 0
     assert _step(lessons.paid, touching) == CONFIRMED
+    assert lesson(touching).cancel_reason is None
+    [job] = _jobs("calendar.create")  # it checks the tutor's calendar before telling anyone
+    assert job.payload == {"lesson_id": touching, "verify_slot": True}
+    assert message_keys().count("booking_confirmed") == 0
 
 
 def _told() -> list[tuple[str, str]]:
@@ -859,11 +863,13 @@ def test_a_lesson_paid_after_its_slot_was_taken_is_a_case_for_finance(engine, fr
     now = frozen_now(2026, 11, 30, 9, 0)
     late = _stored(EXPIRED)
     _stored(CONFIRMED)  # took the slot while the hold was over
+    cancelled = _stored(CANCELLED, start=TUE_10 + timedelta(days=1))
 
     assert _step(lessons.paid, late) == NEEDS_RESCHEDULE
+    assert _step(lessons.paid, cancelled) == NEEDS_RESCHEDULE  # never revived
 
     with read_session() as session:
-        [alert] = session.exec(select(AuditLog)).all()
+        alert, second = session.exec(select(AuditLog).order_by(AuditLog.id)).all()
     assert (alert.actor, alert.action, alert.entity, alert.entity_id, alert.after, alert.at) == (
         "system",
         "finance.alert",
@@ -872,6 +878,7 @@ def test_a_lesson_paid_after_its_slot_was_taken_is_a_case_for_finance(engine, fr
         {"status": "needs_reschedule", "why": "paid after its hold ended; another lesson has the slot"},
         now,
     )
+    assert second.after == {"status": "needs_reschedule", "why": "paid after the lesson was cancelled"}
 
 
 def test_a_paid_lesson_keeps_its_slot_when_the_tutors_appointments_only_touch_it(engine, frozen_now):
@@ -882,7 +889,8 @@ def test_a_paid_lesson_keeps_its_slot_when_the_tutors_appointments_only_touch_it
     held = _stored(HELD, hold_expires_at=now + timedelta(minutes=30))
     set_backend(TouchingBusyCalendar())
 
-    _step(lessons.confirm, held, verify_slot=True)  # paid: the job checks the slot first
+    assert _step(lessons.paid, held) == CONFIRMED
+    assert message_keys() == []  # told once the job has checked the tutor's calendar
     worker.drain()
 
     assert (lesson(held).status, lesson(held).calendar_sync) == (CONFIRMED, "synced")
