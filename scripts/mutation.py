@@ -37,6 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutmut"
+RECHECK_TIMEOUT = 600  # seconds per mutant; a mutant that loops forever is left as it was
 MUTMUT = Path(sys.executable).parent / "mutmut"
 # What the tests need next to the mutated package (mutmut copies them into its mutants/ folder).
 LINKS = ["core", "tests", "receiver", "migrations", "alembic.ini", "ui", "app_pages", "app.py", "examples"]
@@ -160,24 +161,30 @@ def recheck(module: Module, folder: Path, survivors: list[str], tests: list[str]
     meta = json.loads(meta_path.read_text())
     left = []
     for name in survivors:
-        outcome = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-x",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                "-p",
-                "no:xdist",
-                *(tests or module.tests),
-            ],
-            cwd=folder / "mutants",
-            env={**os.environ, "MUTANT_UNDER_TEST": name},
-            capture_output=True,
-            check=False,
-        )
+        try:
+            outcome = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "-x",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    "-p",
+                    "no:xdist",
+                    *(tests or module.tests),
+                ],
+                cwd=folder / "mutants",
+                env={**os.environ, "MUTANT_UNDER_TEST": name},
+                capture_output=True,
+                check=False,
+                timeout=RECHECK_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired:
+            left.append(name)
+            print(f"    timed out again: {name}", flush=True)
+            continue
         if outcome.returncode == 1:  # a test failed: killed
             meta["exit_code_by_key"][name] = 1
             meta_path.write_text(json.dumps(meta, indent=2))  # kept if stopped halfway
@@ -207,7 +214,7 @@ def main() -> int:
     parser.add_argument(
         "--unchecked",
         action="store_true",
-        help="with --recheck: also the mutants not run yet (those the tests kill are recorded)",
+        help="with --recheck: also the mutants not run yet or timed out (those the tests kill are recorded)",
     )
     argv = sys.argv[1:]
     cut = argv.index("--") if "--" in argv else len(argv)  # what follows `--` is mutmut's
@@ -224,7 +231,7 @@ def main() -> int:
             by_status = results(module, folder)[1]
             candidates = by_status.get("survived", []) + by_status.get("no tests", [])
             if args.unchecked:  # a run stopped halfway: what the new tests kill need not wait for it
-                candidates += by_status.get("not checked", [])
+                candidates += by_status.get("not checked", []) + by_status.get("timeout", [])
             chosen_survivors = [n for n in candidates if not extra or any(fnmatch(n, p) for p in extra)]
             recheck(module, folder, chosen_survivors, args.tests)
         elif not args.results:
