@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import select
 
 from core import credits, worker
-from core.db import read_session
+from core.db import read_session, write_session
 from core.models import OutboxMessage, Payment
 from tests.support.api import (
     BUNDLE,
@@ -113,6 +113,27 @@ def test_a_paid_bundle_says_how_many_lessons_of_how_long_to_the_customer_and_in_
     with read_session() as session:
         [message] = session.exec(select(OutboxMessage).where(OutboxMessage.key == "bundle_paid")).all()
     assert "5 lessen van 60 minuten" in message.text
+
+
+def test_a_bundle_whose_payment_row_was_lost_is_rebuilt_from_its_metadata(
+    bundle,
+    fake_stripe,
+    signed_delivery,  # noqa: F811
+):
+    with write_session() as session:  # the answer to the create call never got stored
+        session.delete(session.exec(select(Payment)).one())
+
+    signed_delivery(fake_stripe.complete_session(bundle["checkout_session_id"]))
+
+    rebuilt = payment()
+    assert (rebuilt.kind, rebuilt.quantity, rebuilt.minutes, rebuilt.price_id, rebuilt.series_id) == (
+        "bundle",
+        5,
+        60,
+        "price_bundle_60",
+        None,
+    )
+    assert (rebuilt.status, balance()) == ("paid", 5)
 
 
 def test_a_bundle_paid_later_by_a_delayed_method_adds_the_credits_once(

@@ -764,22 +764,72 @@ def test_another_systems_session_with_look_alike_metadata_is_ignored(fake_stripe
 
 
 def test_a_session_of_ours_without_a_stored_payment_is_recorded_from_its_metadata(
-    fake_stripe, held, signed_delivery
+    fake_stripe, held, signed_delivery, frozen_now, caplog
 ):
+    """As it was made: the same order, conversation, contact, lesson, segment, length, price,
+    amount, expiry and creation time (Stripe's), updated when the event came; the log says so."""
     lesson_id, session_id = held
+    made = payment(session_id)
     with write_session() as session:  # as if the answer to the create call had been lost
         session.delete(session.exec(select(Payment)).one())
+    frozen_now(NOW + timedelta(minutes=10))
 
-    signed_delivery(fake_stripe.complete_session(session_id))
+    with caplog.at_level("INFO", logger="lesplanner.payments"):
+        signed_delivery(fake_stripe.complete_session(session_id))
 
     recovered = payment(session_id)
-    assert (recovered.status, recovered.order_id, recovered.lesson_id) == (
-        "paid",
+    fields = (
+        "order_id conversation_id contact_id lesson_id segment minutes price_id kind quantity "
+        "series_id amount currency expires_at created_at"
+    ).split()
+    assert {f: getattr(recovered, f) for f in fields} == {f: getattr(made, f) for f in fields}
+    assert (recovered.order_id, recovered.lesson_id, recovered.price_id) == (
         f"lesson-{lesson_id}",
         lesson_id,
+        "price_standard_60",
     )
-    assert (recovered.minutes, recovered.price_id, recovered.amount) == (60, "price_standard_60", 4500)
+    assert (recovered.status, recovered.updated_at) == ("paid", NOW + timedelta(minutes=10))
     assert lesson(lesson_id).status == CONFIRMED
+    assert f"recorded Checkout Session '{session_id}' from its metadata (order 'lesson-{lesson_id}')" in (
+        caplog.messages
+    )
+
+
+@pytest.mark.parametrize(
+    ("metadata", "recorded"),
+    [
+        # a conversation seen for the first time is registered with the contact
+        ({"conversation_id": "conv-new"}, ("conv-new", "contact-1", True, 60, "price_standard_60")),
+        ({"conversation_id": "conv-new", "contact_id": None}, (None, None, True, 60, "price_standard_60")),
+        ({"contact_id": "contact-unknown"}, ("conv-1", None, True, 60, "price_standard_60")),
+        ({"lesson_id": "999"}, ("conv-1", "contact-1", False, 60, "price_standard_60")),
+        ({"minutes": None}, ("conv-1", "contact-1", True, 0, "unknown")),
+        ({"segment": "weekend"}, ("conv-1", "contact-1", True, 60, "price_weekend_60")),  # its price
+    ],
+)
+def test_metadata_naming_what_lesplanner_does_not_know_is_recorded_without_it(
+    fake_stripe, held, signed_delivery, metadata, recorded
+):
+    lesson_id, session_id = held
+    with write_session() as session:
+        session.delete(session.exec(select(Payment)).one())
+    event = fake_stripe.complete_session(session_id)
+    md = event["data"]["object"]["metadata"]
+    md.update(metadata)
+    event["data"]["object"]["metadata"] = {k: v for k, v in md.items() if v is not None}
+
+    signed_delivery(event)
+
+    recovered = payment(session_id)
+    assert (
+        recovered.conversation_id,
+        recovered.contact_id,
+        recovered.lesson_id == lesson_id,
+        recovered.minutes,
+        recovered.price_id,
+    ) == recorded
+    with read_session() as session:
+        assert session.get(Conversation, recovered.conversation_id or "conv-1") is not None
 
 
 @pytest.mark.parametrize(("stripe_says", "status"), [("unpaid", "processing"), ("expired", "expired")])
@@ -787,7 +837,8 @@ def test_a_session_of_ours_recorded_from_an_event_without_a_creation_time_is_dat
     fake_stripe, held, signed_delivery, stripe_says, status
 ):
     """The Payment row was lost and the event that brings the session back (a delayed payment
-    method's completion, or the expiry) carries no `created`: the payment is dated when it came."""
+    method's completion, or the expiry) carries no `created`: the payment is dated when it came,
+    with the session's amount."""
     session_id = held[1]
     with write_session() as session:
         session.delete(session.exec(select(Payment)).one())
@@ -799,7 +850,13 @@ def test_a_session_of_ours_recorded_from_an_event_without_a_creation_time_is_dat
 
     signed_delivery(event)
 
-    assert (payment(session_id).status, payment(session_id).created_at) == (status, NOW)
+    recorded = payment(session_id)
+    assert (recorded.status, recorded.created_at, recorded.amount, recorded.currency) == (
+        status,
+        NOW,
+        4500,
+        "eur",
+    )
 
 
 def test_paid_after_the_slot_was_taken_needs_a_reschedule_not_a_confirmation(
