@@ -72,7 +72,9 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 def _cmd_rebuild_payment_totals(args: argparse.Namespace) -> int:
     with get_engine().begin() as connection:
         rows = rollup.rebuild(connection)
-    print(f"Payment totals rebuilt: {rows} rows (day, status, currency) in {get_settings().timezone}.")
+    print(
+        f"Payment totals rebuilt: {rows} rows (per day created and per day paid) in {get_settings().timezone}."
+    )
     return 0
 
 
@@ -211,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email", default="admin@lesplanner.local")
     p.set_defaults(func=_cmd_ensure_admin)
     sub.add_parser(
-        "rebuild-payment-totals", help="recompute the daily payment totals (after a TIMEZONE change)"
+        "rebuild-payment-totals",
+        help="recompute the daily payment totals, created and paid (after a TIMEZONE change)",
     ).set_defaults(func=_cmd_rebuild_payment_totals)
     sub.add_parser("expire-holds").set_defaults(func=_cmd_expire_holds)
     sub.add_parser("deliver-messages").set_defaults(func=_cmd_deliver)

@@ -26,10 +26,20 @@ from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, case, func, or_
+from sqlalchemy import Select, and_, case, exists, func, or_
 from sqlmodel import Session, col, select
 
-from core.models import CANCELLED, CONFIRMED, NEEDS_RESCHEDULE, Lesson, LessonOutcome, Payment, SlotOffer
+from core.config import get_settings
+from core.models import (
+    CANCELLED,
+    CONFIRMED,
+    NEEDS_RESCHEDULE,
+    Lesson,
+    LessonOutcome,
+    Payment,
+    PaymentPaidDaily,
+    SlotOffer,
+)
 from core.paging import local_bounds, week_monday
 
 
@@ -165,68 +175,56 @@ def _cohorts(session: Session, f: InsightsFilter, tz: ZoneInfo) -> dict[str, _Co
             cohorts[conversation_id] = _Cohort(first_at, segment or "")
     if not cohorts:
         return cohorts
-    # One row per conversation (its first booking, whether any lesson was paid or attended),
-    # aggregated in SQL rather than every lesson fetched.
+    # Per cohort conversation: its first booking after the first offer, whether it paid (a lesson
+    # confirmed or marked, else a paid payment) and whether a lesson was attended. Each is a
+    # lookup in an index (ix_lesson_conversation_created_status_outcome, ix_payment_conversation_id)
+    # that stops at the first match, not every lesson and payment of every cohort aggregated.
+    after_first = and_(
+        col(Lesson.conversation_id) == first.c.conversation_id, col(Lesson.created_at) >= first.c.first_at
+    )
     paid_lesson = or_(col(Lesson.status).in_((CONFIRMED, NEEDS_RESCHEDULE)), col(Lesson.outcome).is_not(None))
+    paid_payment = exists().where(
+        col(Payment.conversation_id) == first.c.conversation_id, col(Payment.paid_at) >= first.c.first_at
+    )
     lessons = session.exec(
         select(
-            Lesson.conversation_id,
-            func.min(col(Lesson.created_at)),
-            func.max(case((paid_lesson, 1), else_=0)),
-            func.max(case((col(Lesson.outcome) == LessonOutcome.ATTENDED, 1), else_=0)),
+            first.c.conversation_id,
+            select(func.min(col(Lesson.created_at))).where(after_first).scalar_subquery(),
+            case((exists().where(after_first, paid_lesson), True), else_=paid_payment),
+            exists().where(after_first, col(Lesson.outcome) == LessonOutcome.ATTENDED),
         )
-        .join(first, col(Lesson.conversation_id) == first.c.conversation_id)
-        .where(col(Lesson.created_at) >= first.c.first_at)
-        .group_by(col(Lesson.conversation_id))
     ).all()
     for conversation_id, booked_at, paid, attended in lessons:
         c = cohorts.get(conversation_id)
-        if c is None:
+        if c is None or booked_at is None:
             continue
         c.booked_at = booked_at
         c.paid = bool(paid)
         c.attended = bool(attended)
-    payers = session.exec(
-        select(Payment.conversation_id)
-        .join(first, col(Payment.conversation_id) == first.c.conversation_id)
-        .where(col(Payment.paid_at).is_not(None), col(Payment.paid_at) >= first.c.first_at)
-        .distinct()
-    ).all()
-    for payer in payers:
-        if payer in cohorts:
-            cohorts[payer].paid = True
     return cohorts
-
-
-def _add(row: FunnelRow, c: _Cohort) -> FunnelRow:
-    booked = c.booked_at is not None
-    return replace(
-        row,
-        offered=row.offered + 1,
-        booked=row.booked + booked,
-        paid=row.paid + (booked and c.paid),
-        attended=row.attended + (booked and c.attended),
-    )
 
 
 def insights(session: Session, f: InsightsFilter, tz: ZoneInfo) -> Insights:
     """The funnel, rates and revenue of the local dates f.date_from..f.date_to."""
     cohorts = _cohorts(session, f, tz)
-    weeks: dict[date, FunnelRow] = {}
-    segments: dict[str, FunnelRow] = {}
-    cells: dict[tuple[date, str], FunnelRow] = {}
-    totals = FunnelRow()
+    # offered, booked, paid, attended per (week, segment); None for "all weeks" / "all segments"
+    counts: dict[tuple[date | None, str | None], list[int]] = {}
     minutes: list[float] = []
     for c in cohorts.values():
         week = week_monday(c.first_at.astimezone(tz).date())
-        weeks[week] = _add(weeks.get(week, FunnelRow(week=week)), c)
-        segments[c.segment] = _add(segments.get(c.segment, FunnelRow(segment=c.segment)), c)
-        cells[(week, c.segment)] = _add(
-            cells.get((week, c.segment), FunnelRow(week=week, segment=c.segment)), c
-        )
-        totals = _add(totals, c)
+        booked = c.booked_at is not None
+        steps = (1, booked, booked and c.paid, booked and c.attended)
+        for key in ((week, None), (None, c.segment), (week, c.segment), (None, None)):
+            entry = counts.setdefault(key, [0, 0, 0, 0])
+            for i, n in enumerate(steps):
+                entry[i] += n
         if c.booked_at is not None:
             minutes.append((c.booked_at - c.first_at).total_seconds() / 60)
+    rows = {key: FunnelRow(key[0], key[1], *n) for key, n in counts.items()}
+    weeks = {week: row for (week, segment), row in rows.items() if week is not None and segment is None}
+    segments = {segment: row for (week, segment), row in rows.items() if week is None and segment is not None}
+    cells = {key: row for key, row in rows.items() if None not in key}
+    totals = rows.get((None, None), FunnelRow())
 
     lo, hi = local_bounds(f.date_from, f.date_to, tz)
     lessons = _in_segment(
@@ -247,9 +245,56 @@ def insights(session: Session, f: InsightsFilter, tz: ZoneInfo) -> Insights:
         elif outcome == LessonOutcome.NO_SHOW:
             no_shows += n
 
-    # Revenue per local week, summed in SQL: a CASE turns paid_at into the index of its week
-    # (the UTC instants of the local Mondays in between, so exact in any zone and across summer
-    # time), instead of fetching every paid payment of the period (270,000 rows for a year).
+    paid_total = refunded_total = 0
+    for week, amount, refunded in _revenue_per_week(session, f, tz):
+        paid_total += amount
+        refunded_total += refunded
+        row = weeks.get(week, FunnelRow(week=week))
+        weeks[week] = replace(row, revenue=row.revenue + amount - refunded)
+
+    return Insights(
+        weeks=[weeks[w] for w in sorted(weeks)],
+        segments=sorted(segments.values(), key=lambda r: (-r.offered, r.segment or "")),
+        totals=totals,
+        cells=[cells[k] for k in sorted(cells)],
+        lessons_confirmed=confirmed,
+        lessons_cancelled=cancelled,
+        attended=attended,
+        no_shows=no_shows,
+        paid_total=paid_total,
+        refunded_total=refunded_total,
+        median_minutes_to_book=statistics.median(minutes) if minutes else None,
+    )
+
+
+def _revenue_per_week(session: Session, f: InsightsFilter, tz: ZoneInfo) -> list[tuple[date, int, int]]:
+    """(local Monday, paid, refunded) per week with a paid payment in the period.
+
+    Without a segment, from the paid rollup (PaymentPaidDaily: a row per day, currency and
+    shard, whatever the number of payments), when it is kept in the zone asked for. With one, the
+    payments themselves: a CASE turns paid_at into the index of its week (the UTC instants of the
+    local Mondays in between, so exact in any zone and across summer time) and SQL sums them.
+    """
+    if not f.segment and getattr(tz, "key", None) == get_settings().timezone:
+        per_day = session.exec(
+            select(
+                col(PaymentPaidDaily.day),
+                func.sum(col(PaymentPaidDaily.count)),
+                func.sum(col(PaymentPaidDaily.amount)),
+                func.sum(col(PaymentPaidDaily.refunded_amount)),
+            )
+            .where(col(PaymentPaidDaily.day) >= f.date_from, col(PaymentPaidDaily.day) <= f.date_to)
+            .group_by(col(PaymentPaidDaily.day))
+        ).all()
+        totals: dict[date, list[int]] = {}
+        for day, count, amount, refunded in per_day:
+            if count:  # a day whose payments all moved away keeps a row of zeros
+                entry = totals.setdefault(week_monday(day), [0, 0])
+                entry[0] += int(amount)
+                entry[1] += int(refunded)
+        return [(week, paid, refunded) for week, (paid, refunded) in sorted(totals.items())]
+
+    lo, hi = local_bounds(f.date_from, f.date_to, tz)
     mondays = [week_monday(f.date_from)]
     while mondays[-1] + timedelta(days=7) <= f.date_to:
         mondays.append(mondays[-1] + timedelta(days=7))
@@ -269,27 +314,10 @@ def insights(session: Session, f: InsightsFilter, tz: ZoneInfo) -> Insights:
         col(Payment.conversation_id),
         f.segment,
     )
-    paid_total = refunded_total = 0
-    for index, amount, refunded in session.exec(payments).all():
-        paid_total += amount or 0  # coalesced in SQL: never None
-        refunded_total += refunded or 0
-        week = mondays[index]
-        row = weeks.get(week, FunnelRow(week=week))
-        weeks[week] = replace(row, revenue=row.revenue + (amount or 0) - (refunded or 0))
-
-    return Insights(
-        weeks=[weeks[w] for w in sorted(weeks)],
-        segments=sorted(segments.values(), key=lambda r: (-r.offered, r.segment or "")),
-        totals=totals,
-        cells=[cells[k] for k in sorted(cells)],
-        lessons_confirmed=confirmed,
-        lessons_cancelled=cancelled,
-        attended=attended,
-        no_shows=no_shows,
-        paid_total=paid_total,
-        refunded_total=refunded_total,
-        median_minutes_to_book=statistics.median(minutes) if minutes else None,
-    )
+    return [
+        (mondays[i], int(amount or 0), int(refunded or 0))
+        for i, amount, refunded in session.exec(payments).all()
+    ]
 
 
 def _percent(rate: float | None) -> float | None:

@@ -281,6 +281,17 @@ class Lesson(SQLModel, table=True):
     __table_args__ = (
         Index("ix_lesson_tutor_status_start", "tutor_id", "status", "start"),
         Index("ix_lesson_conversation_start", "conversation_id", "start"),
+        # Insights, from the index alone: a period's lessons per status and outcome, and each
+        # conversation's first booking and whether one was paid or attended. The first also
+        # serves every other "lessons by start" read (the console's list, the unmarked ones).
+        Index("ix_lesson_start_status_outcome", "start", "status", "outcome"),
+        Index(
+            "ix_lesson_conversation_created_status_outcome",
+            "conversation_id",
+            "created_at",
+            "status",
+            "outcome",
+        ),
         # Lessons by last change, the status read from the index: paid-but-cancelled (console).
         # Not (status, updated_at): every "lessons in status X" query would then read the rows in
         # updated_at order instead of ix_lesson_status's (rowid) order.
@@ -292,7 +303,7 @@ class Lesson(SQLModel, table=True):
     contact_id: str = Field(foreign_key="contact.id", index=True)
     tutor_id: int = Field(foreign_key="tutor.id")
     profile_name: str = Field(foreign_key="planningprofile.name")
-    start: datetime = _dt(index=True)
+    start: datetime = _dt()  # ix_lesson_start_status_outcome
     end: datetime = _dt()
     title: str = ""
     description: str = ""
@@ -367,6 +378,20 @@ class PaymentDaily(SQLModel, table=True):
     shard: int = Field(default=0, primary_key=True)
     count: int = 0
     amount: int = 0  # cents
+
+
+class PaymentPaidDaily(SQLModel, table=True):
+    """The money that came in, per local day of `paid_at` (business zone) and currency: how many
+    payments were paid that day, their amount, and how much of them was refunded since. Insights
+    reads a year of revenue from it instead of adding up every paid payment per view; kept like
+    PaymentDaily, in the transaction that changes a payment (core/payments/rollup.py)."""
+
+    day: date = Field(primary_key=True)
+    currency: str = Field(primary_key=True, max_length=10)
+    shard: int = Field(default=0, primary_key=True)
+    count: int = 0
+    amount: int = 0  # cents
+    refunded_amount: int = 0  # cents
 
 
 class CreditEntry(SQLModel, table=True):

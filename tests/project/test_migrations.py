@@ -153,6 +153,47 @@ def test_the_payment_rollup_migration_backfills_the_existing_payments(tmp_path):
     ]
 
 
+def test_the_paid_rollup_migration_backfills_the_money_that_came_in_per_local_day(tmp_path):
+    from tests.support.rollup import recomputed_paid, rolled_up_paid
+
+    engine = _fresh(tmp_path)
+    _upgrade(engine, "0016")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO contact (id, name, attributes, created_at, updated_at) VALUES ('c1', 'K', '{}', '2026-11-01 08:00:00', '2026-11-01 08:00:00')"
+            )
+        )
+        for i, (paid_at, status, amount, refunded) in enumerate(
+            [
+                ("2026-11-30 23:30:00", "paid", 4500, 0),  # 00:30 on 1 December in Amsterdam
+                ("2026-11-30 12:00:00", "partially_refunded", 6500, 2000),
+                ("2026-12-01 09:00:00", "refunded", 5500, 5500),
+                (None, "expired", 4500, 0),  # never paid: not in the rollup
+                ("2026-12-01 10:00:00", "paid", None, 0),  # paid without an amount: counted, 0
+            ]
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO payment (checkout_session_id, order_id, contact_id, minutes, price_id, amount,"
+                    " currency, status, refunded_amount, kind, quantity, paid_at, created_at, updated_at)"
+                    " VALUES (:cs, :o, 'c1', 60, 'price', :a, 'eur', :s, :r, 'lesson', 1, :p,"
+                    " '2026-11-30 08:00:00', '2026-11-30 08:00:00')"
+                ),
+                {"cs": f"cs_{i}", "o": f"o{i}", "a": amount, "s": status, "r": refunded, "p": paid_at},
+            )
+    _upgrade(engine, "head")
+    assert rolled_up_paid() == recomputed_paid()
+    with engine.connect() as conn:
+        days = conn.execute(
+            text("SELECT day, currency, count, amount, refunded_amount FROM paymentpaiddaily ORDER BY day")
+        ).all()
+    assert [(str(d), c, n, a, r) for d, c, n, a, r in days] == [
+        ("2026-11-30", "eur", 1, 6500, 2000),
+        ("2026-12-01", "eur", 3, 10000, 5500),
+    ]
+
+
 def test_series_migration_keeps_existing_lessons_and_payments_as_single_ones(tmp_path):
     engine = _fresh(tmp_path)
     _upgrade(engine, "0012")

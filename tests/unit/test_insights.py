@@ -252,3 +252,59 @@ def test_revenue_goes_to_the_local_week_it_was_paid_in(engine):
         (date(2026, 11, 9), 5000),
     ]
     assert (result.paid_total, result.refunded_total) == (14000, 4500)
+
+
+def test_revenue_without_a_segment_is_read_from_the_paid_rollup(engine):
+    """A year of revenue must not add up every payment per view (DESIGN: pages within 1 s at
+    500,000 payments): without a segment it is read from PaymentPaidDaily, which every payment
+    write keeps. A row written around the ORM (a bulk load) is therefore only counted after a
+    rebuild; with a segment chosen, the payments themselves are read."""
+    from sqlalchemy import insert
+
+    from core.db import get_engine, read_session
+    from core.payments import rollup
+
+    when = datetime(2026, 11, 4, 12, 0, tzinfo=AMS)
+    with write_session(engine) as s:
+        s.add(Contact(id="c-X", name="X"))
+        s.flush()
+        s.add(Conversation(id="X", contact_id="c-X"))
+        s.flush()
+        s.add(
+            SlotOffer(
+                conversation_id="X",
+                contact_id="c-X",
+                profile_name="new",
+                segment="new",
+                slots=3,
+                offered_at=when,
+            )
+        )
+    row = {
+        "checkout_session_id": "cs_bulk",
+        "order_id": "bulk",
+        "conversation_id": "X",
+        "minutes": 60,
+        "price_id": "p",
+        "amount": 4500,
+        "refunded_amount": 1000,
+        "currency": "eur",
+        "status": "partially_refunded",
+        "paid_at": when,
+        "created_at": when,
+        "updated_at": when,
+    }
+    with get_engine().begin() as connection:
+        connection.execute(insert(Payment), [row])
+    period = insights.InsightsFilter(WEEK1, WEEK2)
+
+    def revenue(f: insights.InsightsFilter) -> tuple[int, int]:
+        with read_session(engine) as s:
+            result = insights.insights(s, f, AMS)
+        return result.paid_total, result.refunded_total
+
+    assert revenue(period) == (0, 0)  # not in the rollup yet
+    assert revenue(insights.InsightsFilter(WEEK1, WEEK2, segment="new")) == (4500, 1000)
+    with get_engine().begin() as connection:
+        rollup.rebuild(connection)
+    assert revenue(period) == (4500, 1000)

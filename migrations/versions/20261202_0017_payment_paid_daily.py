@@ -1,0 +1,90 @@
+"""insights reads: PaymentPaidDaily (payments paid, their amount and what was refunded, per local
+day of payment and currency, backfilled), and two lesson indexes that answer Insights' lesson
+counts from the index alone; ix_lesson_start is replaced by the first, which starts with it
+
+Revision ID: 0017
+Revises: 0016
+Create Date: 2026-12-02 07:00:00
+"""
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = '0017'
+down_revision: str | None = '0016'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        'paymentpaiddaily',
+        sa.Column('day', sa.Date(), nullable=False),
+        sa.Column('currency', sa.String(length=10), nullable=False),
+        sa.Column('shard', sa.Integer(), nullable=False),
+        sa.Column('count', sa.Integer(), nullable=False),
+        sa.Column('amount', sa.Integer(), nullable=False),
+        sa.Column('refunded_amount', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('day', 'currency', 'shard'),
+    )
+    _backfill()
+    op.create_index('ix_lesson_start_status_outcome', 'lesson', ['start', 'status', 'outcome'])
+    op.create_index(
+        'ix_lesson_conversation_created_status_outcome',
+        'lesson',
+        ['conversation_id', 'created_at', 'status', 'outcome'],
+    )
+    op.drop_index('ix_lesson_start', table_name='lesson')
+
+
+def _backfill() -> None:
+    """The paid payments, grouped by UTC hour of paid_at in SQL and folded into local days of the
+    business zone (migrations/env.py passes TIMEZONE) — what core.payments.rollup.rebuild does."""
+    bind = op.get_bind()
+    tz = ZoneInfo(op.get_context().config.attributes.get('timezone') or 'Europe/Amsterdam')
+    if bind.dialect.name == 'sqlite':
+        bucket = "strftime('%Y-%m-%d %H', paid_at)"
+    else:
+        bucket = "to_char(date_trunc('hour', paid_at), 'YYYY-MM-DD HH24')"
+    rows = bind.execute(
+        sa.text(
+            f'SELECT {bucket} AS bucket, currency, count(*), coalesce(sum(amount), 0),'
+            ' coalesce(sum(refunded_amount), 0) FROM payment WHERE paid_at IS NOT NULL'
+            ' GROUP BY bucket, currency'
+        )
+    ).all()
+    totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for hour, currency, count, amount, refunded in rows:
+        day = datetime.strptime(hour, '%Y-%m-%d %H').replace(tzinfo=UTC).astimezone(tz).date()
+        entry = totals[(day, (currency or 'eur').lower())]
+        entry[0] += count
+        entry[1] += int(amount or 0)
+        entry[2] += int(refunded or 0)
+    if totals:
+        table = sa.table(
+            'paymentpaiddaily',
+            sa.column('day', sa.Date()),
+            sa.column('currency', sa.String()),
+            sa.column('shard', sa.Integer()),
+            sa.column('count', sa.Integer()),
+            sa.column('amount', sa.Integer()),
+            sa.column('refunded_amount', sa.Integer()),
+        )
+        op.bulk_insert(
+            table,
+            [
+                {'day': d, 'currency': c, 'shard': 0, 'count': n, 'amount': a, 'refunded_amount': r}
+                for (d, c), (n, a, r) in sorted(totals.items())
+            ],
+        )
+
+
+def downgrade() -> None:
+    op.create_index('ix_lesson_start', 'lesson', ['start'])
+    op.drop_index('ix_lesson_conversation_created_status_outcome', table_name='lesson')
+    op.drop_index('ix_lesson_start_status_outcome', table_name='lesson')
+    op.drop_table('paymentpaiddaily')
