@@ -330,6 +330,15 @@ class Payment(SQLModel, table=True):
     __table_args__ = (
         # A lesson's payments (and, from the index alone, whether one is paid: paid-but-cancelled).
         Index("ix_payment_lesson_id_status", "lesson_id", "status"),
+        # The console's text search matches the ids in the index, reading only the rows found.
+        Index(
+            "ix_payment_search",
+            "created_at",
+            "checkout_session_id",
+            "order_id",
+            "payment_intent_id",
+            "contact_id",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -1,6 +1,7 @@
 """insights reads: PaymentPaidDaily (payments paid, their amount and what was refunded, per local
 day of payment and currency, backfilled), and two lesson indexes that answer Insights' lesson
-counts from the index alone; ix_lesson_start is replaced by the first, which starts with it
+counts from the index alone (ix_lesson_start is replaced by the first, which starts with it);
+ix_payment_search, so that the console's text search matches ids in an index
 
 Revision ID: 0017
 Revises: 0016
@@ -39,6 +40,11 @@ def upgrade() -> None:
         ['conversation_id', 'created_at', 'status', 'outcome'],
     )
     op.drop_index('ix_lesson_start', table_name='lesson')
+    op.create_index(
+        'ix_payment_search',
+        'payment',
+        ['created_at', 'checkout_session_id', 'order_id', 'payment_intent_id', 'contact_id'],
+    )
 
 
 def _backfill() -> None:
@@ -84,6 +90,7 @@ def _backfill() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_payment_search', table_name='payment')
     op.create_index('ix_lesson_start', 'lesson', ['start'])
     op.drop_index('ix_lesson_conversation_created_status_outcome', table_name='lesson')
     op.drop_index('ix_lesson_start_status_outcome', table_name='lesson')
