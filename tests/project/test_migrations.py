@@ -110,36 +110,48 @@ def test_planning_migration_caps_the_seed_profiles_left_without_a_daily_cap(tmp_
     assert caps == {"new": 2, "existing": 2, "weekend": 3, "premium": 4, "custom": None}
 
 
-def test_the_payment_rollup_migration_backfills_the_existing_payments(tmp_path):
-    from tests.support.rollup import assert_rollup_matches
-
-    engine = _fresh(tmp_path)
-    _upgrade(engine, "0012")
+def _old_payments(engine, rows: list[dict]) -> None:
+    """Payments as an older revision stored them (plain INSERTs: no rollup kept), of contact c1;
+    each row gives status, amount and any of created_at, paid_at, refunded_amount."""
     with engine.begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO contact (id, name, attributes, created_at, updated_at) VALUES ('c1', 'K', '{}', '2026-11-01 08:00:00', '2026-11-01 08:00:00')"
             )
         )
-        for i, (created, status, amount) in enumerate(
-            [
+        for i, row in enumerate(rows):
+            values = {"created_at": "2026-11-30 08:00:00", "paid_at": None, "refunded_amount": 0, **row}
+            conn.execute(
+                text(
+                    "INSERT INTO payment (checkout_session_id, order_id, contact_id, minutes, price_id, amount,"
+                    " currency, status, refunded_amount, kind, quantity, paid_at, created_at, updated_at)"
+                    " VALUES (:cs, :o, 'c1', 60, 'price', :amount, 'eur', :status, :refunded_amount, 'lesson', 1,"
+                    " :paid_at, :created_at, :created_at)"
+                ),
+                {"cs": f"cs_{i}", "o": f"o{i}", **values},
+            )
+
+
+def test_the_payment_rollup_migration_backfills_the_existing_payments(tmp_path):
+    from tests.support.rollup import assert_rollup_matches
+
+    engine = _fresh(tmp_path)
+    _upgrade(engine, "0012")
+    _old_payments(
+        engine,
+        [
+            {"created_at": created, "status": status, "amount": amount}
+            for created, status, amount in [
                 ("2026-11-30 23:30:00", "paid", 4500),  # 00:30 on 1 December in Amsterdam
                 ("2026-11-30 12:00:00", "paid", 6500),
                 ("2026-11-30 12:10:00", "expired", 4500),
                 ("2026-12-01 09:00:00", "refunded", 5500),
                 ("2026-12-01 09:00:00", "open", None),
             ]
-        ):
-            conn.execute(
-                text(
-                    "INSERT INTO payment (checkout_session_id, order_id, contact_id, minutes, price_id, amount,"
-                    " currency, status, refunded_amount, kind, quantity, created_at, updated_at)"
-                    " VALUES (:cs, :o, 'c1', 60, 'price', :a, 'eur', :s, 0, 'lesson', 1, :t, :t)"
-                ),
-                {"cs": f"cs_{i}", "o": f"o{i}", "a": amount, "s": status, "t": created},
-            )
+        ],
+    )
     _upgrade(engine, "head")
-    assert_rollup_matches()
+    assert_rollup_matches()  # both rollups: 0017 backfills the paid one too
     with engine.connect() as conn:
         days = conn.execute(
             text("SELECT day, status, count, amount FROM paymentdaily ORDER BY day, status")
@@ -158,30 +170,19 @@ def test_the_paid_rollup_migration_backfills_the_money_that_came_in_per_local_da
 
     engine = _fresh(tmp_path)
     _upgrade(engine, "0016")
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO contact (id, name, attributes, created_at, updated_at) VALUES ('c1', 'K', '{}', '2026-11-01 08:00:00', '2026-11-01 08:00:00')"
-            )
-        )
-        for i, (paid_at, status, amount, refunded) in enumerate(
-            [
+    _old_payments(
+        engine,
+        [
+            {"paid_at": paid_at, "status": status, "amount": amount, "refunded_amount": refunded}
+            for paid_at, status, amount, refunded in [
                 ("2026-11-30 23:30:00", "paid", 4500, 0),  # 00:30 on 1 December in Amsterdam
                 ("2026-11-30 12:00:00", "partially_refunded", 6500, 2000),
                 ("2026-12-01 09:00:00", "refunded", 5500, 5500),
                 (None, "expired", 4500, 0),  # never paid: not in the rollup
                 ("2026-12-01 10:00:00", "paid", None, 0),  # paid without an amount: counted, 0
             ]
-        ):
-            conn.execute(
-                text(
-                    "INSERT INTO payment (checkout_session_id, order_id, contact_id, minutes, price_id, amount,"
-                    " currency, status, refunded_amount, kind, quantity, paid_at, created_at, updated_at)"
-                    " VALUES (:cs, :o, 'c1', 60, 'price', :a, 'eur', :s, :r, 'lesson', 1, :p,"
-                    " '2026-11-30 08:00:00', '2026-11-30 08:00:00')"
-                ),
-                {"cs": f"cs_{i}", "o": f"o{i}", "a": amount, "s": status, "r": refunded, "p": paid_at},
-            )
+        ],
+    )
     _upgrade(engine, "head")
     assert rolled_up_paid() == recomputed_paid()
     with engine.connect() as conn:
