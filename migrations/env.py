@@ -12,7 +12,7 @@ from sqlmodel import SQLModel
 import core.models  # noqa: F401 - registers the tables on SQLModel.metadata
 from core.config import get_settings
 from core.db import get_engine
-from core.models import UTCDateTime
+from core.models import MIGRATION_ONLY_INDEXES, UTCDateTime
 
 target_metadata = SQLModel.metadata
 
@@ -24,6 +24,10 @@ def render_item(type_, obj, autogen_context):  # noqa: ANN001
         length = getattr(obj, "length", None)
         return f"sa.String(length={length})" if length else "sa.String()"
     return False
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001
+    return not (type_ == "index" and name in MIGRATION_ONLY_INDEXES)
 
 
 def run_migrations_online() -> None:
@@ -43,6 +47,7 @@ def _run(connection) -> None:  # noqa: ANN001
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         render_item=render_item,
+        include_object=include_object,
         compare_type=True,
     )
     with context.begin_transaction():
