@@ -10,9 +10,10 @@ client in this process, each body signed with the webhook secret exactly as Stri
 
 Prints throughput and p50/p95 latency per delivery (client side, HTTP included), then verifies
 exactly-once: one StripeEvent per id (attempts 1), each payment paid once, each lesson
-confirmed once, one customer message and one calendar job per lesson, and the daily rollup
-equal to a recomputation. `--profile` also times the signature check and JSON parsing alone and
-profiles the handling in this process (cProfile, SQL statements per event).
+confirmed once, one customer message and one calendar job per lesson, and the daily rollups (by
+day created and by day paid) equal to a recomputation. `--profile` also times the signature
+check and JSON parsing alone and profiles the handling in this process (cProfile, SQL statements
+per event).
 
     .venv/bin/python bench/bench_webhooks_pg.py [--events 4000] [--receivers 4] [--connections 32]
 """
@@ -61,7 +62,7 @@ from core.payments import handle_webhook, rollup, verify_webhook  # noqa: E402
 from tests.fakes.stripe_server import FakeStripe  # noqa: E402
 from tests.pg import PostgresServer, create_database  # noqa: E402
 from tests.procs import ReceiverProcess, receiver_env  # noqa: E402
-from tests.support.rollup import recomputed, rolled_up  # noqa: E402
+from tests.support.rollup import recomputed, recomputed_paid, rolled_up, rolled_up_paid  # noqa: E402
 
 TARGET_EVENTS_PER_SECOND = 1000
 SECRET = "whsec_bench_pg_0123456789abcdef"
@@ -392,7 +393,7 @@ def main() -> int:  # noqa: C901, PLR0915
             jobs = Counter(dict(session.exec(select(Job.kind, func.count()).group_by(Job.kind)).all()))
             job_keys = session.exec(select(func.count(func.distinct(Job.key)))).one()
             job_total = session.exec(select(func.count()).select_from(Job)).one()
-        rollup_ok = recomputed() == rolled_up()
+        rollup_ok = recomputed() == rolled_up() and recomputed_paid() == rolled_up_paid()
         checks = [
             ("every distinct event stored once, processed", stored == Counter(processed=distinct)),
             ("each handled exactly once (attempts = 1)", attempts == 1),
@@ -406,7 +407,7 @@ def main() -> int:  # noqa: C901, PLR0915
             ("one payment_success_message per payment", outbox["payment_success_message"] == distinct),
             ("one calendar.create job per lesson", jobs["calendar.create"] == distinct),
             ("no job twice (distinct keys)", job_keys == job_total),
-            ("daily rollup equals the payments", rollup_ok),
+            ("daily rollups (created, paid) equal the payments", rollup_ok),
         ]
         for name, ok in checks:
             print(f"[{'ok' if ok else 'FAIL'}] {name}")
