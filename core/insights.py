@@ -158,29 +158,26 @@ def _in_segment(stmt: _Q, conversation: Any, segment: str | None) -> _Q:
 
 
 def _cohorts(session: Session, f: InsightsFilter, tz: ZoneInfo) -> dict[str, _Cohort]:
+    """The conversations first offered in the period, each with the segment of that first offer
+    (of tied offers, the first recorded), its first booking after it, whether it paid (a lesson
+    confirmed or marked, else a paid payment) and whether a lesson was attended.
+
+    One query: per cohort conversation each of these is a lookup in an index that stops at the
+    first match (ix_slotoffer_conversation_at, ix_lesson_conversation_created_status_outcome,
+    ix_payment_conversation_id), not every offer, lesson and payment of every cohort aggregated.
+    """
     first = _first_offers(f, tz)
-    rows = session.exec(
-        select(SlotOffer.conversation_id, SlotOffer.offered_at, SlotOffer.segment)
-        .join(
-            first,
-            and_(
-                col(SlotOffer.conversation_id) == first.c.conversation_id,
-                col(SlotOffer.offered_at) == first.c.first_at,
-            ),
+    segment = (
+        select(SlotOffer.segment)
+        .where(
+            col(SlotOffer.conversation_id) == first.c.conversation_id,
+            col(SlotOffer.offered_at) == first.c.first_at,
+            col(SlotOffer.slots) > 0,
         )
-        .where(col(SlotOffer.slots) > 0)
         .order_by(col(SlotOffer.id))
-    ).all()
-    cohorts: dict[str, _Cohort] = {}
-    for conversation_id, first_at, segment in rows:
-        if conversation_id not in cohorts and (not f.segment or segment == f.segment):
-            cohorts[conversation_id] = _Cohort(first_at, segment or "")
-    if not cohorts:
-        return cohorts
-    # Per cohort conversation: its first booking after the first offer, whether it paid (a lesson
-    # confirmed or marked, else a paid payment) and whether a lesson was attended. Each is a
-    # lookup in an index (ix_lesson_conversation_created_status_outcome, ix_payment_conversation_id)
-    # that stops at the first match, not every lesson and payment of every cohort aggregated.
+        .limit(1)
+        .scalar_subquery()
+    )
     after_first = and_(
         col(Lesson.conversation_id) == first.c.conversation_id, col(Lesson.created_at) >= first.c.first_at
     )
@@ -188,21 +185,24 @@ def _cohorts(session: Session, f: InsightsFilter, tz: ZoneInfo) -> dict[str, _Co
     paid_payment = exists().where(
         col(Payment.conversation_id) == first.c.conversation_id, col(Payment.paid_at) >= first.c.first_at
     )
-    lessons = session.exec(
-        select(
+    rows = session.exec(
+        select(  # type: ignore[call-overload]
             first.c.conversation_id,
+            first.c.first_at,
+            segment,
             select(func.min(col(Lesson.created_at))).where(after_first).scalar_subquery(),
             case((exists().where(after_first, paid_lesson), True), else_=paid_payment),
             exists().where(after_first, col(Lesson.outcome) == LessonOutcome.ATTENDED),
         )
     ).all()
-    for conversation_id, booked_at, paid, attended in lessons:
-        c = cohorts.get(conversation_id)
-        if c is None or booked_at is None:
+    cohorts: dict[str, _Cohort] = {}
+    for conversation_id, first_at, first_segment, booked_at, paid, attended in rows:
+        if f.segment and first_segment != f.segment:
             continue
-        c.booked_at = booked_at
-        c.paid = bool(paid)
-        c.attended = bool(attended)
+        booked = booked_at is not None
+        cohorts[conversation_id] = _Cohort(
+            first_at, first_segment or "", booked_at, booked and bool(paid), booked and bool(attended)
+        )
     return cohorts
 
 
