@@ -145,6 +145,7 @@ def test_a_correctly_signed_event_is_accepted_and_stored(fake_stripe, held, sign
     )
     row = stored_event(event["id"])
     assert row.status == "processed" and row.attempts == 1
+    assert row.processed_at == NOW
     assert json.loads(row.payload) == event
 
 
@@ -885,6 +886,11 @@ def test_the_same_event_twice_is_handled_once(fake_stripe, held, signed_delivery
     first, second = signed_delivery(event), signed_delivery(event)
 
     assert (first.status, second.status) == ("processed", "duplicate")
+    assert (second.event_id, second.type, second.detail) == (
+        event["id"],
+        "checkout.session.completed",
+        "already processed",
+    )
     worker.drain()
     assert messages().count("payment_success_message") == 1
     assert messages().count("booking_confirmed") == 1
@@ -1002,7 +1008,7 @@ def crash_once(monkeypatch):
 
 
 def test_a_crash_while_handling_keeps_the_event_as_failed_and_writes_nothing_else(
-    fake_stripe, held, signed_delivery, crash_once
+    fake_stripe, held, signed_delivery, crash_once, caplog
 ):
     lesson_id, session_id = held
     before = messages()
@@ -1011,6 +1017,11 @@ def test_a_crash_while_handling_keeps_the_event_as_failed_and_writes_nothing_els
 
     with pytest.raises(WebhookHandlingFailed, match="stored as failed") as info:
         signed_delivery(event)
+
+    assert caplog.messages == [  # the log names the event, its type and the cause
+        f"Stripe event '{event['id']}' ('checkout.session.completed') failed: "
+        "RuntimeError: the database connection was lost (simulated)"
+    ]
 
     assert status_for(info.value) == 500
     row = stored_event(event["id"])
@@ -1141,9 +1152,11 @@ def test_a_failure_of_a_new_event_stores_it_whole(fake_stripe, held, signed_deli
 
 
 def test_an_event_type_longer_than_the_column_is_cut_to_255(fake_stripe, held, signed_delivery):
-    event = fake_stripe.event("x" * 300, {"id": "obj_1"})
+    """... and the reason it was ignored, which names the type, to 1000 characters."""
+    event = fake_stripe.event("x" * 1100, {"id": "obj_1"})
     assert signed_delivery(event).status == "ignored"
     assert stored_event(event["id"]).type == "x" * 255
+    assert stored_event(event["id"]).error == f"Lesplanner does not act on {'x' * 1100} events."[:1000]
 
 
 @pytest.fixture
