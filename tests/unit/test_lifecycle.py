@@ -27,6 +27,7 @@ from core.models import (
     HELD,
     NEEDS_RESCHEDULE,
     AuditLog,
+    BusyBlock,
     Contact,
     Conversation,
     Job,
@@ -1041,3 +1042,30 @@ def test_a_lesson_moved_while_its_event_is_being_made_gets_its_event_at_the_new_
         event_id_for_lesson(held),
         "synced",
     )
+
+
+def test_a_paid_lesson_whose_time_the_tutors_calendar_has_taken_needs_a_new_time(engine, frozen_now):
+    """Anna's time off from 11:00 overlaps the 10:30 lesson: the customer is asked to pick a new
+    time (no confirmation first), finance sees the case, and no event is made."""
+    now = frozen_now(2026, 11, 30, 9, 0)
+    held = _stored(HELD, start=TUE_10 + timedelta(minutes=30), hold_expires_at=now + timedelta(minutes=30))
+    with write_session() as session:
+        tutor_id = session.get(Lesson, held).tutor_id
+        session.add(
+            BusyBlock(tutor_id=tutor_id, start=TUE_10 + timedelta(hours=1), end=TUE_10 + timedelta(hours=2))
+        )
+
+    assert _step(lessons.paid, held) == CONFIRMED
+    worker.drain()
+
+    lost = lesson(held)
+    assert (lost.status, lost.calendar_sync, lost.calendar_event_id) == (NEEDS_RESCHEDULE, None, None)
+    assert message_keys() == ["slot_lost"]
+    [job] = _jobs("calendar.create")
+    assert job.result == "slot taken in the calendar: lesson needs a new time"
+    with read_session() as session:
+        [alert] = session.exec(select(AuditLog)).all()
+    assert alert.after == {
+        "status": "needs_reschedule",
+        "why": "the tutor's calendar has another event at that time",
+    }
