@@ -77,6 +77,8 @@ if counts:
             )
 if totals:
     st.altair_chart(charts.payments_chart(totals, period), width="stretch")
+elif payment_filter.query:  # the search found nothing, not the period
+    st.info(tr("pay.search_empty", q=payment_filter.query.strip()))
 else:
     st.info(tr("pay.chart_empty"))
 

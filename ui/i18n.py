@@ -669,6 +669,10 @@ S: dict[str, tuple[str, str]] = {
         "Geen betalingen in deze periode. Kies een ruimere periode.",
         "No payments in this period. Choose a wider date range.",
     ),
+    "pay.search_empty": (
+        "Geen betalingen gevonden met „{q}” in deze periode.",
+        "No payments found with “{q}” in this period.",
+    ),
     "pay.table": ("Betalingen", "Payments"),
     "pay.covers": ("Voor", "Covers"),
     "pay.covers.lesson": ("Les", "Lesson"),

@@ -331,6 +331,17 @@ def test_finance_sees_totals_holds_reschedules_and_failed_events(world):
     assert "Geen mislukte Stripe-events" in " ".join(at.caption.values)
 
 
+def test_a_payment_search_that_finds_nothing_says_so_instead_of_blaming_the_period(world):
+    """Seen in the browser: searching "PAID_1" on the demo data showed "No payments in this
+    period. Choose a wider date range." — the period was fine, the search found nothing."""
+    at = page(FINANCE, "payments")
+    at.text_input(key="pay_query").set_value("geen-zo-id").run()
+    ok(at)
+    shown = " ".join(at.info.values)
+    assert "Geen betalingen gevonden met „geen-zo-id” in deze periode." in shown
+    assert "Kies een ruimere periode" not in shown
+
+
 def test_finance_refunds_half_a_payment_with_a_reason(world):
     at = page(FINANCE, "payments")
     with read_session() as s:
