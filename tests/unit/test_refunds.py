@@ -133,6 +133,11 @@ def test_a_dispute_marks_the_payment_and_tells_finance_when_evidence_is_due(
         lesson = session.get(Lesson, disputed.lesson_id)
     assert "dispute" in alert.after["why"] and lesson.status == "confirmed"  # the lesson stays
 
+    signed_delivery(
+        fake_stripe.event("charge.dispute.updated", dispute(fake_stripe, paid, status="under_review"))
+    )
+    assert payment(paid).dispute_status == "under_review"
+
     signed_delivery(fake_stripe.event("charge.dispute.closed", dispute(fake_stripe, paid, status="won")))
     closed = payment(paid)
     assert (closed.status, closed.dispute_status) == ("disputed", "won")

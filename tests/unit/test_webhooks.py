@@ -414,6 +414,20 @@ def test_a_payment_of_no_conversation_or_contact_still_confirms_the_lesson_and_t
     assert "payment_success_message" not in messages()
 
 
+def test_a_checkout_completed_with_no_payment_required_confirms_the_lesson(
+    fake_stripe, held, signed_delivery
+):
+    """A 100% promotion code: Stripe completes the session with nothing to pay."""
+    lesson_id, session_id = held
+    event = fake_stripe.complete_session(session_id)
+    event["data"]["object"].update(payment_status="no_payment_required", amount_total=0)
+
+    signed_delivery(event)
+
+    assert (payment(session_id).status, payment(session_id).amount) == ("paid", 0)
+    assert lesson(lesson_id).status == CONFIRMED
+
+
 def test_a_payment_in_another_currency_records_the_currency_stripe_charged(
     fake_stripe, held, signed_delivery
 ):
