@@ -177,6 +177,10 @@ def _empty(body, header):
     return body, ""
 
 
+def _blank(body, header):
+    return body, "   "
+
+
 def _garbled(body, header):
     return body, "t=abc,v0=123"
 
@@ -215,6 +219,7 @@ MALFORMED = "The Stripe-Signature header is malformed (expected t=…,v1=…)."
         (_just_too_far_ahead, AHEAD),
         (_missing, MISSING),
         (_empty, MISSING),
+        (_blank, MISSING),
         (_garbled, MALFORMED),
         (_no_v1_signature, MALFORMED),
     ],
@@ -254,6 +259,16 @@ def test_a_timestamp_slightly_ahead_is_accepted_as_clock_skew(fake_stripe, held,
     )
 
 
+def test_a_timestamp_exactly_five_minutes_ahead_is_still_accepted(fake_stripe, held, monkeypatch):
+    """Only more than the tolerance ahead is refused (the clock read as Stripe's check reads it)."""
+    now = int(time.time())
+    monkeypatch.setattr(time, "time", lambda: now)
+    event = fake_stripe.complete_session(held[1])
+    body = fake_stripe.payload(event)
+
+    assert handle_webhook(body, fake_header(body, WEBHOOK_SECRET, now + 300)).status == "processed"
+
+
 def test_a_far_future_timestamp_is_refused_even_with_other_valid_looking_parts(fake_stripe, held):
     """Stripe's header may carry several v1 signatures (secret rotation); the one timestamp they
     all sign is what counts."""
@@ -275,22 +290,43 @@ def test_without_a_webhook_secret_every_event_is_refused(fake_stripe, held, conf
     body, header = fake_stripe.signed(event, WEBHOOK_SECRET)
     configure(stripe_webhook_secret=None)
 
-    with pytest.raises(WebhookNotConfigured, match="STRIPE_WEBHOOK_SECRET") as info:
+    with pytest.raises(WebhookNotConfigured) as info:
         handle_webhook(body, header)
+
+    assert info.value.message == (
+        "Stripe webhooks are not configured: set STRIPE_WEBHOOK_SECRET to the endpoint's signing "
+        "secret (whsec_…); until then every webhook is refused."
+    )
 
     assert status_for(info.value) == 503
     assert stored_event(event["id"]) is None
 
 
-@pytest.mark.parametrize("body", [b"not json at all", b"[1, 2, 3]", b'{"hello": "world"}', b"\xff\xfe"])
-def test_a_signed_body_that_is_not_a_stripe_event_is_refused(fake_stripe, body):
+NOT_JSON = "The webhook body is not a Stripe event (not a JSON object)."
+NO_ID_AND_TYPE = "The webhook body is not a Stripe event (it has no id and type)."
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"not json at all", NOT_JSON),
+        (b"\xff\xfe", NOT_JSON),
+        (b"[1, 2, 3]", NO_ID_AND_TYPE),
+        (b'{"hello": "world"}', NO_ID_AND_TYPE),
+        (b'{"id": "evt_1"}', NO_ID_AND_TYPE),
+        (b'{"type": "charge.refunded"}', NO_ID_AND_TYPE),
+        (b'{"id": 1, "type": "charge.refunded"}', NO_ID_AND_TYPE),
+    ],
+)
+def test_a_signed_body_that_is_not_a_stripe_event_is_refused(fake_stripe, body, says):
     # Signed by hand: Stripe's scheme is HMAC-SHA256 over "<t>.<raw body>".
     t = int(time.time())
     signature = hmac.new(WEBHOOK_SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
 
-    with pytest.raises(WebhookSignatureInvalid, match="not a Stripe event") as info:
+    with pytest.raises(WebhookSignatureInvalid) as info:
         handle_webhook(body, f"t={t},v1={signature}")
 
+    assert info.value.message == says
     assert status_for(info.value) == 400
     with read_session() as session:
         assert session.exec(select(StripeEvent)).all() == []
