@@ -768,6 +768,19 @@ def test_event_types_lesplanner_does_not_act_on_are_stored_as_ignored(fake_strip
     assert row.status == "ignored" and type_ in row.error
 
 
+def test_an_event_without_a_type_is_stored_as_ignored_and_untyped(fake_stripe, signed_delivery):
+    event = fake_stripe.event("", {"id": "obj_1"})
+
+    result = signed_delivery(event)
+
+    assert (result.type, result.status, result.detail) == (
+        "",
+        "ignored",
+        "Lesplanner does not act on untyped events.",
+    )
+    assert stored_event(event["id"]).type == ""
+
+
 def test_a_checkout_session_not_made_by_lesplanner_is_ignored_with_the_reason(fake_stripe, signed_delivery):
     foreign = {
         "id": "cs_test_foreign",
