@@ -552,10 +552,8 @@ def _on_refunded(session: Session, charge: dict[str, Any], now: datetime) -> tup
         payment.refunded_amount = refunded
         payment.status = PaymentStatus.PARTIALLY_REFUNDED
         payment.updated_at = now
-        return PROCESSED, (
-            f"Payment {payment.checkout_session_id}: {refunded} of {charge.get('amount')} "
-            f"{charge.get('currency', '')} refunded."
-        )
+        of = " ".join(str(part) for part in (charge.get("amount"), charge.get("currency")) if part)
+        return PROCESSED, f"Payment {payment.checkout_session_id}: {refunded} of {of} refunded."
     payment.status = REFUNDED
     payment.refunded_amount = max(refunded, payment.amount or 0)
     payment.updated_at = now

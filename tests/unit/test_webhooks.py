@@ -745,7 +745,8 @@ def test_a_refund_event_without_an_amount_never_invents_one(fake_stripe, held, s
 
 
 def test_a_partial_refund_without_a_currency_names_only_the_amounts(fake_stripe, held, signed_delivery):
-    """The detail finance reads on a retry says no 'None' for a currency Stripe left out."""
+    """The detail finance reads on a retry says no 'None' (and leaves no gap) for a currency
+    Stripe left out."""
     session_id = held[1]
     signed_delivery(fake_stripe.complete_session(session_id))
     charge = dict(fake_stripe.refund(session_id, amount=1000)["data"]["object"])
@@ -753,7 +754,7 @@ def test_a_partial_refund_without_a_currency_names_only_the_amounts(fake_stripe,
 
     result = signed_delivery(fake_stripe.event("charge.refunded", charge))
 
-    assert result.detail == f"Payment {session_id}: 1000 of 4500  refunded."
+    assert result.detail == f"Payment {session_id}: 1000 of 4500 refunded."
     assert payment(session_id).refunded_amount == 1000
 
 
