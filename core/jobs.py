@@ -154,7 +154,8 @@ def enqueue(
     """Ask for `kind` to run after the caller's transaction commits; once per `key`.
 
     With `rearm`, a job of this key that already finished (done or failed) runs again; a
-    pending or running one is left as it is (it will see the newest state when it runs)."""
+    pending one is left as it is (it will see the newest state when it runs), and a running one
+    runs once more after this run (it may have read the state before the caller changed it)."""
     now = clock.now()
     values = dict(
         kind=kind,
@@ -171,6 +172,11 @@ def enqueue(
     table: Table = Job.__table__  # type: ignore[attr-defined]  # SQLModel's metaclass sets it
     session.execute(dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=["key"]))
     if rearm:
+        # The running one first: should it finish between the two statements, the second
+        # re-arms it as finished (on PostgreSQL each UPDATE waits for the row and re-checks).
+        session.execute(
+            update(Job).where(col(Job.key) == key, col(Job.status) == JobStatus.RUNNING).values(rearmed=True)
+        )
         session.execute(
             update(Job)
             .where(col(Job.key) == key, col(Job.status).in_((JobStatus.DONE, JobStatus.FAILED)))
@@ -285,7 +291,11 @@ def _finish(
             ctx.hold(session)
         except LeaseLost:
             return False
-        job = session.get_one(Job, ctx.id)  # hold() just found it
+        job = session.get_one(Job, ctx.id)  # hold() just found it (and locked it)
+        if job.rearmed and status in (JobStatus.DONE, JobStatus.FAILED):
+            # Asked for again while it ran: run once more, from the state as it is now.
+            status, run_after, job.attempts, job.rearmed = JobStatus.PENDING, None, 0, False
+            result = f"{result or error or 'done'}; asked for again meanwhile"
         job.status = status
         job.updated_at = now
         job.lease_owner = None

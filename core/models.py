@@ -580,3 +580,7 @@ class Job(SQLModel, table=True):
     created_at: datetime = _dt(default_factory=_now)
     updated_at: datetime = _dt(default_factory=_now)
     done_at: datetime | None = _dt(default=None, nullable=True)
+    # Asked for again while it ran (enqueue with rearm): it runs once more when this run ends,
+    # so that it sees the state that asked for it (e.g. a lesson cancelled while its event was
+    # being made).
+    rearmed: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})

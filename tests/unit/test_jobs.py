@@ -83,6 +83,27 @@ def test_rearm_runs_a_finished_job_again_but_leaves_a_pending_one_alone():
     assert calls == ["k1", "k1"]
 
 
+@pytest.mark.parametrize("outcome", ["ok", ValidationFailed("refused")])
+def test_a_job_asked_for_again_while_it_runs_runs_once_more_after_it(outcome):
+    """The run may have read the state before the caller changed it (a lesson cancelled while
+    its event was being made), so it runs again — done or failed — and only once more."""
+    _enqueue("k1")
+
+    def asked_again_meanwhile(ctx):
+        _enqueue("k1", rearm=True)
+        _enqueue("k1", rearm=True)  # twice while running: still one more run
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    behaviour["k1"] = [asked_again_meanwhile]
+    jobs.run_due(kinds=["test.effect"])
+    assert (_job("k1").status, failed_hook) == (JobStatus.PENDING, [])  # not failed: it runs again
+    jobs.run_due(kinds=["test.effect"])
+    assert calls == ["k1", "k1"]
+    assert (_job("k1").status, _job("k1").rearmed, _job("k1").attempts) == (JobStatus.DONE, False, 1)
+
+
 def test_a_transient_failure_is_retried_after_a_backoff_and_then_succeeds():
     behaviour["k1"] = [CalendarUnavailable("Google answered 503")]
     _enqueue("k1")

@@ -1030,18 +1030,46 @@ def test_a_lesson_moved_while_its_event_is_being_made_gets_its_event_at_the_new_
     set_backend(calendar)
     _step(lessons.confirm, held)
 
-    worker.drain()
-    [job] = _jobs("calendar.create")
-    assert job.result == "lesson changed meanwhile; a newer job brings the calendar in line"
-    assert (lesson(held).calendar_event_id, lesson(held).calendar_sync) == (None, "pending")
-    later(minutes=1)
-    worker.drain()  # the worker sees a confirmed lesson waiting for its calendar without a job
+    worker.drain()  # the move asked for the running job again: it runs once more at once
 
+    [job] = _jobs("calendar.create")
+    assert (job.status, job.attempts) == ("done", 1)  # the second run, counted afresh
     assert [r.start for r in calendar.requests] == [TUE_10, TUE_10 + timedelta(days=1)]
     assert (lesson(held).calendar_event_id, lesson(held).calendar_sync) == (
         event_id_for_lesson(held),
         "synced",
     )
+
+
+class _CancelledMeanwhile(_ScriptedCalendar):
+    """Staff cancel the lesson while the calendar is making its event (the job already read the
+    lesson as confirmed)."""
+
+    def create_event(self, request: EventRequest) -> CreatedEvent:
+        if not self.requests:
+            with write_session() as session:
+                lessons.cancel(session, session.get_one(Lesson, request.lesson_id), "docent ziek")
+        return super().create_event(request)
+
+
+def test_a_lesson_cancelled_while_its_event_is_being_made_loses_the_event_again(engine, frozen_now):
+    """Found by the mutation triage: the cancel asked for its calendar job while that job was
+    running; the job ended "a newer job brings the calendar in line", but no newer job came, so
+    the event stayed in the tutor's calendar and blocked the slot. A job asked for again while
+    it runs must run again once it is done."""
+    frozen_now(2026, 11, 30, 9, 0)
+    held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
+    calendar = _CancelledMeanwhile()
+    set_backend(calendar)
+    _step(lessons.confirm, held)
+
+    worker.drain()
+
+    assert lesson(held).status == "cancelled"
+    assert calendar.deleted == [(calendar.requests[0].calendar_id, event_id_for_lesson(held))]
+    assert (lesson(held).calendar_event_id, lesson(held).calendar_sync) == (None, "synced")
+    [job] = _jobs("calendar.create")
+    assert (job.status, job.result) == ("done", "lesson is cancelled; event removed")
 
 
 def test_a_paid_lesson_whose_time_the_tutors_calendar_has_taken_needs_a_new_time(engine, frozen_now):
