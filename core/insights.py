@@ -31,7 +31,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, and_, case, exists, func, or_
 from sqlmodel import Session, col, select
 
-from core.config import get_settings
 from core.models import (
     CANCELLED,
     CONFIRMED,
@@ -43,6 +42,7 @@ from core.models import (
     SlotOffer,
 )
 from core.paging import local_bounds, week_monday
+from core.payments.rollup import kept_in
 
 
 @dataclass(frozen=True)
@@ -277,7 +277,7 @@ def _revenue_per_week(session: Session, f: InsightsFilter, tz: ZoneInfo) -> list
     payments themselves: a CASE turns paid_at into the index of its week (the UTC instants of the
     local Mondays in between, so exact in any zone and across summer time) and SQL sums them.
     """
-    if not f.segment and getattr(tz, "key", None) == get_settings().timezone:
+    if not f.segment and kept_in(tz):
         per_day = session.exec(
             select(
                 col(PaymentPaidDaily.day),

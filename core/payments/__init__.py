@@ -20,7 +20,8 @@ The modules, each importing only those above it:
 - `webhooks`  verify_webhook, handle_webhook, retry_failed_event and the event handlers
 - `reconcile` reconcile_payments
 - `refunds`   refunds we start ourselves: `stripe.refund` jobs, one per lesson
-- `rollup`    the daily payment totals (PaymentDaily), kept by every flush that changes a payment
+- `rollup`    the daily payment totals (PaymentDaily by day created, PaymentPaidDaily by day paid),
+              kept by every flush that changes a payment
 
 This package re-exports their public names. The names are copies: to monkeypatch a module-level
 value (RETRY_INITIAL_DELAY, _dispatch, ...), patch the submodule that reads it, e.g.

@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, String, cast, false, func, literal, literal_column, or_
 from sqlmodel import Session, col, select
 
-from core.config import get_settings
 from core.models import Contact, Lesson, Payment, PaymentDaily, StripeEvent, stored_id
 from core.paging import (
     DEFAULT_PAGE_SIZE,
@@ -32,6 +31,7 @@ from core.paging import (
     page_bounds,
     week_monday,
 )
+from core.payments.rollup import kept_in
 
 _Q = TypeVar("_Q", bound=Select)
 
@@ -232,7 +232,7 @@ def _hour_bucket(session: Session, column: Any) -> Any:
 
 def _from_rollup(f: PaymentFilter, tz: ZoneInfo) -> bool:
     """The rollup answers every filter but a text search, for the business zone it is kept in."""
-    return not (f.query and f.query.strip()) and getattr(tz, "key", None) == get_settings().timezone
+    return not (f.query and f.query.strip()) and kept_in(tz)
 
 
 def _rollup_rows(

@@ -25,7 +25,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -46,6 +46,12 @@ Values = Mapping[str, Any]  # a payment's columns that a rollup reads
 
 def shard_of(checkout_session_id: str) -> int:
     return zlib.crc32(checkout_session_id.encode()) % SHARDS
+
+
+def kept_in(tz: tzinfo | None) -> bool:
+    """Whether the rollups count days in this zone: only in the business zone (TIMEZONE); a reader
+    asked for another zone counts the payments themselves."""
+    return getattr(tz, "key", None) == get_settings().timezone
 
 
 def _local_day(at: datetime, tz: ZoneInfo) -> date:

@@ -10,6 +10,7 @@ agree with the old per-view aggregation.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given
@@ -190,3 +191,11 @@ def test_a_rebuild_gives_the_same_totals(world, fake_stripe, signed_delivery):
         rollup.rebuild(connection)
     assert_rollup_matches()
     assert recomputed() == before
+
+
+def test_the_rollups_are_kept_in_the_business_zone_only(settings):
+    """Readers use a rollup only for the zone its days are counted in (TIMEZONE); any other zone,
+    or a fixed offset without a zone name, counts the payments themselves."""
+    assert rollup.kept_in(ZoneInfo(settings.timezone))
+    assert not rollup.kept_in(ZoneInfo("America/New_York"))
+    assert not rollup.kept_in(datetime.now().astimezone().tzinfo)  # a bare offset has no key
