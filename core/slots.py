@@ -80,6 +80,27 @@ def local_wall_time(day: date, minutes: int, tz: ZoneInfo) -> datetime | None:
     return utc
 
 
+def wall_clock_grid(day: date, first: int, stop: int, step: int, tz: ZoneInfo) -> list[float]:
+    """The POSIX seconds of the wall-clock times `first`, `first + step`, ... before `stop`
+    (minutes after local midnight, at most 24:00) on `day` that exist, as `local_wall_time`
+    gives them, computed once per day instead of asking the zone for each time.
+
+    A day whose local midnight and next midnight have the same UTC offset has no change in
+    between: no change in the tz database is undone within two days (tests/unit/test_slots.py
+    checks every zone's changes), so each time is midnight plus its minutes. On the day of a
+    change (or a midnight that does not exist) each time is asked of the zone."""
+    midnight = datetime.combine(day, time(0), tzinfo=tz)
+    offset = midnight.utcoffset()
+    if offset is None or offset != datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).utcoffset():
+        return [
+            at.timestamp()
+            for minutes in range(first, stop, step)
+            if (at := local_wall_time(day, minutes, tz)) is not None
+        ]
+    base = midnight.replace(tzinfo=UTC).timestamp() - offset.total_seconds()
+    return [base + 60 * minutes for minutes in range(first, stop, step)]
+
+
 def _window_end(day: date, latest_hour: int, tz: ZoneInfo) -> datetime:
     """The UTC instant `latest_hour` closes `day`. When that hour falls in a DST gap, the first
     whole hour after it that exists closes it: the hour after it where the gap is an hour long
@@ -293,7 +314,7 @@ def generate_slots(
     buffer = timedelta(minutes=profile.buffer_minutes or 0)
     duration_s = duration.total_seconds()
     step = max(int(profile.slot_step_minutes or 60), 1)
-    not_before = now + timedelta(minutes=profile.min_lead_minutes)
+    not_before_s = (now + timedelta(minutes=profile.min_lead_minutes)).timestamp()
     index = busy if isinstance(busy, BusyIndex) else BusyIndex(busy)
     overlaps = index.overlaps
     buffer_s = buffer.total_seconds()
@@ -306,26 +327,20 @@ def generate_slots(
         day = first_day + timedelta(days=offset)
         if not allowed_weekday(profile, day):
             continue
-        window_end = _window_end(day, profile.latest_hour, tz)
+        window_end_s = _window_end(day, profile.latest_hour, tz).timestamp()
         day_free: list[Slot] = []
-        minutes = day_start_minutes
-        while minutes < day_end_minutes:
-            start = local_wall_time(day, minutes, tz)
-            minutes += step
-            if start is None:
-                continue
-            end = start + duration
-            if end > window_end:
+        for start_s in wall_clock_grid(day, day_start_minutes, day_end_minutes, step, tz):
+            if start_s + duration_s > window_end_s:
                 break
-            if start < not_before:
+            if start_s < not_before_s:
                 continue
-            start_s = start.timestamp()
             if overlaps(start_s - buffer_s, start_s + duration_s + buffer_s):
                 continue
+            start = datetime.fromtimestamp(start_s, UTC)
             if per_day_cap:
-                day_free.append(Slot(start, end))
+                day_free.append(Slot(start, start + duration))
                 continue
-            slots.append(Slot(start, end))
+            slots.append(Slot(start, start + duration))
             if len(slots) >= max_count:
                 return slots
         if per_day_cap and day_free:
@@ -349,10 +364,5 @@ def is_offered(profile: SlotProfile, now: datetime, start: datetime, tz: ZoneInf
         return False
     window_end = _window_end(day, profile.latest_hour, tz)
     step = max(int(profile.slot_step_minutes or 60), 1)
-    for minutes in range(profile.earliest_hour * 60, profile.latest_hour * 60, step):
-        candidate = local_wall_time(day, minutes, tz)
-        if candidate == start:
-            return start + timedelta(minutes=profile.duration_minutes) <= window_end
-        if candidate is not None and candidate > start:
-            return False
-    return False
+    grid = wall_clock_grid(day, profile.earliest_hour * 60, profile.latest_hour * 60, step, tz)
+    return start.timestamp() in grid and start + timedelta(minutes=profile.duration_minutes) <= window_end

@@ -21,10 +21,12 @@ from core.slots import (
     choose_for_day,
     generate_slots,
     is_offered,
+    local_wall_time,
     merge_intervals,
     require_aware,
     spread_suggestions,
     subtract_interval,
+    wall_clock_grid,
     window_bounds,
 )
 from tests.conftest import AMS
@@ -959,3 +961,61 @@ def test_is_offered_steps_over_the_hour_that_does_not_exist_in_spring():
 
     assert is_offered(night, now, datetime(2027, 3, 28, 4, 0, tzinfo=AMS), AMS) is True
     assert is_offered(night, now, datetime(2027, 3, 28, 3, 30, tzinfo=AMS), AMS) is False
+
+
+# The wall-clock grid of a day, computed once per day: a day without a change of UTC offset
+# is one subtraction per candidate; a day with one falls back to asking the zone for each.
+def naive_grid(day: date, first: int, stop: int, step: int, tz: tzinfo) -> list[float]:
+    out = []
+    for minutes in range(first, stop, step):
+        at = local_wall_time(day, minutes, tz)
+        if at is not None:
+            out.append(at.timestamp())
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tz=st.timezones(),
+    day=st.dates(date(1970, 1, 2), date(2100, 12, 30)),
+    first=st.integers(0, 24 * 60 - 1),
+    length=st.integers(0, 24 * 60),
+    step=st.integers(1, 240),
+)
+def test_the_grid_of_a_day_is_every_wall_clock_time_that_exists(tz, day, first, length, step):
+    stop = min(first + length, 24 * 60)
+    assert wall_clock_grid(day, first, stop, step, tz) == naive_grid(day, first, stop, step, tz)
+
+
+def test_the_grid_is_right_on_every_day_around_every_offset_change_of_every_zone_in_2026_and_2027():
+    """Every zone of the tz database, every day whose offset differs from the day after next's
+    (so every change, also one at midnight itself or at 24:00), with a quarter-hour grid."""
+    from zoneinfo import available_timezones
+
+    checked = 0
+    for key in sorted(available_timezones()):
+        tz = ZoneInfo(key)
+        day = date(2026, 1, 1)
+        while day < date(2028, 1, 1):
+            later = day + timedelta(days=2)
+            if (
+                datetime.combine(day, time(0), tzinfo=tz).utcoffset()
+                != datetime.combine(later, time(0), tzinfo=tz).utcoffset()
+            ):
+                for d in (day, day + timedelta(days=1)):
+                    assert wall_clock_grid(d, 0, 24 * 60, 15, tz) == naive_grid(d, 0, 24 * 60, 15, tz), (
+                        key,
+                        d,
+                    )
+                    checked += 1
+            day += timedelta(days=1)
+    assert checked > 500  # the changes were found (Europe alone has ~60 zones changing twice a year)
+
+
+def test_a_fixed_offset_has_a_grid_too():
+    tz = timezone(timedelta(hours=9, minutes=30))
+    day = date(2026, 11, 30)
+    assert wall_clock_grid(day, 60, 180, 60, tz) == [
+        datetime(2026, 11, 30, 1, tzinfo=tz).timestamp(),
+        datetime(2026, 11, 30, 2, tzinfo=tz).timestamp(),
+    ]
