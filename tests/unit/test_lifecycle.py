@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from core import clock, lessons, worker
+from core import clock, jobs, lessons, worker
 from core.calendars import CreatedEvent, EventRequest, event_id_for_lesson, set_backend
 from core.calendars.local import LocalCalendarBackend
 from core.db import read_session, write_session
@@ -1070,6 +1070,27 @@ def test_a_lesson_cancelled_while_its_event_is_being_made_loses_the_event_again(
     assert (lesson(held).calendar_event_id, lesson(held).calendar_sync) == (None, "synced")
     [job] = _jobs("calendar.create")
     assert (job.status, job.result) == ("done", "lesson is cancelled; event removed")
+
+
+def test_the_run_overtaken_by_a_cancel_records_no_event_on_the_cancelled_lesson(engine, frozen_now):
+    """The run that made the event while staff cancelled leaves the lesson as the cancel left it:
+    no event id and no "synced" on a cancelled lesson (the console would show it in the tutor's
+    calendar), and its job says why it is run once more."""
+    frozen_now(2026, 11, 30, 9, 0)
+    held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
+    set_backend(_CancelledMeanwhile())
+    _step(lessons.confirm, held)
+
+    jobs.run_due(kinds=["calendar.create"], limit=1)  # the first run only
+
+    cancelled = lesson(held)
+    assert (cancelled.status, cancelled.calendar_event_id) == ("cancelled", None)
+    assert cancelled.calendar_sync != "synced"
+    [job] = _jobs("calendar.create")
+    assert (job.status, job.result) == (
+        "pending",
+        "lesson changed meanwhile; a newer job brings the calendar in line; asked for again meanwhile",
+    )
 
 
 def test_a_paid_lesson_whose_time_the_tutors_calendar_has_taken_needs_a_new_time(engine, frozen_now):
