@@ -17,6 +17,7 @@ from sqlmodel import select
 from core import clock, jobs, lessons, worker
 from core.calendars import CreatedEvent, EventRequest, event_id_for_lesson, set_backend
 from core.calendars.local import LocalCalendarBackend
+from core.config import set_settings
 from core.db import read_session, write_session
 from core.errors import CalendarUnavailable, InvalidTransition, LesplannerError, ValidationFailed
 from core.models import (
@@ -252,7 +253,7 @@ def test_repro_7_a_paid_60_minute_lesson_is_not_rebooked_as_a_90_minute_one(worl
 def test_a_paid_lesson_keeps_its_length_even_when_both_lengths_share_one_price(world):
     """A set-up with one Stripe price for 60 and 90 minutes must still not turn a paid
     60-minute lesson into a 90-minute one."""
-    from core.config import get_settings, set_settings
+    from core.config import get_settings
 
     booked = _paid_lesson_that_lost_its_slot(world)
     settings = get_settings()
@@ -1021,6 +1022,22 @@ class _MovedMeanwhile(_ScriptedCalendar):
                     session, moved, request.start + timedelta(days=1), request.end + timedelta(days=1)
                 )
         return super().create_event(request)
+
+
+def test_the_event_is_asked_for_in_the_business_zone(engine, settings, frozen_now):
+    """A business in another zone (TIMEZONE) has its lessons' events written in that zone."""
+    set_settings(settings.model_copy(update={"timezone": "Europe/London"}))
+    frozen_now(2026, 11, 30, 9, 0)
+    held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
+    calendar = _ScriptedCalendar()
+    set_backend(calendar)
+
+    _step(lessons.confirm, held)
+    worker.drain()
+
+    [request] = calendar.requests
+    assert (request.timezone, request.start) == ("Europe/London", TUE_10)
+    assert lesson(held).calendar_event_id == event_id_for_lesson(held)
 
 
 def test_a_lesson_moved_while_its_event_is_being_made_gets_its_event_at_the_new_time(engine, frozen_now):
