@@ -675,6 +675,94 @@ def test_a_series_is_told_once_its_last_lessons_event_is_settled_after_the_other
     assert message_keys() == ["series_confirmed"]
 
 
+def _busy_for_anna(start: datetime, end: datetime) -> None:
+    """Something else in Anna's calendar (the embedded calendar reads BusyBlock)."""
+    with write_session() as session:
+        tutor = session.exec(select(Tutor).where(Tutor.name == "Anna")).one()
+        session.add(BusyBlock(tutor_id=tutor.id, start=start, end=end))
+
+
+def test_a_series_is_told_when_its_last_lesson_to_check_loses_its_slot(engine, frozen_now):
+    """The three lessons of a paid series are checked in turn; the last one's time is taken in
+    the tutor's calendar: that check settles the series, which is told about the two lessons it
+    keeps (and the customer asked to pick a new time for the third)."""
+    frozen_now(2026, 11, 30, 9, 0)
+    first, second, third = _series(HELD, weeks=3, hold_expires_at=clock.now() + timedelta(minutes=30))
+    _busy_for_anna(TUE_10 + timedelta(weeks=2), TUE_10 + timedelta(weeks=2, hours=1))
+    set_backend(_ScriptedCalendar())
+    with write_session() as session:
+        for lesson_id in (first, second, third):
+            lessons.confirm(session, session.get(Lesson, lesson_id), verify_slot=True)
+
+    worker.drain()
+
+    assert [lesson(x).calendar_sync for x in (first, second)] == ["synced", "synced"]
+    assert (lesson(third).status, lesson(third).calendar_sync) == (NEEDS_RESCHEDULE, None)
+    assert message_keys() == ["slot_lost", "series_confirmed"]
+    assert (
+        _texts()[1] == "Je reeks van 2 lessen is ingepland: di 1 dec en di 8 dec, steeds om 10:00. Tot dan!"
+    )
+
+
+class _AnswerLost(_ScriptedCalendar):
+    """Google makes the event but the answer is lost (a timeout): from then on the event is in
+    the tutor's calendar, so a second look at the slot would find it taken by our own event."""
+
+    def create_event(self, request: EventRequest) -> CreatedEvent:
+        if not self.requests:
+            self.requests.append(request)
+            _busy_for_anna(request.start, request.end)
+            raise CalendarUnavailable("Google Calendar did not answer in time.")
+        return super().create_event(request)
+
+
+def test_a_retry_after_a_lost_answer_does_not_check_the_slot_again(engine, frozen_now):
+    """The slot was checked before the event was made; the retry only makes the event (again,
+    idempotently): checking again would see our own event and take the customer's lesson."""
+    frozen_now(2026, 11, 30, 9, 0)
+    held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
+    calendar = _AnswerLost()
+    set_backend(calendar)
+    _step(lessons.confirm, held, verify_slot=True)
+
+    worker.drain()
+    later(minutes=10)
+    worker.drain()
+
+    assert len(calendar.requests) == 2
+    assert (lesson(held).status, lesson(held).calendar_sync) == (CONFIRMED, "synced")
+    assert message_keys() == ["booking_confirmed"]
+
+
+class _CancelledWhileChecking(_ScriptedCalendar):
+    """Staff cancel the lesson while its slot is being checked, and the slot is taken."""
+
+    def busy(self, calendar_ids, start, end):  # noqa: ANN001, ANN201
+        with write_session() as session:
+            lesson_row = session.exec(select(Lesson).where(Lesson.start == start)).one()
+            lessons.cancel(session, lesson_row, "docent ziek")
+        return {calendar_id: [(start, end)] for calendar_id in calendar_ids}
+
+
+def test_a_lesson_cancelled_while_its_slot_is_checked_is_left_cancelled(engine, frozen_now):
+    """The check finds the slot taken, but the lesson is no longer confirmed: nothing is done to
+    it (no "pick a new time"), and the job runs once more for the cancel."""
+    frozen_now(2026, 11, 30, 9, 0)
+    held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
+    set_backend(_CancelledWhileChecking())
+    _step(lessons.confirm, held, verify_slot=True)
+
+    jobs.run_due(kinds=["calendar.create"], limit=1)  # the run the cancel overtook
+
+    assert (lesson(held).status, lesson(held).cancel_reason) == (CANCELLED, "docent ziek")
+    assert "slot_lost" not in message_keys()
+    [job] = _jobs("calendar.create")
+    assert (job.status, job.result) == (
+        "pending",
+        "lesson changed meanwhile; nothing done; asked for again meanwhile",
+    )
+
+
 def test_cancelling_a_held_lesson_closes_its_checkout_and_tells_the_customer(engine, frozen_now):
     frozen_now(2026, 11, 30, 9, 0)
     held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
