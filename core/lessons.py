@@ -365,6 +365,8 @@ def cancel(session: Session, lesson: Lesson, reason: str, *, notify: bool = True
         _calendar_job(session, lesson, "calendar.delete")
     if notify:
         _say(session, lesson, "lesson_cancelled", "lesson_cancelled")
+        if lesson.series_id is not None:  # it may have been the last of its series to settle
+            series_messages.confirmed_when_checked(session, lesson.series_id)
     return before
 
 

@@ -763,6 +763,78 @@ def test_a_lesson_cancelled_while_its_slot_is_checked_is_left_cancelled(engine, 
     )
 
 
+class _DownForTheSecondWeek(_ScriptedCalendar):
+    """The calendar cannot be read for the week after next: the second lesson's check fails."""
+
+    def busy(self, calendar_ids, start, end):  # noqa: ANN001, ANN201
+        if start >= TUE_10 + timedelta(weeks=1):
+            raise CalendarUnavailable("Google is not answering.")
+        return super().busy(calendar_ids, start, end)
+
+
+def test_a_series_is_told_when_its_last_lesson_to_settle_is_cancelled(engine, frozen_now):
+    """The calendar is down for the second lesson of a paid series; the first one's event is
+    made. Staff cancel the second lesson before the calendar comes back: the lesson left is
+    settled, so the customer, who paid, is told it is planned (and that the other is cancelled).
+    Before, nothing settled the series any more and the confirmation never came."""
+    frozen_now(2026, 11, 30, 9, 0)
+    first, second = _series(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
+    set_backend(_DownForTheSecondWeek())
+    with write_session() as session:
+        for lesson_id in (first, second):
+            lessons.confirm(session, session.get(Lesson, lesson_id), verify_slot=True)
+    worker.drain()
+    assert (lesson(first).calendar_sync, lesson(second).calendar_sync) == ("synced", "pending")
+    assert message_keys() == []  # the second lesson's slot is not checked yet
+
+    _step(lessons.cancel, second, "docent ziek")
+    later(minutes=10)
+    worker.drain()
+
+    assert message_keys() == ["lesson_cancelled", "booking_confirmed"]
+    assert _texts() == [
+        "Je les op di 8 dec om 10:00 is geannuleerd.",
+        "Je les is ingepland op di 1 dec om 10:00. Tot dan!",
+    ]
+
+
+def test_a_series_is_told_once_its_slots_are_checked_even_while_the_last_event_waits(engine, frozen_now):
+    """The last lesson's slot is checked and free, then the calendar fails to make its event:
+    the customer is told the series is planned at once, not when the calendar comes back."""
+    frozen_now(2026, 11, 30, 9, 0)
+    first, second = _series(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
+    set_backend(_ScriptedCalendar(**{str(second): [CalendarUnavailable("Google is not answering.")]}))
+    with write_session() as session:
+        for lesson_id in (first, second):
+            lessons.confirm(session, session.get(Lesson, lesson_id), verify_slot=True)
+
+    worker.drain()
+
+    assert (lesson(first).calendar_sync, lesson(second).calendar_sync) == ("synced", "pending")
+    assert message_keys() == ["series_confirmed"]
+
+
+class _CancelledWhileCheckingFree(_ScriptedCalendar):
+    """Staff cancel the lesson while its slot is being checked; the slot is free."""
+
+    def busy(self, calendar_ids, start, end):  # noqa: ANN001, ANN201
+        with write_session() as session:
+            lessons.cancel(session, session.exec(select(Lesson).where(Lesson.start == start)).one(), "ziek")
+        return {calendar_id: [] for calendar_id in calendar_ids}
+
+
+def test_a_lesson_cancelled_while_its_free_slot_is_checked_is_not_confirmed(engine, frozen_now):
+    frozen_now(2026, 11, 30, 9, 0)
+    held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
+    set_backend(_CancelledWhileCheckingFree())
+    _step(lessons.confirm, held, verify_slot=True)
+
+    worker.drain()
+
+    assert lesson(held).status == CANCELLED
+    assert message_keys() == ["lesson_cancelled"]
+
+
 def test_cancelling_a_held_lesson_closes_its_checkout_and_tells_the_customer(engine, frozen_now):
     frozen_now(2026, 11, 30, 9, 0)
     held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
