@@ -835,6 +835,40 @@ def test_a_lesson_cancelled_while_its_free_slot_is_checked_is_not_confirmed(engi
     assert message_keys() == ["lesson_cancelled"]
 
 
+class _MovedWhileChecking(_ScriptedCalendar):
+    """Staff move the series' second lesson two hours later while its slot is being checked."""
+
+    def busy(self, calendar_ids, start, end):  # noqa: ANN001, ANN201
+        if start == TUE_10 + timedelta(weeks=1):
+            with write_session() as session:
+                moving = session.exec(select(Lesson).where(Lesson.start == start)).one()
+                lessons.move(
+                    session, moving, moving.start + timedelta(hours=2), moving.end + timedelta(hours=2)
+                )
+        return super().busy(calendar_ids, start, end)
+
+
+def test_a_series_is_told_only_once_a_lesson_moved_during_its_check_is_checked_at_its_new_time(
+    engine, frozen_now
+):
+    frozen_now(2026, 11, 30, 9, 0)
+    first, second = _series(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
+    set_backend(_MovedWhileChecking())
+    with write_session() as session:
+        for lesson_id in (first, second):
+            lessons.confirm(session, session.get(Lesson, lesson_id), verify_slot=True)
+
+    jobs.run_due(kinds=["calendar.create"], limit=1)  # the first lesson: checked and made
+    jobs.run_due(kinds=["calendar.create"], limit=1)  # the second: moved while it was checked
+    assert "series_confirmed" not in message_keys()  # its new time is not checked yet
+
+    worker.drain()
+    assert message_keys() == ["lesson_rescheduled", "series_confirmed"]
+    assert (
+        _texts()[1] == "Je reeks van 2 lessen is ingepland: di 1 dec om 10:00 en di 8 dec om 12:00. Tot dan!"
+    )
+
+
 def test_cancelling_a_held_lesson_closes_its_checkout_and_tells_the_customer(engine, frozen_now):
     frozen_now(2026, 11, 30, 9, 0)
     held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
