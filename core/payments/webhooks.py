@@ -328,6 +328,12 @@ def _not_ours(obj: dict[str, Any]) -> tuple[str, str]:
     )
 
 
+def _whole_number(metadata: dict[str, Any], key: str) -> int | None:
+    """A metadata value that is a whole number (Stripe keeps metadata as text), else None."""
+    text = str(metadata.get(key, ""))
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def _payment_for_session(session: Session, obj: dict[str, Any], now: datetime) -> Payment | None:
     """Our Payment for a Checkout Session; created from the session's metadata when it is one
     of ours we have no row for (e.g. the answer to the create call was lost)."""
@@ -352,16 +358,17 @@ def _payment_for_session(session: Session, obj: dict[str, Any], now: datetime) -
             payment_conversation = None
     if contact_id and session.get(Contact, contact_id) is None:
         contact_id = None
-    lesson_id = int(md["lesson_id"]) if str(md.get("lesson_id", "")).isdigit() else None
+    lesson_id = _whole_number(md, "lesson_id")
     if lesson_id is not None and session.get(Lesson, lesson_id) is None:
         lesson_id = None
-    minutes = int(md["minutes"]) if str(md.get("minutes", "")).isdigit() else 0
+    minutes = _whole_number(md, "minutes") or 0
     segment = md.get("segment")
-    bundle = md.get("kind") == BUNDLE and str(md.get("lessons", "")).isdigit()
-    series_id = int(md["series_id"]) if str(md.get("series_id", "")).isdigit() else None
+    quantity = _whole_number(md, "lessons")
+    bundle = md.get("kind") == BUNDLE and quantity is not None
+    series_id = _whole_number(md, "series_id")
     if series_id is not None and session.get(LessonSeries, series_id) is None:
         series_id = None
-    series = md.get("kind") == SERIES and series_id is not None and str(md.get("lessons", "")).isdigit()
+    series = md.get("kind") == SERIES and series_id is not None and quantity is not None
     price_id = "unknown"
     if minutes in ALLOWED_MINUTES:
         var = BUNDLE_PRICE_SETTINGS[minutes] if bundle else price_setting_name(segment, minutes)
@@ -376,7 +383,7 @@ def _payment_for_session(session: Session, obj: dict[str, Any], now: datetime) -
         minutes=minutes,
         price_id=price_id,
         kind=BUNDLE if bundle else SERIES if series else "lesson",
-        quantity=int(md["lessons"]) if bundle or series else 1,
+        quantity=quantity if quantity is not None and (bundle or series) else 1,
         series_id=series_id if series else None,
         amount=obj.get("amount_total"),
         currency=obj.get("currency"),

@@ -870,6 +870,10 @@ def test_a_session_of_ours_without_a_stored_payment_is_recorded_from_its_metadat
         ({"lesson_id": "999"}, ("conv-1", "contact-1", False, 60, "price_standard_60")),
         ({"minutes": None}, ("conv-1", "contact-1", True, 0, "unknown")),
         ({"segment": "weekend"}, ("conv-1", "contact-1", True, 60, "price_weekend_60")),  # its price
+        # not whole numbers: "²" passes str.isdigit() but int() refuses it
+        ({"lesson_id": "²"}, ("conv-1", "contact-1", False, 60, "price_standard_60")),
+        ({"minutes": "6²"}, ("conv-1", "contact-1", True, 0, "unknown")),
+        ({"minutes": "-60"}, ("conv-1", "contact-1", True, 0, "unknown")),
     ],
 )
 def test_metadata_naming_what_lesplanner_does_not_know_is_recorded_without_it(
