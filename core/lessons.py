@@ -18,7 +18,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -203,14 +202,13 @@ def _calendar_job(session: Session, lesson: Lesson, kind: str, *, verify_slot: b
     )
 
 
-def _say(session: Session, lesson: Lesson, key: str, dedupe: str, **params: Any) -> None:
+def _say(session: Session, lesson: Lesson, key: str, dedupe: str) -> None:
     queue_message(
         session,
         lesson.conversation_id,
         key,
         dedupe_key=f"{dedupe}:{lesson.id}",
         when=format_short(lesson.start),
-        **params,
     )
 
 
