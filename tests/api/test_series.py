@@ -516,6 +516,32 @@ def test_a_series_payment_whose_row_was_lost_is_rebuilt_from_its_metadata(held, 
     assert {r.status for r in rows()} == {"confirmed"}
 
 
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        pytest.param({"series_id": "999"}, id="a series we do not know"),
+        pytest.param({"kind": "lesson"}, id="not said to be a series"),
+        pytest.param({"lessons": "vijf"}, id="no number of lessons"),
+    ],
+)
+def test_a_lost_series_payment_whose_metadata_does_not_hold_up_is_rebuilt_as_one_payment(
+    held, fake_stripe, signed_delivery, metadata
+):
+    """Only metadata naming a series we know, as a series, with its number of lessons makes a
+    series payment; otherwise the payment is recorded alone (finance sees it), never with a
+    series id that points nowhere."""
+    with write_session() as session:
+        session.delete(session.exec(select(Payment)).one())
+    event = fake_stripe.complete_session(held["checkout_session_id"])
+    event["data"]["object"]["metadata"].update(metadata)
+
+    signed_delivery(event)
+
+    with read_session() as session:
+        payment = session.exec(select(Payment)).one()
+    assert (payment.kind, payment.quantity, payment.series_id, payment.status) == ("lesson", 1, None, "paid")
+
+
 # --- what the customer is told: one message per event for the whole series ------------------------
 
 DATES = "di 1 dec, di 8 dec, di 22 dec, di 29 dec en di 5 jan, steeds om 16:00"

@@ -901,6 +901,21 @@ def test_metadata_naming_what_lesplanner_does_not_know_is_recorded_without_it(
         assert session.get(Conversation, recovered.conversation_id or "conv-1") is not None
 
 
+def test_a_lost_payment_whose_price_is_no_longer_configured_is_recorded_with_price_unknown(
+    fake_stripe, held, signed_delivery, settings
+):
+    from core.config import set_settings
+
+    session_id = held[1]
+    with write_session() as session:
+        session.delete(session.exec(select(Payment)).one())
+    set_settings(settings.model_copy(update={"standard_price_id_60": ""}))
+
+    signed_delivery(fake_stripe.complete_session(session_id))
+
+    assert (payment(session_id).price_id, payment(session_id).status) == ("unknown", "paid")
+
+
 @pytest.mark.parametrize(("stripe_says", "status"), [("unpaid", "processing"), ("expired", "expired")])
 def test_a_session_of_ours_recorded_from_an_event_without_a_creation_time_is_dated_now(
     fake_stripe, held, signed_delivery, stripe_says, status
