@@ -513,6 +513,29 @@ def _step(function, lesson_id: int, *args, **kwargs):  # noqa: ANN001, ANN202
         return function(session, session.get(Lesson, lesson_id), *args, **kwargs)
 
 
+def test_a_lesson_booked_to_be_paid_is_held_until_its_hold_runs_out(engine, frozen_now):
+    now = frozen_now(2026, 11, 30, 9, 0)
+    first = _stored(CONFIRMED, start=TUE_10 + timedelta(days=1))  # Anna, conv-1 and contact-1
+    with write_session() as session:
+        new = Lesson(
+            conversation_id="conv-1",
+            contact_id="contact-1",
+            tutor_id=session.get_one(Lesson, first).tutor_id,
+            profile_name="existing",
+            start=TUE_10,
+            end=TUE_10 + timedelta(hours=1),
+            title="Les",
+        )
+        lessons.book(session, new, hold_until=now + timedelta(minutes=30))
+        booked = new.id
+
+    assert (lesson(booked).status, lesson(booked).hold_expires_at) == (HELD, now + timedelta(minutes=30))
+    assert _jobs("calendar.create") == []  # the event waits for the payment
+    later(minutes=30)
+    lessons.expire_holds()
+    assert lesson(booked).status == EXPIRED
+
+
 def test_an_expired_hold_closes_its_checkout_and_says_why(engine, frozen_now):
     frozen_now(2026, 11, 30, 9, 0)
     held = _stored(HELD, hold_expires_at=clock.now())
@@ -933,7 +956,7 @@ def test_a_lesson_paid_late_keeps_its_slot_only_outside_the_profiles_buffer(engi
     assert _step(lessons.paid, touching) == CONFIRMED
     assert lesson(touching).cancel_reason is None
     [job] = _jobs("calendar.create")  # it checks the tutor's calendar before telling anyone
-    assert job.payload == {"lesson_id": touching, "verify_slot": True}
+    assert (job.payload, job.subject) == ({"lesson_id": touching, "verify_slot": True}, f"lesson-{touching}")
     assert message_keys().count("booking_confirmed") == 0
 
 
