@@ -9,6 +9,7 @@ the Google fake and the real Stripe client against the Stripe fake. Monday 30 No
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import pytest
@@ -534,6 +535,29 @@ def test_a_lesson_booked_to_be_paid_is_held_until_its_hold_runs_out(engine, froz
     later(minutes=30)
     lessons.expire_holds()
     assert lesson(booked).status == EXPIRED
+
+
+def test_a_hold_extended_while_the_sweeper_looks_is_kept(engine, frozen_now, monkeypatch):
+    """The sweeper finds the hold due, but before it takes the lesson's lock the checkout
+    completes with a delayed payment method and the hold is extended: the lesson is kept (the
+    sweeper decides on the row it locked, not on what it read before)."""
+    now = frozen_now(2026, 11, 30, 9, 0)
+    held = _stored(HELD, hold_expires_at=now)
+    real_write_session = lessons.write_session
+
+    @contextmanager
+    def extended_first():  # noqa: ANN202
+        assert _step(lessons.await_payment, held) is True
+        with real_write_session() as session:
+            yield session
+
+    monkeypatch.setattr(lessons, "write_session", extended_first)
+
+    assert lessons.expire_holds() == 0
+    assert (lesson(held).status, lesson(held).hold_expires_at) == (
+        AWAITING_PAYMENT,
+        now + timedelta(hours=72),
+    )
 
 
 def test_an_expired_hold_closes_its_checkout_and_says_why(engine, frozen_now):
