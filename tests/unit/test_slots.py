@@ -905,6 +905,11 @@ def test_ten_to_twelve_is_still_morning():
     assert starts_of(choose_for_day(monday_slots((8, 0), (11, 50), (15, 0)), 2, AMS)) == [(8, 0), (15, 0)]
 
 
+def test_half_past_twelve_is_afternoon():
+    # 08:00 is the morning's pick and 12:30 the afternoon's (its minutes count up from 12:00).
+    assert starts_of(choose_for_day(monday_slots((8, 0), (12, 30), (17, 0)), 2, AMS)) == [(8, 0), (12, 30)]
+
+
 def test_a_slot_ending_an_hour_before_a_chosen_one_is_not_adjacent_to_it():
     # Chosen by part: 08:00 and 12:00. 10:00-11:00 ends exactly an hour before 12:00 and starts
     # an hour after 08:00 ended: adjacent to neither, so it comes before 14:00.
@@ -1019,3 +1024,20 @@ def test_a_fixed_offset_has_a_grid_too():
         datetime(2026, 11, 30, 1, tzinfo=tz).timestamp(),
         datetime(2026, 11, 30, 2, tzinfo=tz).timestamp(),
     ]
+
+
+def test_a_day_without_a_change_of_offset_asks_the_zone_for_no_single_time(monkeypatch):
+    """The point of the grid: on an ordinary day each time is midnight plus its minutes; only
+    the day of a change asks the zone for each time (here: 1 per quarter hour of the day)."""
+    asked: list[int] = []
+    real = local_wall_time
+
+    def counting(day, minutes, tz):  # noqa: ANN001, ANN202
+        asked.append(minutes)
+        return real(day, minutes, tz)
+
+    monkeypatch.setattr("core.slots.local_wall_time", counting)
+    assert len(wall_clock_grid(date(2026, 12, 1), 0, 24 * 60, 15, AMS)) == 96
+    assert asked == []
+    assert len(wall_clock_grid(SPRING_FORWARD[0], 0, 24 * 60, 15, AMS)) == 92  # 02:00-03:00 does not exist
+    assert len(asked) == 96
