@@ -1038,6 +1038,23 @@ def test_a_day_without_a_change_of_offset_asks_the_zone_for_no_single_time(monke
 
     monkeypatch.setattr("core.slots.local_wall_time", counting)
     assert len(wall_clock_grid(date(2026, 12, 1), 0, 24 * 60, 15, AMS)) == 96
+    # the days just before a change are ordinary too, also when it comes at midnight (Havana
+    # springs from 00:00 to 01:00 on 8 March 2026)
+    wall_clock_grid(SPRING_FORWARD[0] - timedelta(days=1), 0, 24 * 60, 15, AMS)
+    wall_clock_grid(date(2026, 3, 7), 0, 24 * 60, 15, ZoneInfo("America/Havana"))
     assert asked == []
     assert len(wall_clock_grid(SPRING_FORWARD[0], 0, 24 * 60, 15, AMS)) == 92  # 02:00-03:00 does not exist
     assert len(asked) == 96
+
+
+def test_the_grid_does_not_depend_on_the_machines_time_zone(monkeypatch):
+    import time as time_module
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time_module.tzset()
+    try:
+        for day in (date(2026, 12, 1), SPRING_FORWARD[0], FALL_BACK[0]):
+            assert wall_clock_grid(day, 0, 24 * 60, 30, AMS) == naive_grid(day, 0, 24 * 60, 30, AMS)
+    finally:
+        monkeypatch.undo()
+        time_module.tzset()
