@@ -1117,6 +1117,21 @@ def test_a_crash_while_handling_keeps_the_event_as_failed_and_writes_nothing_els
         assert session.get(Conversation, "conv-1").attributes == {}
 
 
+def test_the_cause_of_a_failed_event_is_kept_to_a_thousand_characters(
+    fake_stripe, held, signed_delivery, monkeypatch
+):
+    def paid(session, lesson):  # noqa: ANN001, ANN202
+        raise ValueError("x" * 1500)
+
+    monkeypatch.setattr(lessons, "paid", paid)
+    event = fake_stripe.complete_session(held[1])
+
+    with pytest.raises(WebhookHandlingFailed):
+        signed_delivery(event)
+
+    assert stored_event(event["id"]).error == "ValueError: " + "x" * (1000 - len("ValueError: "))
+
+
 def test_stripes_redelivery_of_a_failed_event_is_handled(fake_stripe, held, signed_delivery, crash_once):
     lesson_id, session_id = held
     crash_once()
