@@ -388,7 +388,7 @@ def _payment_for_session(session: Session, obj: dict[str, Any], now: datetime) -
         amount=obj.get("amount_total"),
         currency=obj.get("currency"),
         status=OPEN,
-        # no url: every event handled here comes after the session closed (Stripe sends null)
+        url=obj.get("url"),  # an open session's link (reconcile); events of a closed one carry null
         expires_at=_ts(obj.get("expires_at")),
         created_at=_ts(obj.get("created")) or now,
         updated_at=now,
