@@ -71,12 +71,14 @@ MODULES = [
         ),
     ),
     # A refund's effect on credits, bundles and series is specified where those are: their tests
-    # reach the refund handler through signed deliveries too.
+    # reach the refund handler through signed deliveries too. Reconcile records an open session
+    # of ours through the same function as a lost webhook's (with its link).
     Module(
         "webhooks",
         "core/payments/webhooks.py",
         (
             "tests/unit/test_webhooks.py",
+            "tests/unit/test_stripe_reconcile.py",
             "tests/unit/test_refunds.py",
             "tests/unit/test_credit_cancel.py",
             "tests/reliability/test_attack_credits.py",
