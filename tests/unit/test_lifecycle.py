@@ -680,6 +680,25 @@ class _ScriptedCalendar(LocalCalendarBackend):
         self.deleted.append((calendar_id, event_id))
 
 
+def _paid_with(calendar: _ScriptedCalendar, *, verify_slot: bool = False) -> int:
+    """A lesson held for 30 minutes, confirmed by its payment with `calendar` as the tutor's."""
+    held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
+    set_backend(calendar)
+    _step(lessons.confirm, held, verify_slot=verify_slot)
+    return held
+
+
+def _series_paid_with(calendar: _ScriptedCalendar, weeks: int = 2) -> list[int]:
+    """A weekly series held for 30 minutes, paid (each lesson's job checks its slot first), with
+    `calendar` as the tutor's."""
+    ids = _series(HELD, weeks=weeks, hold_expires_at=clock.now() + timedelta(minutes=30))
+    set_backend(calendar)
+    with write_session() as session:
+        for lesson_id in ids:
+            lessons.confirm(session, session.get(Lesson, lesson_id), verify_slot=True)
+    return ids
+
+
 def test_a_calendar_that_refuses_the_event_marks_the_lesson_failed_with_its_reason(engine, frozen_now):
     frozen_now(2026, 11, 30, 9, 0)
     held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
@@ -734,12 +753,8 @@ def test_a_series_is_told_when_its_last_lesson_to_check_loses_its_slot(engine, f
     the tutor's calendar: that check settles the series, which is told about the two lessons it
     keeps (and the customer asked to pick a new time for the third)."""
     frozen_now(2026, 11, 30, 9, 0)
-    first, second, third = _series(HELD, weeks=3, hold_expires_at=clock.now() + timedelta(minutes=30))
+    first, second, third = _series_paid_with(_ScriptedCalendar(), weeks=3)
     _busy_for_anna(TUE_10 + timedelta(weeks=2), TUE_10 + timedelta(weeks=2, hours=1))
-    set_backend(_ScriptedCalendar())
-    with write_session() as session:
-        for lesson_id in (first, second, third):
-            lessons.confirm(session, session.get(Lesson, lesson_id), verify_slot=True)
 
     worker.drain()
 
@@ -767,10 +782,8 @@ def test_a_retry_after_a_lost_answer_does_not_check_the_slot_again(engine, froze
     """The slot was checked before the event was made; the retry only makes the event (again,
     idempotently): checking again would see our own event and take the customer's lesson."""
     frozen_now(2026, 11, 30, 9, 0)
-    held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
     calendar = _AnswerLost()
-    set_backend(calendar)
-    _step(lessons.confirm, held, verify_slot=True)
+    held = _paid_with(calendar, verify_slot=True)
 
     worker.drain()
     later(minutes=10)
@@ -795,9 +808,7 @@ def test_a_lesson_cancelled_while_its_slot_is_checked_is_left_cancelled(engine, 
     """The check finds the slot taken, but the lesson is no longer confirmed: nothing is done to
     it (no "pick a new time"), and the job runs once more for the cancel."""
     frozen_now(2026, 11, 30, 9, 0)
-    held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
-    set_backend(_CancelledWhileChecking())
-    _step(lessons.confirm, held, verify_slot=True)
+    held = _paid_with(_CancelledWhileChecking(), verify_slot=True)
 
     jobs.run_due(kinds=["calendar.create"], limit=1)  # the run the cancel overtook
 
@@ -825,11 +836,7 @@ def test_a_series_is_told_when_its_last_lesson_to_settle_is_cancelled(engine, fr
     settled, so the customer, who paid, is told it is planned (and that the other is cancelled).
     Before, nothing settled the series any more and the confirmation never came."""
     frozen_now(2026, 11, 30, 9, 0)
-    first, second = _series(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
-    set_backend(_DownForTheSecondWeek())
-    with write_session() as session:
-        for lesson_id in (first, second):
-            lessons.confirm(session, session.get(Lesson, lesson_id), verify_slot=True)
+    first, second = _series_paid_with(_DownForTheSecondWeek())
     worker.drain()
     assert (lesson(first).calendar_sync, lesson(second).calendar_sync) == ("synced", "pending")
     assert message_keys() == []  # the second lesson's slot is not checked yet
@@ -872,9 +879,7 @@ class _CancelledWhileCheckingFree(_ScriptedCalendar):
 
 def test_a_lesson_cancelled_while_its_free_slot_is_checked_is_not_confirmed(engine, frozen_now):
     frozen_now(2026, 11, 30, 9, 0)
-    held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
-    set_backend(_CancelledWhileCheckingFree())
-    _step(lessons.confirm, held, verify_slot=True)
+    held = _paid_with(_CancelledWhileCheckingFree(), verify_slot=True)
 
     worker.drain()
 
@@ -899,11 +904,7 @@ def test_a_series_is_told_only_once_a_lesson_moved_during_its_check_is_checked_a
     engine, frozen_now
 ):
     frozen_now(2026, 11, 30, 9, 0)
-    first, second = _series(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
-    set_backend(_MovedWhileChecking())
-    with write_session() as session:
-        for lesson_id in (first, second):
-            lessons.confirm(session, session.get(Lesson, lesson_id), verify_slot=True)
+    first, second = _series_paid_with(_MovedWhileChecking())
 
     jobs.run_due(kinds=["calendar.create"], limit=1)  # the first lesson: checked and made
     jobs.run_due(kinds=["calendar.create"], limit=1)  # the second: moved while it was checked
@@ -1269,11 +1270,8 @@ def test_the_event_is_asked_for_in_the_business_zone(engine, settings, frozen_no
     """A business in another zone (TIMEZONE) has its lessons' events written in that zone."""
     set_settings(settings.model_copy(update={"timezone": "Europe/London"}))
     frozen_now(2026, 11, 30, 9, 0)
-    held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
     calendar = _ScriptedCalendar()
-    set_backend(calendar)
-
-    _step(lessons.confirm, held)
+    held = _paid_with(calendar)
     worker.drain()
 
     [request] = calendar.requests
@@ -1283,10 +1281,8 @@ def test_the_event_is_asked_for_in_the_business_zone(engine, settings, frozen_no
 
 def test_a_lesson_moved_while_its_event_is_being_made_gets_its_event_at_the_new_time(engine, frozen_now):
     frozen_now(2026, 11, 30, 9, 0)
-    held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
     calendar = _MovedMeanwhile()
-    set_backend(calendar)
-    _step(lessons.confirm, held)
+    held = _paid_with(calendar)
 
     worker.drain()  # the move asked for the running job again: it runs once more at once
 
@@ -1316,10 +1312,8 @@ def test_a_lesson_cancelled_while_its_event_is_being_made_loses_the_event_again(
     the event stayed in the tutor's calendar and blocked the slot. A job asked for again while
     it runs must run again once it is done."""
     frozen_now(2026, 11, 30, 9, 0)
-    held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
     calendar = _CancelledMeanwhile()
-    set_backend(calendar)
-    _step(lessons.confirm, held)
+    held = _paid_with(calendar)
 
     worker.drain()
 
@@ -1335,9 +1329,7 @@ def test_the_run_overtaken_by_a_cancel_records_no_event_on_the_cancelled_lesson(
     no event id and no "synced" on a cancelled lesson (the console would show it in the tutor's
     calendar), and its job says why it is run once more."""
     frozen_now(2026, 11, 30, 9, 0)
-    held = _stored(HELD, hold_expires_at=clock.now() + timedelta(minutes=30))
-    set_backend(_CancelledMeanwhile())
-    _step(lessons.confirm, held)
+    held = _paid_with(_CancelledMeanwhile())
 
     jobs.run_due(kinds=["calendar.create"], limit=1)  # the first run only
 
