@@ -795,20 +795,24 @@ def test_a_retry_after_a_lost_answer_does_not_check_the_slot_again(engine, froze
 
 
 class _CancelledWhileChecking(_ScriptedCalendar):
-    """Staff cancel the lesson while its slot is being checked, and the slot is taken."""
+    """Staff cancel the lesson while its slot is being checked; the slot is `taken` or free."""
+
+    def __init__(self, *, taken: bool) -> None:
+        super().__init__()
+        self.taken = taken
 
     def busy(self, calendar_ids, start, end):  # noqa: ANN001, ANN201
         with write_session() as session:
             lesson_row = session.exec(select(Lesson).where(Lesson.start == start)).one()
             lessons.cancel(session, lesson_row, "docent ziek")
-        return {calendar_id: [(start, end)] for calendar_id in calendar_ids}
+        return {calendar_id: [(start, end)] if self.taken else [] for calendar_id in calendar_ids}
 
 
 def test_a_lesson_cancelled_while_its_slot_is_checked_is_left_cancelled(engine, frozen_now):
     """The check finds the slot taken, but the lesson is no longer confirmed: nothing is done to
     it (no "pick a new time"), and the job runs once more for the cancel."""
     frozen_now(2026, 11, 30, 9, 0)
-    held = _paid_with(_CancelledWhileChecking(), verify_slot=True)
+    held = _paid_with(_CancelledWhileChecking(taken=True), verify_slot=True)
 
     jobs.run_due(kinds=["calendar.create"], limit=1)  # the run the cancel overtook
 
@@ -868,18 +872,9 @@ def test_a_series_is_told_once_its_slots_are_checked_even_while_the_last_event_w
     assert message_keys() == ["series_confirmed"]
 
 
-class _CancelledWhileCheckingFree(_ScriptedCalendar):
-    """Staff cancel the lesson while its slot is being checked; the slot is free."""
-
-    def busy(self, calendar_ids, start, end):  # noqa: ANN001, ANN201
-        with write_session() as session:
-            lessons.cancel(session, session.exec(select(Lesson).where(Lesson.start == start)).one(), "ziek")
-        return {calendar_id: [] for calendar_id in calendar_ids}
-
-
 def test_a_lesson_cancelled_while_its_free_slot_is_checked_is_not_confirmed(engine, frozen_now):
     frozen_now(2026, 11, 30, 9, 0)
-    held = _paid_with(_CancelledWhileCheckingFree(), verify_slot=True)
+    held = _paid_with(_CancelledWhileChecking(taken=False), verify_slot=True)
 
     worker.drain()
 

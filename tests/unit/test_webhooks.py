@@ -24,6 +24,7 @@ from sqlmodel import select
 
 from core import lessons, worker
 from core.booking import book_slot
+from core.config import set_settings
 from core.db import read_session, write_session
 from core.errors import (
     LesplannerError,
@@ -904,8 +905,6 @@ def test_metadata_naming_what_lesplanner_does_not_know_is_recorded_without_it(
 def test_a_lost_payment_whose_price_is_no_longer_configured_is_recorded_with_price_unknown(
     fake_stripe, held, signed_delivery, settings
 ):
-    from core.config import set_settings
-
     session_id = held[1]
     with write_session() as session:
         session.delete(session.exec(select(Payment)).one())
